@@ -1,0 +1,105 @@
+// Package fetch reads a document from an HTTP(S) URL or a local file with a
+// deadline and a size limit, so a dead, slow or huge source is a clear error
+// and never a hang or an out-of-memory.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Options bound one fetch. Zero values take the defaults.
+type Options struct {
+	Timeout  time.Duration // whole request, connect to last byte; default 10s
+	MaxBytes int64         // refuse bodies larger than this; default 32 MiB
+	Client   *http.Client  // default: a client with no redirects to other schemes
+}
+
+const (
+	DefaultTimeout  = 10 * time.Second
+	DefaultMaxBytes = 32 << 20
+)
+
+// ErrTooLarge is wrapped when a source exceeds Options.MaxBytes.
+var ErrTooLarge = errors.New("larger than the size limit")
+
+// IsURL reports whether source names an HTTP(S) URL rather than a file.
+func IsURL(source string) bool {
+	s := strings.ToLower(source)
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// Get returns the body of source (URL or file path). Errors name the source.
+func Get(ctx context.Context, source string, opts Options) ([]byte, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if !IsURL(source) {
+		f, err := os.Open(source)
+		if err != nil {
+			return nil, err // *PathError already names the file
+		}
+		defer f.Close()
+		return readLimited(f, source, opts.MaxBytes)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	client := opts.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("%s: no answer within %s: %w", source, opts.Timeout, context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("%s: %w", source, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: HTTP %s", source, resp.Status)
+	}
+	if resp.ContentLength > opts.MaxBytes {
+		return nil, fmt.Errorf("%s: %w (%d bytes announced, limit %d)", source, ErrTooLarge, resp.ContentLength, opts.MaxBytes)
+	}
+	body, err := readLimited(resp.Body, source, opts.MaxBytes)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("%s: body not complete within %s: %w", source, opts.Timeout, context.DeadlineExceeded)
+	}
+	return body, err
+}
+
+func readLimited(r io.Reader, source string, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, unwrapURLError(err))
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%s: %w (limit %d bytes)", source, ErrTooLarge, limit)
+	}
+	return body, nil
+}
+
+// unwrapURLError drops *url.Error's own copy of the method and URL: callers
+// name the source once.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

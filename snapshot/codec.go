@@ -1,0 +1,241 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxSize bounds one snapshot document. A real host's snapshot is a few
+// hundred kilobytes; anything near this is not a snapshot.
+const MaxSize = 64 << 20
+
+// Error is a problem with one document: which input, where in it, and why.
+type Error struct {
+	Name   string // file name, "-" for standard input
+	Offset int64  // byte offset of the problem, -1 when unknown
+	Line   int    // 1-based line of Offset, 0 when unknown
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: line %d (byte %d): %v", e.Name, e.Line, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Name, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrSchema is wrapped by errors about a missing or unknown schema.
+var ErrSchema = errors.New("unsupported schema")
+
+// SniffSchema returns the "schema" member of a JSON document without decoding
+// the rest, so a caller can pick the right reader (snapshot or graph).
+func SniffSchema(doc []byte) (string, error) {
+	var head struct {
+		Schema *string `json:"schema"`
+	}
+	if err := json.Unmarshal(doc, &head); err != nil {
+		return "", err
+	}
+	if head.Schema == nil {
+		return "", fmt.Errorf("%w: no \"schema\" member", ErrSchema)
+	}
+	return *head.Schema, nil
+}
+
+// Parse strictly decodes one snapshot document. name is used in errors.
+func Parse(doc []byte, name string) (*Snapshot, error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil, &Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + Schema + " document")}
+	}
+	schema, err := SniffSchema(doc)
+	if err != nil {
+		return nil, positioned(name, doc, err)
+	}
+	if schema != Schema {
+		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", ErrSchema, schema, Schema)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	var s Snapshot
+	if err := dec.Decode(&s); err != nil {
+		return nil, positioned(name, doc, err)
+	}
+	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
+		return nil, positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
+	}
+	if err := s.Validate(); err != nil {
+		return nil, &Error{Name: name, Offset: -1, Err: err}
+	}
+	return &s, nil
+}
+
+// Read reads one snapshot from r, refusing more than MaxSize bytes.
+func Read(r io.Reader, name string) (*Snapshot, error) {
+	doc, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, &Error{Name: name, Offset: -1, Err: err}
+	}
+	if len(doc) > MaxSize {
+		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", MaxSize)}
+	}
+	return Parse(doc, name)
+}
+
+// ReadStream reads snapshots written back to back (as concatenated JSON or
+// one per line) until EOF; fn is called for each. An error stops the stream:
+// the rest of a broken stream cannot be trusted.
+func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
+	br := bufio.NewReader(r)
+	var offset int64
+	for i := 1; ; i++ {
+		doc, err := nextDocument(br)
+		if len(bytes.TrimSpace(doc)) == 0 && err == io.EOF {
+			if i == 1 {
+				return &Error{Name: name, Offset: -1, Err: errors.New("no snapshot in input")}
+			}
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return &Error{Name: name, Offset: offset, Err: err}
+		}
+		s, perr := Parse(doc, fmt.Sprintf("%s (document %d, from byte %d)", name, i, offset))
+		if perr != nil {
+			return perr
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+		offset += int64(len(doc))
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// nextDocument returns the bytes of the next top-level JSON value (with any
+// whitespace before it), without decoding it, by tracking nesting and strings.
+func nextDocument(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	depth, inString, escaped, started := 0, false, false, false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF && started {
+				return buf, io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		buf = append(buf, c)
+		if len(buf) > MaxSize {
+			return buf, fmt.Errorf("document larger than %d bytes", MaxSize)
+		}
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			started = true
+		case c == '}' || c == ']':
+			depth--
+			if depth <= 0 {
+				return buf, nil
+			}
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		default:
+			if !started {
+				return buf, fmt.Errorf("unexpected %q at the start of a document", c)
+			}
+		}
+	}
+}
+
+type trailingError struct{ offset int64 }
+
+func (e *trailingError) Error() string { return "trailing data after the document" }
+
+// positioned turns a decoding error into an Error with a byte offset and line.
+func positioned(name string, doc []byte, err error) error {
+	off := int64(-1)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tr *trailingError
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+	case errors.As(err, &tr):
+		off = tr.offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		off = int64(len(doc))
+		err = fmt.Errorf("truncated document: %w", err)
+	}
+	if off < 0 {
+		return &Error{Name: name, Offset: -1, Err: err}
+	}
+	if off > int64(len(doc)) {
+		off = int64(len(doc))
+	}
+	line := 1 + bytes.Count(doc[:off], []byte{'\n'})
+	return &Error{Name: name, Offset: off, Line: line, Err: err}
+}
+
+// Write encodes s as indented JSON followed by a newline.
+func Write(w io.Writer, s *Snapshot) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(s)
+}
+
+// Validate checks what the JSON decoder cannot: values that make no sense.
+func (s *Snapshot) Validate() error {
+	if s.ScannedAt.IsZero() {
+		return errors.New("scanned_at: missing")
+	}
+	for i, c := range s.Connections {
+		if c.Direction != Upstream && c.Direction != Downstream {
+			return fmt.Errorf("connections[%d].direction: %q is neither upstream nor downstream", i, c.Direction)
+		}
+		if !c.RemoteIP.IsValid() {
+			return fmt.Errorf("connections[%d].remote_ip: missing", i)
+		}
+		if c.Protocol == "" {
+			return fmt.Errorf("connections[%d].protocol: missing", i)
+		}
+		if c.Sockets < 0 {
+			return fmt.Errorf("connections[%d].sockets: negative", i)
+		}
+	}
+	for i, l := range s.Listeners {
+		if l.Protocol == "" {
+			return fmt.Errorf("listeners[%d].protocol: missing", i)
+		}
+		if !l.Address.IsValid() {
+			return fmt.Errorf("listeners[%d].address: missing", i)
+		}
+	}
+	if s.Traffic != nil {
+		for i, p := range s.Traffic.Peers {
+			if !p.RemoteIP.IsValid() {
+				return fmt.Errorf("traffic.peers[%d].remote_ip: missing", i)
+			}
+		}
+	}
+	return nil
+}

@@ -130,3 +130,18 @@ func (s *Snapshot) Source(name string) (Source, bool) {
 	}
 	return Source{}, false
 }
+
+// Label is how the host appears as local_address in metrics and as a node
+// name when it has no hostgroup: its inventory domain, else its first
+// non-loopback address, else its hostname.
+func (h Host) Label() string {
+	if h.Domain != "" {
+		return h.Domain
+	}
+	for _, a := range h.Addresses {
+		if !a.IsLoopback() {
+			return a.String()
+		}
+	}
+	return h.Hostname
+}

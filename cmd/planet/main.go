@@ -1,0 +1,47 @@
+// Command planet maps a fleet's dependencies. See the cmd package.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/planetdeps/planet/cmd"
+)
+
+// Stamped by the release build (-ldflags "-X main.version=...").
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+// signalError is the cancellation cause when a signal stops planet.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "received " + e.sig.String() }
+
+// ExitCode follows the shell convention: 128 + signal number.
+func (e signalError) ExitCode() int { return 128 + int(e.sig) }
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(signalError{s.(syscall.Signal)})
+		// A second signal means "now".
+		s = <-sigs
+		fmt.Fprintln(os.Stderr, "planet: second signal, exiting")
+		os.Exit(signalError{s.(syscall.Signal)}.ExitCode())
+	}()
+	return cmd.Main(ctx, cmd.BuildInfo{Version: version, Commit: commit, Date: date}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}

@@ -1,0 +1,80 @@
+package cmd
+
+import (
+	"errors"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/inventory"
+	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/scan"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func newScanCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "scan",
+		Short: "Scan this host: listeners, upstream and downstream connections, bandwidth",
+		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback),
+find each socket's process, classify connections as upstream (this host is the
+client) or downstream (this host serves them), add hostgroups and domains from an
+inventory and per-peer bandwidth from darkstat, and write one snapshot
+(schema planet.snapshot/v1) to standard output or -o FILE.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
+			if err != nil {
+				return usageError(err)
+			}
+			opts := scan.Options{
+				ProcRoot:        a.v.GetString("proc-root"),
+				SocketSource:    a.v.GetString("socket-source"),
+				Inventory:       a.v.GetString("inventory"),
+				InventoryFormat: format,
+				Darkstat:        a.v.GetString("darkstat"),
+				Timeout:         a.v.GetDuration("timeout"),
+				Strict:          a.v.GetBool("strict"),
+				Version:         a.build.Version,
+				Logger:          a.log,
+			}
+			snap, scanErr := scan.Run(cmd.Context(), opts)
+			if snap == nil {
+				return scanErr
+			}
+			if err := a.writeSnapshot(a.v.GetString("output"), snap); err != nil {
+				return errors.Join(err, scanErr)
+			}
+			if dir := a.v.GetString("textfile-dir"); dir != "" {
+				if err := render.WriteTextfileDir(dir, snap); err != nil {
+					return errors.Join(err, scanErr)
+				}
+			}
+			return scanErr
+		},
+	}
+	f := c.Flags()
+	f.StringP("output", "o", "-", "write the snapshot to FILE (atomically); - for standard output")
+	f.String("inventory", "", "inventory URL or file mapping IPs to hostgroup and domain (alias --task-inventory-addr)")
+	f.String("inventory-format", "auto", "inventory format: auto, array or ndjson")
+	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
+	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
+	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
+	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
+	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
+	f.SetNormalizeFunc(aliases(map[string]string{
+		"task-inventory-addr": "inventory",
+		"task-darkstat-addr":  "darkstat",
+	}))
+	return c
+}
+
+// writeSnapshot writes to stdout for "-" or "", else atomically to path.
+func (a *app) writeSnapshot(path string, s *snapshot.Snapshot) error {
+	if path == "" || path == "-" {
+		return snapshot.Write(a.stdout, s)
+	}
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return snapshot.Write(w, s) })
+}

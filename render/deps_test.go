@@ -1,0 +1,29 @@
+package render
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/internal/testenv"
+)
+
+// planet scan links this package for --textfile-dir, so what it imports is
+// paid for on every cron run. go-graphviz (and the wazero runtime under it)
+// initialises a WebAssembly Graphviz at start-up; the Prometheus libraries
+// are not needed to write a small text format.
+func TestLeanDependencies(t *testing.T) {
+	goBin := testenv.NeedCommand(t, "go", "golang-go")
+	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	forbidden := []string{"github.com/goccy/go-graphviz", "github.com/tetratelabs/wazero", "github.com/prometheus/"}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(pkg, f) {
+				t.Errorf("package render depends on %s", pkg)
+			}
+		}
+	}
+}

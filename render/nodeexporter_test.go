@@ -1,0 +1,184 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/planetdeps/planet/internal/testenv"
+)
+
+// TestNodeExporterTextfile is the cron path end to end: WriteTextfileDir into
+// the textfile directory of a real node_exporter, scrape it, and find every
+// planet line exactly as written, with no textfile scrape error.
+func TestNodeExporterTextfile(t *testing.T) {
+	bin := testenv.NeedCommand(t, "prometheus-node-exporter", "prometheus-node-exporter")
+	if testing.Short() {
+		t.Skip("starts node_exporter")
+	}
+	dir := t.TempDir()
+	base := startNodeExporter(t, bin, dir)
+
+	// Controls, or passing proves nothing. A file node_exporter cannot
+	// parse shows as node_textfile_scrape_error 1. A duplicate series does
+	// not: node_exporter logs it and silently serves one of the two, which
+	// is why the fixtures' served lines are compared with the file exactly.
+	t.Run("control", func(t *testing.T) {
+		write := func(content string) string {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(dir, TextfileName), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return get(t, base+"/metrics")
+		}
+		if scrape := write("planet_upstream{port=\"1} 1\n"); !strings.Contains(scrape, "\nnode_textfile_scrape_error 1\n") {
+			t.Errorf("node_exporter accepted a broken file:\n%s", grep(scrape, "node_textfile"))
+		}
+		dup := "# HELP planet_upstream x\n# TYPE planet_upstream gauge\nplanet_upstream{port=\"1\"} 1\nplanet_upstream{port=\"1\"} 2\n"
+		if scrape := write(dup); strings.Count(scrape, "\nplanet_upstream{") != 1 {
+			t.Errorf("node_exporter 1.5 was expected to drop one of two duplicate series:\n%s", grep(scrape, "planet_"))
+		}
+	})
+
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			s := fx.snap()
+			if err := WriteTextfileDir(dir, s); err != nil {
+				t.Fatal(err)
+			}
+			want := textfileFor(t, s)
+			scrape := get(t, base+"/metrics")
+
+			var got []string
+			for _, line := range strings.SplitAfter(scrape, "\n") {
+				if strings.HasPrefix(line, "planet_") || strings.HasPrefix(line, "# HELP planet_") || strings.HasPrefix(line, "# TYPE planet_") {
+					got = append(got, line)
+				}
+			}
+			if g := strings.Join(got, ""); g != string(want) {
+				t.Errorf("node_exporter serves the planet series differently from the file.\n--- served:\n%s\n--- file:\n%s", g, want)
+			}
+			if !strings.Contains(scrape, "\nnode_textfile_scrape_error 0\n") {
+				t.Errorf("node_textfile_scrape_error is not 0:\n%s", grep(scrape, "node_textfile"))
+			}
+			if !strings.Contains(scrape, `node_textfile_mtime_seconds{file="`) {
+				t.Errorf("node_exporter did not read %s:\n%s", TextfileName, grep(scrape, "node_textfile"))
+			}
+		})
+	}
+}
+
+func grep(text, substr string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if strings.Contains(line, substr) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// startNodeExporter runs node_exporter with only the textfile collector on a
+// free loopback port and returns its base URL once it answers. The port is
+// picked by binding :0 and closing; another process could take it in
+// between, so a start that dies is retried on a new port.
+func startNodeExporter(t *testing.T, bin, dir string) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		base, err := tryNodeExporter(t, bin, dir)
+		if err == nil {
+			return base
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Log(err)
+	}
+}
+
+func tryNodeExporter(t *testing.T, bin, dir string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	var output bytes.Buffer
+	cmd := exec.Command(bin,
+		"--web.listen-address="+addr,
+		"--collector.disable-defaults",
+		"--collector.textfile",
+		"--collector.textfile.directory="+dir,
+		"--web.disable-exporter-metrics",
+	)
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	// Stopped by its own PID, never by name: other node_exporters may run.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	base := "http://" + addr
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			return "", fmt.Errorf("node_exporter on %s exited (%v):\n%s", addr, cmd.ProcessState, output.String())
+		default:
+		}
+		if resp, err := client.Get(base + "/metrics"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("node_exporter on %s did not answer within 10s:\n%s", addr, output.String())
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	return string(body)
+}

@@ -1,0 +1,280 @@
+// Package render turns snapshots into what people and tools consume: the
+// Prometheus textfile for node_exporter's textfile collector and a table for
+// a terminal. It must stay cheap to link: `planet scan --textfile-dir` uses it
+// on every cron run, so nothing heavy (no Graphviz, no client libraries) may
+// be imported here.
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// TextfileName is the file WriteTextfileDir writes in node_exporter's
+// textfile directory.
+const TextfileName = "planet.prom"
+
+// loopbackHostgroup is the hostgroup every loopback peer belongs to (SPEC 2),
+// whether or not an inventory said so.
+const loopbackHostgroup = "localhost"
+
+// Textfile writes s in the Prometheus text exposition format (version 0.0.4)
+// for node_exporter's textfile collector: HELP and TYPE for every family,
+// families sorted by name, series sorted by their label values, no
+// timestamps. Records whose labels coincide (two IPs behind one domain, say)
+// are summed into one series, since a duplicate series makes node_exporter
+// reject the whole file. Nothing is written if s is invalid.
+func Textfile(w io.Writer, s *snapshot.Snapshot) error {
+	b, err := textfile(s)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// WriteTextfileDir writes dir/planet.prom atomically: node_exporter sees the
+// old file or the new one, never a partial one, and never the temp file
+// (whose name does not end in .prom).
+func WriteTextfileDir(dir string, s *snapshot.Snapshot) error {
+	b, err := textfile(s)
+	if err != nil {
+		return err
+	}
+	return writeTextfileDir(dir, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeTextfileDir is WriteTextfileDir with the content producer injectable,
+// so a test can pause mid-write and look at the directory.
+func writeTextfileDir(dir string, write func(io.Writer) error) error {
+	// 0644: node_exporter usually runs as its own user and must read it.
+	return atomicfile.Write(filepath.Join(dir, TextfileName), 0o644, write)
+}
+
+// Metric names. Dashboards query these; never rename them.
+const (
+	metricUpstream      = "planet_upstream"
+	metricDownstream    = "planet_downstream"
+	metricServer        = "planet_server_process"
+	metricTraffic       = "planet_traffic_bytes_total"
+	metricScanSuccess   = "planet_scan_success"
+	metricScanTimestamp = "planet_scan_timestamp_seconds"
+	metricUnowned       = "planet_scan_unowned_sockets"
+)
+
+// connectionLabels are the label names of planet_upstream and
+// planet_downstream, sorted.
+var connectionLabels = []string{"local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup"}
+
+func textfile(s *snapshot.Snapshot) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("textfile: no snapshot")
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("textfile: invalid snapshot: %w", err)
+	}
+	localAddress := s.Host.Label()
+	localHostgroup := s.Host.Hostgroup
+
+	up := newFamily(metricUpstream, "gauge",
+		"Sockets this host has open to a server it depends on, by the server's port.", sum, connectionLabels...)
+	down := newFamily(metricDownstream, "gauge",
+		"Sockets peers have open to a server process on this host, by the listening port.", sum, connectionLabels...)
+	for _, c := range s.Connections {
+		f := up
+		if c.Direction == snapshot.Downstream {
+			f = down
+		}
+		addr, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
+		f.add(float64(c.Sockets), localAddress, localHostgroup, strconv.Itoa(int(c.Port)),
+			c.Process, c.Protocol, addr, group)
+	}
+
+	// A server process is there or not; its socket count (SO_REUSEPORT
+	// workers) is not what anyone alerts on, and the old exporter said 1.
+	server := newFamily(metricServer, "gauge",
+		"A server process listening on this host (1 while it listens).", maxOf,
+		"bind", "local_hostgroup", "port", "process_name", "protocol")
+	for _, l := range s.Listeners {
+		server.add(1, l.Bind(), localHostgroup, strconv.Itoa(int(l.Port)), l.Process, l.Protocol)
+	}
+
+	traffic := newFamily(metricTraffic, "counter",
+		"Bytes exchanged with a remote IP since darkstat started, as counted by darkstat.", sum,
+		"direction", "local_domain", "local_hostgroup", "remote_domain", "remote_hostgroup", "remote_ip")
+	if s.Traffic != nil {
+		for _, p := range s.Traffic.Peers {
+			ip := p.RemoteIP.Unmap()
+			group := p.RemoteHostgroup
+			if ip.IsLoopback() {
+				group = loopbackHostgroup
+			}
+			traffic.add(float64(p.IngressBytes), "ingress", s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
+			traffic.add(float64(p.EgressBytes), "egress", s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
+		}
+	}
+
+	// A source reported twice (it should not be) succeeded only if every
+	// report says so.
+	success := newFamily(metricScanSuccess, "gauge",
+		"Whether the scan's source worked (1) or failed (0); sources the scan did not use are absent.", minOf, "source")
+	for _, src := range s.Sources {
+		v := 0.0
+		if src.OK {
+			v = 1
+		}
+		success.add(v, src.Name)
+	}
+
+	timestamp := newFamily(metricScanTimestamp, "gauge", "When the scan ran, in seconds since the Unix epoch.", sum)
+	timestamp.add(unixSeconds(s))
+
+	unowned := newFamily(metricUnowned, "gauge",
+		"Sockets whose owning process could not be read (usually: the scan did not run as root).", sum)
+	unowned.add(float64(s.UnownedSockets))
+
+	families := []*family{up, down, server, traffic, success, timestamp, unowned}
+	slices.SortFunc(families, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	var buf bytes.Buffer
+	for _, f := range families {
+		f.write(&buf)
+	}
+	return buf.Bytes(), nil
+}
+
+// remote returns remote_address and remote_hostgroup for a peer: its domain
+// where the inventory knows it, else its IP. A loopback peer keeps its IP
+// (every host's 127.0.0.1 is a different machine, so a domain would mislead)
+// and is always in hostgroup localhost.
+func remote(ip netip.Addr, domain, hostgroup string) (address, group string) {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return ip.String(), loopbackHostgroup
+	}
+	if domain != "" {
+		return domain, hostgroup
+	}
+	return ip.String(), hostgroup
+}
+
+func unixSeconds(s *snapshot.Snapshot) float64 {
+	t := s.ScannedAt
+	// Not UnixNano: it overflows outside 1678..2262.
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+// family collects the series of one metric family. Series are keyed by their
+// label values so records that map to the same labels are merged, not
+// emitted twice.
+type family struct {
+	name, typ, help string
+	labels          []string // label names, sorted
+	merge           func(old, v float64) float64
+	series          map[string]*series
+}
+
+type series struct {
+	values []string
+	value  float64
+}
+
+func sum(a, b float64) float64 { return a + b }
+
+func maxOf(a, b float64) float64 { return math.Max(a, b) }
+
+func minOf(a, b float64) float64 { return math.Min(a, b) }
+
+func newFamily(name, typ, help string, merge func(old, v float64) float64, labels ...string) *family {
+	if !slices.IsSorted(labels) {
+		panic("render: labels of " + name + " are not sorted")
+	}
+	return &family{name: name, typ: typ, help: help, labels: labels, merge: merge, series: map[string]*series{}}
+}
+
+// add records one value; values are the label values in the order of
+// f.labels.
+func (f *family) add(v float64, values ...string) {
+	if len(values) != len(f.labels) {
+		panic(fmt.Sprintf("render: %s takes %d label values, got %d", f.name, len(f.labels), len(values)))
+	}
+	for i, lv := range values {
+		// The format is UTF-8; /proc/PID/comm is whatever bytes a
+		// process chose, and one invalid byte would make node_exporter
+		// drop the whole file.
+		values[i] = strings.ToValidUTF8(lv, "\uFFFD")
+	}
+	// Valid UTF-8 never contains 0xff, so the key is unambiguous.
+	key := strings.Join(values, "\xff")
+	if s, ok := f.series[key]; ok {
+		s.value = f.merge(s.value, v)
+		return
+	}
+	f.series[key] = &series{values: values, value: v}
+}
+
+func (f *family) write(buf *bytes.Buffer) {
+	if len(f.series) == 0 {
+		return
+	}
+	all := make([]*series, 0, len(f.series))
+	for _, s := range f.series {
+		all = append(all, s)
+	}
+	slices.SortFunc(all, func(a, b *series) int { return slices.Compare(a.values, b.values) })
+
+	fmt.Fprintf(buf, "# HELP %s %s\n# TYPE %s %s\n", f.name, helpEscaper.Replace(f.help), f.name, f.typ)
+	for _, s := range all {
+		buf.WriteString(f.name)
+		if len(f.labels) > 0 {
+			buf.WriteByte('{')
+			for i, name := range f.labels {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				buf.WriteString(name)
+				buf.WriteString(`="`)
+				buf.WriteString(labelEscaper.Replace(s.values[i]))
+				buf.WriteByte('"')
+			}
+			buf.WriteByte('}')
+		}
+		buf.WriteByte(' ')
+		buf.WriteString(formatValue(s.value))
+		buf.WriteByte('\n')
+	}
+}
+
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+// formatValue prints v the way Prometheus' own encoder does, so a scrape of
+// node_exporter shows the very lines of the file: shortest round-tripping
+// form, integers below a million plain, larger values with an exponent
+// (1.26014316e+08).
+func formatValue(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}

@@ -1,0 +1,182 @@
+package scan
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func sock(proto string, state uint8, local, remote string, inode uint64) Socket {
+	return Socket{Protocol: proto, State: state, Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote), Inode: inode}
+}
+
+// summary renders classified records compactly for comparison.
+func summary(c Classified) string {
+	var b strings.Builder
+	for _, l := range c.Listeners {
+		fmt.Fprintf(&b, "L %s %s %q x%d\n", l.Protocol, l.Bind(), l.Process, l.Sockets)
+	}
+	for _, x := range c.Connections {
+		fmt.Fprintf(&b, "C %s %s/%d %q %s x%d %v sent=%d recv=%d\n", x.Direction, x.Protocol, x.Port, x.Process, x.RemoteIP, x.Sockets, x.States, x.BytesSent, x.BytesReceived)
+	}
+	fmt.Fprintf(&b, "unowned=%d", c.Unowned)
+	return b.String()
+}
+
+func TestClassify(t *testing.T) {
+	eph := PortRange{32768, 60999}
+	owners := map[uint64]Process{
+		1: {1, "sshd"}, 2: {2, "node_exporter"}, 3: {3, "web"}, 4: {4, "dns"},
+		10: {1, "sshd"}, 11: {2, "node_exporter"}, 12: {3, "web"}, 13: {3, "web"}, 14: {3, "web"}, 15: {4, "dns"},
+	}
+	tests := []struct {
+		name  string
+		socks []Socket
+		want  string
+	}{
+		{
+			name: "downstream on a wildcard listener, upstream elsewhere",
+			socks: []Socket{
+				sock("tcp", stateListen, "0.0.0.0:22", "0.0.0.0:0", 1),
+				sock("tcp", stateEstablished, "10.0.0.1:22", "10.0.0.9:50000", 10),
+				sock("tcp", stateEstablished, "10.0.0.1:40000", "10.0.0.7:5432", 12),
+			},
+			want: `L tcp 0.0.0.0:22 "sshd" x1
+C downstream tcp/22 "sshd" 10.0.0.9 x1 map[ESTABLISHED:1] sent=0 recv=0
+C upstream tcp/5432 "web" 10.0.0.7 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "dual-stack listener takes IPv4 (unmapped) connections",
+			socks: []Socket{
+				sock("tcp", stateListen, "[::]:9100", "[::]:0", 2),
+				sock("tcp", stateEstablished, "10.0.0.1:9100", "10.0.0.8:41000", 11),
+			},
+			want: `L tcp :::9100 "node_exporter" x1
+C downstream tcp/9100 "node_exporter" 10.0.0.8 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "IPv4 wildcard listener does not take IPv6 connections",
+			socks: []Socket{
+				sock("tcp", stateListen, "0.0.0.0:8080", "0.0.0.0:0", 3),
+				sock("tcp", stateEstablished, "[fd00::1]:8080", "[fd00::2]:443", 12),
+			},
+			want: `L tcp 0.0.0.0:8080 "web" x1
+C upstream tcp/443 "web" fd00::2 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "address-specific bind: a client on the same port number elsewhere is upstream",
+			socks: []Socket{
+				sock("tcp", stateListen, "127.0.0.1:40000", "0.0.0.0:0", 3),
+				sock("tcp", stateEstablished, "10.0.0.1:40000", "10.0.0.7:5432", 12),
+				sock("tcp", stateEstablished, "127.0.0.1:40000", "127.0.0.1:45000", 13),
+			},
+			want: `L tcp 127.0.0.1:40000 "web" x1
+C downstream tcp/40000 "web" 127.0.0.1 x1 map[ESTABLISHED:1] sent=0 recv=0
+C upstream tcp/5432 "web" 10.0.0.7 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "TIME_WAIT downstream takes the listener's process; upstream stays unnamed",
+			socks: []Socket{
+				sock("tcp", stateListen, "0.0.0.0:22", "0.0.0.0:0", 1),
+				sock("tcp", stateTimeWait, "10.0.0.1:22", "10.0.0.9:50000", 0),
+				sock("tcp", stateEstablished, "10.0.0.1:22", "10.0.0.9:50001", 10),
+				sock("tcp", stateTimeWait, "10.0.0.1:40000", "10.0.0.7:5432", 0),
+			},
+			want: `L tcp 0.0.0.0:22 "sshd" x1
+C downstream tcp/22 "sshd" 10.0.0.9 x2 map[ESTABLISHED:1 TIME_WAIT:1] sent=0 recv=0
+C upstream tcp/5432 "" 10.0.0.7 x1 map[TIME_WAIT:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "listener gone: a fixed local port with an ephemeral peer is still downstream",
+			socks: []Socket{
+				sock("tcp", stateTimeWait, "10.0.0.1:8443", "10.0.0.9:51000", 0),
+			},
+			want: `C downstream tcp/8443 "" 10.0.0.9 x1 map[TIME_WAIT:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "aggregation and byte counters",
+			socks: []Socket{
+				{Protocol: "tcp", State: stateEstablished, Local: netip.MustParseAddrPort("10.0.0.1:40000"), Remote: netip.MustParseAddrPort("10.0.0.7:5432"), Inode: 12, BytesAcked: 100, BytesReceived: 1000, HasBytes: true},
+				{Protocol: "tcp", State: stateEstablished, Local: netip.MustParseAddrPort("10.0.0.1:40001"), Remote: netip.MustParseAddrPort("10.0.0.7:5432"), Inode: 13, BytesAcked: 5, BytesReceived: 7, HasBytes: true},
+				sock("tcp", stateEstablished, "10.0.0.1:40002", "10.0.0.8:5432", 14),
+			},
+			want: `C upstream tcp/5432 "web" 10.0.0.7 x2 map[ESTABLISHED:2] sent=105 recv=1007
+C upstream tcp/5432 "web" 10.0.0.8 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "states that are not dependencies are left out",
+			socks: []Socket{
+				sock("tcp", stateSynSent, "10.0.0.1:40000", "10.0.0.7:5432", 12),
+				sock("tcp", stateSynRecv, "10.0.0.1:22", "10.0.0.7:40000", 0),
+				sock("tcp", stateClose, "10.0.0.1:40001", "0.0.0.0:0", 13),
+			},
+			want: `unowned=0`,
+		},
+		{
+			name: "UDP: fixed-port server, ephemeral client noise, connected client",
+			socks: []Socket{
+				sock("udp", stateClose, "0.0.0.0:53", "0.0.0.0:0", 4),
+				sock("udp", stateClose, "0.0.0.0:41000", "0.0.0.0:0", 13),
+				sock("udp", stateEstablished, "10.0.0.1:41001", "10.0.0.53:53", 12),
+				sock("udp", stateEstablished, "10.0.0.1:53", "10.0.0.9:42000", 15),
+			},
+			want: `L udp 0.0.0.0:53 "dns" x1
+C downstream udp/53 "dns" 10.0.0.9 x1 map[] sent=0 recv=0
+C upstream udp/53 "web" 10.0.0.53 x1 map[] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "unknown owners are counted, TIME_WAIT is not",
+			socks: []Socket{
+				sock("tcp", stateListen, "0.0.0.0:25", "0.0.0.0:0", 99),
+				sock("tcp", stateEstablished, "10.0.0.1:40000", "10.0.0.7:5432", 98),
+				sock("tcp", stateTimeWait, "10.0.0.1:40001", "10.0.0.7:5432", 0),
+			},
+			want: `L tcp 0.0.0.0:25 "" x1
+C upstream tcp/5432 "" 10.0.0.7 x2 map[ESTABLISHED:1 TIME_WAIT:1] sent=0 recv=0
+unowned=2`,
+		},
+		{
+			name: "SO_REUSEPORT listeners aggregate",
+			socks: []Socket{
+				sock("tcp", stateListen, "0.0.0.0:80", "0.0.0.0:0", 3),
+				sock("tcp", stateListen, "0.0.0.0:80", "0.0.0.0:0", 12),
+			},
+			want: `L tcp 0.0.0.0:80 "web" x2
+unowned=0`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := summary(Classify(tt.socks, owners, eph))
+			if got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatchListenerPrefersExactBind(t *testing.T) {
+	exact := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("10.0.0.1"), Port: 80, Process: "exact"}
+	wild := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("0.0.0.0"), Port: 80, Process: "wild"}
+	wild6 := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("::"), Port: 80, Process: "wild6"}
+	ls := []*snapshot.Listener{wild6, wild, exact}
+	for local, want := range map[string]string{"10.0.0.1": "exact", "10.0.0.2": "wild", "fd00::1": "wild6"} {
+		if got := matchListener(ls, netip.MustParseAddr(local)); got == nil || got.Process != want {
+			t.Errorf("matchListener(%s) = %v, want %s", local, got, want)
+		}
+	}
+	if got := matchListener([]*snapshot.Listener{exact}, netip.MustParseAddr("10.0.0.2")); got != nil {
+		t.Errorf("a specific bind matched another address: %v", got)
+	}
+}

@@ -1,0 +1,237 @@
+// Package scan reads one host's sockets, owners, inventory and bandwidth and
+// produces a snapshot.Snapshot.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/planetdeps/planet/internal/fetch"
+	"github.com/planetdeps/planet/inventory"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// Socket source names for Options.SocketSource.
+const (
+	SourceAuto    = "auto"    // netlink, falling back to proc where refused
+	SourceNetlink = "netlink" // netlink only
+	SourceProc    = "proc"    // /proc/net/* only
+)
+
+// Options configure one scan. Zero values take the defaults.
+type Options struct {
+	ProcRoot        string // default /proc
+	SocketSource    string // auto (default), netlink or proc
+	Inventory       string // URL or file; empty: no inventory
+	InventoryFormat inventory.Format
+	Darkstat        string        // darkstat URL; empty: no bandwidth
+	Timeout         time.Duration // per outside source (inventory, darkstat); default 10s
+	// Strict makes a failed optional source (darkstat) fail the scan too.
+	Strict  bool
+	Version string
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// DegradedError is returned with a usable snapshot when a source failed in
+// a way the options make fatal: the caller should still write the snapshot
+// (it records the failure) and then exit non-zero.
+type DegradedError struct{ Failed []snapshot.Source }
+
+func (e *DegradedError) Error() string {
+	parts := make([]string, len(e.Failed))
+	for i, s := range e.Failed {
+		parts[i] = s.Name + ": " + s.Error
+	}
+	return "scan incomplete: " + strings.Join(parts, "; ")
+}
+
+// Run scans the host. It returns an error without a snapshot only when the
+// sockets cannot be read at all; see DegradedError for the other case.
+func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
+	opts = opts.withDefaults()
+	log := opts.Logger
+	proc := ProcFS{Root: opts.ProcRoot}
+	snap := &snapshot.Snapshot{
+		Schema:        snapshot.Schema,
+		PlanetVersion: opts.Version,
+		ScannedAt:     opts.Now().UTC().Truncate(time.Millisecond),
+	}
+	warn := func(msg string, args ...any) {
+		log.Warn(msg, args...)
+		snap.Warnings = append(snap.Warnings, formatWarning(msg, args...))
+	}
+
+	hostname, err := proc.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("hostname: %w", err)
+	}
+	addrs, err := proc.Addresses()
+	if err != nil {
+		return nil, fmt.Errorf("host addresses: %w", err)
+	}
+	local := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		local[a] = true
+	}
+	snap.Host = snapshot.Host{Hostname: hostname, Addresses: publicAddrs(addrs)}
+
+	lo, hi, err := proc.EphemeralRange()
+	if err != nil {
+		lo, hi = 32768, 60999
+		warn("ephemeral port range unreadable, using the kernel default", "range", "32768-60999", "error", err)
+	}
+
+	// Inventory first: a dead one should fail fast, before the socket pass.
+	var inv *inventory.Inventory
+	var failed []snapshot.Source
+	if opts.Inventory != "" {
+		src := snapshot.Source{Name: snapshot.SourceInventory}
+		inv, err = inventory.Load(ctx, opts.Inventory, inventory.Options{
+			Format: opts.InventoryFormat, Timeout: opts.Timeout, Logger: log,
+		})
+		if err != nil {
+			src.Error = err.Error()
+			log.Error("inventory failed; hostgroups and domains left empty", "error", err)
+			failed = append(failed, src)
+		} else {
+			src.OK = true
+			src.Detail = fmt.Sprintf("%d entries from %s", inv.Len(), opts.Inventory)
+		}
+		snap.Sources = append(snap.Sources, src)
+	}
+
+	socks, source, err := readSockets(ctx, opts, warn)
+	if err != nil {
+		return nil, err
+	}
+	snap.Sources = append([]snapshot.Source{{Name: snapshot.SourceSockets, OK: true, Detail: source}}, snap.Sources...)
+
+	want := make(map[uint64]struct{}, len(socks))
+	for i := range socks {
+		if socks[i].Inode != 0 {
+			want[socks[i].Inode] = struct{}{}
+		}
+	}
+	owners, err := proc.Owners(want)
+	if err != nil {
+		return nil, fmt.Errorf("socket owners: %w", err)
+	}
+	c := Classify(socks, owners, PortRange{lo, hi})
+	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
+	if c.HasBytes {
+		snap.ByteCounters = snapshot.ByteCountersMeaning
+	}
+	if c.Unowned > 0 {
+		hint := "run as root to see other users' processes"
+		if os.Geteuid() == 0 {
+			hint = "their processes are not visible here: another PID namespace, or they exited mid-scan"
+		}
+		warn("sockets without a known owner process", "sockets", c.Unowned, "hint", hint)
+	}
+
+	for i := range snap.Connections {
+		e, _ := inv.Lookup(snap.Connections[i].RemoteIP)
+		snap.Connections[i].RemoteHostgroup, snap.Connections[i].RemoteDomain = e.Hostgroup, e.Domain
+	}
+	for _, a := range snap.Host.Addresses {
+		if e, ok := inv.Lookup(a); ok {
+			snap.Host.Hostgroup, snap.Host.Domain = e.Hostgroup, e.Domain
+			break
+		}
+	}
+
+	if len(failed) > 0 {
+		return snap, &DegradedError{Failed: failed}
+	}
+	return snap, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.SocketSource == "" {
+		o.SocketSource = SourceAuto
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = fetch.DefaultTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	return o
+}
+
+// readSockets picks the socket source. netlink reads the live kernel, so a
+// fixture proc root (anything but /proc) implies the proc source.
+func readSockets(ctx context.Context, opts Options, warn func(string, ...any)) ([]Socket, string, error) {
+	live := filepath.Clean(opts.ProcRoot) == "/proc"
+	switch opts.SocketSource {
+	case SourceProc:
+		socks, err := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
+		return socks, SourceProc, err
+	case SourceNetlink:
+		socks, err := NetlinkSource{}.Sockets(ctx)
+		return socks, SourceNetlink, err
+	case SourceAuto:
+		if !live {
+			socks, err := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
+			return socks, SourceProc, err
+		}
+		socks, err := NetlinkSource{}.Sockets(ctx)
+		if err == nil {
+			return socks, SourceNetlink, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		warn("netlink sock_diag refused, reading /proc/net instead (no byte counters)", "error", err)
+		socks, perr := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
+		if perr != nil {
+			return nil, "", errors.Join(err, perr)
+		}
+		return socks, SourceProc + " (netlink refused)", nil
+	}
+	return nil, "", fmt.Errorf("socket source %q: want auto, netlink or proc", opts.SocketSource)
+}
+
+// publicAddrs keeps the addresses that identify this host to others:
+// loopback and link-local ones are the same on every host.
+func publicAddrs(addrs []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// formatWarning renders a log message and its attributes as one line for
+// the snapshot's warnings list.
+func formatWarning(msg string, args ...any) string {
+	var b strings.Builder
+	b.WriteString(msg)
+	r := slog.NewRecord(time.Time{}, slog.LevelWarn, msg, 0)
+	r.Add(args...)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	return b.String()
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# planet's whole test suite. Installs what the tests need (as root, through
+# apt-get) and runs every test, the real-tool ones included, then a short run
+# of every fuzz target. As a normal user the tests that need root or a
+# missing package skip with a message; as root (CI) they must run: the suite
+# sets PLANET_TEST_STRICT=1 so a missing prerequisite fails instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${PLANET_FUZZTIME:-10s}
+export PATH="$PATH:/usr/sbin:/sbin:$(go env GOPATH)/bin"
+
+missing=()
+for pair in darkstat:darkstat dot:graphviz promtool:prometheus \
+            prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ "$(id -u)" = 0 ]; then
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  fi
+  export PLANET_TEST_STRICT=1
+elif [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: not root, so not installing ${missing[*]}; tests that need them will skip" >&2
+fi
+
+echo "== gofmt, go vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-formatted: $unformatted" >&2; exit 1; fi
+go vet ./...
+if ! command -v staticcheck >/dev/null 2>&1; then
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 >/dev/null 2>&1 || echo "test.sh: staticcheck unavailable, skipping it" >&2
+fi
+if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; fi
+
+echo "== go test"
+go test -count=1 ./...
+
+echo "== fuzz (${FUZZTIME} per target)"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $pkg $target"
+    log=$(mktemp)
+    if ! go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" >"$log" 2>&1; then
+      cat "$log" >&2; rm -f "$log"; exit 1
+    fi
+    rm -f "$log"
+  done
+done
+echo "test.sh: all tests passed"

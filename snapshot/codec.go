@@ -13,6 +13,9 @@ import (
 // hundred kilobytes; anything near this is not a snapshot.
 const MaxSize = 64 << 20
 
+// maxSize is MaxSize, lowered by tests.
+var maxSize = MaxSize
+
 // Error is a problem with one document: which input, where in it, and why.
 type Error struct {
 	Name   string // file name, "-" for standard input
@@ -39,7 +42,9 @@ func SniffSchema(doc []byte) (string, error) {
 	var head struct {
 		Schema *string `json:"schema"`
 	}
-	if err := json.Unmarshal(doc, &head); err != nil {
+	// Decode only the first value: trailing data is reported later, with
+	// its position, by the strict decoder.
+	if err := json.NewDecoder(bytes.NewReader(doc)).Decode(&head); err != nil {
 		return "", err
 	}
 	if head.Schema == nil {
@@ -77,12 +82,12 @@ func Parse(doc []byte, name string) (*Snapshot, error) {
 
 // Read reads one snapshot from r, refusing more than MaxSize bytes.
 func Read(r io.Reader, name string) (*Snapshot, error) {
-	doc, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	doc, err := io.ReadAll(io.LimitReader(r, int64(maxSize)+1))
 	if err != nil {
 		return nil, &Error{Name: name, Offset: -1, Err: err}
 	}
-	if len(doc) > MaxSize {
-		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", MaxSize)}
+	if len(doc) > maxSize {
+		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", maxSize)}
 	}
 	return Parse(doc, name)
 }
@@ -101,10 +106,13 @@ func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
 			}
 			return nil
 		}
-		if err != nil && err != io.EOF {
-			return &Error{Name: name, Offset: offset, Err: err}
+		docName := fmt.Sprintf("%s (document %d, from byte %d)", name, i, offset)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return &Error{Name: docName, Offset: offset + int64(len(doc)), Err: err}
 		}
-		s, perr := Parse(doc, fmt.Sprintf("%s (document %d, from byte %d)", name, i, offset))
+		// A document cut short (io.ErrUnexpectedEOF) fails to parse, and
+		// Parse says where.
+		s, perr := Parse(doc, docName)
 		if perr != nil {
 			return perr
 		}
@@ -132,8 +140,8 @@ func nextDocument(br *bufio.Reader) ([]byte, error) {
 			return buf, err
 		}
 		buf = append(buf, c)
-		if len(buf) > MaxSize {
-			return buf, fmt.Errorf("document larger than %d bytes", MaxSize)
+		if len(buf) > maxSize {
+			return buf, fmt.Errorf("document larger than %d bytes", maxSize)
 		}
 		switch {
 		case inString:

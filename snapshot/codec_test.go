@@ -1,0 +1,218 @@
+package snapshot
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() *Snapshot {
+	return &Snapshot{
+		Schema:        Schema,
+		PlanetVersion: "test",
+		ScannedAt:     time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		Host:          Host{Hostname: "web-1", Addresses: []netip.Addr{netip.MustParseAddr("10.1.0.5")}, Hostgroup: "web"},
+		Sources:       []Source{{Name: SourceSockets, OK: true, Detail: "netlink"}},
+		Listeners:     []Listener{{Protocol: "tcp", Address: netip.MustParseAddr("::"), Port: 9100, Process: "node_exporter", Sockets: 1}},
+		Connections: []Connection{{
+			Direction: Upstream, Protocol: "tcp", Port: 5432, Process: "my app",
+			RemoteIP: netip.MustParseAddr("10.3.0.9"), RemoteHostgroup: "db", Sockets: 2,
+			States: map[string]int{"ESTABLISHED": 2}, BytesSent: 10, BytesReceived: 20,
+		}},
+		Traffic: &Traffic{Source: "http://127.0.0.1:667/hosts/?full=yes", Format: "html", Peers: []Peer{
+			{RemoteIP: netip.MustParseAddr("10.3.0.9"), RemoteHostgroup: "db", IngressBytes: 5, EgressBytes: 6},
+		}},
+	}
+}
+
+func encode(t *testing.T, s *Snapshot) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	want := sample()
+	got, err := Parse(encode(t, want), "sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the snapshot:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestListenerBind(t *testing.T) {
+	for addr, want := range map[string]string{"0.0.0.0": "0.0.0.0:22", "::": ":::22", "fd00::1": "fd00::1:22", "127.0.0.1": "127.0.0.1:22"} {
+		if got := (Listener{Address: netip.MustParseAddr(addr), Port: 22}).Bind(); got != want {
+			t.Errorf("Bind(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good := string(encode(t, sample()))
+	tests := []struct {
+		name     string
+		doc      string
+		want     string // substring of the error
+		wantLine int
+		isSchema bool
+	}{
+		{name: "empty", doc: "", want: "sample.json: empty file"},
+		{name: "whitespace", doc: " \n\t", want: "empty file"},
+		{name: "truncated", doc: good[:len(good)/2], want: "sample.json", wantLine: 1 + strings.Count(good[:len(good)/2], "\n")},
+		{name: "not json", doc: "hello", want: "sample.json: line 1"},
+		{name: "no schema", doc: `{"planet_version":"x"}`, want: `no "schema" member`, isSchema: true},
+		{name: "graph instead", doc: `{"schema":"planet.graph/v1"}`, want: `unsupported schema "planet.graph/v1" (this planet reads planet.snapshot/v1)`, isSchema: true},
+		{name: "future version", doc: `{"schema":"planet.snapshot/v2"}`, want: `"planet.snapshot/v2"`, isSchema: true},
+		{name: "trailing data", doc: good + `{"more":1}`, want: "trailing data", wantLine: 1 + strings.Count(good, "\n")},
+		{name: "unknown field", doc: strings.Replace(good, `"schema"`, `"surprise": 1, "schema"`, 1), want: `unknown field "surprise"`},
+		{name: "wrong type", doc: strings.Replace(good, `"sockets": 2`, `"sockets": "two"`, 1), want: "sockets"},
+		{name: "bad ip", doc: strings.Replace(good, `"remote_ip": "10.3.0.9"`, `"remote_ip": "10.3.0.999"`, 1), want: "10.3.0.999"},
+		{name: "bad direction", doc: strings.Replace(good, `"direction": "upstream"`, `"direction": "sideways"`, 1), want: `connections[0].direction: "sideways"`},
+		{name: "missing time", doc: strings.Replace(good, `"scanned_at": "2026-11-26T12:00:00Z",`, ``, 1), want: "scanned_at: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), "sample.json")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "sample.json") {
+				t.Errorf("error %q does not start with the file name", err)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error is %T, want *snapshot.Error", err)
+			}
+			if tt.wantLine != 0 && e.Line != tt.wantLine {
+				t.Errorf("line = %d, want %d (%v)", e.Line, tt.wantLine, err)
+			}
+			if errors.Is(err, ErrSchema) != tt.isSchema {
+				t.Errorf("errors.Is(err, ErrSchema) = %v, want %v", !tt.isSchema, tt.isSchema)
+			}
+		})
+	}
+}
+
+func TestReadSizeLimit(t *testing.T) {
+	defer func(old int) { maxSize = old }(maxSize)
+	maxSize = 1000
+	big := bytes.Repeat([]byte(" "), maxSize+10)
+	_, err := Read(bytes.NewReader(big), "big.json")
+	if err == nil || !strings.Contains(err.Error(), "big.json: larger than") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestReadStream(t *testing.T) {
+	defer func(old int) { maxSize = old }(maxSize)
+	maxSize = 5000
+	one := encode(t, sample())
+	s2 := sample()
+	s2.Host.Hostname = "web-2"
+	two := encode(t, s2)
+	compact := bytes.Join([][]byte{bytes.ReplaceAll(one, []byte("\n"), nil), bytes.ReplaceAll(two, []byte("\n"), nil)}, []byte("\n"))
+	tests := []struct {
+		name  string
+		in    string
+		hosts []string
+		err   string
+	}{
+		{name: "back to back", in: string(one) + string(two), hosts: []string{"web-1", "web-2"}},
+		{name: "one per line", in: string(compact) + "\n", hosts: []string{"web-1", "web-2"}},
+		{name: "no separator", in: strings.TrimSpace(string(one)) + strings.TrimSpace(string(two)), hosts: []string{"web-1", "web-2"}},
+		{name: "braces in strings", in: strings.Replace(string(one), `"my app"`, `"}{ \"]"`, 1), hosts: []string{"web-1"}},
+		{name: "empty", in: "", err: "-: no snapshot in input"},
+		{name: "truncated second", in: string(one) + string(two[:40]), hosts: []string{"web-1"}, err: "document 2"},
+		{name: "garbage between", in: string(one) + "oops" + string(two), hosts: []string{"web-1"}, err: "unexpected 'o'"},
+		{name: "bad second", in: string(one) + `{"schema":"planet.snapshot/v9"}`, hosts: []string{"web-1"}, err: "document 2, from byte"},
+		{name: "endless document", in: "{" + strings.Repeat(`"aaaaaaaaa",`, 500), err: "larger than 5000 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hosts []string
+			err := ReadStream(strings.NewReader(tt.in), "-", func(s *Snapshot) error {
+				hosts = append(hosts, s.Host.Hostname)
+				return nil
+			})
+			if tt.err == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("err = %v, want %q", err, tt.err)
+			}
+			if !reflect.DeepEqual(hosts, tt.hosts) {
+				t.Errorf("hosts = %v, want %v", hosts, tt.hosts)
+			}
+		})
+	}
+}
+
+func TestHostLabel(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.0.1")}
+	tests := []struct {
+		h    Host
+		want string
+	}{
+		{Host{Hostname: "h", Addresses: addrs, Domain: "h.consul"}, "h.consul"},
+		{Host{Hostname: "h", Addresses: addrs}, "10.0.0.1"},
+		{Host{Hostname: "h"}, "h"},
+	}
+	for _, tt := range tests {
+		if got := tt.h.Label(); got != tt.want {
+			t.Errorf("%+v.Label() = %q, want %q", tt.h, got, tt.want)
+		}
+	}
+}
+
+// FuzzParse: whatever the input, Parse never panics, and what it accepts
+// survives a write and a second read unchanged.
+func FuzzParse(f *testing.F) {
+	good := encodeF(f, sample())
+	f.Add(good)
+	f.Add([]byte(`{"schema":"planet.snapshot/v1"}`))
+	f.Add([]byte(`{"schema":"planet.snapshot/v1","scanned_at":"2026-01-01T00:00:00Z","host":{"hostname":"x","addresses":[]},"sources":[],"listeners":[],"connections":[],"unowned_sockets":0}`))
+	f.Add(good[:len(good)/3])
+	f.Add([]byte("[]"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		s, err := Parse(doc, "fuzz")
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := Write(&b, s); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(b.Bytes(), "rewritten")
+		if err != nil {
+			t.Fatalf("a snapshot we wrote does not read back: %v\n%s", err, b.Bytes())
+		}
+		var b2 bytes.Buffer
+		if err := Write(&b2, back); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Bytes(), b2.Bytes()) {
+			t.Fatalf("second write differs:\n%s\n%s", b.Bytes(), b2.Bytes())
+		}
+	})
+}
+
+func encodeF(f *testing.F, s *Snapshot) []byte {
+	var b bytes.Buffer
+	if err := Write(&b, s); err != nil {
+		f.Fatal(err)
+	}
+	return b.Bytes()
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/inventory"
+	"github.com/planetdeps/planet/scan/darkstat"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -147,6 +148,28 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 			snap.Host.Hostgroup, snap.Host.Domain = e.Hostgroup, e.Domain
 			break
 		}
+	}
+
+	if opts.Darkstat != "" {
+		src := snapshot.Source{Name: snapshot.SourceDarkstat}
+		res, err := darkstat.Read(ctx, opts.Darkstat, fetch.Options{Timeout: opts.Timeout})
+		if err != nil {
+			src.Error = err.Error()
+			log.Error("darkstat failed; the snapshot has no traffic", "error", err)
+			if opts.Strict {
+				failed = append(failed, src)
+			}
+		} else {
+			src.OK = true
+			src.Detail = fmt.Sprintf("%s (%s), %d hosts", res.URL, res.Format, len(res.Hosts))
+			peers := res.Peers(func(a netip.Addr) bool { return local[a] || a.IsLoopback() })
+			for i := range peers {
+				e, _ := inv.Lookup(peers[i].RemoteIP)
+				peers[i].RemoteHostgroup, peers[i].RemoteDomain = e.Hostgroup, e.Domain
+			}
+			snap.Traffic = &snapshot.Traffic{Source: res.URL, Format: res.Format, Peers: peers}
+		}
+		snap.Sources = append(snap.Sources, src)
 	}
 
 	if len(failed) > 0 {

@@ -69,8 +69,7 @@ func NewRoot(build BuildInfo, stdin io.Reader, stdout, stderr io.Writer) *cobra.
 	pf.String("config", "", "config file (default "+systemConfig+", then the user config dir's planet/planet.yaml)")
 	pf.String("log-level", "info", "stderr log level: debug, info, warn, error")
 	pf.String("log-format", "text", "stderr log format: text or json")
-	root.AddCommand(newScanCmd(a), newVersionCmd(a))
-	root.AddCommand(extraCommands(a)...)
+	root.AddCommand(newScanCmd(a), newMergeCmd(a), newVersionCmd(a))
 	return root
 }
 

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/planetdeps/planet/internal/atomicfile"
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
@@ -43,7 +42,8 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			if snap == nil {
 				return scanErr
 			}
-			if err := a.writeSnapshot(a.v.GetString("output"), snap); err != nil {
+			write := func(w io.Writer) error { return snapshot.Write(w, snap) }
+			if err := a.writeOutput(a.v.GetString("output"), write); err != nil {
 				return errors.Join(err, scanErr)
 			}
 			if dir := a.v.GetString("textfile-dir"); dir != "" {
@@ -69,12 +69,4 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 		"task-darkstat-addr":  "darkstat",
 	}))
 	return c
-}
-
-// writeSnapshot writes to stdout for "-" or "", else atomically to path.
-func (a *app) writeSnapshot(path string, s *snapshot.Snapshot) error {
-	if path == "" || path == "-" {
-		return snapshot.Write(a.stdout, s)
-	}
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return snapshot.Write(w, s) })
 }

@@ -117,6 +117,11 @@ func (a *app) readConfig() error {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
+		if uid := os.Geteuid(); uid == 0 {
+			if err := checkOwnedBy(path, uid); err != nil {
+				return fmt.Errorf("config: %w (pass --config to name a file on purpose)", err)
+			}
+		}
 		a.v.SetConfigFile(path)
 		if err := a.v.ReadInConfig(); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)

@@ -42,6 +42,9 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			if snap == nil {
 				return scanErr
 			}
+			if err := cmd.Context().Err(); err != nil {
+				return err // interrupted: write nothing
+			}
 			write := func(w io.Writer) error { return snapshot.Write(w, snap) }
 			if err := a.writeOutput(a.v.GetString("output"), write); err != nil {
 				return errors.Join(err, scanErr)

@@ -200,8 +200,10 @@ func ParseFibTrieLocal(r io.Reader) ([]netip.Addr, error) {
 		line := bytes.TrimSpace(sc.Bytes())
 		switch {
 		case bytes.HasPrefix(line, []byte("|-- ")):
+			// fib_trie is the IPv4 table: an IPv6 "leaf" (with a zone, or
+			// IPv4-mapped) is not a kernel's and must not become a host address.
 			a, err := netip.ParseAddr(string(line[4:]))
-			if err != nil {
+			if err != nil || !a.Is4() {
 				leaf = netip.Addr{}
 				continue
 			}

@@ -55,8 +55,9 @@ func (e *DegradedError) Error() string {
 	return "scan incomplete: " + strings.Join(parts, "; ")
 }
 
-// Run scans the host. It returns an error without a snapshot only when the
-// sockets cannot be read at all; see DegradedError for the other case.
+// Run scans the host. It returns an error without a snapshot when the
+// sockets cannot be read at all or ctx is cancelled (SIGINT/SIGTERM); see
+// DegradedError for the other case.
 func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	opts = opts.withDefaults()
 	log := opts.Logger
@@ -172,6 +173,11 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		snap.Sources = append(snap.Sources, src)
 	}
 
+	// A signal during an optional source (darkstat) only failed that source;
+	// the scan as a whole was still cancelled and must not be written.
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
 	if len(failed) > 0 {
 		return snap, &DegradedError{Failed: failed}
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +31,11 @@ const (
 // ErrTooLarge is wrapped when a source exceeds Options.MaxBytes.
 var ErrTooLarge = errors.New("larger than the size limit")
 
+// ErrNotRegular is wrapped when a file source is a FIFO, device, socket or
+// directory: opening a FIFO blocks until a writer comes, and /dev/zero never
+// ends, so neither is read.
+var ErrNotRegular = errors.New("not a regular file")
+
 // IsURL reports whether source names an HTTP(S) URL rather than a file.
 func IsURL(source string) bool {
 	s := strings.ToLower(source)
@@ -45,12 +51,7 @@ func Get(ctx context.Context, source string, opts Options) ([]byte, error) {
 		opts.MaxBytes = DefaultMaxBytes
 	}
 	if !IsURL(source) {
-		f, err := os.Open(source)
-		if err != nil {
-			return nil, err // *PathError already names the file
-		}
-		defer f.Close()
-		return readLimited(f, source, opts.MaxBytes)
+		return getFile(ctx, source, opts.MaxBytes)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -81,6 +82,47 @@ func Get(ctx context.Context, source string, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("%s: body not complete within %s: %w", source, opts.Timeout, context.DeadlineExceeded)
 	}
 	return body, err
+}
+
+// getFile reads a regular file of at most limit bytes. The file is opened
+// with O_NONBLOCK, so a FIFO swapped in after a check cannot block the open,
+// and its type is checked on the open descriptor, not on the name.
+func getFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, fileKind(info.Mode()))
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("%s: %w (%d bytes, limit %d)", path, ErrTooLarge, info.Size(), limit)
+	}
+	return readLimited(f, path, limit)
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.String()
 }
 
 func readLimited(r io.Reader, source string, limit int64) ([]byte, error) {

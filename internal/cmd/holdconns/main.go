@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -49,6 +50,8 @@ func client(addr string, n int) {
 		conns = append(conns, c)
 	}
 	waitSignal()
+	// Unreachable conns would be closed by their finalizers mid-wait.
+	runtime.KeepAlive(conns)
 }
 
 func waitSignal() {

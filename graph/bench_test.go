@@ -1,0 +1,103 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// BenchmarkFleet merges synthetic fleets of 1,000 and 10,000 snapshots of
+// 200 connection records each, and decodes the same files with plain
+// encoding/json for comparison. One op is the whole fleet:
+//
+//	go test ./graph -run '^$' -bench Fleet -benchtime 1x -benchmem -timeout 30m
+//
+// graph-heap-MiB is the live heap after the merge (the graph and nothing
+// else), which grows with the graph, not with the number of files. Peak RSS
+// is measured outside the benchmark with graph/fleetgen/cmd/fleetgen.
+func BenchmarkFleet(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("snapshots=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			if _, err := fleetgen.Generate(dir, fleetgen.Options{Hosts: n, Records: 200, Seed: 1}); err != nil {
+				b.Fatal(err)
+			}
+			size := treeSize(b, dir)
+			b.Run("decode", func(b *testing.B) {
+				b.SetBytes(size)
+				for b.Loop() {
+					if got := plainDecode(b, dir); got != n {
+						b.Fatalf("decoded %d files", got)
+					}
+				}
+			})
+			b.Run("merge", func(b *testing.B) {
+				b.SetBytes(size)
+				var g *Graph
+				for b.Loop() {
+					var err error
+					g, _, err = MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "graph-heap-MiB")
+				b.ReportMetric(float64(len(g.Edges)), "edges")
+				runtime.KeepAlive(g)
+			})
+		})
+	}
+}
+
+func treeSize(b *testing.B, dir string) int64 {
+	var size int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		size += info.Size()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return size
+}
+
+// plainDecode is the baseline: read each file, json.Unmarshal it into a
+// snapshot.Snapshot, keep nothing.
+func plainDecode(b *testing.B, dir string) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		doc, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var s snapshot.Snapshot
+		if err := json.Unmarshal(doc, &s); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}

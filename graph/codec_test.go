@@ -1,0 +1,144 @@
+package graph
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func goldenDoc(t testing.TB) []byte {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("testdata", "golden", "hostgroup.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func TestParseErrors(t *testing.T) {
+	doc := goldenDoc(t)
+	replace := func(old, new string) []byte {
+		if !bytes.Contains(doc, []byte(old)) {
+			t.Fatalf("golden file lacks %q", old)
+		}
+		return bytes.Replace(doc, []byte(old), []byte(new), 1)
+	}
+	tests := []struct {
+		name string
+		doc  []byte
+		want string
+	}{
+		{"empty", nil, "empty file"},
+		{"unknown schema", replace(`"planet.graph/v1"`, `"planet.graph/v2"`), `unsupported schema "planet.graph/v2"`},
+		{"a snapshot", replace(`"planet.graph/v1"`, `"planet.snapshot/v1"`), "unsupported schema"},
+		{"no schema", replace(`"schema"`, `"scheme"`), "unsupported schema"},
+		{"truncated", doc[:len(doc)/2], "truncated document"},
+		{"trailing data", append(bytes.Clone(doc), "[]"...), "trailing data"},
+		{"unknown field", replace(`"host_count": 2`, `"host_count": 2, "color": "red"`), "unknown field"},
+		{"bad by", replace(`"by": "hostgroup"`, `"by": "rack"`), "by:"},
+		{"bad external", replace(`"external": "ip"`, `"external": "cidr:99"`), "external:"},
+		{"bad kind", replace(`"kind": "hostgroup"`, `"kind": "cluster"`), "unknown kind"},
+		{"edge to nowhere", replace(`"to": "cache"`, `"to": "nowhere"`), "unknown node"},
+		{"bad seen_from", replace(`"seen_from": "client"`, `"seen_from": "nobody"`), "seen_from"},
+		{"duplicate node", replace(`"id": "api"`, `"id": "cache"`), "duplicate id"},
+		{"port out of range", replace(`"port": 6379`, `"port": 70000`), "cannot unmarshal"},
+		{"negative count", replace(`"sockets": 9`, `"sockets": -9`), "negative"},
+		{"null node", replace(`"nodes": [`, `"nodes": [null,`), "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.doc, "graph.json")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var se *snapshot.Error
+			if !errors.As(err, &se) || se.Name != "graph.json" {
+				t.Errorf("error %T %v does not name the file", err, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Parse(replace(`"planet.graph/v1"`, `"planet.graph/v2"`), "x"); !errors.Is(err, snapshot.ErrSchema) {
+		t.Errorf("unknown schema does not wrap ErrSchema: %v", err)
+	}
+}
+
+func TestReadRebuildsGonumGraph(t *testing.T) {
+	g, err := Read(bytes.NewReader(goldenDoc(t)), "hostgroup.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg := g.Gonum()
+	if n := gg.Nodes().Len(); n != len(g.Nodes) {
+		t.Errorf("gonum has %d nodes, graph %d", n, len(g.Nodes))
+	}
+	web, db := g.Node("web"), g.Node("db")
+	lines := gg.WeightedLines(web.GonumID(), db.GonumID())
+	if lines.Len() != 1 {
+		t.Fatalf("web -> db: %d lines", lines.Len())
+	}
+	lines.Next()
+	l := lines.WeightedLine()
+	if e := g.EdgeOf(l); e.Port != 5432 || l.Weight() != 4 {
+		t.Errorf("web -> db line: %+v weight %v", e, l.Weight())
+	}
+	if got := len(g.EdgesBetween("db", "db")); got != 1 {
+		t.Errorf("db self-loop: %d edges", got)
+	}
+	if g.NodeOf(web.GonumID()) != web || g.NodeOf(-1) != nil {
+		t.Error("NodeOf")
+	}
+}
+
+// roundTrip is the fuzz property: a document that reads OK, written and
+// read back, is the same graph, and writing is then a fixed point.
+func roundTrip(t *testing.T, doc []byte) {
+	g1, err := Parse(doc, "fuzz")
+	if err != nil {
+		return
+	}
+	var b1 bytes.Buffer
+	if err := Write(&b1, g1); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	g2, err := Parse(b1.Bytes(), "rewritten")
+	if err != nil {
+		t.Fatalf("reading what was written: %v\n%s", err, b1.String())
+	}
+	if !g1.GeneratedAt.Equal(g2.GeneratedAt) {
+		t.Fatalf("generated_at %v != %v", g1.GeneratedAt, g2.GeneratedAt)
+	}
+	g2.GeneratedAt = g1.GeneratedAt
+	if !reflect.DeepEqual(g1.Nodes, g2.Nodes) || !reflect.DeepEqual(g1.Edges, g2.Edges) || !reflect.DeepEqual(g1.Traffic, g2.Traffic) ||
+		g1.By != g2.By || g1.External != g2.External || g1.Snapshots != g2.Snapshots {
+		t.Fatalf("round trip changed the graph:\n%s", b1.String())
+	}
+	var b2 bytes.Buffer
+	if err := Write(&b2, g2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b1.Bytes(), b2.Bytes()) {
+		t.Fatalf("second write differs:\n%s\n%s", b1.String(), b2.String())
+	}
+}
+
+// FuzzRead: seeds are in testdata/fuzz/FuzzRead plus the golden files.
+func FuzzRead(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	for _, p := range files {
+		doc, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(doc)
+	}
+	f.Fuzz(roundTrip)
+}

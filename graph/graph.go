@@ -1,0 +1,357 @@
+// Package graph merges many hosts' snapshots into one dependency graph
+// (planet.graph/v1), reads and writes that graph, and answers the questions
+// render and diff ask of it: what a node depends on, what depends on it, and
+// which nodes depend on each other in a cycle.
+//
+// The graph is a gonum multi.WeightedDirectedGraph: one node per hostgroup
+// (or host, or external peer group) and one line per dependency, client ->
+// server, for each (protocol, port). A line's weight is its socket count.
+//
+// # Merge rules
+//
+//   - A snapshot's host becomes the node of its hostgroup; without one (or
+//     with By "host") the node of its label (snapshot.Host.Label: domain,
+//     else first non-loopback address, else hostname), kind "host".
+//   - A remote IP resolves, in order: loopback (127.0.0.0/8, ::1, or
+//     remote_hostgroup "localhost") to the host's own node (a self-loop);
+//     an address of a scanned host (unless several hosts claim it, like a
+//     docker bridge) or a scanned host's domain to that host's node; the
+//     scanner's remote_hostgroup, else remote_domain; else an external node
+//     (per IP, "external", or per prefix; see MergeOptions.External).
+//   - An upstream record is the client's view of edge (local -> remote), a
+//     downstream record the server's view of edge (remote -> local). Both
+//     views of one edge make it seen_from "both"; its sockets and per-port
+//     bytes are the larger of the two ends' totals, never their sum.
+//   - client_hosts/server_hosts count distinct hosts: scanned hosts by
+//     identity (hostname and addresses), unscanned peers by IP.
+//   - Of several snapshots of one host the newest wins; see MergeInputs.
+//
+// # planet.graph/v1
+//
+// One JSON object, indented, fields in this order:
+//
+//	schema        "planet.graph/v1"
+//	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC)
+//	by            "hostgroup" or "host"
+//	external      "ip", "collapse" or "cidr:N,M" (IPv4 /N, IPv6 /M)
+//	snapshots     number of snapshots (hosts) merged
+//	nodes[]       sorted by id
+//	  id          hostgroup name, host label, external IP, "external" or
+//	              prefix; "kind:name" only when two kinds share a name
+//	  kind        "hostgroup", "host" or "external"
+//	  host_count  scanned hosts + distinct unscanned peer IPs in the node
+//	  hosts[]     scanned hostnames, sorted (omitted when none)
+//	  domains[]   inventory domains seen for the node, sorted (omitted when none)
+//	edges[]       sorted by from, to, protocol, port
+//	  from, to    node ids: client -> server
+//	  protocol    "tcp", "udp"...
+//	  port        the server's port
+//	  seen_from   "client", "server" or "both"
+//	  client_processes[], server_processes[]  process names, sorted (omitted when none known)
+//	  client_hosts, server_hosts              distinct hosts on each end
+//	  sockets                                 max of the two ends' socket totals
+//	  port_bytes_to_server, port_bytes_to_client  per-connection TCP byte
+//	              counters of this port, max of the two ends (omitted when 0/unknown)
+//	traffic[]     darkstat per-peer totals by node pair, no ports; sorted by
+//	              from, to; omitted when no snapshot had darkstat data
+//	  from, to    node ids: bytes flowing from -> to
+//	  bytes       max of the senders' egress and the receivers' ingress totals
+//	  seen_from   "sender", "receiver" or "both"
+//
+// Read and Parse are strict: an unknown schema, unknown fields, trailing
+// data, a truncated document, or edges naming unknown nodes are errors
+// (*snapshot.Error naming the file, with offset and line where known).
+package graph
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	gonum "gonum.org/v1/gonum/graph"
+	"gonum.org/v1/gonum/graph/multi"
+)
+
+// Schema is the only graph schema this build reads and writes.
+const Schema = "planet.graph/v1"
+
+// Node kinds.
+const (
+	KindHostgroup = "hostgroup" // a hostgroup from the inventory
+	KindHost      = "host"      // one host: no hostgroup known, or the graph is keyed by host
+	KindExternal  = "external"  // peers no snapshot and no inventory explains
+)
+
+// SeenFrom values of an edge or a traffic entry.
+const (
+	SeenBoth   = "both"
+	SeenClient = "client"
+	SeenServer = "server"
+	// Traffic is seen by the sender (egress), the receiver (ingress) or both.
+	SeenSender   = "sender"
+	SeenReceiver = "receiver"
+)
+
+// Keying of nodes (MergeOptions.By, Graph.By).
+const (
+	ByHostgroup = "hostgroup"
+	ByHost      = "host"
+)
+
+// Graph is a merged dependency graph. Its exported fields are the JSON
+// document; Nodes and Edges are kept in the documented order (nodes by ID,
+// edges by From, To, Protocol, Port) so that the same inputs always give the
+// same bytes.
+type Graph struct {
+	Schema string `json:"schema"`
+	// GeneratedAt is the newest merged snapshot's scanned_at, not the time of
+	// the merge, so that merging the same files twice gives the same output.
+	GeneratedAt time.Time `json:"generated_at"`
+	By          string    `json:"by"`
+	External    string    `json:"external"`
+	// Snapshots is how many snapshots (hosts) went into the graph.
+	Snapshots int     `json:"snapshots"`
+	Nodes     []*Node `json:"nodes"`
+	Edges     []*Edge `json:"edges"`
+	// Traffic is darkstat's per-peer byte totals folded into node pairs. It
+	// has no ports, so it is kept apart from the per-port edges.
+	Traffic []*Traffic `json:"traffic,omitempty"`
+
+	g    *multi.WeightedDirectedGraph
+	byID map[string]*Node
+}
+
+// Node is a hostgroup, a host or a group of external peers.
+type Node struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// HostCount is the number of distinct hosts in the node: scanned hosts
+	// (by identity) plus unscanned peers (by IP).
+	HostCount int `json:"host_count"`
+	// Hosts are the hostnames of the scanned hosts in the node.
+	Hosts   []string `json:"hosts,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+
+	index int64 // gonum node ID: position in Graph.Nodes
+}
+
+// gonumNode is a node of the gonum graph: its ID is the Node's index in
+// Graph.Nodes.
+type gonumNode int64
+
+var _ gonum.Node = gonumNode(0)
+
+func (n gonumNode) ID() int64 { return int64(n) }
+
+// GonumID is the node's ID in the gonum graph (Graph.Gonum).
+func (n *Node) GonumID() int64 { return n.index }
+
+// Edge is one dependency: hosts of From connect, as clients, to hosts of To
+// on (Protocol, Port).
+type Edge struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Protocol string `json:"protocol"`
+	Port     uint16 `json:"port"`
+	// SeenFrom says which ends reported the dependency: "client" (an
+	// upstream record), "server" (a downstream record) or "both".
+	SeenFrom        string   `json:"seen_from"`
+	ClientProcesses []string `json:"client_processes,omitempty"`
+	ServerProcesses []string `json:"server_processes,omitempty"`
+	ClientHosts     int      `json:"client_hosts"`
+	ServerHosts     int      `json:"server_hosts"`
+	// Sockets is the larger of the two ends' socket totals: both ends count
+	// the same sockets, and either may miss some.
+	Sockets int `json:"sockets"`
+	// PortBytesToServer and PortBytesToClient are per-connection TCP counters
+	// of this port (the larger of the two ends' totals), absent when unknown.
+	PortBytesToServer uint64 `json:"port_bytes_to_server,omitempty"`
+	PortBytesToClient uint64 `json:"port_bytes_to_client,omitempty"`
+
+	uid int64 // gonum line ID: position in Graph.Edges
+}
+
+// Traffic is the bytes darkstat saw flowing From -> To, over all ports: the
+// larger of the senders' egress total and the receivers' ingress total.
+type Traffic struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Bytes    uint64 `json:"bytes"`
+	SeenFrom string `json:"seen_from"`
+}
+
+func compareEdges(a, b *Edge) int {
+	return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.To, b.To),
+		strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+}
+
+func compareTraffic(a, b *Traffic) int {
+	return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.To, b.To))
+}
+
+// index sorts the graph into its documented order, checks that it is
+// consistent and builds the gonum graph and the lookup table.
+func (g *Graph) index() error {
+	slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(g.Edges, compareEdges)
+	slices.SortFunc(g.Traffic, compareTraffic)
+	g.byID = make(map[string]*Node, len(g.Nodes))
+	g.g = multi.NewWeightedDirectedGraph()
+	for i, n := range g.Nodes {
+		if err := n.check(); err != nil {
+			return err
+		}
+		if _, dup := g.byID[n.ID]; dup {
+			return errorf("nodes: duplicate id %q", n.ID)
+		}
+		n.index = int64(i)
+		g.byID[n.ID] = n
+		g.g.AddNode(gonumNode(i))
+	}
+	for i, e := range g.Edges {
+		if err := e.check(g); err != nil {
+			return err
+		}
+		if i > 0 && compareEdges(g.Edges[i-1], e) == 0 {
+			return errorf("edges: duplicate edge %s", e)
+		}
+		e.uid = int64(i)
+		g.g.SetWeightedLine(multi.WeightedLine{
+			F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
+			W: float64(e.Sockets), UID: e.uid,
+		})
+	}
+	for i, t := range g.Traffic {
+		if g.byID[t.From] == nil || g.byID[t.To] == nil {
+			return errorf("traffic: %s -> %s: unknown node", t.From, t.To)
+		}
+		if t.SeenFrom != SeenBoth && t.SeenFrom != SeenSender && t.SeenFrom != SeenReceiver {
+			return errorf("traffic: %s -> %s: seen_from %q", t.From, t.To, t.SeenFrom)
+		}
+		if i > 0 && compareTraffic(g.Traffic[i-1], t) == 0 {
+			return errorf("traffic: duplicate entry %s -> %s", t.From, t.To)
+		}
+	}
+	return nil
+}
+
+func (n *Node) check() error {
+	if n.ID == "" {
+		return errorf("nodes: empty id")
+	}
+	switch n.Kind {
+	case KindHostgroup, KindHost, KindExternal:
+	default:
+		return errorf("node %q: unknown kind %q", n.ID, n.Kind)
+	}
+	if n.HostCount < 0 {
+		return errorf("node %q: negative host_count", n.ID)
+	}
+	slices.Sort(n.Hosts)
+	slices.Sort(n.Domains)
+	n.Hosts, n.Domains = nilIfEmpty(n.Hosts), nilIfEmpty(n.Domains)
+	return nil
+}
+
+func (e *Edge) check(g *Graph) error {
+	if g.byID[e.From] == nil || g.byID[e.To] == nil {
+		return errorf("edge %s: unknown node", e)
+	}
+	if e.Protocol == "" {
+		return errorf("edge %s: empty protocol", e)
+	}
+	switch e.SeenFrom {
+	case SeenBoth, SeenClient, SeenServer:
+	default:
+		return errorf("edge %s: seen_from %q", e, e.SeenFrom)
+	}
+	if e.ClientHosts < 0 || e.ServerHosts < 0 || e.Sockets < 0 {
+		return errorf("edge %s: negative count", e)
+	}
+	slices.Sort(e.ClientProcesses)
+	slices.Sort(e.ServerProcesses)
+	e.ClientProcesses, e.ServerProcesses = nilIfEmpty(e.ClientProcesses), nilIfEmpty(e.ServerProcesses)
+	return nil
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func (e *Edge) String() string {
+	return e.From + " -> " + e.To + " " + e.Protocol + "/" + itoa(int(e.Port))
+}
+
+// Gonum returns the gonum graph: node IDs are Node.GonumID, line IDs index
+// Graph.Edges, weights are socket counts. Callers must not modify it.
+func (g *Graph) Gonum() *multi.WeightedDirectedGraph { return g.g }
+
+// Node returns the node with the given ID, or nil.
+func (g *Graph) Node(id string) *Node { return g.byID[id] }
+
+// Lookup finds nodes by name: the node whose ID is name, or, where kinds
+// share a name and IDs carry the kind ("hostgroup:db"), each of those.
+func (g *Graph) Lookup(name string) []*Node {
+	if n := g.byID[name]; n != nil {
+		return []*Node{n}
+	}
+	var out []*Node
+	for _, kind := range []string{KindHostgroup, KindHost, KindExternal} {
+		if n := g.byID[kind+":"+name]; n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// NodeOf returns the node behind a gonum node ID.
+func (g *Graph) NodeOf(gonumID int64) *Node {
+	if gonumID < 0 || gonumID >= int64(len(g.Nodes)) {
+		return nil
+	}
+	return g.Nodes[gonumID]
+}
+
+// EdgeOf returns the edge behind a gonum line.
+func (g *Graph) EdgeOf(l gonum.Line) *Edge {
+	id := l.ID()
+	if id < 0 || id >= int64(len(g.Edges)) {
+		return nil
+	}
+	return g.Edges[id]
+}
+
+// EdgesBetween returns the edges from -> to, in the documented order.
+func (g *Graph) EdgesBetween(from, to string) []*Edge {
+	f, t := g.byID[from], g.byID[to]
+	if f == nil || t == nil {
+		return nil
+	}
+	var out []*Edge
+	lines := g.g.Lines(f.index, t.index)
+	for lines.Next() {
+		out = append(out, g.Edges[lines.Line().ID()])
+	}
+	slices.SortFunc(out, compareEdges)
+	return out
+}
+
+// externalName is the node name of an external peer under an External mode.
+func externalName(ip netip.Addr, mode externalMode) string {
+	switch {
+	case mode.collapse:
+		return "external"
+	case mode.cidr && ip.Is4():
+		p, _ := ip.Prefix(mode.bits4)
+		return p.String()
+	case mode.cidr:
+		p, _ := ip.Prefix(mode.bits6)
+		return p.String()
+	}
+	return ip.String()
+}

@@ -313,40 +313,7 @@ func readSnapshot(p string) (*snapshot.Snapshot, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if s, ok := decodeStrict(f); ok {
-		return s, nil
-	}
-	// Whatever the fast path refused, the snapshot package reads again and
-	// explains, so every error is its own, with offset and line.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, &snapshot.Error{Name: p, Offset: -1, Err: err}
-	}
 	return snapshot.Read(f, p)
-}
-
-// decodeStrict accepts only what snapshot.Read accepts (known schema, no
-// unknown fields, no trailing data, valid values), in one decoding pass
-// straight from the file, where snapshot.Read reads the file into memory
-// and decodes it twice (once to sniff the schema). On a fleet that is a
-// third of the merge.
-func decodeStrict(f *os.File) (*snapshot.Snapshot, bool) {
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() > snapshot.MaxSize {
-		return nil, false
-	}
-	dec := json.NewDecoder(io.LimitReader(f, snapshot.MaxSize))
-	dec.DisallowUnknownFields()
-	var s snapshot.Snapshot
-	if dec.Decode(&s) != nil || s.Schema != snapshot.Schema {
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false
-	}
-	if s.Validate() != nil {
-		return nil, false
-	}
-	return &s, true
 }
 
 type header struct {

@@ -129,7 +129,7 @@ func TestBadInputs(t *testing.T) {
 		{"empty", nil, "empty file"},
 		{"blank", []byte("  \n"), "empty file"},
 		{"corrupt", []byte(`{"schema": "planet.snapshot/v1", "scanned_at": !!}`), "line 1"},
-		{"not an object", []byte(`[1, 2]`), "cannot unmarshal"},
+		{"not an object", []byte(`[1, 2]`), "not a JSON object"},
 		{"truncated in the body", web[:cut], "truncated document"},
 		{"truncated in the header", web[:30], "truncated document"},
 		{"wrong version", bytes.Replace(web, []byte(snapshot.Schema), []byte("planet.snapshot/v9"), 1), `unsupported schema "planet.snapshot/v9"`},

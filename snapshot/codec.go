@@ -37,20 +37,35 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrSchema = errors.New("unsupported schema")
 
 // SniffSchema returns the "schema" member of a JSON document without decoding
-// the rest, so a caller can pick the right reader (snapshot or graph).
+// the rest, so a caller can pick the right reader (snapshot or graph). planet
+// writes "schema" first, so this reads a few bytes of a well-formed file.
 func SniffSchema(doc []byte) (string, error) {
-	var head struct {
-		Schema *string `json:"schema"`
-	}
-	// Decode only the first value: trailing data is reported later, with
-	// its position, by the strict decoder.
-	if err := json.NewDecoder(bytes.NewReader(doc)).Decode(&head); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	tok, err := dec.Token()
+	if err != nil {
 		return "", err
 	}
-	if head.Schema == nil {
-		return "", fmt.Errorf("%w: no \"schema\" member", ErrSchema)
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return "", fmt.Errorf("%w: the document is not a JSON object", ErrSchema)
 	}
-	return *head.Schema, nil
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		if key == "schema" {
+			var schema string
+			if err := dec.Decode(&schema); err != nil {
+				return "", err
+			}
+			return schema, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%w: no \"schema\" member", ErrSchema)
 }
 
 // Parse strictly decodes one snapshot document. name is used in errors.
@@ -70,6 +85,9 @@ func Parse(doc []byte, name string) (*Snapshot, error) {
 	var s Snapshot
 	if err := dec.Decode(&s); err != nil {
 		return nil, positioned(name, doc, err)
+	}
+	if s.Schema != Schema { // a second "schema" member further on
+		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", ErrSchema, s.Schema, Schema)}
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
 		return nil, positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})

@@ -70,6 +70,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "whitespace", doc: " \n\t", want: "empty file"},
 		{name: "truncated", doc: good[:len(good)/2], want: "sample.json", wantLine: 1 + strings.Count(good[:len(good)/2], "\n")},
 		{name: "not json", doc: "hello", want: "sample.json: line 1"},
+		{name: "array", doc: `[{"schema":"planet.snapshot/v1"}]`, want: "not a JSON object", isSchema: true},
+		{name: "second schema", doc: strings.Replace(good, `"planet_version"`, `"schema": "planet.snapshot/v2", "planet_version"`, 1), want: `"planet.snapshot/v2"`, isSchema: true},
 		{name: "no schema", doc: `{"planet_version":"x"}`, want: `no "schema" member`, isSchema: true},
 		{name: "graph instead", doc: `{"schema":"planet.graph/v1"}`, want: `unsupported schema "planet.graph/v1" (this planet reads planet.snapshot/v1)`, isSchema: true},
 		{name: "future version", doc: `{"schema":"planet.snapshot/v2"}`, want: `"planet.snapshot/v2"`, isSchema: true},

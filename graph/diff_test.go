@@ -1,0 +1,127 @@
+package graph
+
+import (
+	"reflect"
+	"testing"
+)
+
+func diffGraph(nodes []*Node, edges []*Edge, traffic []*Traffic) *Graph {
+	return &Graph{Schema: Schema, Nodes: nodes, Edges: edges, Traffic: traffic}
+}
+
+func TestCompare(t *testing.T) {
+	web := &Node{ID: "web", Kind: KindHostgroup, HostCount: 2}
+	db := &Node{ID: "db", Kind: KindHostgroup, HostCount: 1}
+	cache := &Node{ID: "cache", Kind: KindHostgroup, HostCount: 1}
+	webDB := &Edge{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth,
+		ClientProcesses: []string{"web"}, ServerProcesses: []string{"postgres"}, ClientHosts: 2, ServerHosts: 1, Sockets: 4,
+		PortBytesToServer: 1000, PortBytesToClient: 10000}
+	webCache := &Edge{From: "web", To: "cache", Protocol: "tcp", Port: 6379, SeenFrom: SeenClient, ClientHosts: 1, ServerHosts: 1}
+	with := func(e *Edge, f func(*Edge)) *Edge {
+		c := *e
+		f(&c)
+		return &c
+	}
+	base := diffGraph([]*Node{db, web}, []*Edge{webDB}, []*Traffic{{From: "web", To: "db", Bytes: 1000}})
+
+	tests := []struct {
+		name    string
+		old     *Graph
+		new     *Graph
+		opts    DiffOptions
+		summary string
+		check   func(t *testing.T, d *Diff)
+	}{
+		{
+			name: "identical", old: base, new: base, summary: "no dependency changes",
+		},
+		{
+			name:    "a dependency and a node appear",
+			old:     base,
+			new:     diffGraph([]*Node{cache, db, web}, []*Edge{webCache, webDB}, base.Traffic),
+			summary: "1 dependency added, 1 node added",
+			check: func(t *testing.T, d *Diff) {
+				if len(d.AddedEdges) != 1 || d.AddedEdges[0] != webCache || d.AddedNodes[0] != cache {
+					t.Errorf("added = %v %v", d.AddedEdges, d.AddedNodes)
+				}
+			},
+		},
+		{
+			name:    "a dependency disappears",
+			old:     diffGraph([]*Node{cache, db, web}, []*Edge{webCache, webDB}, base.Traffic),
+			new:     base,
+			summary: "1 dependency removed, 1 node removed",
+		},
+		{
+			name: "processes and host counts change; sockets alone do not count",
+			old:  base,
+			new: diffGraph([]*Node{db, {ID: "web", Kind: KindHostgroup, HostCount: 3}}, []*Edge{with(webDB, func(e *Edge) {
+				e.ServerProcesses = []string{"pgbouncer"}
+				e.ClientHosts = 3
+				e.Sockets = 400
+			})}, base.Traffic),
+			summary: "1 dependency changed, 1 node changed",
+			check: func(t *testing.T, d *Diff) {
+				want := []FieldChange{{"server_processes", "postgres", "pgbouncer"}, {"client_hosts", "2", "3"}}
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				}
+			},
+		},
+		{
+			name: "bandwidth beyond the threshold",
+			old:  base,
+			new: diffGraph(base.Nodes, []*Edge{with(webDB, func(e *Edge) {
+				e.PortBytesToServer = 1400 // +40%: below 50
+				e.PortBytesToClient = 30000
+			})}, []*Traffic{{From: "web", To: "db", Bytes: 5000}}),
+			summary: "1 dependency changed, 1 bandwidth change",
+			check: func(t *testing.T, d *Diff) {
+				want := []FieldChange{{"port_bytes_to_client", "10000", "30000"}}
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				}
+			},
+		},
+		{
+			name: "bandwidth with a lower threshold",
+			old:  base,
+			new: diffGraph(base.Nodes, []*Edge{with(webDB, func(e *Edge) {
+				e.PortBytesToServer = 1400
+			})}, base.Traffic),
+			opts:    DiffOptions{BytesChangePercent: 30},
+			summary: "1 dependency changed",
+		},
+		{
+			name: "bandwidth ignored",
+			old:  base,
+			new: diffGraph(base.Nodes, []*Edge{with(webDB, func(e *Edge) {
+				e.PortBytesToClient = 30000
+			})}, []*Traffic{{From: "web", To: "db", Bytes: 5000}}),
+			opts:    DiffOptions{IgnoreBytes: true},
+			summary: "no dependency changes",
+		},
+		{
+			name: "seen from one side only now",
+			old:  base,
+			new: diffGraph(base.Nodes, []*Edge{with(webDB, func(e *Edge) {
+				e.SeenFrom = SeenClient
+			})}, base.Traffic),
+			summary: "1 dependency changed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Compare(tt.old, tt.new, tt.opts)
+			if got := d.Summary(); got != tt.summary {
+				t.Errorf("summary = %q, want %q", got, tt.summary)
+			}
+			if d.Empty() != (tt.summary == "no dependency changes") {
+				t.Errorf("Empty() = %v", d.Empty())
+			}
+			if tt.check != nil {
+				tt.check(t, d)
+			}
+		})
+	}
+}

@@ -92,30 +92,14 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		warn("ephemeral port range unreadable, using the kernel default", "range", "32768-60999", "error", err)
 	}
 
-	// Inventory first: a dead one should fail fast, before the socket pass.
-	var inv *inventory.Inventory
-	var failed []snapshot.Source
-	if opts.Inventory != "" {
-		src := snapshot.Source{Name: snapshot.SourceInventory}
-		inv, err = inventory.Load(ctx, opts.Inventory, inventory.Options{
-			Format: opts.InventoryFormat, Timeout: opts.Timeout, Logger: log,
-		})
-		if err != nil {
-			src.Error = err.Error()
-			log.Error("inventory failed; hostgroups and domains left empty", "error", err)
-			failed = append(failed, src)
-		} else {
-			src.OK = true
-			src.Detail = fmt.Sprintf("%d entries from %s", inv.Len(), opts.Inventory)
-		}
-		snap.Sources = append(snap.Sources, src)
-	}
-
 	socks, source, err := readSockets(ctx, opts, warn)
 	if err != nil {
 		return nil, err
 	}
-	snap.Sources = append([]snapshot.Source{{Name: snapshot.SourceSockets, OK: true, Detail: source}}, snap.Sources...)
+	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
+	// planet's own earlier fetches (inventory, darkstat) linger as closing
+	// sockets; they are planet's traffic, not the host's dependencies.
+	socks = dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat))
 
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
@@ -138,6 +122,26 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 			hint = "their processes are not visible here: another PID namespace, or they exited mid-scan"
 		}
 		warn("sockets without a known owner process", "sockets", c.Unowned, "hint", hint)
+	}
+
+	// The inventory and darkstat are fetched after the socket pass, so that
+	// planet's own connections to them are not in this scan.
+	var inv *inventory.Inventory
+	var failed []snapshot.Source
+	if opts.Inventory != "" {
+		src := snapshot.Source{Name: snapshot.SourceInventory}
+		inv, err = inventory.Load(ctx, opts.Inventory, inventory.Options{
+			Format: opts.InventoryFormat, Timeout: opts.Timeout, Logger: log,
+		})
+		if err != nil {
+			src.Error = err.Error()
+			log.Error("inventory failed; hostgroups and domains left empty", "error", err)
+			failed = append(failed, src)
+		} else {
+			src.OK = true
+			src.Detail = fmt.Sprintf("%d entries from %s", inv.Len(), opts.Inventory)
+		}
+		snap.Sources = append(snap.Sources, src)
 	}
 
 	for i := range snap.Connections {
@@ -163,7 +167,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		} else {
 			src.OK = true
 			src.Detail = fmt.Sprintf("%s (%s), %d hosts", res.URL, res.Format, len(res.Hosts))
-			peers := res.Peers(func(a netip.Addr) bool { return local[a] || a.IsLoopback() })
+			// Link-local and multicast peers (neighbour discovery, mDNS)
+			// are per-link noise, not dependencies.
+			peers := res.Peers(func(a netip.Addr) bool { return local[a] || !a.IsGlobalUnicast() })
 			for i := range peers {
 				e, _ := inv.Lookup(peers[i].RemoteIP)
 				peers[i].RemoteHostgroup, peers[i].RemoteDomain = e.Hostgroup, e.Domain

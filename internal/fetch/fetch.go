@@ -61,7 +61,9 @@ func Get(ctx context.Context, source string, opts Options) ([]byte, error) {
 	}
 	client := opts.Client
 	if client == nil {
-		client = http.DefaultClient
+		// One request per run: no idle connection is kept, so none
+		// lingers for the next scan to see.
+		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

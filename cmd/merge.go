@@ -3,7 +3,9 @@ package cmd
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,11 +14,12 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/promsrc"
 )
 
 func newMergeCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "merge PATH...",
+		Use:   "merge PATH... | merge --prometheus URL",
 		Short: "Merge many hosts' snapshots into one dependency graph",
 		Long: `Merge snapshots into one directed graph (schema planet.graph/v1) of who depends on
 whom: nodes are hostgroups (or hosts with --by host), edges are client -> server
@@ -24,9 +27,25 @@ dependencies per protocol and port, seen from one end or both.
 
 A PATH is a snapshot file, a directory (walked recursively for *.json, as an
 ansible fetch lays them out), or - for standard input carrying one or many
-snapshots back to back. Per host the newest snapshot wins.`,
-		Args: cobra.MinimumNArgs(1),
+snapshots back to back. Per host the newest snapshot wins.
+
+With --prometheus URL there are no PATHs: the planet series every host's
+node_exporter exports are read from the Prometheus HTTP API instead, over
+--lookback before --time, and merged the same way (see the README for what
+metrics cannot carry).`,
+		// Whether PATHs are needed depends on --prometheus, which may come
+		// from the environment or config: checked once those are resolved.
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
+			if a.v.GetString("prometheus") != "" {
+				if len(paths) > 0 {
+					return usageError(fmt.Errorf("--prometheus takes no PATH arguments (got %q)", paths[0]))
+				}
+				return a.mergePrometheus(cmd)
+			}
+			if len(paths) == 0 {
+				return usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
+			}
 			in := graph.InputOptions{
 				MaxAge:    a.v.GetDuration("max-age"),
 				KeepGoing: a.v.GetBool("keep-going"),
@@ -56,7 +75,67 @@ snapshots back to back. Per host the newest snapshot wins.`,
 	f.Duration("max-age", 0, "leave out snapshots older than this (e.g. 1h); 0 keeps all")
 	f.Bool("keep-going", false, "skip corrupt, truncated or wrong-version snapshots with a warning instead of failing")
 	f.String("external", "ip", "peers no snapshot or inventory explains: ip (a node each), collapse (one node), cidr:N[,M] (per IPv4 /N, IPv6 /M prefix)")
+	f.String("prometheus", "", "read the fleet from this Prometheus server's HTTP API instead of snapshot files")
+	f.String("selector", "", `with --prometheus: label matchers every query gets, e.g. '{job="node"}'`)
+	f.String("time", "", "with --prometheus: evaluation time, RFC 3339 or Unix seconds (default now)")
+	f.Duration("lookback", promsrc.DefaultLookback, "with --prometheus: window a dependency counts in (max_over_time)")
+	f.String("bearer-token-file", "", "with --prometheus: send the token in this file as Authorization: Bearer")
+	f.Duration("prometheus-timeout", promsrc.DefaultTimeout, "with --prometheus: limit for each request")
+	f.Int("prometheus-max-series", promsrc.DefaultMaxSeries, "with --prometheus: split queries so none returns more series than this")
 	return c
+}
+
+// mergePrometheus is merge --prometheus: options in, graph out.
+func (a *app) mergePrometheus(cmd *cobra.Command) error {
+	if a.v.GetBool("keep-going") {
+		return usageError(fmt.Errorf("--keep-going applies to snapshot files, not --prometheus"))
+	}
+	mo := graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")}
+	if err := mo.Validate(); err != nil {
+		return usageError(err)
+	}
+	at, err := parseTime(a.v.GetString("time"))
+	if err != nil {
+		return usageError(fmt.Errorf("--time: %w", err))
+	}
+	opts := promsrc.Options{
+		URL:             a.v.GetString("prometheus"),
+		Selector:        a.v.GetString("selector"),
+		Time:            at,
+		Lookback:        a.v.GetDuration("lookback"),
+		MaxAge:          a.v.GetDuration("max-age"),
+		BearerTokenFile: a.v.GetString("bearer-token-file"),
+		Timeout:         a.v.GetDuration("prometheus-timeout"),
+		MaxSeries:       a.v.GetInt("prometheus-max-series"),
+	}
+	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
+	for _, n := range notes {
+		if n.Level == graph.Warning {
+			a.log.Warn(n.Msg, "source", n.Name)
+		} else {
+			a.log.Info(n.Msg, "source", n.Name)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+}
+
+// parseTime reads --time: RFC 3339 or Unix seconds; empty is now (zero).
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1e11 {
+		return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-01-02T15:04:05Z) or Unix seconds", s)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }
 
 // writeOutput writes to stdout for "-" or "", else atomically to path.

@@ -69,7 +69,7 @@ func NewRoot(build BuildInfo, stdin io.Reader, stdout, stderr io.Writer) *cobra.
 	pf.String("config", "", "config file (default "+systemConfig+", then the user config dir's planet/planet.yaml)")
 	pf.String("log-level", "info", "stderr log level: debug, info, warn, error")
 	pf.String("log-format", "text", "stderr log format: text or json")
-	root.AddCommand(newScanCmd(a), newMergeCmd(a), newVersionCmd(a))
+	root.AddCommand(newScanCmd(a), newMergeCmd(a), newDiffCmd(a), newRenderCmd(a), newVersionCmd(a))
 	return root
 }
 
@@ -141,6 +141,20 @@ func aliases(names map[string]string) func(*pflag.FlagSet, string) pflag.Normali
 	}
 }
 
+// exitCode ends planet with that status and no message (diff --exit-code).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// codeError ends planet with a message and a chosen status.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e codeError) Error() string { return e.err.Error() }
+func (e codeError) Unwrap() error { return e.err }
+
 type usageErr struct{ error }
 
 func (e usageErr) Unwrap() error { return e.error }
@@ -164,7 +178,15 @@ func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, 
 		}
 		return ExitSIGINT
 	}
+	var quiet exitCode
+	if errors.As(err, &quiet) {
+		return int(quiet)
+	}
 	fmt.Fprintf(stderr, "planet: %v\n", err)
+	var ce codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	var u usageErr
 	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
 		return ExitUsage

@@ -439,4 +439,3 @@ func TestWriteTextfileDirConcurrentReader(t *testing.T) {
 		t.Error(p)
 	}
 }
-

@@ -23,7 +23,17 @@ const staleAfter = 10 * time.Minute
 // Write creates or replaces path with what write produces: it writes a temp
 // file in the same directory, syncs it, renames it over path and syncs the
 // directory. On any error the temp file is removed and path is untouched.
+//
+// A path that already exists and is not a regular file or a directory (a
+// device such as /dev/null, a FIFO, /dev/stdout) is written to directly:
+// replacing it would destroy it, and it has no old content to protect.
 func Write(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		if info.IsDir() {
+			return fmt.Errorf("write %s: is a directory", path)
+		}
+		return writeSpecial(path, write)
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -83,4 +93,19 @@ func removeStale(dir, base string) {
 		}
 		_ = os.Remove(filepath.Join(dir, e.Name()))
 	}
+}
+
+func writeSpecial(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -1,0 +1,78 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/render"
+)
+
+func newDiffCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "diff OLD NEW",
+		Short: "Show what changed between two dependency graphs (or snapshots)",
+		Long: `Compare two graphs (or snapshots, each read as a one-host graph) and report
+added and removed nodes and dependencies, changed dependency attributes
+(processes, host counts, which side saw it) and bandwidth changes beyond
+--bytes-change percent.
+
+With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
+2 trouble.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := a.runDiff(args[0], args[1])
+			if err != nil && a.v.GetBool("exit-code") {
+				if _, ok := err.(exitCode); !ok {
+					return codeError{ExitUsage, err}
+				}
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringP("format", "f", "text", "output format: text, json or markdown (a pull-request comment)")
+	f.StringP("output", "o", "-", "write the diff to FILE (atomically); - for standard output")
+	f.Bool("exit-code", false, "exit 1 when there are changes, 0 when none, 2 on error")
+	f.Bool("ignore-bytes", false, "leave bandwidth out of the comparison")
+	f.Float64("bytes-change", 50, "report a byte count that changed by more than this percent")
+	return c
+}
+
+func (a *app) runDiff(oldPath, newPath string) error {
+	opts := graph.DiffOptions{IgnoreBytes: a.v.GetBool("ignore-bytes"), BytesChangePercent: a.v.GetFloat64("bytes-change")}
+	if opts.BytesChangePercent <= 0 {
+		return usageError(fmt.Errorf("--bytes-change %v: want a positive percentage", opts.BytesChangePercent))
+	}
+	var write func(io.Writer, *graph.Diff) error
+	switch f := a.v.GetString("format"); f {
+	case "text":
+		write = render.DiffText
+	case "json":
+		write = render.DiffJSON
+	case "markdown":
+		write = render.DiffMarkdown
+	default:
+		return usageError(fmt.Errorf("--format %q: want text, json or markdown", f))
+	}
+	var graphs [2]*graph.Graph
+	for i, path := range []string{oldPath, newPath} {
+		in, err := render.ReadInput(path, a.stdin)
+		if err != nil {
+			return err
+		}
+		if graphs[i], err = in.AsGraph(); err != nil {
+			return err
+		}
+	}
+	d := graph.Compare(graphs[0], graphs[1], opts)
+	if err := a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return write(w, d) }); err != nil {
+		return err
+	}
+	if a.v.GetBool("exit-code") && !d.Empty() {
+		return exitCode(1)
+	}
+	return nil
+}

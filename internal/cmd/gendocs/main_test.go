@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/planetdeps/planet/cmd"
+)
+
+// commandPages lists the man page every available command must get.
+func commandPages() []string {
+	root := cmd.NewRoot(cmd.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
+	var pages []string
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		pages = append(pages, strings.ReplaceAll(c.CommandPath(), " ", "-")+".1.gz")
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() && !sub.IsAdditionalHelpTopicCommand() {
+				walk(sub)
+			}
+		}
+	}
+	walk(root)
+	return pages
+}
+
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(b)
+}
+
+func TestManPagesForEveryCommand(t *testing.T) {
+	out := t.TempDir()
+	if err := run([]string{"-out", out, "-version", "1.2.3", "-date", "1764100000"}); err != nil {
+		t.Fatal(err)
+	}
+	pages := commandPages()
+	if len(pages) < 2 {
+		t.Fatalf("command tree has %v: expected planet and its subcommands", pages)
+	}
+	entries, err := os.ReadDir(filepath.Join(out, "man"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(pages) {
+		t.Errorf("man/ holds %d files, want %d (%v)", len(entries), len(pages), pages)
+	}
+	for _, page := range pages {
+		text := gunzip(t, filepath.Join(out, "man", page))
+		title := strings.ToUpper(strings.TrimSuffix(page, ".1.gz"))
+		// 1764100000 is 2025-11-25: the header carries the release's date
+		// and version, not the build machine's clock.
+		if want := `.TH "` + title + `" "1" "Nov 2025" "planet 1.2.3" "planet manual"`; !strings.Contains(text, want) {
+			t.Errorf("%s: no header %s in:\n%.300s", page, want, text)
+		}
+		if !strings.Contains(text, ".SH SYNOPSIS") || !strings.Contains(text, ".SH OPTIONS") {
+			t.Errorf("%s: no SYNOPSIS or OPTIONS section", page)
+		}
+		if strings.Contains(text, "Auto generated") {
+			t.Errorf("%s: carries cobra's dated auto-generated footer", page)
+		}
+	}
+	if text := gunzip(t, filepath.Join(out, "man", "planet-scan.1.gz")); !strings.Contains(text, "textfile-dir") {
+		t.Errorf("planet-scan(1) does not document --textfile-dir")
+	}
+}
+
+// A release build must give the same bytes twice: packages are compared by
+// checksum, and a man page that changes with the clock would differ.
+func TestReproducible(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		if err := run([]string{"-out", dir, "-version", "1.2.3", "-date", "1764100000"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := filepath.Walk(a, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(a, path)
+		x, _ := os.ReadFile(path)
+		y, err := os.ReadFile(filepath.Join(b, rel))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two runs", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompletions(t *testing.T) {
+	out := t.TempDir()
+	if err := run([]string{"-out", out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"planet.bash", "_planet", "planet.fish"} {
+		b, err := os.ReadFile(filepath.Join(out, "completions", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every cobra completion asks the binary itself; the scripts are
+		// thin, so flags added later complete without regenerating.
+		if !bytes.Contains(b, []byte("__complete")) {
+			t.Errorf("%s does not call planet __complete", name)
+		}
+	}
+	// The shells' own parsers, where installed (bash always is on Debian).
+	for _, sh := range []struct{ shell, file string }{
+		{"bash", "planet.bash"}, {"zsh", "_planet"}, {"fish", "planet.fish"},
+	} {
+		path, err := exec.LookPath(sh.shell)
+		if err != nil {
+			t.Logf("%s not installed: %s not syntax-checked", sh.shell, sh.file)
+			continue
+		}
+		out, err := exec.Command(path, "-n", filepath.Join(out, "completions", sh.file)).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s -n %s: %v\n%s", sh.shell, sh.file, err, out)
+		}
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"-date", "yesterday"},
+		{"-out", t.TempDir(), "extra"},
+	} {
+		if err := run(args); err == nil {
+			t.Errorf("run(%q): no error", args)
+		}
+	}
+	// goreleaser's zero CommitTimestamp means "unknown", not year 1.
+	out := t.TempDir()
+	if err := run([]string{"-out", out, "-date", "-62135596800"}); err != nil {
+		t.Fatal(err)
+	}
+	if text := gunzip(t, filepath.Join(out, "man", "planet.1.gz")); strings.Contains(text, `"Jan 0001"`) {
+		t.Errorf("a zero date reached the header")
+	}
+}

@@ -1,0 +1,282 @@
+package promsrc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors a caller may decide by (errors.Is). Every error returned also names
+// the server and says what to check.
+var (
+	// ErrUnreachable: no connection to the server (refused, no route, DNS,
+	// TLS) or no answer within the timeout.
+	ErrUnreachable = errors.New("cannot reach the server")
+	// ErrAuth: the server answered 401 or 403.
+	ErrAuth = errors.New("credentials refused")
+	// ErrBadQuery: the server rejected a query (HTTP 400 or 422), most often
+	// because of --selector; Prometheus' own message is passed through.
+	ErrBadQuery = errors.New("query rejected")
+	// ErrUnavailable: HTTP 503 or 429 after every retry.
+	ErrUnavailable = errors.New("server unavailable")
+	// ErrTooLarge: one answer exceeded Options.MaxResponseBytes.
+	ErrTooLarge = errors.New("answer larger than the size limit")
+	// ErrProtocol: an answer that is not the Prometheus HTTP API (a login
+	// page, a proxy's error page, a wrong URL path).
+	ErrProtocol = errors.New("not a Prometheus API answer")
+)
+
+// client speaks the instant-query part of the Prometheus HTTP API:
+// POST /api/v1/query, form-encoded, so that long instance matchers never hit
+// a URL length limit. Thanos and Mimir answer the same way.
+type client struct {
+	endpoint string // .../api/v1/query, without user info
+	name     string // the server as errors name it (no password)
+	user     *url.Userinfo
+	token    string
+	http     *http.Client
+	timeout  time.Duration
+	maxBytes int64
+	retries  int
+	backoff  time.Duration
+	at       time.Time
+
+	queries  int
+	warnings map[string]bool
+	notes    func(msg string)
+}
+
+func newClient(opts Options, token string) (*client, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus %q: %w", opts.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("--prometheus %q: want an http:// or https:// URL of the server (e.g. http://prometheus:9090)", opts.URL)
+	}
+	user := u.User
+	u.User = nil
+	u.RawQuery, u.Fragment = "", ""
+	name := u.String()
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
+	hc := opts.Client
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &client{
+		endpoint: u.String(), name: name, user: user, token: token, http: hc,
+		timeout: opts.Timeout, maxBytes: opts.MaxResponseBytes,
+		retries: opts.Retries, backoff: opts.RetryBackoff, at: opts.Time,
+		warnings: map[string]bool{},
+	}, nil
+}
+
+// apiResponse is the envelope of every API answer.
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Warnings  []string        `json:"warnings"`
+}
+
+type vectorData struct {
+	ResultType string   `json:"resultType"`
+	Result     []series `json:"result"`
+}
+
+// series is one element of an instant vector: labels and [time, "value"].
+type series struct {
+	Metric map[string]string  `json:"metric"`
+	Value  [2]json.RawMessage `json:"value"`
+}
+
+func (s series) value() (float64, error) {
+	var v string
+	if err := json.Unmarshal(s.Value[1], &v); err != nil {
+		return 0, fmt.Errorf("sample value %s: %w", s.Value[1], err)
+	}
+	return strconv.ParseFloat(v, 64)
+}
+
+// query runs one instant query and returns its vector.
+func (c *client) query(ctx context.Context, expr string) ([]series, error) {
+	body, err := c.post(ctx, expr)
+	if err != nil {
+		return nil, err
+	}
+	var vec vectorData
+	if err := json.Unmarshal(body, &vec); err != nil {
+		return nil, fmt.Errorf("prometheus %s: %w: data: %v", c.name, ErrProtocol, err)
+	}
+	if vec.ResultType != "vector" {
+		return nil, fmt.Errorf("prometheus %s: %w: result type %q for %s, want vector", c.name, ErrProtocol, vec.ResultType, expr)
+	}
+	return vec.Result, nil
+}
+
+// post sends one query, retrying 503 and 429 with exponential backoff (or
+// the server's Retry-After, capped), and returns the envelope's data.
+func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error) {
+	c.queries++
+	form := url.Values{
+		"query":   {expr},
+		"time":    {formatTime(c.at)},
+		"timeout": {strconv.FormatFloat(c.timeout.Seconds(), 'f', -1, 64) + "s"},
+	}
+	wait := c.backoff
+	for attempt := 0; ; attempt++ {
+		data, retryAfter, err := c.once(ctx, form, expr)
+		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= c.retries {
+			if err != nil && errors.Is(err, ErrUnavailable) && attempt > 0 {
+				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt+1)
+			}
+			return data, err
+		}
+		d := wait
+		if retryAfter > 0 {
+			d = min(retryAfter, maxRetryAfter)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// maxRetryAfter caps a server's Retry-After, so a proxy asking for an hour
+// does not stall a CI job.
+const maxRetryAfter = 10 * time.Second
+
+func (c *client) once(parent context.Context, form url.Values, expr string) (json.RawMessage, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, 0, fmt.Errorf("prometheus %s: %w", c.name, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	} else if c.user != nil {
+		pw, _ := c.user.Password()
+		req.SetBasicAuth(c.user.Username(), pw)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if parent.Err() != nil {
+			return nil, 0, parent.Err()
+		}
+		if ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("prometheus %s: %w: no answer within %s (raise --prometheus-timeout for a big fleet)", c.name, ErrUnreachable, c.timeout)
+		}
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, 0, fmt.Errorf("prometheus %s: %w: %v", c.name, ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		how := "no credentials were sent: use --bearer-token-file or user:password@ in the URL"
+		switch {
+		case c.token != "":
+			how = "check the token in --bearer-token-file"
+		case c.user != nil:
+			how = "check the user and password in the URL"
+		}
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s (%s)", c.name, ErrAuth, resp.Status, how)
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("prometheus %s: %w: HTTP %s", c.name, ErrUnavailable, resp.Status)
+	}
+
+	if resp.ContentLength > c.maxBytes {
+		return nil, 0, c.tooLarge(fmt.Sprintf("%d bytes announced", resp.ContentLength), expr)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	if err != nil {
+		if parent.Err() != nil {
+			return nil, 0, parent.Err()
+		}
+		if ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("prometheus %s: %w: answer not complete within %s", c.name, ErrUnreachable, c.timeout)
+		}
+		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %v", c.name, ErrUnreachable, err)
+	}
+	if int64(len(body)) > c.maxBytes {
+		return nil, 0, c.tooLarge("more", expr)
+	}
+	var env apiResponse
+	if err := json.Unmarshal(body, &env); err != nil || env.Status == "" {
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s: %q (is the URL the server's base URL?)",
+			c.name, ErrProtocol, resp.Status, resp.Header.Get("Content-Type"), excerpt(body))
+	}
+	for _, w := range env.Warnings {
+		if !c.warnings[w] {
+			c.warnings[w] = true
+			if c.notes != nil {
+				c.notes("server warning: " + w)
+			}
+		}
+	}
+	if env.Status != "success" {
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusUnprocessableEntity:
+			return nil, 0, fmt.Errorf("prometheus %s: %w (%s): %s (query: %s)", c.name, ErrBadQuery, env.ErrorType, env.Error, expr)
+		case http.StatusServiceUnavailable:
+			return nil, 0, fmt.Errorf("prometheus %s: %w: %s", c.name, ErrUnavailable, env.Error)
+		}
+		return nil, 0, fmt.Errorf("prometheus %s: HTTP %s: %s: %s (query: %s)", c.name, resp.Status, env.ErrorType, env.Error, expr)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s with status success", c.name, ErrProtocol, resp.Status)
+	}
+	return env.Data, 0, nil
+}
+
+func (c *client) tooLarge(size, expr string) error {
+	return fmt.Errorf("prometheus %s: %w: %s than %d bytes for %s (lower --prometheus-max-series so queries are split finer)",
+		c.name, ErrTooLarge, size, c.maxBytes, expr)
+}
+
+func retryAfter(h string) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+func excerpt(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 120 {
+		b = append(b[:120:120], "..."...)
+	}
+	return string(b)
+}
+
+// formatTime is the API's time parameter: Unix seconds with milliseconds.
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMilli())/1e3, 'f', 3, 64)
+}

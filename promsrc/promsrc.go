@@ -1,0 +1,349 @@
+// Package promsrc rebuilds a fleet's dependency graph from the planet series
+// that Prometheus (or Thanos, Mimir: anything with the same HTTP API) scraped
+// from every host's node_exporter textfile collector. It is `planet merge
+// --prometheus`: the series of each host (one instance) are folded back into
+// a snapshot.Snapshot-shaped host record, and those records go through
+// graph's Merger exactly as snapshot files do, so both paths share one set
+// of merge rules.
+//
+// # Queries
+//
+// Every query is an instant query at Options.Time over Options.Lookback:
+//
+//	max_over_time(planet_upstream{SEL}[LB])               sockets per dependency
+//	max_over_time(planet_downstream{SEL}[LB])
+//	max_over_time(planet_server_process{SEL}[LB])         listeners
+//	max_over_time(planet_traffic_bytes_total{SEL}[LB])    darkstat totals
+//	max_over_time(planet_scan_timestamp_seconds{SEL}[LB]) newest scan
+//	max_over_time(planet_scan_unowned_sockets{SEL}[LB])
+//	min_over_time(planet_scan_success{SEL}[LB])           a source failed in the window
+//
+// A dependency seen at any time in the window is in the graph, with the
+// largest socket count it had. The traffic counter is darkstat's lifetime
+// total, which a snapshot carries as is; its maximum over the window is that
+// total at the newest scan (or before darkstat's last restart, if it
+// restarted within the window), the closest equivalent of the snapshot's
+// number. increase() would be the bytes of the window only: a different
+// quantity from what a file merge reports.
+//
+// # Splitting
+//
+// No single answer may exceed Options.MaxResponseBytes. Before fetching a
+// family, count by (local_hostgroup) tells how many series each hostgroup
+// has; hostgroups are packed into queries of at most Options.MaxSeries
+// series (local_hostgroup=~"a|b|..."), and a hostgroup larger than that is
+// split again by instance. The per-host series (timestamp, success,
+// unowned) are split by instance the same way.
+package promsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// Options says which server to ask and how.
+type Options struct {
+	// URL is the server's base URL (http://prometheus:9090, or a path
+	// prefix such as http://thanos/query). User and password in it are sent
+	// as basic auth and never printed.
+	URL string
+	// Selector restricts every query, as label matchers in braces:
+	// {job="node"}. Empty matches every planet series.
+	Selector string
+	// Time is the evaluation time; zero means now.
+	Time time.Time
+	// Lookback is the window of max_over_time; default 1h.
+	Lookback time.Duration
+	// MaxAge leaves out hosts whose newest scan is older than this before
+	// Time (planet_scan_timestamp_seconds); zero keeps all.
+	MaxAge time.Duration
+	// BearerTokenFile holds a token sent as "Authorization: Bearer".
+	BearerTokenFile string
+	// Timeout bounds each request, connect to last byte (default 30s); it is
+	// also sent as the query's timeout.
+	Timeout time.Duration
+	// MaxSeries is the most series one query is planned to return (default
+	// 20000); MaxResponseBytes the hard limit on one answer (default 64 MiB).
+	MaxSeries        int
+	MaxResponseBytes int64
+	// Retries of a 503 or 429 answer (default 3; negative: none), waiting
+	// RetryBackoff (default 500ms), then twice as long each time.
+	Retries      int
+	RetryBackoff time.Duration
+	// Client is the HTTP client; nil means a default one.
+	Client *http.Client
+}
+
+// Defaults of Options.
+const (
+	DefaultLookback         = time.Hour
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxSeries        = 20000
+	DefaultMaxResponseBytes = 64 << 20
+	DefaultRetries          = 3
+	DefaultRetryBackoff     = 500 * time.Millisecond
+)
+
+func (o Options) withDefaults() Options {
+	if o.Time.IsZero() {
+		o.Time = time.Now()
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxSeries <= 0 {
+		o.MaxSeries = DefaultMaxSeries
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = DefaultRetries
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	return o
+}
+
+// ErrNoSeries is returned when the selector matches no planet series in the
+// window.
+var ErrNoSeries = errors.New("no planet series")
+
+// Merge queries the server and merges the hosts it finds into a graph.
+func Merge(ctx context.Context, opts Options, mo graph.MergeOptions) (*graph.Graph, []graph.Note, error) {
+	if err := mo.Validate(); err != nil {
+		return nil, nil, err
+	}
+	snaps, notes, err := Snapshots(ctx, opts)
+	if err != nil {
+		return nil, notes, err
+	}
+	g, err := graph.Merge(snaps, mo)
+	return g, notes, err
+}
+
+// Snapshots queries the server and returns one rebuilt snapshot per
+// instance, sorted by instance. See Rebuild for what they carry.
+func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph.Note, error) {
+	opts = opts.withDefaults()
+	sel, err := parseSelector(opts.Selector)
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := readToken(opts.BearerTokenFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := newClient(opts, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	var notes []graph.Note
+	c.notes = func(msg string) { notes = append(notes, graph.Note{Level: graph.Warning, Name: c.name, Msg: msg}) }
+	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
+	r := newRebuilder()
+	for _, fam := range families {
+		err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
+			if msg := r.add(fam.name, s); msg != "" {
+				r.skip(fam.name, msg)
+			}
+		})
+		if err != nil {
+			return nil, notes, err
+		}
+	}
+	snaps, rnotes := r.snapshots(opts.Time, opts.MaxAge)
+	for _, n := range rnotes {
+		notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
+	}
+	if len(snaps) == 0 && r.hosts() == 0 {
+		return nil, notes, fmt.Errorf("prometheus %s: %w matching %s in the %s before %s",
+			c.name, ErrNoSeries, cmpOr(opts.Selector, "{}"), opts.Lookback, opts.Time.UTC().Format(time.RFC3339))
+	}
+	notes = append(notes, graph.Note{Level: graph.Info, Name: c.name, Msg: fmt.Sprintf(
+		"%d hosts from %d queries at %s over %s", len(snaps), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
+	return snaps, notes, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--bearer-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--bearer-token-file %s: empty", path)
+	}
+	return tok, nil
+}
+
+// parseSelector returns the matchers inside a selector's braces. The
+// matchers themselves are Prometheus' to judge: a bad one comes back as a 400
+// whose message is passed through.
+func parseSelector(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
+		return "", fmt.Errorf("--selector %q: want label matchers in braces, like {job=\"node\"}", s)
+	}
+	return strings.TrimSpace(strings.TrimSuffix(s[1:len(s)-1], ",")), nil
+}
+
+// promDuration formats d for a PromQL range: whole milliseconds.
+func promDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(max(1, d.Milliseconds()), 10) + "ms"
+}
+
+// family is one metric family and how its samples over the window reduce.
+type family struct {
+	name  string
+	over  string   // max_over_time or min_over_time
+	split []string // labels to split big answers on, in order
+}
+
+var families = []family{
+	{metricUpstream, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{metricDownstream, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{metricServer, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{metricTraffic, "max_over_time", []string{"local_hostgroup", "instance"}},
+	// A source that failed once in the window counts as failed.
+	{metricScanSuccess, "min_over_time", []string{"instance"}},
+	{metricScanTimestamp, "max_over_time", []string{"instance"}},
+	{metricUnowned, "max_over_time", []string{"instance"}},
+}
+
+// fetcher runs a family's query in pieces of at most maxSeries series.
+type fetcher struct {
+	c         *client
+	sel       string
+	window    string
+	maxSeries int
+}
+
+func (f *fetcher) selector(metric string, extra []string) string {
+	ms := make([]string, 0, len(extra)+1)
+	if f.sel != "" {
+		ms = append(ms, f.sel)
+	}
+	ms = append(ms, extra...)
+	return metric + "{" + strings.Join(ms, ",") + "}[" + f.window + "]"
+}
+
+// fetch calls fn for every series of fam matching extra. With labels left
+// to split on, it first counts the series per value of the first one and
+// packs values into queries of at most maxSeries series; a value with more
+// is split on the next label. A value with more and no label left is
+// fetched alone: MaxResponseBytes is the hard limit.
+func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, fn func(series)) error {
+	data := func(extra []string) error {
+		res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, extra)+")")
+		if err != nil {
+			return err
+		}
+		for _, s := range res {
+			fn(s)
+		}
+		return nil
+	}
+	if len(split) == 0 {
+		return data(extra)
+	}
+	label := split[0]
+	counts, err := f.c.query(ctx, "count by ("+label+") ("+fam.over+"("+f.selector(fam.name, extra)+"))")
+	if err != nil {
+		return err
+	}
+	type group struct {
+		value string
+		n     int
+	}
+	groups := make([]group, 0, len(counts))
+	total := 0
+	for _, s := range counts {
+		v, err := s.value()
+		if err != nil {
+			return fmt.Errorf("prometheus %s: %w: %v", f.c.name, ErrProtocol, err)
+		}
+		groups = append(groups, group{s.Metric[label], int(v)})
+		total += int(v)
+	}
+	if total == 0 {
+		return nil
+	}
+	if total <= f.maxSeries {
+		return data(extra)
+	}
+	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.value, b.value) })
+	var batch []string
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := data(append(slices.Clip(extra), matchAny(label, batch)))
+		batch, n = batch[:0], 0
+		return err
+	}
+	for _, g := range groups {
+		if g.n > f.maxSeries {
+			if err := f.fetch(ctx, fam, append(slices.Clip(extra), label+"="+strconv.Quote(g.value)), split[1:], fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if n+g.n > f.maxSeries {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, g.value)
+		n += g.n
+	}
+	return flush()
+}
+
+// matchAny is a matcher for any of values; "" matches series without the
+// label, as in PromQL.
+func matchAny(label string, values []string) string {
+	if len(values) == 1 {
+		return label + "=" + strconv.Quote(values[0])
+	}
+	qs := make([]string, len(values))
+	for i, v := range values {
+		qs[i] = regexp.QuoteMeta(v)
+	}
+	return label + "=~" + strconv.Quote(strings.Join(qs, "|"))
+}

@@ -1,0 +1,381 @@
+package promsrc
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// The series render.Textfile writes; names and labels must stay in step with
+// render/textfile.go (TestRoundTrip renders snapshots and rebuilds them).
+const (
+	metricUpstream      = "planet_upstream"
+	metricDownstream    = "planet_downstream"
+	metricServer        = "planet_server_process"
+	metricTraffic       = "planet_traffic_bytes_total"
+	metricScanSuccess   = "planet_scan_success"
+	metricScanTimestamp = "planet_scan_timestamp_seconds"
+	metricUnowned       = "planet_scan_unowned_sockets"
+)
+
+// PlanetVersion marks rebuilt snapshots: they came from metrics, not a scan.
+const PlanetVersion = "prometheus"
+
+type localKey struct{ address, hostgroup string }
+
+type connKey struct {
+	dir                 snapshot.Direction
+	protocol, process   string
+	port                uint16
+	remoteAddr, remoteG string
+}
+
+type listenerKey struct {
+	protocol, process string
+	addr              netip.Addr
+	port              uint16
+}
+
+type peerKey struct {
+	ip             netip.Addr
+	domain, hgroup string
+}
+
+type peerAcc struct{ ingress, egress float64 }
+
+// hostAcc collects one instance's series.
+type hostAcc struct {
+	instance  string
+	locals    map[localKey]int // (local_address, local_hostgroup) of connections
+	groups    map[string]int   // local_hostgroup of listeners and traffic
+	domains   map[string]int   // local_domain of traffic
+	conns     map[connKey]float64
+	listeners map[listenerKey]bool
+	peers     map[peerKey]*peerAcc
+	sources   map[string]float64
+	scanned   float64
+	hasScan   bool
+	unowned   float64
+}
+
+// rebuilder groups series by instance and rebuilds snapshots from them.
+type rebuilder struct {
+	byInstance map[string]*hostAcc
+	skipped    map[string]int    // family -> series skipped
+	firstSkip  map[string]string // family -> why the first was skipped
+}
+
+func newRebuilder() *rebuilder {
+	return &rebuilder{byInstance: map[string]*hostAcc{}, skipped: map[string]int{}, firstSkip: map[string]string{}}
+}
+
+func (r *rebuilder) hosts() int { return len(r.byInstance) }
+
+func (r *rebuilder) skip(family, why string) {
+	if r.skipped[family] == 0 {
+		r.firstSkip[family] = why
+	}
+	r.skipped[family]++
+}
+
+func (r *rebuilder) host(instance string) *hostAcc {
+	h := r.byInstance[instance]
+	if h == nil {
+		h = &hostAcc{
+			instance: instance,
+			locals:   map[localKey]int{}, groups: map[string]int{}, domains: map[string]int{},
+			conns: map[connKey]float64{}, listeners: map[listenerKey]bool{},
+			peers: map[peerKey]*peerAcc{}, sources: map[string]float64{},
+		}
+		r.byInstance[instance] = h
+	}
+	return h
+}
+
+// add folds one series of the named family into its instance's record and
+// returns why it was skipped, or "".
+func (r *rebuilder) add(family string, s series) string {
+	m := s.Metric
+	instance, ok := m["instance"]
+	if !ok {
+		return "no instance label"
+	}
+	v, err := s.value()
+	if err != nil || math.IsNaN(v) || v < 0 {
+		return fmt.Sprintf("value %s", s.Value[1])
+	}
+	switch family {
+	case metricUpstream, metricDownstream:
+		port, err := strconv.ParseUint(m["port"], 10, 16)
+		if err != nil {
+			return fmt.Sprintf("port %q", m["port"])
+		}
+		if m["protocol"] == "" || m["remote_address"] == "" {
+			return "no protocol or remote_address"
+		}
+		h := r.host(instance)
+		dir := snapshot.Upstream
+		if family == metricDownstream {
+			dir = snapshot.Downstream
+		}
+		h.locals[localKey{m["local_address"], m["local_hostgroup"]}]++
+		k := connKey{dir, m["protocol"], m["process_name"], uint16(port), m["remote_address"], m["remote_hostgroup"]}
+		// The same labels twice for one instance (two jobs scraping one
+		// exporter) are one observation, not two.
+		h.conns[k] = max(h.conns[k], v)
+	case metricServer:
+		port, err := strconv.ParseUint(m["port"], 10, 16)
+		if err != nil {
+			return fmt.Sprintf("port %q", m["port"])
+		}
+		addr, err := bindAddr(m["bind"])
+		if err != nil {
+			return err.Error()
+		}
+		h := r.host(instance)
+		if g := m["local_hostgroup"]; g != "" {
+			h.groups[g]++
+		}
+		if v > 0 {
+			h.listeners[listenerKey{m["protocol"], m["process_name"], addr, uint16(port)}] = true
+		}
+	case metricTraffic:
+		ip, err := netip.ParseAddr(m["remote_ip"])
+		if err != nil {
+			return fmt.Sprintf("remote_ip %q", m["remote_ip"])
+		}
+		h := r.host(instance)
+		if g := m["local_hostgroup"]; g != "" {
+			h.groups[g]++
+		}
+		if d := m["local_domain"]; d != "" {
+			h.domains[d]++
+		}
+		k := peerKey{ip.Unmap(), m["remote_domain"], m["remote_hostgroup"]}
+		p := h.peers[k]
+		if p == nil {
+			p = &peerAcc{}
+			h.peers[k] = p
+		}
+		switch m["direction"] {
+		case "ingress":
+			p.ingress = max(p.ingress, v)
+		case "egress":
+			p.egress = max(p.egress, v)
+		default:
+			return fmt.Sprintf("direction %q", m["direction"])
+		}
+	case metricScanSuccess:
+		src := m["source"]
+		if src == "" {
+			return "no source label"
+		}
+		h := r.host(instance)
+		if old, ok := h.sources[src]; ok {
+			v = min(old, v)
+		}
+		h.sources[src] = v
+	case metricScanTimestamp:
+		h := r.host(instance)
+		h.scanned, h.hasScan = max(h.scanned, v), true
+	case metricUnowned:
+		h := r.host(instance)
+		h.unowned = max(h.unowned, v)
+	}
+	return ""
+}
+
+// bindAddr is the address of a bind label, IP:port without brackets
+// (":::9100" is the IPv6 wildcard).
+func bindAddr(bind string) (netip.Addr, error) {
+	i := strings.LastIndexByte(bind, ':')
+	if i < 0 {
+		return netip.Addr{}, fmt.Errorf("bind %q", bind)
+	}
+	a, err := netip.ParseAddr(bind[:i])
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bind %q", bind)
+	}
+	return a, nil
+}
+
+// snapshots rebuilds one snapshot per instance, sorted by instance; hosts
+// whose newest scan is older than maxAge before at are left out.
+func (r *rebuilder) snapshots(at time.Time, maxAge time.Duration) ([]*snapshot.Snapshot, []graph.Note) {
+	var notes []graph.Note
+	for _, fam := range families {
+		if n := r.skipped[fam.name]; n > 0 {
+			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
+				"%d %s series skipped (first: %s)", n, fam.name, r.firstSkip[fam.name])})
+		}
+	}
+	instances := make([]string, 0, len(r.byInstance))
+	for k := range r.byInstance {
+		instances = append(instances, k)
+	}
+	slices.Sort(instances)
+	out := make([]*snapshot.Snapshot, 0, len(instances))
+	seen := map[string]string{}
+	for _, inst := range instances {
+		h := r.byInstance[inst]
+		s, warn := h.snapshot()
+		if warn != "" {
+			notes = append(notes, graph.Note{Level: graph.Warning, Msg: "instance " + inst + ": " + warn})
+		}
+		if maxAge > 0 && h.hasScan && at.Sub(s.ScannedAt) > maxAge {
+			notes = append(notes, graph.Note{Level: graph.Info, Msg: fmt.Sprintf(
+				"instance %s left out: newest scan %s is older than %s", inst, s.ScannedAt.Format(time.RFC3339), maxAge)})
+			continue
+		}
+		id := graph.Identity(s.Host)
+		if other, dup := seen[id]; dup {
+			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
+				"instances %s and %s are the same host %s; the newer scan is merged", other, inst, s.Host.Hostname)})
+		}
+		seen[id] = inst
+		out = append(out, s)
+	}
+	return out, notes
+}
+
+// HostnameOf is the hostname a rebuilt snapshot gets: the instance label
+// without its port. Relabel instance to the hostname (or keep host:port
+// targets named by hostname) and it is the scan's hostname.
+func HostnameOf(instance string) string {
+	if host, _, err := net.SplitHostPort(instance); err == nil {
+		return host
+	}
+	return instance
+}
+
+// snapshot rebuilds the host's snapshot and says what was ambiguous.
+func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
+	var warn string
+	s := &snapshot.Snapshot{
+		Schema:         snapshot.Schema,
+		PlanetVersion:  PlanetVersion,
+		Host:           snapshot.Host{Hostname: HostnameOf(h.instance)},
+		UnownedSockets: int(h.unowned),
+	}
+	if h.hasScan {
+		sec, frac := math.Modf(h.scanned)
+		// float64 seconds hold about a microsecond today; finer is noise.
+		s.ScannedAt = time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
+	}
+
+	// The host's own labels: those of its connection series, else the
+	// hostgroup of its listeners and traffic. An inventory change within the
+	// window gives two sets; the one on more series wins.
+	local, n := mostCommon(h.locals, func(a, b localKey) int {
+		return cmp.Or(strings.Compare(a.address, b.address), strings.Compare(a.hostgroup, b.hostgroup))
+	})
+	if n > 1 {
+		warn = fmt.Sprintf("%d different local_address/local_hostgroup pairs in the window; using %s/%s", n, local.address, local.hostgroup)
+	}
+	if len(h.locals) == 0 {
+		local.hostgroup, _ = mostCommon(h.groups, strings.Compare)
+	}
+	s.Host.Hostgroup = local.hostgroup
+	domain, _ := mostCommon(h.domains, strings.Compare)
+	if ip, err := netip.ParseAddr(local.address); err == nil {
+		s.Host.Addresses = []netip.Addr{ip}
+	} else if domain == "" && local.address != s.Host.Hostname {
+		// local_address is the domain, else the first address, else the
+		// hostname (snapshot.Host.Label).
+		domain = local.address
+	}
+	s.Host.Domain = domain
+
+	for k, v := range h.conns {
+		c := snapshot.Connection{
+			Direction: k.dir, Protocol: k.protocol, Port: k.port, Process: k.process,
+			RemoteHostgroup: k.remoteG, Sockets: int(v),
+		}
+		if ip, err := netip.ParseAddr(k.remoteAddr); err == nil {
+			c.RemoteIP = ip
+		} else {
+			c.RemoteDomain = k.remoteAddr
+			c.RemoteIP = nameAddr(k.remoteAddr)
+		}
+		s.Connections = append(s.Connections, c)
+	}
+	slices.SortFunc(s.Connections, func(a, b snapshot.Connection) int {
+		return cmp.Or(strings.Compare(string(a.Direction), string(b.Direction)), strings.Compare(a.Protocol, b.Protocol),
+			cmp.Compare(a.Port, b.Port), strings.Compare(a.Process, b.Process), a.RemoteIP.Compare(b.RemoteIP))
+	})
+	for k := range h.listeners {
+		s.Listeners = append(s.Listeners, snapshot.Listener{Protocol: k.protocol, Address: k.addr, Port: k.port, Process: k.process, Sockets: 1})
+	}
+	slices.SortFunc(s.Listeners, func(a, b snapshot.Listener) int {
+		return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port), a.Address.Compare(b.Address), strings.Compare(a.Process, b.Process))
+	})
+	if len(h.peers) > 0 {
+		s.Traffic = &snapshot.Traffic{Source: "prometheus", Format: "metrics"}
+		for k, p := range h.peers {
+			s.Traffic.Peers = append(s.Traffic.Peers, snapshot.Peer{
+				RemoteIP: k.ip, RemoteDomain: k.domain, RemoteHostgroup: k.hgroup,
+				IngressBytes: toBytes(p.ingress), EgressBytes: toBytes(p.egress),
+			})
+		}
+		slices.SortFunc(s.Traffic.Peers, func(a, b snapshot.Peer) int {
+			return cmp.Or(a.RemoteIP.Compare(b.RemoteIP), strings.Compare(a.RemoteDomain, b.RemoteDomain), strings.Compare(a.RemoteHostgroup, b.RemoteHostgroup))
+		})
+	}
+	srcs := make([]string, 0, len(h.sources))
+	for name := range h.sources {
+		srcs = append(srcs, name)
+	}
+	slices.Sort(srcs)
+	for _, name := range srcs {
+		s.Sources = append(s.Sources, snapshot.Source{Name: name, OK: h.sources[name] == 1, Detail: "from prometheus"})
+	}
+	return s, warn
+}
+
+func toBytes(v float64) uint64 {
+	if v >= math.MaxUint64 {
+		return math.MaxUint64
+	}
+	return uint64(v)
+}
+
+// mostCommon returns the key with the largest count (the smallest key on a
+// tie) and how many keys there were.
+func mostCommon[K comparable](m map[K]int, compare func(a, b K) int) (K, int) {
+	var best K
+	bestN := -1
+	for k, n := range m {
+		if n > bestN || n == bestN && compare(k, best) < 0 {
+			best, bestN = k, n
+		}
+	}
+	return best, len(m)
+}
+
+// nameAddr stands in for the IP of a peer the metrics name only by domain
+// (remote_address is the domain wherever the inventory knew one). The Merger
+// counts unscanned peers by IP, so each distinct name needs an address of
+// its own: one in the discard-only prefix 100::/64 (RFC 6666), derived from
+// the name. Such a peer always has a domain, so it never becomes an
+// external node named by its IP, and the address never reaches the graph.
+func nameAddr(name string) netip.Addr {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	var b [16]byte
+	b[0], b[1] = 0x01, 0x00
+	sum := h.Sum64()
+	for i := range 8 {
+		b[8+i] = byte(sum >> (56 - 8*i))
+	}
+	return netip.AddrFrom16(b)
+}

@@ -1,0 +1,207 @@
+package render
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/planetdeps/planet/graph"
+)
+
+// Filter narrows a graph before it is rendered. The zero value keeps all.
+type Filter struct {
+	// Focus keeps only this node, what it depends on and what depends on
+	// it, each up to Depth hops (0: no limit). A name shared by several
+	// kinds can be given as "kind:name".
+	Focus string
+	Depth int
+	// HideExternal drops external nodes (peers no snapshot and no
+	// inventory explains) and their edges.
+	HideExternal bool
+	// ExcludePorts drops edges on these ports, whatever the protocol.
+	ExcludePorts []uint16
+}
+
+// IsZero reports whether f keeps everything.
+func (f Filter) IsZero() bool {
+	return f.Focus == "" && !f.HideExternal && len(f.ExcludePorts) == 0
+}
+
+// Validate checks f's values.
+func (f Filter) Validate() error {
+	if f.Depth < 0 {
+		return fmt.Errorf("--depth %d: must be 0 (no limit) or more", f.Depth)
+	}
+	return nil
+}
+
+// ParsePorts reads port lists as flags, environment and config give them:
+// "22,9100", "22 9100", or one port per element.
+func ParsePorts(values []string) ([]uint16, error) {
+	var ports []uint16
+	for _, v := range values {
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			p, err := strconv.ParseUint(f, 10, 16)
+			if err != nil || p == 0 {
+				return nil, fmt.Errorf("--exclude-port %q: want port numbers 1-65535, comma-separated", f)
+			}
+			ports = append(ports, uint16(p))
+		}
+	}
+	slices.Sort(ports)
+	return slices.Compact(ports), nil
+}
+
+// Apply returns the part of g that f keeps, as a graph like any other.
+// Ports and external nodes are dropped first, then the focus is taken in
+// what is left, so --depth does not walk through hidden edges. A node that
+// was not scanned (an external peer, or a hostgroup only peers named) and
+// has lost every edge to the filter is dropped too; scanned nodes stay.
+func (f Filter) Apply(g *graph.Graph) (*graph.Graph, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	out := g
+	if f.HideExternal || len(f.ExcludePorts) > 0 {
+		var err error
+		if out, err = f.prune(g); err != nil {
+			return nil, err
+		}
+	}
+	if f.Focus == "" {
+		return out, nil
+	}
+	id, err := focusNode(out, g, f.Focus)
+	if err != nil {
+		return nil, err
+	}
+	return out.Subgraph(id, f.Depth)
+}
+
+func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
+	hidden := func(id string) bool { return f.HideExternal && g.Node(id).Kind == graph.KindExternal }
+	had := map[string]bool{}
+	has := map[string]bool{}
+	var edges []*graph.Edge
+	for _, e := range g.Edges {
+		had[e.From], had[e.To] = true, true
+		if hidden(e.From) || hidden(e.To) || slices.Contains(f.ExcludePorts, e.Port) {
+			continue
+		}
+		has[e.From], has[e.To] = true, true
+		c := *e
+		edges = append(edges, &c)
+	}
+	keep := map[string]bool{}
+	var nodes []*graph.Node
+	for _, n := range g.Nodes {
+		orphaned := had[n.ID] && !has[n.ID] && len(n.Hosts) == 0
+		if hidden(n.ID) || orphaned {
+			continue
+		}
+		keep[n.ID] = true
+		c := *n
+		nodes = append(nodes, &c)
+	}
+	var traffic []*graph.Traffic
+	for _, t := range g.Traffic {
+		if keep[t.From] && keep[t.To] {
+			c := *t
+			traffic = append(traffic, &c)
+		}
+	}
+	return rebuild(g, nodes, edges, traffic)
+}
+
+// rebuild makes a graph of the given parts with g's header. The graph
+// package indexes a graph only when it builds or parses one, so the parts go
+// through its codec: the result is checked and ordered like any graph read
+// from a file.
+func rebuild(g *graph.Graph, nodes []*graph.Node, edges []*graph.Edge, traffic []*graph.Traffic) (*graph.Graph, error) {
+	out := &graph.Graph{Schema: graph.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External,
+		Snapshots: g.Snapshots, Nodes: nodes, Edges: edges, Traffic: traffic}
+	var buf bytes.Buffer
+	if err := graph.Write(&buf, out); err != nil {
+		return nil, err
+	}
+	return graph.Parse(buf.Bytes(), "filtered graph")
+}
+
+// focusNode resolves name in g (already pruned from orig) to one node ID.
+func focusNode(g, orig *graph.Graph, name string) (string, error) {
+	found := g.Lookup(name)
+	switch {
+	case len(found) == 1:
+		return found[0].ID, nil
+	case len(found) > 1:
+		ids := make([]string, len(found))
+		for i, n := range found {
+			ids[i] = strconv.Quote(n.ID)
+		}
+		return "", fmt.Errorf("--focus %q is ambiguous: name one of %s", name, strings.Join(ids, ", "))
+	case len(orig.Lookup(name)) > 0:
+		return "", fmt.Errorf("--focus %q: the node is hidden by --hide-external or --exclude-port", name)
+	}
+	msg := fmt.Sprintf("--focus %q: no such node in the graph", name)
+	if close := closeNames(g, name, 5); len(close) > 0 {
+		msg += "; did you mean " + strings.Join(close, ", ") + "?"
+	} else {
+		msg += fmt.Sprintf(" (it has %d nodes; planet render -f table lists them)", len(g.Nodes))
+	}
+	return "", fmt.Errorf("%s", msg)
+}
+
+// closeNames returns up to n node IDs that look like name: those containing
+// it (or contained in it), then those within a small edit distance, nearest
+// first.
+func closeNames(g *graph.Graph, name string, n int) []string {
+	type cand struct {
+		id   string
+		dist int
+	}
+	lower := strings.ToLower(name)
+	limit := max(2, utf8.RuneCountInString(name)/3)
+	var cands []cand
+	for _, node := range g.Nodes {
+		id := strings.ToLower(node.ID)
+		d := levenshtein(lower, id)
+		if strings.Contains(id, lower) || strings.Contains(lower, id) {
+			d = min(d, 1)
+		}
+		if d <= limit {
+			cands = append(cands, cand{node.ID, d})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Or(cmp.Compare(a.dist, b.dist), strings.Compare(a.id, b.id)) })
+	var out []string
+	for _, c := range cands[:min(n, len(cands))] {
+		out = append(out, strconv.Quote(c.id))
+	}
+	return out
+}
+
+// levenshtein is the edit distance between a and b, in runes.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,203 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/graph"
+)
+
+func nodeIDs(g *graph.Graph) []string {
+	var ids []string
+	for _, n := range g.Nodes {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+func edgeNames(g *graph.Graph) []string {
+	var out []string
+	for _, e := range g.Edges {
+		out = append(out, e.String())
+	}
+	return out
+}
+
+func TestFilterApply(t *testing.T) {
+	tests := []struct {
+		name      string
+		f         Filter
+		nodes     []string
+		edges     int
+		traffic   int
+		errSubstr string
+	}{
+		{name: "none", f: Filter{},
+			nodes: []string{"10.0.0.2", "198.51.100.7", "93.184.216.34", "bastion", "cache", "db", "lb", "monitoring", "web"}, edges: 10, traffic: 4},
+		{name: "focus depth 1", f: Filter{Focus: "db", Depth: 1},
+			nodes: []string{"10.0.0.2", "db", "monitoring", "web"}, edges: 4, traffic: 4},
+		{name: "focus depth 2", f: Filter{Focus: "db", Depth: 2},
+			nodes: []string{"10.0.0.2", "bastion", "db", "lb", "monitoring", "web"}, edges: 7, traffic: 4},
+		{name: "focus unlimited", f: Filter{Focus: "cache", Depth: 0},
+			nodes: []string{"198.51.100.7", "bastion", "cache", "lb", "monitoring", "web"}, edges: 6},
+		{name: "hide external", f: Filter{HideExternal: true},
+			nodes: []string{"bastion", "cache", "db", "lb", "monitoring", "web"}, edges: 7, traffic: 2},
+		// bastion (never scanned) only had ssh edges: dropped; lb stays.
+		{name: "exclude ssh and node_exporter", f: Filter{ExcludePorts: []uint16{22, 9100}},
+			nodes: []string{"10.0.0.2", "198.51.100.7", "93.184.216.34", "cache", "db", "lb", "web"}, edges: 6, traffic: 4},
+		// db's only remaining edge went to an external DNS server: db is scanned and stays.
+		{name: "exclude dns, hide external", f: Filter{ExcludePorts: []uint16{53}, HideExternal: true, Focus: "db", Depth: 1},
+			nodes: []string{"db", "monitoring", "web"}, edges: 3, traffic: 2},
+		{name: "focus unknown", f: Filter{Focus: "dbb"}, errSubstr: `did you mean "db"`},
+		{name: "focus unknown far", f: Filter{Focus: "zzzzzzzzzz"}, errSubstr: "planet render -f table lists them"},
+		{name: "focus hidden", f: Filter{Focus: "10.0.0.2", HideExternal: true}, errSubstr: "hidden by --hide-external"},
+		{name: "negative depth", f: Filter{Focus: "db", Depth: -1}, errSubstr: "--depth -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig := mustMerge(t, fleet()...)
+			before := edgeNames(orig)
+			g, err := tt.f.Apply(orig)
+			if tt.errSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errSubstr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.errSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := nodeIDs(g); !slices.Equal(got, tt.nodes) {
+				t.Errorf("nodes = %q, want %q", got, tt.nodes)
+			}
+			if len(g.Edges) != tt.edges {
+				t.Errorf("%d edges, want %d: %q", len(g.Edges), tt.edges, edgeNames(g))
+			}
+			if tt.traffic > 0 && len(g.Traffic) != tt.traffic {
+				t.Errorf("%d traffic entries, want %d", len(g.Traffic), tt.traffic)
+			}
+			for _, e := range g.Edges {
+				if slices.Contains(tt.f.ExcludePorts, e.Port) {
+					t.Errorf("edge %s on an excluded port", e)
+				}
+			}
+			if !slices.Equal(edgeNames(orig), before) {
+				t.Error("Apply changed its input graph")
+			}
+		})
+	}
+}
+
+func TestFilterAmbiguousFocus(t *testing.T) {
+	g := mustRead(t, "testdata/ambiguous.graph.json")
+	_, err := Filter{Focus: "db"}.Apply(g)
+	if err == nil || !strings.Contains(err.Error(), `"host:db"`) || !strings.Contains(err.Error(), `"hostgroup:db"`) {
+		t.Fatalf("err = %v, want both kinds named", err)
+	}
+	sub, err := Filter{Focus: "hostgroup:db"}.Apply(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIDs(sub); !slices.Equal(got, []string{"hostgroup:db", "web"}) {
+		t.Errorf("nodes = %q", got)
+	}
+}
+
+func TestParsePorts(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []uint16
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{[]string{"22,9100"}, []uint16{22, 9100}, false},
+		{[]string{"9100", "22", "22"}, []uint16{22, 9100}, false},
+		{[]string{"22 9100"}, []uint16{22, 9100}, false},
+		{[]string{"0"}, nil, true},
+		{[]string{"65536"}, nil, true},
+		{[]string{"ssh"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ParsePorts(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("ParsePorts(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		snapshot  bool
+		errSubstr string
+	}{
+		{name: "snapshot", doc: `{"schema":"planet.snapshot/v1","scanned_at":"2025-03-01T00:00:00Z","host":{"hostname":"h"}}`, snapshot: true},
+		{name: "graph", doc: `{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"hostgroup","external":"ip","snapshots":0,"nodes":[],"edges":[]}`},
+		{name: "future", doc: `{"schema":"planet.graph/v9"}`, errSubstr: `in.json: unsupported schema "planet.graph/v9"`},
+		{name: "no schema", doc: `{"nodes":[]}`, errSubstr: `in.json: unsupported schema: no "schema" member`},
+		{name: "not json", doc: "nodes: []\n", errSubstr: "in.json: line 1"},
+		{name: "empty", doc: "\n", errSubstr: "in.json: empty file"},
+		{name: "trailing", doc: `{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"hostgroup","external":"ip","snapshots":0,"nodes":[],"edges":[]} {}`, errSubstr: "in.json: line 1"},
+		{name: "unknown field", doc: `{"schema":"planet.snapshot/v1","scanned_at":"2025-03-01T00:00:00Z","host":{"hostname":"h"},"extra":1}`, errSubstr: "in.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := ParseInput([]byte(tt.doc), "in.json")
+			if tt.errSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errSubstr) {
+					t.Fatalf("err = %v, want %q", err, tt.errSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (in.Snapshot != nil) != tt.snapshot || (in.Graph != nil) == tt.snapshot {
+				t.Fatalf("snapshot %v graph %v, want snapshot=%v", in.Snapshot != nil, in.Graph != nil, tt.snapshot)
+			}
+		})
+	}
+}
+
+func TestRenderFormatsAndInputs(t *testing.T) {
+	snap := &Input{Name: "snap.json", Snapshot: realistic()}
+	g := &Input{Name: "fleet.json", Graph: mustMerge(t, fleet()...)}
+	tests := []struct {
+		name      string
+		in        *Input
+		opts      Options
+		golden    string
+		errSubstr string
+		usage     bool
+	}{
+		{name: "snapshot textfile", in: snap, opts: Options{Format: FormatTextfile}, golden: "realistic.prom.golden"},
+		{name: "snapshot table", in: snap, opts: Options{Format: FormatTable}, golden: "realistic.table.golden"},
+		{name: "snapshot dot", in: snap, opts: Options{Format: FormatDOT}, golden: "realistic.graph.dot.golden"},
+		{name: "graph json", in: g, opts: Options{Format: FormatJSON}, golden: "fleet.graph.json.golden"},
+		{name: "graph table", in: g, opts: Options{Format: FormatTable}, golden: "fleet.graph.table.golden"},
+		{name: "graph focus dot", in: g, opts: Options{Format: FormatDOT, Filter: Filter{Focus: "db", Depth: 1}}, golden: "fleet-focus-db.graph.dot.golden"},
+		{name: "snapshot filtered table", in: snap, opts: Options{Format: FormatTable, Filter: Filter{HideExternal: true}}, golden: "realistic-hide-external.graph.table.golden"},
+		{name: "graph textfile", in: g, opts: Options{Format: FormatTextfile}, errSubstr: "fleet.json: -f textfile needs a snapshot"},
+		{name: "textfile filtered", in: snap, opts: Options{Format: FormatTextfile, Filter: Filter{HideExternal: true}}, errSubstr: "not to the textfile", usage: true},
+		{name: "bad format", in: g, opts: Options{Format: "png"}, errSubstr: `--format "png"`, usage: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Render(context.Background(), tt.in, tt.opts)
+			if tt.errSubstr != "" {
+				var u *UsageError
+				if err == nil || !strings.Contains(err.Error(), tt.errSubstr) || errors.As(err, &u) != tt.usage {
+					t.Fatalf("err = %v (%T), want %q (usage error: %v)", err, err, tt.errSubstr, tt.usage)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.golden, out)
+		})
+	}
+}

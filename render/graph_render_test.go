@@ -1,0 +1,255 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/testenv"
+)
+
+// Every graph format on every fixture, against golden files.
+func TestGraphFormatsGolden(t *testing.T) {
+	formats := []struct {
+		ext    string
+		render func(io.Writer, *graph.Graph) error
+	}{
+		{"dot", DOT},
+		{"mmd", func(w io.Writer, g *graph.Graph) error { return Mermaid(w, g, false) }},
+		{"json", graph.Write},
+		{"table", GraphTable},
+	}
+	for _, fx := range graphFixtures {
+		for _, f := range formats {
+			t.Run(fx.name+"."+f.ext, func(t *testing.T) {
+				g := fx.graph(t)
+				var first, second bytes.Buffer
+				if err := f.render(&first, g); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.render(&second, g); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(first.Bytes(), second.Bytes()) {
+					t.Error("two renders of one graph differ")
+				}
+				golden(t, fx.name+".graph."+f.ext+".golden", first.Bytes())
+			})
+		}
+	}
+}
+
+// Debian's dot must lay out every DOT file planet writes, and show each name
+// exactly as display() has it.
+func TestDOTLaysOutWithGraphviz(t *testing.T) {
+	dotBin := testenv.NeedCommand(t, "dot", "graphviz")
+	for _, fx := range graphFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			g := fx.graph(t)
+			var buf bytes.Buffer
+			if err := DOT(&buf, g); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(dotBin, "-Tsvg")
+			cmd.Stdin = &buf
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil || stderr.Len() > 0 {
+				t.Fatalf("dot -Tsvg: %v\n%s", err, stderr.Bytes())
+			}
+			texts := svgTexts(t, out)
+			for _, n := range g.Nodes {
+				if !slices.Contains(texts, display(n.ID)) {
+					t.Errorf("node %q: label text %q not in the SVG's texts %q", n.ID, display(n.ID), texts)
+				}
+			}
+			for _, e := range g.Edges {
+				if !slices.Contains(texts, portLabel(e)) {
+					t.Errorf("edge %s: label %q not in the SVG", e, portLabel(e))
+				}
+			}
+		})
+	}
+}
+
+// svgTexts parses an SVG and returns the character data of its <text>
+// elements.
+func svgTexts(t *testing.T, svg []byte) []string {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	dec.Strict = true
+	// Graphviz writes a DOCTYPE with an external DTD; entities are the XML ones.
+	var texts []string
+	inText := false
+	var cur strings.Builder
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG does not parse: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if tok.Name.Local == "text" {
+				inText = true
+				cur.Reset()
+			}
+		case xml.CharData:
+			if inText {
+				cur.Write(tok)
+			}
+		case xml.EndElement:
+			if tok.Name.Local == "text" {
+				inText = false
+				texts = append(texts, cur.String())
+			}
+		}
+	}
+	if len(texts) == 0 && !bytes.Contains(svg, []byte("<svg")) {
+		t.Fatalf("not an SVG:\n%s", svg)
+	}
+	return texts
+}
+
+func TestDOTString(t *testing.T) {
+	tests := []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"web"}, `"web"`},
+		{[]string{"web", "3 hosts"}, `"web\n3 hosts"`},
+		{[]string{`a"b`}, `"a\"b"`},
+		{[]string{`back\`}, `"back\\"`},
+		{[]string{`\N`}, `"\\N"`},
+		{[]string{"a&amp;b"}, `"a&amp;amp;b"`},
+		{[]string{"<b>x</b>"}, `"<b>x</b>"`},
+		{[]string{"日本語 {}"}, `"日本語 {}"`},
+		{[]string{display("a\nb")}, `"\"a\\nb\""`},
+		{[]string{display("x\u202ey")}, `"\"x\\u202ey\""`},
+		{[]string{display("bad\xff")}, `"\"bad\\xff\""`},
+	}
+	for _, tt := range tests {
+		got := dotString(tt.lines...)
+		if got != tt.want {
+			t.Errorf("dotString(%q) = %s, want %s", tt.lines, got, tt.want)
+		}
+		// gonum passes a value through unchanged only if Go can unquote it.
+		if _, err := strconv.Unquote(got); err != nil {
+			t.Errorf("dotString(%q) = %s: not a Go string literal, gonum would quote it again: %v", tt.lines, got, err)
+		}
+	}
+}
+
+func TestPenWidth(t *testing.T) {
+	tests := []struct {
+		bytes uint64
+		want  float64
+	}{
+		{0, 1}, {1000, 1}, {10_000, 2}, {1_000_000, 4}, {1_000_000_000, 7}, {1 << 62, 8},
+	}
+	for _, tt := range tests {
+		if got := penWidth(tt.bytes); got != tt.want {
+			t.Errorf("penWidth(%d) = %v, want %v", tt.bytes, got, tt.want)
+		}
+	}
+}
+
+func TestMermaidText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"web-1.service.consul", "web-1.service.consul"},
+		{`a"b`, "a#quot;b"},
+		{"<br>", "#60;br#62;"},
+		{"x|y]", "x#124;y#93;"},
+		{"#quot;", "#35;quot#59;"},
+		{"`md`", "#96;md#96;"},
+		{"日本語", "日本語"},
+	}
+	for _, tt := range tests {
+		if got := mermaidText(tt.in); got != tt.want {
+			t.Errorf("mermaidText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// bigGraph has n client hostgroups each depending on one server.
+func bigGraph(t *testing.T, n int) *graph.Graph { return bigGraphNamed(t, n, "client") }
+
+// bigGraphNamed is bigGraph with the clients' names starting with prefix.
+func bigGraphNamed(t *testing.T, n int, prefix string) *graph.Graph {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"hostgroup","external":"ip","snapshots":1,"nodes":[{"id":"server","kind":"hostgroup","host_count":1}`)
+	for i := range n {
+		fmt.Fprintf(&b, `,{"id":"%s-%05d","kind":"hostgroup","host_count":1}`, prefix, i)
+	}
+	b.WriteString(`],"edges":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"from":"%s-%05d","to":"server","protocol":"tcp","port":80,"seen_from":"both","client_hosts":1,"server_hosts":1,"sockets":1}`, prefix, i)
+	}
+	b.WriteString(`]}`)
+	g, err := graph.Parse([]byte(b.String()), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestMermaidLimits(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	tests := []struct {
+		links   int
+		prefix  string
+		force   bool
+		refused string
+	}{
+		{10, "client", false, ""},
+		{MermaidMaxLinks, "client", false, ""},
+		{MermaidMaxLinks + 1, "client", false, "links"},
+		{MermaidMaxLinks + 1, "client", true, ""},
+		{200, long, false, "characters"},
+		{200, long, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d,%d,force=%v", tt.links, len(tt.prefix), tt.force), func(t *testing.T) {
+			err := Mermaid(io.Discard, bigGraphNamed(t, tt.links, tt.prefix), tt.force)
+			var lim *LimitError
+			switch {
+			case tt.refused == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.refused != "" && !errors.As(err, &lim):
+				t.Fatalf("err = %v, want a *LimitError", err)
+			case tt.refused != "" && (!strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), "--focus")):
+				t.Fatalf("err = %v, want it to say %q and suggest --focus", err, tt.refused)
+			}
+		})
+	}
+}
+
+func TestRenderSVGSizeLimit(t *testing.T) {
+	in := &Input{Name: "big", Graph: bigGraph(t, SVGMaxNodes)}
+	_, err := Render(context.Background(), in, Options{Format: FormatSVG, SVG: SVGOptions{Helper: "/nonexistent/planet-svg"}})
+	var lim *LimitError
+	if !errors.As(err, &lim) || !strings.Contains(err.Error(), "--hide-external") {
+		t.Fatalf("err = %v, want a *LimitError suggesting filters", err)
+	}
+	// With --force it goes on, to the (missing) helper.
+	_, err = Render(context.Background(), in, Options{Format: FormatSVG, Force: true, SVG: SVGOptions{Helper: "/nonexistent/planet-svg"}})
+	if err == nil || errors.As(err, &lim) || !strings.Contains(err.Error(), "/nonexistent") {
+		t.Fatalf("err = %v, want the missing helper", err)
+	}
+}

@@ -1,0 +1,127 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/planetdeps/planet/graph"
+)
+
+// Mermaid's default limits: a diagram with more links, or a longer source,
+// is not drawn (maxEdges, maxTextSize in Mermaid's configuration).
+const (
+	MermaidMaxLinks = 500
+	MermaidMaxText  = 50_000
+)
+
+// LimitError is a render refused because the result would be too large to
+// be drawn (Mermaid) or would take minutes to lay out (SVG).
+type LimitError struct{ Msg string }
+
+func (e *LimitError) Error() string {
+	return e.Msg + "; narrow the graph with --focus NODE --depth N, --hide-external or --exclude-port P, or pass --force"
+}
+
+// Mermaid writes g as a Mermaid flowchart (flowchart LR) for READMEs and CI
+// comments. Nodes are n0, n1... in the graph's order with their name and
+// host count as a quoted label; the dependencies between two nodes share one
+// link labelled with their proto/port list (and bytes when known), dotted
+// when every one of them was seen from one end only. External nodes get the
+// "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)
+// so no name can end a label or inject markup.
+//
+// Unless force is set, a diagram beyond Mermaid's default limits
+// (MermaidMaxLinks links, MermaidMaxText characters) is refused with a
+// *LimitError, since Mermaid would only show an error in its place.
+func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
+	b, links := mermaidBytes(g)
+	if !force {
+		if links > MermaidMaxLinks {
+			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
+		}
+		if len(b) > MermaidMaxText {
+			return &LimitError{fmt.Sprintf("mermaid: %d characters, more than Mermaid draws (%d by default)", len(b), MermaidMaxText)}
+		}
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+type mermaidLink struct {
+	from, to  string
+	ports     []string
+	bytes     uint64
+	oneSided  bool
+	firstEdge int
+}
+
+func mermaidBytes(g *graph.Graph) ([]byte, int) {
+	var b bytes.Buffer
+	b.WriteString("flowchart LR\n")
+	ids := make(map[string]string, len(g.Nodes))
+	var external []string
+	for i, n := range g.Nodes {
+		id := "n" + strconv.Itoa(i)
+		ids[n.ID] = id
+		open, closing := "[", "]"
+		if n.Kind == graph.KindExternal {
+			open, closing = "([", "])"
+			external = append(external, id)
+		}
+		fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id, open, mermaidText(display(n.ID)), hostCount(n.HostCount), closing)
+	}
+	// One link per ordered node pair, in the graph's edge order.
+	var links []*mermaidLink
+	byPair := map[[2]string]*mermaidLink{}
+	for i, e := range g.Edges {
+		k := [2]string{e.From, e.To}
+		l := byPair[k]
+		if l == nil {
+			l = &mermaidLink{from: ids[e.From], to: ids[e.To], oneSided: true, firstEdge: i}
+			byPair[k] = l
+			links = append(links, l)
+		}
+		l.ports = append(l.ports, mermaidText(portLabel(e)))
+		l.bytes += e.PortBytesToServer + e.PortBytesToClient
+		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
+	}
+	for _, l := range links {
+		arrow := "-->"
+		if l.oneSided {
+			arrow = "-.->"
+		}
+		label := strings.Join(l.ports, ", ")
+		if l.bytes > 0 {
+			label += "<br/>" + mermaidText(bytesIEC(l.bytes))
+		}
+		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from, arrow, label, l.to)
+	}
+	if len(external) > 0 {
+		b.WriteString("  classDef external stroke-dasharray:5 5,stroke:#888,color:#555,fill:#f6f6f6\n")
+		fmt.Fprintf(&b, "  class %s external\n", strings.Join(external, ","))
+	}
+	return b.Bytes(), len(links)
+}
+
+// mermaidText encodes s for a quoted Mermaid label: letters, digits, spaces
+// and a few harmless marks stay, everything else becomes an entity code
+// (#quot; for the quote, #NNN; for the rest), so quotes, pipes, brackets,
+// markup, backticks (markdown strings) and # itself are shown, not parsed.
+func mermaidText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString("#quot;")
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || strings.ContainsRune("._-/:,+@=", r):
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "#%d;", r)
+		}
+	}
+	return b.String()
+}

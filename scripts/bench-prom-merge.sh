@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark: planet merge --prometheus against planet merge DIR on the same
+# synthetic fleet (graph/fleetgen), with wall time and peak RSS of each.
+# Usage: scripts/bench-prom-merge.sh [HOSTS]   (default 10000; takes minutes)
+# PLANET_BENCH_TIMEOUT sets --prometheus-timeout (default 5m: on a cold TSDB a
+# count over a million series takes longer than the 30s default).
+# Needs prometheus and promtool (apt-get install prometheus) and GNU time.
+#
+# The fleet's textfiles are loaded the fast honest way: rendered as the
+# series Prometheus would hold after scraping each host (instance and job
+# labels, one sample each), backfilled with promtool tsdb
+# create-blocks-from openmetrics, and served by a real Prometheus on a
+# loopback port. The two graphs are compared on the fields both carry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts=${1:-10000}
+out=$(mktemp -d)
+prom=
+cleanup() {
+  if [ -n "$prom" ]; then kill "$prom" 2>/dev/null || true; wait "$prom" 2>/dev/null || true; fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+go build -o "$out/planet" ./cmd/planet
+go build -o "$out/fleetgen" ./graph/fleetgen/cmd/fleetgen
+go build -o "$out/fleetmetrics" ./promsrc/internal/fleetmetrics
+at=$(( $(date +%s) - 600 ))
+
+echo "== $hosts hosts: generating snapshots and series"
+"$out/fleetgen" gen -n "$hosts" -dir "$out/fleet" >/dev/null 2>&1
+"$out/fleetmetrics" -n "$hosts" -at "$at" -o "$out/fleet.om"
+echo "series: $(grep -vc '^#' "$out/fleet.om"), OpenMetrics $(du -h "$out/fleet.om" | cut -f1)"
+t0=$(date +%s)
+promtool tsdb create-blocks-from openmetrics "$out/fleet.om" "$out/tsdb" >/dev/null
+echo "backfill: $(( $(date +%s) - t0 ))s, TSDB $(du -sh "$out/tsdb" | cut -f1)"
+rm "$out/fleet.om"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' > "$out/prometheus.yml"
+prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
+  --storage.tsdb.retention.time=10y --web.listen-address="127.0.0.1:$port" \
+  >"$out/prometheus.log" 2>&1 &
+prom=$!
+until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do
+  kill -0 "$prom" || { cat "$out/prometheus.log"; exit 1; }
+  sleep 0.5
+done
+
+measure() { # name, command...
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$out/time" "$@" 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
+  read -r secs kib < "$out/time"
+  printf '%-32s %8.2f s %10d KiB peak RSS\n' "$name" "$secs" "$kib"
+}
+echo "== merge"
+measure "planet merge DIR" "$out/planet" merge "$out/fleet" -o "$out/files.json"
+measure "planet merge --prometheus" "$out/planet" merge --prometheus "http://127.0.0.1:$port" \
+  --selector '{job="node"}' --time "$((at + 60))" --lookback 1h \
+  --prometheus-timeout "${PLANET_BENCH_TIMEOUT:-5m}" -o "$out/prom.json"
+grep -o 'hosts from [0-9]* queries' "$out/planet merge --prometheus.log" || true
+echo "Prometheus peak RSS after the merge: $(grep VmHWM /proc/$prom/status | awk '{print $2, $3}')"
+
+python3 - "$out/files.json" "$out/prom.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for g in (a, b):
+    for e in g["edges"]:
+        e.pop("port_bytes_to_server", None); e.pop("port_bytes_to_client", None)
+print(f"graphs: {len(a['nodes'])} nodes, {len(a['edges'])} edges from files; "
+      f"{len(b['nodes'])} nodes, {len(b['edges'])} edges from Prometheus; "
+      + ("equal on the fields both carry" if a == b else "DIFFERENT"))
+sys.exit(0 if a == b else 1)
+PY

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -355,7 +353,7 @@ func checkNodeExporter(t *testing.T, text []byte) {
 	if err := os.WriteFile(filepath.Join(dir, "planet.prom"), text, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := startNodeExporter(t, bin, dir)
+	base := testenv.StartNodeExporter(t, bin, dir)
 	scrape := httpGet(t, base+"/metrics")
 	var served []string
 	for line := range strings.Lines(scrape) {
@@ -369,69 +367,6 @@ func checkNodeExporter(t *testing.T, text []byte) {
 	if !strings.Contains(scrape, "\nnode_textfile_scrape_error 0\n") {
 		t.Errorf("node_textfile_scrape_error is not 0")
 	}
-}
-
-// startNodeExporter runs node_exporter with only the textfile collector on
-// a free loopback port (retrying if another process takes the port between
-// our probe and its bind) and returns its base URL once it answers.
-func startNodeExporter(t *testing.T, bin, dir string) string {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		base, err := tryNodeExporter(t, bin, dir)
-		if err == nil {
-			return base
-		}
-		if attempt == 3 {
-			t.Fatal(err)
-		}
-		t.Log(err)
-	}
-}
-
-func tryNodeExporter(t *testing.T, bin, dir string) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	var output bytes.Buffer
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults",
-		"--collector.textfile", "--collector.textfile.directory="+dir, "--web.disable-exporter-metrics")
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	// By its own PID, never by name: other node_exporters may run here.
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			return "", fmt.Errorf("node_exporter on %s exited (%v):\n%s", addr, cmd.ProcessState, output.String())
-		default:
-		}
-		if resp, err := client.Get("http://" + addr + "/metrics"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("node_exporter on %s did not answer within 10s:\n%s", addr, output.String())
 }
 
 func httpGet(t *testing.T, url string) string {

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,25 +23,12 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // *snapshot.Error values naming name, with the byte offset and line where
 // decoding broke; an unknown schema wraps snapshot.ErrSchema.
 func Parse(doc []byte, name string) (*Graph, error) {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + Schema + " document")}
-	}
-	schema, err := snapshot.SniffSchema(doc)
-	if err != nil {
-		return nil, positioned(name, doc, err)
-	}
-	if schema != Schema {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", snapshot.ErrSchema, schema, Schema)}
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
 	var g Graph
-	if err := dec.Decode(&g); err != nil {
-		return nil, positioned(name, doc, err)
+	if err := snapshot.DecodeStrict(doc, name, Schema, &g); err != nil {
+		return nil, err
 	}
-	off := dec.InputOffset()
-	if rest := bytes.TrimLeft(doc[off:], " \t\r\n"); len(rest) != 0 {
-		return nil, positioned(name, doc, &trailingError{int64(len(doc) - len(rest))})
+	if g.Schema != Schema {
+		return nil, snapshot.SchemaMismatch(name, g.Schema, Schema)
 	}
 	if g.By != ByHostgroup && g.By != ByHost {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is neither %s nor %s", g.By, ByHostgroup, ByHost)}
@@ -117,34 +103,4 @@ func Write(w io.Writer, g *Graph) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(&out)
-}
-
-type trailingError struct{ offset int64 }
-
-func (e *trailingError) Error() string { return "trailing data after the document" }
-
-// positioned turns a decoding error into a *snapshot.Error with an offset
-// and line, the way the snapshot package reports its own documents.
-func positioned(name string, doc []byte, err error) error {
-	off := int64(-1)
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	var tr *trailingError
-	switch {
-	case errors.As(err, &syn):
-		off = syn.Offset
-	case errors.As(err, &typ):
-		off = typ.Offset
-	case errors.As(err, &tr):
-		off = tr.offset
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		off = int64(len(doc))
-		err = fmt.Errorf("truncated document: %w", err)
-	}
-	if off < 0 {
-		return &snapshot.Error{Name: name, Offset: -1, Err: err}
-	}
-	off = min(off, int64(len(doc)))
-	line := 1 + bytes.Count(doc[:off], []byte{'\n'})
-	return &snapshot.Error{Name: name, Offset: off, Line: line, Err: err}
 }

@@ -70,32 +70,50 @@ func SniffSchema(doc []byte) (string, error) {
 
 // Parse strictly decodes one snapshot document. name is used in errors.
 func Parse(doc []byte, name string) (*Snapshot, error) {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return nil, &Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + Schema + " document")}
-	}
-	schema, err := SniffSchema(doc)
-	if err != nil {
-		return nil, positioned(name, doc, err)
-	}
-	if schema != Schema {
-		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", ErrSchema, schema, Schema)}
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
 	var s Snapshot
-	if err := dec.Decode(&s); err != nil {
-		return nil, positioned(name, doc, err)
+	if err := DecodeStrict(doc, name, Schema, &s); err != nil {
+		return nil, err
 	}
-	if s.Schema != Schema { // a second "schema" member further on
-		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", ErrSchema, s.Schema, Schema)}
-	}
-	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
-		return nil, positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
+	if s.Schema != Schema {
+		return nil, SchemaMismatch(name, s.Schema, Schema)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, &Error{Name: name, Offset: -1, Err: err}
 	}
 	return &s, nil
+}
+
+// DecodeStrict decodes doc, a planet document of the given schema, into v
+// (the caller checks v's own schema member after: a second "schema" member
+// further on would have overwritten the first): an empty document,
+// another schema, unknown fields and trailing data are *Error values naming
+// name, with the byte offset and line where decoding broke.
+func DecodeStrict(doc []byte, name, schema string, v any) error {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return &Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + schema + " document")}
+	}
+	got, err := SniffSchema(doc)
+	if err != nil {
+		return positioned(name, doc, err)
+	}
+	if got != schema {
+		return SchemaMismatch(name, got, schema)
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return positioned(name, doc, err)
+	}
+	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
+		return positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
+	}
+	return nil
+}
+
+// SchemaMismatch is the error for a document whose decoded "schema" member
+// is not the one DecodeStrict sniffed (a second member further on).
+func SchemaMismatch(name, got, want string) error {
+	return &Error{Name: name, Offset: -1, Err: fmt.Errorf("%w %q (this planet reads %s)", ErrSchema, got, want)}
 }
 
 // Read reads one snapshot from r, refusing more than MaxSize bytes.

@@ -45,7 +45,13 @@ if [ "$(id -u)" = 0 ] && ! command -v goreleaser >/dev/null 2>&1; then
 fi
 
 echo "== go test"
-go test -count=1 -timeout 30m ./...
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+set +e
+go test -count=1 -timeout 30m ./... 2>&1 | tee "$results"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" = 0 ] || { echo "packages: $(grep -c '^ok' "$results") passed, $(grep -c '^FAIL' "$results") failed"; exit 1; }
 
 echo "== fuzz (${FUZZTIME} per target)"
 for pkg in $(go list ./...); do
@@ -59,4 +65,5 @@ for pkg in $(go list ./...); do
     rm -f "$log"
   done
 done
-echo "test.sh: all tests passed"
+echo "test.sh: every test and fuzz target passed"
+echo "packages: $(grep -c '^ok' "$results") passed, 0 failed"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,7 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("netlink sock_diag tcp (family %d): %w", family, err)
 		}
+		out = slices.Grow(out, len(tcp))
 		for _, r := range tcp {
 			if r == nil || r.InetDiagMsg == nil {
 				continue
@@ -43,6 +45,7 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("netlink sock_diag udp (family %d): %w", family, err)
 		}
+		out = slices.Grow(out, len(udp))
 		for _, m := range udp {
 			if m != nil {
 				out = append(out, fromDiag("udp", m))

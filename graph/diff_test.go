@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -123,5 +125,49 @@ func TestCompare(t *testing.T) {
 				tt.check(t, d)
 			}
 		})
+	}
+}
+
+// TestCompareFleetGraphs diffs the two graphs the fleet acceptance test
+// keeps (fleet/testdata, refreshed by go test ./fleet -update): between
+// them monitor stopped scraping lb, lb started health-checking db and a
+// second web host started calling the external peer.
+func TestCompareFleetGraphs(t *testing.T) {
+	read := func(name string) *Graph {
+		f, err := os.Open(filepath.Join("..", "fleet", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		g, err := Read(f, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	before, after := read("before.graph.json"), read("after.graph.json")
+	d := Compare(before, after, DiffOptions{IgnoreBytes: true})
+	keys := func(edges []*Edge) []string {
+		var out []string
+		for _, e := range edges {
+			out = append(out, keyOf(e).String())
+		}
+		return out
+	}
+	if got, want := keys(d.AddedEdges), []string{"lb -> db tcp/5432"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("added = %v, want %v", got, want)
+	}
+	if got, want := keys(d.RemovedEdges), []string{"monitor -> lb tcp/9100"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("removed = %v, want %v", got, want)
+	}
+	if len(d.ChangedEdges) != 1 || d.ChangedEdges[0].From != "web" || d.ChangedEdges[0].Port != 443 ||
+		!reflect.DeepEqual(d.ChangedEdges[0].Changes, []FieldChange{{"client_hosts", "1", "2"}}) {
+		t.Errorf("changed = %+v, want web -> external :443 client_hosts 1 -> 2", d.ChangedEdges)
+	}
+	if len(d.AddedNodes)+len(d.RemovedNodes)+len(d.ChangedNodes) != 0 {
+		t.Errorf("nodes changed: %v %v %v", d.AddedNodes, d.RemovedNodes, d.ChangedNodes)
+	}
+	if Compare(after, after, DiffOptions{}).Empty() != true {
+		t.Error("a graph differs from itself")
 	}
 }

@@ -2,20 +2,18 @@ package graph
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/planetdeps/planet/internal/golden"
+
 	"github.com/planetdeps/planet/snapshot"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -381,7 +379,7 @@ func TestGolden(t *testing.T) {
 			if err := Write(&buf, g); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "golden", tc.file), buf.Bytes())
+			golden.Check(t, filepath.Join("testdata", "golden", tc.file), buf.Bytes())
 			// The golden file reads back into the same graph.
 			back, err := Parse(buf.Bytes(), tc.file)
 			if err != nil {
@@ -395,25 +393,5 @@ func TestGolden(t *testing.T) {
 				t.Error("written, read and written again: different bytes")
 			}
 		})
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./graph -run %s -update)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (go test ./graph -update to accept):\n%s", path, got)
 	}
 }

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -235,14 +236,14 @@ type family struct {
 }
 
 var families = []family{
-	{metricUpstream, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{metricDownstream, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{metricServer, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{metricTraffic, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{render.MetricUpstream, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{render.MetricDownstream, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{render.MetricServer, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{render.MetricTraffic, "max_over_time", []string{"local_hostgroup", "instance"}},
 	// A source that failed once in the window counts as failed.
-	{metricScanSuccess, "min_over_time", []string{"instance"}},
-	{metricScanTimestamp, "max_over_time", []string{"instance"}},
-	{metricUnowned, "max_over_time", []string{"instance"}},
+	{render.MetricScanSuccess, "min_over_time", []string{"instance"}},
+	{render.MetricScanTimestamp, "max_over_time", []string{"instance"}},
+	{render.MetricUnowned, "max_over_time", []string{"instance"}},
 }
 
 // fetcher runs a family's query in pieces of at most maxSeries series.

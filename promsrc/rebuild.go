@@ -13,19 +13,8 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/snapshot"
-)
-
-// The series render.Textfile writes; names and labels must stay in step with
-// render/textfile.go (TestRoundTrip renders snapshots and rebuilds them).
-const (
-	metricUpstream      = "planet_upstream"
-	metricDownstream    = "planet_downstream"
-	metricServer        = "planet_server_process"
-	metricTraffic       = "planet_traffic_bytes_total"
-	metricScanSuccess   = "planet_scan_success"
-	metricScanTimestamp = "planet_scan_timestamp_seconds"
-	metricUnowned       = "planet_scan_unowned_sockets"
 )
 
 // PlanetVersion marks rebuilt snapshots: they came from metrics, not a scan.
@@ -115,7 +104,7 @@ func (r *rebuilder) add(family string, s series) string {
 		return fmt.Sprintf("value %s", s.Value[1])
 	}
 	switch family {
-	case metricUpstream, metricDownstream:
+	case render.MetricUpstream, render.MetricDownstream:
 		port, err := strconv.ParseUint(m["port"], 10, 16)
 		if err != nil {
 			return fmt.Sprintf("port %q", m["port"])
@@ -125,7 +114,7 @@ func (r *rebuilder) add(family string, s series) string {
 		}
 		h := r.host(instance)
 		dir := snapshot.Upstream
-		if family == metricDownstream {
+		if family == render.MetricDownstream {
 			dir = snapshot.Downstream
 		}
 		h.locals[localKey{m["local_address"], m["local_hostgroup"]}]++
@@ -133,7 +122,7 @@ func (r *rebuilder) add(family string, s series) string {
 		// The same labels twice for one instance (two jobs scraping one
 		// exporter) are one observation, not two.
 		h.conns[k] = max(h.conns[k], v)
-	case metricServer:
+	case render.MetricServer:
 		port, err := strconv.ParseUint(m["port"], 10, 16)
 		if err != nil {
 			return fmt.Sprintf("port %q", m["port"])
@@ -149,7 +138,7 @@ func (r *rebuilder) add(family string, s series) string {
 		if v > 0 {
 			h.listeners[listenerKey{m["protocol"], m["process_name"], addr, uint16(port)}] = true
 		}
-	case metricTraffic:
+	case render.MetricTraffic:
 		ip, err := netip.ParseAddr(m["remote_ip"])
 		if err != nil {
 			return fmt.Sprintf("remote_ip %q", m["remote_ip"])
@@ -175,7 +164,7 @@ func (r *rebuilder) add(family string, s series) string {
 		default:
 			return fmt.Sprintf("direction %q", m["direction"])
 		}
-	case metricScanSuccess:
+	case render.MetricScanSuccess:
 		src := m["source"]
 		if src == "" {
 			return "no source label"
@@ -185,10 +174,10 @@ func (r *rebuilder) add(family string, s series) string {
 			v = min(old, v)
 		}
 		h.sources[src] = v
-	case metricScanTimestamp:
+	case render.MetricScanTimestamp:
 		h := r.host(instance)
 		h.scanned, h.hasScan = max(h.scanned, v), true
-	case metricUnowned:
+	case render.MetricUnowned:
 		h := r.host(instance)
 		h.unowned = max(h.unowned, v)
 	}

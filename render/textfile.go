@@ -1,8 +1,10 @@
-// Package render turns snapshots into what people and tools consume: the
-// Prometheus textfile for node_exporter's textfile collector and a table for
-// a terminal. It must stay cheap to link: `planet scan --textfile-dir` uses it
-// on every cron run, so nothing heavy (no Graphviz, no client libraries) may
-// be imported here.
+// Package render turns snapshots and merged graphs into what people and
+// tools consume: the Prometheus textfile for node_exporter's textfile
+// collector, DOT, Mermaid, JSON, tables for a terminal, diffs, and SVG
+// through the planet-svg helper process. It must stay cheap to link:
+// `planet scan --textfile-dir` uses it on every cron run, so nothing heavy
+// (no Graphviz, no client libraries) may be imported here; render/svg, the
+// only user of the Graphviz engine, is linked into planet-svg alone.
 package render
 
 import (
@@ -65,15 +67,16 @@ func writeTextfileDir(dir string, write func(io.Writer) error) error {
 	return atomicfile.Write(filepath.Join(dir, TextfileName), 0o644, write)
 }
 
-// Metric names. Dashboards query these; never rename them.
+// Metric names. Dashboards query these (and promsrc reads them back from
+// Prometheus); never rename them.
 const (
-	metricUpstream      = "planet_upstream"
-	metricDownstream    = "planet_downstream"
-	metricServer        = "planet_server_process"
-	metricTraffic       = "planet_traffic_bytes_total"
-	metricScanSuccess   = "planet_scan_success"
-	metricScanTimestamp = "planet_scan_timestamp_seconds"
-	metricUnowned       = "planet_scan_unowned_sockets"
+	MetricUpstream      = "planet_upstream"
+	MetricDownstream    = "planet_downstream"
+	MetricServer        = "planet_server_process"
+	MetricTraffic       = "planet_traffic_bytes_total"
+	MetricScanSuccess   = "planet_scan_success"
+	MetricScanTimestamp = "planet_scan_timestamp_seconds"
+	MetricUnowned       = "planet_scan_unowned_sockets"
 )
 
 // connectionLabels are the label names of planet_upstream and
@@ -90,9 +93,9 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 	localAddress := s.Host.Label()
 	localHostgroup := s.Host.Hostgroup
 
-	up := newFamily(metricUpstream, "gauge",
+	up := newFamily(MetricUpstream, "gauge",
 		"Sockets this host has open to a server it depends on, by the server's port.", sum, connectionLabels...)
-	down := newFamily(metricDownstream, "gauge",
+	down := newFamily(MetricDownstream, "gauge",
 		"Sockets peers have open to a server process on this host, by the listening port.", sum, connectionLabels...)
 	for _, c := range s.Connections {
 		f := up
@@ -106,14 +109,14 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 
 	// A server process is there or not; its socket count (SO_REUSEPORT
 	// workers) is not what anyone alerts on, and the old exporter said 1.
-	server := newFamily(metricServer, "gauge",
+	server := newFamily(MetricServer, "gauge",
 		"A server process listening on this host (1 while it listens).", maxOf,
 		"bind", "local_hostgroup", "port", "process_name", "protocol")
 	for _, l := range s.Listeners {
 		server.add(1, l.Bind(), localHostgroup, strconv.Itoa(int(l.Port)), l.Process, l.Protocol)
 	}
 
-	traffic := newFamily(metricTraffic, "counter",
+	traffic := newFamily(MetricTraffic, "counter",
 		"Bytes exchanged with a remote IP since darkstat started, as counted by darkstat.", sum,
 		"direction", "local_domain", "local_hostgroup", "remote_domain", "remote_hostgroup", "remote_ip")
 	if s.Traffic != nil {
@@ -130,7 +133,7 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 
 	// A source reported twice (it should not be) succeeded only if every
 	// report says so.
-	success := newFamily(metricScanSuccess, "gauge",
+	success := newFamily(MetricScanSuccess, "gauge",
 		"Whether the scan's source worked (1) or failed (0); sources the scan did not use are absent.", minOf, "source")
 	for _, src := range s.Sources {
 		v := 0.0
@@ -140,10 +143,10 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 		success.add(v, src.Name)
 	}
 
-	timestamp := newFamily(metricScanTimestamp, "gauge", "When the scan ran, in seconds since the Unix epoch.", sum)
+	timestamp := newFamily(MetricScanTimestamp, "gauge", "When the scan ran, in seconds since the Unix epoch.", sum)
 	timestamp.add(unixSeconds(s))
 
-	unowned := newFamily(metricUnowned, "gauge",
+	unowned := newFamily(MetricUnowned, "gauge",
 		"Sockets whose owning process could not be read (usually: the scan did not run as root).", sum)
 	unowned.add(float64(s.UnownedSockets))
 

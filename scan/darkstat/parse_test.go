@@ -2,19 +2,18 @@ package darkstat
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/planetdeps/planet/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*/*.golden from the parsers' output")
-
-// golden renders a parse result the way the .golden files hold it.
-func golden(hosts []Host, err error) string {
+// summarize renders a parse result the way the .golden files hold it.
+func summarize(hosts []Host, err error) string {
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}
@@ -28,19 +27,7 @@ func golden(hosts []Host, err error) string {
 
 func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 // checkHosts holds for every successful parse: valid IPs, sorted, unique.
@@ -102,7 +89,7 @@ func TestParseHTML(t *testing.T) {
 				t.Fatal(err)
 			}
 			hosts, err := ParseHTML(page)
-			checkGolden(t, strings.TrimSuffix(path, ".html")+".golden", golden(hosts, err))
+			checkGolden(t, strings.TrimSuffix(path, ".html")+".golden", summarize(hosts, err))
 			switch {
 			case tt.hosts < 0 && err == nil:
 				t.Fatalf("no error, %d hosts", len(hosts))
@@ -206,7 +193,7 @@ func TestParseMetrics(t *testing.T) {
 				t.Fatal(err)
 			}
 			hosts, err := ParseMetrics(text)
-			checkGolden(t, strings.TrimSuffix(path, ".prom")+".golden", golden(hosts, err))
+			checkGolden(t, strings.TrimSuffix(path, ".prom")+".golden", summarize(hosts, err))
 			switch {
 			case tt.hosts < 0 && err == nil:
 				t.Fatalf("no error, %d hosts", len(hosts))

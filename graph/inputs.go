@@ -526,6 +526,14 @@ func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts Input
 	if err != nil {
 		return nil, notes, err
 	}
+	// Workers finish in any order; hand the snapshots back in the inputs'.
+	pos := make(map[string]int, len(winners))
+	for i, w := range winners {
+		pos[w.ident] = i
+	}
+	slices.SortStableFunc(out, func(a, b *snapshot.Snapshot) int {
+		return cmp.Compare(pos[Identity(a.Host)], pos[Identity(b.Host)])
+	})
 	return out, notes, nil
 }
 

@@ -92,11 +92,10 @@ func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Cl
 		switch {
 		case l != nil:
 			dir, port = snapshot.Downstream, s.Local.Port()
-		case !ephemeral.Contains(s.Local.Port()) && ephemeral.Contains(s.Remote.Port()):
-			// A server-side socket whose listener has already closed
-			// (typically TIME_WAIT after a restart): the fixed port is
-			// ours, so the peer was the client. Counting it upstream
-			// would put an ephemeral port in a label.
+		case s.Inode == 0 && serverSideOrphan(s, ephemeral):
+			// A closing socket whose listener has already gone (TIME_WAIT
+			// after a restart): the server's port is ours. Counting it
+			// upstream would put the client's port in a label.
 			dir, port = snapshot.Downstream, s.Local.Port()
 		}
 		process := owner(s)
@@ -136,6 +135,22 @@ func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Cl
 	}
 	slices.SortFunc(out.Connections, compareConnections)
 	return out
+}
+
+// serverSideOrphan guesses, for an ownerless closing socket with no
+// listener, whether this host was the server: when exactly one of the two
+// ports is ephemeral, that side was the client; when neither is (a client
+// with another OS's port range), the lower port is the server's; when both
+// are, nothing tells, and the socket stays upstream like any other.
+func serverSideOrphan(s *Socket, ephemeral PortRange) bool {
+	localEph, remoteEph := ephemeral.Contains(s.Local.Port()), ephemeral.Contains(s.Remote.Port())
+	switch {
+	case localEph != remoteEph:
+		return remoteEph
+	case !localEph:
+		return s.Local.Port() < s.Remote.Port()
+	}
+	return false
 }
 
 // isServer: a listening TCP socket, or an unconnected UDP socket bound to a

@@ -103,6 +103,24 @@ unowned=0`,
 unowned=0`,
 		},
 		{
+			name: "listener gone, client port outside this host's range (another OS): lower port is the server",
+			socks: []Socket{
+				sock("tcp", stateTimeWait, "10.0.0.1:8443", "10.0.0.9:62000", 0),
+			},
+			want: `C downstream tcp/8443 "" 10.0.0.9 x1 map[TIME_WAIT:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
+			name: "a live client with a fixed source port calling a high port stays upstream",
+			socks: []Socket{
+				sock("tcp", stateEstablished, "10.0.0.1:700", "10.0.0.9:50051", 12),
+				sock("tcp", stateTimeWait, "10.0.0.1:40000", "10.0.0.9:50051", 0),
+			},
+			want: `C upstream tcp/50051 "" 10.0.0.9 x1 map[TIME_WAIT:1] sent=0 recv=0
+C upstream tcp/50051 "web" 10.0.0.9 x1 map[ESTABLISHED:1] sent=0 recv=0
+unowned=0`,
+		},
+		{
 			name: "aggregation and byte counters",
 			socks: []Socket{
 				{Protocol: "tcp", State: stateEstablished, Local: netip.MustParseAddrPort("10.0.0.1:40000"), Remote: netip.MustParseAddrPort("10.0.0.7:5432"), Inode: 12, BytesAcked: 100, BytesReceived: 1000, HasBytes: true},

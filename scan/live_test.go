@@ -17,6 +17,7 @@ import (
 
 	"github.com/cakturk/go-netstat/netstat"
 
+	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -92,7 +93,7 @@ func pair(t *testing.T, network, listenAddr, dialHost string) (uint16, net.Conn,
 	t.Helper()
 	ln, err := net.Listen(network, listenAddr)
 	if err != nil {
-		t.Skipf("cannot listen on %s %s here: %v", network, listenAddr, err)
+		testenv.Unavailable(t, "cannot listen on %s %s here: %v", network, listenAddr, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)

@@ -56,8 +56,9 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 }
 
 // dumpRetry repeats a dump the kernel reports as interrupted (the socket
-// table changed under it) a few times, then accepts the last one: a scan of
-// a busy host is a snapshot of a moving target anyway.
+// table changed under it). Three interrupted dumps in a row are an error:
+// the auto source then falls back to /proc/net, with a warning, rather than
+// report an inconsistent table as if it were whole.
 func dumpRetry[T any](dump func() ([]T, error)) ([]T, error) {
 	var res []T
 	var err error
@@ -67,7 +68,7 @@ func dumpRetry[T any](dump func() ([]T, error)) ([]T, error) {
 			return res, err
 		}
 	}
-	return res, nil
+	return nil, err
 }
 
 func fromDiag(proto string, m *netlink.Socket) Socket {

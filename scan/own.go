@@ -47,22 +47,28 @@ func ownEndpoints(ctx context.Context, sources ...string) map[netip.AddrPort]boo
 	return out
 }
 
-// dropOwnTraffic leaves out TCP sockets in a closing state (TIME_WAIT and
-// the like) whose either end is one of planet's own endpoints: what is left
-// of the fetches of earlier runs, on either side when the endpoint is local
-// (darkstat). Established connections stay: other programs may use the
-// same service.
-func dropOwnTraffic(socks []Socket, own map[netip.AddrPort]bool) []Socket {
+// dropOwnTraffic leaves out what is left of planet's own fetches in earlier
+// runs: ownerless closing TCP sockets (TIME_WAIT and the like) between an
+// ephemeral port of this host and one of planet's endpoints, on planet's
+// side, and, for an endpoint on this host (darkstat), on the server's side
+// when the peer is this host. Live connections, and closing ones of other
+// clients of the same service, stay. It returns the sockets kept and how
+// many it left out.
+func dropOwnTraffic(socks []Socket, own map[netip.AddrPort]bool, local map[netip.Addr]bool, ephemeral PortRange) ([]Socket, int) {
 	if len(own) == 0 {
-		return socks
+		return socks, 0
 	}
 	out := socks[:0]
+	dropped := 0
 	for _, s := range socks {
-		if s.Protocol == "tcp" && s.State != stateEstablished && s.State != stateListen &&
-			(own[s.Remote] || own[s.Local]) {
+		closing := s.Protocol == "tcp" && s.Inode == 0 && s.State != stateEstablished && s.State != stateListen
+		mine := own[s.Remote] && ephemeral.Contains(s.Local.Port()) ||
+			own[s.Local] && (local[s.Remote.Addr()] || s.Remote.Addr().IsLoopback()) && ephemeral.Contains(s.Remote.Port())
+		if closing && mine {
+			dropped++
 			continue
 		}
 		out = append(out, s)
 	}
-	return out
+	return out, dropped
 }

@@ -96,15 +96,21 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
 	// planet's own earlier fetches (inventory, darkstat) linger as closing
 	// sockets; they are planet's traffic, not the host's dependencies.
-	socks = dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat))
+	socks, own := dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat), local, PortRange{lo, hi})
+	if own > 0 {
+		source += fmt.Sprintf("; %d closing sockets of planet's own earlier fetches left out", own)
+	}
+	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
 
+	// Owners only of the sockets Classify reports: the owner pass can stop
+	// as soon as it has found them all.
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
-		if socks[i].Inode != 0 {
-			want[socks[i].Inode] = struct{}{}
+		s := &socks[i]
+		if s.Inode != 0 && (isConnected(s) || isServer(s, PortRange{lo, hi})) {
+			want[s.Inode] = struct{}{}
 		}
 	}
 	owners, err := proc.Owners(want)

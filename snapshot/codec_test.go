@@ -50,7 +50,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestListenerBind(t *testing.T) {
-	for addr, want := range map[string]string{"0.0.0.0": "0.0.0.0:22", "::": ":::22", "fd00::1": "fd00::1:22", "127.0.0.1": "127.0.0.1:22"} {
+	for addr, want := range map[string]string{"0.0.0.0": "0.0.0.0:22", "::": ":::22", "fd00::1": "fd00::1:22", "127.0.0.1": "127.0.0.1:22", "::ffff:10.0.0.1": "10.0.0.1:22"} {
 		if got := (Listener{Address: netip.MustParseAddr(addr), Port: 22}).Bind(); got != want {
 			t.Errorf("Bind(%s) = %q, want %q", addr, got, want)
 		}

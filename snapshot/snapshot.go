@@ -81,7 +81,7 @@ type Listener struct {
 // Bind is the listener's address the way the original exporter printed it:
 // IP:port without brackets, so the IPv6 wildcard is ":::9100".
 func (l Listener) Bind() string {
-	return l.Address.String() + ":" + strconv.Itoa(int(l.Port))
+	return l.Address.Unmap().String() + ":" + strconv.Itoa(int(l.Port))
 }
 
 // Connection aggregates the sockets of one dependency: one record per

@@ -308,12 +308,30 @@ func (c *collector) file(p string, walking bool, h header, err error) error {
 }
 
 func readSnapshot(p string) (*snapshot.Snapshot, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return snapshot.Read(f, p)
+}
+
+// openRegular opens a file found by the walk without blocking and checks
+// its type on the descriptor: a FIFO swapped in after the walk looked at
+// the name cannot hang the merge.
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: no longer a regular file (%v)", p, info.Mode().Type())
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 type header struct {
@@ -329,7 +347,7 @@ func (h header) complete() bool { return h.ScannedAt != nil && h.Host != nil }
 // so this reads a few hundred bytes, not the whole file.
 func readHeader(p string) (header, error) {
 	var h header
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return h, err
 	}

@@ -2,12 +2,13 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -26,17 +27,13 @@ func ReadInput(path string, stdin io.Reader) (*Input, error) {
 	if path == "" || path == "-" {
 		return readInput(stdin, "-")
 	}
-	if info, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%v)", path, info.Mode().Type())
-	}
-	f, err := os.Open(path)
+	// Opened without blocking and checked on the descriptor: a FIFO swapped
+	// in for the file cannot hang the render.
+	doc, err := fetch.ReadFile(context.Background(), path, graph.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return readInput(f, path)
+	return ParseInput(doc, path)
 }
 
 func readInput(r io.Reader, name string) (*Input, error) {

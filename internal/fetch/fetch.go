@@ -20,7 +20,7 @@ import (
 type Options struct {
 	Timeout  time.Duration // whole request, connect to last byte; default 10s
 	MaxBytes int64         // refuse bodies larger than this; default 32 MiB
-	Client   *http.Client  // default: a client with no redirects to other schemes
+	Client   *http.Client  // default: a client that keeps no idle connection
 }
 
 const (
@@ -84,6 +84,12 @@ func Get(ctx context.Context, source string, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("%s: body not complete within %s: %w", source, opts.Timeout, context.DeadlineExceeded)
 	}
 	return body, err
+}
+
+// ReadFile reads a local regular file of at most limit bytes, refusing
+// FIFOs, devices and directories without blocking on them; errors name it.
+func ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+	return getFile(ctx, path, limit)
 }
 
 // getFile reads a regular file of at most limit bytes. The file is opened

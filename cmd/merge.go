@@ -56,13 +56,7 @@ metrics cannot carry).`,
 				return usageError(err)
 			}
 			g, notes, err := graph.MergeInputs(cmd.Context(), paths, a.stdin, in, mo)
-			for _, n := range notes {
-				if n.Level == graph.Warning {
-					a.log.Warn(n.Msg, "input", n.Name)
-				} else {
-					a.log.Info(n.Msg, "input", n.Name)
-				}
-			}
+			a.logNotes(notes)
 			if err != nil {
 				return err
 			}
@@ -109,17 +103,22 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 		MaxSeries:       a.v.GetInt("prometheus-max-series"),
 	}
 	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
-	for _, n := range notes {
-		if n.Level == graph.Warning {
-			a.log.Warn(n.Msg, "source", n.Name)
-		} else {
-			a.log.Info(n.Msg, "source", n.Name)
-		}
-	}
+	a.logNotes(notes)
 	if err != nil {
 		return err
 	}
 	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+}
+
+// logNotes tells the user, on stderr, what a merge noticed about its inputs.
+func (a *app) logNotes(notes []graph.Note) {
+	for _, n := range notes {
+		if n.Level == graph.Warning {
+			a.log.Warn(n.Msg, "input", n.Name)
+		} else {
+			a.log.Info(n.Msg, "input", n.Name)
+		}
+	}
 }
 
 // parseTime reads --time: RFC 3339 or Unix seconds; empty is now (zero).

@@ -91,6 +91,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		lo, hi = 32768, 60999
 		warn("ephemeral port range unreadable, using the kernel default", "range", "32768-60999", "error", err)
 	}
+	eph := PortRange{lo, hi}
 
 	socks, source, err := readSockets(ctx, opts, warn)
 	if err != nil {
@@ -98,7 +99,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	// planet's own earlier fetches (inventory, darkstat) linger as closing
 	// sockets; they are planet's traffic, not the host's dependencies.
-	socks, own := dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat), local, PortRange{lo, hi})
+	socks, own := dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat), local, eph)
 	if own > 0 {
 		source += fmt.Sprintf("; %d closing sockets of planet's own earlier fetches left out", own)
 	}
@@ -109,7 +110,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
 		s := &socks[i]
-		if s.Inode != 0 && (isConnected(s) || isServer(s, PortRange{lo, hi})) {
+		if s.Inode != 0 && (isConnected(s) || isServer(s, eph)) {
 			want[s.Inode] = struct{}{}
 		}
 	}
@@ -117,7 +118,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket owners: %w", err)
 	}
-	c := Classify(socks, owners, PortRange{lo, hi})
+	c := Classify(socks, owners, eph)
 	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
 	if c.HasBytes {
 		snap.ByteCounters = snapshot.ByteCountersMeaning

@@ -146,23 +146,30 @@ func (a *app) writeOutput(path string, write func(io.Writer) error) error {
 }
 
 // progress returns a callback that shows "done/total" on stderr, but only
-// when stderr is a terminal and the work has already taken two seconds.
+// when stderr is a terminal (never in logs or pipes).
 func (a *app) progress(format string) func(done, total int) {
 	f, ok := a.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	start := time.Now()
+	return progressLine(f, format, 2*time.Second, time.Now)
+}
+
+// progressLine writes "\r"+format on w for each call once quiet has passed
+// since it was made, so short merges print nothing, and ends the line when
+// done reaches total.
+func progressLine(w io.Writer, format string, quiet time.Duration, now func() time.Time) func(done, total int) {
+	start := now()
 	var mu sync.Mutex
 	return func(done, total int) {
 		mu.Lock()
 		defer mu.Unlock()
-		if time.Since(start) < 2*time.Second {
+		if now().Sub(start) < quiet {
 			return
 		}
-		fmt.Fprintf(f, "\r"+format, done, total)
+		fmt.Fprintf(w, "\r"+format, done, total)
 		if done == total {
-			fmt.Fprintln(f)
+			fmt.Fprintln(w)
 		}
 	}
 }

@@ -2,12 +2,10 @@ package fleet_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -354,7 +352,7 @@ func checkNodeExporter(t *testing.T, text []byte) {
 		t.Fatal(err)
 	}
 	base := testenv.StartNodeExporter(t, bin, dir)
-	scrape := httpGet(t, base+"/metrics")
+	scrape := testenv.HTTPGet(t, base+"/metrics")
 	var served []string
 	for line := range strings.Lines(scrape) {
 		if strings.HasPrefix(line, "planet_") || strings.HasPrefix(line, "# HELP planet_") || strings.HasPrefix(line, "# TYPE planet_") {
@@ -367,26 +365,6 @@ func checkNodeExporter(t *testing.T, text []byte) {
 	if !strings.Contains(scrape, "\nnode_textfile_scrape_error 0\n") {
 		t.Errorf("node_textfile_scrape_error is not 0")
 	}
-}
-
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %v %s", url, err, resp.Status)
-	}
-	return string(b)
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -2,17 +2,13 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/planetdeps/planet/graph/fleetgen"
-	"github.com/planetdeps/planet/snapshot"
 )
 
 // BenchmarkFleet merges synthetic fleets of 1,000 and 10,000 snapshots of
@@ -77,25 +73,10 @@ func treeSize(b *testing.B, dir string) int64 {
 	return size
 }
 
-// plainDecode is the baseline: read each file, json.Unmarshal it into a
-// snapshot.Snapshot, keep nothing.
+// plainDecode is the baseline: fleetgen.DecodeAll, which reads each file
+// and json.Unmarshals it into a snapshot.Snapshot, keeping nothing.
 func plainDecode(b *testing.B, dir string) int {
-	n := 0
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		doc, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var s snapshot.Snapshot
-		if err := json.Unmarshal(doc, &s); err != nil {
-			return err
-		}
-		n++
-		return nil
-	})
+	n, err := fleetgen.DecodeAll(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,14 +1,10 @@
 package render
 
 import (
-	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/planetdeps/planet/internal/testenv"
 )
@@ -34,7 +30,7 @@ func TestNodeExporterTextfile(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, TextfileName), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			return get(t, base+"/metrics")
+			return testenv.HTTPGet(t, base+"/metrics")
 		}
 		if scrape := write("planet_upstream{port=\"1} 1\n"); !strings.Contains(scrape, "\nnode_textfile_scrape_error 1\n") {
 			t.Errorf("node_exporter accepted a broken file:\n%s", grep(scrape, "node_textfile"))
@@ -52,7 +48,7 @@ func TestNodeExporterTextfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := textfileFor(t, s)
-			scrape := get(t, base+"/metrics")
+			scrape := testenv.HTTPGet(t, base+"/metrics")
 
 			var got []string
 			for _, line := range strings.SplitAfter(scrape, "\n") {
@@ -81,27 +77,4 @@ func grep(text, substr string) string {
 		}
 	}
 	return b.String()
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	return string(body)
 }

@@ -8,12 +8,15 @@ package fleetgen
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -337,4 +340,27 @@ func Generate(dir string, opts Options) ([]string, error) {
 		}
 	}
 	return paths, nil
+}
+
+// DecodeAll is the benchmarks' baseline for a merge: it reads every *.json
+// file under root and json.Unmarshals it into a snapshot.Snapshot, keeping
+// nothing, and returns how many it decoded.
+func DecodeAll(root string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		doc, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var s snapshot.Snapshot
+		if err := json.Unmarshal(doc, &s); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }

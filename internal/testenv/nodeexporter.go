@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -81,4 +83,29 @@ func tryNodeExporter(t testing.TB, bin, dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("node_exporter on %s did not answer within 10s:\n%s", addr, output.String())
+}
+
+// HTTPGet fetches url (a test's own server on loopback) within 10 seconds
+// and returns the body, failing t on any error or a status other than 200.
+func HTTPGet(t testing.TB, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	return string(body)
 }

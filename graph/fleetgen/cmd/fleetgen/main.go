@@ -12,23 +12,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/graph/fleetgen"
 	"github.com/planetdeps/planet/internal/atomicfile"
-	"github.com/planetdeps/planet/snapshot"
 )
 
 func main() {
@@ -125,24 +120,11 @@ func merge(args []string) error {
 func decode(args []string) error {
 	n := 0
 	for _, root := range args {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".json") {
-				return err
-			}
-			doc, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			var s snapshot.Snapshot
-			if err := json.Unmarshal(doc, &s); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			n++
-			return nil
-		})
+		got, err := fleetgen.DecodeAll(root)
 		if err != nil {
 			return err
 		}
+		n += got
 	}
 	fmt.Fprintf(os.Stderr, "decoded %d snapshots\n", n)
 	return nil

@@ -3,13 +3,20 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 // TestWriteRemovesStaleTemps: a temp file a killed run left behind (older
@@ -177,37 +184,161 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-// A device or FIFO at the target is written to, never replaced: planet scan
-// -o /dev/null as root must not turn the device into a file.
-func TestWriteSpecialTargets(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
+// TestWritePlantedTargets: whatever another user plants at the target's
+// name in a directory they own (as root: a directory owned by nobody), Write
+// never follows it, never blocks on it and never writes outside the
+// directory: a link or a regular file (a hard link included) is replaced by
+// rename, anything else is refused with an error naming the path.
+func TestWritePlantedTargets(t *testing.T) {
+	root := os.Geteuid() == 0
+	tests := []struct {
+		name     string
+		needRoot bool // mknod, or a hard link to another user's file
+		plant    func(t *testing.T, target, elsewhere string)
+		refused  string // "" = replaced
+	}{
+		{name: "nothing", plant: func(*testing.T, string, string) {}},
+		{name: "previous regular file", plant: func(t *testing.T, target, _ string) { write(t, target, "previous\n") }},
+		{name: "symlink to a file elsewhere", plant: func(t *testing.T, target, elsewhere string) {
+			symlink(t, filepath.Join(elsewhere, "victim"), target)
+		}},
+		{name: "symlink to a directory", plant: func(t *testing.T, target, _ string) { symlink(t, "/", target) }},
+		{name: "dangling symlink", plant: func(t *testing.T, target, elsewhere string) {
+			symlink(t, filepath.Join(elsewhere, "nope"), target)
+		}},
+		{name: "symlink to /dev/null", plant: func(t *testing.T, target, _ string) { symlink(t, os.DevNull, target) }},
+		{name: "symlink to a block device", needRoot: true, plant: func(t *testing.T, target, elsewhere string) {
+			dev := filepath.Join(elsewhere, "loop")
+			mknod(t, dev, syscall.S_IFBLK|0o600, 7, 255)
+			symlink(t, dev, target)
+		}},
+		{name: "hard link to a root file", needRoot: true, plant: func(t *testing.T, target, elsewhere string) {
+			if err := os.Link(filepath.Join(elsewhere, "victim"), target); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "FIFO", refused: "named pipe", plant: func(t *testing.T, target, _ string) {
+			if err := syscall.Mkfifo(target, 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "socket", refused: "socket", plant: func(t *testing.T, target, _ string) {
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: target, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.SetUnlinkOnClose(false)
+			l.Close()
+		}},
+		{name: "directory", refused: "directory", plant: func(t *testing.T, target, _ string) {
+			if err := os.Mkdir(target, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "character device", needRoot: true, refused: "character device in a directory another user can change", plant: func(t *testing.T, target, _ string) {
+			mknod(t, target, syscall.S_IFCHR|0o666, 1, 3) // what /dev/null is
+		}},
+		{name: "block device", needRoot: true, refused: "block device", plant: func(t *testing.T, target, _ string) {
+			mknod(t, target, syscall.S_IFBLK|0o600, 7, 255)
+		}},
 	}
-	got := make(chan []byte)
-	go func() {
-		b, _ := os.ReadFile(fifo)
-		got <- b
-	}()
-	if err := Write(fifo, 0o644, func(w io.Writer) error { _, err := io.WriteString(w, "through the pipe"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; string(b) != "through the pipe" {
-		t.Errorf("reader got %q", b)
-	}
-	if info, err := os.Lstat(fifo); err != nil || info.Mode()&os.ModeNamedPipe == 0 {
-		t.Errorf("the FIFO was replaced: %v %v", info.Mode(), err)
-	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needRoot {
+				testenv.NeedRoot(t)
+			}
+			elsewhere := t.TempDir()
+			write(t, filepath.Join(elsewhere, "victim"), "keep\n")
+			dir := t.TempDir()
+			if root {
+				os.Chown(dir, nobodyUID(t), -1)
+			}
+			target := filepath.Join(dir, "planet.prom")
+			tt.plant(t, target, elsewhere)
+			before, _ := os.Lstat(target)
 
-	if err := Write(os.DevNull, 0o644, func(w io.Writer) error { _, err := io.WriteString(w, "gone"); return err }); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- Write(target, 0o644, writeString("new\n")) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Write blocked")
+			}
+			if b, _ := os.ReadFile(filepath.Join(elsewhere, "victim")); string(b) != "keep\n" {
+				t.Errorf("wrote outside the directory: victim holds %q", b)
+			}
+			if tt.refused != "" {
+				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), target) || !strings.Contains(err.Error(), tt.refused) {
+					t.Fatalf("err = %v, want ErrRefused naming %s and %q", err, target, tt.refused)
+				}
+				if after, _ := os.Lstat(target); after == nil || after.Mode() != before.Mode() {
+					t.Errorf("the refused entry changed: %v -> %v", before.Mode(), after)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := os.Lstat(target)
+			if err != nil || !info.Mode().IsRegular() {
+				t.Fatalf("target is not a regular file now: %v %v", info, err)
+			}
+			if b, _ := os.ReadFile(target); string(b) != "new\n" {
+				t.Errorf("target holds %q", b)
+			}
+			if names := dirNames(t, dir); !slices.Equal(names, []string{"planet.prom"}) {
+				t.Errorf("directory holds %v", names)
+			}
+		})
+	}
+}
+
+// TestWriteDevices: a character device is written in place only when named
+// directly in directories no other user can write (/dev/null); through a
+// link it is not a device but a link, and replaced.
+func TestWriteDevices(t *testing.T) {
+	if err := Write(os.DevNull, 0o644, writeString("gone")); err != nil {
 		t.Fatal(err)
 	}
-	if info, err := os.Stat(os.DevNull); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+	if info, err := os.Lstat(os.DevNull); err != nil || info.Mode()&os.ModeCharDevice == 0 {
 		t.Fatalf("%s is no longer a character device: %v %v", os.DevNull, info.Mode(), err)
 	}
-
-	if err := Write(dir, 0o644, func(io.Writer) error { return nil }); err == nil || !strings.Contains(err.Error(), "is a directory") {
-		t.Errorf("writing over a directory: %v", err)
+	if err := Write(t.TempDir(), 0o644, writeString("")); !errors.Is(err, ErrRefused) {
+		t.Errorf("a directory as the target: err = %v, want ErrRefused", err)
 	}
+	if err := Write(t.TempDir()+"/", 0o644, writeString("")); !errors.Is(err, ErrRefused) {
+		t.Errorf("a path ending in /: err = %v, want ErrRefused", err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, path string) {
+	t.Helper()
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mknod(t *testing.T, path string, mode uint32, major, minor uint32) {
+	t.Helper()
+	if err := syscall.Mknod(path, mode, int(unix.Mkdev(major, minor))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nobodyUID(t *testing.T) int {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		testenv.Unavailable(t, "no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	return uid
 }

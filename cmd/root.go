@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -82,7 +80,11 @@ func (a *app) init(cmd *cobra.Command) error {
 	if err := a.v.BindPFlags(cmd.Flags()); err != nil {
 		return err
 	}
-	if err := a.readConfig(); err != nil {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := a.readConfig(ctx, cmd); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -97,36 +99,6 @@ func (a *app) init(cmd *cobra.Command) error {
 		a.log = slog.New(slog.NewJSONHandler(a.stderr, hopts))
 	default:
 		return usageError(fmt.Errorf("--log-format %q: want text or json", f))
-	}
-	return nil
-}
-
-func (a *app) readConfig() error {
-	if path := a.v.GetString("config"); path != "" {
-		a.v.SetConfigFile(path)
-		if err := a.v.ReadInConfig(); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-		return nil
-	}
-	candidates := []string{systemConfig}
-	if dir, err := os.UserConfigDir(); err == nil {
-		candidates = append(candidates, filepath.Join(dir, "planet", "planet.yaml"))
-	}
-	for _, path := range candidates {
-		if _, err := os.Stat(path); err != nil {
-			continue
-		}
-		if uid := os.Geteuid(); uid == 0 {
-			if err := checkOwnedBy(path, uid); err != nil {
-				return fmt.Errorf("config: %w (pass --config to name a file on purpose)", err)
-			}
-		}
-		a.v.SetConfigFile(path)
-		if err := a.v.ReadInConfig(); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-		return nil
 	}
 	return nil
 }

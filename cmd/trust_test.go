@@ -12,76 +12,8 @@ import (
 	"testing"
 
 	"github.com/planetdeps/planet/internal/testenv"
+	"github.com/planetdeps/planet/internal/trust"
 )
-
-// TestCheckOwnedBy: a config file root reads on its own (not named with
-// --config) must be one only root, or the given uid, can change: the file,
-// the file a symlink points to, and every directory above both.
-func TestCheckOwnedBy(t *testing.T) {
-	me := os.Geteuid()
-	nobody := -1
-	if u, err := user.Lookup("nobody"); err == nil {
-		nobody, _ = strconv.Atoi(u.Uid)
-	}
-	tests := []struct {
-		name     string
-		setup    func(t *testing.T, dir string) string // returns the config path
-		needRoot bool                                  // chown to another user
-		wantErr  string
-	}{
-		{name: "private file in a private dir", setup: func(t *testing.T, dir string) string {
-			return file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o644, 0o755)
-		}},
-		{name: "group-writable file", wantErr: "writable by group or others", setup: func(t *testing.T, dir string) string {
-			return file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o664, 0o755)
-		}},
-		{name: "world-writable directory", wantErr: "writable by group or others", setup: func(t *testing.T, dir string) string {
-			return file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o644, 0o777)
-		}},
-		{name: "sticky world-writable directory", setup: func(t *testing.T, dir string) string {
-			return file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o644, 0o777|os.ModeSticky)
-		}},
-		{name: "symlink into a world-writable directory", wantErr: "writable by group or others", setup: func(t *testing.T, dir string) string {
-			target := file(t, filepath.Join(dir, "open", "planet.yaml"), 0o644, 0o777)
-			return link(t, target, filepath.Join(dir, "planet", "planet.yaml"))
-		}},
-		{name: "file owned by another user", needRoot: true, wantErr: "owned by uid", setup: func(t *testing.T, dir string) string {
-			p := file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o644, 0o755)
-			chown(t, p, nobody)
-			return p
-		}},
-		{name: "directory owned by another user", needRoot: true, wantErr: "owned by uid", setup: func(t *testing.T, dir string) string {
-			p := file(t, filepath.Join(dir, "planet", "planet.yaml"), 0o644, 0o755)
-			chown(t, filepath.Dir(p), nobody)
-			return p
-		}},
-		{name: "missing file", wantErr: "no such file", setup: func(t *testing.T, dir string) string {
-			return filepath.Join(dir, "planet.yaml")
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.needRoot {
-				testenv.NeedRoot(t)
-				if nobody < 0 {
-					testenv.Unavailable(t, "no user nobody")
-				}
-			}
-			// t.TempDir's parents include /tmp: sticky, so allowed.
-			path := tt.setup(t, t.TempDir())
-			err := checkOwnedBy(path, me)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
-}
 
 // TestRootRefusesOthersConfig: planet as root (sudo keeping the user's
 // XDG_CONFIG_HOME) does not read a planet.yaml another user owns, so that
@@ -102,7 +34,7 @@ func TestRootRefusesOthersConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := file(t, filepath.Join(xdg, "planet", "planet.yaml"), 0o644, 0o755)
-	if err := os.WriteFile(cfg, []byte("output: "+victim+"\nproc-root: ../testdata/proc\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("scan:\n  output: "+victim+"\n  proc-root: ../testdata/proc\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	chown(t, filepath.Dir(cfg), nobody)
@@ -117,8 +49,8 @@ func TestRootRefusesOthersConfig(t *testing.T) {
 	if b, _ := os.ReadFile(victim); string(b) != "keep\n" {
 		t.Errorf("the other user's config made root overwrite %s: %.100q", victim, b)
 	}
-	if !errors.Is(checkOwnedBy(cfg, 0), errUntrusted) {
-		t.Error("checkOwnedBy does not wrap errUntrusted")
+	if _, err := readTrusted(cfg, 0); !errors.Is(err, trust.ErrUntrusted) {
+		t.Errorf("readTrusted: %v, want trust.ErrUntrusted", err)
 	}
 }
 

@@ -6,6 +6,9 @@ package packaging
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,9 +18,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/planetdeps/planet/cmd"
 )
@@ -124,57 +128,73 @@ func scanCommand(t testing.TB) (root, scan *cobra.Command) {
 	return root, scan
 }
 
-// The default config may only hold keys `planet scan` knows, commented-out
-// examples included, or an admin who uncomments one gets a silently ignored
-// setting.
+// The default config may only hold keys `planet scan` knows, in its scan:
+// section, commented-out examples included, or an admin who uncomments one
+// gets an error; and planet itself must accept it, as is and with every
+// example uncommented.
 func TestDefaultConfigKeysAreFlags(t *testing.T) {
 	path := filepath.Join(repoRoot(t), "packaging/planet.yaml")
 	root, scan := scanCommand(t)
 	known := func(key string) bool {
-		return scan.Flags().Lookup(key) != nil || root.PersistentFlags().Lookup(key) != nil
+		return scan.LocalNonPersistentFlags().Lookup(key) != nil || root.PersistentFlags().Lookup(key) != nil
 	}
-
-	v := viper.New()
-	v.SetConfigFile(path)
-	if err := v.ReadInConfig(); err != nil {
-		t.Fatalf("%s: %v", path, err)
+	parse := func(doc string) map[string]any {
+		t.Helper()
+		var top map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &top); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for key := range top {
+			if key != "scan" {
+				t.Errorf("%s: top-level key %q; the default config holds only a scan: section", path, key)
+			}
+		}
+		sec, _ := top["scan"].(map[string]any)
+		for key := range sec {
+			if !known(key) {
+				t.Errorf("%s: key %q is not a planet scan flag", path, key)
+			}
+		}
+		return sec
 	}
-	if got := v.GetString("textfile-dir"); got != textfileDir {
-		t.Errorf("textfile-dir is %q, want Debian's %s", got, textfileDir)
-	}
-	for _, key := range v.AllKeys() {
-		if !known(key) {
-			t.Errorf("%s: key %q is not a planet scan flag", path, key)
+	accepts := func(doc string) {
+		t.Helper()
+		cfg := filepath.Join(t.TempDir(), "planet.yaml")
+		if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := cmd.Main(context.Background(), cmd.BuildInfo{}, []string{"--config", cfg, "version"}, nil, &stdout, &stderr); code != 0 {
+			t.Errorf("planet refuses the config: exit %d: %s\n%s", code, stderr.String(), doc)
 		}
 	}
 
-	commented := regexp.MustCompile(`(?m)^#([a-z][a-z-]*):\s*(\S*)`)
+	sec := parse(readFile(t, path))
+	if got := sec["textfile-dir"]; got != textfileDir {
+		t.Errorf("scan: textfile-dir is %v, want Debian's %s", got, textfileDir)
+	}
+	accepts(readFile(t, path))
+
+	commented := regexp.MustCompile(`(?m)^(\s*)#([a-z][a-z-]*):\s*(\S*)`)
 	matches := commented.FindAllStringSubmatch(readFile(t, path), -1)
 	if len(matches) < 5 {
 		t.Errorf("only %d commented-out settings: the default config should show the options", len(matches))
 	}
 	for _, m := range matches {
-		if !known(m[1]) {
-			t.Errorf("%s: commented-out key %q is not a planet scan flag", path, m[1])
+		if !known(m[2]) {
+			t.Errorf("%s: commented-out key %q is not a planet scan flag", path, m[2])
 		}
-		if m[1] == "config" || m[1] == "output" {
-			t.Errorf("%s: %q belongs on the command line, not in the shared config", path, m[1])
+		if m[2] == "config" || m[2] == "output" {
+			t.Errorf("%s: %q belongs on the command line, not in the shared config", path, m[2])
 		}
 	}
 	// Uncommented, every example must still be a valid config.
-	uncommented := commented.ReplaceAllString(readFile(t, path), "$1: $2")
-	tmp := filepath.Join(t.TempDir(), "planet.yaml")
-	if err := os.WriteFile(tmp, []byte(uncommented), 0o644); err != nil {
-		t.Fatal(err)
+	uncommented := commented.ReplaceAllString(readFile(t, path), "$1$2: $3")
+	sec = parse(uncommented)
+	if d, err := time.ParseDuration(fmt.Sprint(sec["timeout"])); err != nil || d <= 0 {
+		t.Errorf("example timeout %v does not parse as a duration", sec["timeout"])
 	}
-	v = viper.New()
-	v.SetConfigFile(tmp)
-	if err := v.ReadInConfig(); err != nil {
-		t.Fatalf("the default config with every example uncommented: %v", err)
-	}
-	if got := v.GetDuration("timeout"); got <= 0 {
-		t.Errorf("example timeout %q does not parse as a duration", v.GetString("timeout"))
-	}
+	accepts(uncommented)
 }
 
 // The service, the timer, the sysusers and tmpfiles snippets and the

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/planetdeps/planet/internal/trust"
 )
 
 // SVG is drawn by a companion binary, planet-svg, that reads DOT on standard
@@ -158,39 +160,13 @@ func findHelper(explicit string) (string, error) {
 }
 
 // errUntrusted is wrapped when a path another user could change is refused.
-var errUntrusted = errors.New("another user could change it")
+var errUntrusted = trust.ErrUntrusted
 
 // checkTrusted returns nil when path and every directory above it are owned
-// by uid or root and writable by nobody else; a sticky directory (/tmp) may
-// be writable, since others cannot replace what they do not own in it.
+// by uid or root and writable by nobody else (sticky directories excepted),
+// walked without following links other users control: trust.Policy.Check.
 func checkTrusted(path string, uid int) error {
-	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
-		if err := checkEntry(dir, uid); err != nil {
-			return err
-		}
-		if dir == filepath.Dir(dir) {
-			break
-		}
-	}
-	return checkEntry(path, uid)
-}
-
-func checkEntry(path string, uid int) error {
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: owner unknown: %w", path, errUntrusted)
-	}
-	if owner := int(st.Uid); owner != uid && owner != 0 {
-		return fmt.Errorf("%s: owned by uid %d: %w", path, owner, errUntrusted)
-	}
-	if info.Mode().Perm()&0o022 != 0 && !(info.IsDir() && info.Mode()&fs.ModeSticky != 0) {
-		return fmt.Errorf("%s: writable by group or others (mode %v): %w", path, info.Mode().Perm(), errUntrusted)
-	}
-	return nil
+	return trust.For(uid).Check(path)
 }
 
 // DefaultCacheDir is where the engine's compiled code is kept for uid.

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -136,7 +137,7 @@ func (c *collector) path(p string) error {
 		if c.stdin == nil {
 			return errors.New(`"-": no standard input`)
 		}
-		return c.stream(c.stdin, "-")
+		return c.stream(fetch.Reader(c.ctx, c.stdin), "-")
 	}
 	info, err := os.Stat(p)
 	if err != nil {
@@ -151,13 +152,17 @@ func (c *collector) path(p string) error {
 		return nil
 	default:
 		// Named on the command line, a FIFO or device is what the user
-		// wants read: <(ssh host planet scan), /dev/stdin.
-		f, err := os.Open(p)
+		// wants read: <(ssh host planet scan), /dev/stdin. Waiting for a
+		// FIFO's writer, and every read, stop when ctx is done.
+		f, err := fetch.OpenStream(c.ctx, p)
 		if err != nil {
+			if ctxErr := c.ctx.Err(); ctxErr != nil {
+				return ctxErr
+			}
 			return c.fail(p, err)
 		}
 		defer f.Close()
-		return c.stream(f, p)
+		return c.stream(fetch.Reader(c.ctx, f), p)
 	}
 }
 
@@ -192,9 +197,12 @@ func (c *collector) markVisited(info fs.FileInfo) bool {
 	return seen
 }
 
-// walk finds *.json files under dir. Symlinks are followed, but a directory
-// already walked (a symlink loop) is not entered again; FIFOs, devices and
-// sockets are skipped with a warning, never opened, so a walk cannot block.
+// walk finds *.json files under dir. It never leaves dir: a symbolic link
+// to a directory is not followed (one link to / would make a root merge
+// read the whole file system), while a link to a *.json regular file is
+// read. A directory already walked (a bind mount loop) is not entered
+// again; FIFOs, devices and sockets are skipped with a warning, never
+// opened, so a walk cannot block.
 func (c *collector) walk(dir string, depth int) error {
 	if depth > maxWalkDepth {
 		c.note(Warning, dir, "deeper than %d directories (a symlink loop?), not walked", maxWalkDepth)
@@ -221,6 +229,10 @@ func (c *collector) walk(dir string, depth int) error {
 				continue
 			}
 			typ = info.Mode().Type()
+			if typ.IsDir() {
+				c.note(Info, p, "a symbolic link to a directory, not followed")
+				continue
+			}
 		}
 		switch {
 		case typ.IsDir():
@@ -526,8 +538,8 @@ func (w *candidate) loadOrFallBack(keepGoing bool) (*snapshot.Snapshot, []Note, 
 }
 
 // ReadInputs reads every snapshot in paths into memory: files, directories
-// (walked recursively for *.json, following symlinks but not loops, skipping
-// FIFOs and devices with a warning) and "-" for stdin, which may carry
+// (walked recursively for *.json, not following symbolic links to
+// directories, skipping FIFOs and devices with a warning) and "-" for stdin, which may carry
 // several snapshots back to back. Per host the newest snapshot is kept, and
 // those older than MaxAge are left out, each with a note. Use it for a few
 // snapshots; MergeInputs merges a fleet without holding it.

@@ -188,7 +188,7 @@ func TestKeepGoingFallsBackToOlderSnapshot(t *testing.T) {
 	}
 }
 
-func TestDirectoryWithFIFOAndSymlinkLoops(t *testing.T) {
+func TestDirectoryWithFIFOAndSymlinks(t *testing.T) {
 	dir := fetchTree(t, host("web1", "web", "10.0.0.1", t0))
 	fifo := filepath.Join(dir, "web1", "pipe.json")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -200,6 +200,14 @@ func TestDirectoryWithFIFOAndSymlinkLoops(t *testing.T) {
 	}
 	self := filepath.Join(dir, "self.json")
 	if err := os.Symlink("self.json", self); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink to a directory is not followed, even one holding
+	// snapshots: a walk never leaves the directory (W1: a link to / made a
+	// root merge read every *.json on the machine).
+	outside := fetchTree(t, host("db1", "db", "10.0.0.2", t0))
+	outLink := filepath.Join(dir, "elsewhere")
+	if err := os.Symlink(outside, outLink); err != nil {
 		t.Fatal(err)
 	}
 	// A symlink to a file is followed.
@@ -231,8 +239,10 @@ func TestDirectoryWithFIFOAndSymlinkLoops(t *testing.T) {
 		if !hasNote(notes, Warning, fifo, "not a regular file") {
 			t.Errorf("no FIFO warning: %v", notes)
 		}
-		if !hasNote(notes, Warning, loopDir, "symlink loop") {
-			t.Errorf("no directory loop warning: %v", notes)
+		for _, link := range []string{loopDir, outLink} {
+			if !hasNote(notes, Info, link, "symbolic link to a directory, not followed") {
+				t.Errorf("no note that %s was not followed: %v", link, notes)
+			}
 		}
 		if !hasNote(notes, Warning, self, "symlink loop") {
 			t.Errorf("no self-link warning: %v", notes)
@@ -371,5 +381,41 @@ func TestNamedFIFOIsAStream(t *testing.T) {
 	}
 	if got := strings.Join(hostnames(snaps), " "); got != "web1 db1" {
 		t.Errorf("snapshots %q", got)
+	}
+}
+
+// A FIFO named on the command line whose writer never comes, or never
+// finishes, does not hold the merge once the context is cancelled (SIG1: the
+// first SIGTERM was ignored while open(2) waited for a writer).
+func TestNamedFIFOCancelled(t *testing.T) {
+	for _, writer := range []bool{false, true} {
+		fifo := filepath.Join(t.TempDir(), "scan.json")
+		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if writer { // opens, writes half a snapshot, then stalls
+			w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			w.Write(encode(t, host("web1", "web", "10.0.0.1", t0))[:40])
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		stop := errors.New("received terminated")
+		time.AfterFunc(100*time.Millisecond, func() { cancel(stop) })
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := ReadInputs(ctx, []string{fifo}, nil, InputOptions{KeepGoing: true})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, stop) {
+				t.Errorf("writer=%v: err = %v, want the cancellation", writer, err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("writer=%v: still waiting on the FIFO 3s after the cancel", writer)
+		}
 	}
 }

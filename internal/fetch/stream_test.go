@@ -1,0 +1,124 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var errStop = errors.New("stopped")
+
+// TestOpenStreamFIFO: a FIFO named on purpose is waited for without
+// blocking in open(2): the wait ends when a writer writes (or comes and
+// goes), or at once when the context is cancelled.
+func TestOpenStreamFIFO(t *testing.T) {
+	tests := []struct {
+		name   string
+		writer func(path string) // nil: no writer ever comes
+		want   string
+	}{
+		{name: "no writer, cancelled", want: ""},
+		{name: "writer writes later", want: "hello", writer: func(path string) {
+			time.Sleep(50 * time.Millisecond)
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err == nil {
+				f.WriteString("hello")
+				f.Close()
+			}
+		}},
+		{name: "writer comes and goes", want: "", writer: func(path string) {
+			time.Sleep(50 * time.Millisecond)
+			if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+				f.Close()
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "in.json")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			if tt.writer == nil {
+				time.AfterFunc(100*time.Millisecond, func() { cancel(errStop) })
+			} else {
+				go tt.writer(fifo)
+			}
+			done := make(chan struct{})
+			var got []byte
+			var err error
+			start := time.Now()
+			go func() {
+				defer close(done)
+				var f *os.File
+				if f, err = OpenStream(ctx, fifo); err != nil {
+					return
+				}
+				defer f.Close()
+				got, err = io.ReadAll(Reader(ctx, f))
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("blocked")
+			}
+			if tt.writer == nil {
+				if !errors.Is(err, errStop) {
+					t.Errorf("err = %v, want the context's cause", err)
+				}
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("took %s after the cancel", d)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("read %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestReaderCancels: a read blocked on a pipe with no data returns the
+// context's cause once it is cancelled, whether or not the runtime polls
+// the pipe.
+func TestReaderCancels(t *testing.T) {
+	for _, polled := range []bool{true, false} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var src io.Reader = r
+		if !polled {
+			src = struct{ io.Reader }{r} // hides *os.File: the goroutine path
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		w.WriteString("abc")
+		rd := Reader(ctx, src)
+		buf := make([]byte, 2)
+		if n, err := rd.Read(buf); n != 2 || err != nil {
+			t.Fatalf("polled=%v: first read %d %v", polled, n, err)
+		}
+		if n, err := rd.Read(buf); n != 1 || err != nil || buf[0] != 'c' {
+			t.Fatalf("polled=%v: second read %d %v %q", polled, n, err, buf[:n])
+		}
+		time.AfterFunc(50*time.Millisecond, func() { cancel(errStop) })
+		if _, err := rd.Read(buf); !errors.Is(err, errStop) {
+			t.Errorf("polled=%v: err = %v, want the cause", polled, err)
+		}
+		r.Close()
+	}
+}
+
+func TestOpenStreamRefusesDirectory(t *testing.T) {
+	if _, err := OpenStream(context.Background(), t.TempDir()); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("err = %v, want ErrNotRegular", err)
+	}
+}

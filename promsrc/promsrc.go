@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -49,6 +48,7 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -149,7 +149,7 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 	if err != nil {
 		return nil, nil, err
 	}
-	token, err := readToken(opts.BearerTokenFile)
+	token, err := readToken(ctx, opts.BearerTokenFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,11 +191,16 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-func readToken(path string) (string, error) {
+// maxToken bounds --bearer-token-file: a token is a line, not a file.
+const maxToken = 64 << 10
+
+// readToken reads --bearer-token-file: opened without blocking, a regular
+// file (checked on the descriptor) of at most maxToken bytes.
+func readToken(ctx context.Context, path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := fetch.ReadFile(ctx, path, maxToken)
 	if err != nil {
 		return "", fmt.Errorf("--bearer-token-file: %w", err)
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -23,7 +24,7 @@ With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 2 trouble.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := a.runDiff(args[0], args[1])
+			err := a.runDiff(cmd.Context(), args[0], args[1])
 			if err != nil && a.v.GetBool("exit-code") {
 				if _, ok := err.(exitCode); !ok {
 					return codeError{ExitUsage, err}
@@ -41,7 +42,7 @@ With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 	return c
 }
 
-func (a *app) runDiff(oldPath, newPath string) error {
+func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 	opts := graph.DiffOptions{IgnoreBytes: a.v.GetBool("ignore-bytes"), BytesChangePercent: a.v.GetFloat64("bytes-change")}
 	if opts.BytesChangePercent <= 0 {
 		return usageError(fmt.Errorf("--bytes-change %v: want a positive percentage", opts.BytesChangePercent))
@@ -59,7 +60,7 @@ func (a *app) runDiff(oldPath, newPath string) error {
 	}
 	var graphs [2]*graph.Graph
 	for i, path := range []string{oldPath, newPath} {
-		in, err := render.ReadInput(path, a.stdin)
+		in, err := render.ReadInput(ctx, path, a.stdin)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,11 @@ dependencies per protocol and port, seen from one end or both.
 
 A PATH is a snapshot file, a directory (walked recursively for *.json, as an
 ansible fetch lays them out), or - for standard input carrying one or many
-snapshots back to back. Per host the newest snapshot wins.
+snapshots back to back. Per host the newest snapshot wins. A walk never
+leaves the directory: symbolic links to directories are not followed (a
+link to a *.json file is read), and FIFOs, devices and sockets found in it
+are skipped. A FIFO named as a PATH (<(ssh host planet scan)) is read as a
+stream; SIGINT or SIGTERM stops the wait for its writer.
 
 With --prometheus URL there are no PATHs: the planet series every host's
 node_exporter exports are read from the Prometheus HTTP API instead, over
@@ -137,9 +141,12 @@ func parseTime(s string) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }
 
-// writeOutput writes to stdout for "-" or "", else atomically to path.
+// writeOutput is every command's -o: standard output for "-", "" or
+// "/dev/stdout" (the name, not whatever a link there points to), else
+// atomicfile.Write, which replaces a file or link at path by rename and
+// refuses anything else (a FIFO, a device outside root-only directories).
 func (a *app) writeOutput(path string, write func(io.Writer) error) error {
-	if path == "" || path == "-" {
+	if path == "" || path == "-" || path == "/dev/stdout" {
 		return write(a.stdout)
 	}
 	return atomicfile.Write(path, 0o644, write)

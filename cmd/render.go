@@ -57,12 +57,12 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 			if len(args) == 1 {
 				path = args[0]
 			}
-			in, err := render.ReadInput(path, a.stdin)
+			in, err := render.ReadInput(cmd.Context(), path, a.stdin)
 			if err != nil {
 				return err
 			}
 			if old := a.v.GetString("diff"); old != "" {
-				if opts.DiffBase, err = render.ReadInput(old, a.stdin); err != nil {
+				if opts.DiffBase, err = render.ReadInput(cmd.Context(), old, a.stdin); err != nil {
 					return err
 				}
 			}

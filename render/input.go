@@ -22,14 +22,15 @@ type Input struct {
 
 // ReadInput reads a snapshot or a graph from path ("-" or "" for stdin).
 // A path must be a regular file: a FIFO or a device would block or never
-// end. The document is told apart by its schema and then decoded strictly.
-func ReadInput(path string, stdin io.Reader) (*Input, error) {
+// end. Reading stdin stops when ctx is done. The document is told apart by
+// its schema and then decoded strictly.
+func ReadInput(ctx context.Context, path string, stdin io.Reader) (*Input, error) {
 	if path == "" || path == "-" {
-		return readInput(stdin, "-")
+		return readInput(fetch.Reader(ctx, stdin), "-")
 	}
 	// Opened without blocking and checked on the descriptor: a FIFO swapped
 	// in for the file cannot hang the render.
-	doc, err := fetch.ReadFile(context.Background(), path, graph.MaxSize)
+	doc, err := fetch.ReadFile(ctx, path, graph.MaxSize)
 	if err != nil {
 		return nil, err
 	}

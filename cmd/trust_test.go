@@ -89,3 +89,55 @@ func chown(t *testing.T, path string, uid int) {
 		t.Fatal(err)
 	}
 }
+
+// TestRootRefusesConfigThroughOthersLink (C2): a config dir reached through
+// a symbolic link another user owns in a sticky directory is refused, even
+// when the link points at a root-owned directory right now: its owner can
+// flip it between a check and a read. The check walks the path without
+// following such links, and the file read is the one checked.
+func TestRootRefusesConfigThroughOthersLink(t *testing.T) {
+	testenv.NeedRoot(t)
+	if _, err := os.Stat(systemConfig); err == nil {
+		t.Skipf("%s exists and would be read first", systemConfig)
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		testenv.Unavailable(t, "no user nobody: %v", err)
+	}
+	nobody, _ := strconv.Atoi(u.Uid)
+	base := t.TempDir()
+	good := filepath.Join(base, "good")
+	cfg := file(t, filepath.Join(good, "planet", "planet.yaml"), 0o644, 0o755)
+	if err := os.WriteFile(cfg, []byte("log-level: bogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sticky := filepath.Join(base, "tmp")
+	if err := os.Mkdir(sticky, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(sticky, "cfg")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", link)
+	t.Setenv("PLANET_CONFIG", "")
+	run := func() (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(context.Background(), BuildInfo{Version: "test"}, []string{"version"}, nil, &stdout, &stderr)
+		return code, stderr.String()
+	}
+	// Root's own link: followed, and the config read (its bad log level
+	// shows it was).
+	if code, stderr := run(); code != ExitUsage || !strings.Contains(stderr, "--log-level") {
+		t.Fatalf("through root's link: exit %d, %q; want the config read", code, stderr)
+	}
+	if err := os.Lchown(link, nobody, -1); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := run(); code != ExitError || !strings.Contains(stderr, "symbolic link owned by uid") {
+		t.Errorf("through nobody's link: exit %d, %q; want a refusal", code, stderr)
+	}
+}

@@ -72,17 +72,6 @@ func file(t *testing.T, path string, mode, dirMode os.FileMode) string {
 	return path
 }
 
-func link(t *testing.T, target, path string) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func chown(t *testing.T, path string, uid int) {
 	t.Helper()
 	if err := os.Chown(path, uid, -1); err != nil {

@@ -110,7 +110,7 @@ func DiffMarkdown(w io.Writer, d *graph.Diff) error {
 		row("bandwidth", mdText(t.Field), "-", "-", mdText(t.Old)+" -&gt; "+mdText(t.New)+" bytes")
 	}
 	if m := diffMermaid(d); m != "" {
-		// mermaidText leaves no backtick in the diagram, so no name can
+		// mermaidLabel leaves no backtick in the diagram, so no name can
 		// close the fence.
 		bw.WriteString("\n```mermaid\n")
 		bw.WriteString(m)
@@ -199,12 +199,12 @@ func diffMermaid(d *graph.Diff) string {
 		}
 		v := fmt.Sprintf("n%d", len(ids))
 		ids[name] = v
-		fmt.Fprintf(&b, "  %s[\"%s\"]\n", v, mermaidText(display(name)))
+		fmt.Fprintf(&b, "  %s[\"%s\"]\n", v, mermaidLabel(true, display(name)))
 		return v
 	}
 	lines := make([]string, len(links))
 	for i, l := range links {
-		lines[i] = fmt.Sprintf("  %s %s|\"%s\"| %s\n", id(l.from), l.arrow, mermaidText(l.label), id(l.to))
+		lines[i] = fmt.Sprintf("  %s %s|\"%s\"| %s\n", id(l.from), l.arrow, mermaidLabel(false, l.label), id(l.to))
 	}
 	for _, l := range lines {
 		b.WriteString(l)

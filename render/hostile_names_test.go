@@ -3,11 +3,8 @@ package render
 import (
 	"bytes"
 	"encoding/xml"
-	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +31,7 @@ var hostileNames = []string{
 	"[x]", "{y}", "(z)", "((c))", `%%{init: {"theme":"dark"}}%%`, "%% c", "**bold**", `style:"x"`,
 	"style n0 fill:#f00;", "lifestyle:eu(1)", "classDef:x#y;z", "lifestyle:#x;", "ﬂ°°60¶ß", "ﬂ°amp¶ß",
 	"<img src=x onerror=alert(1)>", "<br>", "a<br/>b", `a"b`, "'", "==>",
+	"fa:fa-car", "fab:fa-github x", "x:fa-y", "$$x^2$$", "a$$b$$c", "$x$ and $y$",
 	// Anything else.
 	"データベース", "🔥db", "ß°¶", "a\x1b[31mb", "\u202eevil", "tab\there", "nl\nx", "\xff\xfe",
 }
@@ -186,15 +184,3 @@ func TestMdText(t *testing.T) {
 		}
 	}
 }
-
-// writeTemp writes data to a file in a fresh temp dir and returns its path.
-func writeTemp(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-var _ = fmt.Sprintf

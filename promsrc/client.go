@@ -275,7 +275,7 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: %w: %v", c.name, ErrUnreachable, err)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: %s", c.name, ErrUnreachable, serverText(err.Error()))
 	}
 	defer resp.Body.Close()
 
@@ -306,7 +306,7 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("prometheus %s: %w: answer not complete within %s", c.name, ErrUnreachable, c.timeout)
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %v", c.name, ErrUnreachable, err)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %s", c.name, ErrUnreachable, serverText(err.Error()))
 	}
 	if int64(len(body)) > c.maxBytes {
 		return nil, 0, c.tooLarge("more", expr)

@@ -358,7 +358,7 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 			fill += g.n
 		}
 	}
-	if left := f.c.maxQueries - f.c.queries; need > left {
+	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
 		return fmt.Errorf("prometheus %s: %w: the server counts %d %s series in %d groups by %s (%d of them above --prometheus-max-series %d), which takes at least %d more queries; %d of the limit (--prometheus-max-queries %d) are left; %s",
 			f.c.name, ErrTooManyQueries, total, fam.name, len(groups), label, big, f.maxSeries, need, left, f.c.maxQueries, tooManyHint)
 	}

@@ -3,11 +3,14 @@ package render
 import (
 	"bytes"
 	"encoding/xml"
+	"html"
 	"io"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
@@ -183,4 +186,73 @@ func TestMdText(t *testing.T) {
 			t.Errorf("mdText(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// FuzzMdText: whatever the name, mdText's cell holds no Markdown but
+// character references and the empty comments before '@', and decoding
+// those gives back the name as shown (display's form).
+func FuzzMdText(f *testing.F) {
+	for _, n := range hostileNames {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := mdText(s)
+		plain := strings.ReplaceAll(got, "<!-- -->@", "@")
+		if strings.ContainsFunc(plain, func(r rune) bool {
+			return r < utf8.RuneSelf && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-,/= &#;@", r))
+		}) {
+			t.Fatalf("mdText(%q) = %q: raw Markdown punctuation", s, got)
+		}
+		want := "-"
+		if s != "" {
+			want = display(s)
+		}
+		if back := html.UnescapeString(plain); back != want {
+			t.Fatalf("mdText(%q) = %q decodes to %q, want %q", s, got, back, want)
+		}
+	})
+}
+
+// FuzzMermaidLabel: whatever the name, the label cannot end its quotes,
+// start a Markdown string, a directive or comment, hold a tag but <br/>,
+// or meet Mermaid's style-line rewrite; and decoding its entity codes
+// gives back the lines.
+func FuzzMermaidLabel(f *testing.F) {
+	for _, n := range hostileNames {
+		f.Add(n, true)
+	}
+	entity := regexp.MustCompile(`#(quot|[0-9]+);`)
+	f.Fuzz(func(t *testing.T, s string, node bool) {
+		name := display(s)
+		got := mermaidLabel(node, name, "1 host")
+		for _, bad := range []string{`"`, "`", "%%", "style", "classDef", "ﬂ°", "¶ß", "\r"} {
+			if strings.Contains(got, bad) {
+				t.Fatalf("mermaidLabel(%q) = %q holds %q", name, got, bad)
+			}
+		}
+		sep := "<br/>"
+		if strings.Contains(got, "\n") {
+			sep = "\n"
+		}
+		if strings.Contains(strings.ReplaceAll(got, sep, ""), "<") {
+			t.Fatalf("mermaidLabel(%q) = %q holds a tag", name, got)
+		}
+		lines := strings.Split(got, sep)
+		if len(lines) != 2 {
+			t.Fatalf("mermaidLabel(%q) = %q: %d lines, want 2", name, got, len(lines))
+		}
+		back := entity.ReplaceAllStringFunc(lines[0], func(e string) string {
+			if e == "#quot;" {
+				return `"`
+			}
+			n, err := strconv.Atoi(e[1 : len(e)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(rune(n))
+		})
+		if back != name {
+			t.Fatalf("mermaidLabel(%q) = %q decodes to %q", name, got, back)
+		}
+	})
 }

@@ -80,6 +80,8 @@ metrics cannot carry).`,
 	f.String("bearer-token-file", "", "with --prometheus: send the token in this file as Authorization: Bearer")
 	f.Duration("prometheus-timeout", promsrc.DefaultTimeout, "with --prometheus: limit for each request")
 	f.Int("prometheus-max-series", promsrc.DefaultMaxSeries, "with --prometheus: split queries so none returns more series than this")
+	f.Int("prometheus-max-queries", promsrc.DefaultMaxQueries, "with --prometheus: most queries one merge sends")
+	f.Duration("prometheus-deadline", promsrc.DefaultDeadline, "with --prometheus: limit for the whole merge, every query included")
 	return c
 }
 
@@ -105,6 +107,8 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 		BearerTokenFile: a.v.GetString("bearer-token-file"),
 		Timeout:         a.v.GetDuration("prometheus-timeout"),
 		MaxSeries:       a.v.GetInt("prometheus-max-series"),
+		MaxQueries:      a.v.GetInt("prometheus-max-queries"),
+		Deadline:        a.v.GetDuration("prometheus-deadline"),
 	}
 	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
 	a.logNotes(notes)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Errors a caller may decide by (errors.Is). Every error returned also names
@@ -32,6 +34,14 @@ var (
 	// ErrProtocol: an answer that is not the Prometheus HTTP API (a login
 	// page, a proxy's error page, a wrong URL path).
 	ErrProtocol = errors.New("not a Prometheus API answer")
+	// ErrRedirect: with credentials set, the server redirected to another
+	// origin (scheme, host or port), where they are not sent.
+	ErrRedirect = errors.New("redirect refused")
+	// ErrTooManyQueries: the series counts the server reported call for
+	// more queries than Options.MaxQueries.
+	ErrTooManyQueries = errors.New("too many queries")
+	// ErrDeadline: the whole merge took longer than Options.Deadline.
+	ErrDeadline = errors.New("not done in time")
 )
 
 // client speaks the instant-query part of the Prometheus HTTP API:
@@ -46,8 +56,10 @@ type client struct {
 	timeout  time.Duration
 	maxBytes int64
 	retries  int
-	backoff  time.Duration
-	at       time.Time
+
+	maxQueries int
+	backoff    time.Duration
+	at         time.Time
 
 	queries  int
 	warnings map[string]bool
@@ -55,28 +67,98 @@ type client struct {
 }
 
 func newClient(opts Options, token string) (*client, error) {
-	u, err := url.Parse(opts.URL)
+	u, err := parseServerURL(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("--prometheus %q: %w", opts.URL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("--prometheus %q: want an http:// or https:// URL of the server (e.g. http://prometheus:9090)", opts.URL)
+		return nil, err
 	}
 	user := u.User
 	u.User = nil
 	u.RawQuery, u.Fragment = "", ""
 	name := u.String()
+	origin := u.Scheme + "://" + u.Host
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
 	hc := opts.Client
 	if hc == nil {
 		hc = &http.Client{}
 	}
+	// A copy, so the caller's client keeps its own redirect policy.
+	own := *hc
+	own.CheckRedirect = sameOrigin(origin, token != "" || user != nil, hc.CheckRedirect)
 	return &client{
-		endpoint: u.String(), name: name, user: user, token: token, http: hc,
-		timeout: opts.Timeout, maxBytes: opts.MaxResponseBytes,
+		endpoint: u.String(), name: name, user: user, token: token, http: &own,
+		timeout: opts.Timeout, maxBytes: opts.MaxResponseBytes, maxQueries: opts.MaxQueries,
 		retries: opts.Retries, backoff: opts.RetryBackoff, at: opts.Time,
 		warnings: map[string]bool{},
 	}, nil
+}
+
+// parseServerURL parses --prometheus. Its errors never repeat a user or
+// password: url.Parse's own error quotes the whole URL, and its detail (an
+// invalid escape, a bad port) can be a piece of the password, so a URL that
+// holds an '@' is reported with everything before the '@' masked and
+// without the detail.
+func parseServerURL(raw string) (*url.URL, error) {
+	shown := strconv.Quote(redactURL(raw))
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return nil, fmt.Errorf("--prometheus %s: not a valid URL; percent-encode special characters in the user and password (%% as %%25, @ as %%40, / as %%2F, : as %%3A, # as %%23)", shown)
+		}
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("--prometheus %s: not a valid URL: %v", shown, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("--prometheus %s: want an http:// or https:// URL of the server (e.g. http://prometheus:9090)", shown)
+	}
+	return u, nil
+}
+
+// redactURL masks whatever could be a user or password in a URL that may
+// not parse: everything between the scheme's "//" (or the start) and the
+// last '@'.
+func redactURL(raw string) string {
+	at := strings.LastIndexByte(raw, '@')
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "//"); i >= 0 && i < at {
+		start = i + 2
+	}
+	return raw[:start] + "xxxxx" + raw[at:]
+}
+
+// errRedirect is what the redirect policy returns for a redirect it will
+// not follow.
+type errRedirect struct{ to string }
+
+func (e *errRedirect) Error() string { return "redirected to " + e.to }
+
+// sameOrigin is the client's redirect policy. Go's default keeps the
+// Authorization header for the same host name whatever the scheme or port,
+// so a redirect could hand the token or password to another service on the
+// host, or send it in clear after https. With credentials, a redirect is
+// followed only within the origin given (scheme, host and port); without,
+// any redirect is followed as usual. next is the caller's own policy, if
+// any.
+func sameOrigin(origin string, credentials bool, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		to := req.URL.Scheme + "://" + req.URL.Host
+		if credentials && !strings.EqualFold(to, origin) {
+			shown := *req.URL
+			shown.User, shown.RawQuery, shown.Fragment = nil, "", ""
+			return &errRedirect{to: serverText(shown.String())}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // apiResponse is the envelope of every API answer.
@@ -115,7 +197,7 @@ func (c *client) query(ctx context.Context, expr string) ([]series, error) {
 	}
 	var vec vectorData
 	if err := json.Unmarshal(body, &vec); err != nil {
-		return nil, fmt.Errorf("prometheus %s: %w: data: %v", c.name, ErrProtocol, err)
+		return nil, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(err.Error()))
 	}
 	if vec.ResultType != "vector" {
 		return nil, fmt.Errorf("prometheus %s: %w: result type %q for %s, want vector", c.name, ErrProtocol, vec.ResultType, expr)
@@ -126,6 +208,10 @@ func (c *client) query(ctx context.Context, expr string) ([]series, error) {
 // post sends one query, retrying 503 and 429 with exponential backoff (or
 // the server's Retry-After, capped), and returns the envelope's data.
 func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error) {
+	if c.maxQueries > 0 && c.queries >= c.maxQueries {
+		return nil, fmt.Errorf("prometheus %s: %w: %d queries sent, the limit (--prometheus-max-queries); %s",
+			c.name, ErrTooManyQueries, c.queries, tooManyHint)
+	}
 	c.queries++
 	form := url.Values{
 		"query":   {expr},
@@ -149,7 +235,7 @@ func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		case <-t.C:
 		}
 		wait *= 2
@@ -178,7 +264,10 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if parent.Err() != nil {
-			return nil, 0, parent.Err()
+			return nil, 0, context.Cause(parent)
+		}
+		if re := (*errRedirect)(nil); errors.As(err, &re) {
+			return nil, 0, fmt.Errorf("prometheus %s: %w: %s; planet sends credentials only to the origin given (scheme, host and port): if the server moved, give its new address to --prometheus", c.name, ErrRedirect, re.to)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("prometheus %s: %w: no answer within %s (raise --prometheus-timeout for a big fleet)", c.name, ErrUnreachable, c.timeout)
@@ -186,7 +275,7 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: %w: %v", c.name, ErrUnreachable, err)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: %s", c.name, ErrUnreachable, serverText(err.Error()))
 	}
 	defer resp.Body.Close()
 
@@ -200,10 +289,10 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		case c.user != nil:
 			how = "check the user and password in the URL"
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s (%s)", c.name, ErrAuth, resp.Status, how)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s (%s)", c.name, ErrAuth, serverText(resp.Status), how)
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("prometheus %s: %w: HTTP %s", c.name, ErrUnavailable, resp.Status)
+		return nil, retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("prometheus %s: %w: HTTP %s", c.name, ErrUnavailable, serverText(resp.Status))
 	}
 
 	if resp.ContentLength > c.maxBytes {
@@ -212,12 +301,12 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
 		if parent.Err() != nil {
-			return nil, 0, parent.Err()
+			return nil, 0, context.Cause(parent)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("prometheus %s: %w: answer not complete within %s", c.name, ErrUnreachable, c.timeout)
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %v", c.name, ErrUnreachable, err)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %s", c.name, ErrUnreachable, serverText(err.Error()))
 	}
 	if int64(len(body)) > c.maxBytes {
 		return nil, 0, c.tooLarge("more", expr)
@@ -225,10 +314,11 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	var env apiResponse
 	if err := json.Unmarshal(body, &env); err != nil || env.Status == "" {
 		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s: %q (is the URL the server's base URL?)",
-			c.name, ErrProtocol, resp.Status, resp.Header.Get("Content-Type"), excerpt(body))
+			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), excerpt(body))
 	}
 	for _, w := range env.Warnings {
-		if !c.warnings[w] {
+		w = serverText(w)
+		if !c.warnings[w] && len(c.warnings) < maxWarnings {
 			c.warnings[w] = true
 			if c.notes != nil {
 				c.notes("server warning: " + w)
@@ -236,16 +326,17 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		}
 	}
 	if env.Status != "success" {
+		kind, msg := serverText(env.ErrorType), serverText(env.Error)
 		switch resp.StatusCode {
 		case http.StatusBadRequest, http.StatusUnprocessableEntity:
-			return nil, 0, fmt.Errorf("prometheus %s: %w (%s): %s (query: %s)", c.name, ErrBadQuery, env.ErrorType, env.Error, expr)
+			return nil, 0, fmt.Errorf("prometheus %s: %w (%s): %s (query: %s)", c.name, ErrBadQuery, kind, msg, expr)
 		case http.StatusServiceUnavailable:
-			return nil, 0, fmt.Errorf("prometheus %s: %w: %s", c.name, ErrUnavailable, env.Error)
+			return nil, 0, fmt.Errorf("prometheus %s: %w: %s", c.name, ErrUnavailable, msg)
 		}
-		return nil, 0, fmt.Errorf("prometheus %s: HTTP %s: %s: %s (query: %s)", c.name, resp.Status, env.ErrorType, env.Error, expr)
+		return nil, 0, fmt.Errorf("prometheus %s: HTTP %s: %s: %s (query: %s)", c.name, serverText(resp.Status), kind, msg, expr)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s with status success", c.name, ErrProtocol, resp.Status)
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s with status success", c.name, ErrProtocol, serverText(resp.Status))
 	}
 	return env.Data, 0, nil
 }
@@ -266,6 +357,33 @@ func retryAfter(h string) time.Duration {
 		return max(0, time.Until(t))
 	}
 	return 0
+}
+
+// maxWarnings bounds the distinct server warnings passed on; a server
+// sending a new one with every answer does not flood the log.
+const maxWarnings = 20
+
+// maxServerText is the most of one server string (an error, a warning, a
+// status line) that reaches a message.
+const maxServerText = 500
+
+// serverText makes text the server chose safe to print on a terminal:
+// at most maxServerText bytes (cut on a rune boundary, "..." added), and
+// Go-quoted when it holds anything but printable characters and spaces (an
+// escape sequence, a newline, a right-to-left override, invalid UTF-8), so
+// it can neither run terminal commands nor disguise itself.
+func serverText(s string) string {
+	if len(s) > maxServerText {
+		cut := maxServerText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+		return s
+	}
+	return strconv.QuoteToGraphic(s)
 }
 
 func excerpt(b []byte) string {

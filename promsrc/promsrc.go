@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -78,6 +79,14 @@ type Options struct {
 	// 20000); MaxResponseBytes the hard limit on one answer (default 64 MiB).
 	MaxSeries        int
 	MaxResponseBytes int64
+	// MaxQueries caps the queries of one merge (default 200). The series
+	// counts the server reports decide how finely queries are split; a
+	// server (or proxy) claiming absurd counts would otherwise drive
+	// thousands of them. A plan that cannot fit is refused before it starts.
+	MaxQueries int
+	// Deadline bounds the whole merge, every query and retry included
+	// (default 10m); Timeout bounds each request within it.
+	Deadline time.Duration
 	// Retries of a 503 or 429 answer (default 3; negative: none), waiting
 	// RetryBackoff (default 500ms), then twice as long each time.
 	Retries      int
@@ -92,6 +101,8 @@ const (
 	DefaultTimeout          = 30 * time.Second
 	DefaultMaxSeries        = 20000
 	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxQueries       = 200
+	DefaultDeadline         = 10 * time.Minute
 	DefaultRetries          = 3
 	DefaultRetryBackoff     = 500 * time.Millisecond
 )
@@ -111,6 +122,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxQueries <= 0 {
+		o.MaxQueries = DefaultMaxQueries
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = DefaultDeadline
 	}
 	switch {
 	case o.Retries == 0:
@@ -157,6 +174,10 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, opts.Deadline, fmt.Errorf(
+		"prometheus %s: %w: the merge took longer than %s (--prometheus-deadline); raise it for a slow server or a big fleet, or narrow --selector",
+		c.name, ErrDeadline, opts.Deadline))
+	defer cancel()
 	var notes []graph.Note
 	c.notes = func(msg string) { notes = append(notes, graph.Note{Level: graph.Warning, Name: c.name, Msg: msg}) }
 	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
@@ -164,14 +185,17 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 	for _, fam := range families {
 		err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
 			if msg := r.add(fam.name, s); msg != "" {
-				r.skip(fam.name, msg)
+				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
 			}
 		})
 		if err != nil {
+			if errors.Is(err, ErrDeadline) {
+				err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
+			}
 			return nil, notes, err
 		}
 	}
-	snaps, rnotes := r.snapshots(opts.Time, opts.MaxAge)
+	snaps, rnotes := r.snapshots(opts.Time, opts.Lookback, opts.MaxAge)
 	for _, n := range rnotes {
 		notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
 	}
@@ -301,10 +325,18 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 	for _, s := range counts {
 		v, err := s.value()
 		if err != nil {
-			return fmt.Errorf("prometheus %s: %w: %v", f.c.name, ErrProtocol, err)
+			return fmt.Errorf("prometheus %s: %w: %s", f.c.name, ErrProtocol, serverText(err.Error()))
 		}
-		groups = append(groups, group{s.Metric[label], int(v)})
-		total += int(v)
+		n, ok := seriesCount(v)
+		if !ok {
+			// Not a count: the group is fetched in a query of its own,
+			// which MaxResponseBytes bounds.
+			f.warn(fmt.Sprintf("count of %s series by %s: %s is %s, not a count; fetching that group alone",
+				fam.name, label, seriesText("", s.Metric), valueText(s.Value[1])))
+			n = f.maxSeries
+		}
+		groups = append(groups, group{s.Metric[label], n})
+		total += n
 	}
 	if total == 0 {
 		return nil
@@ -313,6 +345,28 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		return data(extra)
 	}
 	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.value, b.value) })
+	// The fewest queries this plan takes: one a batch, as the loop below
+	// packs them, and for a group split further its count and at least one
+	// fetch. Refused now if that cannot fit, not after the limit's worth.
+	need, big, fill, open := 0, 0, 0, false
+	for _, g := range groups {
+		switch {
+		case g.n > f.maxSeries && len(split) > 1:
+			big++
+			need += 2
+		case g.n > f.maxSeries:
+			need++
+		case !open || fill+g.n > f.maxSeries:
+			need++
+			fill, open = g.n, true
+		default:
+			fill += g.n
+		}
+	}
+	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+		return fmt.Errorf("prometheus %s: %w: the server counts %d %s series in %d groups by %s (%d of them above --prometheus-max-series %d), which takes at least %d more queries; %d of the limit (--prometheus-max-queries %d) are left; %s",
+			f.c.name, ErrTooManyQueries, total, fam.name, len(groups), label, big, f.maxSeries, need, left, f.c.maxQueries, tooManyHint)
+	}
 	var batch []string
 	n := 0
 	flush := func() error {
@@ -339,6 +393,30 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		n += g.n
 	}
 	return flush()
+}
+
+// tooManyHint says what to do when the query limit is reached.
+const tooManyHint = "check the counts (count by (local_hostgroup) of each planet_ family) against the fleet's size, narrow --selector, or raise --prometheus-max-series or --prometheus-max-queries"
+
+// warn passes a note about the answers on, if anyone listens.
+func (f *fetcher) warn(msg string) {
+	if f.c.notes != nil {
+		f.c.notes(msg)
+	}
+}
+
+// maxCount is the largest series count or socket count taken as one: far
+// above any real fleet, and small enough that sums over millions of them
+// cannot overflow an int.
+const maxCount = math.MaxInt32
+
+// seriesCount is v as a count, if it is one: a whole number from 0 to
+// maxCount (not NaN, not ±Inf, not 1e300, not -1).
+func seriesCount(v float64) (int, bool) {
+	if !(v >= 0 && v <= maxCount) || v != math.Trunc(v) {
+		return 0, false
+	}
+	return int(v), true
 }
 
 // matchAny is a matcher for any of values; "" matches series without the

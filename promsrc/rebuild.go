@@ -2,6 +2,7 @@ package promsrc
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -100,8 +101,11 @@ func (r *rebuilder) add(family string, s series) string {
 		return "no instance label"
 	}
 	v, err := s.value()
-	if err != nil || math.IsNaN(v) || v < 0 {
-		return fmt.Sprintf("value %s", s.Value[1])
+	if err != nil {
+		return "value " + valueText(s.Value[1]) + ": not a number"
+	}
+	if why := checkValue(family, v); why != "" {
+		return "value " + valueText(s.Value[1]) + ": " + why
 	}
 	switch family {
 	case render.MetricUpstream, render.MetricDownstream:
@@ -184,6 +188,69 @@ func (r *rebuilder) add(family string, s series) string {
 	return ""
 }
 
+// maxUnixTime is 9999-12-31T23:59:59Z, the last second RFC 3339 (and so
+// a snapshot's scanned_at) can write.
+const maxUnixTime = 253402300799
+
+// checkValue says why v cannot be a value of family, or "". Counts are
+// whole numbers up to maxCount, byte totals below 2^64, a scan time a Unix
+// time up to the year 9999, a success 0 or 1: anything else (NaN, ±Inf,
+// 1e300, a negative) would become a wrapped or zero field.
+func checkValue(family string, v float64) string {
+	switch family {
+	case render.MetricTraffic:
+		if !(v >= 0 && v < math.MaxUint64) {
+			return "not a byte count"
+		}
+	case render.MetricScanTimestamp:
+		if !(v >= 0 && v <= maxUnixTime) {
+			return "not a Unix time between 1970 and 9999"
+		}
+	case render.MetricScanSuccess:
+		if v != 0 && v != 1 {
+			return "want 0 or 1"
+		}
+	default:
+		if _, ok := seriesCount(v); !ok {
+			return "not a count"
+		}
+	}
+	return ""
+}
+
+// seriesText names a series as PromQL would, name{label="value",...}, with
+// labels sorted and values Go-quoted (so nothing in them reaches a
+// terminal raw), at most maxServerText bytes.
+func seriesText(name string, labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(serverText(k))
+		b.WriteByte('=')
+		b.WriteString(strconv.QuoteToGraphic(labels[k]))
+	}
+	b.WriteByte('}')
+	return serverText(b.String())
+}
+
+// valueText is a sample's value as the server sent it, safe to print.
+func valueText(raw []byte) string {
+	var v string
+	if json.Unmarshal(raw, &v) == nil {
+		return serverText(v)
+	}
+	return serverText(string(raw))
+}
+
 // bindAddr is the address of a bind label, IP:port without brackets
 // (":::9100" is the IPv6 wildcard).
 func bindAddr(bind string) (netip.Addr, error) {
@@ -199,8 +266,12 @@ func bindAddr(bind string) (netip.Addr, error) {
 }
 
 // snapshots rebuilds one snapshot per instance, sorted by instance; hosts
-// whose newest scan is older than maxAge before at are left out.
-func (r *rebuilder) snapshots(at time.Time, maxAge time.Duration) ([]*snapshot.Snapshot, []graph.Note) {
+// whose newest scan is older than maxAge before at are left out. A host with
+// no valid scan time in the window gets the window's start (at less
+// lookback), with a warning: it was scraped within the window, and it must
+// neither look newer than a host that has one nor give the graph a
+// generated_at of year 1.
+func (r *rebuilder) snapshots(at time.Time, lookback, maxAge time.Duration) ([]*snapshot.Snapshot, []graph.Note) {
 	var notes []graph.Note
 	for _, fam := range families {
 		if n := r.skipped[fam.name]; n > 0 {
@@ -219,17 +290,23 @@ func (r *rebuilder) snapshots(at time.Time, maxAge time.Duration) ([]*snapshot.S
 		h := r.byInstance[inst]
 		s, warn := h.snapshot()
 		if warn != "" {
-			notes = append(notes, graph.Note{Level: graph.Warning, Msg: "instance " + inst + ": " + warn})
+			notes = append(notes, graph.Note{Level: graph.Warning, Msg: "instance " + serverText(inst) + ": " + warn})
+		}
+		if !h.hasScan {
+			s.ScannedAt = at.Add(-lookback).UTC()
+			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
+				"instance %s: no valid %s in the window; scanned_at is the window's start, %s",
+				serverText(inst), render.MetricScanTimestamp, s.ScannedAt.Format(time.RFC3339))})
 		}
 		if maxAge > 0 && h.hasScan && at.Sub(s.ScannedAt) > maxAge {
 			notes = append(notes, graph.Note{Level: graph.Info, Msg: fmt.Sprintf(
-				"instance %s left out: newest scan %s is older than %s", inst, s.ScannedAt.Format(time.RFC3339), maxAge)})
+				"instance %s left out: newest scan %s is older than %s", serverText(inst), s.ScannedAt.Format(time.RFC3339), maxAge)})
 			continue
 		}
 		id := graph.Identity(s.Host)
 		if other, dup := seen[id]; dup {
 			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
-				"instances %s and %s are the same host %s; the newer scan is merged", other, inst, s.Host.Hostname)})
+				"instances %s and %s are the same host %s; the newer scan is merged", serverText(other), serverText(inst), serverText(s.Host.Hostname))})
 		}
 		seen[id] = inst
 		out = append(out, s)
@@ -269,7 +346,7 @@ func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
 		return cmp.Or(strings.Compare(a.address, b.address), strings.Compare(a.hostgroup, b.hostgroup))
 	})
 	if n > 1 {
-		warn = fmt.Sprintf("%d different local_address/local_hostgroup pairs in the window; using %s/%s", n, local.address, local.hostgroup)
+		warn = fmt.Sprintf("%d different local_address/local_hostgroup pairs in the window; using %s/%s", n, serverText(local.address), serverText(local.hostgroup))
 	}
 	if len(h.locals) == 0 {
 		local.hostgroup, _ = mostCommon(h.groups, strings.Compare)

@@ -85,7 +85,7 @@ func viaMetrics(t testing.TB, snaps []*snapshot.Snapshot) ([]*snapshot.Snapshot,
 			t.Errorf("render writes %s, which promsrc does not read", name)
 		}
 	}
-	return r.snapshots(scanTime, 0)
+	return r.snapshots(scanTime, DefaultLookback, 0)
 }
 
 func mustMerge(t testing.TB, snaps []*snapshot.Snapshot, mo graph.MergeOptions) *graph.Graph {

@@ -166,6 +166,28 @@ func TestPenWidth(t *testing.T) {
 	}
 }
 
+func TestMermaidLabel(t *testing.T) {
+	tests := []struct {
+		node bool
+		in   []string
+		want string
+	}{
+		{true, []string{"web", "2 hosts"}, "web<br/>2 hosts"},
+		{true, []string{"web"}, "web<br/>"},
+		{false, []string{"tcp/443"}, "tcp/443"},
+		{false, []string{"tcp/443", "1 KiB"}, "tcp/443<br/>1 KiB"},
+		// Text Mermaid would act on once decoded: no tag, lines by newline.
+		{true, []string{`a\nb`, "1 host"}, "a#92;nb\n1 host"},
+		{true, []string{"fa:fa-car"}, "fa#58;fa-car"},
+		{false, []string{"$$x$$"}, "#36;#36;x#36;#36;"},
+	}
+	for _, tt := range tests {
+		if got := mermaidLabel(tt.node, tt.in...); got != tt.want {
+			t.Errorf("mermaidLabel(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestMermaidText(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"web-1.service.consul", "web-1.service.consul"},
@@ -175,6 +197,11 @@ func TestMermaidText(t *testing.T) {
 		{"#quot;", "#35;quot#59;"},
 		{"`md`", "#96;md#96;"},
 		{"日本語", "日本語"},
+		// Mermaid drops the last ';' of a line with "style", ':' and '#'.
+		{"lifestyle:eu(1)", "life#115;tyle#58;eu#40;1#41;"},
+		{"my classDef", "my #99;lassDef"},
+		{"Style", "Style"},
+		{"ﬂ°¶ß", "ﬂ#176;#182;ß"},
 	}
 	for _, tt := range tests {
 		if got := mermaidText(tt.in); got != tt.want {

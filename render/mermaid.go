@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -72,7 +73,7 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			open, closing = "([", "])"
 			external = append(external, id)
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id, open, mermaidText(display(n.ID)), hostCount(n.HostCount), closing)
+		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", id, open, mermaidLabel(true, display(n.ID), hostCount(n.HostCount)), closing)
 	}
 	// One link per ordered node pair, in the graph's edge order.
 	var links []*mermaidLink
@@ -85,7 +86,7 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			byPair[k] = l
 			links = append(links, l)
 		}
-		l.ports = append(l.ports, mermaidText(portLabel(e)))
+		l.ports = append(l.ports, portLabel(e))
 		l.bytes += e.PortBytesToServer + e.PortBytesToClient
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
 	}
@@ -94,10 +95,11 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 		if l.oneSided {
 			arrow = "-.->"
 		}
-		label := strings.Join(l.ports, ", ")
+		lines := []string{strings.Join(l.ports, ", ")}
 		if l.bytes > 0 {
-			label += "<br/>" + mermaidText(bytesIEC(l.bytes))
+			lines = append(lines, bytesIEC(l.bytes))
 		}
+		label := mermaidLabel(false, lines...)
 		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from, arrow, label, l.to)
 	}
 	if len(external) > 0 {
@@ -107,17 +109,64 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 	return b.Bytes(), len(links)
 }
 
-// mermaidText encodes s for a quoted Mermaid label: letters, digits, spaces
-// and a few harmless marks stay, everything else becomes an entity code
-// (#quot; for the quote, #NNN; for the rest), so quotes, pipes, brackets,
-// markup, backticks (markdown strings) and # itself are shown, not parsed.
+// mermaidLabel is the text of a quoted Mermaid label showing lines, each
+// already through display. Every line is encoded by mermaidText; how lines
+// are joined decides how Mermaid (11.x) draws them.
+//
+// Mermaid shows entity codes as text in SVG labels (htmlLabels: false)
+// unless the label holds a tag: then DOMPurify parses it and decodes them.
+// So lines are joined with <br/>, and a one-line node label ends with one
+// (a trailing <br/> draws nothing), and both label kinds show the name. But in
+// that path the decoded text is searched again: a backslash followed by n
+// becomes a line break, "fa:fa-NAME" an icon, and $$...$$ a formula. A
+// label with any of these is written without a tag, lines joined by a
+// newline, so the HTML labels Mermaid draws by default (and GitHub uses)
+// show it exactly, while SVG labels show its entity codes. Edge labels in
+// SVG show entity codes either way (Mermaid never decodes them there), so
+// they get no trailing <br/> (node is false).
+func mermaidLabel(node bool, lines ...string) string {
+	enc := make([]string, len(lines))
+	decoded := false
+	for i, l := range lines {
+		enc[i] = mermaidText(l)
+		decoded = decoded || mermaidRescanned.MatchString(l)
+	}
+	if decoded {
+		return strings.Join(enc, "\n")
+	}
+	if len(enc) == 1 && node {
+		return enc[0] + "<br/>"
+	}
+	return strings.Join(enc, "<br/>")
+}
+
+// mermaidRescanned matches what Mermaid acts on in a label's decoded text
+// (see mermaidLabel): \n, Font Awesome icon names (as Mermaid's own
+// pattern, (fa[bklrs]?):fa-NAME) and KaTeX's $$.
+var mermaidRescanned = regexp.MustCompile(`\\n|fa[bklrs]?:fa-[\w-]|\$\$`)
+
+// mermaidText encodes s for a quoted Mermaid label, so that real Mermaid
+// (11.x) shows exactly s. Letters, digits, spaces and a few harmless marks
+// stay; everything else (':' too, which starts an icon name) becomes an entity code (#quot; for the quote, #NNN;
+// for the rest), so quotes, pipes, brackets, markup, backticks (markdown
+// strings), %% (directives and comments) and # itself are shown, not parsed.
+//
+// Mermaid also rewrites its source before parsing it: a line holding
+// "style" or "classDef", then ':', then '#', loses its last ';' (the rule is
+// meant for style statements; in a label it cuts the last entity short, so
+// "lifestyle:eu(1)" showed as "lifestyle:eu(1#41"). So the first letter of
+// either word is written as an entity too, and no label line can match.
+// Mermaid's own entity markers (ﬂ°, ¶ß) cannot appear either: '°' and '¶'
+// are not letters, so they are always encoded.
 func mermaidText(s string) string {
 	var b strings.Builder
-	for _, r := range s {
+	for i, r := range s {
 		switch {
 		case r == '"':
 			b.WriteString("#quot;")
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || strings.ContainsRune("._-/:,+@=", r):
+		case strings.HasPrefix(s[i:], "style") || strings.HasPrefix(s[i:], "classDef"):
+			fmt.Fprintf(&b, "#%d;", r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || strings.ContainsRune("._-/,+@=", r):
 			b.WriteRune(r)
 		default:
 			fmt.Fprintf(&b, "#%d;", r)

@@ -16,7 +16,7 @@ export PATH="$PATH:/usr/sbin:/sbin:$(go env GOPATH)/bin"
 missing=()
 for pair in darkstat:darkstat dot:graphviz promtool:prometheus \
             prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2 \
-            setfacl:acl ansible-playbook:ansible; do
+            setfacl:acl ansible-playbook:ansible cmark-gfm:cmark-gfm chromium:chromium npm:npm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ "$(id -u)" = 0 ]; then
@@ -25,6 +25,16 @@ if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  fi
+  # Mermaid for the render tests (render/mermaid_real_test.go), loaded from a
+  # local page in the headless chromium above: from npm, pinned, no install
+  # scripts run, no browser downloaded.
+  mermaid_version=${PLANET_MERMAID_VERSION:-11.17.2}
+  tools=/usr/local/lib/planet-test-tools
+  if ! grep -qs "\"version\": \"$mermaid_version\"" "$tools/node_modules/mermaid/package.json"; then
+    echo "test.sh: installing mermaid@$mermaid_version (npm) into $tools" >&2
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --ignore-scripts --no-audit --no-fund --no-save "mermaid@$mermaid_version" >/dev/null
   fi
   export PLANET_TEST_STRICT=1
 elif [ ${#missing[@]} -gt 0 ]; then

@@ -136,3 +136,82 @@ func writeDenseGraph(t *testing.T, path string, n, m int) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecondSignalExitsAtOnce: the first SIGINT or SIGTERM asks planet to
+// stop cleanly; a second one, whichever it is, ends planet at once with that
+// signal's exit status, even when the work in progress does not heed the
+// first. Here the work is `planet render -` reading a pipe whose writer
+// hangs: a read of standard input has no deadline, so the first signal
+// cannot end it.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	planet := buildPlanet(t, t.TempDir())
+	for _, tc := range []struct {
+		first, second syscall.Signal
+		want          int
+	}{
+		{syscall.SIGINT, syscall.SIGTERM, 143},
+		{syscall.SIGTERM, syscall.SIGINT, 130},
+		{syscall.SIGINT, syscall.SIGINT, 130},
+	} {
+		t.Run(tc.first.String()+" then "+tc.second.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.txt")
+			if err := os.WriteFile(out, []byte("previous\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The writer end stays open and silent until the test ends.
+			stdin, hang, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			defer hang.Close()
+			var stderr bytes.Buffer
+			cmd := exec.Command(planet, "render", "-f", "table", "-o", out, "-")
+			cmd.Env = planetEnv(t)
+			cmd.Stdin = stdin
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan struct{})
+			go func() { cmd.Wait(); close(waited) }()
+			defer func() {
+				cmd.Process.Kill()
+				<-waited
+			}()
+			// Long enough for planet to have set up its signal handling
+			// and to be blocked in the read.
+			select {
+			case <-waited:
+				t.Fatalf("planet exited before any signal:\n%s", stderr.String())
+			case <-time.After(500 * time.Millisecond):
+			}
+			cmd.Process.Signal(tc.first)
+			select {
+			case <-waited:
+				t.Fatalf("planet exited on the first %s (code %d), so this test cannot see the second signal; "+
+					"give it work that outlasts the first signal\n%s", tc.first, cmd.ProcessState.ExitCode(), stderr.String())
+			case <-time.After(300 * time.Millisecond):
+			}
+			sent := time.Now()
+			cmd.Process.Signal(tc.second)
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("still running 5s after the second signal (%s)\n%s", tc.second, stderr.String())
+			}
+			if d := time.Since(sent); d > time.Second {
+				t.Errorf("exited %v after the second signal, want within a second", d)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tc.want {
+				t.Errorf("exit code %d, want %d (128 + the second signal's number)\n%s", code, tc.want, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "second signal") {
+				t.Errorf("stderr does not say a second signal ended planet:\n%s", stderr.String())
+			}
+			if b, _ := os.ReadFile(out); string(b) != "previous\n" {
+				t.Errorf("output changed: %q", b)
+			}
+		})
+	}
+}

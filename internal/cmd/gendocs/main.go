@@ -9,12 +9,15 @@
 // command, gzipped the way Debian policy wants), OUT/man/planet-svg.1.gz
 // (the SVG helper the packages also install, which has no cobra tree: its
 // page is written here, with the same header) and OUT/completions/
-// planet.bash, _planet (zsh) and planet.fish.
+// planet.bash, _planet (zsh) and planet.fish, and OUT/doc/THIRD_PARTY_NOTICES
+// (the license and notice files of everything else the binaries hold; see
+// writeNotices).
 package main
 
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,7 +87,15 @@ func run(args []string) error {
 	if err := writeHelperMan(header, filepath.Join(*out, "man")); err != nil {
 		return err
 	}
-	return writeCompletions(root, filepath.Join(*out, "completions"))
+	if err := writeCompletions(root, filepath.Join(*out, "completions")); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	repo, err := goOutput(ctx, ".", "list", "-m", "-f", "{{.Dir}}")
+	if err != nil {
+		return fmt.Errorf("planet's source tree: %w", err)
+	}
+	return writeNotices(ctx, repo, filepath.Join(*out, "doc"))
 }
 
 // writeMan writes one gzipped page per available command, named like

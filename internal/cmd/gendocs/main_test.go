@@ -222,3 +222,70 @@ func TestBadArguments(t *testing.T) {
 		t.Errorf("a zero date reached the header")
 	}
 }
+
+// THIRD_PARTY_NOTICES covers every module the release binaries link, with
+// the NOTICE files Apache-2.0 modules ask to be passed on, and what
+// go-graphviz embeds.
+func TestThirdPartyNotices(t *testing.T) {
+	out := t.TempDir()
+	if err := run([]string{"-out", out, "-version", "1.2.3", "-date", "1764100000"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "doc", "THIRD_PARTY_NOTICES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	list := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}}{{end}}{{end}}",
+		"github.com/planetdeps/planet/cmd/planet", "github.com/planetdeps/planet/cmd/planet-svg")
+	list.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	mods, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for _, m := range strings.Split(strings.TrimSpace(string(mods)), "\n") {
+		if m == "" {
+			continue
+		}
+		n++
+		if !strings.Contains(text, "\n"+m+"\nin: ") {
+			t.Errorf("no section for module %s", m)
+		}
+	}
+	if n < 10 {
+		t.Errorf("go list found only %d modules: %s", n, mods)
+	}
+	for _, want := range []string{
+		"The Go standard library go1.",
+		"Copyright 2020-2023 wazero authors",       // wazero's NOTICE
+		"Copyright 2011-2016 Canonical Ltd.",       // yaml's NOTICE
+		"Graphviz 12.1.2, compiled to WebAssembly", // go-graphviz's graphviz.version
+		"Eclipse Public License - v 1.0",
+		"Thai Open Source Software Center", // expat
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("THIRD_PARTY_NOTICES lacks %q", want)
+		}
+	}
+}
+
+// A module without a license file fails the release build, naming it.
+func TestNoticesNeedALicense(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("no license here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	err := appendLicenses(&b, dir, true)
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("appendLicenses of a directory without a license: %v, want an error naming %s", err, dir)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "COPYING.txt"), []byte("terms\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := appendLicenses(&b, dir, true); err != nil || !strings.Contains(b.String(), "--- COPYING.txt\n\nterms\n") {
+		t.Errorf("appendLicenses = %v, %q", err, b.String())
+	}
+}

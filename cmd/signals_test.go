@@ -144,6 +144,9 @@ func writeDenseGraph(t *testing.T, path string, n, m int) {
 // hangs: a read of standard input has no deadline, so the first signal
 // cannot end it.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: builds planet")
+	}
 	planet := buildPlanet(t, t.TempDir())
 	for _, tc := range []struct {
 		first, second syscall.Signal

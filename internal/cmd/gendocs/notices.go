@@ -85,7 +85,7 @@ then its license and notice files, verbatim.
 	sep := "\n" + strings.Repeat("=", 79) + "\n"
 	fmt.Fprintf(&b, "%sThe Go standard library %s\nin: %s\n", sep, goVersion, strings.Join(binaryNames(binaries), ", "))
 	if err := appendLicenses(&b, goroot, false); err != nil {
-		return fmt.Errorf("Go standard library: %w", err)
+		return fmt.Errorf("the Go standard library: %w", err)
 	}
 	for _, m := range mods {
 		fmt.Fprintf(&b, "%s%s %s\nin: %s\n", sep, m.path, m.version, strings.Join(binaryNames(m.in), ", "))

@@ -36,14 +36,14 @@ const maxLicenseFile = 1 << 20
 // go-graphviz embeds Graphviz, expat and wasi-libc as one WebAssembly
 // module (its internal/wasm/build builds it). Their license texts live in
 // packaging/licenses; versionFile, when set, names the module file that
-// holds the version.
+// holds the version: all of it, or versionRe's first group.
 var embedded = map[string][]struct {
-	name, versionFile, source, license string
+	name, versionFile, versionRe, source, license string
 }{
 	"github.com/goccy/go-graphviz": {
-		{"Graphviz", "graphviz.version", "https://gitlab.com/graphviz/graphviz", "EPL-1.0"},
-		{"expat", "", "https://github.com/libexpat/libexpat", "expat"},
-		{"wasi-libc (wasi-sdk sysroot)", "", "https://github.com/WebAssembly/wasi-libc", "wasi-libc"},
+		{"Graphviz", "graphviz.version", "", "https://gitlab.com/graphviz/graphviz", "EPL-1.0"},
+		{"expat", "internal/wasm/build/Dockerfile", `expat-([0-9][0-9.]*[0-9])\.tar`, "https://github.com/libexpat/libexpat", "expat"},
+		{"wasi-libc from", "internal/wasm/build/Dockerfile", `wasi-sdk:(wasi-sdk-[0-9]+)`, "https://github.com/WebAssembly/wasi-libc", "wasi-libc"},
 	},
 }
 
@@ -95,9 +95,16 @@ then its license and notice files, verbatim.
 		for _, e := range embedded[m.path] {
 			version := ""
 			if e.versionFile != "" {
-				v, err := os.ReadFile(filepath.Join(m.dir, e.versionFile))
+				v, err := readBounded(filepath.Join(m.dir, filepath.FromSlash(e.versionFile)))
 				if err != nil {
 					return fmt.Errorf("module %s: version of embedded %s: %w", m.path, e.name, err)
+				}
+				if e.versionRe != "" {
+					match := regexp.MustCompile(e.versionRe).FindSubmatch(v)
+					if match == nil {
+						return fmt.Errorf("module %s: no version of embedded %s in %s (want %s)", m.path, e.name, e.versionFile, e.versionRe)
+					}
+					v = match[1]
 				}
 				version = " " + strings.TrimSpace(string(v))
 			}

@@ -235,18 +235,29 @@ func TestDebPackage(t *testing.T) {
 	clone := cleanClone(t)
 	config := testConfig(t, clone)
 	start := time.Now()
-	build := exec.Command(gr, "release", "--snapshot", "--clean", "--skip=publish,archive", "--config", config)
+	build := exec.Command(gr, "release", "--snapshot", "--clean", "--skip=publish", "--config", config)
 	build.Dir = clone
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("goreleaser release --snapshot: %v\n%s", err, out)
 	}
-	t.Logf("goreleaser built the linux/amd64 deb and rpm in %v", time.Since(start).Round(time.Second))
+	t.Logf("goreleaser built the linux/amd64 tarball, deb and rpm in %v", time.Since(start).Round(time.Second))
 	debs, _ := filepath.Glob(filepath.Join(clone, "dist", "planet_*_amd64.deb"))
 	rpms, _ := filepath.Glob(filepath.Join(clone, "dist", "planet-*.x86_64.rpm"))
 	if len(debs) != 1 || len(rpms) != 1 {
 		t.Fatalf("want one amd64 deb and one x86_64 rpm in dist/, have %v %v", debs, rpms)
 	}
 	deb := debs[0]
+
+	// The tarball: the binaries with the license and notices beside them.
+	tars, _ := filepath.Glob(filepath.Join(clone, "dist", "planet_*_linux_amd64.tar.gz"))
+	if len(tars) != 1 {
+		t.Fatalf("want one linux/amd64 tarball in dist/, have %v", tars)
+	}
+	tarList := strings.Fields(run(t, "", "tar", "-tzf", tars[0]))
+	sort.Strings(tarList)
+	if want := []string{"LICENSE", "NOTICE", "README.md", "THIRD_PARTY_NOTICES", "planet", "planet-svg"}; !slices.Equal(tarList, want) {
+		t.Errorf("tarball holds %v, want %v", tarList, want)
+	}
 
 	// What the package holds, before installing it.
 	want := expectedFiles()

@@ -15,7 +15,9 @@ const columnGap = 2
 // than in runes: a CJK or fullwidth character takes two columns, a combining
 // mark none, an emoji (one grapheme cluster, however many runes) two. Widths
 // are uniseg's reading of Unicode's East Asian Width (UAX #11) and emoji
-// presentation (UTS #51) properties, per grapheme cluster (UAX #29).
+// presentation (UTS #51) properties, per grapheme cluster (UAX #29);
+// East Asian Ambiguous characters count as one column, as terminals outside
+// CJK locales draw them.
 //
 // Every line of one table has the same number of cells, so a column is as
 // wide as its widest cell in any line (tabwriter's column blocks, which end

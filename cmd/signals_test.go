@@ -136,3 +136,81 @@ func writeDenseGraph(t *testing.T, path string, n, m int) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecondSignalExitsAtOnce: the first SIGINT or SIGTERM asks planet to
+// stop cleanly; a second one, whichever it is, ends planet at once with that
+// signal's exit status, even when the work in progress does not heed the
+// first. Here the work is `planet render -f json` writing a graph larger than
+// a pipe's buffer to a standard output nobody reads: a blocked write(2) has
+// no deadline, so the first signal cannot end it.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: builds planet")
+	}
+	planet := buildPlanet(t, t.TempDir())
+	// About 500 KB of JSON: far more than a pipe's 64 KiB buffer.
+	big := filepath.Join(t.TempDir(), "big.graph.json")
+	writeDenseGraph(t, big, 100, 2000)
+	for _, tc := range []struct {
+		first, second syscall.Signal
+		want          int
+	}{
+		{syscall.SIGINT, syscall.SIGTERM, 143},
+		{syscall.SIGTERM, syscall.SIGINT, 130},
+		{syscall.SIGINT, syscall.SIGINT, 130},
+	} {
+		t.Run(tc.first.String()+" then "+tc.second.String(), func(t *testing.T) {
+			// The read end stays open and unread until the test ends.
+			unread, stdout, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unread.Close()
+			defer stdout.Close()
+			var stderr bytes.Buffer
+			cmd := exec.Command(planet, "render", "-f", "json", big)
+			cmd.Env = planetEnv(t)
+			cmd.Stdout = stdout
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan struct{})
+			go func() { cmd.Wait(); close(waited) }()
+			defer func() {
+				cmd.Process.Kill()
+				<-waited
+			}()
+			// Long enough for planet to have set up its signal handling
+			// and to be blocked in the write.
+			select {
+			case <-waited:
+				t.Fatalf("planet exited before any signal:\n%s", stderr.String())
+			case <-time.After(500 * time.Millisecond):
+			}
+			cmd.Process.Signal(tc.first)
+			select {
+			case <-waited:
+				t.Fatalf("planet exited on the first %s (code %d), so this test cannot see the second signal; "+
+					"give it work that outlasts the first signal\n%s", tc.first, cmd.ProcessState.ExitCode(), stderr.String())
+			case <-time.After(300 * time.Millisecond):
+			}
+			sent := time.Now()
+			cmd.Process.Signal(tc.second)
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("still running 5s after the second signal (%s)\n%s", tc.second, stderr.String())
+			}
+			if d := time.Since(sent); d > time.Second {
+				t.Errorf("exited %v after the second signal, want within a second", d)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tc.want {
+				t.Errorf("exit code %d, want %d (128 + the second signal's number)\n%s", code, tc.want, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "second signal") {
+				t.Errorf("stderr does not say a second signal ended planet:\n%s", stderr.String())
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -173,6 +174,11 @@ func expectedFiles() []string {
 		"/usr/share/bash-completion/completions/planet",
 		"/usr/share/zsh/vendor-completions/_planet",
 		"/usr/share/fish/vendor_completions.d/planet.fish",
+		"/usr/share/man/man1/planet-svg.1.gz",
+		"/usr/share/doc/planet/copyright",
+		"/usr/share/doc/planet/LICENSE",
+		"/usr/share/doc/planet/NOTICE",
+		"/usr/share/doc/planet/THIRD_PARTY_NOTICES",
 	}
 	root := cmd.NewRoot(cmd.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
 	var walk func(*cobra.Command)
@@ -203,6 +209,9 @@ func debFiles(t *testing.T, deb string) []string {
 	return files
 }
 
+// overstrike matches man's bold and underline without a terminal (c BS c).
+var overstrike = regexp.MustCompile(".\x08")
+
 func installed(pkg string) bool {
 	out, err := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Status}", pkg).Output()
 	return err == nil && strings.TrimSpace(string(out)) != "not-installed" && len(out) > 0
@@ -215,7 +224,7 @@ func installed(pkg string) bool {
 func TestDebPackage(t *testing.T) {
 	testenv.NeedRoot(t)
 	// setfacl: the package depends on acl, and dpkg -i installs no dependencies.
-	for _, c := range []struct{ cmd, pkg string }{{"dpkg", "dpkg"}, {"dpkg-deb", "dpkg"}, {"git", "git"}, {"setpriv", "util-linux"}, {"setfacl", "acl"}} {
+	for _, c := range []struct{ cmd, pkg string }{{"dpkg", "dpkg"}, {"dpkg-deb", "dpkg"}, {"git", "git"}, {"setpriv", "util-linux"}, {"setfacl", "acl"}, {"man", "man-db"}} {
 		testenv.NeedCommand(t, c.cmd, c.pkg)
 	}
 	if installed("planet") {
@@ -226,18 +235,29 @@ func TestDebPackage(t *testing.T) {
 	clone := cleanClone(t)
 	config := testConfig(t, clone)
 	start := time.Now()
-	build := exec.Command(gr, "release", "--snapshot", "--clean", "--skip=publish,archive", "--config", config)
+	build := exec.Command(gr, "release", "--snapshot", "--clean", "--skip=publish", "--config", config)
 	build.Dir = clone
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("goreleaser release --snapshot: %v\n%s", err, out)
 	}
-	t.Logf("goreleaser built the linux/amd64 deb and rpm in %v", time.Since(start).Round(time.Second))
+	t.Logf("goreleaser built the linux/amd64 tarball, deb and rpm in %v", time.Since(start).Round(time.Second))
 	debs, _ := filepath.Glob(filepath.Join(clone, "dist", "planet_*_amd64.deb"))
 	rpms, _ := filepath.Glob(filepath.Join(clone, "dist", "planet-*.x86_64.rpm"))
 	if len(debs) != 1 || len(rpms) != 1 {
 		t.Fatalf("want one amd64 deb and one x86_64 rpm in dist/, have %v %v", debs, rpms)
 	}
 	deb := debs[0]
+
+	// The tarball: the binaries with the license and notices beside them.
+	tars, _ := filepath.Glob(filepath.Join(clone, "dist", "planet_*_linux_amd64.tar.gz"))
+	if len(tars) != 1 {
+		t.Fatalf("want one linux/amd64 tarball in dist/, have %v", tars)
+	}
+	tarList := strings.Fields(run(t, "", "tar", "-tzf", tars[0]))
+	sort.Strings(tarList)
+	if want := []string{"LICENSE", "NOTICE", "README.md", "THIRD_PARTY_NOTICES", "planet", "planet-svg"}; !slices.Equal(tarList, want) {
+		t.Errorf("tarball holds %v, want %v", tarList, want)
+	}
 
 	// What the package holds, before installing it.
 	want := expectedFiles()
@@ -247,18 +267,13 @@ func TestDebPackage(t *testing.T) {
 	if got := strings.TrimSpace(run(t, "", "dpkg-deb", "-I", deb, "conffiles")); got != configPath {
 		t.Errorf("conffiles = %q, want %s (type config|noreplace)", got, configPath)
 	}
-	if rpm, err := exec.LookPath("rpm"); err == nil {
-		out := run(t, "", rpm, "-qlp", rpms[0])
-		got := strings.Fields(out)
-		sort.Strings(got)
-		for _, f := range want {
-			if !slices.Contains(got, f) {
-				t.Errorf("rpm lacks %s", f)
-			}
-		}
-	} else {
-		t.Logf("rpm not installed: the rpm's file list is not checked (it is built from the same nfpm contents)")
+	if got := strings.TrimSpace(run(t, "", "dpkg-deb", "-f", deb, "License")); got != "Apache-2.0" {
+		t.Errorf("deb License field = %q, want Apache-2.0", got)
 	}
+	if info := run(t, "", "dpkg", "-I", deb); !strings.Contains(info, " License: Apache-2.0\n") {
+		t.Errorf("dpkg -I shows no License: Apache-2.0:\n%s", info)
+	}
+	t.Run("rpm", func(t *testing.T) { checkRPM(t, rpms[0], want) })
 
 	restore := saveHostState(t)
 	t.Cleanup(func() {
@@ -316,12 +331,35 @@ func TestDebPackage(t *testing.T) {
 		t.Logf("planet.timer enabled: -> %s", target)
 	}
 
-	// Man pages and completions are found the way users find them.
-	if man, err := exec.LookPath("man"); err == nil {
-		if got := strings.TrimSpace(run(t, "", man, "-w", "planet-scan")); got != "/usr/share/man/man1/planet-scan.1.gz" {
-			t.Errorf("man -w planet-scan = %q", got)
+	// Man pages (every installed binary has one) and completions are found
+	// the way users find them.
+	for _, page := range []string{"planet-scan", "planet-svg"} {
+		if got, want := strings.TrimSpace(run(t, "", "man", "-w", page)), "/usr/share/man/man1/"+page+".1.gz"; got != want {
+			t.Errorf("man -w %s = %q, want %s", page, got, want)
 		}
 	}
+	manSVG := exec.Command("man", "-P", "cat", "planet-svg")
+	manSVG.Env = append(os.Environ(), "MANWIDTH=80", "LC_ALL=C.UTF-8")
+	if out, err := manSVG.Output(); err != nil {
+		t.Errorf("man planet-svg: %v", err)
+	} else if plain := strings.Join(strings.Fields(overstrike.ReplaceAllString(string(out), "")), " "); !strings.Contains(plain, "planet-svg reads a Graphviz DOT graph on standard input") {
+		t.Errorf("man planet-svg does not show planet-svg(1):\n%s", plain)
+	}
+
+	// The license where Debian looks for it.
+	for _, f := range []struct{ installed, repo string }{
+		{"/usr/share/doc/planet/LICENSE", "LICENSE"},
+		{"/usr/share/doc/planet/NOTICE", "NOTICE"},
+		{"/usr/share/doc/planet/copyright", "packaging/copyright"},
+	} {
+		if readFile(t, f.installed) != readFile(t, filepath.Join(repoRoot(t), f.repo)) {
+			t.Errorf("%s is not the repository's %s", f.installed, f.repo)
+		}
+	}
+	if text := readFile(t, "/usr/share/doc/planet/THIRD_PARTY_NOTICES"); !strings.Contains(text, "github.com/goccy/go-graphviz") {
+		t.Errorf("THIRD_PARTY_NOTICES does not list go-graphviz:\n%.500s", text)
+	}
+
 	if out := run(t, "", "bash", "-c", "source /usr/share/bash-completion/completions/planet && complete -p planet"); !strings.Contains(out, "planet") {
 		t.Errorf("bash completion registers nothing for planet: %q", out)
 	}

@@ -23,7 +23,7 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 		return errors.New("table: no graph")
 	}
 	var buf bytes.Buffer
-	tw := newTabwriter(&buf)
+	tw := newColumns(&buf)
 	fmt.Fprintf(tw, "GRAPH\t%s\n", graph.Schema)
 	fmt.Fprintf(tw, "GENERATED\t%s\n", g.GeneratedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "SNAPSHOTS\t%d\n", g.Snapshots)
@@ -38,7 +38,7 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 		nodes := slices.Clone(g.Nodes)
 		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindExternal: 2}
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int { return cmp.Compare(rank[a.Kind], rank[b.Kind]) })
-		tw = newTabwriter(&buf)
+		tw = newColumns(&buf)
 		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
 		for _, n := range nodes {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cell(n.ID), n.Kind, n.HostCount, cells(n.Hosts), cells(n.Domains))
@@ -50,7 +50,7 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 	if len(g.Edges) == 0 {
 		buf.WriteString("  none\n")
 	} else {
-		tw = newTabwriter(&buf)
+		tw = newColumns(&buf)
 		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
 		for _, e := range g.Edges {
 			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s\t%d -> %d\t%d\t%s\t%s\t%s\n",
@@ -65,7 +65,7 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 
 	if len(g.Traffic) > 0 {
 		buf.WriteString("\nTRAFFIC (darkstat, all ports; bytes since darkstat started)\n")
-		tw = newTabwriter(&buf)
+		tw = newColumns(&buf)
 		fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
 		for _, t := range g.Traffic {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -46,12 +45,8 @@ func Table(w io.Writer, s *snapshot.Snapshot) error {
 	return err
 }
 
-func newTabwriter(buf *bytes.Buffer) *tabwriter.Writer {
-	return tabwriter.NewWriter(buf, 0, 0, 2, ' ', 0)
-}
-
 func writeHeader(buf *bytes.Buffer, s *snapshot.Snapshot) {
-	tw := newTabwriter(buf)
+	tw := newColumns(buf)
 	addrs := make([]string, len(s.Host.Addresses))
 	for i, a := range s.Host.Addresses {
 		addrs[i] = a.String()
@@ -98,7 +93,7 @@ func writeListeners(buf *bytes.Buffer, listeners []snapshot.Listener) {
 			cmp.Compare(a.Process, b.Process),
 		)
 	})
-	tw := newTabwriter(buf)
+	tw := newColumns(buf)
 	fmt.Fprintln(tw, "PORT\tPROTO\tBIND\tPROCESS\tSOCKETS")
 	for _, l := range ls {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", l.Port, cell(l.Protocol), l.Bind(), cell(l.Process), l.Sockets)
@@ -138,7 +133,7 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 			cmp.Compare(a.c.Process, b.c.Process),
 		)
 	})
-	tw := newTabwriter(buf)
+	tw := newColumns(buf)
 	header := "HOSTGROUP\tPORT\tPROTO\tDOMAIN\tIP\tPROCESS\tSOCKETS\tSTATES"
 	if withBytes {
 		header += "\tSENT\tRECEIVED"
@@ -182,7 +177,7 @@ func writeTraffic(buf *bytes.Buffer, t *snapshot.Traffic) {
 			a.p.RemoteIP.Unmap().Compare(b.p.RemoteIP.Unmap()),
 		)
 	})
-	tw := newTabwriter(buf)
+	tw := newColumns(buf)
 	fmt.Fprintln(tw, "HOSTGROUP\tDOMAIN\tIP\tINGRESS\tEGRESS")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.hostgroup), cell(r.p.RemoteDomain), r.p.RemoteIP.Unmap(),
@@ -206,9 +201,9 @@ func states(m map[string]int) string {
 	return strings.Join(parts, ",")
 }
 
-// cell makes a value safe for one tabwriter cell on a terminal: tabs and
+// cell makes a value safe for one table cell on a terminal: tabs and
 // newlines would break the columns, escape sequences would be run by the
-// terminal, and 0xff is tabwriter's own escape character.
+// terminal, and invalid UTF-8 has no display width to align by.
 func cell(s string) string {
 	if s == "" {
 		return "-"

@@ -112,14 +112,12 @@ func helperActivated() int {
 	if err != nil {
 		return 1
 	}
-	var keep []net.Conn
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return 1
 		}
-		keep = append(keep, c)
-		go func() {
+		go func() { // holds c open until the client ends it, or closes it on "c"
 			b := make([]byte, 1)
 			if n, _ := c.Read(b); n == 1 && b[0] == 'c' {
 				c.Close()

@@ -2,6 +2,9 @@ package scan
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -192,5 +195,57 @@ func TestOwnerOf(t *testing.T) {
 		if got.PID != tt.want || len(got.Others) != tt.others {
 			t.Errorf("ownerOf(%v) = %+v, want PID %d with %d others", tt.holders, got, tt.want, tt.others)
 		}
+	}
+}
+
+// TestOwnersShared: every holder of a socket is found, in one pass over a
+// fixture /proc; the owner is the first that is not a service manager.
+func TestOwnersShared(t *testing.T) {
+	root := t.TempDir()
+	procs := map[int]struct {
+		comm string
+		fds  []uint64
+	}{
+		1:    {"systemd", []uint64{1001}},
+		812:  {"sshd", []uint64{1001, 2001, 2001}}, // one socket on two fds
+		1186: {"nginx", []uint64{1002}},
+		1187: {"nginx", []uint64{1002, 2002}},
+		1300: {"other", []uint64{3003}},
+	}
+	for pid, p := range procs {
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(filepath.Join(dir, "fd"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "comm"), []byte(p.comm+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for i, ino := range p.fds {
+			if err := os.Symlink(fmt.Sprintf("socket:[%d]", ino), filepath.Join(dir, "fd", strconv.Itoa(i+3))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := map[uint64]struct{}{1001: {}, 1002: {}, 2001: {}, 2002: {}}
+	owners, err := ProcFS{Root: root}.Owners(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]string{}
+	for ino, p := range owners {
+		s := fmt.Sprintf("%d %s", p.PID, p.Name)
+		for _, o := range p.Others {
+			s += fmt.Sprintf(" +%d %s", o.PID, o.Name)
+		}
+		got[ino] = s
+	}
+	exp := map[uint64]string{
+		1001: "812 sshd +1 systemd",
+		1002: "1186 nginx +1187 nginx",
+		2001: "812 sshd",
+		2002: "1187 nginx",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(exp) {
+		t.Errorf("owners:\n got %v\nwant %v", got, exp)
 	}
 }

@@ -74,12 +74,12 @@ func (p ProcFS) Owners(want map[uint64]struct{}) (map[uint64]Process, error) {
 	}
 	slices.Sort(pids)
 	buf := make([]byte, 64)
-	holders := make(map[uint64][]Process, len(want))
+	shared := map[uint64][]Process{} // later holders of a socket, rare
 	for _, pid := range pids {
-		p.ownersOf(pid, want, holders, buf)
+		p.ownersOf(pid, want, owners, shared, buf)
 	}
-	for inode, hs := range holders {
-		owners[inode] = ownerOf(hs)
+	for inode, later := range shared {
+		owners[inode] = ownerOf(append([]Process{owners[inode]}, later...))
 	}
 	return owners, nil
 }
@@ -98,7 +98,9 @@ func ownerOf(hs []Process) Process {
 	return o
 }
 
-func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, holders map[uint64][]Process, buf []byte) {
+// ownersOf records the wanted sockets pid holds: as their owner when it is
+// the first holder (PIDs come in ascending order), else in shared.
+func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process, buf []byte) {
 	dir := filepath.Join(p.Root, strconv.Itoa(pid), "fd")
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -122,14 +124,21 @@ func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, holders map[uint64][
 			if _, wanted := want[inode]; !wanted {
 				continue
 			}
-			hs := holders[inode]
-			if len(hs) > 0 && hs[len(hs)-1].PID == pid {
+			first, taken := owners[inode]
+			if taken && first.PID == pid {
 				continue // the same socket on two fds of one process
+			}
+			if later := shared[inode]; len(later) > 0 && later[len(later)-1].PID == pid {
+				continue
 			}
 			if !named {
 				name, named = p.Comm(pid), true
 			}
-			holders[inode] = append(hs, Process{PID: pid, Name: name})
+			if !taken {
+				owners[inode] = Process{PID: pid, Name: name}
+			} else {
+				shared[inode] = append(shared[inode], Process{PID: pid, Name: name})
+			}
 		}
 		if err != nil || len(fds) == 0 {
 			return

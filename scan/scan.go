@@ -107,8 +107,8 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
 
-	// Owners only of the sockets Classify reports: the owner pass can stop
-	// as soon as it has found them all.
+	// Owners only of the sockets Classify reports; the owner pass reads
+	// every process, since a shared socket's later holders count too.
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
 		s := &socks[i]

@@ -135,10 +135,15 @@ func usageError(err error) error { return usageErr{err} }
 
 // Main runs planet and returns the process exit code.
 func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	args, err := legacyArgs(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "planet: %v\n", err)
+		return ExitUsage
+	}
 	root := NewRoot(build, stdin, stdout, stderr)
 	root.SetArgs(args)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}

@@ -28,6 +28,7 @@ var wantListeners = map[string][]string{
 	"web-2":   {"node_exporter :::9100", "web :::8080"},
 	"db":      {"darkstat 127.0.0.1:667", "node_exporter :::9100", "postgres :::5432"},
 	"monitor": {"node_exporter :::9100"},
+	"cache":   {"memcached :::11211", "node_exporter :::9100"},
 }
 
 // checkSnapshots: each host's own view, before merging.
@@ -89,6 +90,25 @@ func checkSnapshots(t *testing.T, f *fleet, snaps map[string]*snapshot.Snapshot)
 		t.Errorf("db: no downstream from [%s] on 5432 in %+v", web2v6, snaps["db"].Connections)
 	} else if c.Process != "postgres" || c.RemoteHostgroup != "web" || c.BytesReceived != web2ToDB {
 		t.Errorf("db <- [%s]:5432: %+v, want process postgres, hostgroup web, %d bytes received", web2v6, *c, web2ToDB)
+	}
+	// cache is known by its default route's source, not by its docker
+	// bridge (whose address sorts first and is in the "containers" range
+	// of the inventory); the bridge is still listed.
+	if a := snaps["cache"].Host.Addresses; len(a) == 0 || a[0] != cacheIP || !slices.Contains(a, dockerBridge.Addr()) {
+		t.Errorf("cache: addresses %v, want %s first and %s among them", a, cacheIP, dockerBridge.Addr())
+	}
+	// Its IPv4 client socket on the port of the v6only listener is upstream
+	// to db; memcached's only peer is web-2, over IPv6.
+	if c := find(snaps["cache"], snapshot.Upstream, f.ports["db"].IPv4.Addr(), 5432); c == nil || c.Process != "warmer" || c.RemoteHostgroup != "db" {
+		t.Errorf("cache: upstream to db:5432 is %+v, want process warmer, hostgroup db", c)
+	}
+	for _, c := range snaps["cache"].Connections {
+		if c.Direction == snapshot.Downstream && c.Port == cachePort && c.RemoteIP != f.ports["web-2"].IPv6.Addr() {
+			t.Errorf("cache: downstream on the v6only port from %s: %+v; only web-2's IPv6 connection is", c.RemoteIP, c)
+		}
+	}
+	if c := find(snaps["cache"], snapshot.Downstream, f.ports["web-2"].IPv6.Addr(), cachePort); c == nil || c.Process != "memcached" || c.RemoteHostgroup != "web" {
+		t.Errorf("cache: downstream from web-2 on %d is %+v, want process memcached, hostgroup web", cachePort, c)
 	}
 	// The loopback dependency inside db, from both ends.
 	lo := netip.MustParseAddr("127.0.0.1")

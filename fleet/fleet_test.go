@@ -29,7 +29,11 @@ import (
 // gets .N / ::N in this order. outside is an external peer: not scanned,
 // not in the inventory. control is the ansible control node that serves
 // the inventory; it is not part of the fleet and is not scanned either.
-var hostOrder = []string{"lb", "web-1", "web-2", "db", "monitor", "outside", "control"}
+// cache (issue 15) is a plain host with the two traps of one: a docker-like
+// bridge whose address sorts before its own and falls in an inventory
+// range, and an IPV6_V6ONLY listener whose port an IPv4 client socket of
+// the same host also uses.
+var hostOrder = []string{"lb", "web-1", "web-2", "db", "monitor", "outside", "control", "cache"}
 
 // scanned are the hosts planet runs on, with their inventory hostgroup.
 var scanned = []struct{ name, hostgroup string }{
@@ -38,6 +42,7 @@ var scanned = []struct{ name, hostgroup string }{
 	{"web-2", "web"},
 	{"db", "db"},
 	{"monitor", "monitor"},
+	{"cache", "cache"},
 }
 
 // Addresses, fixed by hostOrder (testnet hands out subnet 1 to the first
@@ -45,7 +50,20 @@ var scanned = []struct{ name, hostgroup string }{
 var (
 	outsideIP = netip.MustParseAddr("10.250.1.6") // the external node's id
 	dbIPv6    = netip.MustParseAddr("fd00:250:1::4")
+	cacheIP   = netip.MustParseAddr("10.250.1.8")
+	cacheIPv6 = netip.MustParseAddr("fd00:250:1::8")
+	// cache's docker0: docker's bridge moved off 172.17/16 with "bip", as
+	// many do, into a range the inventory calls "containers". It sorts
+	// before cacheIP; cache's default route goes out through cacheIP.
+	dockerBridge = netip.MustParsePrefix("10.17.0.1/16")
+	containers   = netip.MustParsePrefix("10.17.0.0/16")
 )
+
+// cachePort is memcached's: an IPV6_V6ONLY [::] listener on cache, and the
+// local port of cache's own IPv4 client socket to db (allowed, since the
+// listener takes no IPv4). That socket is upstream to db, not a peer of
+// memcached.
+const cachePort = 11211
 
 // Payloads, in bytes. Every connection in the fleet is long-lived and
 // carries exactly these bytes, so planet's per-port TCP counters
@@ -63,6 +81,9 @@ const (
 	webToOutside  = 500       // a web host -> outside:443
 	httpsGreet    = 3_000     // outside:443 -> each client
 	healthSend    = 1_000     // lb's healthcheck -> db:5432 (second scan only)
+	warmSend      = 20_000    // cache's warmer -> db:5432, from local port 11211
+	cacheSend     = 3_000     // web-2 -> cache:11211 over IPv6
+	cacheGreet    = 7_000     // memcached -> each client
 )
 
 // wantEdge is one dependency of the merged graph (planet.graph/v1 edge).
@@ -84,11 +105,13 @@ var external = outsideIP.String()
 // the edge is seen from both; the external peer only from the client; db's
 // backup job talking to its own postgres over loopback is a self-edge.
 var before = []wantEdge{
+	{"cache", "db", 5432, graph.SeenBoth, l("warmer"), l("postgres"), 1, 1, 1, warmSend, postgresGreet},
 	{"db", "db", 5432, graph.SeenBoth, l("backup"), l("postgres"), 1, 1, 1, backupSend, postgresGreet},
 	{"lb", "web", 8080, graph.SeenBoth, l("haproxy"), l("web"), 1, 2, 2, 2 * haproxySend, 2 * webGreet},
 	{"monitor", "db", 9100, graph.SeenBoth, l("prometheus"), l("node_exporter"), 1, 1, 1, scrapeSend, metricsGreet},
 	{"monitor", "lb", 9100, graph.SeenBoth, l("prometheus"), l("node_exporter"), 1, 1, 1, scrapeSend, metricsGreet},
 	{"monitor", "web", 9100, graph.SeenBoth, l("prometheus"), l("node_exporter"), 1, 2, 2, 2 * scrapeSend, 2 * metricsGreet},
+	{"web", "cache", cachePort, graph.SeenBoth, l("web"), l("memcached"), 1, 1, 1, cacheSend, cacheGreet},
 	{"web", "db", 5432, graph.SeenBoth, l("web"), l("postgres"), 2, 1, 2, web1ToDB + web2ToDB, 2 * postgresGreet},
 	{"web", external, 443, graph.SeenClient, l("web"), nil, 1, 1, 1, webToOutside, httpsGreet},
 }
@@ -97,11 +120,13 @@ var before = []wantEdge{
 // health-checks db (added); web-2 calls outside too (same edge, now from
 // two client hosts).
 var after = []wantEdge{
+	{"cache", "db", 5432, graph.SeenBoth, l("warmer"), l("postgres"), 1, 1, 1, warmSend, postgresGreet},
 	{"db", "db", 5432, graph.SeenBoth, l("backup"), l("postgres"), 1, 1, 1, backupSend, postgresGreet},
 	{"lb", "db", 5432, graph.SeenBoth, l("healthcheck"), l("postgres"), 1, 1, 1, healthSend, postgresGreet},
 	{"lb", "web", 8080, graph.SeenBoth, l("haproxy"), l("web"), 1, 2, 2, 2 * haproxySend, 2 * webGreet},
 	{"monitor", "db", 9100, graph.SeenBoth, l("prometheus"), l("node_exporter"), 1, 1, 1, scrapeSend, metricsGreet},
 	{"monitor", "web", 9100, graph.SeenBoth, l("prometheus"), l("node_exporter"), 1, 2, 2, 2 * scrapeSend, 2 * metricsGreet},
+	{"web", "cache", cachePort, graph.SeenBoth, l("web"), l("memcached"), 1, 1, 1, cacheSend, cacheGreet},
 	{"web", "db", 5432, graph.SeenBoth, l("web"), l("postgres"), 2, 1, 2, web1ToDB + web2ToDB, 2 * postgresGreet},
 	{"web", external, 443, graph.SeenClient, l("web"), nil, 2, 1, 2, 2 * webToOutside, 2 * httpsGreet},
 }
@@ -115,6 +140,7 @@ type wantNode struct {
 
 var nodesBefore = []wantNode{
 	{external, graph.KindExternal, 1, nil},
+	{"cache", graph.KindHostgroup, 1, l("cache")},
 	{"db", graph.KindHostgroup, 1, l("db")},
 	{"lb", graph.KindHostgroup, 1, l("lb")},
 	{"monitor", graph.KindHostgroup, 1, l("monitor")},
@@ -133,6 +159,8 @@ type wantTraffic struct {
 }
 
 var trafficBefore = []wantTraffic{
+	{"cache", "db", warmSend, graph.SeenReceiver},
+	{"db", "cache", postgresGreet, graph.SeenSender},
 	{"db", "monitor", metricsGreet, graph.SeenSender},
 	{"db", "web", 2 * postgresGreet, graph.SeenSender},
 	{"monitor", "db", scrapeSend, graph.SeenReceiver},
@@ -141,6 +169,8 @@ var trafficBefore = []wantTraffic{
 
 // After the change monitor's new prometheus has scraped db a second time.
 var trafficAfter = []wantTraffic{
+	{"cache", "db", warmSend, graph.SeenReceiver},
+	{"db", "cache", postgresGreet, graph.SeenSender},
 	{"db", "lb", postgresGreet, graph.SeenSender},
 	{"db", "monitor", 2 * metricsGreet, graph.SeenSender},
 	{"db", "web", 2 * postgresGreet, graph.SeenSender},
@@ -217,6 +247,14 @@ func TestFleet(t *testing.T) {
 	if got := f.ports["db"].IPv6.Addr(); got != dbIPv6 {
 		t.Fatalf("db is %s, the tables expect %s", got, dbIPv6)
 	}
+	if got := f.ports["cache"]; got.IPv4.Addr() != cacheIP || got.IPv6.Addr() != cacheIPv6 {
+		t.Fatalf("cache is %s, %s; the tables expect %s, %s", got.IPv4.Addr(), got.IPv6.Addr(), cacheIP, cacheIPv6)
+	}
+	cache := f.hosts["cache"]
+	cache.IP("link", "add", "docker0", "type", "bridge")
+	cache.IP("addr", "add", dockerBridge.String(), "dev", "docker0")
+	cache.IP("link", "set", "docker0", "up")
+	cache.IP("route", "add", "default", "via", f.ip4("control"))
 	f.serveInventory(f.inventory())
 	f.startDarkstat(darkstat)
 
@@ -246,6 +284,9 @@ func TestFleet(t *testing.T) {
 		return ds
 	}
 	prometheus := f.service("monitor", "prometheus", 0, nil, scrape("lb", "web-1", "web-2", "db")...)
+	f.service("cache", "memcached", cacheGreet, l("v6only:[::]:"+strconv.Itoa(cachePort)))
+	f.service("cache", "warmer", 0, nil, dial{strconv.Itoa(cachePort) + "@" + f.addr("db", 5432), warmSend, postgresGreet})
+	f.service("web-2", "web", 0, nil, dial{netip.AddrPortFrom(cacheIPv6, cachePort).String(), cacheSend, cacheGreet})
 	t.Logf("fleet up in %s", time.Since(start).Round(time.Millisecond))
 
 	// darkstat drains its capture buffer every 500 ms: give it two rounds.

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,7 +80,9 @@ func runAsHost(args []string) int {
 // bytes, then read exactly Recv bytes (the server's greeting) and hold the
 // connection open until stopped.
 type dial struct {
-	Addr       string // IP literal and port
+	// Addr is an IP literal and port; PORT@ADDR binds the client's own
+	// port first (on the wildcard address of ADDR's family).
+	Addr       string
 	Send, Recv int
 }
 
@@ -121,7 +124,9 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 // runService is one of the fleet's programs. It names itself (the kernel's
 // comm, what planet reports as the process), listens on every -listen
 // address, greets each accepted connection with -greet bytes and then
-// reads it until it ends, makes every -dial connection, and prints
+// reads it until it ends (a -listen of v6only:[::]:PORT sets IPV6_V6ONLY
+// with setsockopt, as nginx does for `listen [::]:80`), makes every -dial
+// connection, and prints
 // "ready" once all listeners are up and every dial has sent and received
 // its bytes. Readiness goes over stdout rather than a probe connection: a
 // probe would leave a TIME_WAIT socket that planet rightly reports.
@@ -160,7 +165,20 @@ func runService(args []string) int {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 
 	for _, addr := range listens {
-		ln, err := net.Listen("tcp", addr)
+		var lc net.ListenConfig
+		if a, ok := strings.CutPrefix(addr, "v6only:"); ok {
+			addr = a
+			lc.Control = func(_, _ string, c syscall.RawConn) error {
+				var serr error
+				if err := c.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1)
+				}); err != nil {
+					return err
+				}
+				return serr
+			}
+		}
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "service:", err)
 			return 1
@@ -185,7 +203,17 @@ func runService(args []string) int {
 	errs := make(chan error, len(dials))
 	for _, d := range dials {
 		go func() {
-			c, err := net.DialTimeout("tcp", d.Addr, 10*time.Second)
+			dl := net.Dialer{Timeout: 10 * time.Second}
+			addr := d.Addr
+			if port, to, ok := strings.Cut(addr, "@"); ok {
+				p, err := strconv.Atoi(port)
+				if err != nil {
+					errs <- fmt.Errorf("dial %s: local port: %w", d.Addr, err)
+					return
+				}
+				dl.LocalAddr, addr = &net.TCPAddr{Port: p}, to
+			}
+			c, err := dl.Dial("tcp", addr)
 			if err != nil {
 				errs <- err
 				return

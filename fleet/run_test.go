@@ -236,7 +236,8 @@ func (f *fleet) serveInventory(body []byte) {
 }
 
 // inventory maps both addresses of every scanned host to its hostgroup and
-// domain. outside and control are not in it.
+// domain, and the range of cache's docker bridge to "containers". outside
+// and control are not in it.
 func (f *fleet) inventory() []byte {
 	type entry struct {
 		IP        string `json:"ip_address"`
@@ -250,6 +251,7 @@ func (f *fleet) inventory() []byte {
 			entries = append(entries, entry{a.String(), h.name + ".service.consul", h.hostgroup})
 		}
 	}
+	entries = append(entries, entry{containers.String(), "", "containers"})
 	b, err := json.MarshalIndent(entries, "", "  ")
 	if err != nil {
 		f.t.Fatal(err)

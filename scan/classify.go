@@ -2,8 +2,11 @@ package scan
 
 import (
 	"cmp"
+	"math"
 	"net/netip"
 	"slices"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -20,6 +23,9 @@ type Classified struct {
 	Connections []snapshot.Connection
 	// Unowned counts reported sockets that have an inode but no known owner.
 	Unowned int
+	// Undirected counts ownerless closing sockets left out because nothing
+	// in the socket table tells which end this host was (see orphanDirection).
+	Undirected int
 	// HasBytes is true when any connection carries tcp_info byte counters.
 	HasBytes bool
 }
@@ -45,69 +51,146 @@ type listenerKey struct {
 	process string
 }
 
+// endpoint is one end of a connection of one protocol.
+type endpoint struct {
+	proto string
+	ap    netip.AddrPort
+}
+
+// bind is a listener record with what decides which connections it took.
+type bind struct {
+	l      *snapshot.Listener
+	family uint8 // 0: not known
+	v6only bool  // every socket of the record has IPV6_V6ONLY
+}
+
+// verdict is the direction and record port of one connected socket.
+type verdict struct {
+	known    bool
+	dir      snapshot.Direction
+	port     uint16
+	listener *snapshot.Listener // the listener that accepted it, if any
+}
+
 // Classify turns sockets into listeners and aggregated dependencies, as
 // SPEC.md section 3 says. owners maps socket inodes to processes.
 func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Classified {
 	var out Classified
-	owner := func(s *Socket) string {
+	owner := func(s *Socket) (Process, bool) {
 		if s.Inode == 0 {
-			return ""
+			return Process{}, false
 		}
 		p, ok := owners[s.Inode]
 		if !ok {
 			out.Unowned++
 		}
-		return p.Name
+		return p, ok
 	}
 
-	// Pass 1: server sockets.
-	binds := map[listenKey][]*snapshot.Listener{}
-	listeners := map[listenerKey]*snapshot.Listener{}
+	// Pass 1: server sockets, each named after the holder that serves it.
+	served := acceptedBy(socks, owners, ephemeral)
+	binds := map[listenKey][]*bind{}
+	listeners := map[listenerKey]*bind{}
 	for i := range socks {
 		s := &socks[i]
 		if !isServer(s, ephemeral) {
 			continue
 		}
-		k := listenerKey{s.Protocol, s.Local.Addr(), s.Local.Port(), owner(s)}
-		l := listeners[k]
-		if l == nil {
-			l = &snapshot.Listener{Protocol: k.proto, Address: k.addr, Port: k.port, Process: k.process}
-			listeners[k] = l
+		p, _ := owner(s)
+		k := listenerKey{s.Protocol, s.Local.Addr(), s.Local.Port(), serverOf(p, served[listenKey{s.Protocol, s.Local.Port()}]).Name}
+		b := listeners[k]
+		if b == nil {
+			b = &bind{
+				l:      &snapshot.Listener{Protocol: k.proto, Address: k.addr, Port: k.port, Process: k.process},
+				family: s.Family,
+				v6only: s.V6Only,
+			}
+			listeners[k] = b
 			lk := listenKey{k.proto, k.port}
-			binds[lk] = append(binds[lk], l)
+			binds[lk] = append(binds[lk], b)
 		}
-		l.Sockets++
+		b.v6only = b.v6only && s.V6Only
+		b.l.Sockets++
 	}
 
-	// Pass 2: connected sockets.
-	conns := map[connKey]*snapshot.Connection{}
+	// Pass 2: the direction of each connected socket. Ownerless closing
+	// sockets without a listener are judged on the whole table.
+	ev := newEvidence(socks, binds)
+	verdicts := make([]verdict, len(socks))
 	for i := range socks {
 		s := &socks[i]
 		if !isConnected(s) {
 			continue
 		}
-		dir := snapshot.Upstream
-		port := s.Remote.Port()
-		l := matchListener(binds[listenKey{s.Protocol, s.Local.Port()}], s.Local.Addr())
-		switch {
-		case l != nil:
-			dir, port = snapshot.Downstream, s.Local.Port()
-		case s.Inode == 0 && serverSideOrphan(s, ephemeral):
-			// A closing socket whose listener has already gone (TIME_WAIT
-			// after a restart): the server's port is ours. Counting it
-			// upstream would put the client's port in a label.
-			dir, port = snapshot.Downstream, s.Local.Port()
+		if l := matchListener(binds[listenKey{s.Protocol, s.Local.Port()}], s); l != nil {
+			verdicts[i] = verdict{true, snapshot.Downstream, s.Local.Port(), l}
+			continue
 		}
-		process := owner(s)
-		if process == "" && s.Inode == 0 && l != nil {
-			// A closing socket has no owner; the listener that accepted
-			// it names the service.
-			process = l.Process
+		if s.Inode == 0 {
+			dir, ok := ev.orphanDirection(s, ephemeral)
+			if !ok {
+				out.Undirected++
+				continue
+			}
+			port := s.Remote.Port()
+			if dir == snapshot.Downstream {
+				port = s.Local.Port()
+			}
+			verdicts[i] = verdict{known: true, dir: dir, port: port}
+			continue
 		}
-		k := connKey{dir, s.Protocol, port, process, s.Remote.Addr()}
+		verdicts[i] = verdict{known: true, dir: snapshot.Upstream, port: s.Remote.Port()}
+	}
+
+	// The processes with live sockets on each endpoint: an ownerless
+	// closing socket is theirs when exactly one process name is there.
+	liveTo := map[endpoint]string{}   // upstream: the peer's endpoint
+	liveFrom := map[endpoint]string{} // downstream without listener: ours
+	for i := range socks {
+		s, v := &socks[i], verdicts[i]
+		if !v.known || s.Inode == 0 {
+			continue
+		}
+		p, ok := owners[s.Inode]
+		if !ok {
+			continue
+		}
+		m, e := liveTo, endpoint{s.Protocol, s.Remote}
+		if v.dir == snapshot.Downstream {
+			m, e = liveFrom, endpoint{s.Protocol, s.Local}
+		}
+		if name, seen := m[e]; !seen {
+			m[e] = p.Name
+		} else if name != p.Name {
+			m[e] = "" // more than one process: not attributable
+		}
+	}
+
+	// Pass 3: aggregate.
+	conns := map[connKey]*snapshot.Connection{}
+	for i := range socks {
+		s, v := &socks[i], verdicts[i]
+		if !v.known {
+			continue
+		}
+		p, _ := owner(s)
+		process := p.Name
+		if s.Inode == 0 {
+			switch {
+			case v.listener != nil:
+				// A closing socket has no owner; the listener that
+				// accepted it names the service.
+				process = v.listener.Process
+			case v.dir == snapshot.Upstream:
+				process = liveTo[endpoint{s.Protocol, s.Remote}]
+			default:
+				process = liveFrom[endpoint{s.Protocol, s.Local}]
+			}
+		}
+		k := connKey{v.dir, s.Protocol, v.port, process, s.Remote.Addr()}
 		c := conns[k]
 		if c == nil {
-			c = &snapshot.Connection{Direction: dir, Protocol: s.Protocol, Port: port, Process: process, RemoteIP: k.remote}
+			c = &snapshot.Connection{Direction: v.dir, Protocol: s.Protocol, Port: v.port, Process: process, RemoteIP: k.remote}
 			conns[k] = c
 		}
 		c.Sockets++
@@ -125,8 +208,8 @@ func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Cl
 	}
 
 	out.Listeners = make([]snapshot.Listener, 0, len(listeners))
-	for _, l := range listeners {
-		out.Listeners = append(out.Listeners, *l)
+	for _, b := range listeners {
+		out.Listeners = append(out.Listeners, *b.l)
 	}
 	slices.SortFunc(out.Listeners, compareListeners)
 	out.Connections = make([]snapshot.Connection, 0, len(conns))
@@ -137,20 +220,156 @@ func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Cl
 	return out
 }
 
-// serverSideOrphan guesses, for an ownerless closing socket with no
-// listener, whether this host was the server: when exactly one of the two
-// ports is ephemeral, that side was the client; when neither is (a client
-// with another OS's port range), the lower port is the server's; when both
-// are, nothing tells, and the socket stays upstream like any other.
-func serverSideOrphan(s *Socket, ephemeral PortRange) bool {
-	localEph, remoteEph := ephemeral.Contains(s.Local.Port()), ephemeral.Contains(s.Remote.Port())
-	switch {
-	case localEph != remoteEph:
-		return remoteEph
-	case !localEph:
-		return s.Local.Port() < s.Remote.Port()
+// acceptedBy counts, for each protocol and port with a listener held by
+// several processes, the connected sockets on that local port each of
+// those processes holds: the connections it accepted.
+func acceptedBy(socks []Socket, owners map[uint64]Process, ephemeral PortRange) map[listenKey]map[int]int {
+	var out map[listenKey]map[int]int
+	for i := range socks {
+		s := &socks[i]
+		if !isServer(s, ephemeral) || len(owners[s.Inode].Others) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[listenKey]map[int]int{}
+		}
+		out[listenKey{s.Protocol, s.Local.Port()}] = map[int]int{}
 	}
-	return false
+	if out == nil {
+		return nil
+	}
+	for i := range socks {
+		s := &socks[i]
+		n, ok := out[listenKey{s.Protocol, s.Local.Port()}]
+		if !ok || !isConnected(s) || s.Inode == 0 {
+			continue
+		}
+		for _, h := range owners[s.Inode].Holders() {
+			n[h.PID]++
+		}
+	}
+	return out
+}
+
+// serverOf names a listening socket held by several processes after the
+// holder of most of the connections accepted on its port; without such
+// evidence, after its owner (the first holder that is not a service
+// manager, see ProcFS.Owners). So a socket-activated sshd's listener is
+// sshd, not PID 1 that created it and keeps it open.
+func serverOf(p Process, accepted map[int]int) Process {
+	best := p
+	for _, h := range p.Others {
+		if accepted[h.PID] > accepted[best.PID] {
+			best = h
+		}
+	}
+	return best
+}
+
+// evidence is what the whole socket table says about its endpoints.
+type evidence struct {
+	// deg counts the connected sockets each endpoint is one end of.
+	deg map[endpoint]int
+	// client is how strongly the table says an endpoint is a client's: the
+	// fan (deg) of the busiest endpoint it is connected to that has more
+	// connections than itself; certain for the remote end of a connection
+	// a listener accepted.
+	client map[endpoint]int
+	peers  map[[2]endpoint]int // connected socket by (local, remote)
+	binds  map[listenKey][]*bind
+	socks  []Socket
+}
+
+// certain is the client score of an endpoint whose role is known.
+const certain = math.MaxInt
+
+func newEvidence(socks []Socket, binds map[listenKey][]*bind) *evidence {
+	ev := &evidence{binds: binds, socks: socks}
+	orphans := false
+	for i := range socks {
+		s := &socks[i]
+		orphans = orphans || isConnected(s) && s.Inode == 0
+	}
+	if !orphans {
+		return ev
+	}
+	ev.deg = map[endpoint]int{}
+	ev.peers = map[[2]endpoint]int{}
+	for i := range socks {
+		s := &socks[i]
+		if !isConnected(s) {
+			continue
+		}
+		local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
+		ev.deg[local]++
+		ev.deg[remote]++
+		ev.peers[[2]endpoint{local, remote}] = i
+	}
+	ev.client = map[endpoint]int{}
+	raise := func(e endpoint, n int) {
+		if n > ev.client[e] {
+			ev.client[e] = n
+		}
+	}
+	for i := range socks {
+		s := &socks[i]
+		if !isConnected(s) {
+			continue
+		}
+		local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
+		switch {
+		case matchListener(binds[listenKey{s.Protocol, s.Local.Port()}], s) != nil:
+			raise(remote, certain)
+		default:
+			dl, dr := ev.deg[local], ev.deg[remote]
+			if dl > dr {
+				raise(remote, dl)
+			} else if dr > dl {
+				raise(local, dr)
+			}
+		}
+	}
+	return ev
+}
+
+// orphanDirection decides the direction of an ownerless closing socket
+// with no listener on its local port (a server's side of a connection
+// after its listener went away, or a client's side of one it closed
+// first) from the whole table, in this order:
+//
+//   - The other end of the connection is in the table (a connection on
+//     this host) and was accepted by a listener: this end is the client.
+//   - Which end the table says more strongly is a client's: the remote end
+//     of an accepted connection is; so is an endpoint connected to a
+//     busier one (a server's port
+//     fans in from many client ports, a client port goes to one server,
+//     or to a few when the kernel reuses it for other destinations).
+//   - A tie (a lone socket): the host's own ephemeral range, when exactly
+//     one of the two ports is in it: that one is this host's client port.
+//
+// Otherwise it reports false: the direction is unknown, and the socket is
+// left out rather than become a record labelled with a client's port.
+func (ev *evidence) orphanDirection(s *Socket, ephemeral PortRange) (snapshot.Direction, bool) {
+	local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
+	if j, ok := ev.peers[[2]endpoint{remote, local}]; ok {
+		p := &ev.socks[j]
+		if matchListener(ev.binds[listenKey{p.Protocol, p.Local.Port()}], p) != nil {
+			return snapshot.Upstream, true
+		}
+	}
+	switch cl, cr := ev.client[local], ev.client[remote]; {
+	case cr > cl:
+		return snapshot.Downstream, true
+	case cl > cr:
+		return snapshot.Upstream, true
+	}
+	switch localEph, remoteEph := ephemeral.Contains(s.Local.Port()), ephemeral.Contains(s.Remote.Port()); {
+	case localEph && !remoteEph:
+		return snapshot.Upstream, true
+	case remoteEph && !localEph:
+		return snapshot.Downstream, true
+	}
+	return "", false
 }
 
 // isServer: a listening TCP socket, or an unconnected UDP socket bound to a
@@ -182,12 +401,20 @@ func isConnected(s *Socket) bool {
 	return false
 }
 
-// matchListener picks the listener that owns a connection with local address
-// local: an exact bind first, then a wildcard of the same family, then the
-// IPv6 wildcard, which also accepts IPv4 on a dual-stack socket.
-func matchListener(ls []*snapshot.Listener, local netip.Addr) *snapshot.Listener {
+// matchListener picks the listener that accepted a connected socket s: an
+// exact bind first, then a wildcard of the same family, then the IPv6
+// wildcard, which also accepts IPv4 on a dual-stack socket. An accepted
+// socket has its listener's address family, so, where the families are
+// known, an IPv4 (AF_INET) socket never belongs to an IPv6 listener, and an
+// IPv6 listener with IPV6_V6ONLY takes no IPv4 connection.
+func matchListener(bs []*bind, s *Socket) *snapshot.Listener {
+	local := s.Local.Addr()
 	var wild4, wild6 *snapshot.Listener
-	for _, l := range ls {
+	for _, b := range bs {
+		if !b.takes(s) {
+			continue
+		}
+		l := b.l
 		switch {
 		case l.Address == local:
 			return l
@@ -201,6 +428,19 @@ func matchListener(ls []*snapshot.Listener, local netip.Addr) *snapshot.Listener
 		return wild4
 	}
 	return wild6
+}
+
+// takes reports whether b could have accepted (or, for UDP, be the server
+// side of) s, by address family and IPV6_V6ONLY.
+func (b *bind) takes(s *Socket) bool {
+	v4 := s.Local.Addr().Is4()
+	switch {
+	case b.family != 0 && s.Family != 0 && b.family != s.Family:
+		return false
+	case b.family == unix.AF_INET6 || b.l.Address.Is6():
+		return !(v4 && b.v6only)
+	}
+	return true
 }
 
 func compareListeners(a, b snapshot.Listener) int {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -23,14 +25,17 @@ func summary(c Classified) string {
 		fmt.Fprintf(&b, "C %s %s/%d %q %s x%d %v sent=%d recv=%d\n", x.Direction, x.Protocol, x.Port, x.Process, x.RemoteIP, x.Sockets, x.States, x.BytesSent, x.BytesReceived)
 	}
 	fmt.Fprintf(&b, "unowned=%d", c.Unowned)
+	if c.Undirected > 0 {
+		fmt.Fprintf(&b, " undirected=%d", c.Undirected)
+	}
 	return b.String()
 }
 
 func TestClassify(t *testing.T) {
 	eph := PortRange{32768, 60999}
 	owners := map[uint64]Process{
-		1: {1, "sshd"}, 2: {2, "node_exporter"}, 3: {3, "web"}, 4: {4, "dns"},
-		10: {1, "sshd"}, 11: {2, "node_exporter"}, 12: {3, "web"}, 13: {3, "web"}, 14: {3, "web"}, 15: {4, "dns"},
+		1: {PID: 1, Name: "sshd"}, 2: {PID: 2, Name: "node_exporter"}, 3: {PID: 3, Name: "web"}, 4: {PID: 4, Name: "dns"},
+		10: {PID: 1, Name: "sshd"}, 11: {PID: 2, Name: "node_exporter"}, 12: {PID: 3, Name: "web"}, 13: {PID: 3, Name: "web"}, 14: {PID: 3, Name: "web"}, 15: {PID: 4, Name: "dns"},
 	}
 	tests := []struct {
 		name  string
@@ -103,11 +108,19 @@ unowned=0`,
 unowned=0`,
 		},
 		{
-			name: "listener gone, client port outside this host's range (another OS): lower port is the server",
+			name: "listener gone, lone socket, neither port ephemeral here: unknown, left out",
 			socks: []Socket{
 				sock("tcp", stateTimeWait, "10.0.0.1:8443", "10.0.0.9:62000", 0),
 			},
-			want: `C downstream tcp/8443 "" 10.0.0.9 x1 map[TIME_WAIT:1] sent=0 recv=0
+			want: `unowned=0 undirected=1`,
+		},
+		{
+			name: "listener gone, clients of another OS: the shared local port was served",
+			socks: []Socket{
+				sock("tcp", stateTimeWait, "10.0.0.1:8443", "10.0.0.9:62000", 0),
+				sock("tcp", stateTimeWait, "10.0.0.1:8443", "10.0.0.9:62001", 0),
+			},
+			want: `C downstream tcp/8443 "" 10.0.0.9 x2 map[TIME_WAIT:2] sent=0 recv=0
 unowned=0`,
 		},
 		{
@@ -116,8 +129,7 @@ unowned=0`,
 				sock("tcp", stateEstablished, "10.0.0.1:700", "10.0.0.9:50051", 12),
 				sock("tcp", stateTimeWait, "10.0.0.1:40000", "10.0.0.9:50051", 0),
 			},
-			want: `C upstream tcp/50051 "" 10.0.0.9 x1 map[TIME_WAIT:1] sent=0 recv=0
-C upstream tcp/50051 "web" 10.0.0.9 x1 map[ESTABLISHED:1] sent=0 recv=0
+			want: `C upstream tcp/50051 "web" 10.0.0.9 x2 map[ESTABLISHED:1 TIME_WAIT:1] sent=0 recv=0
 unowned=0`,
 		},
 		{
@@ -185,16 +197,60 @@ unowned=0`,
 }
 
 func TestMatchListenerPrefersExactBind(t *testing.T) {
-	exact := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("10.0.0.1"), Port: 80, Process: "exact"}
-	wild := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("0.0.0.0"), Port: 80, Process: "wild"}
-	wild6 := &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("::"), Port: 80, Process: "wild6"}
-	ls := []*snapshot.Listener{wild6, wild, exact}
-	for local, want := range map[string]string{"10.0.0.1": "exact", "10.0.0.2": "wild", "fd00::1": "wild6"} {
-		if got := matchListener(ls, netip.MustParseAddr(local)); got == nil || got.Process != want {
+	exact := &bind{l: &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("10.0.0.1"), Port: 80, Process: "exact"}}
+	wild := &bind{l: &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("0.0.0.0"), Port: 80, Process: "wild"}}
+	wild6 := &bind{l: &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("::"), Port: 80, Process: "wild6"}}
+	bs := []*bind{wild6, wild, exact}
+	conn := func(local string) *Socket {
+		s := sock("tcp", stateEstablished, local, "10.9.9.9:40000", 1)
+		return &s
+	}
+	for local, want := range map[string]string{"10.0.0.1:80": "exact", "10.0.0.2:80": "wild", "[fd00::1]:80": "wild6"} {
+		if got := matchListener(bs, conn(local)); got == nil || got.Process != want {
 			t.Errorf("matchListener(%s) = %v, want %s", local, got, want)
 		}
 	}
-	if got := matchListener([]*snapshot.Listener{exact}, netip.MustParseAddr("10.0.0.2")); got != nil {
+	if got := matchListener([]*bind{exact}, conn("10.0.0.2:80")); got != nil {
 		t.Errorf("a specific bind matched another address: %v", got)
+	}
+}
+
+// TestMatchListenerFamily: an accepted socket has its listener's family,
+// and an IPV6_V6ONLY listener takes no IPv4 (issue 15, item 2).
+func TestMatchListenerFamily(t *testing.T) {
+	l6 := func(v6only bool, family uint8) *bind {
+		return &bind{l: &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("::"), Port: 9200, Process: "v6"}, family: family, v6only: v6only}
+	}
+	l4 := &bind{l: &snapshot.Listener{Protocol: "tcp", Address: netip.MustParseAddr("0.0.0.0"), Port: 9200, Process: "v4"}, family: unix.AF_INET}
+	conn := func(family uint8, local string) *Socket {
+		s := sock("tcp", stateEstablished, local, "10.9.9.9:7003", 1)
+		s.Family = family
+		return &s
+	}
+	tests := []struct {
+		name string
+		bs   []*bind
+		s    *Socket
+		want string // "" for no listener
+	}{
+		{"IPv4 socket, v6only [::] listener", []*bind{l6(true, unix.AF_INET6)}, conn(unix.AF_INET, "127.0.0.1:9200"), ""},
+		{"IPv4 socket, dual-stack [::] listener: another socket's family", []*bind{l6(false, unix.AF_INET6)}, conn(unix.AF_INET, "127.0.0.1:9200"), ""},
+		{"mapped IPv4 on a dual-stack [::] listener", []*bind{l6(false, unix.AF_INET6)}, conn(unix.AF_INET6, "127.0.0.1:9200"), "v6"},
+		{"mapped IPv4, v6only [::] listener", []*bind{l6(true, unix.AF_INET6)}, conn(unix.AF_INET6, "127.0.0.1:9200"), ""},
+		{"IPv6 on a v6only [::] listener", []*bind{l6(true, unix.AF_INET6)}, conn(unix.AF_INET6, "[fd00::1]:9200"), "v6"},
+		{"IPv4 socket next to both listeners", []*bind{l6(true, unix.AF_INET6), l4}, conn(unix.AF_INET, "127.0.0.1:9200"), "v4"},
+		{"family unknown, v6only listener", []*bind{l6(true, 0)}, conn(0, "127.0.0.1:9200"), ""},
+		{"family unknown, dual-stack listener", []*bind{l6(false, 0)}, conn(0, "127.0.0.1:9200"), "v6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if l := matchListener(tt.bs, tt.s); l != nil {
+				got = l.Process
+			}
+			if got != tt.want {
+				t.Errorf("matchListener = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

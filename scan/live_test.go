@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		namedServer()
 		return
 	}
+	if h, ok := plainHelpers[os.Getenv(helperEnv)]; ok {
+		os.Exit(h())
+	}
 	os.Exit(m.Run())
 }
 

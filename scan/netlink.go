@@ -52,6 +52,21 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 			}
 		}
 	}
+	// IPV6_V6ONLY of the IPv6 listeners: which of them take IPv4 too.
+	for _, p := range []struct {
+		name  string
+		proto uint8
+	}{{"tcp", unix.IPPROTO_TCP}, {"udp", unix.IPPROTO_UDP}} {
+		v6only, err := v6onlySockets(p.proto)
+		if err != nil {
+			return nil, fmt.Errorf("netlink sock_diag %s IPV6_V6ONLY: %w", p.name, err)
+		}
+		for i := range out {
+			if s := &out[i]; s.Protocol == p.name && s.Family == unix.AF_INET6 && v6only[s.Inode] {
+				s.V6Only = true
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -59,8 +74,8 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 // table changed under it). Three interrupted dumps in a row are an error:
 // the auto source then falls back to /proc/net, with a warning, rather than
 // report an inconsistent table as if it were whole.
-func dumpRetry[T any](dump func() ([]T, error)) ([]T, error) {
-	var res []T
+func dumpRetry[R any](dump func() (R, error)) (R, error) {
+	var res R
 	var err error
 	for range 3 {
 		res, err = dump()
@@ -68,12 +83,14 @@ func dumpRetry[T any](dump func() ([]T, error)) ([]T, error) {
 			return res, err
 		}
 	}
-	return nil, err
+	var zero R
+	return zero, err
 }
 
 func fromDiag(proto string, m *netlink.Socket) Socket {
 	return Socket{
 		Protocol: proto,
+		Family:   m.Family,
 		State:    m.State,
 		Local:    netip.AddrPortFrom(ipAddr(m.ID.Source), m.ID.SourcePort),
 		Remote:   netip.AddrPortFrom(ipAddr(m.ID.Destination), m.ID.DestinationPort),

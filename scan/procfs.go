@@ -24,13 +24,34 @@ type ProcFS struct{ Root string }
 type Process struct {
 	PID  int
 	Name string // /proc/<pid>/comm: the kernel's name, at most 15 bytes
+	// Others are the other processes holding the same socket, by PID: the
+	// workers of a pre-fork server, or the daemon a service manager handed
+	// a listening socket to (systemd socket activation).
+	Others []Process
 }
 
-// Owners maps each wanted socket inode to the process holding it, in one
+// Holders returns every process holding the socket, p first.
+func (p Process) Holders() []Process {
+	if len(p.Others) == 0 {
+		return []Process{p}
+	}
+	out := make([]Process, 0, 1+len(p.Others))
+	out = append(out, Process{PID: p.PID, Name: p.Name})
+	return append(out, p.Others...)
+}
+
+// isManager tells a service manager that keeps a socket it handed to a
+// daemon: PID 1, or a systemd (the per-user manager runs as "systemd" too).
+func isManager(p Process) bool { return p.PID == 1 || p.Name == "systemd" }
+
+// Owners maps each wanted socket inode to the processes holding it, in one
 // pass over /proc/*/fd. Processes that vanish mid-pass, and fd directories
 // we may not read (other users' processes when not root), are skipped: the
-// inodes they hold stay unowned. When several processes share a socket
-// (a forked server) the lowest PID wins, which is usually the parent.
+// inodes they hold stay unowned. A socket several processes hold is owned
+// by the first holder that is not a service manager (isManager), by PID,
+// the others listed in Process.Others; Classify may still name a shared
+// listener after another holder (the one serving its connections). Every
+// process is read, since a shared socket's holders may be anywhere.
 func (p ProcFS) Owners(want map[uint64]struct{}) (map[uint64]Process, error) {
 	owners := make(map[uint64]Process, len(want))
 	if len(want) == 0 {
@@ -53,16 +74,33 @@ func (p ProcFS) Owners(want map[uint64]struct{}) (map[uint64]Process, error) {
 	}
 	slices.Sort(pids)
 	buf := make([]byte, 64)
+	shared := map[uint64][]Process{} // later holders of a socket, rare
 	for _, pid := range pids {
-		p.ownersOf(pid, want, owners, buf)
-		if len(owners) == len(want) {
-			break
-		}
+		p.ownersOf(pid, want, owners, shared, buf)
+	}
+	for inode, later := range shared {
+		owners[inode] = ownerOf(append([]Process{owners[inode]}, later...))
 	}
 	return owners, nil
 }
 
-func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Process, buf []byte) {
+// ownerOf picks the owner among a socket's holders (ascending PID): the
+// first that is not a service manager, else the first.
+func ownerOf(hs []Process) Process {
+	i := slices.IndexFunc(hs, func(p Process) bool { return !isManager(p) })
+	if i < 0 {
+		i = 0
+	}
+	o := hs[i]
+	if len(hs) > 1 {
+		o.Others = slices.Concat(hs[:i:i], hs[i+1:])
+	}
+	return o
+}
+
+// ownersOf records the wanted sockets pid holds: as their owner when it is
+// the first holder (PIDs come in ascending order), else in shared.
+func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process, buf []byte) {
 	dir := filepath.Join(p.Root, strconv.Itoa(pid), "fd")
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -86,13 +124,21 @@ func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Pr
 			if _, wanted := want[inode]; !wanted {
 				continue
 			}
-			if _, taken := owners[inode]; taken {
+			first, taken := owners[inode]
+			if taken && first.PID == pid {
+				continue // the same socket on two fds of one process
+			}
+			if later := shared[inode]; len(later) > 0 && later[len(later)-1].PID == pid {
 				continue
 			}
 			if !named {
 				name, named = p.Comm(pid), true
 			}
-			owners[inode] = Process{PID: pid, Name: name}
+			if !taken {
+				owners[inode] = Process{PID: pid, Name: name}
+			} else {
+				shared[inode] = append(shared[inode], Process{PID: pid, Name: name})
+			}
 		}
 		if err != nil || len(fds) == 0 {
 			return

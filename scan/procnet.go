@@ -13,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProcSource reads /proc/net/{tcp,tcp6,udp,udp6} under a proc root. It is the
@@ -31,6 +34,7 @@ func (ProcSource) Name() string { return "proc" }
 // connections accepted by a dual-stack listener only appear there.
 func (p ProcSource) Sockets(ctx context.Context) ([]Socket, error) {
 	var out []Socket
+	v6only := bindV6Only(p.Root)
 	for _, f := range []struct{ file, proto string }{
 		{"tcp", "tcp"}, {"tcp6", "tcp"}, {"udp", "udp"}, {"udp6", "udp"},
 	} {
@@ -49,6 +53,14 @@ func (p ProcSource) Sockets(ctx context.Context) ([]Socket, error) {
 		fh.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		family := uint8(unix.AF_INET)
+		if strings.HasSuffix(f.file, "6") {
+			family = unix.AF_INET6
+		}
+		for i := range socks {
+			socks[i].Family = family
+			socks[i].V6Only = family == unix.AF_INET6 && v6only
 		}
 		out = append(out, socks...)
 	}
@@ -134,22 +146,29 @@ func parseHexAddrPort(s []byte) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%q: port: %w", s, err)
 	}
+	addr, err := parseHexAddr(hexAddr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), nil
+}
+
+// parseHexAddr decodes the address half of the kernel's hex form (see
+// parseHexAddrPort); an IPv4-mapped IPv6 address is unmapped.
+func parseHexAddr(hexAddr []byte) (netip.Addr, error) {
 	var raw [16]byte
 	n := len(hexAddr) / 2
 	if (n != 4 && n != 16) || len(hexAddr)%2 != 0 {
-		return netip.AddrPort{}, fmt.Errorf("%q: address is neither IPv4 nor IPv6", s)
+		return netip.Addr{}, errors.New("address is neither IPv4 nor IPv6")
 	}
 	if _, err := hex.Decode(raw[:n], hexAddr); err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %w", s, err)
+		return netip.Addr{}, err
 	}
 	for w := 0; w < n; w += 4 {
 		binary.NativeEndian.PutUint32(raw[w:], binary.BigEndian.Uint32(raw[w:]))
 	}
-	var addr netip.Addr
 	if n == 4 {
-		addr = netip.AddrFrom4([4]byte(raw[:4]))
-	} else {
-		addr = netip.AddrFrom16(raw).Unmap()
+		return netip.AddrFrom4([4]byte(raw[:4])), nil
 	}
-	return netip.AddrPortFrom(addr, uint16(port)), nil
+	return netip.AddrFrom16(raw).Unmap(), nil
 }

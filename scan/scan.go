@@ -84,7 +84,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	for _, a := range addrs {
 		local[a] = true
 	}
-	snap.Host = snapshot.Host{Hostname: hostname, Addresses: publicAddrs(addrs)}
+	public := publicAddrs(addrs)
+	live := filepath.Clean(opts.ProcRoot) == "/proc"
+	snap.Host = snapshot.Host{Hostname: hostname, Addresses: identityFirst(public, hostIdentity(proc, live, public))}
 
 	lo, hi, err := proc.EphemeralRange()
 	if err != nil {
@@ -105,8 +107,8 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
 
-	// Owners only of the sockets Classify reports: the owner pass can stop
-	// as soon as it has found them all.
+	// Owners only of the sockets Classify reports; the owner pass reads
+	// every process, since a shared socket's later holders count too.
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
 		s := &socks[i]
@@ -122,6 +124,10 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
 	if c.HasBytes {
 		snap.ByteCounters = snapshot.ByteCountersMeaning
+	}
+	if c.Undirected > 0 {
+		warn("closing sockets left out: nothing on this host tells whether it was their client or their server",
+			"sockets", c.Undirected, "hint", "no listener, no owner, and no other socket shares either end")
 	}
 	if c.Unowned > 0 {
 		hint := "run as root to see other users' processes"
@@ -155,11 +161,8 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		e, _ := inv.Lookup(snap.Connections[i].RemoteIP)
 		snap.Connections[i].RemoteHostgroup, snap.Connections[i].RemoteDomain = e.Hostgroup, e.Domain
 	}
-	for _, a := range snap.Host.Addresses {
-		if e, ok := inv.Lookup(a); ok {
-			snap.Host.Hostgroup, snap.Host.Domain = e.Hostgroup, e.Domain
-			break
-		}
+	if e, ok := hostEntry(inv, snap.Host.Addresses); ok {
+		snap.Host.Hostgroup, snap.Host.Domain = e.Hostgroup, e.Domain
 	}
 
 	if opts.Darkstat != "" {

@@ -10,6 +10,14 @@ import (
 // Socket is one kernel socket as a source reports it, before classification.
 type Socket struct {
 	Protocol string // "tcp" or "udp"
+	// Family is the socket's address family, unix.AF_INET or AF_INET6 (0:
+	// not known). An IPv4 connection accepted by a dual-stack listener is
+	// an AF_INET6 socket with IPv4-mapped addresses, shown here unmapped.
+	Family uint8
+	// V6Only is IPV6_V6ONLY on an AF_INET6 socket: it takes IPv6 only.
+	// netlink reports it for listeners and unconnected UDP sockets; the
+	// proc source can only give the system default (net.ipv6.bindv6only).
+	V6Only bool
 	// State is the kernel's socket state number (include/net/tcp_states.h);
 	// UDP reports ESTABLISHED when connected and CLOSE when not.
 	State  uint8

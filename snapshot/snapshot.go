@@ -54,7 +54,10 @@ type Snapshot struct {
 
 // Host identifies the scanned machine.
 type Host struct {
-	Hostname  string       `json:"hostname"`
+	Hostname string `json:"hostname"`
+	// Addresses are the host's own addresses, loopback and link-local
+	// left out. The first is its identity (planet scan: the source address
+	// of the default route, IPv4 first); the rest are sorted.
 	Addresses []netip.Addr `json:"addresses"`
 	Hostgroup string       `json:"hostgroup,omitempty"`
 	Domain    string       `json:"domain,omitempty"`

@@ -140,16 +140,54 @@ func (s *idSet) len() int {
 	return len(s.ids)
 }
 
-// edgeAgg keeps the two ends' observations apart until Graph: sockets and
-// byte counters are the max of the ends, so a dependency seen from both is
-// not counted twice.
+// edgeAgg is one edge's totals over the host pairs folded into it so far
+// (see hostPair): per pair the larger of the two ends' counts, summed over
+// pairs, so a dependency seen from both ends is not counted twice and one
+// seen by different hosts at each end is not counted once.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
 	clientHosts, serverHosts idSet
-	seenClient, seenServer   bool
-	sockClient, sockServer   int
-	// c2s: bytes client -> server; s2c: server -> client; by which end.
-	c2sClient, s2cClient, c2sServer, s2cServer uint64
+	// pairs counts folded host pairs by what saw them: both ends, the
+	// client only, the server only.
+	pairsBoth, pairsClient, pairsServer int
+	sockets                             int
+	// c2s: bytes client -> server; s2c: server -> client.
+	c2s, s2c uint64
+}
+
+// pairKey of one client/server host pair of an edge: endpoint IDs (a
+// scanned host's declaration index, or peerBit|n for an unscanned peer).
+type hostPairKey struct {
+	edge           edgeKey
+	client, server uint32
+}
+
+// endView is what one end's records said about a host pair.
+type endView struct {
+	seen     bool
+	named    bool // some record named a process
+	sockets  int
+	c2s, s2c uint64
+}
+
+// hostPair is both ends' views of the sockets between one client host and
+// one server host on one (protocol, port). serverIP is an address the
+// client connected to, for choosing among the server's listeners.
+type hostPair struct {
+	client, server endView
+	serverIP       netip.Addr
+}
+
+// listenKey finds a scanned host's listeners on one protocol and port.
+type listenKey struct {
+	proto uint16
+	port  uint16
+}
+
+// listener is a scanned host's server process on one address.
+type listener struct {
+	addr    netip.Addr
+	process string
 }
 
 type pairKey struct{ from, to int32 }
@@ -169,6 +207,8 @@ type declared struct {
 	node    nodeKey
 	nodeIdx int32 // -1 until the node exists
 	added   bool
+	// listen is the host's listeners with a known process, once added.
+	listen map[listenKey][]listener
 }
 
 // resolved caches the last resolution of an unscanned peer's IP.
@@ -203,6 +243,9 @@ type Merger struct {
 	nodeIdx map[nodeKey]int32
 	nodes   []*nodeAgg
 	edges   map[edgeKey]*edgeAgg
+	// pending holds host pairs one end has reported while the other end,
+	// a scanned host, has not been added yet; folded when it is, or by Graph.
+	pending map[hostPairKey]*hostPair
 	traffic map[pairKey]*trafficAgg
 	peers   map[peerKey]uint32
 	cache   map[netip.Addr]resolved
@@ -229,6 +272,7 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		domains: map[string]int32{},
 		nodeIdx: map[nodeKey]int32{},
 		edges:   map[edgeKey]*edgeAgg{},
+		pending: map[hostPairKey]*hostPair{},
 		traffic: map[pairKey]*trafficAgg{},
 		peers:   map[peerKey]uint32{},
 		cache:   map[netip.Addr]resolved{},
@@ -401,27 +445,66 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	for _, l := range s.Listeners {
+		if l.Process == "" {
+			continue
+		}
+		if m.hosts[self].listen == nil {
+			m.hosts[self].listen = map[listenKey][]listener{}
+		}
+		k := listenKey{m.proto(l.Protocol), l.Port}
+		m.hosts[self].listen[k] = append(m.hosts[self].listen[k], listener{l.Address.Unmap().WithZone(""), l.Process})
+	}
+	// This snapshot's view of each host pair, folded below once all its
+	// records are in.
+	pairs := map[hostPairKey]*hostPair{}
+	view := func(k hostPairKey) *hostPair {
+		p := pairs[k]
+		if p == nil {
+			p = &hostPair{}
+			pairs[k] = p
+		}
+		return p
+	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
 		if c.Direction == snapshot.Upstream {
-			e := m.edge(edgeKey{local, remote, m.proto(c.Protocol), c.Port})
-			e.seenClient = true
+			k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
+			e := m.edge(k)
 			e.clientProcs = addProcess(e.clientProcs, c.Process)
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
-			e.sockClient += c.Sockets
-			e.c2sClient += c.BytesSent
-			e.s2cClient += c.BytesReceived
+			p := view(hostPairKey{k, uint32(self), ep})
+			p.client.add(c.Process, c.Sockets, c.BytesSent, c.BytesReceived)
+			if !p.serverIP.IsValid() {
+				p.serverIP = c.RemoteIP.Unmap().WithZone("")
+			}
 		} else {
-			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
-			e.seenServer = true
+			k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
+			e := m.edge(k)
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			e.sockServer += c.Sockets
-			e.c2sServer += c.BytesReceived
-			e.s2cServer += c.BytesSent
+			view(hostPairKey{k, ep, uint32(self)}).server.add(c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
+		}
+	}
+	for k, p := range pairs {
+		other := k.server
+		if other == uint32(self) {
+			other = k.client
+		}
+		switch {
+		case other == uint32(self) || other&peerBit != 0 || m.hosts[other].added:
+			// Nothing more will come for this pair: both ends are in, or
+			// the other end is not a scanned host.
+			if q := m.pending[k]; q != nil {
+				p.merge(q)
+				delete(m.pending, k)
+			}
+			m.fold(k, p)
+		default:
+			m.pending[k] = p
 		}
 	}
 	if s.Traffic != nil {
@@ -440,6 +523,67 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+func (v *endView) add(process string, sockets int, c2s, s2c uint64) {
+	v.seen = true
+	v.named = v.named || process != ""
+	v.sockets += sockets
+	v.c2s += c2s
+	v.s2c += s2c
+}
+
+// merge takes in the other end's view of the same pair.
+func (p *hostPair) merge(q *hostPair) {
+	if !p.client.seen {
+		p.client = q.client
+	}
+	if !p.server.seen {
+		p.server = q.server
+	}
+	if !p.serverIP.IsValid() {
+		p.serverIP = q.serverIP
+	}
+}
+
+// fold adds a host pair whose ends are all in to its edge: the larger of
+// the two ends' counts, and the server's process from its listeners on that
+// port when its own sockets named none (a connected UDP client's server, a
+// server whose side of every connection was closing).
+func (m *Merger) fold(k hostPairKey, p *hostPair) {
+	e := m.edge(k.edge)
+	switch {
+	case p.client.seen && p.server.seen:
+		e.pairsBoth++
+	case p.client.seen:
+		e.pairsClient++
+	default:
+		e.pairsServer++
+	}
+	e.sockets += max(p.client.sockets, p.server.sockets)
+	e.c2s += max(p.client.c2s, p.server.c2s)
+	e.s2c += max(p.client.s2c, p.server.s2c)
+	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
+		return
+	}
+	for _, l := range m.hosts[k.server].listen[listenKey{k.edge.proto, k.edge.port}] {
+		if servesIP(l.addr, p.serverIP) {
+			e.serverProcs = addProcess(e.serverProcs, l.process)
+		}
+	}
+}
+
+// servesIP says whether a listener bound to addr takes connections to ip;
+// with no ip known (only the server saw the pair) any listener but a
+// loopback one is taken.
+func servesIP(addr, ip netip.Addr) bool {
+	switch {
+	case addr.IsUnspecified():
+		return true
+	case !ip.IsValid():
+		return !addr.IsLoopback()
+	}
+	return addr == ip
 }
 
 func (m *Merger) pair(k pairKey) *trafficAgg {
@@ -480,24 +624,24 @@ func (m *Merger) Graph() (*Graph, error) {
 			Domains:   sortedKeys(n.domains),
 		})
 	}
+	// Pairs still pending have an end that was declared but never added
+	// (its snapshot could not be read): what the other end saw is all
+	// there is. Folding sums, so map order does not matter.
+	for k, p := range m.pending {
+		m.fold(k, p)
+		delete(m.pending, k)
+	}
 	for k, e := range m.edges {
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
+			SeenFrom:          e.seenFrom(),
 			ClientProcesses:   slices.Clone(e.clientProcs),
 			ServerProcesses:   slices.Clone(e.serverProcs),
 			ClientHosts:       e.clientHosts.len(),
 			ServerHosts:       e.serverHosts.len(),
-			Sockets:           max(e.sockClient, e.sockServer),
-			PortBytesToServer: max(e.c2sClient, e.c2sServer),
-			PortBytesToClient: max(e.s2cClient, e.s2cServer),
-		}
-		switch {
-		case e.seenClient && e.seenServer:
-			out.SeenFrom = SeenBoth
-		case e.seenClient:
-			out.SeenFrom = SeenClient
-		default:
-			out.SeenFrom = SeenServer
+			Sockets:           e.sockets,
+			PortBytesToServer: e.c2s,
+			PortBytesToClient: e.s2c,
 		}
 		g.Edges = append(g.Edges, out)
 	}
@@ -517,6 +661,21 @@ func (m *Merger) Graph() (*Graph, error) {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return g, nil
+}
+
+// seenFrom says what saw the edge's host pairs: "both" when every pair
+// was seen from both ends, "client" or "server" when every pair was seen
+// from that end only, "mixed" otherwise.
+func (e *edgeAgg) seenFrom() string {
+	switch {
+	case e.pairsClient == 0 && e.pairsServer == 0:
+		return SeenBoth
+	case e.pairsBoth == 0 && e.pairsServer == 0:
+		return SeenClient
+	case e.pairsBoth == 0 && e.pairsClient == 0:
+		return SeenServer
+	}
+	return SeenMixed
 }
 
 func sortedKeys(m map[string]struct{}) []string {

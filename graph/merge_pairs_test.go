@@ -1,0 +1,212 @@
+package graph
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func withListener(s *snapshot.Snapshot, proto, addr string, port uint16, process string) *snapshot.Snapshot {
+	s.Listeners = append(s.Listeners, snapshot.Listener{Protocol: proto, Address: netip.MustParseAddr(addr), Port: port, Process: process, Sockets: 1})
+	return s
+}
+
+func withStates(c snapshot.Connection, states map[string]int) snapshot.Connection {
+	c.States = states
+	return c
+}
+
+// mergeAnyOrder merges snaps in their order and in shuffled orders, fails if
+// the bytes differ, and returns the described edges.
+func mergeAnyOrder(t *testing.T, snaps []*snapshot.Snapshot) []string {
+	t.Helper()
+	g, err := Merge(snaps, MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := Write(&want, g); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 6 {
+		shuffled := slices.Clone(snaps)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		g2, err := Merge(shuffled, MergeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := Write(&got, g2); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("output depends on input order:\n%s\nvs\n%s", got.String(), want.String())
+		}
+	}
+	_, edges, _ := describe(g)
+	return edges
+}
+
+// TestMergeHostPairs: the two ends are combined per client/server host pair
+// (the larger of the two counts) and the pairs are summed; seen_from says
+// how the pairs were seen.
+func TestMergeHostPairs(t *testing.T) {
+	m1 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("m1", "clients", "10.0.8.1", t0, c...) }
+	m2 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("m2", "clients", "10.0.8.2", t0, c...) }
+	s1 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("s1", "db", "10.0.8.3", t0, c...) }
+	s2 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("s2", "db", "10.0.8.4", t0, c...) }
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "one client host and a different server host scanned: pairs summed, mixed",
+			snaps: []*snapshot.Snapshot{
+				m1(withBytes(up(5432, "pool250", "10.0.8.3", "db", 250), 2500, 5000)),
+				s2(withBytes(down(5432, "pgsrv", "10.0.8.2", "clients", 100), 2000, 1000)),
+			},
+			edges: []string{"clients->db tcp/5432 mixed sockets=350 clients=2 servers=2 cp=[pool250] sp=[pgsrv] bytes=3500/7000"},
+		},
+		{
+			name: "every pair seen from both ends: per pair max, summed",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 10)),
+				m2(up(5432, "app", "10.0.8.3", "db", 5)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 12), down(5432, "pgsrv", "10.0.8.2", "clients", 3)),
+			},
+			edges: []string{"clients->db tcp/5432 both sockets=17 clients=2 servers=1 cp=[app] sp=[pgsrv]"},
+		},
+		{
+			name: "one pair from both ends, one from the client only",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 250)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 248)),
+				m2(up(5432, "app", "10.0.8.4", "db", 100)),
+			},
+			edges: []string{"clients->db tcp/5432 mixed sockets=350 clients=2 servers=2 cp=[app] sp=[pgsrv]"},
+		},
+		{
+			name: "several records of one pair add up before the ends are compared",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 4), up(5432, "backup", "10.0.8.3", "db", 3)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 6)),
+			},
+			edges: []string{"clients->db tcp/5432 both sockets=7 clients=1 servers=1 cp=[app backup] sp=[pgsrv]"},
+		},
+		{
+			name: "pairs seen from the client only, each by its own client",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 2)),
+				m2(up(5432, "app", "10.0.8.4", "db", 3)),
+			},
+			edges: []string{"clients->db tcp/5432 client sockets=5 clients=2 servers=2 cp=[app] sp=[]"},
+		},
+		{
+			name: "a scanned server that saw none of a client's sockets",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 2)),
+				s1(),
+			},
+			edges: []string{"clients->db tcp/5432 client sockets=2 clients=1 servers=1 cp=[app] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}
+
+// TestMergerPendingPair: a pair whose other end was declared but never
+// added (its file could not be read) counts what the one end saw.
+func TestMergerPendingPair(t *testing.T) {
+	m, _ := NewMerger(MergeOptions{})
+	client := host("m1", "clients", "10.0.8.1", t0, up(5432, "app", "10.0.8.3", "db", 250))
+	server := host("s1", "db", "10.0.8.3", t0, down(5432, "pgsrv", "10.0.8.1", "clients", 250))
+	m.Declare(client.Host)
+	m.Declare(server.Host)
+	if err := m.Add(client); err != nil {
+		t.Fatal(err)
+	}
+	g, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ := describe(g)
+	check(t, "edges", edges, []string{"clients->db tcp/5432 client sockets=250 clients=1 servers=1 cp=[app] sp=[]"})
+}
+
+// TestMergeServerProcessFromListeners: when the server's own sockets name no
+// process, its listeners on that protocol and port do.
+func TestMergeServerProcessFromListeners(t *testing.T) {
+	api := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("api1", "api", "10.0.0.1", t0, c...) }
+	cache := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("cache1", "cache", "10.0.0.9", t0, c...) }
+	tw := map[string]int{"TIME_WAIT": 3}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "connected UDP client: the server has only an unconnected socket",
+			snaps: []*snapshot.Snapshot{
+				api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)),
+				withListener(cache(), "udp", "0.0.0.0", 8125, "statsd"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[statsd]"},
+		},
+		{
+			name: "the server's side of every connection was closing, unowned",
+			snaps: []*snapshot.Snapshot{
+				api(withStates(up(8000, "", "10.0.0.9", "cache", 3), tw)),
+				withListener(cache(withStates(down(8000, "", "10.0.0.1", "api", 3), tw)), "tcp", "::", 8000, "apisrv"),
+			},
+			edges: []string{"api->cache tcp/8000 both sockets=3 clients=1 servers=1 cp=[] sp=[apisrv]"},
+		},
+		{
+			name: "only the client's closing sockets: the listener names the server",
+			snaps: []*snapshot.Snapshot{
+				api(withStates(up(8000, "", "10.0.0.9", "cache", 1), map[string]int{"TIME_WAIT": 1})),
+				withListener(cache(), "tcp", "0.0.0.0", 8000, "apisrv"),
+			},
+			edges: []string{"api->cache tcp/8000 client sockets=1 clients=1 servers=1 cp=[] sp=[apisrv]"},
+		},
+		{
+			name: "only the listener on the address the client used, and the protocol",
+			snaps: []*snapshot.Snapshot{
+				api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)),
+				withListener(withListener(withListener(cache(),
+					"udp", "127.0.0.1", 8125, "local-agent"),
+					"udp", "10.0.0.9", 8125, "statsd"),
+					"tcp", "0.0.0.0", 8125, "tcp-agent"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[statsd]"},
+		},
+		{
+			name: "the server's sockets named a process: listeners are not consulted",
+			snaps: []*snapshot.Snapshot{
+				api(up(5432, "app", "10.0.0.9", "cache", 1)),
+				withListener(cache(down(5432, "pgbouncer", "10.0.0.1", "api", 1)), "tcp", "0.0.0.0", 5432, "other"),
+			},
+			edges: []string{"api->cache tcp/5432 both sockets=1 clients=1 servers=1 cp=[app] sp=[pgbouncer]"},
+		},
+		{
+			name: "an unscanned server has no listeners to read",
+			snaps: []*snapshot.Snapshot{
+				withListener(api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)), "udp", "0.0.0.0", 8125, "own-statsd"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}

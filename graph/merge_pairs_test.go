@@ -146,7 +146,9 @@ func TestMergerPendingPair(t *testing.T) {
 // process, its listeners on that protocol and port do.
 func TestMergeServerProcessFromListeners(t *testing.T) {
 	api := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("api1", "api", "10.0.0.1", t0, c...) }
-	cache := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("cache1", "cache", "10.0.0.9", t0, c...) }
+	cache := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("cache1", "cache", "10.0.0.9", t0, c...)
+	}
 	tw := map[string]int{"TIME_WAIT": 3}
 	tests := []struct {
 		name  string

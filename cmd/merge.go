@@ -60,6 +60,7 @@ metrics cannot carry).`,
 			if err != nil {
 				return err
 			}
+			a.logNotes(g.IncompleteNotes())
 			return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
 		},
 	}

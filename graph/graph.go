@@ -54,6 +54,10 @@
 //	  host_count  scanned hosts + distinct unscanned peer IPs in the node
 //	  hosts[]     scanned hostnames, sorted (omitted when none)
 //	  domains[]   inventory domains seen for the node, sorted (omitted when none)
+//	  incomplete_hosts[]  scanned hosts whose snapshot had unowned_sockets > 0
+//	              (not every socket's process was visible: a scan without
+//	              root), sorted (omitted when none)
+//	  unowned_sockets     those snapshots' unowned_sockets, summed (omitted when 0)
 //	edges[]       sorted by from, to, protocol, port
 //	  from, to    node ids: client -> server
 //	  protocol    "tcp", "udp"...
@@ -151,6 +155,13 @@ type Node struct {
 	// Hosts are the hostnames of the scanned hosts in the node.
 	Hosts   []string `json:"hosts,omitempty"`
 	Domains []string `json:"domains,omitempty"`
+	// IncompleteHosts are the scanned hosts of the node whose scan saw
+	// sockets without their owner process (snapshot unowned_sockets > 0:
+	// a scan without root, or processes in another PID namespace); on
+	// those hosts' ends of the edges a process name may be missing rather
+	// than absent. UnownedSockets is those scans' unowned_sockets summed.
+	IncompleteHosts []string `json:"incomplete_hosts,omitempty"`
+	UnownedSockets  int      `json:"unowned_sockets,omitempty"`
 
 	index int64 // gonum node ID: position in Graph.Nodes
 }
@@ -266,12 +277,14 @@ func (n *Node) check() error {
 	default:
 		return errorf("node %q: unknown kind %q", n.ID, n.Kind)
 	}
-	if n.HostCount < 0 {
-		return errorf("node %q: negative host_count", n.ID)
+	if n.HostCount < 0 || n.UnownedSockets < 0 {
+		return errorf("node %q: negative count", n.ID)
 	}
 	slices.Sort(n.Hosts)
 	slices.Sort(n.Domains)
+	slices.Sort(n.IncompleteHosts)
 	n.Hosts, n.Domains = nilIfEmpty(n.Hosts), nilIfEmpty(n.Domains)
+	n.IncompleteHosts = nilIfEmpty(n.IncompleteHosts)
 	return nil
 }
 

@@ -102,6 +102,9 @@ type nodeAgg struct {
 	peers   int // distinct unscanned IPs resolved into this node
 	hosts   map[string]struct{}
 	domains map[string]struct{}
+	// incomplete: hosts whose scan had unowned sockets, and how many.
+	incomplete map[string]struct{}
+	unowned    int
 }
 
 type edgeKey struct {
@@ -445,6 +448,13 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	if s.UnownedSockets > 0 {
+		if agg.incomplete == nil {
+			agg.incomplete = map[string]struct{}{}
+		}
+		agg.incomplete[s.Host.Hostname] = struct{}{}
+		agg.unowned += s.UnownedSockets
+	}
 	for _, l := range s.Listeners {
 		if l.Process == "" {
 			continue
@@ -622,6 +632,9 @@ func (m *Merger) Graph() (*Graph, error) {
 			HostCount: n.scanned + n.peers,
 			Hosts:     sortedKeys(n.hosts),
 			Domains:   sortedKeys(n.domains),
+
+			IncompleteHosts: sortedKeys(n.incomplete),
+			UnownedSockets:  n.unowned,
 		})
 	}
 	// Pairs still pending have an end that was declared but never added

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -210,5 +211,89 @@ func TestMergeServerProcessFromListeners(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
 		})
+	}
+}
+
+// TestMergeIncompleteScans: hosts whose scan had unowned sockets are named
+// on their node, summed, and reported as a warning.
+func TestMergeIncompleteScans(t *testing.T) {
+	nonRoot := func(s *snapshot.Snapshot, unowned int) *snapshot.Snapshot {
+		s.UnownedSockets = unowned
+		return s
+	}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		nodes []string // "id incomplete=[...] unowned=N"
+		notes []string
+	}{
+		{
+			name: "every scan complete",
+			snaps: []*snapshot.Snapshot{
+				host("web1", "web", "10.0.0.1", t0, up(8080, "app", "10.0.0.2", "svc", 1)),
+				host("svc1", "svc", "10.0.0.2", t0, down(8080, "svc", "10.0.0.1", "web", 1)),
+			},
+			nodes: []string{"svc incomplete=[] unowned=0", "web incomplete=[] unowned=0"},
+		},
+		{
+			name: "two of three hosts of a hostgroup scanned without root",
+			snaps: []*snapshot.Snapshot{
+				host("web1", "web", "10.0.0.1", t0, up(8080, "app", "10.0.0.2", "svc", 1)),
+				nonRoot(host("svc1", "svc", "10.0.0.2", t0, down(8080, "", "10.0.0.1", "web", 1)), 3),
+				nonRoot(host("svc2", "svc", "10.0.0.3", t0), 4),
+				host("svc3", "svc", "10.0.0.4", t0),
+			},
+			nodes: []string{"svc incomplete=[svc1 svc2] unowned=7", "web incomplete=[] unowned=0"},
+			notes: []string{"warning: node svc: 2 of 3 scanned hosts (svc1, svc2) had 7 sockets whose owner process the scan could not see (scanned without root?): process names on their ends of the edges may be missing"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := Merge(tt.snaps, MergeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nodes, notes []string
+			for _, n := range g.Nodes {
+				nodes = append(nodes, fmt.Sprintf("%s incomplete=%v unowned=%d", n.ID, n.IncompleteHosts, n.UnownedSockets))
+			}
+			for _, n := range g.IncompleteNotes() {
+				notes = append(notes, n.String())
+			}
+			check(t, "nodes", nodes, tt.nodes)
+			check(t, "notes", notes, tt.notes)
+			// The fields survive writing and reading, and a subgraph.
+			var buf bytes.Buffer
+			if err := Write(&buf, g); err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(buf.Bytes(), "graph.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := back.Subgraph("svc", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := sub.Node("svc").IncompleteHosts, g.Node("svc").IncompleteHosts; !slices.Equal(got, want) {
+				t.Errorf("read back and focused: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestJoinNames(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c"}, "a, b, c"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "a, b, c, d, e and 2 more"},
+	} {
+		if got := joinNames(tc.names, 5); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.names, got, tc.want)
+		}
 	}
 }

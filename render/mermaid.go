@@ -30,7 +30,9 @@ func (e *LimitError) Error() string {
 // comments. Nodes are n0, n1... in the graph's order with their name and
 // host count as a quoted label; the dependencies between two nodes share one
 // link labelled with their proto/port list (and bytes when known), dotted
-// when every one of them was seen from one end only. External nodes get the
+// when every one of them was seen from one end only. A node with hosts whose
+// scan could not see every socket's owner process says so in its label
+// ("processes incomplete: N hosts"). External nodes get the
 // "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)
 // so no name can end a label or inject markup.
 //
@@ -72,7 +74,11 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			open, closing = "([", "])"
 			external = append(external, id)
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id, open, mermaidText(display(n.ID)), hostCount(n.HostCount), closing)
+		note := ""
+		if len(n.IncompleteHosts) > 0 {
+			note = "<br/>" + incompleteLabel(n)
+		}
+		fmt.Fprintf(&b, "  %s%s\"%s<br/>%s%s\"%s\n", id, open, mermaidText(display(n.ID)), hostCount(n.HostCount), note, closing)
 	}
 	// One link per ordered node pair, in the graph's edge order.
 	var links []*mermaidLink

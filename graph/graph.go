@@ -14,10 +14,12 @@
 //     else first non-loopback address, else hostname), kind "host".
 //   - A remote IP resolves, in order: loopback (127.0.0.0/8, ::1, or
 //     remote_hostgroup "localhost") to the host's own node (a self-loop);
-//     an address of a scanned host (unless several hosts claim it, like a
-//     docker bridge) or a scanned host's domain to that host's node; the
-//     scanner's remote_hostgroup, else remote_domain; else an external node
-//     (per IP, "external", or per prefix; see MergeOptions.External).
+//     an address of a scanned host, an IPv6 link-local one included
+//     (snapshot.Host.LinkLocal, without its zone), unless several hosts
+//     claim it (a docker bridge, fe80::1 on many links), or a scanned
+//     host's domain to that host's node; the scanner's remote_hostgroup,
+//     else remote_domain; else an external node (per IP, "external", or
+//     per prefix; see MergeOptions.External).
 //   - An upstream record is the client's view of edge (local -> remote), a
 //     downstream record the server's view of edge (remote -> local). The
 //     two views are combined per client/server host pair (endpoints as for

@@ -296,11 +296,15 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 	i := int32(len(m.hosts))
 	m.hosts = append(m.hosts, declared{host: h, node: m.hostNode(h), nodeIdx: -1})
 	m.ident[id] = i
-	for _, a := range h.Addresses {
+	// Link-local addresses resolve peers too, without their zone: the
+	// interface name is the scanning host's own, and a peer's record says
+	// nothing of it. One claimed by several hosts (fe80::1 on many links)
+	// is ambiguous like any other.
+	for _, a := range slices.Concat(h.Addresses, h.LinkLocal) {
 		if a.IsLoopback() || a.IsUnspecified() {
 			continue
 		}
-		a = a.Unmap()
+		a = a.Unmap().WithZone("")
 		if j, ok := m.addrs[a]; ok && j != i {
 			m.addrs[a] = -1
 		} else {
@@ -355,7 +359,7 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // node is local): the host itself for loopback, a scanned host by address or
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	if isLoopback(ip, hostgroup) {
 		return local, uint32(self)
 	}

@@ -297,3 +297,65 @@ func TestJoinNames(t *testing.T) {
 		}
 	}
 }
+
+func withLinkLocal(s *snapshot.Snapshot, addrs ...string) *snapshot.Snapshot {
+	for _, a := range addrs {
+		s.Host.LinkLocal = append(s.Host.LinkLocal, netip.MustParseAddr(a))
+	}
+	return s
+}
+
+// TestMergeLinkLocalPeers: a peer reached over IPv6 link-local resolves to
+// the scanned host that has that address on one of its links, whatever the
+// interface is called there; an address several hosts claim resolves none.
+func TestMergeLinkLocalPeers(t *testing.T) {
+	client := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("ll-client-1", "ll-client", "10.252.5.1", t0, c...)
+	}
+	server := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("ll-server-1", "ll-server", "10.252.5.2", t0, c...)
+	}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "both ends over link-local, seen from both",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::1:2", "", 1)), "fe80::1:1%eth1"),
+				withLinkLocal(server(down(8080, "llsrv", "fe80::1:1", "", 1)), "fe80::1:2%ens3"),
+			},
+			edges: []string{"ll-client->ll-server tcp/8080 both sockets=1 clients=1 servers=1 cp=[llcli] sp=[llsrv]"},
+		},
+		{
+			name: "a zoned peer address resolves too",
+			snaps: []*snapshot.Snapshot{
+				client(up(8080, "llcli", "fe80::1:2%eth1", "", 1)),
+				withLinkLocal(server(), "fe80::1:2%ens3"),
+			},
+			edges: []string{"ll-client->ll-server tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+		{
+			name: "a link-local address on several hosts resolves no peer",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::1", "", 1)), "fe80::1:1%eth1"),
+				withLinkLocal(server(), "fe80::1%cali0"),
+				withLinkLocal(host("other", "other", "10.252.5.3", t0), "fe80::1%cali7"),
+			},
+			edges: []string{"ll-client->fe80::1 tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+		{
+			name: "an unscanned link-local peer stays external",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::9", "", 1)), "fe80::1:1%eth1"),
+			},
+			edges: []string{"ll-client->fe80::9 tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}

@@ -248,7 +248,11 @@ type Merger struct {
 	edges   map[edgeKey]*edgeAgg
 	// pending holds host pairs one end has reported while the other end,
 	// a scanned host, has not been added yet; folded when it is, or by Graph.
-	pending map[hostPairKey]*hostPair
+	pending map[hostPairKey]hostPair
+	// The snapshot being added: its view of each host pair, reused.
+	addIdx   map[hostPairKey]int32
+	addKeys  []hostPairKey
+	addPairs []hostPair
 	traffic map[pairKey]*trafficAgg
 	peers   map[peerKey]uint32
 	cache   map[netip.Addr]resolved
@@ -275,7 +279,8 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		domains: map[string]int32{},
 		nodeIdx: map[nodeKey]int32{},
 		edges:   map[edgeKey]*edgeAgg{},
-		pending: map[hostPairKey]*hostPair{},
+		pending: map[hostPairKey]hostPair{},
+		addIdx:  map[hostPairKey]int32{},
 		traffic: map[pairKey]*trafficAgg{},
 		peers:   map[peerKey]uint32{},
 		cache:   map[netip.Addr]resolved{},
@@ -471,14 +476,17 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	}
 	// This snapshot's view of each host pair, folded below once all its
 	// records are in.
-	pairs := map[hostPairKey]*hostPair{}
+	clear(m.addIdx)
+	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
 	view := func(k hostPairKey) *hostPair {
-		p := pairs[k]
-		if p == nil {
-			p = &hostPair{}
-			pairs[k] = p
+		i, ok := m.addIdx[k]
+		if !ok {
+			i = int32(len(m.addPairs))
+			m.addIdx[k] = i
+			m.addKeys = append(m.addKeys, k)
+			m.addPairs = append(m.addPairs, hostPair{})
 		}
-		return p
+		return &m.addPairs[i]
 	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
@@ -503,7 +511,8 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			view(hostPairKey{k, ep, uint32(self)}).server.add(c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
 		}
 	}
-	for k, p := range pairs {
+	for i, k := range m.addKeys {
+		p := &m.addPairs[i]
 		other := k.server
 		if other == uint32(self) {
 			other = k.client
@@ -512,13 +521,13 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 		case other == uint32(self) || other&peerBit != 0 || m.hosts[other].added:
 			// Nothing more will come for this pair: both ends are in, or
 			// the other end is not a scanned host.
-			if q := m.pending[k]; q != nil {
+			if q, ok := m.pending[k]; ok {
 				p.merge(q)
 				delete(m.pending, k)
 			}
 			m.fold(k, p)
 		default:
-			m.pending[k] = p
+			m.pending[k] = *p
 		}
 	}
 	if s.Traffic != nil {
@@ -548,7 +557,7 @@ func (v *endView) add(process string, sockets int, c2s, s2c uint64) {
 }
 
 // merge takes in the other end's view of the same pair.
-func (p *hostPair) merge(q *hostPair) {
+func (p *hostPair) merge(q hostPair) {
 	if !p.client.seen {
 		p.client = q.client
 	}
@@ -645,7 +654,7 @@ func (m *Merger) Graph() (*Graph, error) {
 	// (its snapshot could not be read): what the other end saw is all
 	// there is. Folding sums, so map order does not matter.
 	for k, p := range m.pending {
-		m.fold(k, p)
+		m.fold(k, &p)
 		delete(m.pending, k)
 	}
 	for k, e := range m.edges {

@@ -253,10 +253,10 @@ type Merger struct {
 	addIdx   map[hostPairKey]int32
 	addKeys  []hostPairKey
 	addPairs []hostPair
-	traffic map[pairKey]*trafficAgg
-	peers   map[peerKey]uint32
-	cache   map[netip.Addr]resolved
-	protos  []string
+	traffic  map[pairKey]*trafficAgg
+	peers    map[peerKey]uint32
+	cache    map[netip.Addr]resolved
+	protos   []string
 
 	count  int
 	newest time.Time

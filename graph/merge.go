@@ -246,6 +246,11 @@ type Merger struct {
 	nodeIdx map[nodeKey]int32
 	nodes   []*nodeAgg
 	edges   map[edgeKey]*edgeAgg
+	traffic map[pairKey]*trafficAgg
+	peers   map[peerKey]uint32
+	cache   map[netip.Addr]resolved
+	protos  []string
+
 	// pending holds host pairs one end has reported while the other end,
 	// a scanned host, has not been added yet; folded when it is, or by Graph.
 	pending map[hostPairKey]hostPair
@@ -253,10 +258,6 @@ type Merger struct {
 	addIdx   map[hostPairKey]int32
 	addKeys  []hostPairKey
 	addPairs []hostPair
-	traffic  map[pairKey]*trafficAgg
-	peers    map[peerKey]uint32
-	cache    map[netip.Addr]resolved
-	protos   []string
 
 	count  int
 	newest time.Time

@@ -158,7 +158,7 @@ type edgeAgg struct {
 	c2s, s2c uint64
 }
 
-// pairKey of one client/server host pair of an edge: endpoint IDs (a
+// hostPairKey is one client/server host pair of an edge: endpoint IDs (a
 // scanned host's declaration index, or peerBit|n for an unscanned peer).
 type hostPairKey struct {
 	edge           edgeKey

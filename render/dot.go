@@ -20,8 +20,8 @@ import (
 // node per graph node (hostgroup, host or external group) labelled with its
 // name and host count, one edge per dependency labelled proto/port (and the
 // port's bytes when known), its pen width growing with the log of its
-// bandwidth. External nodes are dashed and grey; edges seen from one end
-// only are dashed. A node with hosts whose scan could not see every
+// bandwidth. External nodes are dashed and grey; edges not seen from both
+// ends (seen_from client, server or mixed) are dashed. A node with hosts whose scan could not see every
 // socket's owner process (Node.IncompleteHosts) says so in its label and
 // tooltip. The same graph always gives the same bytes: nodes are
 // n0, n1... in the graph's order (sorted by ID), edges in the graph's order.

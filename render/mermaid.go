@@ -30,7 +30,7 @@ func (e *LimitError) Error() string {
 // comments. Nodes are n0, n1... in the graph's order with their name and
 // host count as a quoted label; the dependencies between two nodes share one
 // link labelled with their proto/port list (and bytes when known), dotted
-// when every one of them was seen from one end only. A node with hosts whose
+// when none of them was seen from both ends (seen_from "both"). A node with hosts whose
 // scan could not see every socket's owner process says so in its label
 // ("processes incomplete: N hosts"). External nodes get the
 // "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)

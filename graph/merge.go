@@ -575,7 +575,11 @@ func (p *hostPair) merge(q hostPair) {
 // port when its own sockets named none (a connected UDP client's server, a
 // server whose side of every connection was closing).
 func (m *Merger) fold(k hostPairKey, p *hostPair) {
-	e := m.edge(k.edge)
+	m.foldInto(m.edge(k.edge), k, p)
+}
+
+// foldInto is fold into the edge aggregate e.
+func (m *Merger) foldInto(e *edgeAgg, k hostPairKey, p *hostPair) {
 	switch {
 	case p.client.seen && p.server.seen:
 		e.pairsBoth++
@@ -651,24 +655,38 @@ func (m *Merger) Graph() (*Graph, error) {
 			UnownedSockets:  n.unowned,
 		})
 	}
-	// Pairs still pending have an end that was declared but never added
-	// (its snapshot could not be read): what the other end saw is all
-	// there is. Folding sums, so map order does not matter.
+	// Pairs still pending were seen by one end only: the other end's
+	// snapshot had nothing for them, or was declared and never added (it
+	// could not be read). They are folded into copies of their edges, so
+	// that more snapshots can still be added and Graph called again; the
+	// host sets are the originals' (counted, never changed, here).
+	// Folding sums, so map order does not matter.
+	folded := map[edgeKey]*edgeAgg{}
 	for k, p := range m.pending {
-		m.fold(k, &p)
-		delete(m.pending, k)
+		e := folded[k.edge]
+		if e == nil {
+			c := *m.edge(k.edge)
+			c.serverProcs = slices.Clone(c.serverProcs)
+			e = &c
+			folded[k.edge] = e
+		}
+		m.foldInto(e, k, &p)
 	}
 	for k, e := range m.edges {
+		agg := e
+		if f := folded[k]; f != nil {
+			agg = f
+		}
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			SeenFrom:          e.seenFrom(),
-			ClientProcesses:   slices.Clone(e.clientProcs),
-			ServerProcesses:   slices.Clone(e.serverProcs),
+			SeenFrom:          agg.seenFrom(),
+			ClientProcesses:   slices.Clone(agg.clientProcs),
+			ServerProcesses:   slices.Clone(agg.serverProcs),
 			ClientHosts:       e.clientHosts.len(),
 			ServerHosts:       e.serverHosts.len(),
-			Sockets:           e.sockets,
-			PortBytesToServer: e.c2s,
-			PortBytesToClient: e.s2c,
+			Sockets:           agg.sockets,
+			PortBytesToServer: agg.c2s,
+			PortBytesToClient: agg.s2c,
 		}
 		g.Edges = append(g.Edges, out)
 	}

@@ -359,3 +359,35 @@ func TestMergeLinkLocalPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestMergerGraphTwice: Graph leaves the Merger as it was, so a pair one
+// end reported before the first Graph is combined with the other end added
+// after it, not counted twice.
+func TestMergerGraphTwice(t *testing.T) {
+	m, _ := NewMerger(MergeOptions{})
+	client := host("m1", "clients", "10.0.8.1", t0, up(5432, "app", "10.0.8.3", "db", 250))
+	server := withListener(host("s1", "db", "10.0.8.3", t0, down(5432, "", "10.0.8.1", "clients", 248)), "tcp", "0.0.0.0", 5432, "pgsrv")
+	m.Declare(client.Host)
+	m.Declare(server.Host)
+	if err := m.Add(client); err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ := describe(first)
+	check(t, "first graph", edges, []string{"clients->db tcp/5432 client sockets=250 clients=1 servers=1 cp=[app] sp=[]"})
+	if err := m.Add(server); err != nil {
+		t.Fatal(err)
+	}
+	second, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ = describe(second)
+	check(t, "second graph", edges, []string{"clients->db tcp/5432 both sockets=250 clients=1 servers=1 cp=[app] sp=[pgsrv]"})
+	third, _ := m.Graph()
+	_, again, _ := describe(third)
+	check(t, "third graph", again, edges)
+}

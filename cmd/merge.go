@@ -108,6 +108,7 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	a.logNotes(g.IncompleteNotes())
 	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
 }
 

@@ -15,7 +15,8 @@ import (
 )
 
 // GraphTable writes g for a person at a terminal: a header, the nodes
-// (hostgroups first, then hosts, then external peers), the dependencies
+// (hostgroups first, then hosts, then external peers), the nodes with hosts
+// scanned without seeing every socket's process (when any), the dependencies
 // (client, server, proto/port first; then processes, hosts, sockets, which
 // end saw it, and the port's bytes each way) and, when darkstat was read,
 // the traffic between nodes. Names are made safe for a terminal as in Table.

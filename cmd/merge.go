@@ -64,6 +64,7 @@ metrics cannot carry).`,
 			if err != nil {
 				return err
 			}
+			a.logNotes(g.IncompleteNotes())
 			return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
 		},
 	}
@@ -115,6 +116,7 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	a.logNotes(g.IncompleteNotes())
 	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
 }
 

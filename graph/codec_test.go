@@ -49,6 +49,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate node", replace(`"id": "api"`, `"id": "cache"`), "duplicate id"},
 		{"port out of range", replace(`"port": 6379`, `"port": 70000`), "cannot unmarshal"},
 		{"negative count", replace(`"sockets": 9`, `"sockets": -9`), "negative"},
+		{"negative unowned sockets", replace(`"host_count": 2`, `"host_count": 2, "unowned_sockets": -1`), "negative"},
 		{"null node", replace(`"nodes": [`, `"nodes": [null,`), "null"},
 	}
 	for _, tt := range tests {
@@ -141,4 +142,34 @@ func FuzzRead(f *testing.F) {
 		f.Add(doc)
 	}
 	f.Fuzz(roundTrip)
+}
+
+// The fields issue #15 added read back: seen_from "mixed", a node's
+// incomplete_hosts and unowned_sockets; a graph without them (every
+// golden file, written before them) reads as before.
+func TestParseIncompleteAndMixed(t *testing.T) {
+	doc := goldenDoc(t)
+	doc = bytes.Replace(doc, []byte(`"seen_from": "client"`), []byte(`"seen_from": "mixed"`), 1)
+	doc = bytes.Replace(doc, []byte(`"host_count": 2`), []byte(`"host_count": 2, "incomplete_hosts": ["db2", "db1"], "unowned_sockets": 4`), 1)
+	g, err := Parse(doc, "graph.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mixed, incomplete int
+	for _, e := range g.Edges {
+		if e.SeenFrom == SeenMixed {
+			mixed++
+		}
+	}
+	for _, n := range g.Nodes {
+		if len(n.IncompleteHosts) > 0 {
+			incomplete++
+			if !reflect.DeepEqual(n.IncompleteHosts, []string{"db1", "db2"}) || n.UnownedSockets != 4 {
+				t.Errorf("node %s: incomplete %v, unowned %d", n.ID, n.IncompleteHosts, n.UnownedSockets)
+			}
+		}
+	}
+	if mixed != 1 || incomplete != 1 {
+		t.Errorf("%d mixed edges, %d incomplete nodes; want 1, 1", mixed, incomplete)
+	}
 }

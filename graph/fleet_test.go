@@ -43,8 +43,10 @@ func TestSyntheticFleet(t *testing.T) {
 		for _, e := range g.EdgesBetween(want.from, want.to) {
 			if e.Port == want.port {
 				found = true
-				if want.to != "external" && e.SeenFrom != SeenBoth {
-					t.Errorf("%s: seen from %s, want both", e, e.SeenFrom)
+				// Busy servers' records are cut at Records, so some of
+				// their client pairs are seen from the client only.
+				if want.to != "external" && e.SeenFrom != SeenBoth && e.SeenFrom != SeenMixed {
+					t.Errorf("%s: seen from %s, want both or mixed", e, e.SeenFrom)
 				}
 			}
 		}

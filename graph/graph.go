@@ -14,14 +14,28 @@
 //     else first non-loopback address, else hostname), kind "host".
 //   - A remote IP resolves, in order: loopback (127.0.0.0/8, ::1, or
 //     remote_hostgroup "localhost") to the host's own node (a self-loop);
-//     an address of a scanned host (unless several hosts claim it, like a
-//     docker bridge) or a scanned host's domain to that host's node; the
-//     scanner's remote_hostgroup, else remote_domain; else an external node
-//     (per IP, "external", or per prefix; see MergeOptions.External).
+//     an address of a scanned host, an IPv6 link-local one included
+//     (snapshot.Host.LinkLocal, without its zone), unless several hosts
+//     claim it (a docker bridge, fe80::1 on many links), or a scanned
+//     host's domain to that host's node; the scanner's remote_hostgroup,
+//     else remote_domain; else an external node (per IP, "external", or
+//     per prefix; see MergeOptions.External).
 //   - An upstream record is the client's view of edge (local -> remote), a
-//     downstream record the server's view of edge (remote -> local). Both
-//     views of one edge make it seen_from "both"; its sockets and per-port
-//     bytes are the larger of the two ends' totals, never their sum.
+//     downstream record the server's view of edge (remote -> local). The
+//     two views are combined per client/server host pair (endpoints as for
+//     client_hosts/server_hosts): a pair's sockets and per-port bytes are
+//     the larger of its two ends' totals, never their sum, and an edge's
+//     are the sum over its pairs. So a hostgroup of which only some hosts
+//     were scanned is counted once per connection, whichever end saw it.
+//   - seen_from is "both" when every host pair of the edge was seen from
+//     both ends, "client" or "server" when every pair was seen from that
+//     end only, and "mixed" otherwise.
+//   - When a pair's server is a scanned host whose records for the pair
+//     name no process (a connected UDP client's server, which has only an
+//     unconnected socket; a server whose side of every connection was
+//     closing), the server processes come from that host's listeners on
+//     the edge's protocol and port, bound to the address the client used
+//     or to the wildcard.
 //   - client_hosts/server_hosts count distinct hosts: scanned hosts by
 //     identity (hostname and addresses), unscanned peers by IP.
 //   - Of several snapshots of one host the newest wins; see MergeInputs.
@@ -42,16 +56,21 @@
 //	  host_count  scanned hosts + distinct unscanned peer IPs in the node
 //	  hosts[]     scanned hostnames, sorted (omitted when none)
 //	  domains[]   inventory domains seen for the node, sorted (omitted when none)
+//	  incomplete_hosts[]  scanned hosts whose snapshot had unowned_sockets > 0
+//	              (not every socket's process was visible: a scan without
+//	              root), sorted (omitted when none)
+//	  unowned_sockets     those snapshots' unowned_sockets, summed (omitted when 0)
 //	edges[]       sorted by from, to, protocol, port
 //	  from, to    node ids: client -> server
 //	  protocol    "tcp", "udp"...
 //	  port        the server's port
-//	  seen_from   "client", "server" or "both"
+//	  seen_from   "client", "server", "both" or "mixed" (see the merge rules)
 //	  client_processes[], server_processes[]  process names, sorted (omitted when none known)
 //	  client_hosts, server_hosts              distinct hosts on each end
-//	  sockets                                 max of the two ends' socket totals
+//	  sockets                                 per host pair the max of the two
+//	              ends' socket totals, summed over the pairs
 //	  port_bytes_to_server, port_bytes_to_client  per-connection TCP byte
-//	              counters of this port, max of the two ends (omitted when 0/unknown)
+//	              counters of this port, summed the same way (omitted when 0/unknown)
 //	traffic[]     darkstat per-peer totals by node pair, no ports; sorted by
 //	              from, to; omitted when no snapshot had darkstat data
 //	  from, to    node ids: bytes flowing from -> to
@@ -89,6 +108,11 @@ const (
 	SeenBoth   = "both"
 	SeenClient = "client"
 	SeenServer = "server"
+	// SeenMixed: the edge's client/server host pairs were not all seen the
+	// same way (some from both ends, some from one; or some only from the
+	// client and others only from the server), as when only some hosts of
+	// a hostgroup were scanned.
+	SeenMixed = "mixed"
 	// Traffic is seen by the sender (egress), the receiver (ingress) or both.
 	SeenSender   = "sender"
 	SeenReceiver = "receiver"
@@ -133,6 +157,13 @@ type Node struct {
 	// Hosts are the hostnames of the scanned hosts in the node.
 	Hosts   []string `json:"hosts,omitempty"`
 	Domains []string `json:"domains,omitempty"`
+	// IncompleteHosts are the scanned hosts of the node whose scan saw
+	// sockets without their owner process (snapshot unowned_sockets > 0:
+	// a scan without root, or processes in another PID namespace); on
+	// those hosts' ends of the edges a process name may be missing rather
+	// than absent. UnownedSockets is those scans' unowned_sockets summed.
+	IncompleteHosts []string `json:"incomplete_hosts,omitempty"`
+	UnownedSockets  int      `json:"unowned_sockets,omitempty"`
 
 	index int64 // gonum node ID: position in Graph.Nodes
 }
@@ -155,18 +186,20 @@ type Edge struct {
 	To       string `json:"to"`
 	Protocol string `json:"protocol"`
 	Port     uint16 `json:"port"`
-	// SeenFrom says which ends reported the dependency: "client" (an
-	// upstream record), "server" (a downstream record) or "both".
+	// SeenFrom says which ends reported the dependency, per client/server
+	// host pair: "client" (upstream records only), "server" (downstream
+	// records only), "both" (every pair from both ends) or "mixed".
 	SeenFrom        string   `json:"seen_from"`
 	ClientProcesses []string `json:"client_processes,omitempty"`
 	ServerProcesses []string `json:"server_processes,omitempty"`
 	ClientHosts     int      `json:"client_hosts"`
 	ServerHosts     int      `json:"server_hosts"`
-	// Sockets is the larger of the two ends' socket totals: both ends count
-	// the same sockets, and either may miss some.
+	// Sockets sums, over the client/server host pairs, the larger of the
+	// pair's two ends' socket totals: both ends of a pair count the same
+	// sockets, and either may miss some or not have been scanned.
 	Sockets int `json:"sockets"`
 	// PortBytesToServer and PortBytesToClient are per-connection TCP counters
-	// of this port (the larger of the two ends' totals), absent when unknown.
+	// of this port (summed per host pair like Sockets), absent when unknown.
 	PortBytesToServer uint64 `json:"port_bytes_to_server,omitempty"`
 	PortBytesToClient uint64 `json:"port_bytes_to_client,omitempty"`
 
@@ -246,12 +279,14 @@ func (n *Node) check() error {
 	default:
 		return errorf("node %q: unknown kind %q", n.ID, n.Kind)
 	}
-	if n.HostCount < 0 {
-		return errorf("node %q: negative host_count", n.ID)
+	if n.HostCount < 0 || n.UnownedSockets < 0 {
+		return errorf("node %q: negative count", n.ID)
 	}
 	slices.Sort(n.Hosts)
 	slices.Sort(n.Domains)
+	slices.Sort(n.IncompleteHosts)
 	n.Hosts, n.Domains = nilIfEmpty(n.Hosts), nilIfEmpty(n.Domains)
+	n.IncompleteHosts = nilIfEmpty(n.IncompleteHosts)
 	return nil
 }
 
@@ -263,7 +298,7 @@ func (e *Edge) check(g *Graph) error {
 		return errorf("edge %s: empty protocol", e)
 	}
 	switch e.SeenFrom {
-	case SeenBoth, SeenClient, SeenServer:
+	case SeenBoth, SeenClient, SeenServer, SeenMixed:
 	default:
 		return errorf("edge %s: seen_from %q", e, e.SeenFrom)
 	}

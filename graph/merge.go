@@ -102,6 +102,9 @@ type nodeAgg struct {
 	peers   int // distinct unscanned IPs resolved into this node
 	hosts   map[string]struct{}
 	domains map[string]struct{}
+	// incomplete: hosts whose scan had unowned sockets, and how many.
+	incomplete map[string]struct{}
+	unowned    int
 }
 
 type edgeKey struct {
@@ -140,16 +143,54 @@ func (s *idSet) len() int {
 	return len(s.ids)
 }
 
-// edgeAgg keeps the two ends' observations apart until Graph: sockets and
-// byte counters are the max of the ends, so a dependency seen from both is
-// not counted twice.
+// edgeAgg is one edge's totals over the host pairs folded into it so far
+// (see hostPair): per pair the larger of the two ends' counts, summed over
+// pairs, so a dependency seen from both ends is not counted twice and one
+// seen by different hosts at each end is not counted once.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
 	clientHosts, serverHosts idSet
-	seenClient, seenServer   bool
-	sockClient, sockServer   int
-	// c2s: bytes client -> server; s2c: server -> client; by which end.
-	c2sClient, s2cClient, c2sServer, s2cServer uint64
+	// pairs counts folded host pairs by what saw them: both ends, the
+	// client only, the server only.
+	pairsBoth, pairsClient, pairsServer int
+	sockets                             int
+	// c2s: bytes client -> server; s2c: server -> client.
+	c2s, s2c uint64
+}
+
+// hostPairKey is one client/server host pair of an edge: endpoint IDs (a
+// scanned host's declaration index, or peerBit|n for an unscanned peer).
+type hostPairKey struct {
+	edge           edgeKey
+	client, server uint32
+}
+
+// endView is what one end's records said about a host pair.
+type endView struct {
+	seen     bool
+	named    bool // some record named a process
+	sockets  int
+	c2s, s2c uint64
+}
+
+// hostPair is both ends' views of the sockets between one client host and
+// one server host on one (protocol, port). serverIP is an address the
+// client connected to, for choosing among the server's listeners.
+type hostPair struct {
+	client, server endView
+	serverIP       netip.Addr
+}
+
+// listenKey finds a scanned host's listeners on one protocol and port.
+type listenKey struct {
+	proto uint16
+	port  uint16
+}
+
+// listener is a scanned host's server process on one address.
+type listener struct {
+	addr    netip.Addr
+	process string
 }
 
 type pairKey struct{ from, to int32 }
@@ -169,6 +210,8 @@ type declared struct {
 	node    nodeKey
 	nodeIdx int32 // -1 until the node exists
 	added   bool
+	// listen is the host's listeners with a known process, once added.
+	listen map[listenKey][]listener
 }
 
 // resolved caches the last resolution of an unscanned peer's IP.
@@ -208,6 +251,14 @@ type Merger struct {
 	cache   map[netip.Addr]resolved
 	protos  []string
 
+	// pending holds host pairs one end has reported while the other end,
+	// a scanned host, has not been added yet; folded when it is, or by Graph.
+	pending map[hostPairKey]hostPair
+	// The snapshot being added: its view of each host pair, reused.
+	addIdx   map[hostPairKey]int32
+	addKeys  []hostPairKey
+	addPairs []hostPair
+
 	count  int
 	newest time.Time
 }
@@ -229,6 +280,8 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		domains: map[string]int32{},
 		nodeIdx: map[nodeKey]int32{},
 		edges:   map[edgeKey]*edgeAgg{},
+		pending: map[hostPairKey]hostPair{},
+		addIdx:  map[hostPairKey]int32{},
 		traffic: map[pairKey]*trafficAgg{},
 		peers:   map[peerKey]uint32{},
 		cache:   map[netip.Addr]resolved{},
@@ -249,11 +302,15 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 	i := int32(len(m.hosts))
 	m.hosts = append(m.hosts, declared{host: h, node: m.hostNode(h), nodeIdx: -1})
 	m.ident[id] = i
-	for _, a := range h.Addresses {
+	// Link-local addresses resolve peers too, without their zone: the
+	// interface name is the scanning host's own, and a peer's record says
+	// nothing of it. One claimed by several hosts (fe80::1 on many links)
+	// is ambiguous like any other.
+	for _, a := range slices.Concat(h.Addresses, h.LinkLocal) {
 		if a.IsLoopback() || a.IsUnspecified() {
 			continue
 		}
-		a = a.Unmap()
+		a = a.Unmap().WithZone("")
 		if j, ok := m.addrs[a]; ok && j != i {
 			m.addrs[a] = -1
 		} else {
@@ -308,7 +365,7 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // node is local): the host itself for loopback, a scanned host by address or
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	if isLoopback(ip, hostgroup) {
 		return local, uint32(self)
 	}
@@ -401,27 +458,77 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	if s.UnownedSockets > 0 {
+		if agg.incomplete == nil {
+			agg.incomplete = map[string]struct{}{}
+		}
+		agg.incomplete[s.Host.Hostname] = struct{}{}
+		agg.unowned += s.UnownedSockets
+	}
+	for _, l := range s.Listeners {
+		if l.Process == "" {
+			continue
+		}
+		if m.hosts[self].listen == nil {
+			m.hosts[self].listen = map[listenKey][]listener{}
+		}
+		k := listenKey{m.proto(l.Protocol), l.Port}
+		m.hosts[self].listen[k] = append(m.hosts[self].listen[k], listener{l.Address.Unmap().WithZone(""), l.Process})
+	}
+	// This snapshot's view of each host pair, folded below once all its
+	// records are in.
+	clear(m.addIdx)
+	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
+	view := func(k hostPairKey) *hostPair {
+		i, ok := m.addIdx[k]
+		if !ok {
+			i = int32(len(m.addPairs))
+			m.addIdx[k] = i
+			m.addKeys = append(m.addKeys, k)
+			m.addPairs = append(m.addPairs, hostPair{})
+		}
+		return &m.addPairs[i]
+	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
 		if c.Direction == snapshot.Upstream {
-			e := m.edge(edgeKey{local, remote, m.proto(c.Protocol), c.Port})
-			e.seenClient = true
+			k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
+			e := m.edge(k)
 			e.clientProcs = addProcess(e.clientProcs, c.Process)
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
-			e.sockClient += c.Sockets
-			e.c2sClient += c.BytesSent
-			e.s2cClient += c.BytesReceived
+			p := view(hostPairKey{k, uint32(self), ep})
+			p.client.add(c.Process, c.Sockets, c.BytesSent, c.BytesReceived)
+			if !p.serverIP.IsValid() {
+				p.serverIP = c.RemoteIP.Unmap().WithZone("")
+			}
 		} else {
-			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
-			e.seenServer = true
+			k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
+			e := m.edge(k)
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			e.sockServer += c.Sockets
-			e.c2sServer += c.BytesReceived
-			e.s2cServer += c.BytesSent
+			view(hostPairKey{k, ep, uint32(self)}).server.add(c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
+		}
+	}
+	for i, k := range m.addKeys {
+		p := &m.addPairs[i]
+		other := k.server
+		if other == uint32(self) {
+			other = k.client
+		}
+		switch {
+		case other == uint32(self) || other&peerBit != 0 || m.hosts[other].added:
+			// Nothing more will come for this pair: both ends are in, or
+			// the other end is not a scanned host.
+			if q, ok := m.pending[k]; ok {
+				p.merge(q)
+				delete(m.pending, k)
+			}
+			m.fold(k, p)
+		default:
+			m.pending[k] = *p
 		}
 	}
 	if s.Traffic != nil {
@@ -440,6 +547,71 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+func (v *endView) add(process string, sockets int, c2s, s2c uint64) {
+	v.seen = true
+	v.named = v.named || process != ""
+	v.sockets += sockets
+	v.c2s += c2s
+	v.s2c += s2c
+}
+
+// merge takes in the other end's view of the same pair.
+func (p *hostPair) merge(q hostPair) {
+	if !p.client.seen {
+		p.client = q.client
+	}
+	if !p.server.seen {
+		p.server = q.server
+	}
+	if !p.serverIP.IsValid() {
+		p.serverIP = q.serverIP
+	}
+}
+
+// fold adds a host pair whose ends are all in to its edge: the larger of
+// the two ends' counts, and the server's process from its listeners on that
+// port when its own sockets named none (a connected UDP client's server, a
+// server whose side of every connection was closing).
+func (m *Merger) fold(k hostPairKey, p *hostPair) {
+	m.foldInto(m.edge(k.edge), k, p)
+}
+
+// foldInto is fold into the edge aggregate e.
+func (m *Merger) foldInto(e *edgeAgg, k hostPairKey, p *hostPair) {
+	switch {
+	case p.client.seen && p.server.seen:
+		e.pairsBoth++
+	case p.client.seen:
+		e.pairsClient++
+	default:
+		e.pairsServer++
+	}
+	e.sockets += max(p.client.sockets, p.server.sockets)
+	e.c2s += max(p.client.c2s, p.server.c2s)
+	e.s2c += max(p.client.s2c, p.server.s2c)
+	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
+		return
+	}
+	for _, l := range m.hosts[k.server].listen[listenKey{k.edge.proto, k.edge.port}] {
+		if servesIP(l.addr, p.serverIP) {
+			e.serverProcs = addProcess(e.serverProcs, l.process)
+		}
+	}
+}
+
+// servesIP says whether a listener bound to addr takes connections to ip;
+// with no ip known (only the server saw the pair) any listener but a
+// loopback one is taken.
+func servesIP(addr, ip netip.Addr) bool {
+	switch {
+	case addr.IsUnspecified():
+		return true
+	case !ip.IsValid():
+		return !addr.IsLoopback()
+	}
+	return addr == ip
 }
 
 func (m *Merger) pair(k pairKey) *trafficAgg {
@@ -478,26 +650,43 @@ func (m *Merger) Graph() (*Graph, error) {
 			HostCount: n.scanned + n.peers,
 			Hosts:     sortedKeys(n.hosts),
 			Domains:   sortedKeys(n.domains),
+
+			IncompleteHosts: sortedKeys(n.incomplete),
+			UnownedSockets:  n.unowned,
 		})
 	}
+	// Pairs still pending were seen by one end only: the other end's
+	// snapshot had nothing for them, or was declared and never added (it
+	// could not be read). They are folded into copies of their edges, so
+	// that more snapshots can still be added and Graph called again; the
+	// host sets are the originals' (counted, never changed, here).
+	// Folding sums, so map order does not matter.
+	folded := map[edgeKey]*edgeAgg{}
+	for k, p := range m.pending {
+		e := folded[k.edge]
+		if e == nil {
+			c := *m.edge(k.edge)
+			c.serverProcs = slices.Clone(c.serverProcs)
+			e = &c
+			folded[k.edge] = e
+		}
+		m.foldInto(e, k, &p)
+	}
 	for k, e := range m.edges {
+		agg := e
+		if f := folded[k]; f != nil {
+			agg = f
+		}
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			ClientProcesses:   slices.Clone(e.clientProcs),
-			ServerProcesses:   slices.Clone(e.serverProcs),
+			SeenFrom:          agg.seenFrom(),
+			ClientProcesses:   slices.Clone(agg.clientProcs),
+			ServerProcesses:   slices.Clone(agg.serverProcs),
 			ClientHosts:       e.clientHosts.len(),
 			ServerHosts:       e.serverHosts.len(),
-			Sockets:           max(e.sockClient, e.sockServer),
-			PortBytesToServer: max(e.c2sClient, e.c2sServer),
-			PortBytesToClient: max(e.s2cClient, e.s2cServer),
-		}
-		switch {
-		case e.seenClient && e.seenServer:
-			out.SeenFrom = SeenBoth
-		case e.seenClient:
-			out.SeenFrom = SeenClient
-		default:
-			out.SeenFrom = SeenServer
+			Sockets:           agg.sockets,
+			PortBytesToServer: agg.c2s,
+			PortBytesToClient: agg.s2c,
 		}
 		g.Edges = append(g.Edges, out)
 	}
@@ -517,6 +706,21 @@ func (m *Merger) Graph() (*Graph, error) {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return g, nil
+}
+
+// seenFrom says what saw the edge's host pairs: "both" when every pair
+// was seen from both ends, "client" or "server" when every pair was seen
+// from that end only, "mixed" otherwise.
+func (e *edgeAgg) seenFrom() string {
+	switch {
+	case e.pairsClient == 0 && e.pairsServer == 0:
+		return SeenBoth
+	case e.pairsBoth == 0 && e.pairsServer == 0:
+		return SeenClient
+	case e.pairsBoth == 0 && e.pairsClient == 0:
+		return SeenServer
+	}
+	return SeenMixed
 }
 
 func sortedKeys(m map[string]struct{}) []string {

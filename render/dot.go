@@ -20,8 +20,10 @@ import (
 // node per graph node (hostgroup, host or external group) labelled with its
 // name and host count, one edge per dependency labelled proto/port (and the
 // port's bytes when known), its pen width growing with the log of its
-// bandwidth. External nodes are dashed and grey; edges seen from one end
-// only are dashed. The same graph always gives the same bytes: nodes are
+// bandwidth. External nodes are dashed and grey; edges not seen from both
+// ends (seen_from client, server or mixed) are dashed. A node with hosts whose scan could not see every
+// socket's owner process (Node.IncompleteHosts) says so in its label and
+// tooltip. The same graph always gives the same bytes: nodes are
 // n0, n1... in the graph's order (sorted by ID), edges in the graph's order.
 //
 // Every name is shown as it is, whatever it holds: quotes, backslashes,
@@ -129,8 +131,12 @@ func (l dotLine) ReversedLine() gonum.Line {
 func (l dotLine) Attributes() []encoding.Attribute { return l.attrs }
 
 func nodeAttrs(n *graph.Node) attrList {
+	label := []string{display(n.ID), hostCount(n.HostCount)}
+	if len(n.IncompleteHosts) > 0 {
+		label = append(label, incompleteLabel(n))
+	}
 	attrs := attrList{
-		{Key: "label", Value: dotString(display(n.ID), hostCount(n.HostCount))},
+		{Key: "label", Value: dotString(label...)},
 		{Key: "tooltip", Value: dotString(nodeTooltip(n)...)},
 	}
 	if n.Kind == graph.KindExternal {
@@ -157,7 +163,20 @@ func nodeTooltip(n *graph.Node) []string {
 	if len(n.Domains) > 0 {
 		lines = append(lines, "domains: "+displayList(n.Domains))
 	}
+	if len(n.IncompleteHosts) > 0 {
+		lines = append(lines, "scanned without seeing every process (not root?): "+displayList(n.IncompleteHosts)+
+			"; "+strconv.Itoa(n.UnownedSockets)+" sockets without a known owner")
+	}
 	return lines
+}
+
+// incompleteLabel is the note a diagram shows on a node with hosts whose
+// scan could not see every socket's owner process.
+func incompleteLabel(n *graph.Node) string {
+	if len(n.IncompleteHosts) == 1 {
+		return "processes incomplete: 1 host"
+	}
+	return "processes incomplete: " + strconv.Itoa(len(n.IncompleteHosts)) + " hosts"
 }
 
 // edgeAttrs styles one dependency. pairBytes is darkstat's traffic between

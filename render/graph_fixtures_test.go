@@ -20,6 +20,25 @@ var graphFixtures = []struct {
 	{"hostile-ids", func(t *testing.T) *graph.Graph { return mustRead(t, "testdata/hostile-ids.graph.json") }},
 	{"realistic", func(t *testing.T) *graph.Graph { return mustMerge(t, realistic()) }},
 	{"minimal", func(t *testing.T) *graph.Graph { return mustMerge(t, minimal()) }},
+	{"incomplete", func(t *testing.T) *graph.Graph { return mustMerge(t, incomplete()...) }},
+}
+
+// incomplete is a client scanned as root and a server scanned without: the
+// server's sockets have no process, and its snapshot says how many.
+func incomplete() []*snapshot.Snapshot {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	ok := []snapshot.Source{{Name: snapshot.SourceSockets, OK: true, Detail: "netlink"}}
+	client := &snapshot.Snapshot{Schema: snapshot.Schema, ScannedAt: at, Sources: ok,
+		Host: snapshot.Host{Hostname: "client-1", Addresses: []netip.Addr{ip("10.252.3.2")}, Hostgroup: "client"},
+		Connections: []snapshot.Connection{{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8080, Process: "kcli",
+			RemoteIP: ip("10.252.3.1"), RemoteHostgroup: "svc", Sockets: 1}}}
+	svc := &snapshot.Snapshot{Schema: snapshot.Schema, ScannedAt: at, Sources: ok, UnownedSockets: 3,
+		Host:      snapshot.Host{Hostname: "svc-1", Addresses: []netip.Addr{ip("10.252.3.1")}, Hostgroup: "svc"},
+		Listeners: []snapshot.Listener{{Protocol: "tcp", Address: ip("0.0.0.0"), Port: 8080, Sockets: 1}},
+		Connections: []snapshot.Connection{{Direction: snapshot.Downstream, Protocol: "tcp", Port: 8080,
+			RemoteIP: ip("10.252.3.2"), RemoteHostgroup: "client", Sockets: 1}},
+		Warnings: []string{"sockets without a known owner process sockets=3 hint=run as root to see other users' processes"}}
+	return []*snapshot.Snapshot{client, svc}
 }
 
 func mustMerge(t *testing.T, snaps ...*snapshot.Snapshot) *graph.Graph {

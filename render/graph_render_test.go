@@ -280,3 +280,37 @@ func TestRenderSVGSizeLimit(t *testing.T) {
 		t.Fatalf("err = %v, want the missing helper", err)
 	}
 }
+
+// A host scanned without seeing every process is named in every graph
+// format, so a missing process name is not read as "no process".
+func TestIncompleteScansShown(t *testing.T) {
+	g := mustMerge(t, incomplete()...)
+	for _, tc := range []struct {
+		name   string
+		render func(io.Writer, *graph.Graph) error
+		want   []string
+	}{
+		{"dot", DOT, []string{`processes incomplete: 1 host`, `scanned without seeing every process (not root?): svc-1; 3 sockets without a known owner`}},
+		{"mermaid", func(w io.Writer, g *graph.Graph) error { return Mermaid(w, g, false) }, []string{`"svc<br/>1 host<br/>processes incomplete#58; 1 host"`}},
+		{"table", GraphTable, []string{"INCOMPLETE SCANS", "svc   svc-1  3"}},
+		{"json", graph.Write, []string{`"incomplete_hosts": [`, `"unowned_sockets": 3`}},
+	} {
+		var b bytes.Buffer
+		if err := tc.render(&b, g); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: no %q in\n%s", tc.name, w, b.String())
+			}
+		}
+	}
+	// A graph of complete scans says nothing of the kind.
+	var b bytes.Buffer
+	if err := GraphTable(&b, mustMerge(t, fleet()...)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "INCOMPLETE") {
+		t.Errorf("complete scans shown as incomplete:\n%s", b.String())
+	}
+}

@@ -14,7 +14,8 @@ import (
 )
 
 // GraphTable writes g for a person at a terminal: a header, the nodes
-// (hostgroups first, then hosts, then external peers), the dependencies
+// (hostgroups first, then hosts, then external peers), the nodes with hosts
+// scanned without seeing every socket's process (when any), the dependencies
 // (client, server, proto/port first; then processes, hosts, sockets, which
 // end saw it, and the port's bytes each way) and, when darkstat was read,
 // the traffic between nodes. Names are made safe for a terminal as in Table.
@@ -46,6 +47,8 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 		tw.Flush()
 	}
 
+	writeIncomplete(&buf, g)
+
 	buf.WriteString("\nDEPENDENCIES (client -> server; PORT is the server's)\n")
 	if len(g.Edges) == 0 {
 		buf.WriteString("  none\n")
@@ -74,6 +77,26 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// writeIncomplete lists the nodes with hosts whose scan could not see every
+// socket's owner process; nothing when every scan was complete.
+func writeIncomplete(buf *bytes.Buffer, g *graph.Graph) {
+	var tw *columns
+	for _, n := range g.Nodes {
+		if len(n.IncompleteHosts) == 0 {
+			continue
+		}
+		if tw == nil {
+			buf.WriteString("\nINCOMPLETE SCANS (sockets whose owner process was not visible, e.g. scanned without root: their process names may be missing)\n")
+			tw = newColumns(buf)
+			fmt.Fprintln(tw, "NODE\tHOSTS\tUNOWNED_SOCKETS")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", cell(n.ID), cells(n.IncompleteHosts), n.UnownedSockets)
+	}
+	if tw != nil {
+		tw.Flush()
+	}
 }
 
 // cells joins names for one cell; "-" when there are none.

@@ -31,7 +31,9 @@ func (e *LimitError) Error() string {
 // comments. Nodes are n0, n1... in the graph's order with their name and
 // host count as a quoted label; the dependencies between two nodes share one
 // link labelled with their proto/port list (and bytes when known), dotted
-// when every one of them was seen from one end only. External nodes get the
+// when none of them was seen from both ends (seen_from "both"). A node with hosts whose
+// scan could not see every socket's owner process says so in its label
+// ("processes incomplete: N hosts"). External nodes get the
 // "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)
 // so no name can end a label or inject markup.
 //
@@ -73,7 +75,11 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			open, closing = "([", "])"
 			external = append(external, id)
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", id, open, mermaidLabel(true, display(n.ID), hostCount(n.HostCount)), closing)
+		lines := []string{display(n.ID), hostCount(n.HostCount)}
+		if len(n.IncompleteHosts) > 0 {
+			lines = append(lines, incompleteLabel(n))
+		}
+		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", id, open, mermaidLabel(true, lines...), closing)
 	}
 	// One link per ordered node pair, in the graph's edge order.
 	var links []*mermaidLink

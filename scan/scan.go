@@ -106,6 +106,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		source += fmt.Sprintf("; %d closing sockets of planet's own earlier fetches left out", own)
 	}
 	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
+	if snap.Host.LinkLocal, err = proc.LinkLocalAddresses(); err != nil {
+		warn("IPv6 link-local addresses unreadable; peers reaching this host by one will not resolve to it", "error", err)
+	}
 
 	// Owners only of the sockets Classify reports; the owner pass reads
 	// every process, since a shared socket's later holders count too.

@@ -252,6 +252,11 @@ func (s *Snapshot) Validate() error {
 	if s.ScannedAt.IsZero() {
 		return errors.New("scanned_at: missing")
 	}
+	for i, a := range s.Host.LinkLocal {
+		if !a.Is6() || a.Is4In6() || !a.IsLinkLocalUnicast() {
+			return fmt.Errorf("host.link_local[%d]: %s is not an IPv6 link-local address", i, a)
+		}
+	}
 	for i, c := range s.Connections {
 		if c.Direction != Upstream && c.Direction != Downstream {
 			return fmt.Errorf("connections[%d].direction: %q is neither upstream nor downstream", i, c.Direction)

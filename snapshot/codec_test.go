@@ -81,6 +81,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad ip", doc: strings.Replace(good, `"remote_ip": "10.3.0.9"`, `"remote_ip": "10.3.0.999"`, 1), want: "10.3.0.999"},
 		{name: "bad direction", doc: strings.Replace(good, `"direction": "upstream"`, `"direction": "sideways"`, 1), want: `connections[0].direction: "sideways"`},
 		{name: "missing time", doc: strings.Replace(good, `"scanned_at": "2026-11-26T12:00:00Z",`, ``, 1), want: "scanned_at: missing"},
+		{name: "global address as link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["fe80::1%eth0", "2001:db8::1"]`, 1), want: "host.link_local[1]: 2001:db8::1 is not an IPv6 link-local address"},
+		{name: "IPv4 link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["169.254.1.1"]`, 1), want: "host.link_local[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,4 +219,21 @@ func encodeF(f *testing.F, s *Snapshot) []byte {
 		f.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// Link-local addresses keep their interface through a write and a read.
+func TestRoundTripLinkLocal(t *testing.T) {
+	want := sample()
+	want.Host.LinkLocal = []netip.Addr{netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%ens3")}
+	doc := encode(t, want)
+	if !bytes.Contains(doc, []byte(`"fe80::1%eth0"`)) {
+		t.Fatalf("zone not written:\n%s", doc)
+	}
+	got, err := Parse(doc, "sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the snapshot:\n got %+v\nwant %+v", got.Host, want.Host)
+	}
 }

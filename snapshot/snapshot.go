@@ -61,6 +61,12 @@ type Host struct {
 	Addresses []netip.Addr `json:"addresses"`
 	Hostgroup string       `json:"hostgroup,omitempty"`
 	Domain    string       `json:"domain,omitempty"`
+	// LinkLocal are the host's IPv6 link-local addresses (fe80::/10), each
+	// zoned with its interface ("fe80::2%eth1"), from /proc/net/if_inet6.
+	// They are not part of the host's identity or label (every link may
+	// reuse them); merge uses them to resolve peers between scanned hosts.
+	// Absent in snapshots of older planet versions.
+	LinkLocal []netip.Addr `json:"link_local,omitempty"`
 }
 
 // Source records how one input of the scan went.

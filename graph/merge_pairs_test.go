@@ -1,0 +1,393 @@
+package graph
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func withListener(s *snapshot.Snapshot, proto, addr string, port uint16, process string) *snapshot.Snapshot {
+	s.Listeners = append(s.Listeners, snapshot.Listener{Protocol: proto, Address: netip.MustParseAddr(addr), Port: port, Process: process, Sockets: 1})
+	return s
+}
+
+func withStates(c snapshot.Connection, states map[string]int) snapshot.Connection {
+	c.States = states
+	return c
+}
+
+// mergeAnyOrder merges snaps in their order and in shuffled orders, fails if
+// the bytes differ, and returns the described edges.
+func mergeAnyOrder(t *testing.T, snaps []*snapshot.Snapshot) []string {
+	t.Helper()
+	g, err := Merge(snaps, MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := Write(&want, g); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 6 {
+		shuffled := slices.Clone(snaps)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		g2, err := Merge(shuffled, MergeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := Write(&got, g2); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("output depends on input order:\n%s\nvs\n%s", got.String(), want.String())
+		}
+	}
+	_, edges, _ := describe(g)
+	return edges
+}
+
+// TestMergeHostPairs: the two ends are combined per client/server host pair
+// (the larger of the two counts) and the pairs are summed; seen_from says
+// how the pairs were seen.
+func TestMergeHostPairs(t *testing.T) {
+	m1 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("m1", "clients", "10.0.8.1", t0, c...) }
+	m2 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("m2", "clients", "10.0.8.2", t0, c...) }
+	s1 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("s1", "db", "10.0.8.3", t0, c...) }
+	s2 := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("s2", "db", "10.0.8.4", t0, c...) }
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "one client host and a different server host scanned: pairs summed, mixed",
+			snaps: []*snapshot.Snapshot{
+				m1(withBytes(up(5432, "pool250", "10.0.8.3", "db", 250), 2500, 5000)),
+				s2(withBytes(down(5432, "pgsrv", "10.0.8.2", "clients", 100), 2000, 1000)),
+			},
+			edges: []string{"clients->db tcp/5432 mixed sockets=350 clients=2 servers=2 cp=[pool250] sp=[pgsrv] bytes=3500/7000"},
+		},
+		{
+			name: "every pair seen from both ends: per pair max, summed",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 10)),
+				m2(up(5432, "app", "10.0.8.3", "db", 5)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 12), down(5432, "pgsrv", "10.0.8.2", "clients", 3)),
+			},
+			edges: []string{"clients->db tcp/5432 both sockets=17 clients=2 servers=1 cp=[app] sp=[pgsrv]"},
+		},
+		{
+			name: "one pair from both ends, one from the client only",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 250)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 248)),
+				m2(up(5432, "app", "10.0.8.4", "db", 100)),
+			},
+			edges: []string{"clients->db tcp/5432 mixed sockets=350 clients=2 servers=2 cp=[app] sp=[pgsrv]"},
+		},
+		{
+			name: "several records of one pair add up before the ends are compared",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 4), up(5432, "backup", "10.0.8.3", "db", 3)),
+				s1(down(5432, "pgsrv", "10.0.8.1", "clients", 6)),
+			},
+			edges: []string{"clients->db tcp/5432 both sockets=7 clients=1 servers=1 cp=[app backup] sp=[pgsrv]"},
+		},
+		{
+			name: "pairs seen from the client only, each by its own client",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 2)),
+				m2(up(5432, "app", "10.0.8.4", "db", 3)),
+			},
+			edges: []string{"clients->db tcp/5432 client sockets=5 clients=2 servers=2 cp=[app] sp=[]"},
+		},
+		{
+			name: "a scanned server that saw none of a client's sockets",
+			snaps: []*snapshot.Snapshot{
+				m1(up(5432, "app", "10.0.8.3", "db", 2)),
+				s1(),
+			},
+			edges: []string{"clients->db tcp/5432 client sockets=2 clients=1 servers=1 cp=[app] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}
+
+// TestMergerPendingPair: a pair whose other end was declared but never
+// added (its file could not be read) counts what the one end saw.
+func TestMergerPendingPair(t *testing.T) {
+	m, _ := NewMerger(MergeOptions{})
+	client := host("m1", "clients", "10.0.8.1", t0, up(5432, "app", "10.0.8.3", "db", 250))
+	server := host("s1", "db", "10.0.8.3", t0, down(5432, "pgsrv", "10.0.8.1", "clients", 250))
+	m.Declare(client.Host)
+	m.Declare(server.Host)
+	if err := m.Add(client); err != nil {
+		t.Fatal(err)
+	}
+	g, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ := describe(g)
+	check(t, "edges", edges, []string{"clients->db tcp/5432 client sockets=250 clients=1 servers=1 cp=[app] sp=[]"})
+}
+
+// TestMergeServerProcessFromListeners: when the server's own sockets name no
+// process, its listeners on that protocol and port do.
+func TestMergeServerProcessFromListeners(t *testing.T) {
+	api := func(c ...snapshot.Connection) *snapshot.Snapshot { return host("api1", "api", "10.0.0.1", t0, c...) }
+	cache := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("cache1", "cache", "10.0.0.9", t0, c...)
+	}
+	tw := map[string]int{"TIME_WAIT": 3}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "connected UDP client: the server has only an unconnected socket",
+			snaps: []*snapshot.Snapshot{
+				api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)),
+				withListener(cache(), "udp", "0.0.0.0", 8125, "statsd"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[statsd]"},
+		},
+		{
+			name: "the server's side of every connection was closing, unowned",
+			snaps: []*snapshot.Snapshot{
+				api(withStates(up(8000, "", "10.0.0.9", "cache", 3), tw)),
+				withListener(cache(withStates(down(8000, "", "10.0.0.1", "api", 3), tw)), "tcp", "::", 8000, "apisrv"),
+			},
+			edges: []string{"api->cache tcp/8000 both sockets=3 clients=1 servers=1 cp=[] sp=[apisrv]"},
+		},
+		{
+			name: "only the client's closing sockets: the listener names the server",
+			snaps: []*snapshot.Snapshot{
+				api(withStates(up(8000, "", "10.0.0.9", "cache", 1), map[string]int{"TIME_WAIT": 1})),
+				withListener(cache(), "tcp", "0.0.0.0", 8000, "apisrv"),
+			},
+			edges: []string{"api->cache tcp/8000 client sockets=1 clients=1 servers=1 cp=[] sp=[apisrv]"},
+		},
+		{
+			name: "only the listener on the address the client used, and the protocol",
+			snaps: []*snapshot.Snapshot{
+				api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)),
+				withListener(withListener(withListener(cache(),
+					"udp", "127.0.0.1", 8125, "local-agent"),
+					"udp", "10.0.0.9", 8125, "statsd"),
+					"tcp", "0.0.0.0", 8125, "tcp-agent"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[statsd]"},
+		},
+		{
+			name: "the server's sockets named a process: listeners are not consulted",
+			snaps: []*snapshot.Snapshot{
+				api(up(5432, "app", "10.0.0.9", "cache", 1)),
+				withListener(cache(down(5432, "pgbouncer", "10.0.0.1", "api", 1)), "tcp", "0.0.0.0", 5432, "other"),
+			},
+			edges: []string{"api->cache tcp/5432 both sockets=1 clients=1 servers=1 cp=[app] sp=[pgbouncer]"},
+		},
+		{
+			name: "an unscanned server has no listeners to read",
+			snaps: []*snapshot.Snapshot{
+				withListener(api(conn(snapshot.Upstream, "udp", 8125, "app", "10.0.0.9", "cache", 1)), "udp", "0.0.0.0", 8125, "own-statsd"),
+			},
+			edges: []string{"api->cache udp/8125 client sockets=1 clients=1 servers=1 cp=[app] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}
+
+// TestMergeIncompleteScans: hosts whose scan had unowned sockets are named
+// on their node, summed, and reported as a warning.
+func TestMergeIncompleteScans(t *testing.T) {
+	nonRoot := func(s *snapshot.Snapshot, unowned int) *snapshot.Snapshot {
+		s.UnownedSockets = unowned
+		return s
+	}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		nodes []string // "id incomplete=[...] unowned=N"
+		notes []string
+	}{
+		{
+			name: "every scan complete",
+			snaps: []*snapshot.Snapshot{
+				host("web1", "web", "10.0.0.1", t0, up(8080, "app", "10.0.0.2", "svc", 1)),
+				host("svc1", "svc", "10.0.0.2", t0, down(8080, "svc", "10.0.0.1", "web", 1)),
+			},
+			nodes: []string{"svc incomplete=[] unowned=0", "web incomplete=[] unowned=0"},
+		},
+		{
+			name: "two of three hosts of a hostgroup scanned without root",
+			snaps: []*snapshot.Snapshot{
+				host("web1", "web", "10.0.0.1", t0, up(8080, "app", "10.0.0.2", "svc", 1)),
+				nonRoot(host("svc1", "svc", "10.0.0.2", t0, down(8080, "", "10.0.0.1", "web", 1)), 3),
+				nonRoot(host("svc2", "svc", "10.0.0.3", t0), 4),
+				host("svc3", "svc", "10.0.0.4", t0),
+			},
+			nodes: []string{"svc incomplete=[svc1 svc2] unowned=7", "web incomplete=[] unowned=0"},
+			notes: []string{"warning: node svc: 2 of 3 scanned hosts (svc1, svc2) had 7 sockets whose owner process the scan could not see (scanned without root?): process names on their ends of the edges may be missing"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := Merge(tt.snaps, MergeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nodes, notes []string
+			for _, n := range g.Nodes {
+				nodes = append(nodes, fmt.Sprintf("%s incomplete=%v unowned=%d", n.ID, n.IncompleteHosts, n.UnownedSockets))
+			}
+			for _, n := range g.IncompleteNotes() {
+				notes = append(notes, n.String())
+			}
+			check(t, "nodes", nodes, tt.nodes)
+			check(t, "notes", notes, tt.notes)
+			// The fields survive writing and reading, and a subgraph.
+			var buf bytes.Buffer
+			if err := Write(&buf, g); err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(buf.Bytes(), "graph.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := back.Subgraph("svc", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := sub.Node("svc").IncompleteHosts, g.Node("svc").IncompleteHosts; !slices.Equal(got, want) {
+				t.Errorf("read back and focused: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestJoinNames(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c"}, "a, b, c"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "a, b, c, d, e and 2 more"},
+	} {
+		if got := joinNames(tc.names, 5); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.names, got, tc.want)
+		}
+	}
+}
+
+func withLinkLocal(s *snapshot.Snapshot, addrs ...string) *snapshot.Snapshot {
+	for _, a := range addrs {
+		s.Host.LinkLocal = append(s.Host.LinkLocal, netip.MustParseAddr(a))
+	}
+	return s
+}
+
+// TestMergeLinkLocalPeers: a peer reached over IPv6 link-local resolves to
+// the scanned host that has that address on one of its links, whatever the
+// interface is called there; an address several hosts claim resolves none.
+func TestMergeLinkLocalPeers(t *testing.T) {
+	client := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("ll-client-1", "ll-client", "10.252.5.1", t0, c...)
+	}
+	server := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("ll-server-1", "ll-server", "10.252.5.2", t0, c...)
+	}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "both ends over link-local, seen from both",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::1:2", "", 1)), "fe80::1:1%eth1"),
+				withLinkLocal(server(down(8080, "llsrv", "fe80::1:1", "", 1)), "fe80::1:2%ens3"),
+			},
+			edges: []string{"ll-client->ll-server tcp/8080 both sockets=1 clients=1 servers=1 cp=[llcli] sp=[llsrv]"},
+		},
+		{
+			name: "a zoned peer address resolves too",
+			snaps: []*snapshot.Snapshot{
+				client(up(8080, "llcli", "fe80::1:2%eth1", "", 1)),
+				withLinkLocal(server(), "fe80::1:2%ens3"),
+			},
+			edges: []string{"ll-client->ll-server tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+		{
+			name: "a link-local address on several hosts resolves no peer",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::1", "", 1)), "fe80::1:1%eth1"),
+				withLinkLocal(server(), "fe80::1%cali0"),
+				withLinkLocal(host("other", "other", "10.252.5.3", t0), "fe80::1%cali7"),
+			},
+			edges: []string{"ll-client->fe80::1 tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+		{
+			name: "an unscanned link-local peer stays external",
+			snaps: []*snapshot.Snapshot{
+				withLinkLocal(client(up(8080, "llcli", "fe80::9", "", 1)), "fe80::1:1%eth1"),
+			},
+			edges: []string{"ll-client->fe80::9 tcp/8080 client sockets=1 clients=1 servers=1 cp=[llcli] sp=[]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}
+
+// TestMergerGraphTwice: Graph leaves the Merger as it was, so a pair one
+// end reported before the first Graph is combined with the other end added
+// after it, not counted twice.
+func TestMergerGraphTwice(t *testing.T) {
+	m, _ := NewMerger(MergeOptions{})
+	client := host("m1", "clients", "10.0.8.1", t0, up(5432, "app", "10.0.8.3", "db", 250))
+	server := withListener(host("s1", "db", "10.0.8.3", t0, down(5432, "", "10.0.8.1", "clients", 248)), "tcp", "0.0.0.0", 5432, "pgsrv")
+	m.Declare(client.Host)
+	m.Declare(server.Host)
+	if err := m.Add(client); err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ := describe(first)
+	check(t, "first graph", edges, []string{"clients->db tcp/5432 client sockets=250 clients=1 servers=1 cp=[app] sp=[]"})
+	if err := m.Add(server); err != nil {
+		t.Fatal(err)
+	}
+	second, err := m.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edges, _ = describe(second)
+	check(t, "second graph", edges, []string{"clients->db tcp/5432 both sockets=250 clients=1 servers=1 cp=[app] sp=[pgsrv]"})
+	third, _ := m.Graph()
+	_, again, _ := describe(third)
+	check(t, "third graph", again, edges)
+}

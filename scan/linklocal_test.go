@@ -1,0 +1,66 @@
+package scan
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseIfInet6LinkLocal(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "link-local addresses keep their interface",
+			in: "00000000000000000000000000000001 01 80 10 80       lo\n" +
+				"fd000000000000000000000000000005 02 40 00 80     eth0\n" +
+				"fe800000000000000000000000000002 03 40 20 80     eth1\n" +
+				"fe800000000000000000000000000001 02 40 20 80     eth0\n",
+			want: []string{"fe80::1%eth0", "fe80::2%eth1"},
+		},
+		{name: "none", in: "00000000000000000000000000000001 01 80 10 80       lo\n"},
+		{name: "empty"},
+		{name: "no interface", in: "fe800000000000000000000000000001 02 40 20 80\n", wantErr: "line 1"},
+		{name: "odd interface name", in: "fe800000000000000000000000000001 02 40 20 80 eth%0\n", wantErr: "line 1"},
+		{name: "interface name too long", in: "fe800000000000000000000000000001 02 40 20 80 " + strings.Repeat("e", 16) + "\n", wantErr: "line 1"},
+		{name: "bad address", in: "fe80 02 40 20 80 eth0\n", wantErr: "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseIfInet6LinkLocal(strings.NewReader(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []netip.Addr
+			for _, w := range tt.want {
+				want = append(want, netip.MustParseAddr(w))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestLinkLocalAddressesWithoutIPv6(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ProcFS{Root: root}.LinkLocalAddresses()
+	if err != nil || got != nil {
+		t.Fatalf("no if_inet6: %v, %v; want none and no error", got, err)
+	}
+}

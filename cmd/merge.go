@@ -47,6 +47,9 @@ metrics cannot carry).`,
 				}
 				return a.mergePrometheus(cmd)
 			}
+			if err := checkGraphOutput(a.v.GetString("output")); err != nil {
+				return err
+			}
 			if len(paths) == 0 {
 				return usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
 			}
@@ -106,12 +109,22 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 		Timeout:         a.v.GetDuration("prometheus-timeout"),
 		MaxSeries:       a.v.GetInt("prometheus-max-series"),
 	}
+	if err := checkGraphOutput(a.v.GetString("output")); err != nil {
+		return err
+	}
 	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
 	a.logNotes(notes)
 	if err != nil {
 		return err
 	}
 	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+}
+
+// checkGraphOutput refuses -o graph.svg and the like: merge writes JSON.
+func checkGraphOutput(output string) error {
+	own := map[string]string{".json": "json"}
+	_, err := outputFormats{byExt: own, def: "json", elsewhere: renderElsewhere(own)}.choose("", output)
+	return err
 }
 
 // logNotes tells the user, on stderr, what a merge noticed about its inputs.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,38 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
+// Formats of planet scan's output.
+const (
+	scanFormatJSON  = "json"
+	scanFormatTable = "table"
+)
+
+// scanOutput resolves -o and --format for scan: where the snapshot goes
+// ("" for nowhere) and as what. See the command's help.
+func (a *app) scanOutput() (string, string, error) {
+	output, named := a.v.GetString("output"), a.v.GetString("format")
+	switch named {
+	case "", scanFormatJSON, scanFormatTable:
+	default:
+		return "", "", usageError(fmt.Errorf("--format %q: want json or table", named))
+	}
+	if output == "" {
+		if a.v.GetString("textfile-dir") != "" && !isTerminal(a.stdout) {
+			return "", "", nil
+		}
+		output = "-"
+	}
+	def := scanFormatJSON
+	if isStdout(output) && isTerminal(a.stdout) {
+		def = scanFormatTable
+	}
+	own := map[string]string{".json": scanFormatJSON, ".txt": scanFormatTable}
+	elsewhere := renderElsewhere(own)
+	elsewhere[".prom"] = "--textfile-dir DIR writes DIR/" + render.TextfileName + " for node_exporter"
+	format, err := outputFormats{byExt: own, def: def, elsewhere: elsewhere}.choose(named, output)
+	return output, format, err
+}
+
 func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
@@ -20,12 +53,26 @@ func newScanCmd(a *app) *cobra.Command {
 find each socket's process, classify connections as upstream (this host is the
 client) or downstream (this host serves them), add hostgroups and domains from an
 inventory and per-peer bandwidth from darkstat, and write one snapshot
-(schema planet.snapshot/v1) to standard output or -o FILE.`,
+(schema planet.snapshot/v1) to standard output or -o FILE.
+
+What goes where:
+  -o FILE                 the snapshot as JSON (a .txt FILE gets the table)
+  standard output, a terminal
+                          the snapshot as a table, for a person to read
+  standard output, a pipe the snapshot as JSON (planet scan | planet merge -)
+  --textfile-dir DIR      DIR/planet.prom for node_exporter; then, unless -o
+                          names an output, nothing goes to a pipe (a cron job
+                          mails nothing), and a terminal still gets the table
+--format json or table forces either.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
 			if err != nil {
 				return usageError(err)
+			}
+			output, outFormat, err := a.scanOutput()
+			if err != nil {
+				return err
 			}
 			opts := scan.Options{
 				ProcRoot:        a.v.GetString("proc-root"),
@@ -45,9 +92,14 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			if err := cmd.Context().Err(); err != nil {
 				return err // interrupted: write nothing
 			}
-			write := func(w io.Writer) error { return snapshot.Write(w, snap) }
-			if err := a.writeOutput(a.v.GetString("output"), write); err != nil {
-				return errors.Join(err, scanErr)
+			if output != "" {
+				write := func(w io.Writer) error { return snapshot.Write(w, snap) }
+				if outFormat == scanFormatTable {
+					write = func(w io.Writer) error { return render.Table(w, snap) }
+				}
+				if err := a.writeOutput(output, write); err != nil {
+					return errors.Join(err, scanErr)
+				}
 			}
 			if dir := a.v.GetString("textfile-dir"); dir != "" {
 				if err := render.WriteTextfileDir(dir, snap); err != nil {
@@ -58,7 +110,8 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 		},
 	}
 	f := c.Flags()
-	f.StringP("output", "o", "-", "write the snapshot to FILE (atomically); - for standard output")
+	f.StringP("output", "o", "", "write the snapshot to FILE (atomically); - for standard output (the default, but for a pipe with --textfile-dir)")
+	f.StringP("format", "f", "", "snapshot output: json or table (default: table on a terminal, JSON in a pipe or file; a .txt FILE gets the table)")
 	f.String("inventory", "", "inventory URL or file mapping IPs to hostgroup and domain (alias --task-inventory-addr)")
 	f.String("inventory-format", "auto", "inventory format: auto, array or ndjson")
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")

@@ -63,6 +63,9 @@ func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 	default:
 		return usageError(fmt.Errorf("--format %q: want text, json or markdown", f))
 	}
+	if oldPath == "-" || newPath == "-" {
+		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
+	}
 	var graphs [2]*graph.Graph
 	for i, path := range []string{oldPath, newPath} {
 		in, err := render.ReadInput(ctx, path, a.stdin)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ metrics cannot carry).`,
 			mo := graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")}
 			if err := mo.Validate(); err != nil {
 				return usageError(err)
+			}
+			if slices.Contains(paths, "-") {
+				a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
 			}
 			g, notes, err := graph.MergeInputs(cmd.Context(), paths, a.stdin, in, mo)
 			a.logNotes(notes)

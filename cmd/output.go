@@ -125,3 +125,14 @@ func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// waitingForStdin tells a person at a terminal what a command reading
+// standard input waits for; a pipe or a file gets no message. what is the
+// document expected, usage the command's way to name files instead.
+func (a *app) waitingForStdin(what, usage string) {
+	if !isTerminal(a.stdin) {
+		return
+	}
+	fmt.Fprintf(a.stderr, "planet: waiting for %s on standard input: end it with Ctrl-D, stop with Ctrl-C.\n"+
+		"planet: to read files instead: %s\n", what, usage)
+}

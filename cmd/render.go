@@ -67,6 +67,9 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 			if len(args) == 1 {
 				path = args[0]
 			}
+			if path == "-" || a.v.GetString("diff") == "-" {
+				a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
+			}
 			in, err := render.ReadInput(cmd.Context(), path, a.stdin)
 			if err != nil {
 				return err

@@ -196,4 +196,3 @@ func (inv *Inventory) entries() []Entry {
 	})
 	return out
 }
-

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +48,35 @@ func (a *app) scanOutput() (string, string, error) {
 	return output, format, err
 }
 
+// rootStateDir is scan's state directory for root, and planet.service's
+// StateDirectory.
+const rootStateDir = "/var/lib/planet"
+
+// stateDir resolves --state-dir: the one named; "none" for none; else
+// $STATE_DIRECTORY (systemd's StateDirectory=, the first of a list), else
+// rootStateDir for root, else the user cache dir's planet/ ("" when there
+// is none: nothing is kept).
+func stateDir(named string) string {
+	switch named {
+	case "none":
+		return ""
+	case "":
+	default:
+		return named
+	}
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return first
+	}
+	if os.Geteuid() == 0 {
+		return rootStateDir
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "planet")
+	}
+	return ""
+}
+
 func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
@@ -63,7 +95,14 @@ What goes where:
   --textfile-dir DIR      DIR/planet.prom for node_exporter; then, unless -o
                           names an output, nothing goes to a pipe (a cron job
                           mails nothing), and a terminal still gets the table
---format json or table forces either.`,
+--format json or table forces either.
+
+The inventory: an entry that cannot be used (a bad ip_address, say) is
+skipped with a warning and counted. When the fetch fails (no answer, an HTTP
+error, a document that does not parse), the last good inventory, kept in
+--state-dir, labels the scan instead: a warning on stderr, the failure and
+the copy's fetch time in the snapshot, and its age in the textfile's
+planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
@@ -75,15 +114,16 @@ What goes where:
 				return err
 			}
 			opts := scan.Options{
-				ProcRoot:        a.v.GetString("proc-root"),
-				SocketSource:    a.v.GetString("socket-source"),
-				Inventory:       a.v.GetString("inventory"),
-				InventoryFormat: format,
-				Darkstat:        a.v.GetString("darkstat"),
-				Timeout:         a.v.GetDuration("timeout"),
-				Strict:          a.v.GetBool("strict"),
-				Version:         a.build.Version,
-				Logger:          a.log,
+				ProcRoot:          a.v.GetString("proc-root"),
+				SocketSource:      a.v.GetString("socket-source"),
+				Inventory:         a.v.GetString("inventory"),
+				InventoryFormat:   format,
+				InventoryStateDir: stateDir(a.v.GetString("state-dir")),
+				Darkstat:          a.v.GetString("darkstat"),
+				Timeout:           a.v.GetDuration("timeout"),
+				Strict:            a.v.GetBool("strict"),
+				Version:           a.build.Version,
+				Logger:            a.log,
 			}
 			snap, scanErr := scan.Run(cmd.Context(), opts)
 			if snap == nil {
@@ -116,7 +156,8 @@ What goes where:
 	f.String("inventory-format", "auto", "inventory format: auto, array or ndjson")
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
-	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
+	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
+	f.String("state-dir", "", "keep the last good inventory here and use it when a fetch fails (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")

@@ -36,8 +36,8 @@ type Options struct {
 	// InventoryStateDir keeps the last good inventory and falls back on it
 	// when a fetch fails (inventory.Options.StateDir); "" keeps none.
 	InventoryStateDir string
-	Darkstat        string        // darkstat URL; empty: no bandwidth
-	Timeout         time.Duration // per outside source (inventory, darkstat); default 10s
+	Darkstat          string        // darkstat URL; empty: no bandwidth
+	Timeout           time.Duration // per outside source (inventory, darkstat); default 10s
 	// Strict makes a failed optional source (darkstat) fail the scan too.
 	Strict  bool
 	Version string

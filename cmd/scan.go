@@ -150,7 +150,7 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 		},
 	}
 	f := c.Flags()
-	f.StringP("output", "o", "", "write the snapshot to FILE (atomically); - for standard output (the default, but for a pipe with --textfile-dir)")
+	f.StringP("output", "o", "", "write the snapshot to FILE (atomically); - for standard output (the default, except into a pipe with --textfile-dir)")
 	f.StringP("format", "f", "", "snapshot output: json or table (default: table on a terminal, JSON in a pipe or file; a .txt FILE gets the table)")
 	f.String("inventory", "", "inventory URL or file mapping IPs to hostgroup and domain (alias --task-inventory-addr)")
 	f.String("inventory-format", "auto", "inventory format: auto, array or ndjson")

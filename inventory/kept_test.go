@@ -117,6 +117,18 @@ func TestLoadFallsBackOnKeptCopy(t *testing.T) {
 	}
 	os.Chmod(KeptPath(state, url), 0o644)
 
+	// Run as root, a copy owned by another user (who could have planted
+	// it) is not used either.
+	if os.Geteuid() == 0 {
+		if err := os.Chown(KeptPath(state, url), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(context.Background(), url, opts); err == nil || !strings.Contains(err.Error(), "the last good copy is unusable") {
+			t.Errorf("kept copy owned by another user: %v, want it refused", err)
+		}
+		os.Chown(KeptPath(state, url), 0, 0)
+	}
+
 	// Nothing listening at all.
 	srv.Close()
 	inv, err = Load(context.Background(), url, opts)

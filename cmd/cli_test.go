@@ -36,6 +36,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("FIXTURES", fixtures)
 			// Keep the developer's own config out of the tests.
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
+			env.Setenv("PLANET_STATE_DIR", filepath.Join(env.WorkDir, ".state"))
 			empty := filepath.Join(env.WorkDir, ".planet-empty.yaml")
 			env.Setenv("PLANET_CONFIG", empty)
 			return os.WriteFile(empty, nil, 0o644)

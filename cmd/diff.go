@@ -34,8 +34,8 @@ With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 		},
 	}
 	f := c.Flags()
-	f.StringP("format", "f", "text", "output format: text, json or markdown (a pull-request comment)")
-	f.StringP("output", "o", "-", "write the diff to FILE (atomically); - for standard output")
+	f.StringP("format", "f", "", "output format: text, json or markdown (a pull-request comment) (default: the one -o FILE's extension names, else text)")
+	f.StringP("output", "o", "-", "write the diff to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(diffExt))
 	f.Bool("exit-code", false, "exit 1 when there are changes, 0 when none, 2 on error")
 	f.Bool("ignore-bytes", false, "leave bandwidth out of the comparison")
 	f.Float64("bytes-change", 50, "report a byte count that changed by more than this percent")
@@ -47,8 +47,13 @@ func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 	if opts.BytesChangePercent <= 0 {
 		return usageError(fmt.Errorf("--bytes-change %v: want a positive percentage", opts.BytesChangePercent))
 	}
+	output := a.v.GetString("output")
+	format, err := outputFormats{byExt: diffExt, def: "text", strict: true}.choose(a.v.GetString("format"), output)
+	if err != nil {
+		return err
+	}
 	var write func(io.Writer, *graph.Diff) error
-	switch f := a.v.GetString("format"); f {
+	switch f := format; f {
 	case "text":
 		write = render.DiffText
 	case "json":
@@ -57,6 +62,9 @@ func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 		write = render.DiffMarkdown
 	default:
 		return usageError(fmt.Errorf("--format %q: want text, json or markdown", f))
+	}
+	if oldPath == "-" || newPath == "-" {
+		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
 	}
 	var graphs [2]*graph.Graph
 	for i, path := range []string{oldPath, newPath} {
@@ -69,7 +77,7 @@ func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 		}
 	}
 	d := graph.Compare(graphs[0], graphs[1], opts)
-	if err := a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return write(w, d) }); err != nil {
+	if err := a.writeOutput(output, func(w io.Writer) error { return write(w, d) }); err != nil {
 		return err
 	}
 	if a.v.GetBool("exit-code") && !d.Empty() {

@@ -53,7 +53,7 @@ func planetEnv(t *testing.T) []string {
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return append(os.Environ(), "PLANET_CONFIG="+empty, "XDG_CONFIG_HOME=/nonexistent")
+	return append(os.Environ(), "PLANET_CONFIG="+empty, "XDG_CONFIG_HOME=/nonexistent", "PLANET_STATE_DIR="+t.TempDir())
 }
 
 // bigProc writes a fixture /proc with n established upstream sockets to n

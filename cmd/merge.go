@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ metrics cannot carry).`,
 				}
 				return a.mergePrometheus(cmd)
 			}
+			if err := checkGraphOutput(a.v.GetString("output")); err != nil {
+				return err
+			}
 			if len(paths) == 0 {
 				return usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
 			}
@@ -58,6 +62,9 @@ metrics cannot carry).`,
 			mo := graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")}
 			if err := mo.Validate(); err != nil {
 				return usageError(err)
+			}
+			if slices.Contains(paths, "-") {
+				a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
 			}
 			g, notes, err := graph.MergeInputs(cmd.Context(), paths, a.stdin, in, mo)
 			a.logNotes(notes)
@@ -111,6 +118,9 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 		MaxQueries:      a.v.GetInt("prometheus-max-queries"),
 		Deadline:        a.v.GetDuration("prometheus-deadline"),
 	}
+	if err := checkGraphOutput(a.v.GetString("output")); err != nil {
+		return err
+	}
 	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
 	a.logNotes(notes)
 	if err != nil {
@@ -118,6 +128,13 @@ func (a *app) mergePrometheus(cmd *cobra.Command) error {
 	}
 	a.logNotes(g.IncompleteNotes())
 	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+}
+
+// checkGraphOutput refuses -o graph.svg and the like: merge writes JSON.
+func checkGraphOutput(output string) error {
+	own := map[string]string{".json": "json"}
+	_, err := outputFormats{byExt: own, def: "json", elsewhere: renderElsewhere(own)}.choose("", output)
+	return err
 }
 
 // logNotes tells the user, on stderr, what a merge noticed about its inputs.

@@ -24,6 +24,11 @@ apart by its schema, from INPUT or standard input:
   json      the graph (planet.graph/v1) after the filters below
   table     aligned columns for a terminal
 
+Without --format, -o FILE's extension picks the format (graph.svg is svg,
+graph.mmd mermaid, planet.prom textfile; see --output) and standard output
+gets the table. An extension that means another format than --format, or
+that no format is known for, is refused: graph.svg never holds a table.
+
 A snapshot rendered as a graph becomes a one-host graph. --focus NODE keeps NODE,
 what it depends on and what depends on it, --depth hops each way (0: no limit).`,
 		Args: cobra.MaximumNArgs(1),
@@ -32,8 +37,13 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 			if err != nil {
 				return usageError(err)
 			}
+			output := a.v.GetString("output")
+			format, err := outputFormats{byExt: renderExt, def: render.FormatTable, strict: true}.choose(a.v.GetString("format"), output)
+			if err != nil {
+				return err
+			}
 			opts := render.Options{
-				Format: a.v.GetString("format"),
+				Format: format,
 				Filter: render.Filter{
 					Focus:        a.v.GetString("focus"),
 					Depth:        a.v.GetInt("depth"),
@@ -57,6 +67,9 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 			if len(args) == 1 {
 				path = args[0]
 			}
+			if path == "-" || a.v.GetString("diff") == "-" {
+				a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
+			}
 			in, err := render.ReadInput(cmd.Context(), path, a.stdin)
 			if err != nil {
 				return err
@@ -70,15 +83,15 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 			if err != nil {
 				return err
 			}
-			return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error {
+			return a.writeOutput(output, func(w io.Writer) error {
 				_, err := w.Write(out)
 				return err
 			})
 		},
 	}
 	f := c.Flags()
-	f.StringP("format", "f", render.FormatTable, "output format: "+strings.Join(render.Formats(), ", "))
-	f.StringP("output", "o", "-", "write to FILE (atomically); - for standard output")
+	f.StringP("format", "f", "", "output format: "+strings.Join(render.Formats(), ", ")+" (default: the one -o FILE's extension names, else table)")
+	f.StringP("output", "o", "-", "write to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(renderExt))
 	f.String("focus", "", "render only NODE, what it depends on and what depends on it")
 	f.Int("depth", 1, "with --focus: hops to follow each way (0: no limit)")
 	f.String("diff", "", "with dot or svg: highlight what changed since the graph OLD (added green, removed red and dashed)")

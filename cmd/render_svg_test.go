@@ -40,6 +40,7 @@ func TestSVGBinaries(t *testing.T) {
 	}
 	t.Run("ScanStartupCPU", b.testScanStartupCPU)
 	t.Run("RenderSVG", b.testRenderSVG)
+	t.Run("SVGFromExtension", b.testSVGFromExtension)
 	t.Run("IgnoresPlantedCache", b.testIgnoresPlantedCache)
 	t.Run("HelperKilledAtDeadline", b.testHelperKilledAtDeadline)
 	t.Run("RefusesUntrustedHelper", b.testRefusesUntrustedHelper)

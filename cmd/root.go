@@ -60,6 +60,9 @@ func NewRoot(build BuildInfo, stdin io.Reader, stdout, stderr io.Writer) *cobra.
 			return a.init(cmd)
 		},
 	}
+	// --version: cobra prints the template instead of running a command.
+	root.Version = build.Version
+	root.SetVersionTemplate(strings.ReplaceAll(build.versionLine(), "{{", "{{`{{`}}"))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -2,7 +2,11 @@ package cmd
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +16,67 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
+// Formats of planet scan's output.
+const (
+	scanFormatJSON  = "json"
+	scanFormatTable = "table"
+)
+
+// scanOutput resolves -o and --format for scan: where the snapshot goes
+// ("" for nowhere) and as what. See the command's help.
+func (a *app) scanOutput() (string, string, error) {
+	output, named := a.v.GetString("output"), a.v.GetString("format")
+	switch named {
+	case "", scanFormatJSON, scanFormatTable:
+	default:
+		return "", "", usageError(fmt.Errorf("--format %q: want json or table", named))
+	}
+	if output == "" {
+		if a.v.GetString("textfile-dir") != "" && !isTerminal(a.stdout) {
+			return "", "", nil
+		}
+		output = "-"
+	}
+	def := scanFormatJSON
+	if isStdout(output) && isTerminal(a.stdout) {
+		def = scanFormatTable
+	}
+	own := map[string]string{".json": scanFormatJSON, ".txt": scanFormatTable}
+	elsewhere := renderElsewhere(own)
+	elsewhere[".prom"] = "--textfile-dir DIR writes DIR/" + render.TextfileName + " for node_exporter"
+	format, err := outputFormats{byExt: own, def: def, elsewhere: elsewhere}.choose(named, output)
+	return output, format, err
+}
+
+// rootStateDir is scan's state directory for root, and planet.service's
+// StateDirectory.
+const rootStateDir = "/var/lib/planet"
+
+// stateDir resolves --state-dir: the one named; "none" for none; else
+// $STATE_DIRECTORY (systemd's StateDirectory=, the first of a list), else
+// rootStateDir for root, else the user cache dir's planet/ ("" when there
+// is none: nothing is kept).
+func stateDir(named string) string {
+	switch named {
+	case "none":
+		return ""
+	case "":
+	default:
+		return named
+	}
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return first
+	}
+	if os.Geteuid() == 0 {
+		return rootStateDir
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "planet")
+	}
+	return ""
+}
+
 func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
@@ -20,23 +85,45 @@ func newScanCmd(a *app) *cobra.Command {
 find each socket's process, classify connections as upstream (this host is the
 client) or downstream (this host serves them), add hostgroups and domains from an
 inventory and per-peer bandwidth from darkstat, and write one snapshot
-(schema planet.snapshot/v1) to standard output or -o FILE.`,
+(schema planet.snapshot/v1) to standard output or -o FILE.
+
+What goes where:
+  -o FILE                 the snapshot as JSON (a .txt FILE gets the table)
+  standard output, a terminal
+                          the snapshot as a table, for a person to read
+  standard output, a pipe the snapshot as JSON (planet scan | planet merge -)
+  --textfile-dir DIR      DIR/planet.prom for node_exporter; then, unless -o
+                          names an output, nothing goes to a pipe (a cron job
+                          mails nothing), and a terminal still gets the table
+--format json or table forces either.
+
+The inventory: an entry that cannot be used (a bad ip_address, say) is
+skipped with a warning and counted. When the fetch fails (no answer, an HTTP
+error, a document that does not parse), the last good inventory, kept in
+--state-dir, labels the scan instead: a warning on stderr, the failure and
+the copy's fetch time in the snapshot, and its age in the textfile's
+planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
 			if err != nil {
 				return usageError(err)
 			}
+			output, outFormat, err := a.scanOutput()
+			if err != nil {
+				return err
+			}
 			opts := scan.Options{
-				ProcRoot:        a.v.GetString("proc-root"),
-				SocketSource:    a.v.GetString("socket-source"),
-				Inventory:       a.v.GetString("inventory"),
-				InventoryFormat: format,
-				Darkstat:        a.v.GetString("darkstat"),
-				Timeout:         a.v.GetDuration("timeout"),
-				Strict:          a.v.GetBool("strict"),
-				Version:         a.build.Version,
-				Logger:          a.log,
+				ProcRoot:          a.v.GetString("proc-root"),
+				SocketSource:      a.v.GetString("socket-source"),
+				Inventory:         a.v.GetString("inventory"),
+				InventoryFormat:   format,
+				InventoryStateDir: stateDir(a.v.GetString("state-dir")),
+				Darkstat:          a.v.GetString("darkstat"),
+				Timeout:           a.v.GetDuration("timeout"),
+				Strict:            a.v.GetBool("strict"),
+				Version:           a.build.Version,
+				Logger:            a.log,
 			}
 			snap, scanErr := scan.Run(cmd.Context(), opts)
 			if snap == nil {
@@ -45,9 +132,14 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			if err := cmd.Context().Err(); err != nil {
 				return err // interrupted: write nothing
 			}
-			write := func(w io.Writer) error { return snapshot.Write(w, snap) }
-			if err := a.writeOutput(a.v.GetString("output"), write); err != nil {
-				return errors.Join(err, scanErr)
+			if output != "" {
+				write := func(w io.Writer) error { return snapshot.Write(w, snap) }
+				if outFormat == scanFormatTable {
+					write = func(w io.Writer) error { return render.Table(w, snap) }
+				}
+				if err := a.writeOutput(output, write); err != nil {
+					return errors.Join(err, scanErr)
+				}
 			}
 			if dir := a.v.GetString("textfile-dir"); dir != "" {
 				if err := render.WriteTextfileDir(dir, snap); err != nil {
@@ -58,12 +150,14 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 		},
 	}
 	f := c.Flags()
-	f.StringP("output", "o", "-", "write the snapshot to FILE (atomically); - for standard output")
+	f.StringP("output", "o", "", "write the snapshot to FILE (atomically); - for standard output (the default, except into a pipe with --textfile-dir)")
+	f.StringP("format", "f", "", "snapshot output: json or table (default: table on a terminal, JSON in a pipe or file; a .txt FILE gets the table)")
 	f.String("inventory", "", "inventory URL or file mapping IPs to hostgroup and domain (alias --task-inventory-addr)")
 	f.String("inventory-format", "auto", "inventory format: auto, array or ndjson")
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
-	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
+	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
+	f.String("state-dir", "", "keep the last good inventory here and use it when a fetch fails (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")

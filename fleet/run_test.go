@@ -105,7 +105,8 @@ func (f *fleet) scan(dir, host string, extra ...string) *snapshot.Snapshot {
 		f.t.Fatal(err)
 	}
 	args := append([]string{host, f.planet, "scan", "--config", f.config,
-		"--inventory", f.invURL, "--timeout", "5s", "-o", out}, extra...)
+		"--inventory", f.invURL, "--timeout", "5s", "-o", out,
+		"--state-dir", filepath.Join(filepath.Dir(dir), ".state", host)}, extra...)
 	cmd := f.hosts[host].Command(f.self, args...)
 	cmd.Env = append(cleanEnv(), helperEnv+"="+modeAsHost)
 	if b, err := cmd.CombinedOutput(); err != nil {

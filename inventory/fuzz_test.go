@@ -103,22 +103,6 @@ func reference(entries []Entry, a netip.Addr) (Entry, bool) {
 	return best, found
 }
 
-// entries lists what inv holds, in no particular order.
-func (inv *Inventory) entries() []Entry {
-	var all []Entry
-	for _, t := range []*table{&inv.v4, &inv.v6} {
-		for _, e := range t.exact {
-			all = append(all, e)
-		}
-		for _, m := range t.byLen {
-			for _, e := range m {
-				all = append(all, e)
-			}
-		}
-	}
-	return all
-}
-
 // lastAddr returns the highest address in p.
 func lastAddr(p netip.Prefix) netip.Addr {
 	return fillHost(p, ^uint64(0))

@@ -9,17 +9,23 @@
 // Others write the feed, so reading it is lenient where that is safe and
 // strict where a silent guess would mislabel traffic:
 //   - unknown fields are ignored;
-//   - an entry with neither domain nor hostgroup is skipped with a warning;
+//   - an entry that cannot be used is skipped with a warning naming it (its
+//     0-based index in an array, as jq '.[3]', and its 1-based line) and the
+//     reason, and counted (Inventory.Skipped): one with neither domain nor
+//     hostgroup, a missing or bad ip_address (including a zoned address
+//     such as fe80::1%eth0), a field or the entry of the wrong JSON type.
+//     One bad entry in 10,000 must not cost the other 9,999; but a document
+//     none of whose entries is usable is an error ([ErrNoUsableEntry]), as
+//     more likely a broken feed than an empty one;
 //   - ip_address may be an address or a CIDR prefix; a prefix with host bits
 //     set (10.2.3.4/16) is masked to 10.2.0.0/16 with a warning, since the
 //     intent is plain and refusing the whole feed for it helps nobody;
 //   - IPv4-mapped IPv6 (::ffff:10.1.2.3, ::ffff:10.0.0.0/104) is stored as
 //     IPv4; other IPv6 prefixes never match IPv4 addresses, even ::/0;
 //   - a later entry for the same prefix replaces an earlier one, with a warning;
-//   - a missing or bad ip_address (including a zoned address such as
-//     fe80::1%eth0), a wrong JSON type, a malformed line or a truncated array
+//   - malformed JSON (an NDJSON line, an array entry) or a truncated array
 //     is an error naming the source and the entry: its 0-based index in an
-//     array (jq '.[3]'), its 1-based line in NDJSON;
+//     array, its 1-based line in NDJSON;
 //   - an empty document (no bytes, or only white space) is an error
 //     ([ErrEmpty]): a feed that returns nothing is more likely broken than
 //     empty. An empty array "[]" is a valid, empty inventory.
@@ -61,6 +67,10 @@ func ParseFormat(s string) (Format, error) {
 // ErrEmpty is wrapped when a document holds nothing but white space.
 var ErrEmpty = errors.New("empty inventory document")
 
+// ErrNoUsableEntry is wrapped when a document has entries and every one of
+// them was skipped.
+var ErrNoUsableEntry = errors.New("no entry of the inventory is usable")
+
 // Error is a problem with an inventory document, or with one entry in it.
 type Error struct {
 	Source string
@@ -96,13 +106,24 @@ type Options struct {
 	Timeout  time.Duration // whole fetch; default fetch.DefaultTimeout (10s)
 	MaxBytes int64         // default fetch.DefaultMaxBytes (32 MiB)
 	Logger   *slog.Logger  // warnings about skipped or replaced entries; nil discards
+	// StateDir, when set, is where Load keeps the last good inventory of
+	// each source (see KeptPath) and falls back to it when a fetch fails,
+	// so that one outage does not relabel every series of a fleet.
+	StateDir string
+	Now      func() time.Time // when a fetch happened; default time.Now
 }
 
 // Load reads the inventory from an http(s) URL or a local file path. Errors
-// name the source once ("SOURCE: entry 3 (line 4): bad ip_address: ..."),
-// without an "inventory" prefix, which is the caller's to add; a fetch that
-// times out wraps context.DeadlineExceeded, an oversized one fetch.ErrTooLarge,
-// and a parse error is an *Error.
+// name the source once ("SOURCE: line 4: malformed JSON: ..."), without an
+// "inventory" prefix, which is the caller's to add; a fetch that times out
+// wraps context.DeadlineExceeded, an oversized one fetch.ErrTooLarge, and a
+// parse error is an *Error.
+//
+// With opts.StateDir, a fetched inventory that parses is kept there, and
+// when a later fetch or parse fails the kept copy is returned instead, with
+// a warning; its Kept method then says when it was fetched and why this
+// fetch failed. The error is returned only when no copy was kept (or it is
+// unusable), or ctx was cancelled.
 func Load(ctx context.Context, source string, opts Options) (*Inventory, error) {
 	if source == "" {
 		return nil, errors.New("no inventory source given")
@@ -116,17 +137,24 @@ func Load(ctx context.Context, source string, opts Options) (*Inventory, error) 
 		return nil, err
 	}
 	doc, err := fetch.Get(ctx, source, fetch.Options{Timeout: opts.Timeout, MaxBytes: opts.MaxBytes})
-	if err != nil {
-		return nil, err
+	var inv *Inventory
+	if err == nil {
+		inv, err = Parse(doc, source, format, opts.Logger)
 	}
-	return Parse(doc, source, format, opts.Logger)
+	if opts.StateDir == "" {
+		return inv, err
+	}
+	return loadOrKept(ctx, source, opts, inv, err)
 }
 
 // Inventory answers which entry an address belongs to. It is read-only once
 // built, so Lookup is safe from many goroutines.
 type Inventory struct {
-	source string
-	v4, v6 table
+	source  string
+	v4, v6  table
+	skipped int
+	// Set by Load when it falls back on the kept copy: see Kept.
+	kept *Kept
 }
 
 // table holds one address family: full-length prefixes in exact, shorter ones
@@ -239,6 +267,15 @@ func (inv *Inventory) Len() int {
 		return 0
 	}
 	return inv.v4.len() + inv.v6.len()
+}
+
+// Skipped returns how many entries of the document were left out as
+// unusable (see the package documentation), each with a warning.
+func (inv *Inventory) Skipped() int {
+	if inv == nil {
+		return 0
+	}
+	return inv.skipped
 }
 
 // Source returns where the inventory was read from ("" when nil).

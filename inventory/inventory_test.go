@@ -270,26 +270,17 @@ func TestParseErrors(t *testing.T) {
 		{name: "ndjson forced on array", doc: "[{\"ip_address\": \"10.1.2.3\", \"hostgroup\": \"x\"}]", format: FormatNDJSON,
 			want: []string{"src.json: line 1: ", "want an object"}, entry: -1, line: 1},
 		{
-			name: "bad ip in array names the index and line",
-			doc: `[{"ip_address": "10.1.2.3", "hostgroup": "a"},
-{"ip_address": "10.1.2.4", "hostgroup": "b"},
-{"ip_address": "10.1.2.5", "hostgroup": "c"},
-{"ip_address": "10.1.2.300", "hostgroup": "d"}]`,
-			want:  []string{"src.json: entry 3 (line 4): bad ip_address", "10.1.2.300"},
-			entry: 3, line: 4,
-		},
-		{
-			name:  "bad ip in ndjson names the line",
-			doc:   "{\"ip_address\": \"10.1.2.3\", \"hostgroup\": \"a\"}\n\n{\"ip_address\": \"nope\", \"hostgroup\": \"b\"}\n",
-			want:  []string{"src.json: line 3: bad ip_address", `"nope"`},
-			entry: -1, line: 3,
+			name:  "every entry bad: the first named, all counted",
+			doc:   "{\"ip_address\": \"10.1.2.300\", \"hostgroup\": \"a\"}\n\n{\"ip_address\": \"nope\", \"hostgroup\": \"b\"}\n",
+			want:  []string{"src.json: line 1: bad ip_address", `"10.1.2.300"`, "no entry of the inventory is usable: 2 of 2 skipped"},
+			entry: -1, line: 1,
 		},
 		{name: "missing ip", doc: `[{"hostgroup": "a"}]`, want: []string{"entry 0 (line 1): no ip_address"}, entry: 0, line: 1},
 		{name: "empty ip", doc: `{"ip_address": "", "hostgroup": "a"}`, want: []string{"line 1: no ip_address"}, entry: -1, line: 1},
 		{name: "null entry", doc: `[null]`, want: []string{"entry 0", "no ip_address"}, entry: 0, line: 1},
 		{name: "ip is a number", doc: `[{"ip_address": 10, "hostgroup": "a"}]`, want: []string{"entry 0", "ip_address is a JSON number, want a string"}, entry: 0, line: 1},
 		{name: "hostgroup is a list", doc: `{"ip_address": "10.1.2.3", "hostgroup": ["a"]}`, want: []string{"line 1: ", "hostgroup is a JSON array, want a string"}, entry: -1, line: 1},
-		{name: "entry is a string", doc: `[{"ip_address": "10.1.2.3", "hostgroup": "a"}, "10.1.2.4"]`, want: []string{"entry 1", "entry is a JSON string, want an object"}, entry: 1, line: 1},
+		{name: "entry is a string", doc: `["10.1.2.4"]`, want: []string{"entry 0", "entry is a JSON string, want an object"}, entry: 0, line: 1},
 		{name: "prefix length out of range", doc: `[{"ip_address": "10.0.0.0/33", "hostgroup": "a"}]`, want: []string{"entry 0", "bad ip_address", "10.0.0.0/33"}, entry: 0, line: 1},
 		{name: "zoned address", doc: `[{"ip_address": "fe80::1%eth0", "hostgroup": "a"}]`, want: []string{"entry 0", "zoned"}, entry: 0, line: 1},
 		{name: "hostname instead of ip", doc: `[{"ip_address": "db1.example", "hostgroup": "a"}]`, want: []string{"entry 0", "bad ip_address"}, entry: 0, line: 1},
@@ -381,8 +372,66 @@ func TestParseEmptyIsErrEmpty(t *testing.T) {
 	}
 }
 
+// One bad entry in a large inventory costs that entry, not the inventory:
+// each is skipped with a warning naming it and the reason, and counted.
+func TestParseSkipsBadEntries(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		len     int
+		skipped int
+		warns   []string
+	}{
+		{
+			name: "bad ip in array names the index and line",
+			doc: `[{"ip_address": "10.1.2.3", "hostgroup": "a"},
+{"ip_address": "10.1.2.4", "hostgroup": "b"},
+{"ip_address": "10.1.2.5", "hostgroup": "c"},
+{"ip_address": "10.1.2.300", "hostgroup": "d"}]`,
+			len: 3, skipped: 1,
+			warns: []string{"inventory entry skipped: bad ip_address", "source=src.json entry=3 line=4", "10.1.2.300", "skipped=1 prefixes=3"},
+		},
+		{
+			name: "bad ip in ndjson names the line",
+			doc:  "{\"ip_address\": \"10.1.2.3\", \"hostgroup\": \"a\"}\n\n{\"ip_address\": \"nope\", \"hostgroup\": \"b\"}\n",
+			len:  1, skipped: 1,
+			warns: []string{"inventory entry skipped: bad ip_address", "line=3", `\"nope\"`},
+		},
+		{
+			name: "every kind of unusable entry",
+			doc: `[{"ip_address": "10.1.2.3", "hostgroup": "a"}, "10.1.2.4", null, {"hostgroup": "x"},
+{"ip_address": 10, "hostgroup": "a"}, {"ip_address": "10.1.2.6", "hostgroup": ["a"]},
+{"ip_address": "fe80::1%eth0", "hostgroup": "a"}, {"ip_address": "db1.example", "hostgroup": "a"},
+{"ip_address": "10.1.2.7"}, {"ip_address": "10.0.0.0/33", "hostgroup": "a"}]`,
+			len: 1, skipped: 9,
+			warns: []string{"entry=1 line=1", "entry is a JSON string, want an object", "entry=2 line=1", "no ip_address",
+				"entry=4 line=2", "ip_address is a JSON number", "entry=5 line=2", "hostgroup is a JSON array",
+				"entry=6 line=3", "zoned", "entry=7 line=3", "db1.example", "neither domain nor hostgroup", "entry=9 line=4", "10.0.0.0/33",
+				"skipped=9 prefixes=1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			inv, err := Parse([]byte(tt.doc), "src.json", FormatAuto, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if inv.Len() != tt.len || inv.Skipped() != tt.skipped {
+				t.Errorf("Len() = %d, Skipped() = %d; want %d, %d", inv.Len(), inv.Skipped(), tt.len, tt.skipped)
+			}
+			for _, w := range tt.warns {
+				if !strings.Contains(logs.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, logs.String())
+				}
+			}
+		})
+	}
+}
+
 func TestWarningsAreCapped(t *testing.T) {
 	var doc strings.Builder
+	doc.WriteString(`{"ip_address": "10.1.0.1", "hostgroup": "good"}` + "\n")
 	for i := range 100 {
 		doc.WriteString(`{"ip_address": "10.0.0.` + itoa(i) + `"}` + "\n")
 	}
@@ -391,15 +440,18 @@ func TestWarningsAreCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Len() != 0 {
-		t.Errorf("Len() = %d, want 0", inv.Len())
+	if inv.Len() != 1 || inv.Skipped() != 100 {
+		t.Errorf("Len() = %d, Skipped() = %d; want 1, 100", inv.Len(), inv.Skipped())
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != maxWarnings+1 {
-		t.Fatalf("%d log lines, want %d:\n%s", len(lines), maxWarnings+1, logs.String())
+	if len(lines) != maxWarnings+2 {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), maxWarnings+2, logs.String())
 	}
-	if last := lines[len(lines)-1]; !strings.Contains(last, "more=80") {
-		t.Errorf("summary line %q lacks more=80", last)
+	if more := lines[len(lines)-2]; !strings.Contains(more, "more=80") {
+		t.Errorf("summary line %q lacks more=80", more)
+	}
+	if count := lines[len(lines)-1]; !strings.Contains(count, "skipped=100 prefixes=1") {
+		t.Errorf("count line %q lacks skipped=100 prefixes=1", count)
 	}
 }
 

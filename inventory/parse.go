@@ -56,6 +56,17 @@ func Parse(doc []byte, source string, format Format, logger *slog.Logger) (*Inve
 		return nil, err
 	}
 	b.summarize()
+	if b.skipped > 0 {
+		if b.inv.Len() == 0 {
+			// Every entry unusable: the feed changed shape or broke, and an
+			// empty inventory would relabel every series.
+			first := *b.firstSkip
+			first.Err = fmt.Errorf("%w; %w: %d of %d skipped", first.Err, ErrNoUsableEntry, b.skipped, b.skipped)
+			return nil, &first
+		}
+		b.log.Warn("inventory entries skipped", "source", source, "skipped", b.skipped, "prefixes", b.inv.Len())
+	}
+	b.inv.skipped = b.skipped
 	b.inv.v4.seal()
 	b.inv.v6.seal()
 	return b.inv, nil
@@ -87,6 +98,18 @@ type builder struct {
 	source     string
 	warned     map[string]int
 	suppressed map[string]int
+	skipped    int    // entries left out
+	firstSkip  *Error // why the first one was
+}
+
+// skip leaves out the entry at w, with a warning saying why (err, worded
+// like an *Error), and counts it.
+func (b *builder) skip(w where, kind string, err error) {
+	b.skipped++
+	if b.firstSkip == nil {
+		b.firstSkip = &Error{Source: b.source, Entry: w.entry, Line: w.line, Err: err}
+	}
+	b.warn(w, "inventory entry skipped: "+kind, "error", err.Error())
 }
 
 func (b *builder) errorf(w where, format string, args ...any) error {
@@ -133,11 +156,12 @@ func (b *builder) array(doc []byte) error {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return b.errorf(w, "document ends inside the entry (truncated?)")
 			}
-			return b.errorf(w, "%w", jsonTypeError(err))
+			// A wrong type: the decoder has read the whole entry, so the
+			// next one can still be read.
+			b.skip(w, "wrong JSON type", jsonTypeError(err))
+			continue
 		}
-		if err := b.add(w, raw); err != nil {
-			return err
-		}
+		b.add(w, raw)
 	}
 	tok, err = dec.Token()
 	if err != nil || tok != json.Delim(']') {
@@ -172,11 +196,10 @@ func (b *builder) ndjson(doc []byte) error {
 			if errors.As(err, &syn) {
 				return b.errorf(w, "malformed JSON (NDJSON wants one whole object a line): %w", err)
 			}
-			return b.errorf(w, "%w", jsonTypeError(err))
+			b.skip(w, "wrong JSON type", jsonTypeError(err))
+			continue
 		}
-		if err := b.add(w, raw); err != nil {
-			return err
-		}
+		b.add(w, raw)
 	}
 	return nil
 }
@@ -194,14 +217,18 @@ func jsonTypeError(err error) error {
 	return fmt.Errorf("%s is a JSON %s, want a string", typ.Field, typ.Value)
 }
 
-func (b *builder) add(w where, raw rawEntry) error {
+// add stores the entry raw, or skips it (see skip) when it has no usable
+// address or names neither domain nor hostgroup.
+func (b *builder) add(w where, raw rawEntry) {
 	if raw.IPAddress == nil || strings.TrimSpace(*raw.IPAddress) == "" {
-		return b.errorf(w, "no ip_address")
+		b.skip(w, "no ip_address", errors.New("no ip_address"))
+		return
 	}
 	text := strings.TrimSpace(*raw.IPAddress)
 	prefix, err := parsePrefix(text)
 	if err != nil {
-		return b.errorf(w, "bad ip_address: %w", err)
+		b.skip(w, "bad ip_address", fmt.Errorf("bad ip_address: %w", err))
+		return
 	}
 	if masked := prefix.Masked(); masked != prefix {
 		b.warn(w, "inventory prefix has host bits set; using the masked prefix", "ip_address", text, "prefix", masked.String())
@@ -209,8 +236,12 @@ func (b *builder) add(w where, raw rawEntry) error {
 	}
 	e := Entry{Prefix: prefix, Hostgroup: trimmed(raw.Hostgroup), Domain: trimmed(raw.Domain)}
 	if e.Hostgroup == "" && e.Domain == "" {
+		b.skipped++
+		if b.firstSkip == nil {
+			b.firstSkip = &Error{Source: b.source, Entry: w.entry, Line: w.line, Err: fmt.Errorf("%s: neither domain nor hostgroup", text)}
+		}
 		b.warn(w, "inventory entry has neither domain nor hostgroup; skipped", "ip_address", text)
-		return nil
+		return
 	}
 	t := &b.inv.v6
 	if prefix.Addr().Is4() {
@@ -220,7 +251,6 @@ func (b *builder) add(w where, raw rawEntry) error {
 		b.warn(w, "inventory has another entry for this prefix; the later one wins", "prefix", prefix.String(),
 			"hostgroup", e.Hostgroup, "domain", e.Domain, "replaced_hostgroup", old.Hostgroup, "replaced_domain", old.Domain)
 	}
-	return nil
 }
 
 func trimmed(s *string) string {

@@ -16,7 +16,10 @@ import (
 // TestAnsibleAudit runs examples/ansible/planet-audit.yml twice with real
 // ansible against this machine under three inventory names, then the
 // README's ad-hoc one-liner verbatim, and checks every file the example's
-// README promises.
+// README promises. planet_bin and planet_scan_args come from the inventory,
+// as its example tells users to set them: a group value for all, and per-host
+// values that must win over it (web-1 scans a fixture /proc, web-2 runs
+// planet through a wrapper that leaves a mark).
 func TestAnsibleAudit(t *testing.T) {
 	playbookCmd := testenv.NeedCommand(t, "ansible-playbook", "ansible")
 	testenv.NeedCommand(t, "ansible", "ansible")
@@ -48,9 +51,21 @@ func TestAnsibleAudit(t *testing.T) {
 	if os.Geteuid() == 0 {
 		become = "ansible_become_method=su" // root to root needs no password; no sudo needed
 	}
+	fixtureProc := filepath.Join(repoRoot(t), "testdata", "proc")
+	mark := filepath.Join(work, "wrapper-ran")
+	wrapper := filepath.Join(work, "planet-wrapper")
+	writeFile(t, wrapper, "#!/bin/sh\ntouch '"+mark+"'\nexec '"+planet+"' \"$@\"\n")
+	if err := os.Chmod(wrapper, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	inventory := filepath.Join(work, "inventory.ini")
-	writeFile(t, inventory, "[web]\nweb-1\nweb-2\n\n[db]\ndb-1\n\n[all:vars]\nansible_connection=local\n"+
-		"ansible_python_interpreter="+python+"\n"+become+"\n")
+	writeFile(t, inventory, "[web]\n"+
+		"web-1 planet_scan_args='[\"--proc-root\", \""+fixtureProc+"\"]'\n"+
+		"web-2 planet_bin="+wrapper+"\n"+
+		"\n[db]\ndb-1\n\n[all:vars]\nansible_connection=local\n"+
+		"ansible_python_interpreter="+python+"\n"+become+"\n"+
+		"planet_bin="+planet+"\n"+
+		`planet_scan_args=["--log-level", "warn"]`+"\n")
 	cfg := filepath.Join(work, "ansible.cfg") // so no ansible.cfg around here applies
 	writeFile(t, cfg, "[defaults]\n")
 	env := append(os.Environ(),
@@ -64,7 +79,7 @@ func TestAnsibleAudit(t *testing.T) {
 
 	playbook := func() string {
 		args := []string{"-i", inventory, filepath.Join(example, "planet-audit.yml"),
-			"-e", "planet_bin=" + planet, "-e", "planet_controller_bin=" + planet}
+			"-e", "planet_controller_bin=" + planet}
 		if !hasRender {
 			args = append(args, "--skip-tags", "render")
 		}
@@ -90,6 +105,16 @@ func TestAnsibleAudit(t *testing.T) {
 	}
 	if want := []string{"db-1.json", "web-1.json", "web-2.json"}; !slices.Equal(names, want) {
 		t.Errorf("snapshots/ holds %v, want one per inventory host %v", names, want)
+	}
+	// The per-host values won over the group's and the playbook's.
+	for _, host := range []string{"db-1", "web-1", "web-2"} {
+		got := hostnameOf(t, filepath.Join(audit, "snapshots", host+".json"))
+		if fixture := got == "fixture-web-1"; fixture != (host == "web-1") {
+			t.Errorf("%s.json: hostname %q: web-1's own planet_scan_args (--proc-root the fixture) must apply to web-1 alone", host, got)
+		}
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("web-2's own planet_bin (a wrapper) did not run: %v\n%s", err, out)
 	}
 	graph := filepath.Join(audit, "graph.json")
 	if got := schemaOf(t, graph); got != "planet.graph/v1" {
@@ -175,6 +200,19 @@ func adHocLine(t *testing.T, readme string) string {
 		t.Fatalf("%s: want exactly one line starting with \"ansible all \", found %d", readme, len(found))
 	}
 	return found[0]
+}
+
+func hostnameOf(t *testing.T, path string) string {
+	t.Helper()
+	var doc struct {
+		Host struct {
+			Hostname string `json:"hostname"`
+		} `json:"host"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, path)), &doc); err != nil {
+		t.Errorf("%s: %v", path, err)
+	}
+	return doc.Host.Hostname
 }
 
 func schemaOf(t *testing.T, path string) string {

@@ -62,6 +62,11 @@ func parseText(t testing.TB, text []byte, instance string) map[string][]series {
 	return out
 }
 
+// notRead are the families render writes that promsrc leaves alone on
+// purpose: they say how current a scan's inventory was, for alerts, and no
+// graph is built from them.
+var notRead = map[string]bool{render.MetricInventoryAge: true, render.MetricInventorySkipped: true}
+
 // viaMetrics renders each snapshot as its textfile, reads the series back
 // as Prometheus would serve them (instance = hostname) and rebuilds.
 func viaMetrics(t testing.TB, snaps []*snapshot.Snapshot) ([]*snapshot.Snapshot, []graph.Note) {
@@ -82,7 +87,9 @@ func viaMetrics(t testing.TB, snaps []*snapshot.Snapshot) ([]*snapshot.Snapshot,
 			delete(byName, fam.name)
 		}
 		for name := range byName {
-			t.Errorf("render writes %s, which promsrc does not read", name)
+			if !notRead[name] {
+				t.Errorf("render writes %s, which promsrc does not read", name)
+			}
 		}
 	}
 	return r.snapshots(scanTime, DefaultLookback, 0)

@@ -77,6 +77,9 @@ const (
 	MetricScanSuccess   = "planet_scan_success"
 	MetricScanTimestamp = "planet_scan_timestamp_seconds"
 	MetricUnowned       = "planet_scan_unowned_sockets"
+	// Only in the textfile of a scan that used an inventory.
+	MetricInventoryAge     = "planet_inventory_age_seconds"
+	MetricInventorySkipped = "planet_inventory_skipped_entries"
 )
 
 // connectionLabels are the label names of planet_upstream and
@@ -151,6 +154,7 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 	unowned.add(float64(s.UnownedSockets))
 
 	families := []*family{up, down, server, traffic, success, timestamp, unowned}
+	families = append(families, inventoryFamilies(s)...)
 	slices.SortFunc(families, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	var buf bytes.Buffer
 	for _, f := range families {
@@ -172,6 +176,36 @@ func remote(ip netip.Addr, domain, hostgroup string) (address, group string) {
 		return domain, hostgroup
 	}
 	return ip.String(), hostgroup
+}
+
+// inventoryFamilies says how current the inventory behind the labels is: its
+// age (0 when this scan fetched it; the kept copy's age when the fetch
+// failed and the last good inventory was used) and how many of its entries
+// were skipped. A scan without an inventory, or whose inventory failed with
+// no copy to fall back on, has neither family (planet_scan_success says
+// the latter).
+func inventoryFamilies(s *snapshot.Snapshot) []*family {
+	age := newFamily(MetricInventoryAge, "gauge",
+		"Age of the inventory this scan labelled peers with, in seconds: 0 when the scan fetched it, else the time since the last good copy it fell back on was fetched.", maxOf)
+	skipped := newFamily(MetricInventorySkipped, "gauge",
+		"Inventory entries left out as unusable (bad or missing ip_address, neither domain nor hostgroup), each logged as a warning.", maxOf)
+	used := false
+	for _, src := range s.Sources {
+		if src.Name != snapshot.SourceInventory || (!src.OK && src.FetchedAt == nil) {
+			continue
+		}
+		used = true
+		seconds := 0.0
+		if src.FetchedAt != nil {
+			seconds = max(0, s.ScannedAt.Sub(*src.FetchedAt).Seconds())
+		}
+		age.add(math.Round(seconds))
+		skipped.add(float64(src.Skipped))
+	}
+	if !used {
+		return nil
+	}
+	return []*family{age, skipped}
 }
 
 func unixSeconds(s *snapshot.Snapshot) float64 {

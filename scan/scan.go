@@ -33,8 +33,11 @@ type Options struct {
 	SocketSource    string // auto (default), netlink or proc
 	Inventory       string // URL or file; empty: no inventory
 	InventoryFormat inventory.Format
-	Darkstat        string        // darkstat URL; empty: no bandwidth
-	Timeout         time.Duration // per outside source (inventory, darkstat); default 10s
+	// InventoryStateDir keeps the last good inventory and falls back on it
+	// when a fetch fails (inventory.Options.StateDir); "" keeps none.
+	InventoryStateDir string
+	Darkstat          string        // darkstat URL; empty: no bandwidth
+	Timeout           time.Duration // per outside source (inventory, darkstat); default 10s
 	// Strict makes a failed optional source (darkstat) fail the scan too.
 	Strict  bool
 	Version string
@@ -147,16 +150,30 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	if opts.Inventory != "" {
 		src := snapshot.Source{Name: snapshot.SourceInventory}
 		inv, err = inventory.Load(ctx, opts.Inventory, inventory.Options{
-			Format: opts.InventoryFormat, Timeout: opts.Timeout, Logger: log,
+			Format: opts.InventoryFormat, Timeout: opts.Timeout, Logger: log, StateDir: opts.InventoryStateDir,
 		})
-		if err != nil {
+		switch kept := inv.Kept(); {
+		case err != nil:
 			src.Error = err.Error()
 			log.Error("inventory failed; hostgroups and domains left empty", "error", err)
 			failed = append(failed, src)
-		} else {
+		case kept != nil:
+			// Labels as of the last good fetch beat no labels: the failure
+			// is recorded (success 0, the copy's age) but fails only
+			// --strict scans, as darkstat's does.
+			src.Error = kept.FetchErr.Error()
+			at := kept.FetchedAt.UTC()
+			src.FetchedAt = &at
+			src.Detail = fmt.Sprintf("%d entries kept from %s, fetched %s", inv.Len(), opts.Inventory, at.Format(time.RFC3339))
+			snap.Warnings = append(snap.Warnings, "inventory fetch failed; using the last good copy, fetched "+at.Format(time.RFC3339))
+			if opts.Strict {
+				failed = append(failed, src)
+			}
+		default:
 			src.OK = true
 			src.Detail = fmt.Sprintf("%d entries from %s", inv.Len(), opts.Inventory)
 		}
+		src.Skipped = inv.Skipped()
 		snap.Sources = append(snap.Sources, src)
 	}
 

@@ -14,7 +14,7 @@ FUZZTIME=${PLANET_FUZZTIME:-50000x}
 export PATH="$PATH:/usr/sbin:/sbin:$(go env GOPATH)/bin"
 
 missing=()
-for pair in darkstat:darkstat dot:graphviz promtool:prometheus \
+for pair in tmux:tmux darkstat:darkstat dot:graphviz promtool:prometheus \
             prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2 \
             setfacl:acl ansible-playbook:ansible cmark-gfm:cmark-gfm chromium:chromium npm:npm \
             rpm:rpm man:man-db losetup:mount; do

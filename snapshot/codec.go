@@ -271,6 +271,11 @@ func (s *Snapshot) Validate() error {
 			return fmt.Errorf("connections[%d].sockets: negative", i)
 		}
 	}
+	for i, src := range s.Sources {
+		if src.Skipped < 0 {
+			return fmt.Errorf("sources[%d].skipped: negative", i)
+		}
+	}
 	for i, l := range s.Listeners {
 		if l.Protocol == "" {
 			return fmt.Errorf("listeners[%d].protocol: missing", i)

@@ -75,6 +75,14 @@ type Source struct {
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// FetchedAt is set only when the source's data is not this scan's own:
+	// an inventory kept from an earlier run, used because this run's fetch
+	// failed (OK is false and Error says why). Its age is the textfile's
+	// planet_inventory_age_seconds.
+	FetchedAt *time.Time `json:"fetched_at,omitempty"`
+	// Skipped counts the source's entries left out as unusable (an
+	// inventory entry with a bad address, say), each with a warning.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Listener is a server process: a listening TCP socket or a bound,

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/planetdeps/planet/cmd"
 )
 
-// Stamped by the release build (-ldflags "-X main.version=...").
+// Stamped by the release build (-ldflags "-X main.version=..."); a build
+// without them (go install, go build) reports the module's build info
+// instead: see cmd.ResolveBuild.
 var (
 	version = "dev"
 	commit  = "none"
@@ -43,5 +46,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "planet: second signal, exiting")
 		os.Exit(signalError{s.(syscall.Signal)}.ExitCode())
 	}()
-	return cmd.Main(ctx, cmd.BuildInfo{Version: version, Commit: commit, Date: date}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	info, _ := debug.ReadBuildInfo()
+	build := cmd.ResolveBuild(cmd.BuildInfo{Version: version, Commit: commit, Date: date}, info)
+	return cmd.Main(ctx, build, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

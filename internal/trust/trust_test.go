@@ -78,7 +78,16 @@ func TestCheckAndOpen(t *testing.T) {
 			return p
 		}},
 		{name: "sticky directory, strict", strict: true, wantErr: "writable by group or others", setup: func(t *testing.T, dir string, _ int) string {
-			return mkfile(t, filepath.Join(dir, "a", "planet.yaml"), 0o644) // t.TempDir is under sticky /tmp
+			// A sticky, world-writable directory of the test's own (not
+			// /tmp, which is not sticky on every machine).
+			sticky := filepath.Join(dir, "tmp")
+			if err := os.Mkdir(sticky, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+				t.Fatal(err)
+			}
+			return mkfile(t, filepath.Join(sticky, "a", "planet.yaml"), 0o644)
 		}},
 		{name: "own symlink to a private file", setup: func(t *testing.T, dir string, _ int) string {
 			mkfile(t, filepath.Join(dir, "real", "planet.yaml"), 0o644)
@@ -154,7 +163,7 @@ func TestCheckAndOpen(t *testing.T) {
 				nobody = nobodyUID(t)
 			}
 			dir := t.TempDir()
-			if tt.strict && tt.name != "sticky directory, strict" {
+			if tt.strict {
 				dir = privateDir(t)
 			}
 			os.Chmod(dir, 0o755)

@@ -71,7 +71,7 @@ func legacyArgs(args []string, stderr io.Writer) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
 		f, ok := legacyFlags[name]
 		if !strings.HasPrefix(arg, "-") || !ok {
-			if name == "version" && !hasValue && strings.HasPrefix(arg, "-") && len(args) == 1 {
+			if arg == "-version" && len(args) == 1 { // --version is planet's own
 				note("flag %s is deprecated (the old exporter's): use the version command", arg)
 				return []string{"version"}, nil
 			}

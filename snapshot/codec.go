@@ -7,11 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxSize bounds one snapshot document. A real host's snapshot is a few
 // hundred kilobytes; anything near this is not a snapshot.
 const MaxSize = 64 << 20
+
+// MaxAddresses bounds a host's address list: a real host has a handful,
+// a busy load balancer thousands; millions are not a host.
+const MaxAddresses = 1 << 16
 
 // maxSize is MaxSize, lowered by tests.
 var maxSize = MaxSize
@@ -86,8 +95,9 @@ func Parse(doc []byte, name string) (*Snapshot, error) {
 // DecodeStrict decodes doc, a planet document of the given schema, into v
 // (the caller checks v's own schema member after: a second "schema" member
 // further on would have overwritten the first): an empty document,
-// another schema, unknown fields and trailing data are *Error values naming
-// name, with the byte offset and line where decoding broke.
+// another schema, unknown fields, a member named twice in one object (names
+// compared the way encoding/json matches them) and trailing data are *Error
+// values naming name, with the byte offset and line where decoding broke.
 func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return &Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + schema + " document")}
@@ -106,6 +116,9 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
 		return positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
+	}
+	if dup := findDuplicate(doc); dup != nil {
+		return positioned(name, doc, dup)
 	}
 	return nil
 }
@@ -132,6 +145,13 @@ func Read(r io.Reader, name string) (*Snapshot, error) {
 // one per line) until EOF; fn is called for each. An error stops the stream:
 // the rest of a broken stream cannot be trusted.
 func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
+	return ReadStreamDocs(r, name, func(_ []byte, s *Snapshot) error { return fn(s) })
+}
+
+// ReadStreamDocs is ReadStream that also hands fn each document's bytes
+// (valid only during the call), for a caller that keeps some documents
+// elsewhere than in memory (merge spills them to a temporary file).
+func ReadStreamDocs(r io.Reader, name string, fn func(doc []byte, s *Snapshot) error) error {
 	br := bufio.NewReader(r)
 	var offset int64
 	for i := 1; ; i++ {
@@ -152,7 +172,7 @@ func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
 		if perr != nil {
 			return perr
 		}
-		if err := fn(s); err != nil {
+		if err := fn(doc, s); err != nil {
 			return err
 		}
 		offset += int64(len(doc))
@@ -218,6 +238,7 @@ func positioned(name string, doc []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tr *trailingError
+	var dup *duplicateError
 	switch {
 	case errors.As(err, &syn):
 		off = syn.Offset
@@ -225,6 +246,8 @@ func positioned(name string, doc []byte, err error) error {
 		off = typ.Offset
 	case errors.As(err, &tr):
 		off = tr.offset
+	case errors.As(err, &dup):
+		off = dup.offset
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		off = int64(len(doc))
 		err = fmt.Errorf("truncated document: %w", err)
@@ -248,9 +271,17 @@ func Write(w io.Writer, s *Snapshot) error {
 }
 
 // Validate checks what the JSON decoder cannot: values that make no sense.
+// Counts (sockets, states, unowned_sockets) must not be negative, and a
+// host has at most MaxAddresses addresses.
 func (s *Snapshot) Validate() error {
 	if s.ScannedAt.IsZero() {
 		return errors.New("scanned_at: missing")
+	}
+	if n := len(s.Host.Addresses); n > MaxAddresses {
+		return fmt.Errorf("host.addresses: %d addresses, more than %d", n, MaxAddresses)
+	}
+	if s.UnownedSockets < 0 {
+		return fmt.Errorf("unowned_sockets: negative (%d)", s.UnownedSockets)
 	}
 	for i, c := range s.Connections {
 		if c.Direction != Upstream && c.Direction != Downstream {
@@ -263,7 +294,12 @@ func (s *Snapshot) Validate() error {
 			return fmt.Errorf("connections[%d].protocol: missing", i)
 		}
 		if c.Sockets < 0 {
-			return fmt.Errorf("connections[%d].sockets: negative", i)
+			return fmt.Errorf("connections[%d].sockets: negative (%d)", i, c.Sockets)
+		}
+		for _, state := range slices.Sorted(maps.Keys(c.States)) {
+			if n := c.States[state]; n < 0 {
+				return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
+			}
 		}
 	}
 	for i, l := range s.Listeners {
@@ -272,6 +308,9 @@ func (s *Snapshot) Validate() error {
 		}
 		if !l.Address.IsValid() {
 			return fmt.Errorf("listeners[%d].address: missing", i)
+		}
+		if l.Sockets < 0 {
+			return fmt.Errorf("listeners[%d].sockets: negative (%d)", i, l.Sockets)
 		}
 	}
 	if s.Traffic != nil {
@@ -282,4 +321,118 @@ func (s *Snapshot) Validate() error {
 		}
 	}
 	return nil
+}
+
+// duplicateError is a member named twice in one object. encoding/json keeps
+// the last one silently (and matches names case-insensitively), so a second
+// "host" could claim another host behind the first one's back.
+type duplicateError struct {
+	offset int64
+	path   string
+}
+
+func (e *duplicateError) Error() string {
+	return e.path + ": duplicate member (a name may appear once per object, whatever its case)"
+}
+
+// findDuplicate returns the first member of doc, a valid JSON document, whose
+// name (unescaped and case-folded the way encoding/json matches field names)
+// already appeared in the same object, or nil.
+func findDuplicate(doc []byte) *duplicateError {
+	type frame struct {
+		object bool
+		keys   []string // folded names seen in this object
+		cur    string   // name of the member being read, as written
+		index  int      // element being read, in an array
+	}
+	var stack []frame
+	expectKey := false
+	for i := 0; i < len(doc); i++ {
+		switch c := doc[i]; c {
+		case '{':
+			stack = append(stack, frame{object: true})
+			expectKey = true
+		case '[':
+			stack = append(stack, frame{})
+			expectKey = false
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			if top := &stack[len(stack)-1]; top.object {
+				expectKey = true
+			} else {
+				top.index++
+			}
+		case '"':
+			start, escaped := i, false
+			for i++; doc[i] != '"'; i++ {
+				if doc[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if !expectKey {
+				continue
+			}
+			expectKey = false
+			raw := doc[start : i+1]
+			name := string(raw[1 : len(raw)-1])
+			if escaped {
+				if err := json.Unmarshal(raw, &name); err != nil {
+					continue // cannot happen in a valid document
+				}
+			}
+			top := &stack[len(stack)-1]
+			top.cur = name
+			folded := foldName(name)
+			if slices.Contains(top.keys, folded) {
+				return &duplicateError{offset: int64(start), path: memberPath(len(stack), func(d int) (bool, string, int) {
+					return stack[d].object, stack[d].cur, stack[d].index
+				})}
+			}
+			top.keys = append(top.keys, folded)
+		}
+	}
+	return nil
+}
+
+// memberPath spells the position of the innermost member, like
+// connections[3].sockets.
+func memberPath(depth int, frame func(int) (object bool, name string, index int)) string {
+	var b strings.Builder
+	for d := range depth {
+		object, name, index := frame(d)
+		if object {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(name)
+		} else {
+			fmt.Fprintf(&b, "[%d]", index)
+		}
+	}
+	return b.String()
+}
+
+// foldName maps each rune to the smallest of its Unicode simple case
+// folding orbit, so two names encoding/json would match fold the same.
+func foldName(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }

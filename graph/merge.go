@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -21,6 +22,9 @@ type MergeOptions struct {
 	// node named "external", "cidr:N" one node per IPv4 /N prefix (IPv6
 	// peers by /64), "cidr:N,M" per IPv4 /N and IPv6 /M.
 	External string
+	// Now is the merge's clock (zero: time.Now()): a snapshot scanned more
+	// than MaxClockSkew after it does not set the graph's generated_at.
+	Now time.Time
 }
 
 type externalMode struct {
@@ -210,6 +214,7 @@ type Merger struct {
 
 	count  int
 	newest time.Time
+	clock  time.Time // the merge's clock; later scan times are not trusted
 }
 
 // NewMerger returns an empty Merger.
@@ -222,8 +227,12 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	if by == "" {
 		by = ByHostgroup
 	}
+	clock := opts.Now
+	if clock.IsZero() {
+		clock = time.Now()
+	}
 	return &Merger{
-		by: by, ext: ext,
+		by: by, ext: ext, clock: clock,
 		ident:   map[string]int32{},
 		addrs:   map[netip.Addr]int32{},
 		domains: map[string]int32{},
@@ -391,7 +400,7 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	}
 	m.hosts[self].added = true
 	m.count++
-	if s.ScannedAt.After(m.newest) {
+	if s.ScannedAt.After(m.newest) && !s.ScannedAt.After(m.clock.Add(MaxClockSkew)) {
 		m.newest = s.ScannedAt
 	}
 	local := m.hostNodeIdx(self)
@@ -401,8 +410,10 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	sum := checkedSum{overflow: -1}
 	for i := range s.Connections {
 		c := &s.Connections[i]
+		sum.at = i
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
 		if c.Direction == snapshot.Upstream {
 			e := m.edge(edgeKey{local, remote, m.proto(c.Protocol), c.Port})
@@ -410,36 +421,72 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.clientProcs = addProcess(e.clientProcs, c.Process)
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
-			e.sockClient += c.Sockets
-			e.c2sClient += c.BytesSent
-			e.s2cClient += c.BytesReceived
+			e.sockClient = sum.int(e.sockClient, c.Sockets)
+			e.c2sClient = sum.u64(e.c2sClient, c.BytesSent)
+			e.s2cClient = sum.u64(e.s2cClient, c.BytesReceived)
 		} else {
 			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
 			e.seenServer = true
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			e.sockServer += c.Sockets
-			e.c2sServer += c.BytesReceived
-			e.s2cServer += c.BytesSent
+			e.sockServer = sum.int(e.sockServer, c.Sockets)
+			e.c2sServer = sum.u64(e.c2sServer, c.BytesReceived)
+			e.s2cServer = sum.u64(e.s2cServer, c.BytesSent)
 		}
 	}
+	if sum.overflow >= 0 {
+		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", s.Host.Hostname, sum.overflow, sum.what)
+	}
 	if s.Traffic != nil {
-		for _, p := range s.Traffic.Peers {
+		for i, p := range s.Traffic.Peers {
+			sum.at = i
 			remote, _ := m.resolve(self, local, p.RemoteIP, p.RemoteHostgroup, p.RemoteDomain)
 			if p.EgressBytes > 0 {
 				t := m.pair(pairKey{local, remote})
-				t.sender += p.EgressBytes
+				t.sender = sum.u64(t.sender, p.EgressBytes)
 				t.seenSender = true
 			}
 			if p.IngressBytes > 0 {
 				t := m.pair(pairKey{remote, local})
-				t.receiver += p.IngressBytes
+				t.receiver = sum.u64(t.receiver, p.IngressBytes)
 				t.seenReceiver = true
 			}
 		}
 	}
+	if sum.overflow >= 0 {
+		return fmt.Errorf("host %s: traffic.peers[%d]: its node pair's total of bytes overflows", s.Host.Hostname, sum.overflow)
+	}
 	return nil
+}
+
+// checkedSum adds up non-negative counts and remembers the record (at) of
+// the first sum that overflowed, instead of wrapping around.
+type checkedSum struct {
+	at, overflow int
+	what         string // what overflowed
+}
+
+func (c *checkedSum) int(a, b int) int {
+	if b > math.MaxInt-a {
+		c.flag("sockets")
+		return a
+	}
+	return a + b
+}
+
+func (c *checkedSum) u64(a, b uint64) uint64 {
+	if a+b < a {
+		c.flag("bytes")
+		return a
+	}
+	return a + b
+}
+
+func (c *checkedSum) flag(what string) {
+	if c.overflow < 0 {
+		c.overflow, c.what = c.at, what
+	}
 }
 
 func (m *Merger) pair(k pairKey) *trafficAgg {
@@ -453,9 +500,15 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
+	generated := m.newest
+	if generated.IsZero() && m.count > 0 {
+		// Every snapshot is dated in the future: the merge's clock is the
+		// best time there is.
+		generated = m.clock.Truncate(time.Second)
+	}
 	g := &Graph{
 		Schema:      Schema,
-		GeneratedAt: m.newest.UTC(),
+		GeneratedAt: generated.UTC(),
 		By:          m.by,
 		External:    m.ext.String(),
 		Snapshots:   m.count,

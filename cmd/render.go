@@ -28,6 +28,9 @@ A snapshot rendered as a graph becomes a one-host graph. --focus NODE keeps NODE
 what it depends on and what depends on it, --depth hops each way (0: no limit).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkDurations("svg-timeout"); err != nil {
+				return err
+			}
 			ports, err := render.ParsePorts(a.v.GetStringSlice("exclude-port"))
 			if err != nil {
 				return usageError(err)

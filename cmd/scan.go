@@ -23,6 +23,9 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 (schema planet.snapshot/v1) to standard output or -o FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.checkDurations("timeout"); err != nil {
+				return err
+			}
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
 			if err != nil {
 				return usageError(err)

@@ -224,3 +224,17 @@ func TestMergeCountOverflow(t *testing.T) {
 		}
 	}
 }
+
+// Merge, on snapshots held in memory, prefers a sane scan time the same way.
+func TestMergePrefersSaneTime(t *testing.T) {
+	now := t0.Add(time.Hour)
+	recent := host("a", "web", "10.0.0.1", now, up(6379, "app", "10.0.0.9", "cache", 1))
+	future := host("a", "web", "10.0.0.1", now.Add(time.Hour), up(11211, "app", "10.0.0.9", "memcache", 1))
+	g, err := Merge([]*snapshot.Snapshot{recent, future}, MergeOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Node("cache") == nil || !g.GeneratedAt.Equal(now) {
+		t.Errorf("the future snapshot won: generated_at %v", g.GeneratedAt)
+	}
+}

@@ -584,8 +584,20 @@ func sortedKeys(m map[string]struct{}) []string {
 	return out
 }
 
+// newer says whether snapshot a of a host is to be merged rather than b: a
+// sane scan time (not after the merge's clock plus MaxClockSkew) beats one
+// in the future, then the newer wins.
+func (m *Merger) newer(a, b *snapshot.Snapshot) bool {
+	limit := m.clock.Add(MaxClockSkew)
+	if fa, fb := a.ScannedAt.After(limit), b.ScannedAt.After(limit); fa != fb {
+		return fb
+	}
+	return a.ScannedAt.After(b.ScannedAt)
+}
+
 // Merge builds a graph from snapshots held in memory. Of several snapshots
-// of one host (same Identity) the newest is merged (on a tie, the first);
+// of one host (same Identity) the newest with a sane scan time is merged
+// (on a tie, the first);
 // ReadInputs already does this and reports it. For a fleet too large to hold,
 // use MergeInputs, which streams.
 func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
@@ -604,7 +616,7 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 		if !ok {
 			order = append(order, id)
 		}
-		if !ok || s.ScannedAt.After(old.ScannedAt) {
+		if !ok || m.newer(s, old) {
 			newest[id] = s
 		}
 	}

@@ -10,8 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // MaxSize bounds one snapshot document. A real host's snapshot is a few
@@ -336,26 +334,30 @@ func (e *duplicateError) Error() string {
 }
 
 // findDuplicate returns the first member of doc, a valid JSON document, whose
-// name (unescaped and case-folded the way encoding/json matches field names)
-// already appeared in the same object, or nil.
+// name (unescaped, and compared the way encoding/json matches field names)
+// already appeared in the same object, or nil. It allocates only for names
+// that need unescaping: it runs on every document read.
 func findDuplicate(doc []byte) *duplicateError {
 	type frame struct {
 		object bool
-		keys   []string // folded names seen in this object
-		cur    string   // name of the member being read, as written
-		index  int      // element being read, in an array
+		first  int // this object's names start at names[first]
+		index  int // element being read, in an array
 	}
-	var stack []frame
-	expectKey := false
+	var (
+		stack     []frame
+		names     [][]byte // names of the open objects' members
+		expectKey bool
+	)
 	for i := 0; i < len(doc); i++ {
-		switch c := doc[i]; c {
+		switch doc[i] {
 		case '{':
-			stack = append(stack, frame{object: true})
+			stack = append(stack, frame{object: true, first: len(names)})
 			expectKey = true
 		case '[':
-			stack = append(stack, frame{})
+			stack = append(stack, frame{first: len(names)})
 			expectKey = false
 		case '}', ']':
+			names = names[:stack[len(stack)-1].first]
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
@@ -369,70 +371,50 @@ func findDuplicate(doc []byte) *duplicateError {
 			for i++; doc[i] != '"'; i++ {
 				if doc[i] == '\\' {
 					escaped = true
-					i++
+					i++ // skip the escaped byte
 				}
 			}
 			if !expectKey {
 				continue
 			}
 			expectKey = false
-			raw := doc[start : i+1]
-			name := string(raw[1 : len(raw)-1])
+			name := doc[start+1 : i]
 			if escaped {
-				if err := json.Unmarshal(raw, &name); err != nil {
-					continue // cannot happen in a valid document
+				name = []byte(unquote(doc[start : i+1]))
+			}
+			top := stack[len(stack)-1]
+			for _, seen := range names[top.first:] {
+				// encoding/json matches names under simple Unicode case
+				// folding, as bytes.EqualFold compares.
+				if bytes.EqualFold(seen, name) {
+					var path strings.Builder
+					for d, f := range stack {
+						switch {
+						case !f.object:
+							fmt.Fprintf(&path, "[%d]", f.index)
+							continue
+						case path.Len() > 0:
+							path.WriteByte('.')
+						}
+						if d == len(stack)-1 {
+							path.WriteString(unquote(doc[start : i+1]))
+						} else {
+							path.Write(names[stack[d+1].first-1])
+						}
+					}
+					return &duplicateError{offset: int64(start), path: path.String()}
 				}
 			}
-			top := &stack[len(stack)-1]
-			top.cur = name
-			folded := foldName(name)
-			if slices.Contains(top.keys, folded) {
-				return &duplicateError{offset: int64(start), path: memberPath(len(stack), func(d int) (bool, string, int) {
-					return stack[d].object, stack[d].cur, stack[d].index
-				})}
-			}
-			top.keys = append(top.keys, folded)
+			names = append(names, name)
 		}
 	}
 	return nil
 }
 
-// memberPath spells the position of the innermost member, like
-// connections[3].sockets.
-func memberPath(depth int, frame func(int) (object bool, name string, index int)) string {
-	var b strings.Builder
-	for d := range depth {
-		object, name, index := frame(d)
-		if object {
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(name)
-		} else {
-			fmt.Fprintf(&b, "[%d]", index)
-		}
+func unquote(raw []byte) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return string(raw) // cannot happen in a valid document
 	}
-	return b.String()
-}
-
-// foldName maps each rune to the smallest of its Unicode simple case
-// folding orbit, so two names encoding/json would match fold the same.
-func foldName(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return strings.ToLower(s)
-	}
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
+	return s
 }

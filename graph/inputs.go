@@ -1,7 +1,7 @@
 package graph
 
 import (
-	"bytes"
+	"bufio"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -94,6 +94,13 @@ type candidate struct {
 	path      string   // the file to open again when f is nil
 	f         *os.File // the held descriptor of the file, or the spill file
 	off, size int64    // where the document's bytes are in f
+	spilled   bool     // f is the spill file
+
+	// validated: read in full and found valid (err nil) or not (err set).
+	// A file is validated when it loses the choice, or in the second pass.
+	validated bool
+	err       error
+	admitted  bool // not left out by MaxAge
 }
 
 // chosen is the best snapshot of one host so far, with its host header.
@@ -112,13 +119,16 @@ type collector struct {
 	usedIn  bool
 	files   []pendingFile
 
-	mu      sync.Mutex
-	best    map[[sha256.Size]byte]*chosen
-	held    int // descriptors held by best candidates
-	maxHeld int
-	spill   *os.File // documents from streams that may be chosen
-	spillAt int64
-	budget  *byteBudget
+	mu   sync.Mutex
+	best map[[sha256.Size]byte]*chosen
+	// fallbacks are the valid snapshots that lost, per host: with
+	// KeepGoing, the second pass tries them when the chosen one fails.
+	fallbacks map[[sha256.Size]byte][]*candidate
+	held      int // descriptors held by best candidates
+	maxHeld   int
+	spill     *os.File // documents from streams that may be chosen
+	spillAt   int64
+	budget    *byteBudget
 }
 
 // pendingFile is a snapshot file the first pass reads.
@@ -149,8 +159,9 @@ func collect(ctx context.Context, paths []string, stdin io.Reader, opts InputOpt
 	}
 	c := &collector{
 		ctx: ctx, opts: opts, stdin: stdin, visited: map[[2]uint64]bool{},
-		best: map[[sha256.Size]byte]*chosen{}, maxHeld: descriptorBudget(),
-		budget: newByteBudget(snapshot.MaxSize),
+		best: map[[sha256.Size]byte]*chosen{}, fallbacks: map[[sha256.Size]byte][]*candidate{},
+		maxHeld: descriptorBudget(),
+		budget:  newByteBudget(snapshot.MaxSize),
 	}
 	err := c.collect(paths)
 	if err != nil {
@@ -193,7 +204,7 @@ func (c *collector) close() {
 // descriptorBudget is how many first-pass descriptors may be held open for
 // the second: the soft limit (which Go raises to the hard one at start)
 // less a margin for everything else.
-func descriptorBudget() int {
+var descriptorBudget = func() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0
@@ -247,6 +258,7 @@ func (c *collector) stream(r io.Reader, name string) error {
 			testHookParsed(s)
 		}
 		cd := newCandidate(fmt.Sprintf("%s (document %d)", name, n), s)
+		cd.validated = true
 		ns, ok := c.admit(cd)
 		c.notes = append(c.notes, ns...)
 		if !ok {
@@ -257,7 +269,9 @@ func (c *collector) stream(r io.Reader, name string) error {
 			if err := c.spillDoc(cd, doc); err != nil {
 				return err
 			}
-			c.offer(cd, s.Host, nil)
+		}
+		if loser, _ := c.offer(cd, s.Host, nil); loser != nil {
+			c.lost(loser)
 		}
 		return c.ctx.Err()
 	})
@@ -288,7 +302,7 @@ func (c *collector) spillDoc(cd *candidate, doc []byte) error {
 	if _, err := c.spill.WriteAt(doc, c.spillAt); err != nil {
 		return fmt.Errorf("spill file for streamed snapshots: %w", err)
 	}
-	cd.f, cd.off, cd.size = c.spill, c.spillAt, int64(len(doc))
+	cd.f, cd.off, cd.size, cd.spilled = c.spill, c.spillAt, int64(len(doc)), true
 	c.spillAt += int64(len(doc))
 	return nil
 }
@@ -360,15 +374,20 @@ func (c *collector) walk(dir string, depth int) error {
 	return nil
 }
 
-// testHookParsed, when set by a test, sees every snapshot the first pass
-// parses.
-var testHookParsed func(*snapshot.Snapshot)
+// Hooks for tests: testHookParsed sees every snapshot parsed in full,
+// testHookHeader every host header the first pass decodes alone.
+var (
+	testHookParsed func(*snapshot.Snapshot)
+	testHookHeader func(*snapshot.Host)
+)
 
-// readFiles reads and validates every file found, in parallel (on a fleet
-// the first pass is mostly open and read system calls) but with at most
-// snapshot.MaxSize bytes of documents being decoded at once, offering each
-// to the choice as it is read. Notes and the error reported come in the
-// order the files were found.
+// readFiles runs the first pass on every file found, in parallel (on a
+// fleet it is mostly open and read system calls) but with at most
+// snapshot.MaxSize bytes of documents being decoded at once. Each file's
+// header is offered to the choice as it is read; every file that loses is
+// read in full and validated then, from the descriptor its header came
+// from. Notes and the error reported come in the order the files were
+// found.
 func (c *collector) readFiles() error {
 	type result struct {
 		cd    *candidate
@@ -411,31 +430,34 @@ feed:
 	for i, f := range c.files {
 		r := results[i]
 		c.notes = append(c.notes, r.notes...)
-		if r.err != nil {
-			if err := c.fail(f.path, r.err); err != nil {
+		err := r.err
+		if err == nil && r.cd != nil {
+			err = r.cd.err
+		}
+		if err != nil {
+			if err := c.fail(f.path, err); err != nil {
 				return err
 			}
+			continue
 		}
-		if r.cd != nil {
+		if r.cd != nil && r.cd.admitted {
 			c.found = append(c.found, r.cd)
 		}
 	}
 	return nil
 }
 
-// readFile reads one file found in the inputs in full, from one
-// descriptor, validates it and offers it to the choice. A file larger than
-// snapshot.MaxSize is refused before anything is read. It returns no
-// candidate, with a note, for a graph found by a walk and for a snapshot
-// left out by MaxAge.
+// readFile runs the first pass on one file: its size is checked before a
+// byte is read, its header (schema, scanned_at, host) is read and offered
+// to the choice, and what loses is validated in full. It returns no
+// candidate, with a note, for a graph found by a walk.
 func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err error) {
 	f, err := openRegular(pf.path)
 	if err != nil {
 		return nil, nil, err
 	}
-	kept := false
 	defer func() {
-		if !kept {
+		if f != nil {
 			f.Close()
 		}
 	}()
@@ -443,79 +465,178 @@ func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	if info.Size() > snapshot.MaxSize {
+	size := info.Size()
+	if size > snapshot.MaxSize {
 		if schema := sniffPrefix(f); pf.walking && strings.HasPrefix(schema, "planet.graph/") {
 			return nil, []Note{{Info, pf.path, fmt.Sprintf("a graph (%s), not a snapshot: skipped", schema)}}, nil
 		}
 		return nil, nil, &snapshot.Error{Name: pf.path, Offset: -1, Err: fmt.Errorf("larger than %d bytes", snapshot.MaxSize)}
 	}
-	n := c.budget.acquire(info.Size())
-	s, size, err := c.parseFile(f, pf)
+	n := c.budget.acquire(size)
+	h, herr := readHeader(io.NewSectionReader(f, 0, size))
 	c.budget.release(n)
-	var skip *graphSkipped
-	if errors.As(err, &skip) {
-		return nil, []Note{{Info, pf.path, fmt.Sprintf("a graph (%s), not a snapshot: skipped", skip.schema)}}, nil
+	if pf.walking && strings.HasPrefix(h.Schema, "planet.graph/") {
+		return nil, []Note{{Info, pf.path, fmt.Sprintf("a graph (%s), not a snapshot: skipped", h.Schema)}}, nil
 	}
-	if err != nil {
-		return nil, nil, err
+	cd = &candidate{name: pf.path, path: pf.path, off: 0, size: size}
+	var host snapshot.Host
+	if h.Host != nil && testHookHeader != nil {
+		testHookHeader(h.Host)
 	}
-	cd = newCandidate(pf.path, s)
-	cd.path, cd.size = pf.path, size
-	notes, ok := c.admit(cd)
-	if !ok {
-		return nil, notes, nil
+	if herr == nil && h.complete() && h.Schema == snapshot.Schema && len(h.Host.Addresses) <= snapshot.MaxAddresses {
+		cd.fill(*h.Host, *h.ScannedAt)
+		host = *h.Host
+	} else {
+		// The header is not where planet writes it, or the file is
+		// broken: a full read gives the precise error (or the header
+		// after all).
+		s, err := c.validate(cd, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		host = s.Host
 	}
-	kept = c.offer(cd, s.Host, f)
+	notes, cd.admitted = c.admit(cd)
+	if !cd.admitted {
+		if !cd.validated {
+			cd.err = c.check(cd, f)
+		}
+		return cd, notes, nil
+	}
+	loser, lf := c.offer(cd, host, f)
+	if cd.f == f {
+		f = nil // held for the second pass
+	}
+	if loser == cd {
+		if !cd.validated {
+			cd.err = c.check(cd, f)
+		}
+		c.lost(cd)
+		return cd, notes, nil
+	}
+	if loser != nil {
+		if !loser.validated {
+			loser.err = c.check(loser, lf)
+		}
+		if lf != nil {
+			lf.Close()
+		}
+		c.lost(loser)
+	}
 	return cd, notes, nil
 }
 
-// graphSkipped is a graph (a previous merge's output) found by a walk.
-type graphSkipped struct{ schema string }
+// lost records a valid snapshot that lost the choice as a fallback.
+func (c *collector) lost(cd *candidate) {
+	if cd.err != nil || (cd.path == "" && !cd.spilled) {
+		return
+	}
+	c.mu.Lock()
+	c.fallbacks[cd.ident] = append(c.fallbacks[cd.ident], cd)
+	c.mu.Unlock()
+}
 
-func (g *graphSkipped) Error() string { return "a graph" }
+// validate reads the document in f in full and parses it (a file without
+// a usable header): cd gets its host digest and time from it.
+func (c *collector) validate(cd *candidate, f *os.File) (*snapshot.Snapshot, error) {
+	s, err := c.parse(cd, f)
+	if err != nil {
+		return nil, err
+	}
+	cd.fill(s.Host, s.ScannedAt)
+	return s, nil
+}
 
-// parseFile reads and parses the document in f; a *graphSkipped error for a
-// graph in a walked directory.
-func (c *collector) parseFile(f *os.File, pf pendingFile) (*snapshot.Snapshot, int64, error) {
-	doc, err := io.ReadAll(io.LimitReader(f, snapshot.MaxSize+1))
+// check validates cd in full from f (nil: the file by name, or the spill
+// file) and checks it holds what its header said.
+func (c *collector) check(cd *candidate, f *os.File) error {
+	if f == nil {
+		_, err := c.load(cd)
+		cd.validated = true
+		return err
+	}
+	s, err := c.parse(cd, f)
 	if err != nil {
-		return nil, 0, &snapshot.Error{Name: pf.path, Offset: -1, Err: err}
+		return err
 	}
-	if len(doc) > snapshot.MaxSize {
-		return nil, 0, &snapshot.Error{Name: pf.path, Offset: -1, Err: fmt.Errorf("larger than %d bytes", snapshot.MaxSize)}
+	if identDigest(s.Host) != cd.ident || !s.ScannedAt.Equal(cd.scannedAt) {
+		return fmt.Errorf("%s: written over in place while being merged", cd.name)
 	}
-	if pf.walking {
-		if schema, _ := snapshot.SniffSchema(doc); strings.HasPrefix(schema, "planet.graph/") {
-			return nil, 0, &graphSkipped{schema}
-		}
-	}
-	s, err := snapshot.Parse(doc, pf.path)
+	return nil
+}
+
+// parse reads and strictly parses cd's document from f, within the budget.
+func (c *collector) parse(cd *candidate, f *os.File) (*snapshot.Snapshot, error) {
+	n := c.budget.acquire(cd.size)
+	defer c.budget.release(n)
+	cd.validated = true
+	s, err := snapshot.Read(io.NewSectionReader(f, cd.off, cd.size), cd.name)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if testHookParsed != nil {
 		testHookParsed(s)
 	}
-	return s, int64(len(doc)), nil
+	return s, nil
 }
 
 // sniffPrefix returns the schema named at the start of f, if planet wrote
 // it there (planet writes "schema" first).
 func sniffPrefix(f *os.File) string {
-	var buf [4096]byte
-	n, _ := f.ReadAt(buf[:], 0)
-	dec := json.NewDecoder(bytes.NewReader(buf[:n]))
+	h, _ := readHeader(io.NewSectionReader(f, 0, 4096))
+	return h.Schema
+}
+
+type header struct {
+	Schema    string
+	ScannedAt *time.Time
+	Host      *snapshot.Host
+}
+
+func (h header) complete() bool { return h.ScannedAt != nil && h.Host != nil }
+
+// readHeader decodes schema, scanned_at and host from the start of a
+// snapshot document, stopping as soon as it has them: planet writes them
+// first, so this reads a few hundred bytes, not the whole document. The
+// caller bounds r.
+func readHeader(r io.Reader) (header, error) {
+	var h header
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 4096))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return ""
+		return h, errors.New("not an object")
 	}
-	if key, err := dec.Token(); err != nil || key != "schema" {
-		return ""
+	seen := map[string]bool{}
+	for dec.More() && !(h.Schema != "" && h.complete()) {
+		tok, err := dec.Token()
+		if err != nil {
+			return h, err
+		}
+		key, _ := tok.(string)
+		if seen[strings.ToLower(key)] {
+			return h, errors.New("member named twice")
+		}
+		seen[strings.ToLower(key)] = true
+		switch key {
+		case "schema":
+			err = dec.Decode(&h.Schema)
+		case "scanned_at":
+			err = dec.Decode(&h.ScannedAt)
+		case "host":
+			err = dec.Decode(&h.Host)
+		case "connections", "listeners", "traffic":
+			return h, errors.New("header not first")
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return h, err
+		}
+		if h.Schema != "" && h.Schema != snapshot.Schema {
+			return h, errors.New("schema")
+		}
 	}
-	var schema string
-	if dec.Decode(&schema) != nil {
-		return ""
-	}
-	return schema
+	return h, nil
 }
 
 // openRegular opens a file found by the walk without blocking and checks
@@ -537,11 +658,18 @@ func openRegular(p string) (*os.File, error) {
 }
 
 func newCandidate(name string, s *snapshot.Snapshot) *candidate {
-	hostname := s.Host.Hostname
-	if len(hostname) > maxNoteHostname {
-		hostname = strings.ToValidUTF8(hostname[:maxNoteHostname], "") + "..."
+	cd := &candidate{name: name}
+	cd.fill(s.Host, s.ScannedAt)
+	return cd
+}
+
+// fill sets what choosing needs from a snapshot's header.
+func (cd *candidate) fill(h snapshot.Host, scannedAt time.Time) {
+	cd.hostname = h.Hostname
+	if len(cd.hostname) > maxNoteHostname {
+		cd.hostname = strings.ToValidUTF8(cd.hostname[:maxNoteHostname], "") + "..."
 	}
-	return &candidate{name: name, hostname: hostname, ident: identDigest(s.Host), scannedAt: s.ScannedAt}
+	cd.ident, cd.scannedAt = identDigest(h), scannedAt
 }
 
 func identDigest(h snapshot.Host) [sha256.Size]byte {
@@ -591,33 +719,38 @@ func (c *collector) wouldWin(cd *candidate) bool {
 
 // offer makes cd its host's best snapshot if it beats the best so far, and
 // then keeps f, its open file, for the second pass if the descriptor budget
-// allows (kept true: the caller must not close f).
-func (c *collector) offer(cd *candidate, host snapshot.Host, f *os.File) (kept bool) {
+// allows. It returns the snapshot that lost (cd, or the best so far; nil
+// when there was none) with the descriptor it held (the caller closes it).
+func (c *collector) offer(cd *candidate, host snapshot.Host, f *os.File) (loser *candidate, lf *os.File) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.best[cd.ident]
 	if b != nil && !cd.beats(b.cd) {
-		return false
+		return cd, nil
 	}
 	if b != nil {
-		c.release(b.cd)
+		loser = b.cd
+		if !loser.spilled && loser.f != nil {
+			lf = loser.f
+			loser.f = nil
+			c.held--
+		}
 	}
 	c.best[cd.ident] = &chosen{cd: cd, host: host}
 	if f != nil && c.held < c.maxHeld {
 		cd.f = f
 		c.held++
-		return true
 	}
-	return false
+	return loser, lf
 }
 
-// release closes the descriptor a candidate holds; with c.mu held.
+// release closes the file descriptor a candidate holds; with c.mu held.
 func (c *collector) release(cd *candidate) {
-	if cd.f != nil && cd.f != c.spill {
+	if cd.f != nil && !cd.spilled {
 		cd.f.Close()
 		c.held--
+		cd.f = nil
 	}
-	cd.f = nil
 }
 
 // choose returns the best snapshot of each host, sorted by name, and notes
@@ -677,6 +810,38 @@ func (c *collector) load(cd *candidate) (*snapshot.Snapshot, error) {
 	return s, nil
 }
 
+// loadOrFallBack loads the chosen snapshot of a host; with KeepGoing, one
+// that fails is noted and the host's next best valid snapshot is tried
+// (nil when none is left).
+func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []Note, error) {
+	s, err := c.load(w)
+	if err == nil || !c.opts.KeepGoing {
+		return s, nil, err
+	}
+	skipped := func(cd *candidate, err error) Note {
+		return Note{Level: Warning, Name: cd.name, Msg: "skipped: " + strings.TrimPrefix(err.Error(), cd.name+": ")}
+	}
+	notes := []Note{skipped(w, err)}
+	c.mu.Lock()
+	older := slices.Clone(c.fallbacks[w.ident])
+	c.mu.Unlock()
+	slices.SortFunc(older, func(a, b *candidate) int {
+		if a.beats(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, cd := range older {
+		s, err := c.load(cd)
+		if err != nil {
+			notes = append(notes, skipped(cd, err))
+			continue
+		}
+		return s, append(notes, Note{Level: Info, Name: cd.name, Msg: "used instead for host " + cd.hostname}), nil
+	}
+	return nil, notes, nil
+}
+
 // byteBudget bounds the bytes of documents the workers of a pass hold at
 // once, so that a few large snapshots are decoded one after the other.
 type byteBudget struct {
@@ -727,7 +892,7 @@ func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Sna
 		done     int
 		failed   = -1
 		firstErr error
-		perFile  = make([]*Note, len(winners))
+		perFile  = make([][]Note, len(winners))
 		next     atomic.Int64
 		stop     atomic.Bool
 		wg       sync.WaitGroup
@@ -741,12 +906,9 @@ func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Sna
 				}
 				cd := winners[i].cd
 				n := c.budget.acquire(cd.size)
-				s, err := c.load(cd)
+				s, ns, err := c.loadOrFallBack(cd)
 				mu.Lock()
-				if err != nil && opts.KeepGoing {
-					perFile[i] = &Note{Level: Warning, Name: cd.name, Msg: "skipped: " + strings.TrimPrefix(err.Error(), cd.name+": ")}
-					err = nil
-				}
+				perFile[i] = ns
 				if err == nil && s != nil {
 					err = fn(s)
 					used++
@@ -768,10 +930,8 @@ func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Sna
 		})
 	}
 	wg.Wait()
-	for _, n := range perFile {
-		if n != nil {
-			*notes = append(*notes, *n)
-		}
+	for _, ns := range perFile {
+		*notes = append(*notes, ns...)
 	}
 	if firstErr != nil {
 		return used, firstErr

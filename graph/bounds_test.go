@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -285,5 +286,39 @@ func TestMergeWithoutHeldDescriptors(t *testing.T) {
 	g, notes, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{Progress: replace, KeepGoing: true}, MergeOptions{})
 	if err != nil || g.Node("mq") == nil || !hasNote(notes, Info, "b-old.json", "used instead") {
 		t.Errorf("keep going: err %v, notes %v", err, notes)
+	}
+}
+
+// What merge writes, render and diff read: a graph over MaxEntries is
+// refused by Parse before it is decoded, by Write before a byte is
+// written, and by the Merger as soon as it grows past the limit.
+func TestGraphLimitsAgree(t *testing.T) {
+	var doc bytes.Buffer
+	doc.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T12:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[],"edges":[null`)
+	for range MaxEntries {
+		doc.WriteString(",null")
+	}
+	doc.WriteString("]}")
+	_, err := Parse(doc.Bytes(), "big.json")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: graph too large: 250001 nodes, edges and traffic pairs, more than 250000") {
+		t.Errorf("Parse: %v", err)
+	}
+
+	s := host("big", "web", "10.0.0.1", t0)
+	for i := range MaxEntries {
+		s.Connections = append(s.Connections, up(443, "app", netip.AddrFrom4([4]byte{198, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "", 1))
+	}
+	m, _ := NewMerger(MergeOptions{By: ByHost})
+	if err := m.Add(s); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "--external collapse") {
+		t.Errorf("Merger.Add: %v", err)
+	}
+
+	g := &Graph{Schema: Schema, By: ByHost, External: "ip"}
+	for i := range MaxEntries + 1 {
+		g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprint(i), Kind: KindExternal, HostCount: 1})
+	}
+	var out bytes.Buffer
+	if err := Write(&out, g); !errors.Is(err, ErrTooLarge) || out.Len() != 0 {
+		t.Errorf("Write: %v, %d bytes written", err, out.Len())
 	}
 }

@@ -393,7 +393,20 @@ func addProcess(list []string, p string) []string {
 }
 
 // Add folds one snapshot into the graph. The snapshot is not retained.
+// Once the graph has more than MaxEntries nodes, edges and traffic pairs,
+// Add fails with an error wrapping ErrTooLarge: memory stays bounded, and
+// no graph render and diff would refuse is made.
 func (m *Merger) Add(s *snapshot.Snapshot) error {
+	if err := m.add(s); err != nil {
+		return err
+	}
+	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > MaxEntries {
+		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs after %d snapshots: %s", ErrTooLarge, MaxEntries, m.count, tooLargeHint)
+	}
+	return nil
+}
+
+func (m *Merger) add(s *snapshot.Snapshot) error {
 	self := m.declare(s.Host)
 	if m.hosts[self].added {
 		return fmt.Errorf("%s (%s): %w", s.Host.Hostname, Identity(s.Host), ErrDuplicateHost)

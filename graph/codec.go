@@ -20,7 +20,7 @@ import (
 // hostgroup, gives the graph a size people can read.
 const (
 	// MaxSize bounds the bytes of one graph document.
-	MaxSize = 128 << 20
+	MaxSize = 64 << 20
 	// MaxEntries bounds its nodes, edges and traffic pairs together.
 	MaxEntries = 250_000
 )

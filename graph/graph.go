@@ -31,7 +31,8 @@
 // One JSON object, indented, fields in this order:
 //
 //	schema        "planet.graph/v1"
-//	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC)
+//	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC), of
+//	              those not dated in the future (see MaxClockSkew)
 //	by            "hostgroup" or "host"
 //	external      "ip", "collapse" or "cidr:N,M" (IPv4 /N, IPv6 /M)
 //	snapshots     number of snapshots (hosts) merged

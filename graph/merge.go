@@ -401,7 +401,7 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 		return err
 	}
 	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > MaxEntries {
-		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs after %d snapshots: %s", ErrTooLarge, MaxEntries, m.count, tooLargeHint)
+		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, MaxEntries, tooLargeHint)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func TestOversizedFileRefusedUnread(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{})
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), big+": larger than 67108864 bytes") {
+	if err == nil || !strings.Contains(err.Error(), big+": larger than 33554432 bytes") {
 		t.Errorf("err = %v", err)
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {

@@ -67,22 +67,25 @@ run "render -f dot (limit graph)" "$P" render -f dot "$out/worst.json" -o /dev/n
 run "diff (limit graph, itself)" "$P" diff "$out/worst.json" "$out/worst.json"
 
 # The largest snapshots the limits accept, four of one host: 65,536
-# addresses and connections up to 64 MiB each.
+# addresses, then connections up to 32 MiB, each with 31 one-socket TCP
+# states of made-up names (a decoded map costs five times its text).
 mkdir "$out/big"
 python3 - "$out/big/h1.json" <<'PY'
 import sys
-addrs = ', '.join('"10.%d.%d.%d"' % (1, i >> 8, i & 255) if i < 65536 else '' for i in range(65536))
+addrs = ', '.join('"10.1.%d.%d"' % (i >> 8, i & 255) for i in range(65536))
+states = ', '.join('"s%d": 1' % j for j in range(31))
 with open(sys.argv[1], 'w') as f:
     f.write('{"schema": "planet.snapshot/v1", "planet_version": "x", "scanned_at": "2026-11-30T09:00:00Z", "host": {"hostname": "h1", "addresses": [%s], "hostgroup": "web"}, "sources": [], "listeners": [], "connections": [' % addrs)
     i = 0
-    while f.tell() < (64 << 20) - 400:
-        f.write(('' if i == 0 else ', ') + '{"direction": "upstream", "protocol": "tcp", "port": 443, "process": "p%d", "remote_ip": "198.51.100.%d", "sockets": 1, "states": {"ESTABLISHED": 1}}' % (i % 7, i % 200))
+    while f.tell() < (32 << 20) - 1000:
+        f.write(('' if i == 0 else ', ') + '{"direction": "upstream", "protocol": "tcp", "port": 443, "process": "p%d", "remote_ip": "198.51.100.%d", "sockets": 31, "states": {%s}}' % (i % 7, i % 200, states))
         i += 1
     f.write('], "unowned_sockets": 0}\n')
 PY
 for i in 2 3 4; do sed "s/\"scanned_at\": \"2026-11-30T09:00:00Z\"/\"scanned_at\": \"2026-11-30T09:00:0${i}Z\"/" "$out/big/h1.json" >"$out/big/h$i.json"; done
 run "merge DIR (4 snapshots of $(stat -c %s "$out/big/h1.json") bytes)" "$P" merge "$out/big" -o /dev/null
 run "render -f table (one of them)" "$P" render -f table "$out/big/h1.json" -o /dev/null
+run "diff (two of them)" "$P" diff "$out/big/h1.json" "$out/big/h2.json"
 rm -rf "$out/big"
 
 # Over the limits: refused, cheaply.

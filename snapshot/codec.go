@@ -13,8 +13,11 @@ import (
 )
 
 // MaxSize bounds one snapshot document. A real host's snapshot is a few
-// hundred kilobytes; anything near this is not a snapshot.
-const MaxSize = 64 << 20
+// hundred kilobytes (a load balancer with 100,000 client IPs, ~25 MB);
+// anything near this is not a snapshot. Decoded, a snapshot of small
+// records takes up to ten times its text, and render and merge must stay
+// under 512 MiB.
+const MaxSize = 32 << 20
 
 // MaxAddresses bounds a host's address list: a real host has a handful,
 // a busy load balancer thousands; millions are not a host.
@@ -94,7 +97,8 @@ func Parse(doc []byte, name string) (*Snapshot, error) {
 // (the caller checks v's own schema member after: a second "schema" member
 // further on would have overwritten the first): an empty document,
 // another schema, unknown fields, a member named twice in one object (names
-// compared the way encoding/json matches them) and trailing data are *Error
+// compared the way encoding/json matches them), an object of more than
+// MaxMembers members (refused before decoding) and trailing data are *Error
 // values naming name, with the byte offset and line where decoding broke.
 func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if len(bytes.TrimSpace(doc)) == 0 {
@@ -107,6 +111,10 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if got != schema {
 		return SchemaMismatch(name, got, schema)
 	}
+	dup, crowded := scanMembers(doc)
+	if crowded != nil {
+		return positioned(name, doc, crowded)
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -115,7 +123,7 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
 		return positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
 	}
-	if dup := findDuplicate(doc); dup != nil {
+	if dup != nil {
 		return positioned(name, doc, dup)
 	}
 	return nil
@@ -236,7 +244,7 @@ func positioned(name string, doc []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tr *trailingError
-	var dup *duplicateError
+	var mem *memberError
 	switch {
 	case errors.As(err, &syn):
 		off = syn.Offset
@@ -244,8 +252,8 @@ func positioned(name string, doc []byte, err error) error {
 		off = typ.Offset
 	case errors.As(err, &tr):
 		off = tr.offset
-	case errors.As(err, &dup):
-		off = dup.offset
+	case errors.As(err, &mem):
+		off = mem.offset
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		off = int64(len(doc))
 		err = fmt.Errorf("truncated document: %w", err)
@@ -321,23 +329,31 @@ func (s *Snapshot) Validate() error {
 	return nil
 }
 
-// duplicateError is a member named twice in one object. encoding/json keeps
-// the last one silently (and matches names case-insensitively), so a second
-// "host" could claim another host behind the first one's back.
-type duplicateError struct {
+// memberError is a member named twice in one object (encoding/json keeps
+// the last one silently, and matches names case-insensitively, so a second
+// "host" could claim another host behind the first one's back), or one
+// member too many.
+type memberError struct {
 	offset int64
 	path   string
+	msg    string
 }
 
-func (e *duplicateError) Error() string {
-	return e.path + ": duplicate member (a name may appear once per object, whatever its case)"
-}
+func (e *memberError) Error() string { return e.path + ": " + e.msg }
 
-// findDuplicate returns the first member of doc, a valid JSON document, whose
-// name (unescaped, and compared the way encoding/json matches field names)
-// already appeared in the same object, or nil. It allocates only for names
-// that need unescaping: it runs on every document read.
-func findDuplicate(doc []byte) *duplicateError {
+// MaxMembers bounds the members of any one object in a planet document:
+// planet's own objects have a dozen at most (a connection's states are
+// TCP's eleven or twelve), and a decoded map costs five times its text.
+const MaxMembers = 32
+
+// scanMembers walks doc, checking its objects' member names without
+// decoding anything. It returns the first member whose name (unescaped, and
+// compared the way encoding/json matches field names) already appeared in
+// the same object, and the first object with more than MaxMembers members,
+// or nil. It allocates only for names that need unescaping: it runs on
+// every document read. On a malformed document it stops and the decoder
+// reports the problem.
+func scanMembers(doc []byte) (dup, crowded *memberError) {
 	type frame struct {
 		object bool
 		first  int // this object's names start at names[first]
@@ -348,6 +364,24 @@ func findDuplicate(doc []byte) *duplicateError {
 		names     [][]byte // names of the open objects' members
 		expectKey bool
 	)
+	path := func(last string) string {
+		var b strings.Builder
+		for d, f := range stack {
+			switch {
+			case !f.object:
+				fmt.Fprintf(&b, "[%d]", f.index)
+				continue
+			case b.Len() > 0:
+				b.WriteByte('.')
+			}
+			if d == len(stack)-1 {
+				b.WriteString(last)
+			} else {
+				b.Write(names[stack[d+1].first-1])
+			}
+		}
+		return b.String()
+	}
 	for i := 0; i < len(doc); i++ {
 		switch doc[i] {
 		case '{':
@@ -357,10 +391,16 @@ func findDuplicate(doc []byte) *duplicateError {
 			stack = append(stack, frame{first: len(names)})
 			expectKey = false
 		case '}', ']':
+			if len(stack) == 0 {
+				return dup, crowded
+			}
 			names = names[:stack[len(stack)-1].first]
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
+			if len(stack) == 0 {
+				return dup, crowded
+			}
 			if top := &stack[len(stack)-1]; top.object {
 				expectKey = true
 			} else {
@@ -368,13 +408,16 @@ func findDuplicate(doc []byte) *duplicateError {
 			}
 		case '"':
 			start, escaped := i, false
-			for i++; doc[i] != '"'; i++ {
+			for i++; i < len(doc) && doc[i] != '"'; i++ {
 				if doc[i] == '\\' {
 					escaped = true
 					i++ // skip the escaped byte
 				}
 			}
-			if !expectKey {
+			if i >= len(doc) {
+				return dup, crowded
+			}
+			if !expectKey || len(stack) == 0 {
 				continue
 			}
 			expectKey = false
@@ -383,32 +426,25 @@ func findDuplicate(doc []byte) *duplicateError {
 				name = []byte(unquote(doc[start : i+1]))
 			}
 			top := stack[len(stack)-1]
-			for _, seen := range names[top.first:] {
-				// encoding/json matches names under simple Unicode case
-				// folding, as bytes.EqualFold compares.
-				if bytes.EqualFold(seen, name) {
-					var path strings.Builder
-					for d, f := range stack {
-						switch {
-						case !f.object:
-							fmt.Fprintf(&path, "[%d]", f.index)
-							continue
-						case path.Len() > 0:
-							path.WriteByte('.')
-						}
-						if d == len(stack)-1 {
-							path.WriteString(unquote(doc[start : i+1]))
-						} else {
-							path.Write(names[stack[d+1].first-1])
-						}
+			if len(names)-top.first >= MaxMembers {
+				return dup, &memberError{offset: int64(start), path: path(unquote(doc[start : i+1])),
+					msg: fmt.Sprintf("more than %d members in one object", MaxMembers)}
+			}
+			if dup == nil {
+				for _, seen := range names[top.first:] {
+					// encoding/json matches names under simple Unicode
+					// case folding, as bytes.EqualFold compares.
+					if bytes.EqualFold(seen, name) {
+						dup = &memberError{offset: int64(start), path: path(unquote(doc[start : i+1])),
+							msg: "duplicate member (a name may appear once per object, whatever its case)"}
+						break
 					}
-					return &duplicateError{offset: int64(start), path: path.String()}
 				}
 			}
 			names = append(names, name)
 		}
 	}
-	return nil
+	return dup, crowded
 }
 
 func unquote(raw []byte) string {

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -91,6 +92,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "second host, other case", doc: strings.Replace(good, `"sources"`, `"HOST": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "HOST: duplicate member"},
 		{name: "second host, escaped", doc: strings.Replace(good, `"sources"`, `"h\u006fst": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "host: duplicate member"},
 		{name: "nested duplicate", doc: strings.Replace(good, `"sockets": 2`, `"sockets": 2, "Sockets": 900`, 1), want: "connections[0].Sockets: duplicate member"},
+		// An object of more members than planet ever writes is refused
+		// before decoding (a decoded map costs five times its text).
+		{name: "crowded states", doc: strings.Replace(good, `"ESTABLISHED": 2`, `"ESTABLISHED": 2`+crowd(MaxMembers), 1), want: "connections[0].states.s31: more than 32 members in one object"},
 		{name: "too many addresses", doc: strings.Replace(good, `"10.1.0.5"`, strings.Repeat(`"10.1.0.5", `, MaxAddresses)+`"10.1.0.5"`, 1), want: "host.addresses: 65537 addresses, more than 65536"},
 		{name: "missing time", doc: strings.Replace(good, `"scanned_at": "2026-11-26T12:00:00Z",`, ``, 1), want: "scanned_at: missing"},
 	}
@@ -118,6 +122,15 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crowd is n more members for an object: "s0": 1, "s1": 1...
+func crowd(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `, "s%d": 1`, i)
+	}
+	return b.String()
 }
 
 func TestReadSizeLimit(t *testing.T) {

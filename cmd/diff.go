@@ -44,8 +44,8 @@ With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 
 func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 	opts := graph.DiffOptions{IgnoreBytes: a.v.GetBool("ignore-bytes"), BytesChangePercent: a.v.GetFloat64("bytes-change")}
-	if opts.BytesChangePercent <= 0 {
-		return usageError(fmt.Errorf("--bytes-change %v: want a positive percentage", opts.BytesChangePercent))
+	if err := checkPercent("bytes-change", opts.BytesChangePercent); err != nil {
+		return err
 	}
 	output := a.v.GetString("output")
 	format, err := outputFormats{byExt: diffExt, def: "text", strict: true}.choose(a.v.GetString("format"), output)

@@ -42,6 +42,9 @@ metrics cannot carry).`,
 		// from the environment or config: checked once those are resolved.
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
+			if err := a.checkDurations("max-age", "lookback", "prometheus-timeout"); err != nil {
+				return err
+			}
 			if a.v.GetString("prometheus") != "" {
 				if len(paths) > 0 {
 					return usageError(fmt.Errorf("--prometheus takes no PATH arguments (got %q)", paths[0]))
@@ -157,7 +160,7 @@ func parseTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1e11 {
+	if err != nil || !(f >= 0 && f <= 1e11) { // NaN is neither
 		return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-01-02T15:04:05Z) or Unix seconds", s)
 	}
 	sec, frac := math.Modf(f)

@@ -33,6 +33,9 @@ A snapshot rendered as a graph becomes a one-host graph. --focus NODE keeps NODE
 what it depends on and what depends on it, --depth hops each way (0: no limit).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkDurations("svg-timeout"); err != nil {
+				return err
+			}
 			ports, err := render.ParsePorts(a.v.GetStringSlice("exclude-port"))
 			if err != nil {
 				return usageError(err)
@@ -97,7 +100,7 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 	f.String("diff", "", "with dot or svg: highlight what changed since the graph OLD (added green, removed red and dashed)")
 	f.Bool("hide-external", false, "leave out external nodes (peers no snapshot or inventory explains)")
 	f.StringSlice("exclude-port", nil, "leave out edges on these ports, e.g. 22,9100")
-	f.Bool("force", false, "render SVG and Mermaid beyond their size limits")
+	f.Bool("force", false, "render DOT, SVG and Mermaid beyond their size limits")
 	f.Duration("svg-timeout", render.DefaultSVGTimeout, "kill the SVG layout after this long")
 	f.String("svg-cache-dir", "", "private cache for the SVG engine's compiled code (default /var/cache/planet as root, else the user cache dir's planet/)")
 	return c

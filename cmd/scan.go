@@ -105,6 +105,9 @@ the copy's fetch time in the snapshot, and its age in the textfile's
 planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.checkDurations("timeout"); err != nil {
+				return err
+			}
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
 			if err != nil {
 				return usageError(err)

@@ -45,7 +45,8 @@
 // One JSON object, indented, fields in this order:
 //
 //	schema        "planet.graph/v1"
-//	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC)
+//	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC), of
+//	              those not dated in the future (see MaxClockSkew)
 //	by            "hostgroup" or "host"
 //	external      "ip", "collapse" or "cidr:N,M" (IPv4 /N, IPv6 /M)
 //	snapshots     number of snapshots (hosts) merged
@@ -87,6 +88,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	gonum "gonum.org/v1/gonum/graph"
@@ -143,8 +145,33 @@ type Graph struct {
 	// has no ports, so it is kept apart from the per-port edges.
 	Traffic []*Traffic `json:"traffic,omitempty"`
 
+	gonum *lazyGonum // built on first use: most renders never need it
+	byID  map[string]*Node
+}
+
+// lazyGonum is the gonum graph of a Graph, built when a query first needs
+// it: it takes about three times the memory of the nodes and edges.
+type lazyGonum struct {
+	once sync.Once
 	g    *multi.WeightedDirectedGraph
-	byID map[string]*Node
+}
+
+// gonumGraph returns the gonum graph, building it on first use.
+func (g *Graph) gonumGraph() *multi.WeightedDirectedGraph {
+	g.gonum.once.Do(func() {
+		gg := multi.NewWeightedDirectedGraph()
+		for i := range g.Nodes {
+			gg.AddNode(gonumNode(i))
+		}
+		for _, e := range g.Edges {
+			gg.SetWeightedLine(multi.WeightedLine{
+				F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
+				W: float64(e.Sockets), UID: e.uid,
+			})
+		}
+		g.gonum.g = gg
+	})
+	return g.gonum.g
 }
 
 // Node is a hostgroup, a host or a group of external peers.
@@ -231,7 +258,7 @@ func (g *Graph) index() error {
 	slices.SortFunc(g.Edges, compareEdges)
 	slices.SortFunc(g.Traffic, compareTraffic)
 	g.byID = make(map[string]*Node, len(g.Nodes))
-	g.g = multi.NewWeightedDirectedGraph()
+	g.gonum = &lazyGonum{}
 	for i, n := range g.Nodes {
 		if err := n.check(); err != nil {
 			return err
@@ -241,7 +268,6 @@ func (g *Graph) index() error {
 		}
 		n.index = int64(i)
 		g.byID[n.ID] = n
-		g.g.AddNode(gonumNode(i))
 	}
 	for i, e := range g.Edges {
 		if err := e.check(g); err != nil {
@@ -251,10 +277,6 @@ func (g *Graph) index() error {
 			return errorf("edges: duplicate edge %s", e)
 		}
 		e.uid = int64(i)
-		g.g.SetWeightedLine(multi.WeightedLine{
-			F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
-			W: float64(e.Sockets), UID: e.uid,
-		})
 	}
 	for i, t := range g.Traffic {
 		if g.byID[t.From] == nil || g.byID[t.To] == nil {
@@ -324,7 +346,7 @@ func (e *Edge) String() string {
 
 // Gonum returns the gonum graph: node IDs are Node.GonumID, line IDs index
 // Graph.Edges, weights are socket counts. Callers must not modify it.
-func (g *Graph) Gonum() *multi.WeightedDirectedGraph { return g.g }
+func (g *Graph) Gonum() *multi.WeightedDirectedGraph { return g.gonumGraph() }
 
 // Node returns the node with the given ID, or nil.
 func (g *Graph) Node(id string) *Node { return g.byID[id] }
@@ -368,7 +390,7 @@ func (g *Graph) EdgesBetween(from, to string) []*Edge {
 		return nil
 	}
 	var out []*Edge
-	lines := g.g.Lines(f.index, t.index)
+	lines := g.gonumGraph().Lines(f.index, t.index)
 	for lines.Next() {
 		out = append(out, g.Edges[lines.Line().ID()])
 	}

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -21,6 +22,9 @@ type MergeOptions struct {
 	// node named "external", "cidr:N" one node per IPv4 /N prefix (IPv6
 	// peers by /64), "cidr:N,M" per IPv4 /N and IPv6 /M.
 	External string
+	// Now is the merge's clock (zero: time.Now()): a snapshot scanned more
+	// than MaxClockSkew after it does not set the graph's generated_at.
+	Now time.Time
 }
 
 type externalMode struct {
@@ -179,6 +183,7 @@ type endView struct {
 type hostPair struct {
 	client, server endView
 	serverIP       netip.Addr
+	first          int // index of the first record of the pair, for errors
 }
 
 // listenKey finds a scanned host's listeners on one protocol and port.
@@ -261,6 +266,7 @@ type Merger struct {
 
 	count  int
 	newest time.Time
+	clock  time.Time // the merge's clock; later scan times are not trusted
 }
 
 // NewMerger returns an empty Merger.
@@ -273,8 +279,12 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	if by == "" {
 		by = ByHostgroup
 	}
+	clock := opts.Now
+	if clock.IsZero() {
+		clock = time.Now()
+	}
 	return &Merger{
-		by: by, ext: ext,
+		by: by, ext: ext, clock: clock,
 		ident:   map[string]int32{},
 		addrs:   map[netip.Addr]int32{},
 		domains: map[string]int32{},
@@ -441,14 +451,27 @@ func addProcess(list []string, p string) []string {
 }
 
 // Add folds one snapshot into the graph. The snapshot is not retained.
+// Once the graph has more than MaxEntries nodes, edges and traffic pairs,
+// Add fails with an error wrapping ErrTooLarge: memory stays bounded, and
+// no graph render and diff would refuse is made.
 func (m *Merger) Add(s *snapshot.Snapshot) error {
+	if err := m.add(s); err != nil {
+		return err
+	}
+	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > MaxEntries {
+		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, MaxEntries, tooLargeHint)
+	}
+	return nil
+}
+
+func (m *Merger) add(s *snapshot.Snapshot) error {
 	self := m.declare(s.Host)
 	if m.hosts[self].added {
 		return fmt.Errorf("%s (%s): %w", s.Host.Hostname, Identity(s.Host), ErrDuplicateHost)
 	}
 	m.hosts[self].added = true
 	m.count++
-	if s.ScannedAt.After(m.newest) {
+	if s.ScannedAt.After(m.newest) && !s.ScannedAt.After(m.clock.Add(MaxClockSkew)) {
 		m.newest = s.ScannedAt
 	}
 	local := m.hostNodeIdx(self)
@@ -458,6 +481,7 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	sum := checkedSum{overflow: -1}
 	if s.UnownedSockets > 0 {
 		if agg.incomplete == nil {
 			agg.incomplete = map[string]struct{}{}
@@ -485,12 +509,13 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			i = int32(len(m.addPairs))
 			m.addIdx[k] = i
 			m.addKeys = append(m.addKeys, k)
-			m.addPairs = append(m.addPairs, hostPair{})
+			m.addPairs = append(m.addPairs, hostPair{first: sum.at})
 		}
 		return &m.addPairs[i]
 	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
+		sum.at = i
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
 		if c.Direction == snapshot.Upstream {
 			k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
@@ -499,7 +524,7 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
 			p := view(hostPairKey{k, uint32(self), ep})
-			p.client.add(c.Process, c.Sockets, c.BytesSent, c.BytesReceived)
+			p.client.add(&sum, c.Process, c.Sockets, c.BytesSent, c.BytesReceived)
 			if !p.serverIP.IsValid() {
 				p.serverIP = c.RemoteIP.Unmap().WithZone("")
 			}
@@ -509,7 +534,7 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			view(hostPairKey{k, ep, uint32(self)}).server.add(c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
+			view(hostPairKey{k, ep, uint32(self)}).server.add(&sum, c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
 		}
 	}
 	for i, k := range m.addKeys {
@@ -526,35 +551,43 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 				p.merge(q)
 				delete(m.pending, k)
 			}
-			m.fold(k, p)
+			sum.at = p.first
+			m.fold(&sum, k, p)
 		default:
 			m.pending[k] = *p
 		}
 	}
+	if sum.overflow >= 0 {
+		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", s.Host.Hostname, sum.overflow, sum.what)
+	}
 	if s.Traffic != nil {
-		for _, p := range s.Traffic.Peers {
+		for i, p := range s.Traffic.Peers {
+			sum.at = i
 			remote, _ := m.resolve(self, local, p.RemoteIP, p.RemoteHostgroup, p.RemoteDomain)
 			if p.EgressBytes > 0 {
 				t := m.pair(pairKey{local, remote})
-				t.sender += p.EgressBytes
+				t.sender = sum.u64(t.sender, p.EgressBytes)
 				t.seenSender = true
 			}
 			if p.IngressBytes > 0 {
 				t := m.pair(pairKey{remote, local})
-				t.receiver += p.IngressBytes
+				t.receiver = sum.u64(t.receiver, p.IngressBytes)
 				t.seenReceiver = true
 			}
 		}
 	}
+	if sum.overflow >= 0 {
+		return fmt.Errorf("host %s: traffic.peers[%d]: its node pair's total of bytes overflows", s.Host.Hostname, sum.overflow)
+	}
 	return nil
 }
 
-func (v *endView) add(process string, sockets int, c2s, s2c uint64) {
+func (v *endView) add(sum *checkedSum, process string, sockets int, c2s, s2c uint64) {
 	v.seen = true
 	v.named = v.named || process != ""
-	v.sockets += sockets
-	v.c2s += c2s
-	v.s2c += s2c
+	v.sockets = sum.int(v.sockets, sockets)
+	v.c2s = sum.u64(v.c2s, c2s)
+	v.s2c = sum.u64(v.s2c, s2c)
 }
 
 // merge takes in the other end's view of the same pair.
@@ -574,12 +607,12 @@ func (p *hostPair) merge(q hostPair) {
 // the two ends' counts, and the server's process from its listeners on that
 // port when its own sockets named none (a connected UDP client's server, a
 // server whose side of every connection was closing).
-func (m *Merger) fold(k hostPairKey, p *hostPair) {
-	m.foldInto(m.edge(k.edge), k, p)
+func (m *Merger) fold(sum *checkedSum, k hostPairKey, p *hostPair) {
+	m.foldInto(sum, m.edge(k.edge), k, p)
 }
 
 // foldInto is fold into the edge aggregate e.
-func (m *Merger) foldInto(e *edgeAgg, k hostPairKey, p *hostPair) {
+func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPair) {
 	switch {
 	case p.client.seen && p.server.seen:
 		e.pairsBoth++
@@ -588,9 +621,9 @@ func (m *Merger) foldInto(e *edgeAgg, k hostPairKey, p *hostPair) {
 	default:
 		e.pairsServer++
 	}
-	e.sockets += max(p.client.sockets, p.server.sockets)
-	e.c2s += max(p.client.c2s, p.server.c2s)
-	e.s2c += max(p.client.s2c, p.server.s2c)
+	e.sockets = sum.int(e.sockets, max(p.client.sockets, p.server.sockets))
+	e.c2s = sum.u64(e.c2s, max(p.client.c2s, p.server.c2s))
+	e.s2c = sum.u64(e.s2c, max(p.client.s2c, p.server.s2c))
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
 	}
@@ -614,6 +647,35 @@ func servesIP(addr, ip netip.Addr) bool {
 	return addr == ip
 }
 
+// checkedSum adds up non-negative counts and remembers the record (at) of
+// the first sum that overflowed, instead of wrapping around.
+type checkedSum struct {
+	at, overflow int
+	what         string // what overflowed
+}
+
+func (c *checkedSum) int(a, b int) int {
+	if b > math.MaxInt-a {
+		c.flag("sockets")
+		return a
+	}
+	return a + b
+}
+
+func (c *checkedSum) u64(a, b uint64) uint64 {
+	if a+b < a {
+		c.flag("bytes")
+		return a
+	}
+	return a + b
+}
+
+func (c *checkedSum) flag(what string) {
+	if c.overflow < 0 {
+		c.overflow, c.what = c.at, what
+	}
+}
+
 func (m *Merger) pair(k pairKey) *trafficAgg {
 	t := m.traffic[k]
 	if t == nil {
@@ -625,9 +687,15 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
+	generated := m.newest
+	if generated.IsZero() && m.count > 0 {
+		// Every snapshot is dated in the future: the merge's clock is the
+		// best time there is.
+		generated = m.clock.Truncate(time.Second)
+	}
 	g := &Graph{
 		Schema:      Schema,
-		GeneratedAt: m.newest.UTC(),
+		GeneratedAt: generated.UTC(),
 		By:          m.by,
 		External:    m.ext.String(),
 		Snapshots:   m.count,
@@ -662,6 +730,7 @@ func (m *Merger) Graph() (*Graph, error) {
 	// host sets are the originals' (counted, never changed, here).
 	// Folding sums, so map order does not matter.
 	folded := map[edgeKey]*edgeAgg{}
+	sum := checkedSum{overflow: -1}
 	for k, p := range m.pending {
 		e := folded[k.edge]
 		if e == nil {
@@ -670,7 +739,10 @@ func (m *Merger) Graph() (*Graph, error) {
 			e = &c
 			folded[k.edge] = e
 		}
-		m.foldInto(e, k, &p)
+		m.foldInto(&sum, e, k, &p)
+		if sum.overflow >= 0 {
+			return nil, fmt.Errorf("merge: edge %s -> %s %s/%d: its total of %s overflows", ids[k.edge.from], ids[k.edge.to], m.protos[k.edge.proto], k.edge.port, sum.what)
+		}
 	}
 	for k, e := range m.edges {
 		agg := e
@@ -735,8 +807,20 @@ func sortedKeys(m map[string]struct{}) []string {
 	return out
 }
 
+// newer says whether snapshot a of a host is to be merged rather than b: a
+// sane scan time (not after the merge's clock plus MaxClockSkew) beats one
+// in the future, then the newer wins.
+func (m *Merger) newer(a, b *snapshot.Snapshot) bool {
+	limit := m.clock.Add(MaxClockSkew)
+	if fa, fb := a.ScannedAt.After(limit), b.ScannedAt.After(limit); fa != fb {
+		return fb
+	}
+	return a.ScannedAt.After(b.ScannedAt)
+}
+
 // Merge builds a graph from snapshots held in memory. Of several snapshots
-// of one host (same Identity) the newest is merged (on a tie, the first);
+// of one host (same Identity) the newest with a sane scan time is merged
+// (on a tie, the first);
 // ReadInputs already does this and reports it. For a fleet too large to hold,
 // use MergeInputs, which streams.
 func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
@@ -755,7 +839,7 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 		if !ok {
 			order = append(order, id)
 		}
-		if !ok || s.ScannedAt.After(old.ScannedAt) {
+		if !ok || m.newer(s, old) {
 			newest[id] = s
 		}
 	}

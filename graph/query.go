@@ -43,9 +43,9 @@ func (g *Graph) walk(id string, depth int, forward bool) ([]Reached, error) {
 	for d := 1; len(frontier) > 0 && (depth <= 0 || d <= depth); d++ {
 		var next []int64
 		for _, n := range frontier {
-			it := g.g.From(n)
+			it := g.gonumGraph().From(n)
 			if !forward {
-				it = g.g.To(n)
+				it = g.gonumGraph().To(n)
 			}
 			for it.Next() {
 				m := it.Node().ID()
@@ -111,7 +111,7 @@ func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 // SelfLoops. Each group is sorted by ID, groups by their first ID.
 func (g *Graph) Cycles() [][]string {
 	var out [][]string
-	for _, scc := range topo.TarjanSCC(g.g) {
+	for _, scc := range topo.TarjanSCC(g.gonumGraph()) {
 		if len(scc) < 2 {
 			continue
 		}

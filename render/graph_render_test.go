@@ -314,3 +314,18 @@ func TestIncompleteScansShown(t *testing.T) {
 		t.Errorf("complete scans shown as incomplete:\n%s", b.String())
 	}
 }
+
+// DOT of a graph beyond DOTMaxEdges would outgrow render's memory bound
+// and no engine lays it out: refused, unless --force.
+func TestRenderDOTSizeLimit(t *testing.T) {
+	in := &Input{Name: "big", Graph: bigGraph(t, DOTMaxEdges+1)}
+	_, err := Render(context.Background(), in, Options{Format: FormatDOT})
+	var lim *LimitError
+	if !errors.As(err, &lim) || !strings.Contains(err.Error(), "dot: 100001 edges, more than 100000") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("err = %v, want a *LimitError", err)
+	}
+	in = &Input{Name: "big", Graph: bigGraph(t, 1000)}
+	if _, err := Render(context.Background(), in, Options{Format: FormatDOT}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,11 +38,17 @@ const (
 	SVGMaxNodes = 500
 )
 
+// DOTMaxEdges bounds -f dot (unless Options.Force): no layout engine
+// finishes a graph this large, and its DOT text takes about 3 KB of memory
+// per edge while it is built, so beyond it render would outgrow the memory
+// a graph at graph.MaxEntries otherwise needs.
+const DOTMaxEdges = 100_000
+
 // Options says what Render produces.
 type Options struct {
 	Format string
 	Filter Filter
-	// Force renders SVG and Mermaid beyond their size limits.
+	// Force renders DOT, SVG and Mermaid beyond their size limits.
 	Force bool
 	SVG   SVGOptions
 	// DiffBase, when set, is the older graph (--diff OLD): dot and svg then
@@ -114,6 +120,9 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	}
 	switch opts.Format {
 	case FormatDOT:
+		if !opts.Force && len(g.Edges) > DOTMaxEdges {
+			return nil, &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
+		}
 		var b []byte
 		if b, err = dotBytes(g, marks); err == nil {
 			_, err = buf.Write(b)

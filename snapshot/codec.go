@@ -7,11 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // MaxSize bounds one snapshot document. A real host's snapshot is a few
-// hundred kilobytes; anything near this is not a snapshot.
-const MaxSize = 64 << 20
+// hundred kilobytes (a load balancer with 100,000 client IPs, ~25 MB);
+// anything near this is not a snapshot. Decoded, a snapshot of small
+// records takes up to ten times its text, and render and merge must stay
+// under 512 MiB.
+const MaxSize = 32 << 20
+
+// MaxAddresses bounds a host's address list: a real host has a handful,
+// a busy load balancer thousands; millions are not a host.
+const MaxAddresses = 1 << 16
 
 // maxSize is MaxSize, lowered by tests.
 var maxSize = MaxSize
@@ -86,8 +96,10 @@ func Parse(doc []byte, name string) (*Snapshot, error) {
 // DecodeStrict decodes doc, a planet document of the given schema, into v
 // (the caller checks v's own schema member after: a second "schema" member
 // further on would have overwritten the first): an empty document,
-// another schema, unknown fields and trailing data are *Error values naming
-// name, with the byte offset and line where decoding broke.
+// another schema, unknown fields, a member named twice in one object (names
+// compared the way encoding/json matches them), an object of more than
+// MaxMembers members (refused before decoding) and trailing data are *Error
+// values naming name, with the byte offset and line where decoding broke.
 func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return &Error{Name: name, Offset: -1, Err: errors.New("empty file, expected a " + schema + " document")}
@@ -99,6 +111,10 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 	if got != schema {
 		return SchemaMismatch(name, got, schema)
 	}
+	dup, crowded := scanMembers(doc)
+	if crowded != nil {
+		return positioned(name, doc, crowded)
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -106,6 +122,9 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(doc[off:])) != 0 {
 		return positioned(name, doc, &trailingError{off + int64(len(doc[off:])-len(bytes.TrimLeft(doc[off:], " \t\r\n")))})
+	}
+	if dup != nil {
+		return positioned(name, doc, dup)
 	}
 	return nil
 }
@@ -132,6 +151,13 @@ func Read(r io.Reader, name string) (*Snapshot, error) {
 // one per line) until EOF; fn is called for each. An error stops the stream:
 // the rest of a broken stream cannot be trusted.
 func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
+	return ReadStreamDocs(r, name, func(_ []byte, s *Snapshot) error { return fn(s) })
+}
+
+// ReadStreamDocs is ReadStream that also hands fn each document's bytes
+// (valid only during the call), for a caller that keeps some documents
+// elsewhere than in memory (merge spills them to a temporary file).
+func ReadStreamDocs(r io.Reader, name string, fn func(doc []byte, s *Snapshot) error) error {
 	br := bufio.NewReader(r)
 	var offset int64
 	for i := 1; ; i++ {
@@ -152,7 +178,7 @@ func ReadStream(r io.Reader, name string, fn func(*Snapshot) error) error {
 		if perr != nil {
 			return perr
 		}
-		if err := fn(s); err != nil {
+		if err := fn(doc, s); err != nil {
 			return err
 		}
 		offset += int64(len(doc))
@@ -218,6 +244,7 @@ func positioned(name string, doc []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tr *trailingError
+	var mem *memberError
 	switch {
 	case errors.As(err, &syn):
 		off = syn.Offset
@@ -225,6 +252,8 @@ func positioned(name string, doc []byte, err error) error {
 		off = typ.Offset
 	case errors.As(err, &tr):
 		off = tr.offset
+	case errors.As(err, &mem):
+		off = mem.offset
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		off = int64(len(doc))
 		err = fmt.Errorf("truncated document: %w", err)
@@ -248,6 +277,8 @@ func Write(w io.Writer, s *Snapshot) error {
 }
 
 // Validate checks what the JSON decoder cannot: values that make no sense.
+// Counts (sockets, states, unowned_sockets) must not be negative, and a
+// host has at most MaxAddresses addresses.
 func (s *Snapshot) Validate() error {
 	if s.ScannedAt.IsZero() {
 		return errors.New("scanned_at: missing")
@@ -256,6 +287,15 @@ func (s *Snapshot) Validate() error {
 		if !a.Is6() || a.Is4In6() || !a.IsLinkLocalUnicast() {
 			return fmt.Errorf("host.link_local[%d]: %s is not an IPv6 link-local address", i, a)
 		}
+	}
+	if n := len(s.Host.Addresses); n > MaxAddresses {
+		return fmt.Errorf("host.addresses: %d addresses, more than %d", n, MaxAddresses)
+	}
+	if n := len(s.Host.LinkLocal); n > MaxAddresses {
+		return fmt.Errorf("host.link_local: %d addresses, more than %d", n, MaxAddresses)
+	}
+	if s.UnownedSockets < 0 {
+		return fmt.Errorf("unowned_sockets: negative (%d)", s.UnownedSockets)
 	}
 	for i, c := range s.Connections {
 		if c.Direction != Upstream && c.Direction != Downstream {
@@ -268,7 +308,12 @@ func (s *Snapshot) Validate() error {
 			return fmt.Errorf("connections[%d].protocol: missing", i)
 		}
 		if c.Sockets < 0 {
-			return fmt.Errorf("connections[%d].sockets: negative", i)
+			return fmt.Errorf("connections[%d].sockets: negative (%d)", i, c.Sockets)
+		}
+		for _, state := range slices.Sorted(maps.Keys(c.States)) {
+			if n := c.States[state]; n < 0 {
+				return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
+			}
 		}
 	}
 	for i, src := range s.Sources {
@@ -283,6 +328,9 @@ func (s *Snapshot) Validate() error {
 		if !l.Address.IsValid() {
 			return fmt.Errorf("listeners[%d].address: missing", i)
 		}
+		if l.Sockets < 0 {
+			return fmt.Errorf("listeners[%d].sockets: negative (%d)", i, l.Sockets)
+		}
 	}
 	if s.Traffic != nil {
 		for i, p := range s.Traffic.Peers {
@@ -292,4 +340,130 @@ func (s *Snapshot) Validate() error {
 		}
 	}
 	return nil
+}
+
+// memberError is a member named twice in one object (encoding/json keeps
+// the last one silently, and matches names case-insensitively, so a second
+// "host" could claim another host behind the first one's back), or one
+// member too many.
+type memberError struct {
+	offset int64
+	path   string
+	msg    string
+}
+
+func (e *memberError) Error() string { return e.path + ": " + e.msg }
+
+// MaxMembers bounds the members of any one object in a planet document:
+// planet's own objects have a dozen at most (a connection's states are
+// TCP's eleven or twelve), and a decoded map costs five times its text.
+const MaxMembers = 32
+
+// scanMembers walks doc, checking its objects' member names without
+// decoding anything. It returns the first member whose name (unescaped, and
+// compared the way encoding/json matches field names) already appeared in
+// the same object, and the first object with more than MaxMembers members,
+// or nil. It allocates only for names that need unescaping: it runs on
+// every document read. On a malformed document it stops and the decoder
+// reports the problem.
+func scanMembers(doc []byte) (dup, crowded *memberError) {
+	type frame struct {
+		object bool
+		first  int // this object's names start at names[first]
+		index  int // element being read, in an array
+	}
+	var (
+		stack     []frame
+		names     [][]byte // names of the open objects' members
+		expectKey bool
+	)
+	path := func(last string) string {
+		var b strings.Builder
+		for d, f := range stack {
+			switch {
+			case !f.object:
+				fmt.Fprintf(&b, "[%d]", f.index)
+				continue
+			case b.Len() > 0:
+				b.WriteByte('.')
+			}
+			if d == len(stack)-1 {
+				b.WriteString(last)
+			} else {
+				b.Write(names[stack[d+1].first-1])
+			}
+		}
+		return b.String()
+	}
+	for i := 0; i < len(doc); i++ {
+		switch doc[i] {
+		case '{':
+			stack = append(stack, frame{object: true, first: len(names)})
+			expectKey = true
+		case '[':
+			stack = append(stack, frame{first: len(names)})
+			expectKey = false
+		case '}', ']':
+			if len(stack) == 0 {
+				return dup, crowded
+			}
+			names = names[:stack[len(stack)-1].first]
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			if len(stack) == 0 {
+				return dup, crowded
+			}
+			if top := &stack[len(stack)-1]; top.object {
+				expectKey = true
+			} else {
+				top.index++
+			}
+		case '"':
+			start, escaped := i, false
+			for i++; i < len(doc) && doc[i] != '"'; i++ {
+				if doc[i] == '\\' {
+					escaped = true
+					i++ // skip the escaped byte
+				}
+			}
+			if i >= len(doc) {
+				return dup, crowded
+			}
+			if !expectKey || len(stack) == 0 {
+				continue
+			}
+			expectKey = false
+			name := doc[start+1 : i]
+			if escaped {
+				name = []byte(unquote(doc[start : i+1]))
+			}
+			top := stack[len(stack)-1]
+			if len(names)-top.first >= MaxMembers {
+				return dup, &memberError{offset: int64(start), path: path(unquote(doc[start : i+1])),
+					msg: fmt.Sprintf("more than %d members in one object", MaxMembers)}
+			}
+			if dup == nil {
+				for _, seen := range names[top.first:] {
+					// encoding/json matches names under simple Unicode
+					// case folding, as bytes.EqualFold compares.
+					if bytes.EqualFold(seen, name) {
+						dup = &memberError{offset: int64(start), path: path(unquote(doc[start : i+1])),
+							msg: "duplicate member (a name may appear once per object, whatever its case)"}
+						break
+					}
+				}
+			}
+			names = append(names, name)
+		}
+	}
+	return dup, crowded
+}
+
+func unquote(raw []byte) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return string(raw) // cannot happen in a valid document
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -71,7 +72,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "truncated", doc: good[:len(good)/2], want: "sample.json", wantLine: 1 + strings.Count(good[:len(good)/2], "\n")},
 		{name: "not json", doc: "hello", want: "sample.json: line 1"},
 		{name: "array", doc: `[{"schema":"planet.snapshot/v1"}]`, want: "not a JSON object", isSchema: true},
-		{name: "second schema", doc: strings.Replace(good, `"planet_version"`, `"schema": "planet.snapshot/v2", "planet_version"`, 1), want: `"planet.snapshot/v2"`, isSchema: true},
+		{name: "second schema", doc: strings.Replace(good, `"planet_version"`, `"schema": "planet.snapshot/v2", "planet_version"`, 1), want: `line 3 (byte 38): schema: duplicate member`, wantLine: 3},
 		{name: "no schema", doc: `{"planet_version":"x"}`, want: `no "schema" member`, isSchema: true},
 		{name: "graph instead", doc: `{"schema":"planet.graph/v1"}`, want: `unsupported schema "planet.graph/v1" (this planet reads planet.snapshot/v1)`, isSchema: true},
 		{name: "future version", doc: `{"schema":"planet.snapshot/v2"}`, want: `"planet.snapshot/v2"`, isSchema: true},
@@ -80,6 +81,21 @@ func TestParseErrors(t *testing.T) {
 		{name: "wrong type", doc: strings.Replace(good, `"sockets": 2`, `"sockets": "two"`, 1), want: "sockets"},
 		{name: "bad ip", doc: strings.Replace(good, `"remote_ip": "10.3.0.9"`, `"remote_ip": "10.3.0.999"`, 1), want: "10.3.0.999"},
 		{name: "bad direction", doc: strings.Replace(good, `"direction": "upstream"`, `"direction": "sideways"`, 1), want: `connections[0].direction: "sideways"`},
+		// Counts are never negative (V2).
+		{name: "negative unowned", doc: strings.Replace(good, `"unowned_sockets": 0`, `"unowned_sockets": -3`, 1), want: "unowned_sockets: negative (-3)"},
+		{name: "negative listener sockets", doc: strings.Replace(good, `"sockets": 1`, `"sockets": -7`, 1), want: "listeners[0].sockets: negative (-7)"},
+		{name: "negative connection sockets", doc: strings.Replace(good, `"sockets": 2`, `"sockets": -2`, 1), want: "connections[0].sockets: negative (-2)"},
+		{name: "negative state", doc: strings.Replace(good, `"ESTABLISHED": 2`, `"ESTABLISHED": -100`, 1), want: "connections[0].states.ESTABLISHED: negative (-100)"},
+		// A member named twice is an error wherever it is, however it is
+		// spelled (encoding/json would keep the last one silently) (V3).
+		{name: "second host", doc: strings.Replace(good, `"sources"`, `"host": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "host: duplicate member", wantLine: 12},
+		{name: "second host, other case", doc: strings.Replace(good, `"sources"`, `"HOST": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "HOST: duplicate member"},
+		{name: "second host, escaped", doc: strings.Replace(good, `"sources"`, `"h\u006fst": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "host: duplicate member"},
+		{name: "nested duplicate", doc: strings.Replace(good, `"sockets": 2`, `"sockets": 2, "Sockets": 900`, 1), want: "connections[0].Sockets: duplicate member"},
+		// An object of more members than planet ever writes is refused
+		// before decoding (a decoded map costs five times its text).
+		{name: "crowded states", doc: strings.Replace(good, `"ESTABLISHED": 2`, `"ESTABLISHED": 2`+crowd(MaxMembers), 1), want: "connections[0].states.s31: more than 32 members in one object"},
+		{name: "too many addresses", doc: strings.Replace(good, `"10.1.0.5"`, strings.Repeat(`"10.1.0.5", `, MaxAddresses)+`"10.1.0.5"`, 1), want: "host.addresses: 65537 addresses, more than 65536"},
 		{name: "missing time", doc: strings.Replace(good, `"scanned_at": "2026-11-26T12:00:00Z",`, ``, 1), want: "scanned_at: missing"},
 		{name: "global address as link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["fe80::1%eth0", "2001:db8::1"]`, 1), want: "host.link_local[1]: 2001:db8::1 is not an IPv6 link-local address"},
 		{name: "IPv4 link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["169.254.1.1"]`, 1), want: "host.link_local[0]"},
@@ -108,6 +124,15 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crowd is n more members for an object: "s0": 1, "s1": 1...
+func crowd(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `, "s%d": 1`, i)
+	}
+	return b.String()
 }
 
 func TestReadSizeLimit(t *testing.T) {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark: wall time and peak RSS (GNU time -v) of planet merge, render and
+# diff on the largest inputs planet accepts and on inputs over its limits,
+# which must be refused without taking memory (README "Limits").
+# Usage: scripts/bench-limits.sh [HOSTS]   (default 10000; takes minutes and
+# ~2 GB of disk in $TMPDIR). Needs python3 and GNU time (/usr/bin/time).
+#
+# Prints one Markdown table row per run: what ran, wall time, peak RSS, and
+# "ok" or the exit status with the end of the error. The target: peak RSS
+# under 512 MiB for every accepted input, under 1 GiB and 60 s for
+# merge --by host of the 10,000-host fleet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts=${1:-10000}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+go build -o "$out/planet" ./cmd/planet
+go build -o "$out/fleetgen" ./graph/fleetgen/cmd/fleetgen
+P=$out/planet
+
+run() { # LABEL COMMAND...
+  local label=$1 rc=0 rss wall status
+  shift
+  /usr/bin/time -v -o "$out/time" "$@" >/dev/null 2>"$out/err" || rc=$?
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time")
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$out/time")
+  status=ok
+  [ "$rc" = 0 ] || status="exit $rc: $(grep -v '^time=' "$out/err" | tail -1 | cut -c1-110)"
+  printf '| %s | %s | %s MiB | %s |\n' "$label" "$wall" "$rss" "$status"
+}
+
+echo "| run | wall | peak RSS | result |"
+echo "| --- | --- | --- | --- |"
+
+# The synthetic fleet, merged every way.
+"$out/fleetgen" gen -n "$hosts" -dir "$out/fleet" >/dev/null 2>&1
+"$out/fleetgen" gen -n 800 -dir "$out/fleet800" >/dev/null 2>&1
+run "merge DIR ($hosts hosts)" "$P" merge "$out/fleet" -o "$out/g.json"
+find "$out/fleet" -name '*.json' | sort | xargs cat >"$out/fleet.stream"
+run "merge - ($hosts hosts on stdin)" sh -c '"$0" merge - -o /dev/null <"$1"' "$P" "$out/fleet.stream"
+rm "$out/fleet.stream"
+run "merge --by host DIR ($hosts hosts)" "$P" merge --by host "$out/fleet" -o "$out/byhost.json"
+run "merge --by host DIR (800 hosts)" "$P" merge --by host "$out/fleet800" -o "$out/byhost800.json"
+run "render -f table (800 hosts by host)" "$P" render -f table "$out/byhost800.json" -o /dev/null
+run "diff (800 hosts by host, itself)" "$P" diff "$out/byhost800.json" "$out/byhost800.json"
+rm -rf "$out/fleet800"
+
+# The largest graph the limits accept: 250,000 entries in 64 MiB, every
+# string distinct (nothing for the decoder to share).
+python3 - "$out/worst.json" <<'PY'
+import sys
+N, E, K = 1000, 249000, 5
+with open(sys.argv[1], 'w') as f:
+    f.write('{\n  "schema": "planet.graph/v1",\n  "generated_at": "2026-11-30T09:00:00Z",\n  "by": "host",\n  "external": "ip",\n  "snapshots": 1000,\n  "nodes": [\n')
+    f.write(',\n'.join('    {"id": "n%04d", "kind": "host", "host_count": 1}' % i for i in range(N)))
+    f.write('\n  ],\n  "edges": [\n')
+    for i in range(E):
+        a, b = divmod(i, N)
+        procs = ', '.join('"p%02d-%010d"' % (j, i) for j in range(K))
+        f.write(('' if i == 0 else ',\n') + '    {"from": "n%04d", "to": "n%04d", "protocol": "tcp", "port": %d, "seen_from": "both", "client_processes": [%s], "client_hosts": 1, "server_hosts": 1, "sockets": 1}' % (a % N, b, 1 + a // N, procs))
+    f.write('\n  ]\n}\n')
+PY
+size=$(stat -c %s "$out/worst.json")
+run "render -f table (limit graph, $size bytes)" "$P" render -f table "$out/worst.json" -o /dev/null
+run "render -f json (limit graph)" "$P" render -f json "$out/worst.json" -o /dev/null
+run "render -f dot (limit graph)" "$P" render -f dot "$out/worst.json" -o /dev/null
+run "diff (limit graph, itself)" "$P" diff "$out/worst.json" "$out/worst.json"
+
+# The largest snapshots the limits accept, four of one host: 65,536
+# addresses, then connections up to 32 MiB, each with 31 one-socket TCP
+# states of made-up names (a decoded map costs five times its text).
+mkdir "$out/big"
+python3 - "$out/big/h1.json" <<'PY'
+import sys
+addrs = ', '.join('"10.1.%d.%d"' % (i >> 8, i & 255) for i in range(65536))
+states = ', '.join('"s%d": 1' % j for j in range(31))
+with open(sys.argv[1], 'w') as f:
+    f.write('{"schema": "planet.snapshot/v1", "planet_version": "x", "scanned_at": "2026-11-30T09:00:00Z", "host": {"hostname": "h1", "addresses": [%s], "hostgroup": "web"}, "sources": [], "listeners": [], "connections": [' % addrs)
+    i = 0
+    while f.tell() < (32 << 20) - 1000:
+        f.write(('' if i == 0 else ', ') + '{"direction": "upstream", "protocol": "tcp", "port": 443, "process": "p%d", "remote_ip": "198.51.100.%d", "sockets": 31, "states": {%s}}' % (i % 7, i % 200, states))
+        i += 1
+    f.write('], "unowned_sockets": 0}\n')
+PY
+for i in 2 3 4; do sed "s/\"scanned_at\": \"2026-11-30T09:00:00Z\"/\"scanned_at\": \"2026-11-30T09:00:0${i}Z\"/" "$out/big/h1.json" >"$out/big/h$i.json"; done
+run "merge DIR (4 snapshots of $(stat -c %s "$out/big/h1.json") bytes)" "$P" merge "$out/big" -o /dev/null
+run "render -f table (one of them)" "$P" render -f table "$out/big/h1.json" -o /dev/null
+run "diff (two of them)" "$P" diff "$out/big/h1.json" "$out/big/h2.json"
+rm -rf "$out/big"
+
+# Over the limits: refused, cheaply.
+mkdir "$out/over"
+python3 - "$out/over/pad.json" <<'PY'
+import sys
+with open(sys.argv[1], 'w') as f:
+    f.write('{"pad":"'); blk = 'A' * (1 << 20)
+    for _ in range(512): f.write(blk)
+    f.write('","schema":"planet.snapshot/v1"}')
+PY
+run "merge DIR (a 512 MiB file)" "$P" merge "$out/over" -o /dev/null
+rm "$out/over/pad.json"
+python3 - "$out/over/h1.json" <<'PY'
+import json, sys
+addrs = ["10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255) for i in range(4000000)]
+json.dump({"schema": "planet.snapshot/v1", "planet_version": "x", "scanned_at": "2026-11-30T09:00:00Z",
+           "host": {"hostname": "h1", "addresses": addrs, "hostgroup": "web"}, "sources": [],
+           "listeners": [], "connections": [], "unowned_sockets": 0}, open(sys.argv[1], 'w'), separators=(',', ':'))
+PY
+for i in 2 3 4 5 6 7 8; do cp "$out/over/h1.json" "$out/over/h$i.json"; done
+run "merge DIR (8 snapshots, 4M addresses each)" "$P" merge "$out/over" -o /dev/null

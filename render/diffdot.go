@@ -19,16 +19,6 @@ type diffMarks struct {
 	nodes map[string]string
 }
 
-func (m diffMarks) edge(e *graph.Edge, attrs attrList) attrList {
-	switch m.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] {
-	case "added":
-		return restyle(attrs, diffAdded, "bold", "added")
-	case "removed":
-		return restyle(attrs, diffRemoved, "dashed", "removed")
-	}
-	return attrs
-}
-
 func (m diffMarks) node(id string, attrs attrList) attrList {
 	switch m.nodes[id] {
 	case "added":

@@ -28,12 +28,16 @@ func (e *LimitError) Error() string {
 }
 
 // Mermaid writes g as a Mermaid flowchart (flowchart LR) for READMEs and CI
-// comments. Nodes are n0, n1... in the graph's order with their name and
-// host count as a quoted label; the dependencies between two nodes share one
-// link labelled with their proto/port list (and bytes when known), dotted
-// when every one of them was seen from one end only. External nodes get the
-// "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)
-// so no name can end a label or inject markup.
+// comments: the drawing DOT draws (newDrawing). Nodes are n0, n1... by
+// their position in the graph (x0 for folded external peers) with their
+// name and host count as a quoted label; the dependencies from one node to
+// another share one link labelled with their ports and processes ("tcp/5432
+// java → postgres") and bytes each way when known ("→ 1.2 MiB ← 80.0 MiB",
+// totals since the connections opened), dotted when every one of them was
+// seen from one end only, and dotted grey for infrastructure, which a large
+// graph folds into a "notes" node. External nodes get the "external" class
+// (dashed, grey). Labels are entity-encoded (#quot;, #60;) so no name can
+// end a label or inject markup.
 //
 // Unless force is set, a diagram beyond Mermaid's default limits
 // (MermaidMaxLinks links, MermaidMaxText characters) is refused with a
@@ -52,61 +56,42 @@ func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
 	return err
 }
 
-type mermaidLink struct {
-	from, to  string
-	ports     []string
-	bytes     uint64
-	oneSided  bool
-	firstEdge int
-}
-
 func mermaidBytes(g *graph.Graph) ([]byte, int) {
+	d := newDrawing(g, diffMarks{})
 	var b bytes.Buffer
 	b.WriteString("flowchart LR\n")
-	ids := make(map[string]string, len(g.Nodes))
 	var external []string
-	for i, n := range g.Nodes {
-		id := "n" + strconv.Itoa(i)
-		ids[n.ID] = id
+	for _, n := range d.nodes {
 		open, closing := "[", "]"
 		if n.Kind == graph.KindExternal {
 			open, closing = "([", "])"
-			external = append(external, id)
+			external = append(external, n.id)
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", id, open, mermaidLabel(true, display(n.ID), hostCount(n.HostCount)), closing)
+		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, n.label(), n.sub()), closing)
 	}
-	// One link per ordered node pair, in the graph's edge order.
-	var links []*mermaidLink
-	byPair := map[[2]string]*mermaidLink{}
-	for i, e := range g.Edges {
-		k := [2]string{e.From, e.To}
-		l := byPair[k]
-		if l == nil {
-			l = &mermaidLink{from: ids[e.From], to: ids[e.To], oneSided: true, firstEdge: i}
-			byPair[k] = l
-			links = append(links, l)
-		}
-		l.ports = append(l.ports, portLabel(e))
-		l.bytes += e.PortBytesToServer + e.PortBytesToClient
-		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
-	}
-	for _, l := range links {
+	var infra []string
+	for i, l := range d.links {
 		arrow := "-->"
-		if l.oneSided {
+		if l.oneSided || l.infra {
 			arrow = "-.->"
 		}
-		lines := []string{strings.Join(l.ports, ", ")}
-		if l.bytes > 0 {
-			lines = append(lines, bytesIEC(l.bytes))
+		if l.infra {
+			infra = append(infra, strconv.Itoa(i))
 		}
-		label := mermaidLabel(false, lines...)
-		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from, arrow, label, l.to)
+		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from.id, arrow, mermaidLabel(false, l.label()...), l.to.id)
+	}
+	if len(d.notes) > 0 {
+		fmt.Fprintf(&b, "  notes[\"%s\"]\n", mermaidLabel(true, append([]string{"infrastructure, not drawn:"}, d.notes...)...))
+		b.WriteString("  classDef note stroke-dasharray:2 2,stroke:#bbb,color:#555,fill:#fafafa\n  class notes note\n")
 	}
 	if len(external) > 0 {
 		b.WriteString("  classDef external stroke-dasharray:5 5,stroke:#888,color:#555,fill:#f6f6f6\n")
 		fmt.Fprintf(&b, "  class %s external\n", strings.Join(external, ","))
 	}
-	return b.Bytes(), len(links)
+	if len(infra) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:#aaa,color:#888\n", strings.Join(infra, ","))
+	}
+	return b.Bytes(), len(d.links)
 }
 
 // mermaidLabel is the text of a quoted Mermaid label showing lines, each

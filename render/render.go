@@ -126,7 +126,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		err = GraphTable(&buf, g)
 	case FormatSVG:
 		if !opts.Force {
-			if err := CheckSVGSize(g); err != nil {
+			if err := checkDrawingSize(g, marks); err != nil {
 				return nil, err
 			}
 		}
@@ -134,7 +134,11 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return SVG(ctx, dot, opts.SVG)
+		svg, err := SVG(ctx, dot, opts.SVG)
+		if err != nil {
+			return nil, err
+		}
+		return svgFonts(svg), nil
 	default:
 		err = errors.New("render: unknown format " + opts.Format)
 	}
@@ -144,11 +148,17 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// CheckSVGSize refuses a graph whose layout would take minutes.
-func CheckSVGSize(g *graph.Graph) error {
-	if len(g.Edges) > SVGMaxEdges || len(g.Nodes) > SVGMaxNodes {
-		return &LimitError{fmt.Sprintf("svg: %d nodes and %d edges; layouts beyond %d nodes or %d edges take minutes",
-			len(g.Nodes), len(g.Edges), SVGMaxNodes, SVGMaxEdges)}
+// CheckSVGSize refuses a graph whose drawing (external peers and
+// infrastructure folded as DOT folds them) would take minutes to lay out.
+func CheckSVGSize(g *graph.Graph) error { return checkDrawingSize(g, diffMarks{}) }
+
+// checkDrawingSize is CheckSVGSize on what the diagram draws (external
+// peers and infrastructure folded as newDrawing does).
+func checkDrawingSize(g *graph.Graph, marks diffMarks) error {
+	d := newDrawing(g, marks)
+	if len(d.links) > SVGMaxEdges || len(d.nodes) > SVGMaxNodes {
+		return &LimitError{fmt.Sprintf("svg: %d nodes and %d links drawn; layouts beyond %d nodes or %d edges take minutes",
+			len(d.nodes), len(d.links), SVGMaxNodes, SVGMaxEdges)}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func withDiff(g *graph.Graph, base *Input, filter Filter) (*graph.Graph, diffMar
 			return nil, diffMarks{}, err
 		}
 	}
-	d := graph.Compare(old, g, graph.DiffOptions{IgnoreBytes: true})
+	d := graph.Compare(old, g, graph.DiffOptions{ExternalChanges: true})
 	marks := diffMarks{edges: map[graph.EdgeKey]string{}, nodes: map[string]string{}}
 	for _, e := range d.AddedEdges {
 		marks.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] = "added"

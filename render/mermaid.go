@@ -43,7 +43,14 @@ func (e *LimitError) Error() string {
 // (MermaidMaxLinks links, MermaidMaxText characters) is refused with a
 // *LimitError, since Mermaid would only show an error in its place.
 func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
-	b, links := mermaidBytes(g)
+	return mermaid(w, g, diffMarks{}, force)
+}
+
+// mermaid is Mermaid with render --diff's marks: added dependencies thick
+// and green, removed ones dotted and red, added and removed nodes outlined
+// in the same colours.
+func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
+	b, links := mermaidBytes(g, marks)
 	if !force {
 		if links > MermaidMaxLinks {
 			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
@@ -56,8 +63,8 @@ func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
 	return err
 }
 
-func mermaidBytes(g *graph.Graph) ([]byte, int) {
-	d := newDrawing(g, diffMarks{})
+func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
+	d := newDrawing(g, marks)
 	var b bytes.Buffer
 	b.WriteString("flowchart LR\n")
 	var external []string
@@ -69,13 +76,20 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 		}
 		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, n.label(), n.sub()), closing)
 	}
-	var infra []string
+	var infra, added, removed []string
 	for i, l := range d.links {
 		arrow := "-->"
 		if l.oneSided || l.infra {
 			arrow = "-.->"
 		}
-		if l.infra {
+		switch {
+		case l.mark == "added":
+			arrow = "==>"
+			added = append(added, strconv.Itoa(i))
+		case l.mark == "removed":
+			arrow = "-.->"
+			removed = append(removed, strconv.Itoa(i))
+		case l.infra:
 			infra = append(infra, strconv.Itoa(i))
 		}
 		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from.id, arrow, mermaidLabel(false, l.label()...), l.to.id)
@@ -90,6 +104,23 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 	}
 	if len(infra) > 0 {
 		fmt.Fprintf(&b, "  linkStyle %s stroke:#aaa,color:#888\n", strings.Join(infra, ","))
+	}
+	if len(added) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:%s,color:%s\n", strings.Join(added, ","), diffAdded, diffAdded)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:%s,color:%s\n", strings.Join(removed, ","), diffRemoved, diffRemoved)
+	}
+	for _, m := range []struct{ mark, color string }{{"added", diffAdded}, {"removed", diffRemoved}} {
+		var ids []string
+		for _, n := range d.nodes {
+			if marks.nodes[n.ID] == m.mark {
+				ids = append(ids, n.id)
+			}
+		}
+		if len(ids) > 0 {
+			fmt.Fprintf(&b, "  classDef %s stroke:%s,stroke-width:2px\n  class %s %s\n", m.mark, m.color, strings.Join(ids, ","), m.mark)
+		}
 	}
 	return b.Bytes(), len(d.links)
 }

@@ -45,9 +45,9 @@ type Options struct {
 	// Force renders SVG and Mermaid beyond their size limits.
 	Force bool
 	SVG   SVGOptions
-	// DiffBase, when set, is the older graph (--diff OLD): dot and svg then
-	// draw the new graph with the dependencies added since DiffBase in green
-	// and those removed since in red, dashed.
+	// DiffBase, when set, is the older graph (--diff OLD): dot, svg and
+	// mermaid then draw the new graph with the dependencies added since
+	// DiffBase in green and those removed since in red, dashed.
 	DiffBase *Input
 }
 
@@ -65,8 +65,8 @@ func (o Options) Validate() error {
 	if err := o.Filter.Validate(); err != nil {
 		return &UsageError{err.Error()}
 	}
-	if o.DiffBase != nil && o.Format != FormatDOT && o.Format != FormatSVG {
-		return &UsageError{"--diff highlights changes in dot and svg; for the other formats use planet diff"}
+	if o.DiffBase != nil && o.Format != FormatDOT && o.Format != FormatSVG && o.Format != FormatMermaid {
+		return &UsageError{"--diff highlights changes in a picture (dot, svg, mermaid); for a list of the changes (text, json, markdown) use planet diff"}
 	}
 	if o.Format == FormatTextfile && !o.Filter.IsZero() {
 		return &UsageError{"--focus, --hide-external and --exclude-port apply to graph formats (dot, svg, mermaid, json, table), not to the textfile"}
@@ -119,7 +119,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 			_, err = buf.Write(b)
 		}
 	case FormatMermaid:
-		err = Mermaid(&buf, g, opts.Force)
+		err = mermaid(&buf, g, marks, opts.Force)
 	case FormatJSON:
 		err = graph.Write(&buf, g)
 	case FormatTable:

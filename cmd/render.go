@@ -41,6 +41,7 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 					ExcludePorts: ports,
 				},
 				Force: a.v.GetBool("force"),
+				Width: terminalWidth(a.v.GetString("output"), a.stdout),
 				SVG: render.SVGOptions{
 					CacheDir: a.v.GetString("svg-cache-dir"),
 					Timeout:  a.v.GetDuration("svg-timeout"),

@@ -44,6 +44,9 @@ type Options struct {
 	Filter Filter
 	// Force renders SVG and Mermaid beyond their size limits.
 	Force bool
+	// Width fits a graph's table to this many terminal columns (0: no
+	// limit): the width of the terminal it goes to (see GraphTableWidth).
+	Width int
 	SVG   SVGOptions
 	// DiffBase, when set, is the older graph (--diff OLD): dot, svg and
 	// mermaid then draw the new graph with the dependencies added since
@@ -123,7 +126,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	case FormatJSON:
 		err = graph.Write(&buf, g)
 	case FormatTable:
-		err = GraphTable(&buf, g)
+		err = GraphTableWidth(&buf, g, opts.Width)
 	case FormatSVG:
 		if !opts.Force {
 			if err := checkDrawingSize(g, marks); err != nil {

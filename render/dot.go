@@ -236,13 +236,19 @@ func nodeTooltip(n *drawNode) []string {
 // only, grey to or from external peers, thin grey and dotted for
 // infrastructure, green or red for render --diff.
 func linkAttrs(l *drawLink) attrList {
-	attrs := attrList{
-		{Key: "label", Value: dotString(l.label()...)},
-		{Key: "tooltip", Value: dotString(l.tooltip()...)},
-	}
 	w := penWidth(l.bytes())
 	if l.infra {
 		w = 1
+	}
+	label := l.label()
+	if w >= 3 {
+		// Graphviz routes a line along its label's box whatever the pen
+		// width: a blank line above and below keeps a thick one off the text.
+		label = append(append([]string{" "}, label...), " ")
+	}
+	attrs := attrList{
+		{Key: "label", Value: dotString(label...)},
+		{Key: "tooltip", Value: dotString(l.tooltip()...)},
 	}
 	if w != 1 {
 		attrs = append(attrs,

@@ -113,7 +113,7 @@ func TestDrawingServiceFleet(t *testing.T) {
 	if n := strings.Count(out, "subgraph cluster_"); n != 11 {
 		t.Errorf("%d clusters, want 11 (10 teams, infra)", n)
 	}
-	if !regexp.MustCompile(`label="tcp/5432 java → postgres\\n→ [0-9.]+ MiB ← [0-9.]+ [MG]iB"`).MatchString(out) {
+	if !regexp.MustCompile(`label=" \\ntcp/5432 java → postgres\\n→ [0-9.]+ MiB ← [0-9.]+ [MG]iB\\n "`).MatchString(out) {
 		t.Errorf("no link labelled with its port and processes")
 	}
 }
@@ -276,7 +276,8 @@ func TestDrawingLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`label="tcp/80,443 haproxy → nginx\ntcp/9000 haproxy → php-fpm\n→ 1.1 MiB ← 50.5 MiB"`,
+		// A thick line: a blank line above and below keeps it off the text.
+		`label=" \ntcp/80,443 haproxy → nginx\ntcp/9000 haproxy → php-fpm\n→ 1.1 MiB ← 50.5 MiB\n "`,
 		// Two dependencies of a node on itself: one loop, one label.
 		`label="tcp/6379 php-fpm → redis-server\ntcp/8500 consul → consul"`,
 		`label="tcp/443 php-fpm → ?"`,

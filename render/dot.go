@@ -54,6 +54,62 @@ func svgFonts(svg []byte) []byte {
 	return bytes.ReplaceAll(svg, []byte(`font-family="Verdana"`), []byte(`font-family="Verdana,DejaVu Sans,sans-serif"`))
 }
 
+// svgLabelsOnTop moves the edge labels of Graphviz's SVG above every line:
+// Graphviz draws each edge's label with the edge, so the edges drawn after
+// it cross it. Each label line (a <text> line of an <g class="edge">
+// group; Graphviz writes one element a line, and names cannot hold a raw
+// newline or '<') goes to the end of the graph's group, in the same
+// coordinates, with a white halo (a stroke painted under the fill). An SVG
+// of another shape is returned unchanged.
+func svgLabelsOnTop(svg []byte) []byte {
+	lines := bytes.SplitAfter(svg, []byte("\n"))
+	var kept, labels [][]byte
+	depth := 0 // <g> nesting inside the current edge group; 0: outside
+	for _, l := range lines {
+		switch {
+		case depth == 0 && bytes.HasPrefix(l, []byte(`<g id="edge`)) && bytes.Contains(l, []byte(`class="edge"`)):
+			depth = 1
+			kept = append(kept, l)
+			continue
+		case depth == 0:
+			kept = append(kept, l)
+			continue
+		}
+		if bytes.HasPrefix(l, []byte("<text ")) {
+			if !bytes.HasSuffix(bytes.TrimSpace(l), []byte("> </text>")) { // blank padding lines need no halo
+				labels = append(labels, append([]byte(`<text stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke" `), l[len("<text "):]...))
+			}
+			continue
+		}
+		depth += bytes.Count(l, []byte("<g ")) - bytes.Count(l, []byte("</g>"))
+		kept = append(kept, l)
+	}
+	// The graph's group closes on the last "</g>" line before "</svg>".
+	end := -1
+	for i := len(kept) - 1; i >= 0; i-- {
+		if string(bytes.TrimSpace(kept[i])) == "</g>" {
+			end = i
+			break
+		}
+	}
+	if len(labels) == 0 || end < 0 || depth != 0 {
+		return svg
+	}
+	var out bytes.Buffer
+	for _, l := range kept[:end] {
+		out.Write(l)
+	}
+	out.WriteString(`<g id="edge-labels" class="edge-labels">` + "\n")
+	for _, l := range labels {
+		out.Write(l)
+	}
+	out.WriteString("</g>\n")
+	for _, l := range kept[end:] {
+		out.Write(l)
+	}
+	return out.Bytes()
+}
+
 func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
 	d := newDrawing(g, marks)
 	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph()}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -301,6 +302,61 @@ func TestDrawingLinks(t *testing.T) {
 	} {
 		if !strings.Contains(mmd.String(), want) {
 			t.Errorf("Mermaid lacks %s:\n%s", want, mmd.String())
+		}
+	}
+}
+
+// TestSVGLabelsOnTop: after svgLabelsOnTop every edge label is drawn after
+// every line (so no line crosses it), with the same texts in the same
+// places, and the SVG still parses.
+func TestSVGLabelsOnTop(t *testing.T) {
+	dotBin := testenv.NeedCommand(t, "dot", "graphviz")
+	for _, n := range []int{3, 10} {
+		var buf bytes.Buffer
+		if err := DOT(&buf, serviceFleet(t, n)); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(dotBin, "-Tsvg")
+		cmd.Stdin = &buf
+		svg, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("dot -Tsvg: %v", err)
+		}
+		svg = svgFonts(svg)
+		top := svgLabelsOnTop(svg)
+		if bytes.Equal(top, svg) {
+			t.Fatal("labels not moved")
+		}
+		before, after := svgTexts(t, svg), svgTexts(t, top)
+		var want []string
+		for _, s := range before {
+			if s != " " {
+				want = append(want, s)
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(after)
+		if !slices.Equal(want, after) {
+			t.Errorf("texts changed: %d before, %d after", len(want), len(after))
+		}
+		lastPath := bytes.LastIndex(top, []byte("<path "))
+		firstLabel := bytes.Index(top, []byte(`<g id="edge-labels"`))
+		if firstLabel < lastPath {
+			t.Errorf("labels at %d, before the last line at %d", firstLabel, lastPath)
+		}
+		if !bytes.HasSuffix(bytes.TrimSpace(top), []byte("</svg>")) {
+			t.Error("SVG cut")
+		}
+		if dir := os.Getenv("PLANET_DRAWING_DIR"); dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("service-fleet-%d.svg", n)), top, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Something that is not Graphviz's SVG comes back as it is.
+	for _, in := range []string{"", "<svg></svg>", "<g id=\"edge1\" class=\"edge\">\n<text>x</text>\n"} {
+		if got := svgLabelsOnTop([]byte(in)); string(got) != in {
+			t.Errorf("svgLabelsOnTop(%q) = %q", in, got)
 		}
 	}
 }

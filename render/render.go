@@ -141,7 +141,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return svgFonts(svg), nil
+		return svgLabelsOnTop(svgFonts(svg)), nil
 	default:
 		err = errors.New("render: unknown format " + opts.Format)
 	}

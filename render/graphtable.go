@@ -42,6 +42,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 	fmt.Fprintf(tw, "EXTERNAL\t%s\n", cell(g.External))
 	tw.Flush()
 
+	order := newNameOrder(g)
 	buf.WriteString("\nNODES\n")
 	if len(g.Nodes) == 0 {
 		buf.WriteString("  none\n")
@@ -49,7 +50,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		nodes := slices.Clone(g.Nodes)
 		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindExternal: 2}
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
-			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), compareNames(a.ID, b.ID))
+			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
 		})
 		tw = newColumns(&buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15})
 		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
@@ -68,10 +69,13 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		tw = newColumns(&buf).fit(width, narrowing{3, 20}, narrowing{5, 0}, narrowing{6, 0}, narrowing{0, 20}, narrowing{1, 20},
 			narrowing{3, 12}, narrowing{4, 0}, narrowing{0, 15}, narrowing{1, 15}, narrowing{3, 8}, narrowing{0, 8}, narrowing{1, 8})
 		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
-		edges := slices.Clone(g.Edges)
-		slices.SortStableFunc(edges, func(a, b *graph.Edge) int {
-			return cmp.Or(compareNames(a.From, b.From), compareNames(a.To, b.To))
-		})
+		edges := g.Edges // by from, to as text: the same unless a name is an address
+		if order.addrs {
+			edges = slices.Clone(g.Edges)
+			slices.SortStableFunc(edges, func(a, b *graph.Edge) int {
+				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
+			})
+		}
 		for _, e := range edges {
 			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s\t%d -> %d\t%d\t%s\t%s\t%s\n",
 				cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
@@ -87,10 +91,13 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		buf.WriteString("\nTRAFFIC (darkstat, all ports; bytes since darkstat started)\n")
 		tw = newColumns(&buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8})
 		fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
-		traffic := slices.Clone(g.Traffic)
-		slices.SortStableFunc(traffic, func(a, b *graph.Traffic) int {
-			return cmp.Or(compareNames(a.From, b.From), compareNames(a.To, b.To))
-		})
+		traffic := g.Traffic
+		if order.addrs {
+			traffic = slices.Clone(g.Traffic)
+			slices.SortStableFunc(traffic, func(a, b *graph.Traffic) int {
+				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
+			})
+		}
 		for _, t := range traffic {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)
 		}
@@ -117,12 +124,28 @@ func cells(names []string) string {
 	return strings.Join(out, listSep)
 }
 
-// compareNames orders node names for a person: IP addresses and prefixes
-// numerically (10.0.0.9 before 10.0.0.10; IPv4 before IPv6), after every
-// other name, which sorts as text.
-func compareNames(a, b string) int {
-	pa, aok := parseAddrOrPrefix(a)
-	pb, bok := parseAddrOrPrefix(b)
+// nameOrder orders a graph's node names for a person: IP addresses and
+// prefixes numerically (10.0.0.9 before 10.0.0.10; IPv4 before IPv6),
+// after every other name, which sorts as text. Each name is parsed once.
+type nameOrder struct {
+	prefixes map[string]netip.Prefix
+	addrs    bool // some name is an address or prefix
+}
+
+func newNameOrder(g *graph.Graph) nameOrder {
+	o := nameOrder{prefixes: map[string]netip.Prefix{}}
+	for _, n := range g.Nodes {
+		if p, ok := parseAddrOrPrefix(n.ID); ok {
+			o.prefixes[n.ID] = p
+		}
+	}
+	o.addrs = len(o.prefixes) > 0
+	return o
+}
+
+func (o nameOrder) compare(a, b string) int {
+	pa, aok := o.prefixes[a]
+	pb, bok := o.prefixes[b]
 	switch {
 	case aok && bok:
 		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()), strings.Compare(a, b))

@@ -167,7 +167,9 @@ func (d *drawing) foldInfra() {
 			}
 			gr.froms = append(gr.froms, l.from.label())
 			gr.tos = append(gr.tos, l.to.label())
-			gr.servers = append(gr.servers, e.ServerProcesses...)
+			for _, p := range e.ServerProcesses {
+				gr.servers = append(gr.servers, display(p))
+			}
 		}
 	}
 	d.links = kept

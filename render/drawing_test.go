@@ -360,3 +360,34 @@ func TestSVGLabelsOnTop(t *testing.T) {
 		}
 	}
 }
+
+// TestDrawingNotesHostile: the note of folded infrastructure shows names
+// as display does (a control character Go-quoted) and escaped for the
+// HTML-like legend.
+func TestDrawingNotesHostile(t *testing.T) {
+	g := serviceFleet(t, 10)
+	for _, e := range g.Edges {
+		if e.Port == 53 {
+			e.ServerProcesses = []string{"\x1b[31m<b>&"}
+		}
+	}
+	var buf bytes.Buffer
+	if err := DOT(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "\x1b") || !strings.Contains(buf.String(), `udp/53 (DNS, &quot;\x1b[31m&lt;b&gt;&amp;&quot;)`) {
+		t.Errorf("the note does not show the process name quoted and escaped:\n%s", buf.String())
+	}
+	dotBin := testenv.NeedCommand(t, "dot", "graphviz")
+	cmd := exec.Command(dotBin, "-Tsvg")
+	cmd.Stdin = &buf
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	svg, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("dot -Tsvg: %v\n%s", err, stderr.String())
+	}
+	if !slices.Contains(svgTexts(t, svg), `udp/53 (DNS, "\x1b[31m<b>&"): 52 nodes → infra-dns`) {
+		t.Errorf("the SVG does not show the note's text exactly: %q", svgTexts(t, svg))
+	}
+}

@@ -23,7 +23,7 @@ import (
 // external group) labelled with its name and host count, grouped in
 // clusters where names share a first word; one arrow per client -> server
 // node pair labelled with its ports and processes ("tcp/5432 java →
-// postgres") and its bytes each way ("→ 1.2 MiB ← 80.0 MiB": totals of the
+// postgres") and its bytes each way ("→ 1.2 MiB ← 80.0 MiB since open": totals of the
 // connections open at the scan since they opened, not a rate), its pen
 // width the log of its bytes; and a legend saying what dashed lines, grey,
 // colour, width and the numbers mean, with the infrastructure dependencies

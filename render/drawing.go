@@ -284,7 +284,8 @@ func (d *drawing) cluster() {
 
 // lines is the link's label: one line per process pair with its ports
 // ("tcp/5432 java → postgres"), at most maxLinkLines, then the bytes each
-// way when known ("→ 1.2 MiB ← 80.0 MiB"). A dependency with no process
+// way when known ("→ 1.2 MiB ← 80.0 MiB since open": no window, so
+// totals of the connections open at the scan, never a rate). A dependency with no process
 // known shows its ports only, so one edge with none is just "tcp/5432".
 func (l *drawLink) lines(withBytes bool) []string {
 	type procs struct {
@@ -321,7 +322,7 @@ func (l *drawLink) lines(withBytes bool) []string {
 		out = append(out, line)
 	}
 	if withBytes && (l.toServer > 0 || l.toClient > 0) {
-		out = append(out, "→ "+bytesIEC(l.toServer)+" ← "+bytesIEC(l.toClient))
+		out = append(out, "→ "+bytesIEC(l.toServer)+" ← "+bytesIEC(l.toClient)+" since open")
 	}
 	return out
 }

@@ -114,7 +114,7 @@ func TestDrawingServiceFleet(t *testing.T) {
 	if n := strings.Count(out, "subgraph cluster_"); n != 11 {
 		t.Errorf("%d clusters, want 11 (10 teams, infra)", n)
 	}
-	if !regexp.MustCompile(`label=" \\ntcp/5432 java → postgres\\n→ [0-9.]+ MiB ← [0-9.]+ [MG]iB\\n "`).MatchString(out) {
+	if !regexp.MustCompile(`label=" \\ntcp/5432 java → postgres\\n→ [0-9.]+ MiB ← [0-9.]+ [MG]iB since open\\n "`).MatchString(out) {
 		t.Errorf("no link labelled with its port and processes")
 	}
 }
@@ -278,7 +278,7 @@ func TestDrawingLinks(t *testing.T) {
 	}
 	for _, want := range []string{
 		// A thick line: a blank line above and below keeps it off the text.
-		`label=" \ntcp/80,443 haproxy → nginx\ntcp/9000 haproxy → php-fpm\n→ 1.1 MiB ← 50.5 MiB\n "`,
+		`label=" \ntcp/80,443 haproxy → nginx\ntcp/9000 haproxy → php-fpm\n→ 1.1 MiB ← 50.5 MiB since open\n "`,
 		// Two dependencies of a node on itself: one loop, one label.
 		`label="tcp/6379 php-fpm → redis-server\ntcp/8500 consul → consul"`,
 		`label="tcp/443 php-fpm → ?"`,
@@ -297,7 +297,7 @@ func TestDrawingLinks(t *testing.T) {
 		t.Errorf("DOT has %d edges, want 3 (one per node pair):\n%s", n, dot.String())
 	}
 	for _, want := range []string{
-		`n2 -->|"tcp/80,443 haproxy #8594; nginx<br/>tcp/9000 haproxy #8594; php-fpm<br/>#8594; 1.1 MiB #8592; 50.5 MiB"| n1`,
+		`n2 -->|"tcp/80,443 haproxy #8594; nginx<br/>tcp/9000 haproxy #8594; php-fpm<br/>#8594; 1.1 MiB #8592; 50.5 MiB since open"| n1`,
 		`n1 -.->|"tcp/443 php-fpm #8594; #63;"| n0`,
 	} {
 		if !strings.Contains(mmd.String(), want) {

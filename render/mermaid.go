@@ -32,7 +32,7 @@ func (e *LimitError) Error() string {
 // their position in the graph (x0 for folded external peers) with their
 // name and host count as a quoted label; the dependencies from one node to
 // another share one link labelled with their ports and processes ("tcp/5432
-// java → postgres") and bytes each way when known ("→ 1.2 MiB ← 80.0 MiB",
+// java → postgres") and bytes each way when known ("→ 1.2 MiB ← 80.0 MiB since open",
 // totals since the connections opened), dotted when every one of them was
 // seen from one end only, and dotted grey for infrastructure, which a large
 // graph folds into a "notes" node. External nodes get the "external" class

@@ -370,7 +370,7 @@ func TestMermaidRealDrawing(t *testing.T) {
 			continue // SVG labels show entity codes for edge labels (see mermaidLabel)
 		}
 		r := drawn[c][0]
-		if !slices.Contains(r.Edges, "tcp/5432 java → postgres → 667.6 MiB ← 2.0 GiB") {
+		if !slices.Contains(r.Edges, "tcp/5432 java → postgres → 667.6 MiB ← 2.0 GiB since open") {
 			t.Errorf("%s: no link shows its processes and bytes: %q", c, r.Edges)
 		}
 		found := false

@@ -76,6 +76,25 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
 		}
 		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, n.label(), n.sub()), closing)
 	}
+	// Clusters as subgraphs, in order of their first node.
+	var clusters []string
+	members := map[string][]string{}
+	for _, n := range d.nodes {
+		if n.cluster == "" {
+			continue
+		}
+		if _, ok := members[n.cluster]; !ok {
+			clusters = append(clusters, n.cluster)
+		}
+		members[n.cluster] = append(members[n.cluster], n.id)
+	}
+	for i, c := range clusters {
+		fmt.Fprintf(&b, "  subgraph c%d[\"%s\"]\n", i, mermaidLabel(true, display(c)))
+		for _, id := range members[c] {
+			fmt.Fprintf(&b, "    %s\n", id)
+		}
+		b.WriteString("  end\n")
+	}
 	var infra, added, removed []string
 	for i, l := range d.links {
 		arrow := "-->"

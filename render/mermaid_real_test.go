@@ -55,6 +55,8 @@ type mermaidDrawn struct {
 	Error string            `json:"error"`
 	Nodes map[string]string `json:"nodes"`
 	Edges []string          `json:"edges"`
+	// Clusters counts the subgraphs drawn.
+	Clusters int `json:"clusters"`
 }
 
 // mermaidConfigs are the configurations every diagram is drawn with:
@@ -105,6 +107,7 @@ function label(g) {
             r.nodes[m ? m[1] : g.id] = label(g);
           }
           for (const g of div.querySelectorAll("g.edgeLabel")) r.edges.push(label(g));
+          r.clusters = div.querySelectorAll("g.cluster").length;
           div.remove();
         } catch (e) {
           r.error = String(e && e.message || e);
@@ -370,6 +373,9 @@ func TestMermaidRealDrawing(t *testing.T) {
 			continue // SVG labels show entity codes for edge labels (see mermaidLabel)
 		}
 		r := drawn[c][0]
+		if r.Clusters != 11 {
+			t.Errorf("%s: %d clusters drawn, want 11 (10 teams, infra)", c, r.Clusters)
+		}
 		if !slices.Contains(r.Edges, "tcp/5432 java → postgres → 667.6 MiB ← 2.0 GiB since open") {
 			t.Errorf("%s: no link shows its processes and bytes: %q", c, r.Edges)
 		}

@@ -129,6 +129,7 @@ func TestDrawingLabelsClear(t *testing.T) {
 		g    func(t testing.TB) *graph.Graph
 	}{
 		{"fleet", func(t testing.TB) *graph.Graph { return mustMerge(t.(*testing.T), fleet()...) }},
+		{"links", linksGraph},
 		{"service-fleet-3", func(t testing.TB) *graph.Graph { return serviceFleet(t, 3) }},
 		{"service-fleet-10", func(t testing.TB) *graph.Graph { return serviceFleet(t, 10) }},
 	} {
@@ -249,7 +250,11 @@ type xdraw struct {
 // TestDrawingLinks: the dependencies between two nodes are one link in DOT
 // and Mermaid, labelled with ports, client → server processes and bytes
 // each way; the legend says what the numbers, dashes, grey and width mean.
-func TestDrawingLinks(t *testing.T) {
+// linksGraph: a load balancer calling an api on three ports (two served by
+// one process), the api calling itself on two ports (one loop), and an
+// external peer seen from one end.
+func linksGraph(t testing.TB) *graph.Graph {
+	t.Helper()
 	g := &graph.Graph{Schema: graph.Schema, By: graph.ByHostgroup, External: "ip",
 		Nodes: []*graph.Node{{ID: "api", Kind: graph.KindHostgroup, HostCount: 2}, {ID: "lb", Kind: graph.KindHostgroup, HostCount: 1},
 			{ID: "203.0.113.9", Kind: graph.KindExternal, HostCount: 1}},
@@ -269,6 +274,11 @@ func TestDrawingLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+func TestDrawingLinks(t *testing.T) {
+	g := linksGraph(t)
 	var dot, mmd bytes.Buffer
 	if err := DOT(&dot, g); err != nil {
 		t.Fatal(err)

@@ -54,6 +54,7 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 					ExcludePorts: ports,
 				},
 				Force: a.v.GetBool("force"),
+				Width: terminalWidth(a.v.GetString("output"), a.stdout),
 				SVG: render.SVGOptions{
 					CacheDir: a.v.GetString("svg-cache-dir"),
 					Timeout:  a.v.GetDuration("svg-timeout"),
@@ -97,7 +98,7 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 	f.StringP("output", "o", "-", "write to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(renderExt))
 	f.String("focus", "", "render only NODE, what it depends on and what depends on it")
 	f.Int("depth", 1, "with --focus: hops to follow each way (0: no limit)")
-	f.String("diff", "", "with dot or svg: highlight what changed since the graph OLD (added green, removed red and dashed)")
+	f.String("diff", "", "with dot, svg or mermaid: highlight what changed since the graph OLD (added green, removed red and dashed)")
 	f.Bool("hide-external", false, "leave out external nodes (peers no snapshot or inventory explains)")
 	f.StringSlice("exclude-port", nil, "leave out edges on these ports, e.g. 22,9100")
 	f.Bool("force", false, "render DOT, SVG and Mermaid beyond their size limits")

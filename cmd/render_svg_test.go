@@ -186,10 +186,14 @@ func (b svgBins) testRenderSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts := parseSVG(t, svg)
-	for _, want := range []string{"10.1.0.5", "10.3.0.9", "tcp/5432", "udp/53"} {
+	for _, want := range []string{"10.1.0.5", "10.3.0.9", "tcp/5432 my app → ?", "udp/53"} {
 		if !slices.Contains(texts, want) {
 			t.Errorf("%q not among the SVG's texts %q", want, texts)
 		}
+	}
+	// Sans-serif, with fallbacks for machines without Verdana.
+	if !strings.Contains(string(svg), `font-family="Verdana,DejaVu Sans,sans-serif"`) {
+		t.Error("SVG text not in Verdana with fallbacks")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -72,11 +73,16 @@ func TestFirstPassKeepsOneHostHeaderPerHost(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var snaps []weak.Pointer[snapshot.Snapshot]
 			var hosts []weak.Pointer[netip.Addr]
+			var mu sync.Mutex // the hooks run in the first pass's workers
 			testHookParsed = func(s *snapshot.Snapshot) {
+				mu.Lock()
+				defer mu.Unlock()
 				snaps = append(snaps, weak.Make(s))
 				hosts = append(hosts, weak.Make(&s.Host.Addresses[0]))
 			}
 			testHookHeader = func(h *snapshot.Host) {
+				mu.Lock()
+				defer mu.Unlock()
 				hosts = append(hosts, weak.Make(&h.Addresses[0]))
 			}
 			defer func() { testHookParsed, testHookHeader = nil, nil }()

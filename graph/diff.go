@@ -12,14 +12,27 @@ import (
 // DiffSchema names the JSON form of a Diff.
 const DiffSchema = "planet.diff/v1"
 
-// DiffOptions says which changes matter.
+// DiffOptions says which changes matter. The zero value is the CI gate's
+// default: the dependency set only, so two scans of an unchanged fleet
+// compare equal although byte counters moved and CDN addresses rotated.
 type DiffOptions struct {
-	// IgnoreBytes leaves bandwidth out of the comparison.
-	IgnoreBytes bool
-	// BytesChangePercent is the relative change of a byte count that is
-	// reported (default 50): counters move all the time, dependencies don't.
+	// BytesChangePercent, when above zero, also compares byte counters
+	// (per-port and darkstat traffic) and reports a count that moved by
+	// more than this percent, appeared or disappeared. Zero leaves bytes
+	// out: counters move all the time, dependencies don't.
 	BytesChangePercent float64
+	// ExternalChanges compares external nodes one by one (per address or
+	// prefix, as merged). Otherwise all external nodes of each graph are
+	// compared as one node, ExternalNode, and the host counts of their
+	// dependencies and of that node are left out, so rotating peer
+	// addresses are no change while a new external port or a node newly
+	// talking outside is.
+	ExternalChanges bool
 }
+
+// ExternalNode is the ID all external nodes are compared under unless
+// DiffOptions.ExternalChanges.
+const ExternalNode = "external"
 
 // EdgeKey identifies a dependency across graphs.
 type EdgeKey struct {
@@ -54,17 +67,23 @@ type NodeChange struct {
 	Changes []FieldChange `json:"changes"`
 }
 
-// Diff is what changed from one graph to another. Every list is sorted.
+// Diff is what changed from one graph to another. Every list is sorted,
+// and empty ([] in JSON), never null.
 type Diff struct {
-	Schema       string       `json:"schema"`
-	AddedNodes   []*Node      `json:"added_nodes"`
-	RemovedNodes []*Node      `json:"removed_nodes"`
-	ChangedNodes []NodeChange `json:"changed_nodes"`
-	AddedEdges   []*Edge      `json:"added_edges"`
-	RemovedEdges []*Edge      `json:"removed_edges"`
-	ChangedEdges []EdgeChange `json:"changed_edges"`
+	Schema string `json:"schema"`
+	// BytesCompared says byte counters were compared
+	// (DiffOptions.BytesChangePercent); ExternalCollapsed that external
+	// nodes were compared as one (not DiffOptions.ExternalChanges).
+	BytesCompared     bool         `json:"bytes_compared"`
+	ExternalCollapsed bool         `json:"external_collapsed"`
+	AddedNodes        []*Node      `json:"added_nodes"`
+	RemovedNodes      []*Node      `json:"removed_nodes"`
+	ChangedNodes      []NodeChange `json:"changed_nodes"`
+	AddedEdges        []*Edge      `json:"added_edges"`
+	RemovedEdges      []*Edge      `json:"removed_edges"`
+	ChangedEdges      []EdgeChange `json:"changed_edges"`
 	// Traffic lists darkstat node-pair totals that changed beyond the
-	// threshold, appeared or disappeared (empty with IgnoreBytes).
+	// threshold, appeared or disappeared (empty unless bytes are compared).
 	Traffic []FieldChange `json:"traffic"`
 }
 
@@ -104,10 +123,12 @@ func plural(n int, one, many string) string {
 
 // Compare computes what changed from old to new.
 func Compare(old, new *Graph, opts DiffOptions) *Diff {
-	if opts.BytesChangePercent <= 0 {
-		opts.BytesChangePercent = 50
+	d := &Diff{Schema: DiffSchema, BytesCompared: opts.BytesChangePercent > 0, ExternalCollapsed: !opts.ExternalChanges,
+		AddedNodes: []*Node{}, RemovedNodes: []*Node{}, ChangedNodes: []NodeChange{},
+		AddedEdges: []*Edge{}, RemovedEdges: []*Edge{}, ChangedEdges: []EdgeChange{}, Traffic: []FieldChange{}}
+	if d.ExternalCollapsed {
+		old, new = collapseExternal(old), collapseExternal(new)
 	}
-	d := &Diff{Schema: DiffSchema}
 
 	oldNodes := map[string]*Node{}
 	for _, n := range old.Nodes {
@@ -123,7 +144,9 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 		}
 		var ch []FieldChange
 		ch = appendChange(ch, "kind", o.Kind, n.Kind)
-		ch = appendChange(ch, "host_count", strconv.Itoa(o.HostCount), strconv.Itoa(n.HostCount))
+		if !d.ExternalCollapsed || n.ID != ExternalNode {
+			ch = appendChange(ch, "host_count", strconv.Itoa(o.HostCount), strconv.Itoa(n.HostCount))
+		}
 		if len(ch) > 0 {
 			d.ChangedNodes = append(d.ChangedNodes, NodeChange{ID: n.ID, Changes: ch})
 		}
@@ -147,7 +170,7 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 			d.AddedEdges = append(d.AddedEdges, e)
 			continue
 		}
-		if ch := edgeChanges(o, e, opts); len(ch) > 0 {
+		if ch := edgeChanges(o, e, opts, d.ExternalCollapsed); len(ch) > 0 {
 			d.ChangedEdges = append(d.ChangedEdges, EdgeChange{EdgeKey: k, Changes: ch})
 		}
 	}
@@ -156,7 +179,7 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 			d.RemovedEdges = append(d.RemovedEdges, e)
 		}
 	}
-	if !opts.IgnoreBytes {
+	if d.BytesCompared {
 		d.Traffic = trafficChanges(old.Traffic, new.Traffic, opts.BytesChangePercent)
 	}
 	// Graph lists are already sorted; the traversal keeps that order.
@@ -168,14 +191,18 @@ func compareKeys(a, b EdgeKey) int {
 	return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
-func edgeChanges(o, n *Edge, opts DiffOptions) []FieldChange {
+func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
 	var ch []FieldChange
 	ch = appendChange(ch, "client_processes", strings.Join(o.ClientProcesses, ","), strings.Join(n.ClientProcesses, ","))
 	ch = appendChange(ch, "server_processes", strings.Join(o.ServerProcesses, ","), strings.Join(n.ServerProcesses, ","))
-	ch = appendChange(ch, "client_hosts", strconv.Itoa(o.ClientHosts), strconv.Itoa(n.ClientHosts))
-	ch = appendChange(ch, "server_hosts", strconv.Itoa(o.ServerHosts), strconv.Itoa(n.ServerHosts))
+	// Host counts of a dependency on collapsed external peers follow which
+	// addresses were seen, not what depends on what.
+	if !collapsed || (n.From != ExternalNode && n.To != ExternalNode) {
+		ch = appendChange(ch, "client_hosts", strconv.Itoa(o.ClientHosts), strconv.Itoa(n.ClientHosts))
+		ch = appendChange(ch, "server_hosts", strconv.Itoa(o.ServerHosts), strconv.Itoa(n.ServerHosts))
+	}
 	ch = appendChange(ch, "seen_from", o.SeenFrom, n.SeenFrom)
-	if !opts.IgnoreBytes {
+	if opts.BytesChangePercent > 0 {
 		if bytesChanged(o.PortBytesToServer, n.PortBytesToServer, opts.BytesChangePercent) {
 			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.PortBytesToServer), fmtUint(n.PortBytesToServer)})
 		}
@@ -233,4 +260,79 @@ func trafficChanges(old, new []*Traffic, pct float64) []FieldChange {
 	}
 	slices.SortFunc(out, func(a, b FieldChange) int { return cmp.Compare(a.Field, b.Field) })
 	return out
+}
+
+// collapseExternal returns g with its external nodes made one node,
+// ExternalNode, and their dependencies merged per (from, to, protocol,
+// port): processes joined, hosts and sockets the largest, seen_from "both"
+// when any was, bytes summed. A graph without external nodes is returned
+// as it is. Only Compare uses the result: it is not indexed.
+func collapseExternal(g *Graph) *Graph {
+	if !slices.ContainsFunc(g.Nodes, func(n *Node) bool { return n.Kind == KindExternal }) {
+		return g
+	}
+	out := &Graph{Schema: g.Schema, By: g.By, External: g.External}
+	ext := &Node{ID: ExternalNode, Kind: KindExternal}
+	ids := map[string]bool{}
+	for _, n := range g.Nodes {
+		if n.Kind == KindExternal {
+			ids[n.ID] = true
+			ext.HostCount += n.HostCount
+		}
+	}
+	rename := func(id string) string {
+		if ids[id] {
+			return ExternalNode
+		}
+		return id
+	}
+	for _, n := range g.Nodes {
+		if n.Kind != KindExternal {
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	out.Nodes = append(out.Nodes, ext)
+	slices.SortFunc(out.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	merged := map[EdgeKey]*Edge{}
+	for _, e := range g.Edges {
+		k := EdgeKey{rename(e.From), rename(e.To), e.Protocol, e.Port}
+		m := merged[k]
+		if m == nil {
+			c := *e
+			c.From, c.To = k.From, k.To
+			merged[k] = &c
+			out.Edges = append(out.Edges, &c)
+			continue
+		}
+		m.ClientProcesses = union(m.ClientProcesses, e.ClientProcesses)
+		m.ServerProcesses = union(m.ServerProcesses, e.ServerProcesses)
+		m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
+		if m.SeenFrom != e.SeenFrom {
+			m.SeenFrom = SeenBoth
+		}
+		m.PortBytesToServer += e.PortBytesToServer
+		m.PortBytesToClient += e.PortBytesToClient
+	}
+	slices.SortFunc(out.Edges, compareEdges)
+	traffic := map[[2]string]*Traffic{}
+	for _, t := range g.Traffic {
+		k := [2]string{rename(t.From), rename(t.To)}
+		if m := traffic[k]; m != nil {
+			m.Bytes += t.Bytes
+			continue
+		}
+		c := *t
+		c.From, c.To = k[0], k[1]
+		traffic[k] = &c
+		out.Traffic = append(out.Traffic, &c)
+	}
+	slices.SortFunc(out.Traffic, compareTraffic)
+	return out
+}
+
+// union is the sorted union of two sorted name lists.
+func union(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,6 +79,7 @@ func TestCompare(t *testing.T) {
 				e.PortBytesToServer = 1400 // +40%: below 50
 				e.PortBytesToClient = 30000
 			})}, []*Traffic{{From: "web", To: "db", Bytes: 5000}}),
+			opts:    DiffOptions{BytesChangePercent: 50},
 			summary: "1 dependency changed, 1 bandwidth change",
 			check: func(t *testing.T, d *Diff) {
 				want := []FieldChange{{"port_bytes_to_client", "10000", "30000"}}
@@ -95,12 +98,11 @@ func TestCompare(t *testing.T) {
 			summary: "1 dependency changed",
 		},
 		{
-			name: "bandwidth ignored",
+			name: "bandwidth not compared by default",
 			old:  base,
 			new: diffGraph(base.Nodes, []*Edge{with(webDB, func(e *Edge) {
 				e.PortBytesToClient = 30000
 			})}, []*Traffic{{From: "web", To: "db", Bytes: 5000}}),
-			opts:    DiffOptions{IgnoreBytes: true},
 			summary: "no dependency changes",
 		},
 		{
@@ -146,7 +148,7 @@ func TestCompareFleetGraphs(t *testing.T) {
 		return g
 	}
 	before, after := read("before.graph.json"), read("after.graph.json")
-	d := Compare(before, after, DiffOptions{IgnoreBytes: true})
+	d := Compare(before, after, DiffOptions{ExternalChanges: true})
 	keys := func(edges []*Edge) []string {
 		var out []string
 		for _, e := range edges {
@@ -169,5 +171,53 @@ func TestCompareFleetGraphs(t *testing.T) {
 	}
 	if Compare(after, after, DiffOptions{}).Empty() != true {
 		t.Error("a graph differs from itself")
+	}
+}
+
+// TestCompareQuietByDefault: two scans of an unchanged fleet, differing
+// only in byte counters (more than 50% apart) and in the addresses of the
+// external peers (a CDN rotating), are no change by default; a new
+// external port, or a node newly talking outside, still is.
+func TestCompareQuietByDefault(t *testing.T) {
+	web := &Node{ID: "web", Kind: KindHostgroup, HostCount: 2}
+	db := &Node{ID: "db", Kind: KindHostgroup, HostCount: 1}
+	scan := func(bytes uint64, ips ...string) *Graph {
+		g := diffGraph([]*Node{db, web}, []*Edge{{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth,
+			ClientHosts: 2, ServerHosts: 1, PortBytesToServer: bytes, PortBytesToClient: 10 * bytes}}, []*Traffic{{From: "web", To: "db", Bytes: 3 * bytes}})
+		for i, ip := range ips {
+			g.Nodes = append(g.Nodes, &Node{ID: ip, Kind: KindExternal, HostCount: 1})
+			g.Edges = append(g.Edges, &Edge{From: "web", To: ip, Protocol: "tcp", Port: 443, SeenFrom: SeenClient,
+				ClientProcesses: []string{"app"}, ClientHosts: 1 + i%2, ServerHosts: 1, PortBytesToServer: bytes})
+		}
+		slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(g.Edges, compareEdges)
+		return g
+	}
+	before := scan(1_000_000, "151.101.1.1", "151.101.65.1")
+	after := scan(9_000_000, "151.101.129.1", "151.101.193.1", "199.232.1.1")
+	if d := Compare(before, after, DiffOptions{}); !d.Empty() {
+		t.Errorf("unchanged fleet: %s, want no change", d.Summary())
+	}
+	if d := Compare(before, after, DiffOptions{BytesChangePercent: 50}); d.Summary() != "2 dependencies changed, 1 bandwidth change" {
+		t.Errorf("--bytes-change 50: %s", d.Summary())
+	}
+	if d := Compare(before, after, DiffOptions{ExternalChanges: true}); d.Summary() != "3 dependencies added, 2 dependencies removed, 3 nodes added, 2 nodes removed" {
+		t.Errorf("--external-changes: %s", d.Summary())
+	}
+	// A new port to the outside is a new dependency.
+	newPort := scan(1_000_000, "151.101.1.1")
+	newPort.Edges = append(newPort.Edges, &Edge{From: "db", To: "151.101.1.1", Protocol: "tcp", Port: 8443, SeenFrom: SeenClient, ClientHosts: 1, ServerHosts: 1})
+	slices.SortFunc(newPort.Edges, compareEdges)
+	d := Compare(before, newPort, DiffOptions{})
+	if len(d.AddedEdges) != 1 || d.AddedEdges[0].From != "db" || d.AddedEdges[0].To != ExternalNode || d.AddedEdges[0].Port != 8443 {
+		t.Errorf("new external port: %s, added %v", d.Summary(), d.AddedEdges)
+	}
+	if len(d.RemovedEdges)+len(d.ChangedEdges)+len(d.AddedNodes)+len(d.RemovedNodes)+len(d.ChangedNodes) != 0 {
+		t.Errorf("new external port: %s, want only the added dependency", d.Summary())
+	}
+	// No external peer at all any more: the external node and its
+	// dependency are gone.
+	if d := Compare(before, scan(1_000_000), DiffOptions{}); d.Summary() != "1 dependency removed, 1 node removed" {
+		t.Errorf("external peers gone: %s", d.Summary())
 	}
 }

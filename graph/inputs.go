@@ -275,7 +275,7 @@ func (c *collector) stream(r io.Reader, name string) error {
 				return err
 			}
 		}
-		if loser, _ := c.offer(cd, s.Host, nil); loser != nil {
+		if loser, _, _ := c.offer(cd, s.Host, nil); loser != nil {
 			c.lost(loser)
 		}
 		return c.ctx.Err()
@@ -515,9 +515,9 @@ func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err e
 		}
 		return cd, notes, nil
 	}
-	loser, lf := c.offer(cd, host, f)
-	if cd.f == f {
-		f = nil // held for the second pass
+	loser, lf, kept := c.offer(cd, host, f)
+	if kept {
+		f = nil // held for the second pass (cd.f may change under c.mu now)
 	}
 	if loser == cd {
 		if !cd.validated {
@@ -732,13 +732,14 @@ func (c *collector) wouldWin(cd *candidate) bool {
 // offer makes cd its host's best snapshot if it beats the best so far, and
 // then keeps f, its open file, for the second pass if the descriptor budget
 // allows. It returns the snapshot that lost (cd, or the best so far; nil
-// when there was none) with the descriptor it held (the caller closes it).
-func (c *collector) offer(cd *candidate, host snapshot.Host, f *os.File) (loser *candidate, lf *os.File) {
+// when there was none) with the descriptor it held (the caller closes it),
+// and whether f is now held (the caller no longer owns it).
+func (c *collector) offer(cd *candidate, host snapshot.Host, f *os.File) (loser *candidate, lf *os.File, kept bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.best[cd.ident]
 	if b != nil && !cd.beats(b.cd) {
-		return cd, nil
+		return cd, nil, false
 	}
 	if b != nil {
 		loser = b.cd
@@ -752,8 +753,9 @@ func (c *collector) offer(cd *candidate, host snapshot.Host, f *os.File) (loser 
 	if f != nil && c.held < c.maxHeld {
 		cd.f = f
 		c.held++
+		kept = true
 	}
-	return loser, lf
+	return loser, lf, kept
 }
 
 // release closes the file descriptor a candidate holds; with c.mu held.

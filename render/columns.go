@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/rivo/uniseg"
@@ -27,12 +29,35 @@ const columnGap = 2
 // cell but a line's last padded to its column's widest cell plus columnGap.
 // A line's text after its last tab is not a column cell and is never padded,
 // as with tabwriter. Cells must hold no tab or newline (see cell).
+//
+// With fit, a table wider than its maximum width is narrowed by steps, in
+// order, until it fits: a column cut to at most so many terminal columns
+// (its cells ending in "…"; a list keeps "+N more"), or a column left out
+// (a line under the table names those).
 type columns struct {
-	out  *bytes.Buffer
-	text bytes.Buffer
+	out      *bytes.Buffer
+	text     bytes.Buffer
+	maxWidth int
+	steps    []narrowing
 }
 
+// narrowing is one step of fitting a table: cut column col to width
+// columns, or, with width 0, leave it out.
+type narrowing struct{ col, width int }
+
+// listSep joins the names of a list cell (see cells): a control character,
+// which no cell holds otherwise, so the list can be cut by whole names. It
+// is written as ",".
+const listSep = "\x1f"
+
 func newColumns(out *bytes.Buffer) *columns { return &columns{out: out} }
+
+// fit limits the table to width terminal columns (0: no limit), narrowing
+// it by steps as needed.
+func (c *columns) fit(width int, steps ...narrowing) *columns {
+	c.maxWidth, c.steps = width, steps
+	return c
+}
 
 // Write buffers p; it never fails.
 func (c *columns) Write(p []byte) (int, error) { return c.text.Write(p) }
@@ -51,9 +76,20 @@ func (c *columns) Flush() {
 		lines = lines[:len(lines)-1]
 	}
 	rows := make([][]string, len(lines))
-	var widths []int
 	for i, line := range lines {
 		rows[i] = strings.Split(line, "\t")
+	}
+	var dropped []string
+	if c.maxWidth > 0 {
+		rows, dropped = c.narrow(rows)
+	}
+	for _, row := range rows {
+		for j := range row {
+			row[j] = strings.ReplaceAll(row[j], listSep, ",")
+		}
+	}
+	var widths []int
+	for i := range rows {
 		for j, cell := range rows[i][:len(rows[i])-1] {
 			if j == len(widths) {
 				widths = append(widths, 0)
@@ -72,4 +108,100 @@ func (c *columns) Flush() {
 			c.out.WriteByte('\n')
 		}
 	}
+	if len(dropped) > 0 {
+		fmt.Fprintf(c.out, "(not shown in %d columns: %s)\n", c.maxWidth, strings.Join(dropped, ", "))
+	}
 }
+
+// narrow takes c's steps until every line of rows fits c.maxWidth (or the
+// steps run out) and returns the rows and the headers (first row) of the
+// columns it left out. Every row has the same number of cells.
+func (c *columns) narrow(rows [][]string) ([][]string, []string) {
+	n := len(rows[0])
+	widths := make([]int, n)
+	for _, row := range rows {
+		for j, cell := range row {
+			widths[j] = max(widths[j], dispWidth(cell))
+		}
+	}
+	gone := make([]bool, n)
+	total := func() int {
+		t := -columnGap
+		for j, w := range widths {
+			if !gone[j] {
+				t += w + columnGap
+			}
+		}
+		return t
+	}
+	var dropped []string
+	for _, st := range c.steps {
+		if total() <= c.maxWidth {
+			break
+		}
+		if st.col >= n || gone[st.col] {
+			continue
+		}
+		if st.width == 0 {
+			gone[st.col] = true
+			dropped = append(dropped, rows[0][st.col])
+			continue
+		}
+		if widths[st.col] > st.width {
+			widths[st.col] = max(st.width, widths[st.col]-(total()-c.maxWidth))
+		}
+	}
+	out := make([][]string, len(rows))
+	for i, row := range rows {
+		for j, cell := range row {
+			if !gone[j] {
+				out[i] = append(out[i], truncate(cell, widths[j]))
+			}
+		}
+	}
+	return out, dropped
+}
+
+// truncate cuts s to at most width terminal columns. A list (names joined
+// by listSep, perhaps ending in "+N more") keeps as many whole names as fit
+// and counts the rest in "+N more"; anything else is cut by whole grapheme
+// clusters and ends in "…".
+func truncate(s string, width int) string {
+	if dispWidth(s) <= width {
+		return s
+	}
+	if strings.Contains(s, listSep) {
+		names := strings.Split(s, listSep)
+		more := 0
+		if last := names[len(names)-1]; strings.HasPrefix(last, "+") && strings.HasSuffix(last, " more") {
+			if m, err := strconv.Atoi(strings.TrimSuffix(last[1:], " more")); err == nil {
+				more, names = m, names[:len(names)-1]
+			}
+		}
+		for k := len(names) - 1; k >= 1; k-- {
+			cand := strings.Join(names[:k], listSep) + listSep + "+" + strconv.Itoa(more+len(names)-k) + " more"
+			if dispWidth(cand) <= width {
+				return cand
+			}
+		}
+		rest := listSep + "+" + strconv.Itoa(more+len(names)-1) + " more"
+		if w := width - dispWidth(rest); w >= 2 {
+			return truncate(names[0], w) + rest
+		}
+		s = strings.Join(names, ",")
+	}
+	var b strings.Builder
+	w := 0
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		if w+g.Width() > width-1 {
+			break
+		}
+		w += g.Width()
+		b.WriteString(g.Str())
+	}
+	return b.String() + "…"
+}
+
+// dispWidth is the terminal columns s takes once written (listSep as ",").
+func dispWidth(s string) int { return uniseg.StringWidth(strings.ReplaceAll(s, listSep, ",")) }

@@ -36,7 +36,7 @@ func DiffText(w io.Writer, d *graph.Diff) error {
 		fmt.Fprintf(bw, "~ %s %s/%d: %s\n", arrow(c.From, c.To), c.Protocol, c.Port, fieldChanges(c.Changes))
 	}
 	for _, t := range d.Traffic {
-		fmt.Fprintf(bw, "~ %s: %s -> %s bytes\n", cell(t.Field), t.Old, t.New)
+		fmt.Fprintf(bw, "~ %s: %s -> %s\n", cell(t.Field), humanBytes(t.Old), humanBytes(t.New))
 	}
 	return bw.Flush()
 }
@@ -59,33 +59,137 @@ func edgeProcs(e *graph.Edge) string {
 	if len(e.ClientProcesses) == 0 && len(e.ServerProcesses) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%s -> %s)", cell(strings.Join(e.ClientProcesses, ",")), cell(strings.Join(e.ServerProcesses, ",")))
+	return fmt.Sprintf(" (%s -> %s)", cell(procsOrUnknown(e.ClientProcesses)), cell(procsOrUnknown(e.ServerProcesses)))
 }
+
+// procsOrUnknown is a side's process names, or "unknown" (not "-", which
+// reads like "removed") when no process was seen on that side.
+func procsOrUnknown(names []string) string {
+	if len(names) == 0 {
+		return unknown
+	}
+	return strings.Join(names, ",")
+}
+
+const unknown = "unknown"
 
 func fieldChanges(ch []graph.FieldChange) string {
 	parts := make([]string, len(ch))
 	for i, c := range ch {
-		parts[i] = fmt.Sprintf("%s %s -> %s", c.Field, cell(c.Old), cell(c.New))
+		parts[i] = fmt.Sprintf("%s %s -> %s", c.Field, cell(fieldValue(c.Field, c.Old)), cell(fieldValue(c.Field, c.New)))
 	}
 	return strings.Join(parts, "; ")
 }
+
+// fieldValue is how a changed field's value is shown: byte counts in
+// binary units ("1.2 MiB", "none" for 0), an empty process list as
+// "unknown", anything else as it is.
+func fieldValue(field, v string) string {
+	switch {
+	case strings.HasPrefix(field, "port_bytes_"):
+		return humanBytes(v)
+	case strings.HasSuffix(field, "_processes") && v == "":
+		return unknown
+	}
+	return v
+}
+
+// humanBytes shows a decimal byte count in binary units; "none" for 0
+// (a count that appeared or disappeared).
+func humanBytes(v string) string {
+	n, err := strconv.ParseUint(v, 10, 64)
+	switch {
+	case err != nil:
+		return v
+	case n == 0:
+		return "none"
+	}
+	return bytesIEC(n)
+}
+
+// GitHubCommentMax is the most characters GitHub takes in a pull-request
+// or issue comment; DiffMarkdown stays within it.
+const GitHubCommentMax = 65_536
 
 // DiffMarkdown writes a diff for a pull-request comment: a summary line, a
 // table of the changes and a Mermaid diagram of the changed neighbourhood
 // (added dependencies green, removed ones red and dashed, changed ones amber).
 // Every name in it (hostgroups, processes, protocols: any local user names
 // its own process) renders as its literal text in GitHub-flavoured Markdown:
-// see mdText and mermaidText.
+// see mdText and mermaidText. Byte counts are in binary units; a side with
+// no process known says "unknown".
+//
+// The comment is bounded, as GitHub and Mermaid are: a diagram beyond
+// Mermaid's default limits (MermaidMaxLinks links, MermaidMaxText
+// characters) is replaced by a line saying so, and when the whole would
+// pass GitHubCommentMax bytes (so characters) the diagram goes first, then
+// the table's last rows, summed up as "N more changes".
 func DiffMarkdown(w io.Writer, d *graph.Diff) error {
-	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "**planet diff**: %s\n", d.Summary())
+	return diffMarkdown(w, d, GitHubCommentMax)
+}
+
+func diffMarkdown(w io.Writer, d *graph.Diff, limit int) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**planet diff**: %s\n", d.Summary())
 	if d.Empty() {
-		return bw.Flush()
+		_, err := io.WriteString(w, b.String())
+		return err
 	}
-	bw.WriteString("\n| change | client | server | port | details |\n|---|---|---|---|---|\n")
-	// Every cell is Markdown already: names through mdText.
+	header := b.String() + "\n| change | client | server | port | details |\n|---|---|---|---|---|\n"
+	rows := diffRows(d)
+	var diagram string
+	if m, links := diffMermaid(d); m != "" {
+		// mermaidLabel leaves no backtick in the diagram, so no name can
+		// close the fence.
+		diagram = "\n```mermaid\n" + m + "```\n"
+		switch {
+		case links > MermaidMaxLinks:
+			diagram = fmt.Sprintf("\n_No diagram: %d changed dependencies, more than Mermaid draws (%d); `planet render --diff OLD -f svg NEW` draws them._\n", links, MermaidMaxLinks)
+		case len(m) > MermaidMaxText:
+			diagram = fmt.Sprintf("\n_No diagram: %d characters, more than Mermaid draws (%d); `planet render --diff OLD -f svg NEW` draws it._\n", len(m), MermaidMaxText)
+		}
+	}
+	size := len(header) + len(diagram)
+	for _, r := range rows {
+		size += len(r)
+	}
+	if size > limit && diagram != "" {
+		diagram = "\n_No diagram: the comment would pass GitHub's limit; `planet render --diff OLD -f svg NEW` draws it._\n"
+		size = len(header) + len(diagram)
+		for _, r := range rows {
+			size += len(r)
+		}
+	}
+	b.Reset()
+	b.WriteString(header)
+	if size <= limit {
+		for _, r := range rows {
+			b.WriteString(r)
+		}
+	} else {
+		// Room for the rows that fit and the line summing up the rest.
+		room := limit - len(header) - len(diagram) - 200
+		kept := 0
+		for _, r := range rows {
+			if len(r) > room {
+				break
+			}
+			room -= len(r)
+			b.WriteString(r)
+			kept++
+		}
+		fmt.Fprintf(&b, "| … | %d more changes | - | - | `planet diff -f text` lists them all |\n", len(rows)-kept)
+	}
+	b.WriteString(diagram)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// diffRows are the table's rows, Markdown already (names through mdText).
+func diffRows(d *graph.Diff) []string {
+	var rows []string
 	row := func(change, client, server, port, details string) {
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", change, client, server, port, details)
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", change, client, server, port, details))
 	}
 	port := func(protocol string, p uint16) string { return mdText(protocol) + "/" + strconv.Itoa(int(p)) }
 	for _, e := range d.AddedEdges {
@@ -107,32 +211,25 @@ func DiffMarkdown(w io.Writer, d *graph.Diff) error {
 		row("node changed", mdText(n.ID), "-", "-", mdChanges(n.Changes))
 	}
 	for _, t := range d.Traffic {
-		row("bandwidth", mdText(t.Field), "-", "-", mdText(t.Old)+" -&gt; "+mdText(t.New)+" bytes")
+		row("bandwidth", mdText(t.Field), "-", "-", mdText(humanBytes(t.Old))+" -&gt; "+mdText(humanBytes(t.New)))
 	}
-	if m := diffMermaid(d); m != "" {
-		// mermaidLabel leaves no backtick in the diagram, so no name can
-		// close the fence.
-		bw.WriteString("\n```mermaid\n")
-		bw.WriteString(m)
-		bw.WriteString("```\n")
-	}
-	return bw.Flush()
+	return rows
 }
 
-// mdProcs is an edge's "(client processes -> server processes)" cell, or
-// "-" when neither is known.
+// mdProcs is an edge's "(client processes -> server processes)" cell, a
+// side with none known "unknown"; "-" when neither is known.
 func mdProcs(e *graph.Edge) string {
 	if len(e.ClientProcesses) == 0 && len(e.ServerProcesses) == 0 {
 		return "-"
 	}
-	return "(" + mdText(strings.Join(e.ClientProcesses, ",")) + " -&gt; " + mdText(strings.Join(e.ServerProcesses, ",")) + ")"
+	return "(" + mdText(procsOrUnknown(e.ClientProcesses)) + " -&gt; " + mdText(procsOrUnknown(e.ServerProcesses)) + ")"
 }
 
 // mdChanges is "field old -> new; ..." in Markdown.
 func mdChanges(ch []graph.FieldChange) string {
 	parts := make([]string, len(ch))
 	for i, c := range ch {
-		parts[i] = mdText(c.Field) + " " + mdText(c.Old) + " -&gt; " + mdText(c.New)
+		parts[i] = mdText(c.Field) + " " + mdText(fieldValue(c.Field, c.Old)) + " -&gt; " + mdText(fieldValue(c.Field, c.New))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -171,8 +268,9 @@ func mdText(s string) string {
 	return b.String()
 }
 
-// diffMermaid draws only the changed dependencies and the nodes they touch.
-func diffMermaid(d *graph.Diff) string {
+// diffMermaid draws only the changed dependencies and the nodes they
+// touch; it returns the diagram and its number of links.
+func diffMermaid(d *graph.Diff) (string, int) {
 	type link struct {
 		from, to, label, arrow, color string
 	}
@@ -188,7 +286,7 @@ func diffMermaid(d *graph.Diff) string {
 		links = append(links, link{c.From, c.To, label(c.Protocol, c.Port), "-->", "#bf8700"})
 	}
 	if len(links) == 0 {
-		return ""
+		return "", 0
 	}
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
@@ -212,5 +310,5 @@ func diffMermaid(d *graph.Diff) string {
 	for i, l := range links {
 		fmt.Fprintf(&b, "  linkStyle %d stroke:%s,stroke-width:2px\n", i, l.color)
 	}
-	return b.String()
+	return b.String(), len(links)
 }

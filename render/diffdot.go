@@ -19,16 +19,6 @@ type diffMarks struct {
 	nodes map[string]string
 }
 
-func (m diffMarks) edge(e *graph.Edge, attrs attrList) attrList {
-	switch m.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] {
-	case "added":
-		return restyle(attrs, diffAdded, "bold", "added")
-	case "removed":
-		return restyle(attrs, diffRemoved, "dashed", "removed")
-	}
-	return attrs
-}
-
 func (m diffMarks) node(id string, attrs attrList) attrList {
 	switch m.nodes[id] {
 	case "added":
@@ -72,7 +62,7 @@ func withDiff(g *graph.Graph, base *Input, filter Filter) (*graph.Graph, diffMar
 			return nil, diffMarks{}, err
 		}
 	}
-	d := graph.Compare(old, g, graph.DiffOptions{IgnoreBytes: true})
+	d := graph.Compare(old, g, graph.DiffOptions{ExternalChanges: true})
 	marks := diffMarks{edges: map[graph.EdgeKey]string{}, nodes: map[string]string{}}
 	for _, e := range d.AddedEdges {
 		marks.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] = "added"

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -16,15 +18,18 @@ import (
 	"github.com/planetdeps/planet/graph"
 )
 
-// DOT writes g in Graphviz's DOT language, through gonum's encoding/dot: one
-// node per graph node (hostgroup, host or external group) labelled with its
-// name and host count, one edge per dependency labelled proto/port (and the
-// port's bytes when known), its pen width growing with the log of its
-// bandwidth. External nodes are dashed and grey; edges not seen from both
-// ends (seen_from client, server or mixed) are dashed. A node with hosts whose scan could not see every
-// socket's owner process (Node.IncompleteHosts) says so in its label and
-// tooltip. The same graph always gives the same bytes: nodes are
-// n0, n1... in the graph's order (sorted by ID), edges in the graph's order.
+// DOT writes g in Graphviz's DOT language, through gonum's encoding/dot, as
+// the drawing newDrawing makes of it: one box per node (hostgroup, host or
+// external group) labelled with its name and host count, grouped in
+// clusters where names share a first word; one arrow per client -> server
+// node pair labelled with its ports and processes ("tcp/5432 java →
+// postgres") and its bytes each way ("→ 1.2 MiB ← 80.0 MiB since open": totals of the
+// connections open at the scan since they opened, not a rate), its pen
+// width the log of its bytes; and a legend saying what dashed lines, grey,
+// colour, width and the numbers mean, with the infrastructure dependencies
+// it folded. A node with hosts whose scan could not see every socket's
+// owner process (Node.IncompleteHosts) says so in its label and tooltip.
+// The same graph always gives the same bytes.
 //
 // Every name is shown as it is, whatever it holds: quotes, backslashes,
 // braces, markup and entities are escaped for DOT, and names with control
@@ -39,20 +44,101 @@ func DOT(w io.Writer, g *graph.Graph) error {
 	return err
 }
 
-func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
-	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph(), bw: pairBandwidth(g)}
-	nodes := make(map[string]dotNode, len(g.Nodes))
-	for i, n := range g.Nodes {
-		dn := dotNode{id: int64(i), attrs: marks.node(n.ID, nodeAttrs(n))}
-		nodes[n.ID] = dn
-		dg.AddNode(dn)
+// fontname is a sans-serif font Graphviz has text widths for: Verdana, as
+// wide as DejaVu Sans, the sans-serif most Linux machines draw with, so a
+// label's box fits its text on both. Graphviz takes one name (a list would
+// be measured as Times); svgFonts adds the fallbacks to the SVG.
+const fontname = "Verdana"
+
+// svgFonts gives the SVG's text the fallbacks of fontname: DejaVu Sans (the
+// same widths), then any sans-serif.
+func svgFonts(svg []byte) []byte {
+	return bytes.ReplaceAll(svg, []byte(`font-family="Verdana"`), []byte(`font-family="Verdana,DejaVu Sans,sans-serif"`))
+}
+
+// svgLabelsOnTop moves the edge labels of Graphviz's SVG above every line:
+// Graphviz draws each edge's label with the edge, so the edges drawn after
+// it cross it. Each label line (a <text> line of an <g class="edge">
+// group; Graphviz writes one element a line, and names cannot hold a raw
+// newline or '<') goes to the end of the graph's group, in the same
+// coordinates, with a white halo (a stroke painted under the fill). An SVG
+// of another shape is returned unchanged.
+func svgLabelsOnTop(svg []byte) []byte {
+	lines := bytes.SplitAfter(svg, []byte("\n"))
+	var kept, labels [][]byte
+	depth := 0 // <g> nesting inside the current edge group; 0: outside
+	for _, l := range lines {
+		switch {
+		case depth == 0 && bytes.HasPrefix(l, []byte(`<g id="edge`)) && bytes.Contains(l, []byte(`class="edge"`)):
+			depth = 1
+			kept = append(kept, l)
+			continue
+		case depth == 0:
+			kept = append(kept, l)
+			continue
+		}
+		if bytes.HasPrefix(l, []byte("<text ")) {
+			if !bytes.HasSuffix(bytes.TrimSpace(l), []byte("> </text>")) { // blank padding lines need no halo
+				labels = append(labels, append([]byte(`<text stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke" `), l[len("<text "):]...))
+			}
+			continue
+		}
+		depth += bytes.Count(l, []byte("<g ")) - bytes.Count(l, []byte("</g>"))
+		kept = append(kept, l)
 	}
-	for i, e := range g.Edges {
-		ext := g.Node(e.From).Kind == graph.KindExternal || g.Node(e.To).Kind == graph.KindExternal
-		dg.SetLine(dotLine{
-			from: nodes[e.From], to: nodes[e.To], uid: int64(i),
-			attrs: marks.edge(e, edgeAttrs(e, dg.bw[pair{e.From, e.To}], ext)),
-		})
+	// The graph's group closes on the last "</g>" line before "</svg>".
+	end := -1
+	for i := len(kept) - 1; i >= 0; i-- {
+		if string(bytes.TrimSpace(kept[i])) == "</g>" {
+			end = i
+			break
+		}
+	}
+	if len(labels) == 0 || end < 0 || depth != 0 {
+		return svg
+	}
+	var out bytes.Buffer
+	for _, l := range kept[:end] {
+		out.Write(l)
+	}
+	out.WriteString(`<g id="edge-labels" class="edge-labels">` + "\n")
+	for _, l := range labels {
+		out.Write(l)
+	}
+	out.WriteString("</g>\n")
+	for _, l := range kept[end:] {
+		out.Write(l)
+	}
+	return out.Bytes()
+}
+
+func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
+	d := newDrawing(g, marks)
+	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph()}
+	nodes := make(map[*drawNode]dotNode, len(d.nodes))
+	clusters := map[string]*dotCluster{}
+	for i, n := range d.nodes {
+		dn := dotNode{id: int64(i), name: n.id, attrs: marks.node(n.ID, nodeAttrs(n))}
+		nodes[n] = dn
+		dg.AddNode(dn)
+		if n.cluster != "" {
+			c := clusters[n.cluster]
+			if c == nil {
+				c = &dotCluster{DirectedGraph: multi.NewDirectedGraph(), name: "cluster_" + strconv.Itoa(len(dg.clusters)), label: n.cluster}
+				clusters[n.cluster] = c
+				dg.clusters = append(dg.clusters, c)
+			}
+			c.AddNode(dn)
+		}
+	}
+	for i, l := range d.links {
+		dg.SetLine(dotLine{from: nodes[l.from], to: nodes[l.to], uid: int64(i), attrs: linkAttrs(l)})
+	}
+	if legend := d.legend(marks); legend != "" {
+		dg.AddNode(dotNode{id: int64(len(d.nodes)), name: "legend", attrs: attrList{
+			{Key: "shape", Value: "plain"},
+			{Key: "label", Value: legend},
+		}})
 	}
 	b, err := dot.MarshalMulti(dg, "", "", "  ")
 	if err != nil {
@@ -85,7 +171,7 @@ func pairBandwidth(g *graph.Graph) map[pair]uint64 {
 // dotGraph is the gonum graph handed to the marshaller.
 type dotGraph struct {
 	*multi.DirectedGraph
-	bw map[pair]uint64
+	clusters []*dotCluster
 }
 
 func (dotGraph) DOTID() string { return "planet" }
@@ -93,12 +179,49 @@ func (dotGraph) DOTID() string { return "planet" }
 func (dotGraph) DOTAttributers() (g, n, e encoding.Attributer) {
 	return attrList{
 			{Key: "rankdir", Value: "LR"},
+			{Key: "fontname", Value: fontname},
+			{Key: "fontsize", Value: "10"},
+			{Key: "nodesep", Value: "0.3"},
+			{Key: "ranksep", Value: "0.9"},
+			{Key: "outputorder", Value: "edgesfirst"},
 		}, attrList{
 			{Key: "shape", Value: "box"},
-			{Key: "style", Value: "rounded"},
+			{Key: "style", Value: `"rounded,filled"`},
+			{Key: "fillcolor", Value: "white"},
+			{Key: "fontname", Value: fontname},
+			{Key: "fontsize", Value: "11"},
 		}, attrList{
-			{Key: "fontsize", Value: "10"},
+			{Key: "fontname", Value: fontname},
+			{Key: "fontsize", Value: "9"},
+			{Key: "color", Value: `"#333333"`},
+			{Key: "fontcolor", Value: `"#333333"`},
 		}
+}
+
+func (g dotGraph) Structure() []dot.Multigraph {
+	out := make([]dot.Multigraph, len(g.clusters))
+	for i, c := range g.clusters {
+		out[i] = c
+	}
+	return out
+}
+
+// dotCluster is a group of nodes drawn in one box.
+type dotCluster struct {
+	*multi.DirectedGraph
+	name, label string
+}
+
+func (c *dotCluster) DOTID() string { return c.name }
+
+func (c *dotCluster) DOTAttributers() (g, n, e encoding.Attributer) {
+	return attrList{
+		{Key: "label", Value: dotString(display(c.label))},
+		{Key: "labeljust", Value: "l"},
+		{Key: "style", Value: `"rounded,dashed"`},
+		{Key: "color", Value: `"#bbbbbb"`},
+		{Key: "fontcolor", Value: `"#666666"`},
+	}, attrList{}, attrList{}
 }
 
 // attrList is a fixed attribute list (encoding.Attributes has a pointer
@@ -109,11 +232,12 @@ func (a attrList) Attributes() []encoding.Attribute { return a }
 
 type dotNode struct {
 	id    int64
+	name  string
 	attrs attrList
 }
 
 func (n dotNode) ID() int64                        { return n.id }
-func (n dotNode) DOTID() string                    { return "n" + strconv.FormatInt(n.id, 10) }
+func (n dotNode) DOTID() string                    { return n.name }
 func (n dotNode) Attributes() []encoding.Attribute { return n.attrs }
 
 type dotLine struct {
@@ -130,18 +254,14 @@ func (l dotLine) ReversedLine() gonum.Line {
 }
 func (l dotLine) Attributes() []encoding.Attribute { return l.attrs }
 
-func nodeAttrs(n *graph.Node) attrList {
-	label := []string{display(n.ID), hostCount(n.HostCount)}
-	if len(n.IncompleteHosts) > 0 {
-		label = append(label, incompleteLabel(n))
-	}
+func nodeAttrs(n *drawNode) attrList {
 	attrs := attrList{
-		{Key: "label", Value: dotString(label...)},
+		{Key: "label", Value: dotString(n.lines()...)},
 		{Key: "tooltip", Value: dotString(nodeTooltip(n)...)},
 	}
 	if n.Kind == graph.KindExternal {
 		attrs = append(attrs,
-			encoding.Attribute{Key: "style", Value: `"rounded,dashed"`},
+			encoding.Attribute{Key: "style", Value: `"rounded,dashed,filled"`},
 			encoding.Attribute{Key: "color", Value: "grey50"},
 			encoding.Attribute{Key: "fontcolor", Value: "grey35"})
 	}
@@ -155,7 +275,10 @@ func hostCount(n int) string {
 	return strconv.Itoa(n) + " hosts"
 }
 
-func nodeTooltip(n *graph.Node) []string {
+func nodeTooltip(n *drawNode) []string {
+	if n.folded > 0 {
+		return []string{fmt.Sprintf("%d external addresses (per-IP nodes, folded: merge --external collapse or cidr:N groups them for good)", n.folded)}
+	}
 	lines := []string{n.Kind + " " + display(n.ID)}
 	if len(n.Hosts) > 0 {
 		lines = append(lines, "scanned: "+displayList(n.Hosts))
@@ -179,61 +302,157 @@ func incompleteLabel(n *graph.Node) string {
 	return "processes incomplete: " + strconv.Itoa(len(n.IncompleteHosts)) + " hosts"
 }
 
-// edgeAttrs styles one dependency. pairBytes is darkstat's traffic between
-// its two nodes; external says whether one end is an external node.
-func edgeAttrs(e *graph.Edge, pairBytes uint64, external bool) attrList {
-	portBytes := e.PortBytesToServer + e.PortBytesToClient
-	label := []string{portLabel(e)}
-	if portBytes > 0 {
-		label = append(label, bytesIEC(portBytes))
+// linkAttrs styles one link: label, tooltip, pen width by its bytes (the
+// arrowhead kept small as the line grows), dashed when seen from one end
+// only, grey to or from external peers, thin grey and dotted for
+// infrastructure, green or red for render --diff.
+func linkAttrs(l *drawLink) attrList {
+	w := penWidth(l.bytes())
+	if l.infra {
+		w = 1
 	}
-	bw := portBytes
-	if bw == 0 {
-		bw = pairBytes
+	label := l.label()
+	if w >= 3 {
+		// Graphviz routes a line along its label's box whatever the pen
+		// width: a blank line above and below keeps a thick one off the text.
+		label = append(append([]string{" "}, label...), " ")
 	}
 	attrs := attrList{
 		{Key: "label", Value: dotString(label...)},
-		{Key: "tooltip", Value: dotString(edgeTooltip(e)...)},
+		{Key: "tooltip", Value: dotString(l.tooltip()...)},
 	}
-	if w := penWidth(bw); w != 1 {
-		attrs = append(attrs, encoding.Attribute{Key: "penwidth", Value: strconv.FormatFloat(w, 'f', 1, 64)})
+	if w != 1 {
+		attrs = append(attrs,
+			encoding.Attribute{Key: "penwidth", Value: strconv.FormatFloat(w, 'f', 1, 64)},
+			encoding.Attribute{Key: "arrowsize", Value: strconv.FormatFloat(arrowSize(w), 'f', 2, 64)})
 	}
-	if e.SeenFrom != graph.SeenBoth {
+	switch {
+	case l.infra:
+		attrs = append(attrs,
+			encoding.Attribute{Key: "style", Value: "dotted"},
+			encoding.Attribute{Key: "color", Value: `"#aaaaaa"`},
+			encoding.Attribute{Key: "fontcolor", Value: `"#888888"`})
+	case l.oneSided:
 		attrs = append(attrs, encoding.Attribute{Key: "style", Value: "dashed"})
 	}
-	if external {
+	if l.external && !l.infra {
 		attrs = append(attrs, encoding.Attribute{Key: "color", Value: "grey50"})
+	}
+	switch l.mark {
+	case "added":
+		attrs = restyle(attrs, diffAdded, "bold", "added")
+	case "removed":
+		attrs = restyle(attrs, diffRemoved, "dashed", "removed")
 	}
 	return attrs
 }
 
-func edgeTooltip(e *graph.Edge) []string {
-	lines := []string{display(e.From) + " -> " + display(e.To) + " " + portLabel(e)}
-	if len(e.ClientProcesses) > 0 {
-		lines = append(lines, "client processes: "+displayList(e.ClientProcesses))
+// tooltip lists every dependency of the link in full.
+func (l *drawLink) tooltip() []string {
+	lines := []string{l.from.label() + " -> " + l.to.label()}
+	for i, e := range l.edges {
+		if i == 20 {
+			lines = append(lines, fmt.Sprintf("+%d more", len(l.edges)-i))
+			break
+		}
+		line := portLabel(e) + ": " + procList(e.ClientProcesses) + " -> " + procList(e.ServerProcesses) +
+			fmt.Sprintf(", hosts %d -> %d, sockets %d, seen from %s", e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom)
+		if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
+			line += ", bytes since open: to server " + bytesIEC(e.PortBytesToServer) + ", to client " + bytesIEC(e.PortBytesToClient)
+		}
+		lines = append(lines, line)
 	}
-	if len(e.ServerProcesses) > 0 {
-		lines = append(lines, "server processes: "+displayList(e.ServerProcesses))
-	}
-	lines = append(lines,
-		"hosts: "+strconv.Itoa(e.ClientHosts)+" -> "+strconv.Itoa(e.ServerHosts)+", sockets: "+strconv.Itoa(e.Sockets),
-		"seen from: "+e.SeenFrom)
-	if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
-		lines = append(lines, "bytes to server: "+bytesIEC(e.PortBytesToServer)+", to client: "+bytesIEC(e.PortBytesToClient))
+	if l.pair > 0 {
+		lines = append(lines, "darkstat, both ways, all ports: "+bytesIEC(l.pair))
 	}
 	return lines
 }
 
-// penWidth maps bytes to a pen width: 1 up to 1 KiB, one more per factor of
-// ten, at most 8 (10 GB and beyond), so heavy links stand out without
-// swallowing the diagram.
+// penWidth maps bytes to a pen width on a log scale that never saturates:
+// 1 up to 1 kB, then 0.6 wider for every factor of ten (1 MB 2.8, 100 MB
+// 4.0, 10 GB 5.2, 1 TB 6.4), so 100 MiB and 2 GiB are told apart.
 func penWidth(bytes uint64) float64 {
 	if bytes <= 1000 {
 		return 1
 	}
-	w := 1 + math.Log10(float64(bytes)/1000)
-	w = math.Round(w*2) / 2
-	return min(w, 8)
+	w := 1 + 0.6*math.Log10(float64(bytes)/1000)
+	return math.Round(w*10) / 10
+}
+
+// arrowSize shrinks the arrowhead as the pen widens (Graphviz scales heads
+// with the pen width), so a heavy link's head does not hide its label.
+func arrowSize(penwidth float64) float64 {
+	return math.Round(100*max(0.3, 0.8/math.Sqrt(penwidth))) / 100
+}
+
+// legend is an HTML-like label explaining what the drawing uses, or "" for
+// a drawing with no links and nothing folded.
+func (d *drawing) legend(marks diffMarks) string {
+	if len(d.links) == 0 && len(d.notes) == 0 {
+		return ""
+	}
+	var oneSided, external, bytes, infra bool
+	for _, l := range d.links {
+		oneSided = oneSided || l.oneSided
+		external = external || l.external
+		bytes = bytes || l.bytes() > 0
+		infra = infra || l.infra
+	}
+	rows := []string{
+		"<B>legend</B>",
+		"arrow: client → server; label: proto/ports client process → server process (? unknown)",
+	}
+	if bytes {
+		rows = append(rows,
+			"→ bytes client to server, ← server to client: totals of the connections open",
+			"    at the scan, since each opened (no window: not a rate)",
+			"line width: bytes, log scale (1 kB thinnest, wider by the same step for every ×10)")
+	}
+	if oneSided {
+		rows = append(rows, "dashed line: seen from one end only (the other end not scanned)")
+	}
+	if external {
+		rows = append(rows, "grey, dashed box: external peers (not scanned, not in the inventory)")
+	}
+	if infra {
+		rows = append(rows, "dotted grey: infrastructure (DNS, NTP, monitoring, service discovery)")
+	}
+	if len(marks.edges) > 0 || len(marks.nodes) > 0 {
+		rows = append(rows, `<FONT COLOR="`+diffAdded+`">green: added</FONT>, <FONT COLOR="`+diffRemoved+`">red, dashed: removed</FONT> since the older graph`)
+	}
+	if len(d.notes) > 0 {
+		rows = append(rows, "<B>infrastructure, not drawn</B>")
+		for _, n := range d.notes {
+			rows = append(rows, htmlText(n))
+		}
+	}
+	var b strings.Builder
+	b.WriteString(`<<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">`)
+	for _, r := range rows {
+		b.WriteString(`<TR><TD ALIGN="LEFT">` + r + `</TD></TR>`)
+	}
+	b.WriteString(`</TABLE>>`)
+	return b.String()
+}
+
+// htmlText is s (already through display) as text in an HTML-like label.
+func htmlText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // display is how a name is shown in a diagram: as it is, unless it holds

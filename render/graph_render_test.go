@@ -68,14 +68,17 @@ func TestDOTLaysOutWithGraphviz(t *testing.T) {
 				t.Fatalf("dot -Tsvg: %v\n%s", err, stderr.Bytes())
 			}
 			texts := svgTexts(t, out)
-			for _, n := range g.Nodes {
-				if !slices.Contains(texts, display(n.ID)) {
-					t.Errorf("node %q: label text %q not in the SVG's texts %q", n.ID, display(n.ID), texts)
+			d := newDrawing(g, diffMarks{})
+			for _, n := range d.nodes {
+				if !slices.Contains(texts, n.label()) {
+					t.Errorf("node %q: label text %q not in the SVG's texts %q", n.ID, n.label(), texts)
 				}
 			}
-			for _, e := range g.Edges {
-				if !slices.Contains(texts, portLabel(e)) {
-					t.Errorf("edge %s: label %q not in the SVG", e, portLabel(e))
+			for _, l := range d.links {
+				for _, line := range l.label() {
+					if !slices.Contains(texts, line) {
+						t.Errorf("link %s -> %s: label line %q not in the SVG", l.from.ID, l.to.ID, line)
+					}
 				}
 			}
 		})
@@ -157,12 +160,20 @@ func TestPenWidth(t *testing.T) {
 		bytes uint64
 		want  float64
 	}{
-		{0, 1}, {1000, 1}, {10_000, 2}, {1_000_000, 4}, {1_000_000_000, 7}, {1 << 62, 8},
+		{0, 1}, {1000, 1}, {10_000, 1.6}, {1_000_000, 2.8}, {100 << 20, 4}, {2 << 30, 4.8}, {1_000_000_000_000, 6.4}, {1 << 62, 10.4},
 	}
 	for _, tt := range tests {
 		if got := penWidth(tt.bytes); got != tt.want {
 			t.Errorf("penWidth(%d) = %v, want %v", tt.bytes, got, tt.want)
 		}
+	}
+	// The example: 100 MiB and 2 GiB looked alike (both at the cap).
+	if a, b := penWidth(100<<20), penWidth(2<<30); b-a < 0.7 {
+		t.Errorf("penWidth: 100 MiB %v and 2 GiB %v too close to tell apart", a, b)
+	}
+	// The arrowhead shrinks as the pen grows, so the head stays small.
+	if a, b := arrowSize(1)*1, arrowSize(8)*8; b > 3*a {
+		t.Errorf("arrowhead at pen 8 is %v, at pen 1 %v: more than 3 times", b, a)
 	}
 }
 

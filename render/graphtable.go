@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -14,12 +15,22 @@ import (
 )
 
 // GraphTable writes g for a person at a terminal: a header, the nodes
-// (hostgroups first, then hosts, then external peers), the nodes with hosts
-// scanned without seeing every socket's process (when any), the dependencies
-// (client, server, proto/port first; then processes, hosts, sockets, which
-// end saw it, and the port's bytes each way) and, when darkstat was read,
-// the traffic between nodes. Names are made safe for a terminal as in Table.
-func GraphTable(w io.Writer, g *graph.Graph) error {
+// (hostgroups first, then hosts, then external peers; addresses in numeric
+// order), the nodes with hosts scanned without seeing every socket's
+// process (when any), the dependencies (client, server, proto/port first; then
+// processes, hosts, sockets, which end saw it, and the port's bytes each
+// way) and, when darkstat was read, the traffic between nodes. Names are
+// made safe for a terminal as in Table; a list in a cell shows its first
+// maxListed names and "+N more".
+func GraphTable(w io.Writer, g *graph.Graph) error { return GraphTableWidth(w, g, 0) }
+
+// maxListed is how many names a table cell lists before "+N more".
+const maxListed = 3
+
+// GraphTableWidth is GraphTable fitted to width terminal columns (0: no
+// limit, as for a pipe or a file): when a table is wider, its name and list
+// columns are narrowed and their cells cut with "…", so no line wraps.
+func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 	if g == nil {
 		return errors.New("table: no graph")
 	}
@@ -32,14 +43,17 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 	fmt.Fprintf(tw, "EXTERNAL\t%s\n", cell(g.External))
 	tw.Flush()
 
+	order := newNameOrder(g)
 	buf.WriteString("\nNODES\n")
 	if len(g.Nodes) == 0 {
 		buf.WriteString("  none\n")
 	} else {
 		nodes := slices.Clone(g.Nodes)
 		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindExternal: 2}
-		slices.SortStableFunc(nodes, func(a, b *graph.Node) int { return cmp.Compare(rank[a.Kind], rank[b.Kind]) })
-		tw = newColumns(&buf)
+		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
+			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
+		})
+		tw = newColumns(&buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15})
 		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
 		for _, n := range nodes {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cell(n.ID), n.Kind, n.HostCount, cells(n.Hosts), cells(n.Domains))
@@ -53,9 +67,19 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 	if len(g.Edges) == 0 {
 		buf.WriteString("  none\n")
 	} else {
-		tw = newColumns(&buf)
+		// Narrow: processes, then socket and seen-from columns out, then
+		// names (an IPv4 address whole), the hosts column out, then more.
+		tw = newColumns(&buf).fit(width, narrowing{3, 20}, narrowing{5, 0}, narrowing{6, 0}, narrowing{0, 20}, narrowing{1, 20},
+			narrowing{3, 12}, narrowing{4, 0}, narrowing{0, 15}, narrowing{1, 15}, narrowing{3, 8}, narrowing{0, 8}, narrowing{1, 8})
 		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
-		for _, e := range g.Edges {
+		edges := g.Edges // by from, to as text: the same unless a name is an address
+		if order.addrs {
+			edges = slices.Clone(g.Edges)
+			slices.SortStableFunc(edges, func(a, b *graph.Edge) int {
+				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
+			})
+		}
+		for _, e := range edges {
 			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s\t%d -> %d\t%d\t%s\t%s\t%s\n",
 				cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
 				cells(e.ClientProcesses), cells(e.ServerProcesses),
@@ -68,9 +92,16 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 
 	if len(g.Traffic) > 0 {
 		buf.WriteString("\nTRAFFIC (darkstat, all ports; bytes since darkstat started)\n")
-		tw = newColumns(&buf)
+		tw = newColumns(&buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8})
 		fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
-		for _, t := range g.Traffic {
+		traffic := g.Traffic
+		if order.addrs {
+			traffic = slices.Clone(g.Traffic)
+			slices.SortStableFunc(traffic, func(a, b *graph.Traffic) int {
+				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
+			})
+		}
+		for _, t := range traffic {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)
 		}
 		tw.Flush()
@@ -99,16 +130,63 @@ func writeIncomplete(buf *bytes.Buffer, g *graph.Graph) {
 	}
 }
 
-// cells joins names for one cell; "-" when there are none.
+// cells joins names for one cell, the first maxListed of them and then
+// "+N more"; "-" when there are none.
 func cells(names []string) string {
 	if len(names) == 0 {
 		return "-"
 	}
-	out := make([]string, len(names))
+	out := make([]string, 0, maxListed+1)
 	for i, n := range names {
-		out[i] = cell(n)
+		if i == maxListed && len(names) > maxListed+1 {
+			out = append(out, fmt.Sprintf("+%d more", len(names)-i))
+			break
+		}
+		out = append(out, cell(n))
 	}
-	return strings.Join(out, ",")
+	return strings.Join(out, listSep)
+}
+
+// nameOrder orders a graph's node names for a person: IP addresses and
+// prefixes numerically (10.0.0.9 before 10.0.0.10; IPv4 before IPv6),
+// after every other name, which sorts as text. Each name is parsed once.
+type nameOrder struct {
+	prefixes map[string]netip.Prefix
+	addrs    bool // some name is an address or prefix
+}
+
+func newNameOrder(g *graph.Graph) nameOrder {
+	o := nameOrder{prefixes: map[string]netip.Prefix{}}
+	for _, n := range g.Nodes {
+		if p, ok := parseAddrOrPrefix(n.ID); ok {
+			o.prefixes[n.ID] = p
+		}
+	}
+	o.addrs = len(o.prefixes) > 0
+	return o
+}
+
+func (o nameOrder) compare(a, b string) int {
+	pa, aok := o.prefixes[a]
+	pb, bok := o.prefixes[b]
+	switch {
+	case aok && bok:
+		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()), strings.Compare(a, b))
+	case aok:
+		return 1
+	case bok:
+		return -1
+	}
+	return strings.Compare(a, b)
+}
+
+// parseAddrOrPrefix reads "10.1.2.3" (as a /32) or "10.1.0.0/16".
+func parseAddrOrPrefix(s string) (netip.Prefix, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	p, err := netip.ParsePrefix(s)
+	return p, err == nil
 }
 
 // knownBytes shows n, or "-" when neither direction is known (UDP, or no

@@ -124,7 +124,7 @@ func hostileDiff(names []string) (d *graph.Diff, want [][]string) {
 			Changes: []graph.FieldChange{{Field: "server_processes", Old: n, New: "x" + n}},
 		})
 		want = append(want, []string{"changed", "c", show(n), "tcp/" + strconv.Itoa(i),
-			"server_processes " + show(n) + " -> " + show("x"+n)})
+			"server_processes " + show(fieldValue("server_processes", n)) + " -> " + show("x"+n)})
 	}
 	for _, n := range names {
 		d.AddedNodes = append(d.AddedNodes, &graph.Node{ID: n, Kind: graph.KindHostgroup, HostCount: 2})
@@ -132,7 +132,7 @@ func hostileDiff(names []string) (d *graph.Diff, want [][]string) {
 	}
 	for _, n := range names {
 		d.Traffic = append(d.Traffic, graph.FieldChange{Field: n + " -> db", Old: "1", New: n})
-		want = append(want, []string{"bandwidth", show(n + " -> db"), "-", "-", "1 -> " + show(n) + " bytes"})
+		want = append(want, []string{"bandwidth", show(n + " -> db"), "-", "-", "1 B -> " + show(humanBytes(n))})
 	}
 	return d, want
 }

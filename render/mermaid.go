@@ -28,20 +28,31 @@ func (e *LimitError) Error() string {
 }
 
 // Mermaid writes g as a Mermaid flowchart (flowchart LR) for READMEs and CI
-// comments. Nodes are n0, n1... in the graph's order with their name and
-// host count as a quoted label; the dependencies between two nodes share one
-// link labelled with their proto/port list (and bytes when known), dotted
-// when none of them was seen from both ends (seen_from "both"). A node with hosts whose
-// scan could not see every socket's owner process says so in its label
-// ("processes incomplete: N hosts"). External nodes get the
-// "external" class (dashed, grey). Labels are entity-encoded (#quot;, #60;)
-// so no name can end a label or inject markup.
+// comments: the drawing DOT draws (newDrawing). Nodes are n0, n1... by
+// their position in the graph (x0 for folded external peers) with their
+// name and host count as a quoted label; the dependencies from one node to
+// another share one link labelled with their ports and processes ("tcp/5432
+// java → postgres") and bytes each way when known ("→ 1.2 MiB ← 80.0 MiB since open",
+// totals since the connections opened), dotted when every one of them was
+// seen from one end only, and dotted grey for infrastructure, which a large
+// graph folds into a "notes" node. A node with hosts whose scan could not
+// see every socket's owner process says so in its label
+// ("processes incomplete: N hosts"). External nodes get the "external" class
+// (dashed, grey). Labels are entity-encoded (#quot;, #60;) so no name can
+// end a label or inject markup.
 //
 // Unless force is set, a diagram beyond Mermaid's default limits
 // (MermaidMaxLinks links, MermaidMaxText characters) is refused with a
 // *LimitError, since Mermaid would only show an error in its place.
 func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
-	b, links := mermaidBytes(g)
+	return mermaid(w, g, diffMarks{}, force)
+}
+
+// mermaid is Mermaid with render --diff's marks: added dependencies thick
+// and green, removed ones dotted and red, added and removed nodes outlined
+// in the same colours.
+func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
+	b, links := mermaidBytes(g, marks)
 	if !force {
 		if links > MermaidMaxLinks {
 			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
@@ -54,65 +65,85 @@ func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
 	return err
 }
 
-type mermaidLink struct {
-	from, to  string
-	ports     []string
-	bytes     uint64
-	oneSided  bool
-	firstEdge int
-}
-
-func mermaidBytes(g *graph.Graph) ([]byte, int) {
+func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
+	d := newDrawing(g, marks)
 	var b bytes.Buffer
 	b.WriteString("flowchart LR\n")
-	ids := make(map[string]string, len(g.Nodes))
 	var external []string
-	for i, n := range g.Nodes {
-		id := "n" + strconv.Itoa(i)
-		ids[n.ID] = id
+	for _, n := range d.nodes {
 		open, closing := "[", "]"
 		if n.Kind == graph.KindExternal {
 			open, closing = "([", "])"
-			external = append(external, id)
+			external = append(external, n.id)
 		}
-		lines := []string{display(n.ID), hostCount(n.HostCount)}
-		if len(n.IncompleteHosts) > 0 {
-			lines = append(lines, incompleteLabel(n))
-		}
-		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", id, open, mermaidLabel(true, lines...), closing)
+		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, n.lines()...), closing)
 	}
-	// One link per ordered node pair, in the graph's edge order.
-	var links []*mermaidLink
-	byPair := map[[2]string]*mermaidLink{}
-	for i, e := range g.Edges {
-		k := [2]string{e.From, e.To}
-		l := byPair[k]
-		if l == nil {
-			l = &mermaidLink{from: ids[e.From], to: ids[e.To], oneSided: true, firstEdge: i}
-			byPair[k] = l
-			links = append(links, l)
+	// Clusters as subgraphs, in order of their first node.
+	var clusters []string
+	members := map[string][]string{}
+	for _, n := range d.nodes {
+		if n.cluster == "" {
+			continue
 		}
-		l.ports = append(l.ports, portLabel(e))
-		l.bytes += e.PortBytesToServer + e.PortBytesToClient
-		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
+		if _, ok := members[n.cluster]; !ok {
+			clusters = append(clusters, n.cluster)
+		}
+		members[n.cluster] = append(members[n.cluster], n.id)
 	}
-	for _, l := range links {
+	for i, c := range clusters {
+		fmt.Fprintf(&b, "  subgraph c%d[\"%s\"]\n", i, mermaidLabel(true, display(c)))
+		for _, id := range members[c] {
+			fmt.Fprintf(&b, "    %s\n", id)
+		}
+		b.WriteString("  end\n")
+	}
+	var infra, added, removed []string
+	for i, l := range d.links {
 		arrow := "-->"
-		if l.oneSided {
+		if l.oneSided || l.infra {
 			arrow = "-.->"
 		}
-		lines := []string{strings.Join(l.ports, ", ")}
-		if l.bytes > 0 {
-			lines = append(lines, bytesIEC(l.bytes))
+		switch {
+		case l.mark == "added":
+			arrow = "==>"
+			added = append(added, strconv.Itoa(i))
+		case l.mark == "removed":
+			arrow = "-.->"
+			removed = append(removed, strconv.Itoa(i))
+		case l.infra:
+			infra = append(infra, strconv.Itoa(i))
 		}
-		label := mermaidLabel(false, lines...)
-		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from, arrow, label, l.to)
+		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from.id, arrow, mermaidLabel(false, l.label()...), l.to.id)
+	}
+	if len(d.notes) > 0 {
+		fmt.Fprintf(&b, "  notes[\"%s\"]\n", mermaidLabel(true, append([]string{"infrastructure, not drawn:"}, d.notes...)...))
+		b.WriteString("  classDef note stroke-dasharray:2 2,stroke:#bbb,color:#555,fill:#fafafa\n  class notes note\n")
 	}
 	if len(external) > 0 {
 		b.WriteString("  classDef external stroke-dasharray:5 5,stroke:#888,color:#555,fill:#f6f6f6\n")
 		fmt.Fprintf(&b, "  class %s external\n", strings.Join(external, ","))
 	}
-	return b.Bytes(), len(links)
+	if len(infra) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:#aaa,color:#888\n", strings.Join(infra, ","))
+	}
+	if len(added) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:%s,color:%s\n", strings.Join(added, ","), diffAdded, diffAdded)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(&b, "  linkStyle %s stroke:%s,color:%s\n", strings.Join(removed, ","), diffRemoved, diffRemoved)
+	}
+	for _, m := range []struct{ mark, color string }{{"added", diffAdded}, {"removed", diffRemoved}} {
+		var ids []string
+		for _, n := range d.nodes {
+			if marks.nodes[n.ID] == m.mark {
+				ids = append(ids, n.id)
+			}
+		}
+		if len(ids) > 0 {
+			fmt.Fprintf(&b, "  classDef %s stroke:%s,stroke-width:2px\n  class %s %s\n", m.mark, m.color, strings.Join(ids, ","), m.mark)
+		}
+	}
+	return b.Bytes(), len(d.links)
 }
 
 // mermaidLabel is the text of a quoted Mermaid label showing lines, each

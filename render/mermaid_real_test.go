@@ -55,6 +55,8 @@ type mermaidDrawn struct {
 	Error string            `json:"error"`
 	Nodes map[string]string `json:"nodes"`
 	Edges []string          `json:"edges"`
+	// Clusters counts the subgraphs drawn.
+	Clusters int `json:"clusters"`
 }
 
 // mermaidConfigs are the configurations every diagram is drawn with:
@@ -105,6 +107,7 @@ function label(g) {
             r.nodes[m ? m[1] : g.id] = label(g);
           }
           for (const g of div.querySelectorAll("g.edgeLabel")) r.edges.push(label(g));
+          r.clusters = div.querySelectorAll("g.cluster").length;
           div.remove();
         } catch (e) {
           r.error = String(e && e.message || e);
@@ -332,4 +335,56 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestMermaidRealDrawing: the drawing's own constructs come out of real
+// Mermaid: process pairs and bytes each way on links, the note of folded
+// infrastructure (service fleet, 52 hostgroups), folded external peers,
+// and render --diff's marks.
+func TestMermaidRealDrawing(t *testing.T) {
+	var fleetMmd bytes.Buffer
+	if err := Mermaid(&fleetMmd, serviceFleet(t, 10), false); err != nil {
+		t.Fatal(err)
+	}
+	g := mustMerge(t, fleet()...)
+	old, err := rebuild(g, g.Nodes, g.Edges[1:], g.Traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffed, marks, err := withDiff(old, &Input{Name: "old", Graph: g}, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffMmd bytes.Buffer
+	if err := mermaid(&diffMmd, diffed, marks, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(diffMmd.String(), "classDef") || !strings.Contains(fleetMmd.String(), "notes[") {
+		t.Fatalf("fixtures lack the constructs under test:\n%s\n%s", fleetMmd.String(), diffMmd.String())
+	}
+	drawn := drawMermaid(t, []string{fleetMmd.String(), diffMmd.String()})
+	for _, c := range mermaidConfigs {
+		for i, r := range drawn[c] {
+			if r.Error != "" {
+				t.Fatalf("%s: diagram %d refused: %s", c, i, r.Error)
+			}
+		}
+		if c != "default" {
+			continue // SVG labels show entity codes for edge labels (see mermaidLabel)
+		}
+		r := drawn[c][0]
+		if r.Clusters != 11 {
+			t.Errorf("%s: %d clusters drawn, want 11 (10 teams, infra)", c, r.Clusters)
+		}
+		if !slices.Contains(r.Edges, "tcp/5432 java → postgres → 667.6 MiB ← 2.0 GiB since open") {
+			t.Errorf("%s: no link shows its processes and bytes: %q", c, r.Edges)
+		}
+		found := false
+		for _, l := range r.Nodes {
+			found = found || strings.Contains(l, "udp/53 (DNS, unbound): 52 nodes → infra-dns")
+		}
+		if !found {
+			t.Errorf("%s: no node shows the infrastructure note: %q", c, r.Nodes)
+		}
+	}
 }

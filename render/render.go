@@ -50,10 +50,13 @@ type Options struct {
 	Filter Filter
 	// Force renders DOT, SVG and Mermaid beyond their size limits.
 	Force bool
+	// Width fits a graph's table to this many terminal columns (0: no
+	// limit): the width of the terminal it goes to (see GraphTableWidth).
+	Width int
 	SVG   SVGOptions
-	// DiffBase, when set, is the older graph (--diff OLD): dot and svg then
-	// draw the new graph with the dependencies added since DiffBase in green
-	// and those removed since in red, dashed.
+	// DiffBase, when set, is the older graph (--diff OLD): dot, svg and
+	// mermaid then draw the new graph with the dependencies added since
+	// DiffBase in green and those removed since in red, dashed.
 	DiffBase *Input
 }
 
@@ -71,8 +74,8 @@ func (o Options) Validate() error {
 	if err := o.Filter.Validate(); err != nil {
 		return &UsageError{err.Error()}
 	}
-	if o.DiffBase != nil && o.Format != FormatDOT && o.Format != FormatSVG {
-		return &UsageError{"--diff highlights changes in dot and svg; for the other formats use planet diff"}
+	if o.DiffBase != nil && o.Format != FormatDOT && o.Format != FormatSVG && o.Format != FormatMermaid {
+		return &UsageError{"--diff highlights changes in a picture (dot, svg, mermaid); for a list of the changes (text, json, markdown) use planet diff"}
 	}
 	if o.Format == FormatTextfile && !o.Filter.IsZero() {
 		return &UsageError{"--focus, --hide-external and --exclude-port apply to graph formats (dot, svg, mermaid, json, table), not to the textfile"}
@@ -128,14 +131,14 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 			_, err = buf.Write(b)
 		}
 	case FormatMermaid:
-		err = Mermaid(&buf, g, opts.Force)
+		err = mermaid(&buf, g, marks, opts.Force)
 	case FormatJSON:
 		err = graph.Write(&buf, g)
 	case FormatTable:
-		err = GraphTable(&buf, g)
+		err = GraphTableWidth(&buf, g, opts.Width)
 	case FormatSVG:
 		if !opts.Force {
-			if err := CheckSVGSize(g); err != nil {
+			if err := checkDrawingSize(g, marks); err != nil {
 				return nil, err
 			}
 		}
@@ -143,7 +146,11 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return SVG(ctx, dot, opts.SVG)
+		svg, err := SVG(ctx, dot, opts.SVG)
+		if err != nil {
+			return nil, err
+		}
+		return svgLabelsOnTop(svgFonts(svg)), nil
 	default:
 		err = errors.New("render: unknown format " + opts.Format)
 	}
@@ -153,11 +160,17 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// CheckSVGSize refuses a graph whose layout would take minutes.
-func CheckSVGSize(g *graph.Graph) error {
-	if len(g.Edges) > SVGMaxEdges || len(g.Nodes) > SVGMaxNodes {
-		return &LimitError{fmt.Sprintf("svg: %d nodes and %d edges; layouts beyond %d nodes or %d edges take minutes",
-			len(g.Nodes), len(g.Edges), SVGMaxNodes, SVGMaxEdges)}
+// CheckSVGSize refuses a graph whose drawing (external peers and
+// infrastructure folded as DOT folds them) would take minutes to lay out.
+func CheckSVGSize(g *graph.Graph) error { return checkDrawingSize(g, diffMarks{}) }
+
+// checkDrawingSize is CheckSVGSize on what the diagram draws (external
+// peers and infrastructure folded as newDrawing does).
+func checkDrawingSize(g *graph.Graph, marks diffMarks) error {
+	d := newDrawing(g, marks)
+	if len(d.links) > SVGMaxEdges || len(d.nodes) > SVGMaxNodes {
+		return &LimitError{fmt.Sprintf("svg: %d nodes and %d links drawn; layouts beyond %d nodes or %d edges take minutes",
+			len(d.nodes), len(d.links), SVGMaxNodes, SVGMaxEdges)}
 	}
 	return nil
 }

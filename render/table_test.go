@@ -2,8 +2,13 @@ package render
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/rivo/uniseg"
+
+	"github.com/planetdeps/planet/graph"
 )
 
 func TestTableGolden(t *testing.T) {
@@ -84,5 +89,65 @@ func TestBytesIEC(t *testing.T) {
 func TestTableNil(t *testing.T) {
 	if err := Table(&bytes.Buffer{}, nil); err == nil {
 		t.Fatal("Table(nil) succeeded")
+	}
+}
+
+// TestGraphTableFits: a 40-host group with every host and domain, and 300
+// external peers, at a terminal 80 columns wide: no line wider than 80,
+// lists capped with "+N more", addresses in numeric order.
+func TestGraphTableFits(t *testing.T) {
+	g := &graph.Graph{Schema: graph.Schema, By: graph.ByHostgroup, External: "ip"}
+	web := &graph.Node{ID: "payments-frontend-web", Kind: graph.KindHostgroup, HostCount: 40}
+	for i := range 40 {
+		web.Hosts = append(web.Hosts, fmt.Sprintf("payments-frontend-web-%02d", i))
+		web.Domains = append(web.Domains, fmt.Sprintf("payments-frontend-web-%02d.eu-west-1.service.consul", i))
+	}
+	g.Nodes = append(g.Nodes, web)
+	for i := range 300 {
+		ip := fmt.Sprintf("10.0.%d.%d", i/100, i%100)
+		g.Nodes = append(g.Nodes, &graph.Node{ID: ip, Kind: graph.KindExternal, HostCount: 1})
+		g.Edges = append(g.Edges, &graph.Edge{From: web.ID, To: ip, Protocol: "tcp", Port: 443, SeenFrom: graph.SeenClient,
+			ClientProcesses: []string{"java", "python3", "node", "envoy", "nginx"}, ClientHosts: 40, ServerHosts: 1, Sockets: 1,
+			PortBytesToServer: 123456789, PortBytesToClient: 987654321})
+	}
+	var buf bytes.Buffer
+	if err := graph.Write(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.Parse(buf.Bytes(), "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := GraphTableWidth(&out, g, 80); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(out.String(), "\n") {
+		if w := uniseg.StringWidth(line); w > 80 {
+			t.Errorf("line %d is %d columns wide: %q", i+1, w, line)
+		}
+	}
+	if !strings.Contains(out.String(), "+39 more") {
+		t.Errorf("the 40 hosts are not capped with +39 more at 80 columns:\n%s", out.String())
+	}
+	// Numeric order: 10.0.0.9 before 10.0.0.10, 10.0.0.99 before 10.0.1.0.
+	text := out.String()
+	for _, pair := range [][2]string{{"\n10.0.0.9 ", "\n10.0.0.10 "}, {"\n10.0.0.99 ", "\n10.0.1.0 "}, {" 10.0.0.9 ", " 10.0.0.10 "}} {
+		a, b := strings.Index(text, pair[0]), strings.Index(text, pair[1])
+		if a < 0 || b < 0 || a > b {
+			t.Errorf("%q not before %q", pair[0], pair[1])
+		}
+	}
+	// Without a width nothing is cut.
+	out.Reset()
+	if err := GraphTable(&out, g); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "…") || !strings.Contains(out.String(), "payments-frontend-web-00.eu-west-1.service.consul") {
+		t.Error("GraphTable without a width cut a cell")
+	}
+	// Lists are capped all the same: 3 names, then the rest counted.
+	if !strings.Contains(out.String(), "payments-frontend-web-00,payments-frontend-web-01,payments-frontend-web-02,+37 more") {
+		t.Errorf("the 40 hosts are not capped with +37 more:\n%s", out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -35,6 +36,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 				Darkstat:        a.v.GetString("darkstat"),
 				Timeout:         a.v.GetDuration("timeout"),
 				Strict:          a.v.GetBool("strict"),
+				Window:          a.v.GetDuration("window"),
 				Version:         a.build.Version,
 				Logger:          a.log,
 			}
@@ -42,7 +44,8 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			if snap == nil {
 				return scanErr
 			}
-			if err := cmd.Context().Err(); err != nil {
+			cutShort := snap.Window != nil && snap.Window.CutShort
+			if err := cmd.Context().Err(); err != nil && !cutShort {
 				return err // interrupted: write nothing
 			}
 			write := func(w io.Writer) error { return snapshot.Write(w, snap) }
@@ -53,6 +56,10 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 				if err := render.WriteTextfileDir(dir, snap); err != nil {
 					return errors.Join(err, scanErr)
 				}
+			}
+			if cutShort {
+				// Written, and still reported as interrupted (exit 128+signal).
+				return errors.Join(context.Cause(cmd.Context()), scanErr)
 			}
 			return scanErr
 		},
@@ -66,6 +73,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

@@ -265,6 +265,14 @@ func (s *Snapshot) Validate() error {
 		if c.Sockets < 0 {
 			return fmt.Errorf("connections[%d].sockets: negative", i)
 		}
+		if c.Window != nil && s.Window == nil {
+			return fmt.Errorf("connections[%d].window: the snapshot has no window", i)
+		}
+	}
+	if s.Window != nil {
+		if err := s.Window.validate(); err != nil {
+			return err
+		}
 	}
 	for i, l := range s.Listeners {
 		if l.Protocol == "" {

@@ -46,7 +46,7 @@ type Options struct {
 	// default 2s with destroy events, 1s without.
 	WindowPoll time.Duration
 	Now        func() time.Time
-	Logger  *slog.Logger
+	Logger     *slog.Logger
 }
 
 // DegradedError is returned with a usable snapshot when a source failed in

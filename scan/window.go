@@ -26,6 +26,10 @@ const (
 // cannot give one.
 var ErrWindowSource = errors.New("an observation window needs netlink sock_diag")
 
+// subscribe opens the destroy-event subscription; tests replace it to see
+// a window on a host that refuses events.
+var subscribe = sockdiag.Subscribe
+
 // winKey is a dependency as a window counts it: TCP only.
 type winKey struct {
 	dir     snapshot.Direction
@@ -84,7 +88,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	poll := opts.WindowPoll
 	// Subscribe before the first dump, so that no socket ends unseen
 	// between the two.
-	ev, err := sockdiag.Subscribe(0)
+	ev, err := subscribe(0)
 	if err != nil {
 		if poll <= 0 {
 			poll = defaultDumpPoll
@@ -245,7 +249,7 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, ended bool) err
 		return err
 	}
 	owners := o.ownersOfNew(socks)
-	for ws := range o.liveSocks() {
+	for _, ws := range o.live {
 		ws.seenInLastRun = false
 	}
 	for i := range socks {
@@ -282,16 +286,6 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, ended bool) err
 		}
 	}
 	return nil
-}
-
-func (o *observer) liveSocks() func(func(*winSock) bool) {
-	return func(yield func(*winSock) bool) {
-		for _, ws := range o.live {
-			if !yield(ws) {
-				return
-			}
-		}
-	}
 }
 
 // ownersOfNew reads /proc for the processes of sockets the window has not

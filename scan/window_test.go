@@ -2,11 +2,15 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/planetdeps/planet/scan/sockdiag"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -25,15 +29,14 @@ func sumWindow(t *testing.T, snap *snapshot.Snapshot, dir snapshot.Direction, po
 		if c.Direction != dir || c.Port != port || c.Protocol != "tcp" {
 			continue
 		}
+		s.alive += c.Sockets
 		if c.Window == nil {
-			t.Errorf("%s %d %q: no window figures", dir, port, c.Process)
-			continue
+			continue // TIME_WAIT sockets of connections counted elsewhere
 		}
 		s.sent += c.Window.BytesSent
 		s.received += c.Window.BytesReceived
 		s.opened += c.Window.Opened
 		s.closed += c.Window.Closed
-		s.alive += c.Sockets
 		s.processes[c.Process] = true
 	}
 	return s
@@ -170,5 +173,109 @@ func TestWindowLive(t *testing.T) {
 	}
 	if p := sumWindow(t, snap, snapshot.Upstream, pool.port()); p.alive != 3 || !p.processes[me] {
 		t.Errorf("pool upstream: %d alive, processes %v; want 3 held by %q", p.alive, p.processes, me)
+	}
+}
+
+// TestWindowPolling: where destroy events are refused, the window says so
+// and still counts connections that live through a dump, each way.
+func TestWindowPolling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 s of loopback traffic")
+	}
+	refused := errors.New("refused for the test")
+	subscribe = func(int) (*sockdiag.Events, error) { return nil, refused }
+	t.Cleanup(func() { subscribe = sockdiag.Subscribe })
+	srv := newReqServer(t)
+	var ta tally
+	done := make(chan *snapshot.Snapshot, 1)
+	go func() {
+		s, err := Run(context.Background(), Options{Window: 3 * time.Second, WindowPoll: 100 * time.Millisecond})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for range 4 {
+		c, err := net.Dial("tcp4", srv.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta.conns.Add(1)
+		if err := ta.request(c, 20_000, 3_000); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond) // lives through several dumps
+		c.Close()
+	}
+	snap := <-done
+	if snap == nil {
+		t.FailNow()
+	}
+	w := snap.Window
+	if w.Method != snapshot.WindowPolling || !strings.Contains(w.Detail, refused.Error()) {
+		t.Errorf("window method %q detail %q, want polling saying why", w.Method, w.Detail)
+	}
+	if !slices.ContainsFunc(snap.Warnings, func(s string) bool { return strings.Contains(s, "repeated dumps") }) {
+		t.Errorf("warnings %q do not say the window fell back to dumps", snap.Warnings)
+	}
+	for _, dir := range []snapshot.Direction{snapshot.Upstream, snapshot.Downstream} {
+		s := sumWindow(t, snap, dir, srv.port())
+		sent, recv := s.sent, s.received
+		if dir == snapshot.Downstream {
+			sent, recv = recv, sent
+		}
+		if !within1pct(sent, ta.sent.Load()) || !within1pct(recv, ta.received.Load()) || s.opened != 4 || s.closed != 4 {
+			t.Errorf("%s: %+v, want 4 connections, %d bytes up and %d down", dir, s, ta.sent.Load(), ta.received.Load())
+		}
+	}
+}
+
+// TestWindowCutShort: a cancelled context ends the window early; the
+// snapshot is whole for the shorter window and says it was cut short.
+func TestWindowCutShort(t *testing.T) {
+	srv := newReqServer(t)
+	var ta tally
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *snapshot.Snapshot, 1)
+	go func() {
+		s, err := Run(ctx, Options{Window: time.Hour})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := ta.shortConn(srv.port(), 5000, 100, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	var snap *snapshot.Snapshot
+	select {
+	case snap = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled window did not end")
+	}
+	if snap == nil {
+		t.FailNow()
+	}
+	if err := snap.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if w := snap.Window; !w.CutShort || w.Seconds > 5 || w.Requested != 3600 {
+		t.Errorf("window %+v, want cut short after well under 5 s of 3600", w)
+	}
+	if s := sumWindow(t, snap, snapshot.Downstream, srv.port()); s.closed != 1 || !within1pct(s.received, ta.sent.Load()) {
+		t.Errorf("downstream %+v, want the one connection with %d bytes", s, ta.sent.Load())
+	}
+}
+
+// TestWindowProcRefused: /proc/net has no cookies or counters: a window
+// there is refused, naming the way out.
+func TestWindowProcRefused(t *testing.T) {
+	_, err := Run(context.Background(), Options{Window: time.Second, SocketSource: SourceProc})
+	if !errors.Is(err, ErrWindowSource) || !strings.Contains(err.Error(), "--socket-source") {
+		t.Fatalf("error %v, want ErrWindowSource naming --socket-source", err)
 	}
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,9 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
 			if err != nil {
 				return usageError(err)
+			}
+			if w := a.v.GetDuration("window"); w < 0 {
+				return usageError(fmt.Errorf("--window %v: want a positive duration, or 0 for one instant", w))
 			}
 			opts := scan.Options{
 				ProcRoot:        a.v.GetString("proc-root"),

@@ -148,6 +148,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		return nil, fmt.Errorf("window end: %w", err)
 	}
 	o.res.Seconds = end.Sub(start).Seconds()
+	if o.res.CutShort {
+		warn("window cut short: the snapshot covers what was observed until the signal", "seconds", fmt.Sprintf("%.3f", o.res.Seconds), "requested", opts.Window)
+	}
 	if ev != nil {
 		o.res.EventOverruns = ev.Overruns()
 		if o.res.EventOverruns > 0 {

@@ -57,7 +57,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 				return errors.Join(err, scanErr)
 			}
 			if dir := a.v.GetString("textfile-dir"); dir != "" {
-				if err := render.WriteTextfileDir(dir, snap); err != nil {
+				if err := render.WriteScanTextfile(dir, a.v.GetString("state-dir"), snap, a.log); err != nil {
 					return errors.Join(err, scanErr)
 				}
 			}
@@ -78,6 +78,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
+	f.String("state-dir", "", "keep the window byte counters' totals in DIR, so the textfile's "+render.MetricWindowBytes+" only grows (with --window and --textfile-dir)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

@@ -150,6 +150,9 @@ type edgeAgg struct {
 	sockClient, sockServer   int
 	// c2s: bytes client -> server; s2c: server -> client; by which end.
 	c2sClient, s2cClient, c2sServer, s2cServer uint64
+	// The same as bytes per second over observation windows.
+	windowed                                                   bool
+	c2sRateClient, s2cRateClient, c2sRateServer, s2cRateServer float64
 }
 
 type pairKey struct{ from, to int32 }
@@ -208,8 +211,9 @@ type Merger struct {
 	cache   map[netip.Addr]resolved
 	protos  []string
 
-	count  int
-	newest time.Time
+	count    int
+	windowed int // snapshots with an observation window
+	newest   time.Time
 }
 
 // NewMerger returns an empty Merger.
@@ -391,6 +395,9 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	}
 	m.hosts[self].added = true
 	m.count++
+	if s.Window != nil {
+		m.windowed++
+	}
 	if s.ScannedAt.After(m.newest) {
 		m.newest = s.ScannedAt
 	}
@@ -413,6 +420,11 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.sockClient += c.Sockets
 			e.c2sClient += c.BytesSent
 			e.s2cClient += c.BytesReceived
+			if c.Window != nil {
+				e.windowed = true
+				e.c2sRateClient += c.Window.BytesSentPerSecond
+				e.s2cRateClient += c.Window.BytesReceivedPerSecond
+			}
 		} else {
 			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
 			e.seenServer = true
@@ -422,6 +434,11 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.sockServer += c.Sockets
 			e.c2sServer += c.BytesReceived
 			e.s2cServer += c.BytesSent
+			if c.Window != nil {
+				e.windowed = true
+				e.c2sRateServer += c.Window.BytesReceivedPerSecond
+				e.s2cRateServer += c.Window.BytesSentPerSecond
+			}
 		}
 	}
 	if s.Traffic != nil {
@@ -454,11 +471,12 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
 	g := &Graph{
-		Schema:      Schema,
-		GeneratedAt: m.newest.UTC(),
-		By:          m.by,
-		External:    m.ext.String(),
-		Snapshots:   m.count,
+		Schema:            Schema,
+		GeneratedAt:       m.newest.UTC(),
+		By:                m.by,
+		External:          m.ext.String(),
+		Snapshots:         m.count,
+		WindowedSnapshots: m.windowed,
 	}
 	// A name shared by nodes of different kinds (a hostgroup named like a
 	// host) gets the kind as a prefix, so IDs stay unique whatever the order.
@@ -483,13 +501,16 @@ func (m *Merger) Graph() (*Graph, error) {
 	for k, e := range m.edges {
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			ClientProcesses:   slices.Clone(e.clientProcs),
-			ServerProcesses:   slices.Clone(e.serverProcs),
-			ClientHosts:       e.clientHosts.len(),
-			ServerHosts:       e.serverHosts.len(),
-			Sockets:           max(e.sockClient, e.sockServer),
-			PortBytesToServer: max(e.c2sClient, e.c2sServer),
-			PortBytesToClient: max(e.s2cClient, e.s2cServer),
+			ClientProcesses:        slices.Clone(e.clientProcs),
+			ServerProcesses:        slices.Clone(e.serverProcs),
+			ClientHosts:            e.clientHosts.len(),
+			ServerHosts:            e.serverHosts.len(),
+			Sockets:                max(e.sockClient, e.sockServer),
+			PortBytesToServer:      max(e.c2sClient, e.c2sServer),
+			PortBytesToClient:      max(e.s2cClient, e.s2cServer),
+			Windowed:               e.windowed,
+			BytesPerSecondToServer: max(e.c2sRateClient, e.c2sRateServer),
+			BytesPerSecondToClient: max(e.s2cRateClient, e.s2cRateServer),
 		}
 		switch {
 		case e.seenClient && e.seenServer:

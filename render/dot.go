@@ -165,11 +165,16 @@ func nodeTooltip(n *graph.Node) []string {
 func edgeAttrs(e *graph.Edge, pairBytes uint64, external bool) attrList {
 	portBytes := e.PortBytesToServer + e.PortBytesToClient
 	label := []string{portLabel(e)}
-	if portBytes > 0 {
-		label = append(label, bytesIEC(portBytes))
-	}
 	bw := portBytes
-	if bw == 0 {
+	switch {
+	case e.Windowed:
+		// Bandwidth over a window outranks lifetime totals; the pen
+		// width then follows bytes per second on the same scale.
+		label = append(label, rateLabel(e))
+		bw = uint64(e.BytesPerSecondToServer + e.BytesPerSecondToClient)
+	case portBytes > 0:
+		label = append(label, bytesIEC(portBytes))
+	default:
 		bw = pairBytes
 	}
 	attrs := attrList{
@@ -201,6 +206,9 @@ func edgeTooltip(e *graph.Edge) []string {
 		"seen from: "+e.SeenFrom)
 	if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
 		lines = append(lines, "bytes to server: "+bytesIEC(e.PortBytesToServer)+", to client: "+bytesIEC(e.PortBytesToClient))
+	}
+	if e.Windowed {
+		lines = append(lines, "bandwidth over the scans' windows: "+rateSI(e.BytesPerSecondToServer)+" to server, "+rateSI(e.BytesPerSecondToClient)+" to client")
 	}
 	return lines
 }

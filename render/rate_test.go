@@ -1,0 +1,54 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/graph"
+)
+
+func TestRateSI(t *testing.T) {
+	for _, tt := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0 B/s"}, {949.6, "950 B/s"}, {999.4, "999 B/s"}, {1000, "1.0 kB/s"}, {80_000, "80.0 kB/s"},
+		{999_960, "1.0 MB/s"}, {1_234_567, "1.2 MB/s"}, {3e12, "3.0 TB/s"},
+	} {
+		if got := rateSI(tt.in); got != tt.want {
+			t.Errorf("rateSI(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDOTWindowedEdge: an edge from windowed scans is labelled with its
+// bandwidth each way, not with lifetime byte totals, and its pen width
+// follows the bandwidth.
+func TestDOTWindowedEdge(t *testing.T) {
+	g, err := graph.Merge(nil, graph.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Nodes = []*graph.Node{{ID: "app", Kind: graph.KindHostgroup, HostCount: 1}, {ID: "db", Kind: graph.KindHostgroup, HostCount: 1}}
+	g.Edges = []*graph.Edge{{From: "app", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, Sockets: 3,
+		PortBytesToServer: 19_700_000, PortBytesToClient: 1 << 20,
+		Windowed: true, BytesPerSecondToServer: 1_200_000, BytesPerSecondToClient: 80_000}}
+	var doc strings.Builder
+	if err := graph.Write(&doc, g); err != nil {
+		t.Fatal(err)
+	}
+	if g, err = graph.Parse([]byte(doc.String()), "windowed.graph.json"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := DOT(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "1.2 MB/s →, 80.0 kB/s ←") {
+		t.Errorf("no bandwidth label in\n%s", out)
+	}
+	if strings.Contains(out, "MiB\"") || !strings.Contains(out, "penwidth=4.0") {
+		t.Errorf("want no lifetime total in the label and a pen width of 4 (1.28 MB/s):\n%s", out)
+	}
+}

@@ -35,6 +35,10 @@ var ErrWindowSource = errors.New("an observation window needs netlink sock_diag"
 // a window on a host that refuses events.
 var subscribe = sockdiag.Subscribe
 
+// windowBegun, when set, is called once the start dump is taken: tests wait
+// for it before making the traffic the window must see.
+var windowBegun func()
+
 // winKey is a dependency as a window counts it: TCP only.
 type winKey struct {
 	dir     snapshot.Direction
@@ -115,6 +119,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	if err := o.poll(ctx, start, true, ev == nil); err != nil {
 		return nil, fmt.Errorf("window start: %w", err)
 	}
+	if windowBegun != nil {
+		windowBegun()
+	}
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
 	for {
@@ -152,9 +159,15 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			nextPoll = now.Add(poll)
 		}
 	}
-	// The end: a cancelled ctx must not stop the last dump.
+	// The end: a cancelled ctx must not stop the last dump. Events already
+	// queued are of sockets that ended within the window.
 	ctx = context.WithoutCancel(ctx)
 	end := o.now()
+	if ev != nil {
+		if err := ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(s, false) }); err != nil {
+			return nil, err
+		}
+	}
 	_ = o.refreshListeners(ctx)
 	if err := o.finish(ctx, end, ev); err != nil {
 		return nil, fmt.Errorf("window end: %w", err)

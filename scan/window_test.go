@@ -14,6 +14,21 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
+// awaitWindow arranges for the next window to report its start, and
+// returns a function that waits for it.
+func awaitWindow(t *testing.T) func() {
+	begun := make(chan struct{})
+	windowBegun = func() { close(begun) }
+	t.Cleanup(func() { windowBegun = nil })
+	return func() {
+		select {
+		case <-begun:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the window did not begin")
+		}
+	}
+}
+
 // windowSum adds up the window figures of every record of one dependency
 // (direction and port; any process).
 type windowSum struct {
@@ -83,11 +98,12 @@ func TestWindowLive(t *testing.T) {
 		err  error
 	}
 	done := make(chan result, 1)
+	wait := awaitWindow(t)
 	go func() {
 		s, err := Run(context.Background(), Options{Window: window, WindowPoll: time.Second})
 		done <- result{s, err}
 	}()
-	time.Sleep(500 * time.Millisecond) // the start dump takes milliseconds
+	wait()
 	loadStart := time.Now()
 
 	var wg sync.WaitGroup
@@ -134,7 +150,7 @@ func TestWindowLive(t *testing.T) {
 	if w == nil || w.Method != snapshot.WindowEvents || w.CutShort || w.Seconds < window.Seconds() || w.Seconds > window.Seconds()+1 {
 		t.Fatalf("window %+v, want %v of destroy events, not cut short", w, window)
 	}
-	if !w.Start.Before(loadStart) {
+	if w.Start.After(loadStart) {
 		t.Fatalf("window started %v, after the load (%v)", w.Start, loadStart)
 	}
 	me := selfComm(t)
@@ -188,6 +204,7 @@ func TestWindowPolling(t *testing.T) {
 	srv := newReqServer(t)
 	var ta tally
 	done := make(chan *snapshot.Snapshot, 1)
+	wait := awaitWindow(t)
 	go func() {
 		s, err := Run(context.Background(), Options{Window: 3 * time.Second, WindowPoll: 100 * time.Millisecond})
 		if err != nil {
@@ -195,7 +212,7 @@ func TestWindowPolling(t *testing.T) {
 		}
 		done <- s
 	}()
-	time.Sleep(300 * time.Millisecond)
+	wait()
 	for range 4 {
 		c, err := net.Dial("tcp4", srv.ln.Addr().String())
 		if err != nil {
@@ -238,6 +255,7 @@ func TestWindowCutShort(t *testing.T) {
 	var ta tally
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *snapshot.Snapshot, 1)
+	wait := awaitWindow(t)
 	go func() {
 		s, err := Run(ctx, Options{Window: time.Hour})
 		if err != nil {
@@ -245,11 +263,11 @@ func TestWindowCutShort(t *testing.T) {
 		}
 		done <- s
 	}()
-	time.Sleep(200 * time.Millisecond)
+	wait()
 	if err := ta.shortConn(srv.port(), 5000, 100, false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
 	cancel()
 	var snap *snapshot.Snapshot
 	select {

@@ -124,6 +124,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
+	failedDumps, lastDumpErr := 0, error(nil)
 	for {
 		now := o.now()
 		if ctx.Err() != nil {
@@ -152,9 +153,15 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 		}
 		if now := o.now(); !now.Before(nextPoll) && now.Before(deadline) {
-			// A failed intermediate dump costs attribution, not the window.
-			if err := o.refreshListeners(ctx); err == nil {
+			// A failed intermediate dump costs attribution (and, without
+			// events, the sockets that end before the next), not the window.
+			err := o.refreshListeners(ctx)
+			if err == nil {
 				err = o.poll(ctx, now, false, ev == nil)
+			}
+			if err != nil && ctx.Err() == nil {
+				failedDumps++
+				lastDumpErr = err
 			}
 			nextPoll = now.Add(poll)
 		}
@@ -173,6 +180,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		return nil, fmt.Errorf("window end: %w", err)
 	}
 	o.res.Seconds = end.Sub(start).Seconds()
+	if failedDumps > 0 {
+		warn("dumps within the window failed", "failed", failedDumps, "last_error", lastDumpErr)
+	}
 	if o.res.CutShort {
 		warn("window cut short: the snapshot covers what was observed until the signal", "seconds", fmt.Sprintf("%.3f", o.res.Seconds), "requested", opts.Window)
 	}

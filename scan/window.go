@@ -23,9 +23,18 @@ const (
 )
 
 // eventGather is how long the window lets destroy events gather after a
-// read: at most 50 wake-ups a second. At 20,000 events a second that is
-// some 400 events, well inside the receive buffer (sockdiag.Subscribe).
-const eventGather = 20 * time.Millisecond
+// read that found few: at most 100 wake-ups a second. At 20,000 events a
+// second that is some 200 events, about 250 KB of socket buffer, within
+// even an unprivileged listener's default (2 x net.core.rmem_max, 416 KiB
+// on Debian); a read that found gatherMax or more does not wait.
+const (
+	eventGather = 10 * time.Millisecond
+	gatherMax   = 256
+)
+
+// ownersShare bounds the time the /proc passes within a window take, as a
+// share of the window.
+const ownersShare = 0.01
 
 // ErrWindowSource is wrapped when a window is asked of a socket source that
 // cannot give one.
@@ -69,6 +78,8 @@ type observer struct {
 	// listenOwner caches listener inodes' processes across refreshes.
 	listenOwner map[uint64]Process
 	live        map[uint64]*winSock // by socket cookie
+	// nextOwners: the earliest time for the next /proc pass within the window.
+	nextOwners time.Time
 	deps        map[winKey]*snapshot.ConnWindow
 	res         snapshot.Window
 }
@@ -113,12 +124,13 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	start := o.now()
 	o.res.Start = start.UTC().Truncate(time.Millisecond)
-	if err := o.refreshListeners(ctx); err != nil {
+	if err := o.refreshListeners(ctx, true); err != nil {
 		return nil, fmt.Errorf("window start: %w", err)
 	}
-	if err := o.poll(ctx, start, true, ev == nil); err != nil {
+	if err := o.poll(ctx, start, true, false, ev == nil); err != nil {
 		return nil, fmt.Errorf("window start: %w", err)
 	}
+	opts.Logger.Debug("window begun", "method", o.res.Method, "live_sockets", len(o.live), "length", opts.Window)
 	if windowBegun != nil {
 		windowBegun()
 	}
@@ -140,7 +152,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			if err := ev.Read(max(wait, 0), func(s *sockdiag.Sock) { got++; o.destroyed(s, false) }); err != nil {
 				return nil, err
 			}
-			if got > 0 {
+			if got > 0 && got < gatherMax {
 				// Let events gather in the socket buffer and take them
 				// in batches: a wake-up per event costs more than the
 				// event.
@@ -155,9 +167,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if now := o.now(); !now.Before(nextPoll) && now.Before(deadline) {
 			// A failed intermediate dump costs attribution (and, without
 			// events, the sockets that end before the next), not the window.
-			err := o.refreshListeners(ctx)
+			err := o.refreshListeners(ctx, false)
 			if err == nil {
-				err = o.poll(ctx, now, false, ev == nil)
+				err = o.poll(ctx, now, false, false, ev == nil)
 			}
 			if err != nil && ctx.Err() == nil {
 				failedDumps++
@@ -175,7 +187,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			return nil, err
 		}
 	}
-	_ = o.refreshListeners(ctx)
+	_ = o.refreshListeners(ctx, true)
 	if err := o.finish(ctx, end, ev); err != nil {
 		return nil, fmt.Errorf("window end: %w", err)
 	}
@@ -196,8 +208,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 }
 
 // refreshListeners re-reads the TCP listeners, so that connections to a
-// server started within the window count as downstream.
-func (o *observer) refreshListeners(ctx context.Context) error {
+// server started within the window count as downstream. Their processes
+// come from /proc at the window's ends (all), and in between within the
+// budget ownersOfNew keeps.
+func (o *observer) refreshListeners(ctx context.Context, all bool) error {
 	type l struct {
 		addr  netip.AddrPort
 		inode uint64
@@ -212,11 +226,12 @@ func (o *observer) refreshListeners(ctx context.Context) error {
 			want[x.inode] = struct{}{}
 		}
 	}
-	if len(want) > 0 {
+	if now := time.Now(); len(want) > 0 && (all || !now.Before(o.nextOwners)) {
 		owners, err := o.proc.Owners(want)
 		if err != nil {
 			return err
 		}
+		o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
 		for ino := range want {
 			o.listenOwner[ino] = owners[ino] // a miss is cached as unknown too
 		}
@@ -275,9 +290,9 @@ func connected(s *sockdiag.Sock, k winKey) bool {
 
 // poll dumps the connected sockets. At the start (first) their counters are
 // the window's base; later, a new cookie is a socket that began in the
-// window. With ended (no destroy events), a known socket missing from the
+// window; final is the end dump. With ended (no destroy events), a known socket missing from the
 // dump has ended: it is counted up to its last dump.
-func (o *observer) poll(ctx context.Context, t time.Time, first, ended bool) error {
+func (o *observer) poll(ctx context.Context, t time.Time, first, final, ended bool) error {
 	var socks []sockdiag.Sock
 	if err := o.dump(ctx, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
 		if s.Remote.Port() != 0 && s.HasBytes {
@@ -286,7 +301,7 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, ended bool) err
 	}); err != nil {
 		return err
 	}
-	owners := o.ownersOfNew(socks)
+	owners := o.ownersOfNew(socks, first || final)
 	for _, ws := range o.live {
 		ws.seenInLastRun = false
 	}
@@ -328,17 +343,33 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, ended bool) err
 
 // ownersOfNew reads /proc for the processes of sockets the window has not
 // seen before.
-func (o *observer) ownersOfNew(socks []sockdiag.Sock) map[uint64]Process {
+//
+// At the window's ends (all) it looks for every new socket, as an instant
+// scan does. In between it looks only for upstream ones (a downstream
+// socket is named after its listener), and no more often than keeps the
+// passes under ownersShare of the time: on a host whose processes hold
+// hundreds of thousands of descriptors a pass takes a tenth of a second.
+func (o *observer) ownersOfNew(socks []sockdiag.Sock, all bool) map[uint64]Process {
 	want := map[uint64]struct{}{}
 	for i := range socks {
-		if _, known := o.live[socks[i].Cookie]; !known && socks[i].Inode != 0 {
-			want[socks[i].Inode] = struct{}{}
+		s := &socks[i]
+		if _, known := o.live[s.Cookie]; known || s.Inode == 0 {
+			continue
 		}
+		if !all && o.classify(s, "").dir == snapshot.Downstream {
+			continue
+		}
+		want[s.Inode] = struct{}{}
 	}
 	if len(want) == 0 {
 		return nil
 	}
+	now := time.Now()
+	if !all && now.Before(o.nextOwners) {
+		return nil
+	}
 	owners, _ := o.proc.Owners(want) // unreadable /proc: sockets stay unattributed
+	o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
 	return owners
 }
 
@@ -387,7 +418,7 @@ func (o *observer) destroyed(s *sockdiag.Sock, onlyKnown bool) {
 // between the last read and that dump. Sockets the window saw alive that
 // neither the end dump nor an event reports count up to their last dump.
 func (o *observer) finish(ctx context.Context, end time.Time, ev *sockdiag.Events) error {
-	if err := o.poll(ctx, end, false, false); err != nil {
+	if err := o.poll(ctx, end, false, true, false); err != nil {
 		return err
 	}
 	for c, ws := range o.live {

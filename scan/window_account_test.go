@@ -51,10 +51,10 @@ func TestWindowAccounting(t *testing.T) {
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 100, 20_000), // downstream, alive throughout
 	}
 	o := testObserver(t, k)
-	if err := o.refreshListeners(ctx); err != nil {
+	if err := o.refreshListeners(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.poll(ctx, o.now(), true, false); err != nil {
+	if err := o.poll(ctx, o.now(), true, false, false); err != nil {
 		t.Fatal(err)
 	}
 	ended := dsock(11, "10.0.0.1:40001", "10.0.0.9:443", 900, 95)

@@ -135,14 +135,26 @@ func benchWindow(b *testing.B, planet string, rate int, loadSecs float64, window
 		b.Fatalf("load generator: %q", out.Text())
 	}
 	snapPath := filepath.Join(b.TempDir(), "snap.json")
-	scan := exec.Command(planet, "--config", "", "scan", "--window", window.String(), "-o", snapPath)
+	scan := exec.Command(planet, "--config", "", "--log-level", "debug", "scan", "--window", window.String(), "-o", snapPath)
 	scan.Env = append(os.Environ(), "XDG_CONFIG_HOME=/nonexistent")
 	var stderr strings.Builder
-	scan.Stderr = &stderr
+	logs, _ := scan.StderrPipe()
 	if err := scan.Start(); err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the window has begun
+	// The window has begun (its start dump and /proc pass done) when
+	// planet logs so.
+	lines := bufio.NewScanner(logs)
+	for lines.Scan() && !strings.Contains(lines.Text(), "window begun") {
+		stderr.WriteString(lines.Text() + "\n")
+	}
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		for lines.Scan() {
+			stderr.WriteString(lines.Text() + "\n")
+		}
+	}()
 	cpu0, wall0 := procCPU(b, scan.Process.Pid), time.Now()
 	fmt.Fprintln(stdin, "go")
 	if !out.Scan() {
@@ -151,8 +163,9 @@ func benchWindow(b *testing.B, planet string, rate int, loadSecs float64, window
 	var made int
 	var took float64
 	fmt.Sscan(out.Text(), &made, &took)
-	// Still inside the window (it ends 4 s after the start, the load 3.3 s).
+	// Still inside the window (it ends 4 s after the start, the load 3 s).
 	inWindow := (procCPU(b, scan.Process.Pid) - cpu0).Seconds() / time.Since(wall0).Seconds()
+	<-logged // the pipe ends with the process
 	if err := scan.Wait(); err != nil {
 		b.Fatalf("planet scan: %v\n%s", err, stderr.String())
 	}

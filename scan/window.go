@@ -80,8 +80,8 @@ type observer struct {
 	live        map[uint64]*winSock // by socket cookie
 	// nextOwners: the earliest time for the next /proc pass within the window.
 	nextOwners time.Time
-	deps        map[winKey]*snapshot.ConnWindow
-	res         snapshot.Window
+	deps       map[winKey]*snapshot.ConnWindow
+	res        snapshot.Window
 }
 
 func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {

@@ -38,7 +38,7 @@ func DOT(w io.Writer, g *graph.Graph) error {
 }
 
 func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
-	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph(), bw: pairBandwidth(g)}
+	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph(), bw: pairBandwidth(g), legend: legend(g)}
 	nodes := make(map[string]dotNode, len(g.Nodes))
 	for i, n := range g.Nodes {
 		dn := dotNode{id: int64(i), attrs: marks.node(n.ID, nodeAttrs(n))}
@@ -83,15 +83,21 @@ func pairBandwidth(g *graph.Graph) map[pair]uint64 {
 // dotGraph is the gonum graph handed to the marshaller.
 type dotGraph struct {
 	*multi.DirectedGraph
-	bw map[pair]uint64
+	bw     map[pair]uint64
+	legend []string // lines of the graph's label; none when no edge has figures
 }
 
 func (dotGraph) DOTID() string { return "planet" }
 
-func (dotGraph) DOTAttributers() (g, n, e encoding.Attributer) {
-	return attrList{
-			{Key: "rankdir", Value: "LR"},
-		}, attrList{
+func (d dotGraph) DOTAttributers() (g, n, e encoding.Attributer) {
+	ga := attrList{{Key: "rankdir", Value: "LR"}}
+	if len(d.legend) > 0 {
+		ga = append(ga,
+			encoding.Attribute{Key: "label", Value: dotString(d.legend...)},
+			encoding.Attribute{Key: "labelloc", Value: "b"},
+			encoding.Attribute{Key: "fontsize", Value: "9"})
+	}
+	return ga, attrList{
 			{Key: "shape", Value: "box"},
 			{Key: "style", Value: "rounded"},
 		}, attrList{
@@ -173,7 +179,7 @@ func edgeAttrs(e *graph.Edge, pairBytes uint64, external bool) attrList {
 		label = append(label, rateLabel(e))
 		bw = uint64(e.BytesPerSecondToServer + e.BytesPerSecondToClient)
 	case portBytes > 0:
-		label = append(label, bytesIEC(portBytes))
+		label = append(label, bytesIEC(portBytes)+" since open")
 	default:
 		bw = pairBytes
 	}

@@ -53,11 +53,14 @@ func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
 }
 
 type mermaidLink struct {
-	from, to  string
-	ports     []string
-	bytes     uint64
-	oneSided  bool
-	firstEdge int
+	from, to string
+	ports    []string
+	bytes    uint64
+	// Bandwidth over observation windows, client to server and back.
+	windowed           bool
+	toServer, toClient float64
+	oneSided           bool
+	firstEdge          int
 }
 
 func mermaidBytes(g *graph.Graph) ([]byte, int) {
@@ -87,7 +90,13 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			links = append(links, l)
 		}
 		l.ports = append(l.ports, portLabel(e))
-		l.bytes += e.PortBytesToServer + e.PortBytesToClient
+		if e.Windowed {
+			l.windowed = true
+			l.toServer += e.BytesPerSecondToServer
+			l.toClient += e.BytesPerSecondToClient
+		} else {
+			l.bytes += e.PortBytesToServer + e.PortBytesToClient
+		}
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
 	}
 	for _, l := range links {
@@ -96,8 +105,11 @@ func mermaidBytes(g *graph.Graph) ([]byte, int) {
 			arrow = "-.->"
 		}
 		lines := []string{strings.Join(l.ports, ", ")}
+		if l.windowed {
+			lines = append(lines, rateSI(l.toServer)+" →, "+rateSI(l.toClient)+" ←")
+		}
 		if l.bytes > 0 {
-			lines = append(lines, bytesIEC(l.bytes))
+			lines = append(lines, bytesIEC(l.bytes)+" since open")
 		}
 		label := mermaidLabel(false, lines...)
 		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from, arrow, label, l.to)

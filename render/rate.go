@@ -28,3 +28,37 @@ func rateSI(bps float64) string {
 	}
 	return strconv.FormatFloat(bps, 'f', 1, 64) + " " + unit
 }
+
+// legend explains the numbers and line widths of a diagram's edges, for
+// the kinds of figures its edges carry: bandwidth over observation windows,
+// byte totals of the sockets alive at the scans (a different thing, never a
+// rate), or neither (no legend).
+func legend(g *graph.Graph) []string {
+	var windowed, totals bool
+	for _, e := range g.Edges {
+		switch {
+		case e.Windowed:
+			windowed = true
+		case e.PortBytesToServer+e.PortBytesToClient > 0:
+			totals = true
+		}
+	}
+	if !windowed && !totals {
+		return nil
+	}
+	lines := []string{"Edges: protocol/port, then"}
+	if windowed {
+		lines = append(lines, "B/s: bandwidth over the scans' observation windows, client to server (→) and back (←)")
+	}
+	if totals {
+		lines = append(lines, "\"since open\": bytes both ways, lifetime totals of the TCP sockets alive when scanned, not a rate")
+	}
+	unit := "bytes per second"
+	switch {
+	case windowed && totals:
+		unit = "bytes per second, or of the bytes"
+	case totals:
+		unit = "bytes"
+	}
+	return append(lines, "Line width grows with the log of the "+unit+"; dashed: seen from one end only")
+}

@@ -48,7 +48,17 @@ func TestDOTWindowedEdge(t *testing.T) {
 	if !strings.Contains(out, "1.2 MB/s →, 80.0 kB/s ←") {
 		t.Errorf("no bandwidth label in\n%s", out)
 	}
-	if strings.Contains(out, "MiB\"") || !strings.Contains(out, "penwidth=4.0") {
+	if strings.Contains(out, "since open") || !strings.Contains(out, "penwidth=4.0") {
 		t.Errorf("want no lifetime total in the label and a pen width of 4 (1.28 MB/s):\n%s", out)
+	}
+	if !strings.Contains(out, "B/s: bandwidth over the scans' observation windows") || strings.Contains(out, "lifetime totals") {
+		t.Errorf("the legend does not explain bandwidth alone:\n%s", out)
+	}
+	var m strings.Builder
+	if err := Mermaid(&m, g, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.String(), "1.2 MB/s #8594;, 80.0 kB/s #8592;") {
+		t.Errorf("Mermaid link without the bandwidth:\n%s", m.String())
 	}
 }

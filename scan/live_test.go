@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	case loadgenMode:
 		loadgen()
 		return
+	case windowScanMode:
+		windowScan()
+		return
 	}
 	os.Exit(m.Run())
 }

@@ -24,6 +24,11 @@ func newReqServer(t testing.TB) *reqServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveReqs(t, ln)
+}
+
+// serveReqs answers requests on ln until the test ends.
+func serveReqs(t testing.TB, ln net.Listener) *reqServer {
 	s := &reqServer{ln: ln}
 	s.wg.Add(1)
 	go func() {
@@ -84,14 +89,21 @@ func (ta *tally) request(c net.Conn, up, down int) error {
 // shortConn opens one connection, makes one request and closes it, with a
 // reset when rst (SO_LINGER 0).
 func (ta *tally) shortConn(port uint16, up, down int, rst bool) error {
-	c, err := net.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+	return ta.shortConnWith(func() (net.Conn, error) {
+		return net.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+	}, up, down, rst)
+}
+
+// shortConnWith is shortConn with the connection made by dial.
+func (ta *tally) shortConnWith(dial func() (net.Conn, error), up, down int, rst bool) error {
+	c, err := dial()
 	if err != nil {
 		return err
 	}
 	ta.conns.Add(1)
 	err = ta.request(c, up, down)
 	if rst {
-		err = errors.Join(err, c.SetLinger(0))
+		err = errors.Join(err, c.(*net.TCPConn).SetLinger(0))
 	}
 	return errors.Join(err, c.Close())
 }

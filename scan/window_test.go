@@ -64,7 +64,7 @@ func within1pct(got uint64, want int64) bool {
 }
 
 // TestWindowLive runs a real window over loopback traffic of four shapes
-// (the scripted host, with 60 s shortened to 6 s): a client making
+// (the scripted host, with 60 s shortened to 8 s): a client making
 // one short connection a second; one connecting every two seconds and
 // closing with a reset; a bulk transfer of a known size over 200 short
 // connections; and a pool of three long-lived connections, busy before the
@@ -73,7 +73,7 @@ func within1pct(got uint64, want int64) bool {
 // was sent each way, the pool counted for the window only. No root needed.
 func TestWindowLive(t *testing.T) {
 	if testing.Short() {
-		t.Skip("6 s of loopback traffic")
+		t.Skip("8 s of loopback traffic")
 	}
 	periodic, resets, bulk, pool := newReqServer(t), newReqServer(t), newReqServer(t), newReqServer(t)
 	var tp, tr, tb, tpool tally
@@ -92,7 +92,7 @@ func TestWindowLive(t *testing.T) {
 		poolConns = append(poolConns, c)
 	}
 
-	const window = 6 * time.Second
+	const window = 8 * time.Second
 	type result struct {
 		snap *snapshot.Snapshot
 		err  error
@@ -196,7 +196,7 @@ func TestWindowLive(t *testing.T) {
 // and still counts connections that live through a dump, each way.
 func TestWindowPolling(t *testing.T) {
 	if testing.Short() {
-		t.Skip("3 s of loopback traffic")
+		t.Skip("4 s of loopback traffic")
 	}
 	refused := errors.New("refused for the test")
 	subscribe = func(int) (*sockdiag.Events, error) { return nil, refused }
@@ -206,7 +206,7 @@ func TestWindowPolling(t *testing.T) {
 	done := make(chan *snapshot.Snapshot, 1)
 	wait := awaitWindow(t)
 	go func() {
-		s, err := Run(context.Background(), Options{Window: 3 * time.Second, WindowPoll: 100 * time.Millisecond})
+		s, err := Run(context.Background(), Options{Window: 4 * time.Second, WindowPoll: 100 * time.Millisecond})
 		if err != nil {
 			t.Error(err)
 		}

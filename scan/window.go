@@ -200,6 +200,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	if ev != nil {
 		o.res.EventOverruns = ev.Overruns()
+		if n := ev.Truncated(); n > 0 {
+			warn("TCP destroy events too large or malformed were dropped", "events", n)
+		}
 		if o.res.EventOverruns > 0 {
 			warn("the kernel dropped TCP destroy events: planet read them too slowly", "overruns", o.res.EventOverruns)
 		}

@@ -212,7 +212,8 @@ func Subscribe(rcvbuf int) (*Events, error) {
 // Close ends the subscription.
 func (e *Events) Close() error { return unix.Close(e.fd) }
 
-// Truncated counts events larger than a receive slot, which were dropped.
+// Truncated counts events dropped because they were larger than a receive
+// slot or malformed.
 func (e *Events) Truncated() uint64 { return e.truncated }
 
 // Overruns counts the times the kernel dropped events because the receive
@@ -244,7 +245,8 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 				e.truncated++
 				continue
 			}
-			err = messages(e.batch.bufs[i][:h.Len], func(typ, _ uint16, p []byte) error {
+			// One malformed event costs that event, not the window.
+			if messages(e.batch.bufs[i][:h.Len], func(typ, _ uint16, p []byte) error {
 				if typ != unix.SOCK_DIAG_BY_FAMILY {
 					return nil
 				}
@@ -254,9 +256,8 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 				}
 				fn(&s)
 				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("netlink sock_diag event: %w", err)
+			}) != nil {
+				e.truncated++
 			}
 		}
 		if n < len(e.batch.hdrs) {

@@ -1,9 +1,12 @@
 package render
 
 import (
+	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/snapshot"
 )
 
 // rateLabel is a windowed edge's bandwidth each way: client to server
@@ -61,4 +64,23 @@ func legend(g *graph.Graph) []string {
 		unit = "bytes"
 	}
 	return append(lines, "Line width grows with the log of the "+unit+"; dashed: seen from one end only")
+}
+
+// windowSummary is the table's line about a snapshot's window.
+func windowSummary(w *snapshot.Window) string {
+	out := fmt.Sprintf("%s for %.1f s (%s", w.Start.UTC().Format(time.RFC3339), w.Seconds, w.Method)
+	if w.CutShort {
+		out += fmt.Sprintf(", cut short of %.0f s", w.Requested)
+	}
+	out += fmt.Sprintf("): %d connections opened, %d closed", w.Opened, w.Closed)
+	if w.Unattributed > 0 {
+		out += fmt.Sprintf(", %d without a process", w.Unattributed)
+	}
+	if w.ResetUnknown > 0 {
+		out += fmt.Sprintf(", %d reset by this host unseen", w.ResetUnknown)
+	}
+	if w.EventOverruns > 0 {
+		out += fmt.Sprintf(", events lost %d times", w.EventOverruns)
+	}
+	return out
 }

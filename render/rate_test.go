@@ -62,3 +62,24 @@ func TestDOTWindowedEdge(t *testing.T) {
 		t.Errorf("Mermaid link without the bandwidth:\n%s", m.String())
 	}
 }
+
+// TestTableWindow: a windowed snapshot's table says what the window was and
+// gives each record its connections and bandwidth; the instant columns stay.
+func TestTableWindow(t *testing.T) {
+	var b strings.Builder
+	s := windowed()
+	s.Window.Unattributed, s.Window.CutShort = 3, true
+	if err := Table(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"2025-03-01T12:29:56Z for 300.0 s (sock_diag destroy events, cut short of 300 s): 40 connections opened, 40 closed, 3 without a process",
+		"OPENED  CLOSED  SENT/S    RECEIVED/S",
+		"1.6 MB/s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

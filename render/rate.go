@@ -77,7 +77,7 @@ func windowSummary(w *snapshot.Window) string {
 		out += fmt.Sprintf(", %d without a process", w.Unattributed)
 	}
 	if w.ResetUnknown > 0 {
-		out += fmt.Sprintf(", %d reset by this host unseen", w.ResetUnknown)
+		out += fmt.Sprintf(", %d reset or failed here, unseen", w.ResetUnknown)
 	}
 	if w.EventOverruns > 0 {
 		out += fmt.Sprintf(", events lost %d times", w.EventOverruns)

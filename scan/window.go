@@ -396,7 +396,8 @@ func (o *observer) destroyed(s *sockdiag.Sock, onlyKnown bool) {
 		return
 	}
 	if s.Remote.Port() == 0 {
-		// A listener, a socket never connected, or one this host reset:
+		// A listener, a socket never connected, or a client socket the
+		// kernel disconnected (reset with SO_LINGER 0, or a failed connect):
 		// tcp_disconnect has cleared its peer port and counters.
 		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() {
 			o.res.ResetUnknown++

@@ -47,9 +47,11 @@ type Window struct {
 	// began and ended between two dumps, so no process was ever seen holding
 	// them: their records have an empty process.
 	Unattributed int `json:"unattributed"`
-	// ResetUnknown counts sockets this host reset (SO_LINGER 0) that no dump
-	// saw alive: the kernel clears a reset socket's peer port and counters
-	// before reporting it, so they are in no record.
+	// ResetUnknown counts client sockets that no dump saw alive and that the
+	// kernel disconnected before destroying them: a reset by this host
+	// (SO_LINGER 0) or a connect that failed (refused, timed out). The kernel
+	// clears such a socket's peer port and counters, and the two cases look
+	// alike, so they are in no record.
 	ResetUnknown int `json:"reset_unknown,omitempty"`
 	// EventOverruns counts the times the kernel dropped destroy events
 	// because planet's receive buffer was full; the bytes of the sockets lost

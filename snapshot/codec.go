@@ -315,10 +315,23 @@ func (s *Snapshot) Validate() error {
 				return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
 			}
 		}
+		if c.Window != nil {
+			if s.Window == nil {
+				return fmt.Errorf("connections[%d].window: the snapshot has no window", i)
+			}
+			if err := c.Window.validate(); err != nil {
+				return fmt.Errorf("connections[%d].window.%w", i, err)
+			}
+		}
 	}
 	for i, src := range s.Sources {
 		if src.Skipped < 0 {
 			return fmt.Errorf("sources[%d].skipped: negative", i)
+		}
+	}
+	if s.Window != nil {
+		if err := s.Window.validate(); err != nil {
+			return err
 		}
 	}
 	for i, l := range s.Listeners {

@@ -50,6 +50,9 @@ type Snapshot struct {
 	ByteCounters string   `json:"byte_counters,omitempty"`
 	Traffic      *Traffic `json:"traffic,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
+	// Window is set when the scan watched an observation window (scan
+	// --window) rather than one instant; see window.go.
+	Window *Window `json:"window,omitempty"`
 }
 
 // Host identifies the scanned machine.
@@ -118,6 +121,9 @@ type Connection struct {
 	States        map[string]int `json:"states,omitempty"`
 	BytesSent     uint64         `json:"bytes_sent,omitempty"`
 	BytesReceived uint64         `json:"bytes_received,omitempty"`
+	// Window is this dependency's activity within the snapshot's window; a
+	// record with Sockets 0 is a dependency whose connections all ended in it.
+	Window *ConnWindow `json:"window,omitempty"`
 }
 
 // Traffic is per-peer bandwidth from darkstat.

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -154,6 +155,14 @@ type edgeAgg struct {
 
 type pairKey struct{ from, to int32 }
 
+// forward is where a DNAT router sends what it takes on one port: a node
+// and port of another scanned host, and that host's endpoint ID.
+type forward struct {
+	node int32
+	port uint16
+	ep   uint32
+}
+
 type trafficAgg struct {
 	sender, receiver         uint64
 	seenSender, seenReceiver bool
@@ -207,6 +216,9 @@ type Merger struct {
 	peers   map[peerKey]uint32
 	cache   map[netip.Addr]resolved
 	protos  []string
+	// forwards: a port a scanned host forwards (a DNAT router) to another
+	// scanned host, learned from the router's records with a backend.
+	forwards map[edgeKey]forward
 
 	count  int
 	newest time.Time
@@ -224,14 +236,15 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	}
 	return &Merger{
 		by: by, ext: ext,
-		ident:   map[string]int32{},
-		addrs:   map[netip.Addr]int32{},
-		domains: map[string]int32{},
-		nodeIdx: map[nodeKey]int32{},
-		edges:   map[edgeKey]*edgeAgg{},
-		traffic: map[pairKey]*trafficAgg{},
-		peers:   map[peerKey]uint32{},
-		cache:   map[netip.Addr]resolved{},
+		ident:    map[string]int32{},
+		addrs:    map[netip.Addr]int32{},
+		domains:  map[string]int32{},
+		nodeIdx:  map[nodeKey]int32{},
+		edges:    map[edgeKey]*edgeAgg{},
+		traffic:  map[pairKey]*trafficAgg{},
+		peers:    map[peerKey]uint32{},
+		cache:    map[netip.Addr]resolved{},
+		forwards: map[edgeKey]forward{},
 	}, nil
 }
 
@@ -410,16 +423,23 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 			e.clientProcs = addProcess(e.clientProcs, c.Process)
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
-			e.sockClient += c.Sockets
+			e.sockClient += c.Sockets + c.Flows
 			e.c2sClient += c.BytesSent
 			e.s2cClient += c.BytesReceived
 		} else {
+			if c.BackendIP.IsValid() {
+				// A published port forwarded to another scanned host (a
+				// DNAT router): its clients' edges go to that host, in Graph.
+				if i, ok := m.addrs[c.BackendIP.Unmap()]; ok && i >= 0 && i != self {
+					m.forwards[edgeKey{-1, local, m.proto(c.Protocol), c.Port}] = forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
+				}
+			}
 			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
 			e.seenServer = true
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			e.sockServer += c.Sockets
+			e.sockServer += c.Sockets + c.Flows
 			e.c2sServer += c.BytesReceived
 			e.s2cServer += c.BytesSent
 		}
@@ -451,8 +471,52 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 	return t
 }
 
+// applyForwards moves each edge that ends on a port a scanned DNAT router
+// forwards to another scanned host onto that host's port: the client
+// depends on the backend, through the router. The client's own record
+// moves; the router's record of the flow (the router is neither end) counts
+// as the server side's only where the client was not scanned. Graph calls
+// it; the edges it moves are gone, so a second call changes nothing.
+func (m *Merger) applyForwards() {
+	if len(m.forwards) == 0 {
+		return
+	}
+	var moved []edgeKey
+	for k := range m.edges {
+		if f, ok := m.forwards[edgeKey{-1, k.to, k.proto, k.port}]; ok && k.from != f.node {
+			moved = append(moved, k)
+		}
+	}
+	slices.SortFunc(moved, func(a, b edgeKey) int {
+		return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to), cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port))
+	})
+	for _, k := range moved {
+		f := m.forwards[edgeKey{-1, k.to, k.proto, k.port}]
+		old := m.edges[k]
+		delete(m.edges, k)
+		e := m.edge(edgeKey{k.from, f.node, k.proto, f.port})
+		e.serverHosts.add(f.ep)
+		for _, id := range old.clientHosts.ids {
+			e.clientHosts.add(id)
+		}
+		if !old.seenClient {
+			e.seenServer = true
+			e.sockServer = max(e.sockServer, old.sockServer)
+			continue
+		}
+		e.seenClient = true
+		for _, p := range old.clientProcs {
+			e.clientProcs = addProcess(e.clientProcs, p)
+		}
+		e.sockClient += old.sockClient
+		e.c2sClient += old.c2sClient
+		e.s2cClient += old.s2cClient
+	}
+}
+
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
+	m.applyForwards()
 	g := &Graph{
 		Schema:      Schema,
 		GeneratedAt: m.newest.UTC(),

@@ -152,9 +152,15 @@ func sh(t *testing.T, h *testnet.Host, args ...string) {
 	}
 }
 
-func (l *lab) scan(h *testnet.Host) *snapshot.Snapshot {
+// scan runs planet scan in h, as root or, with as, through setpriv as
+// another user with the given capabilities.
+func (l *lab) scan(h *testnet.Host, as ...string) *snapshot.Snapshot {
 	l.t.Helper()
-	cmd := h.Command(l.planet, "scan", "--config", l.config, "-o", "-")
+	args := []string{l.planet, "scan", "--config", l.config, "-o", "-"}
+	if len(as) > 0 {
+		args = append(append([]string{"setpriv"}, as...), args...)
+	}
+	cmd := h.Command(args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -193,6 +199,13 @@ func TestNAT(t *testing.T) {
 	}
 	if err := os.WriteFile(l.config, nil, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// The unprivileged scans below run the binary as nobody: open the
+	// test's directory (TMP/TestNATn/001) to it.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	user, app, docker, server, router := n.Host("user"), n.Host("app"), n.Host("docker"), n.Host("server"), n.Host("router")
@@ -290,6 +303,20 @@ func TestNAT(t *testing.T) {
 	}
 	if c := snaps["app"].Conntrack; c != nil && (c.SocketsRedirected != 1 || c.EndedFlows != 1 || !c.ByteCounters) {
 		t.Errorf("app: conntrack summary %+v: want 1 socket redirected, 1 ended flow, byte counters", c)
+	}
+
+	// The shipped unit's privileges: user planet (here nobody) with
+	// CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE read the table as root does;
+	// without them the table is unreadable, and that is a recorded source
+	// failure, not a failed scan.
+	caps := "+dac_read_search,+sys_ptrace"
+	unit := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps="+caps, "--ambient-caps="+caps)
+	if !slices.EqualFunc(unit.Connections, snaps["docker"].Connections, func(a, b snapshot.Connection) bool { return record(a) == record(b) }) {
+		t.Errorf("docker scanned with the unit's privileges: %v, want the root scan's %v", unit.Connections, snaps["docker"].Connections)
+	}
+	bare := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+	if src, _ := bare.Source(snapshot.SourceConntrack); src.OK || !strings.Contains(src.Error, "permission denied") || bare.Conntrack != nil {
+		t.Errorf("docker scanned without privileges: conntrack source %+v, summary %+v: want a recorded permission failure", src, bare.Conntrack)
 	}
 
 	all := make([]*snapshot.Snapshot, 0, len(snaps))

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -111,7 +112,9 @@ func Parse(ctx context.Context, r io.Reader, name string, lim Limits, fn func(*F
 	lim = lim.withDefaults()
 	var st ReadStats
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), lim.MaxLine)
+	// The scanner's buffer is its line limit; callers reading a file put
+	// a large bufio.Reader under it (Scan does) to keep reads few.
+	sc.Buffer(make([]byte, 0, lim.MaxLine), lim.MaxLine)
 	var f Flow
 	for sc.Scan() {
 		if st.Entries >= lim.MaxEntries {
@@ -262,18 +265,16 @@ func parseLine(line []byte, f *Flow) (bool, error) {
 
 // nextField splits off the next space-separated field; nil at the end.
 func nextField(b []byte) (tok, rest []byte) {
-	i := 0
-	for i < len(b) && b[i] == ' ' {
-		i++
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
 	}
-	if i == len(b) {
+	if len(b) == 0 {
 		return nil, nil
 	}
-	j := i
-	for j < len(b) && b[j] != ' ' {
-		j++
+	if j := bytes.IndexByte(b, ' '); j >= 0 {
+		return b[:j], b[j:]
 	}
-	return b[i:j], b[j:]
+	return b, nil
 }
 
 // tcpStates interns conntrack's TCP state names, so parsing allocates none.
@@ -359,7 +360,9 @@ func Path(procRoot string) string { return filepath.Join(procRoot, "net", "nf_co
 // It returns the amended connections and the summary for the snapshot; on
 // an error the caller keeps h.Connections: the table is an optional source.
 func Scan(ctx context.Context, path string, h Host, lim Limits) ([]snapshot.Connection, *snapshot.Conntrack, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO planted at path must not hang the open; Stat
+	// then refuses anything but a regular file (procfs files are).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%s: %w", path, ErrNoTable)
@@ -371,7 +374,7 @@ func Scan(ctx context.Context, path string, h Host, lim Limits) ([]snapshot.Conn
 		return nil, nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	m := NewMerger(h)
-	rs, err := Parse(ctx, f, path, lim, func(fl *Flow) error { m.Add(fl); return nil })
+	rs, err := Parse(ctx, bufio.NewReaderSize(f, 256<<10), path, lim, func(fl *Flow) error { m.Add(fl); return nil })
 	if err != nil {
 		return nil, nil, err
 	}

@@ -76,6 +76,11 @@ type Conntrack struct {
 	// SocketsRedirected counts sockets whose actual destination (behind a
 	// DNAT) differs from the address dialled.
 	SocketsRedirected int `json:"sockets_redirected"`
+	// Shown counts flows a socket of this host already shows.
+	Shown int `json:"shown"`
+	// Unanswered counts TCP flows never answered (connection attempts) and
+	// UDP flows to a port nothing here serves: not dependencies.
+	Unanswered int `json:"unanswered"`
 	// Foreign counts flows whose addresses are neither this host's nor its
 	// containers' (traffic a router forwards): ignored.
 	Foreign int `json:"foreign"`

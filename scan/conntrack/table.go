@@ -385,6 +385,8 @@ func Scan(ctx context.Context, path string, h Host, lim Limits) ([]snapshot.Conn
 		FlowsAdded:        st.Added,
 		EndedFlows:        st.Ended,
 		SocketsRedirected: st.Annotated,
+		Shown:             st.Shown,
+		Unanswered:        st.Unanswered,
 		Foreign:           st.Foreign,
 		Dropped:           st.Dropped,
 		Truncated:         rs.Truncated,

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 
 	"github.com/planetdeps/planet/scan/conntrack"
 	"github.com/planetdeps/planet/snapshot"
@@ -42,7 +45,7 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, so
 	}
 	path := conntrack.Path(opts.ProcRoot)
 	src := snapshot.Source{Name: snapshot.SourceConntrack}
-	conns, info, err := conntrack.Scan(ctx, path, h, conntrack.Limits{})
+	conns, info, note, err := readConntrack(ctx, opts, path, h)
 	if err != nil {
 		src.Error = err.Error()
 		if errors.Is(err, conntrack.ErrNoTable) {
@@ -54,8 +57,8 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, so
 		return
 	}
 	src.OK = true
-	src.Detail = fmt.Sprintf("%d flows read from %s, %d added, %d sockets' actual destination, %d foreign ignored",
-		info.Entries, path, info.FlowsAdded, info.SocketsRedirected, info.Foreign)
+	src.Detail = fmt.Sprintf("%d flows read from %s%s, %d added, %d sockets' actual destination, %d foreign ignored",
+		info.Entries, info.Source, note, info.FlowsAdded, info.SocketsRedirected, info.Foreign)
 	snap.Sources = append(snap.Sources, src)
 	snap.Connections = conns
 	snap.Conntrack = info
@@ -68,4 +71,31 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, so
 	if info.ByteCounters && info.FlowsAdded > 0 {
 		snap.ByteCounters = snapshot.ByteCountersMeaning + snapshot.ByteCountersConntrack
 	}
+}
+
+// readConntrack picks the table's reader. The live host's table is dumped
+// through ctnetlink where planet may (CAP_NET_ADMIN: root), else read from
+// /proc/net/nf_conntrack (root's or CAP_DAC_READ_SEARCH's read permission,
+// which the shipped unit has). A fixture proc root has only the file. The
+// file's existence is also the test for the module: planet never makes the
+// kernel load nf_conntrack by asking ctnetlink first.
+func readConntrack(ctx context.Context, opts Options, path string, h conntrack.Host) ([]snapshot.Connection, *snapshot.Conntrack, string, error) {
+	live := filepath.Clean(opts.ProcRoot) == "/proc"
+	if _, err := os.Stat(path); err != nil || !live {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, "", fmt.Errorf("%s: %w", path, conntrack.ErrNoTable)
+		}
+		conns, info, err := conntrack.Scan(ctx, path, h, conntrack.Limits{})
+		return conns, info, "", err
+	}
+	conns, info, err := conntrack.ScanNetlink(ctx, h, conntrack.Limits{})
+	if err == nil || ctx.Err() != nil {
+		return conns, info, "", err
+	}
+	opts.Logger.Debug("ctnetlink refused, reading the /proc table", "error", err)
+	conns, info, perr := conntrack.Scan(ctx, path, h, conntrack.Limits{})
+	if perr != nil {
+		return nil, nil, "", errors.Join(err, perr)
+	}
+	return conns, info, fmt.Sprintf(" (ctnetlink refused: %v)", errors.Unwrap(err)), nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
+	"github.com/planetdeps/planet/scan/conntrack"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -313,6 +314,14 @@ func TestNAT(t *testing.T) {
 	unit := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps="+caps, "--ambient-caps="+caps)
 	if !slices.EqualFunc(unit.Connections, snaps["docker"].Connections, func(a, b snapshot.Connection) bool { return record(a) == record(b) }) {
 		t.Errorf("docker scanned with the unit's privileges: %v, want the root scan's %v", unit.Connections, snaps["docker"].Connections)
+	}
+	// Root dumps the table through ctnetlink; the unit, without
+	// CAP_NET_ADMIN, reads the /proc file: both see the same flows.
+	if got := snaps["docker"].Conntrack.Source; got != conntrack.NetlinkSource {
+		t.Errorf("root scan read the table from %q, want %q", got, conntrack.NetlinkSource)
+	}
+	if got := unit.Conntrack; got == nil || got.Source != "/proc/net/nf_conntrack" {
+		t.Errorf("unit scan's conntrack summary %+v, want the /proc file read", got)
 	}
 	bare := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups")
 	if src, _ := bare.Source(snapshot.SourceConntrack); src.OK || !strings.Contains(src.Error, "permission denied") || bare.Conntrack != nil {

@@ -356,9 +356,10 @@ var ErrNoTable = errors.New("no connection-tracking table (nf_conntrack not load
 // /proc is procRoot lives.
 func Path(procRoot string) string { return filepath.Join(procRoot, "net", "nf_conntrack") }
 
-// Scan reads the table at path once and folds its flows into h's records.
-// It returns the amended connections and the summary for the snapshot; on
-// an error the caller keeps h.Connections: the table is an optional source.
+// Scan reads the table at path (the /proc text form) once and folds its
+// flows into h's records. It returns the amended connections and the
+// summary for the snapshot; on an error the caller keeps h.Connections: the
+// table is an optional source.
 func Scan(ctx context.Context, path string, h Host, lim Limits) ([]snapshot.Connection, *snapshot.Conntrack, error) {
 	// O_NONBLOCK: a FIFO planted at path must not hang the open; Stat
 	// then refuses anything but a regular file (procfs files are).
@@ -373,14 +374,29 @@ func Scan(ctx context.Context, path string, h Host, lim Limits) ([]snapshot.Conn
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%s: not a regular file", path)
 	}
+	return fold(path, h, func(fn func(*Flow) error) (ReadStats, error) {
+		return Parse(ctx, bufio.NewReaderSize(f, 256<<10), path, lim, fn)
+	})
+}
+
+// ScanNetlink is Scan reading the calling thread's network namespace's
+// table through a ctnetlink dump (see Dump): it needs CAP_NET_ADMIN, and
+// the kernel writes each entry several times faster than as text.
+func ScanNetlink(ctx context.Context, h Host, lim Limits) ([]snapshot.Connection, *snapshot.Conntrack, error) {
+	return fold(NetlinkSource, h, func(fn func(*Flow) error) (ReadStats, error) {
+		return Dump(ctx, lim, fn)
+	})
+}
+
+func fold(source string, h Host, read func(func(*Flow) error) (ReadStats, error)) ([]snapshot.Connection, *snapshot.Conntrack, error) {
 	m := NewMerger(h)
-	rs, err := Parse(ctx, bufio.NewReaderSize(f, 256<<10), path, lim, func(fl *Flow) error { m.Add(fl); return nil })
+	rs, err := read(func(fl *Flow) error { m.Add(fl); return nil })
 	if err != nil {
 		return nil, nil, err
 	}
 	conns, st := m.Result()
 	return conns, &snapshot.Conntrack{
-		Source:            path,
+		Source:            source,
 		Entries:           rs.Entries,
 		FlowsAdded:        st.Added,
 		EndedFlows:        st.Ended,

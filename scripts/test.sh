@@ -16,7 +16,7 @@ export PATH="$PATH:/usr/sbin:/sbin:$(go env GOPATH)/bin"
 missing=()
 for pair in darkstat:darkstat dot:graphviz promtool:prometheus \
             prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2 \
-            setfacl:acl ansible-playbook:ansible; do
+            setfacl:acl ansible-playbook:ansible iptables:iptables; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ "$(id -u)" = 0 ]; then

@@ -52,8 +52,8 @@ func TestMergerRules(t *testing.T) {
 		stats Stats
 	}{
 		{
-			name: "UDP from a port this host serves is that server's (listener rule)",
-			h:    Host{Listeners: []snapshot.Listener{{Protocol: "udp", Address: netip.IPv4Unspecified(), Port: 123, Process: "ntpd"}}},
+			name:  "UDP from a port this host serves is that server's (listener rule)",
+			h:     Host{Listeners: []snapshot.Listener{{Protocol: "udp", Address: netip.IPv4Unspecified(), Port: 123, Process: "ntpd"}}},
 			flows: []Flow{flow("udp", "", tuple(host+":123", "10.9.0.1:123"), tuple("10.9.0.1:123", host+":123"))},
 			want:  []string{`downstream udp/123 10.9.0.1 "ntpd" sockets=0 flows=1 ended=0`},
 		},
@@ -75,14 +75,14 @@ func TestMergerRules(t *testing.T) {
 			stats: Stats{Flows: 1, Annotated: 1, Shown: 1},
 		},
 		{
-			name: "a REDIRECT to a local port is the local server's socket",
-			h: Host{Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort(host + ":8080"), Remote: netip.MustParseAddrPort("10.9.0.7:50000"), Process: "web"}}},
+			name:  "a REDIRECT to a local port is the local server's socket",
+			h:     Host{Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort(host + ":8080"), Remote: netip.MustParseAddrPort("10.9.0.7:50000"), Process: "web"}}},
 			flows: []Flow{flow("tcp", "ESTABLISHED", tuple("10.9.0.7:50000", host+":80"), tuple(host+":8080", "10.9.0.7:50000"))},
 			stats: Stats{Flows: 1, Shown: 1},
 		},
 		{
-			name: "a closed loopback connection counts at both ends",
-			h:    Host{Listeners: []snapshot.Listener{{Protocol: "tcp", Address: netip.MustParseAddr("127.0.0.1"), Port: 6379, Process: "redis"}}},
+			name:  "a closed loopback connection counts at both ends",
+			h:     Host{Listeners: []snapshot.Listener{{Protocol: "tcp", Address: netip.MustParseAddr("127.0.0.1"), Port: 6379, Process: "redis"}}},
 			flows: []Flow{flow("tcp", "TIME_WAIT", tuple("127.0.0.1:45000", "127.0.0.1:6379"), tuple("127.0.0.1:6379", "127.0.0.1:45000"))},
 			want: []string{
 				`downstream tcp/6379 127.0.0.1 "redis" sockets=0 flows=1 ended=1`,

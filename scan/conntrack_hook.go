@@ -45,7 +45,12 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, so
 	}
 	path := conntrack.Path(opts.ProcRoot)
 	src := snapshot.Source{Name: snapshot.SourceConntrack}
-	conns, info, note, err := readConntrack(ctx, opts, path, h)
+	// Bounded like the other sources; a table still being read then is a
+	// recorded failure, and the scan goes on.
+	cctx, cancel := context.WithTimeoutCause(ctx, opts.Timeout,
+		fmt.Errorf("connection-tracking table not read within %s", opts.Timeout))
+	defer cancel()
+	conns, info, note, err := readConntrack(cctx, opts, path, h)
 	if err != nil {
 		src.Error = err.Error()
 		if errors.Is(err, conntrack.ErrNoTable) {

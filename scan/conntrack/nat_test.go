@@ -111,7 +111,7 @@ func helper(mode, name, addr string) int {
 		if err != nil {
 			return fail(err)
 		}
-		pc, err := net.ListenUDP("udp4", nil) // unconnected: sendto()
+		pc, err := net.ListenUDP("udp", nil) // unconnected: sendto()
 		if err != nil {
 			return fail(err)
 		}
@@ -187,6 +187,7 @@ func addr(p testnet.Port, port int) string {
 //	app ("caller") --> VIP 10.250.99.1:80, DNAT on app itself to server:8000 ("api")
 //	app ("oneshot") --> server:8001 ("closer"), closed before the scan
 //	app ("statsc") --sendto--> server:8125/udp ("collector")
+//	app ("syslogc") --sendto--> server:514/udp over IPv6 ("syslogd")
 //
 // and scans docker, server, app, router and backend (not user, not ctr).
 // The merged graph must hold exactly these dependencies.
@@ -235,8 +236,11 @@ func TestNAT(t *testing.T) {
 	sh(t, app, "iptables", "-t", "nat", "-A", "OUTPUT", "-d", "10.250.99.1", "-p", "tcp", "--dport", "80",
 		"-j", "DNAT", "--to-destination", addr(pServer, 8000))
 	sh(t, app, "sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1")
-	// server: a stateful firewall, which is what turns tracking on.
+	// server: a stateful firewall, which is what turns tracking on, for
+	// IPv4 and IPv6; app tracks IPv6 too.
 	sh(t, server, "iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	sh(t, server, "ip6tables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	sh(t, app, "ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
 
 	l.run(ctr, "serve-tcp", "web", ":80")
 	l.run(backend, "serve-tcp", "web", ":80")
@@ -244,6 +248,7 @@ func TestNAT(t *testing.T) {
 	l.run(server, "serve-tcp", "api", ":8000")
 	l.run(server, "close-tcp", "closer", ":8001")
 	l.run(server, "serve-udp", "collector", ":8125")
+	l.run(server, "serve-udp", "syslogd", "[::]:514")
 
 	l.run(user, "dial-tcp", "curl", addr(pDocker, 8080))
 	l.run(ctr, "dial-tcp", "worker", addr(pServer, 5432))
@@ -252,6 +257,7 @@ func TestNAT(t *testing.T) {
 	once := l.run(app, "once-tcp", "oneshot", addr(pServer, 8001))
 	once.Stop()
 	l.run(app, "sendto", "statsc", addr(pServer, 8125))
+	l.run(app, "sendto", "syslogc", fmt.Sprintf("[%s]:514", pServer.IPv6.Addr()))
 	time.Sleep(200 * time.Millisecond) // the last ACKs and the datagram land
 
 	snaps := map[string]*snapshot.Snapshot{}
@@ -273,12 +279,14 @@ func TestNAT(t *testing.T) {
 			"upstream tcp 8000 " + ip(pServer) + " process=caller sockets=1 flows=0 ended=0 dialled=10.250.99.1:80",
 			"upstream tcp 8001 " + ip(pServer) + " process= sockets=0 flows=1 ended=1",
 			"upstream tcp 8081 " + ip(pRouter) + " process=fetcher sockets=1 flows=0 ended=0",
+			"upstream udp 514 " + pServer.IPv6.Addr().String() + " process=syslogc sockets=0 flows=1 ended=0 bytes_sent=148",
 			"upstream udp 8125 " + ip(pServer) + " process=statsc sockets=0 flows=1 ended=0 bytes_sent=128",
 		},
 		"server": {
 			"downstream tcp 5432 " + ip(pDocker) + " process=db sockets=1 flows=0 ended=0",
 			"downstream tcp 8000 " + ip(pApp) + " process=api sockets=1 flows=0 ended=0",
 			"downstream tcp 8001 " + ip(pApp) + " process=closer sockets=1 flows=0 ended=0",
+			"downstream udp 514 " + pApp.IPv6.Addr().String() + " process=syslogd sockets=0 flows=1 ended=0",
 			"downstream udp 8125 " + ip(pApp) + " process=collector sockets=0 flows=1 ended=0",
 		},
 		"backend": {
@@ -343,6 +351,7 @@ func TestNAT(t *testing.T) {
 		fmt.Sprintf("%s -> %s tcp/8000 seen=both client=[caller] server=[api] sockets=1", label("app"), label("server")),
 		fmt.Sprintf("%s -> %s tcp/8001 seen=both client=[] server=[closer] sockets=1", label("app"), label("server")),
 		fmt.Sprintf("%s -> %s udp/8125 seen=both client=[statsc] server=[collector] sockets=1", label("app"), label("server")),
+		fmt.Sprintf("%s -> %s udp/514 seen=both client=[syslogc] server=[syslogd] sockets=1", label("app"), label("server")),
 		fmt.Sprintf("%s -> %s tcp/8080 seen=server client=[] server=[] sockets=1", ip(pUser), label("docker")),
 	}
 	var gotEdges []string

@@ -15,8 +15,9 @@ import (
 
 // addConntrack folds the connection-tracking table of the scanned network
 // namespace into snap.Connections (package conntrack says how) and records
-// the read as a source. A missing or unreadable table is recorded and
-// logged, never fatal: the table is an optional source.
+// the read as a source. A missing table (no nf_conntrack module) is
+// recorded as nothing read, an unreadable one as a failed source; neither
+// fails the scan.
 func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, socks []Socket, owners map[uint64]Process,
 	local map[netip.Addr]bool, own map[netip.AddrPort]bool, eph PortRange, warn func(string, ...any)) {
 	h := conntrack.Host{
@@ -52,10 +53,13 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, so
 	defer cancel()
 	conns, info, note, err := readConntrack(cctx, opts, path, h)
 	if err != nil {
-		src.Error = err.Error()
 		if errors.Is(err, conntrack.ErrNoTable) {
+			// Nothing to read is not a failure (planet_scan_success stays
+			// 1): the host tracks no connections.
+			src.OK, src.Detail = true, "none read: "+err.Error()
 			opts.Logger.Info("no connection-tracking table: published ports, NAT and unconnected UDP flows are not seen", "error", err)
 		} else {
+			src.Error = err.Error()
 			warn("connection-tracking table unreadable: published ports, NAT and unconnected UDP flows are not seen", "error", err)
 		}
 		snap.Sources = append(snap.Sources, src)

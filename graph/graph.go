@@ -163,7 +163,8 @@ type Edge struct {
 	ClientHosts     int      `json:"client_hosts"`
 	ServerHosts     int      `json:"server_hosts"`
 	// Sockets is the larger of the two ends' socket totals: both ends count
-	// the same sockets, and either may miss some.
+	// the same sockets, and either may miss some. Connection-tracking flows
+	// no socket shows (snapshot.Connection.Flows) count as sockets here.
 	Sockets int `json:"sockets"`
 	// PortBytesToServer and PortBytesToClient are per-connection TCP counters
 	// of this port (the larger of the two ends' totals), absent when unknown.

@@ -64,6 +64,11 @@ type sockKey struct {
 	local, remote netip.AddrPort
 }
 
+type listenKey struct {
+	proto string
+	port  uint16
+}
+
 type recKey struct {
 	dir              snapshot.Direction
 	proto            string
@@ -80,7 +85,7 @@ type Merger struct {
 	h      Host
 	socks  map[sockKey]*Socket
 	udp    map[uint16][]*Socket // unconnected UDP sockets by local port
-	listen map[sockKey][]*snapshot.Listener
+	listen map[listenKey][]*snapshot.Listener
 	recs   map[recKey]*snapshot.Connection
 	order  []recKey
 	added  int // records created by flows
@@ -99,7 +104,7 @@ func NewMerger(h Host) *Merger {
 		h:      h,
 		socks:  make(map[sockKey]*Socket, len(h.Connected)),
 		udp:    map[uint16][]*Socket{},
-		listen: map[sockKey][]*snapshot.Listener{},
+		listen: map[listenKey][]*snapshot.Listener{},
 		recs:   make(map[recKey]*snapshot.Connection, len(h.Connections)),
 	}
 	for i := range h.Connected {
@@ -112,7 +117,7 @@ func NewMerger(h Host) *Merger {
 	}
 	for i := range h.Listeners {
 		l := &h.Listeners[i]
-		k := sockKey{proto: l.Protocol, local: netip.AddrPortFrom(netip.Addr{}, l.Port)}
+		k := listenKey{l.Protocol, l.Port}
 		m.listen[k] = append(m.listen[k], l)
 	}
 	for i := range h.Connections {
@@ -152,7 +157,7 @@ func cloneStates(m map[string]int) map[string]int {
 // exact bind, else a wildcard of the same family, else the IPv6 wildcard.
 func (m *Merger) listener(proto string, local netip.AddrPort) *snapshot.Listener {
 	var wild4, wild6 *snapshot.Listener
-	for _, l := range m.listen[sockKey{proto: proto, local: netip.AddrPortFrom(netip.Addr{}, local.Port())}] {
+	for _, l := range m.listen[listenKey{proto, local.Port()}] {
 		a := l.Address.Unmap()
 		switch {
 		case a == local.Addr():

@@ -211,6 +211,9 @@ func parseEntry(b []byte, f *Flow) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if !haveOrig || !haveReply {
+		return false, errors.New("an entry without both tuples")
+	}
 	switch proto {
 	case unix.IPPROTO_TCP:
 		f.Proto = "tcp"
@@ -219,9 +222,6 @@ func parseEntry(b []byte, f *Flow) (bool, error) {
 		f.State = ""
 	default:
 		return false, nil
-	}
-	if !haveOrig || !haveReply {
-		return false, errors.New("an entry without both tuples")
 	}
 	return true, nil
 }

@@ -270,6 +270,9 @@ func (s *Snapshot) Validate() error {
 		if c.Sockets < 0 {
 			return fmt.Errorf("connections[%d].sockets: negative", i)
 		}
+		if c.Flows < 0 || c.EndedFlows < 0 || c.EndedFlows > c.Flows {
+			return fmt.Errorf("connections[%d].flows, ended_flows: %d, %d: want 0 <= ended_flows <= flows", i, c.Flows, c.EndedFlows)
+		}
 	}
 	for i, src := range s.Sources {
 		if src.Skipped < 0 {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -706,8 +705,8 @@ func (v *endView) widen(w endView) {
 	v.s2c = max(v.s2c, w.s2c)
 }
 
-// applyForwards moves each host pair whose server is a scanned DNAT router,
-// on a port the router forwards to another scanned host (see forwards), to
+// forwarded moves each host pair whose server is a scanned DNAT router, on
+// a port the router forwards to another scanned host (see forwards), to
 // that host's port: the client depends on the backend, through the router.
 // It works on host pairs rather than on folded edges, because only per pair
 // can the moved sockets be set against the backend's own record of the
@@ -719,66 +718,65 @@ func (v *endView) widen(w endView) {
 // client says of the backend directly); the router's record of the flow
 // (the router is neither end) counts as the server's side only where the
 // client was not scanned, and then as the larger of it and the backend's
-// record. The moved pair takes the source edge's client processes; a
-// source edge left with no pair is gone. A pair is moved once: a backend
-// that forwards the port again is not followed. pairs and edges are
-// Graph's copies; the Merger is not changed, so a second Graph gives the
-// same graph.
-func (m *Merger) applyForwards(pairs map[hostPairKey]hostPair, edges map[edgeKey]*edgeAgg) {
+// record. The moved pair takes the source edge's client processes (edges
+// are Graph's copies). A pair is moved once: a backend that forwards the
+// port again is not followed. It returns the pairs moved away, and the
+// pairs moved to with their views, the destination's own taken in; Graph
+// folds those instead of the held and pending ones. The Merger is not
+// changed, so a second Graph gives the same graph.
+func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
 	if len(m.forwards) == 0 {
-		return
+		return nil, nil
 	}
 	type move struct {
 		from, to hostPairKey
 		p        hostPair
 	}
 	var moves []move
-	for k, p := range pairs {
-		f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
-		if !ok || k.edge.from == f.node {
-			continue
+	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
+		for k, p := range pairs {
+			f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
+			if !ok || k.edge.from == f.node {
+				continue
+			}
+			moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, f.node, k.edge.proto, f.port}, k.client, f.ep}, p})
 		}
-		to := hostPairKey{edgeKey{k.edge.from, f.node, k.edge.proto, f.port}, k.client, f.ep}
-		moves = append(moves, move{k, to, p})
 	}
+	moved = make(map[hostPairKey]struct{}, len(moves))
 	for _, mv := range moves {
-		delete(pairs, mv.from)
+		moved[mv.from] = struct{}{}
 	}
-	sources := map[edgeKey]bool{}
+	to = make(map[hostPairKey]hostPair, len(moves))
 	for _, mv := range moves {
-		dst := pairs[mv.to]
+		dst, ok := to[mv.to]
+		if _, gone := moved[mv.to]; !ok && !gone {
+			// The destination's own views, unless it moved on itself.
+			if p, held := m.held[mv.to]; held {
+				dst = p
+			} else {
+				dst = m.pending[mv.to]
+			}
+		}
 		if mv.p.client.seen {
 			dst.client.plus(mv.p.client)
 		} else {
 			dst.server.widen(mv.p.server)
 		}
-		pairs[mv.to] = dst
-		src := edges[mv.from.edge]
+		to[mv.to] = dst
 		e := edges[mv.to.edge]
 		if e == nil {
 			e = &edgeAgg{}
 			edges[mv.to.edge] = e
 		}
 		if mv.p.client.seen {
-			for _, p := range src.clientProcs {
+			for _, p := range edges[mv.from.edge].clientProcs {
 				e.clientProcs = addProcess(e.clientProcs, p)
 			}
 		}
 		e.clientHosts.add(mv.to.client)
 		e.serverHosts.add(mv.to.server)
-		sources[mv.from.edge] = true
 	}
-	// A source edge is gone unless pairs are left on it: not forwarded
-	// (another host of the router's node serving the port itself), folded
-	// already (an unscanned server's), or moved onto it.
-	for k := range pairs {
-		delete(sources, k.edge)
-	}
-	for k := range sources {
-		if e := edges[k]; e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
-			delete(edges, k)
-		}
-	}
+	return moved, to
 }
 
 // Graph builds the graph from what was added so far.
@@ -816,20 +814,32 @@ func (m *Merger) Graph() (*Graph, error) {
 	// The held pairs (both ends in, server scanned) and those still
 	// pending (seen by one end only: the other end's snapshot had nothing
 	// for them, or was declared and never added, as it could not be read)
-	// are folded into copies of the edges, after the forwards are applied
-	// to them, so that more snapshots can still be added and Graph called
-	// again with the same result. Folding sums, and moving sums or takes
-	// the larger, so map order does not matter.
+	// are folded into copies of the edges, after the forwards have moved
+	// some of them, so that more snapshots can still be added and Graph
+	// called again with the same result. Folding sums, and moving sums or
+	// takes the larger, so map order does not matter.
 	edges := make(map[edgeKey]*edgeAgg, len(m.edges))
 	for k, e := range m.edges {
 		edges[k] = e.clone()
 	}
-	pairs := make(map[hostPairKey]hostPair, len(m.held)+len(m.pending))
-	maps.Copy(pairs, m.held)
-	maps.Copy(pairs, m.pending)
-	m.applyForwards(pairs, edges)
-	for k, p := range pairs {
+	moved, to := m.forwarded(edges)
+	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
+		for k, p := range pairs {
+			_, gone := moved[k]
+			_, taken := to[k]
+			if !gone && !taken {
+				m.foldInto(edges[k.edge], k, &p)
+			}
+		}
+	}
+	for k, p := range to {
 		m.foldInto(edges[k.edge], k, &p)
+	}
+	// An edge all of whose pairs moved away is gone.
+	for k := range moved {
+		if e := edges[k.edge]; e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
+			delete(edges, k.edge)
+		}
 	}
 	for k, e := range edges {
 		out := &Edge{

@@ -84,9 +84,12 @@ func newScanCmd(a *app) *cobra.Command {
 		Short: "Scan this host: listeners, upstream and downstream connections, bandwidth",
 		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback),
 find each socket's process, classify connections as upstream (this host is the
-client) or downstream (this host serves them), add hostgroups and domains from an
-inventory and per-peer bandwidth from darkstat, and write one snapshot
-(schema planet.snapshot/v1) to standard output or -o FILE.
+client) or downstream (this host serves them), add what the kernel's
+connection-tracking table knows where the host has one (published ports and their
+containers, the destination behind a DNAT, masqueraded and unconnected UDP flows,
+connections closed recently), hostgroups and domains from an inventory and
+per-peer bandwidth from darkstat, and write one snapshot (schema
+planet.snapshot/v1) to standard output or -o FILE.
 
 What goes where:
   -o FILE                 the snapshot as JSON (a .txt FILE gets the table)

@@ -227,6 +227,8 @@ type Edge struct {
 	// Sockets sums, over the client/server host pairs, the larger of the
 	// pair's two ends' socket totals: both ends of a pair count the same
 	// sockets, and either may miss some or not have been scanned.
+	// Connection-tracking flows no socket shows (snapshot.Connection.Flows)
+	// count as sockets here.
 	Sockets int `json:"sockets"`
 	// PortBytesToServer and PortBytesToClient are per-connection TCP counters
 	// of this port (summed per host pair like Sockets), absent when unknown.

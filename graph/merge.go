@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -207,6 +208,29 @@ type listener struct {
 
 type pairKey struct{ from, to int32 }
 
+// fwdKey is a port of a scanned host (its endpoint ID) that the host
+// forwards elsewhere: a DNAT router's published port.
+type fwdKey struct {
+	host  uint32
+	proto uint16
+	port  uint16
+}
+
+// forward is where a DNAT router sends what it takes on one port: a node
+// and port of another scanned host, and that host's endpoint ID.
+type forward struct {
+	node int32
+	port uint16
+	ep   uint32
+}
+
+// fwdLess orders forwards by the backend's identity and port, so that of
+// several backends of one published port the same one is chosen whatever
+// the order of the records and of the snapshots.
+func (m *Merger) fwdLess(f, g forward) bool {
+	return cmp.Or(strings.Compare(Identity(m.hosts[f.ep].host), Identity(m.hosts[g.ep].host)), cmp.Compare(f.port, g.port)) < 0
+}
+
 type trafficAgg struct {
 	sender, receiver         uint64
 	seenSender, seenReceiver bool
@@ -239,7 +263,10 @@ const peerBit = 1 << 31
 
 // Merger folds snapshots into a graph one at a time and keeps only the
 // aggregated nodes and edges, never the snapshots, so that memory grows with
-// the graph rather than with the number of inputs.
+// the graph rather than with the number of inputs. Besides the edges it
+// keeps one small entry per client host, scanned server host, protocol and
+// port (see held): what a DNAT router's forwards need, since the router's
+// snapshot may come last.
 //
 // A remote IP resolves to a scanned host only if that host was declared
 // (Declare, or Add) before the record referencing it was added. Declare every
@@ -264,8 +291,17 @@ type Merger struct {
 	protos  []string
 
 	// pending holds host pairs one end has reported while the other end,
-	// a scanned host, has not been added yet; folded when it is, or by Graph.
+	// a scanned host, has not been added yet; moved to held when it is.
 	pending map[hostPairKey]hostPair
+	// held holds the complete host pairs whose server is a scanned host:
+	// such a pair can still be moved by a forward (its server is a DNAT
+	// router) or receive one (its server is the router's backend) from a
+	// router added later, so it is folded by Graph, into copies. Pairs
+	// with an unscanned server are neither and are folded when complete.
+	held map[hostPairKey]hostPair
+	// forwards: a port a scanned host forwards (a DNAT router) to another
+	// scanned host, learned from the router's records with a backend.
+	forwards map[fwdKey]forward
 	// The snapshot being added: its view of each host pair, reused.
 	addIdx   map[hostPairKey]int32
 	addKeys  []hostPairKey
@@ -293,16 +329,18 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	}
 	return &Merger{
 		by: by, ext: ext, clock: clock,
-		ident:   map[string]int32{},
-		addrs:   map[netip.Addr]int32{},
-		domains: map[string]int32{},
-		nodeIdx: map[nodeKey]int32{},
-		edges:   map[edgeKey]*edgeAgg{},
-		pending: map[hostPairKey]hostPair{},
-		addIdx:  map[hostPairKey]int32{},
-		traffic: map[pairKey]*trafficAgg{},
-		peers:   map[peerKey]uint32{},
-		cache:   map[netip.Addr]resolved{},
+		ident:    map[string]int32{},
+		addrs:    map[netip.Addr]int32{},
+		domains:  map[string]int32{},
+		nodeIdx:  map[nodeKey]int32{},
+		edges:    map[edgeKey]*edgeAgg{},
+		pending:  map[hostPairKey]hostPair{},
+		held:     map[hostPairKey]hostPair{},
+		forwards: map[fwdKey]forward{},
+		addIdx:   map[hostPairKey]int32{},
+		traffic:  map[pairKey]*trafficAgg{},
+		peers:    map[peerKey]uint32{},
+		cache:    map[netip.Addr]resolved{},
 	}, nil
 }
 
@@ -535,7 +573,7 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			e.clientHosts.add(uint32(self))
 			e.serverHosts.add(ep)
 			p := view(hostPairKey{k, uint32(self), ep})
-			p.client.add(&sum, c.Process, c.Sockets, c.BytesSent, c.BytesReceived)
+			p.client.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
 			if w := c.Window; w != nil {
 				p.client.addRates(&sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
 			}
@@ -543,13 +581,24 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 				p.serverIP = c.RemoteIP.Unmap().WithZone("")
 			}
 		} else {
+			if c.BackendIP.IsValid() {
+				// A published port forwarded to another scanned host (a
+				// DNAT router): its clients' pairs go to that host, in Graph.
+				if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && i != self {
+					fk := fwdKey{uint32(self), m.proto(c.Protocol), c.Port}
+					f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
+					if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
+						m.forwards[fk] = f
+					}
+				}
+			}
 			k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
 			e := m.edge(k)
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
 			p := view(hostPairKey{k, ep, uint32(self)})
-			p.server.add(&sum, c.Process, c.Sockets, c.BytesReceived, c.BytesSent)
+			p.server.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
 			if w := c.Window; w != nil {
 				p.server.addRates(&sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
 			}
@@ -570,7 +619,11 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 				delete(m.pending, k)
 			}
 			sum.at = p.first
-			m.fold(&sum, k, p)
+			if k.server&peerBit == 0 {
+				m.held[k] = *p
+			} else {
+				m.fold(&sum, k, p)
+			}
 		default:
 			m.pending[k] = *p
 		}
@@ -726,6 +779,116 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 	return t
 }
 
+// clone copies an edge aggregate, sharing nothing that Graph changes.
+func (e *edgeAgg) clone() *edgeAgg {
+	c := *e
+	c.clientProcs = slices.Clone(e.clientProcs)
+	c.serverProcs = slices.Clone(e.serverProcs)
+	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
+	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
+	return &c
+}
+
+// plus takes in more sockets of the same host at this end.
+func (v *endView) plus(w endView) {
+	v.seen = v.seen || w.seen
+	v.named = v.named || w.named
+	v.sockets += w.sockets
+	v.c2s += w.c2s
+	v.s2c += w.s2c
+	// A float sum too large is +Inf, which foldInto's checked sum reports.
+	v.windowed = v.windowed || w.windowed
+	v.c2sRate += w.c2sRate
+	v.s2cRate += w.s2cRate
+}
+
+// widen takes in another host's view of the same sockets at this end: the
+// larger of the two counts.
+func (v *endView) widen(w endView) {
+	v.seen = v.seen || w.seen
+	v.named = v.named || w.named
+	v.sockets = max(v.sockets, w.sockets)
+	v.c2s = max(v.c2s, w.c2s)
+	v.s2c = max(v.s2c, w.s2c)
+	v.windowed = v.windowed || w.windowed
+	v.c2sRate = max(v.c2sRate, w.c2sRate)
+	v.s2cRate = max(v.s2cRate, w.s2cRate)
+}
+
+// forwarded moves each host pair whose server is a scanned DNAT router, on
+// a port the router forwards to another scanned host (see forwards), to
+// that host's port: the client depends on the backend, through the router.
+// It works on host pairs rather than on folded edges, because only per pair
+// can the moved sockets be set against the backend's own record of the
+// same connections (the larger of the two ends, never the sum), and because
+// a router may be added before or after its clients and its backend: pairs
+// with a scanned server are held until Graph for this (see Merger.held).
+//
+// Of a moved pair, the client's own record moves (summed with what the
+// client says of the backend directly); the router's record of the flow
+// (the router is neither end) counts as the server's side only where the
+// client was not scanned, and then as the larger of it and the backend's
+// record. The moved pair takes the source edge's client processes (edges
+// are Graph's copies). A pair is moved once: a backend that forwards the
+// port again is not followed. It returns the pairs moved away, and the
+// pairs moved to with their views, the destination's own taken in; Graph
+// folds those instead of the held and pending ones. The Merger is not
+// changed, so a second Graph gives the same graph.
+func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
+	if len(m.forwards) == 0 {
+		return nil, nil
+	}
+	type move struct {
+		from, to hostPairKey
+		p        hostPair
+	}
+	var moves []move
+	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
+		for k, p := range pairs {
+			f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
+			if !ok || k.edge.from == f.node {
+				continue
+			}
+			moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, f.node, k.edge.proto, f.port}, k.client, f.ep}, p})
+		}
+	}
+	moved = make(map[hostPairKey]struct{}, len(moves))
+	for _, mv := range moves {
+		moved[mv.from] = struct{}{}
+	}
+	to = make(map[hostPairKey]hostPair, len(moves))
+	for _, mv := range moves {
+		dst, ok := to[mv.to]
+		if _, gone := moved[mv.to]; !ok && !gone {
+			// The destination's own views, unless it moved on itself.
+			if p, held := m.held[mv.to]; held {
+				dst = p
+			} else {
+				dst = m.pending[mv.to]
+			}
+		}
+		if mv.p.client.seen {
+			dst.client.plus(mv.p.client)
+		} else {
+			dst.server.widen(mv.p.server)
+		}
+		to[mv.to] = dst
+		e := edges[mv.to.edge]
+		if e == nil {
+			e = &edgeAgg{}
+			edges[mv.to.edge] = e
+		}
+		if mv.p.client.seen {
+			for _, p := range edges[mv.from.edge].clientProcs {
+				e.clientProcs = addProcess(e.clientProcs, p)
+			}
+		}
+		e.clientHosts.add(mv.to.client)
+		e.serverHosts.add(mv.to.server)
+	}
+	return moved, to
+}
+
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
 	generated := m.newest
@@ -765,45 +928,54 @@ func (m *Merger) Graph() (*Graph, error) {
 			UnownedSockets:  n.unowned,
 		})
 	}
-	// Pairs still pending were seen by one end only: the other end's
-	// snapshot had nothing for them, or was declared and never added (it
-	// could not be read). They are folded into copies of their edges, so
-	// that more snapshots can still be added and Graph called again; the
-	// host sets are the originals' (counted, never changed, here).
-	// Folding sums, so map order does not matter.
-	folded := map[edgeKey]*edgeAgg{}
+	// The held pairs (both ends in, server scanned) and those still
+	// pending (seen by one end only: the other end's snapshot had nothing
+	// for them, or was declared and never added, as it could not be read)
+	// are folded into copies of the edges, after the forwards have moved
+	// some of them, so that more snapshots can still be added and Graph
+	// called again with the same result. Folding sums, and moving sums or
+	// takes the larger, so map order does not matter.
+	edges := make(map[edgeKey]*edgeAgg, len(m.edges))
 	sum := checkedSum{overflow: -1}
-	for k, p := range m.pending {
-		e := folded[k.edge]
-		if e == nil {
-			c := *m.edge(k.edge)
-			c.serverProcs = slices.Clone(c.serverProcs)
-			e = &c
-			folded[k.edge] = e
-		}
-		m.foldInto(&sum, e, k, &p)
-		if sum.overflow >= 0 {
-			return nil, fmt.Errorf("merge: edge %s -> %s %s/%d: its total of %s overflows", ids[k.edge.from], ids[k.edge.to], m.protos[k.edge.proto], k.edge.port, sum.what)
+	for k, e := range m.edges {
+		edges[k] = e.clone()
+	}
+	moved, to := m.forwarded(edges)
+	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
+		for k, p := range pairs {
+			_, gone := moved[k]
+			_, taken := to[k]
+			if !gone && !taken {
+				m.foldInto(&sum, edges[k.edge], k, &p)
+			}
 		}
 	}
-	for k, e := range m.edges {
-		agg := e
-		if f := folded[k]; f != nil {
-			agg = f
+	for k, p := range to {
+		m.foldInto(&sum, edges[k.edge], k, &p)
+	}
+	if sum.overflow >= 0 {
+		return nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
+	}
+	// An edge all of whose pairs moved away is gone.
+	for k := range moved {
+		if e := edges[k.edge]; e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
+			delete(edges, k.edge)
 		}
+	}
+	for k, e := range edges {
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			SeenFrom:               agg.seenFrom(),
-			ClientProcesses:        slices.Clone(agg.clientProcs),
-			ServerProcesses:        slices.Clone(agg.serverProcs),
+			SeenFrom:               e.seenFrom(),
+			ClientProcesses:        e.clientProcs,
+			ServerProcesses:        e.serverProcs,
 			ClientHosts:            e.clientHosts.len(),
 			ServerHosts:            e.serverHosts.len(),
-			Sockets:                agg.sockets,
-			PortBytesToServer:      agg.c2s,
-			PortBytesToClient:      agg.s2c,
-			Windowed:               agg.windowed,
-			BytesPerSecondToServer: agg.c2sRate,
-			BytesPerSecondToClient: agg.s2cRate,
+			Sockets:                e.sockets,
+			PortBytesToServer:      e.c2s,
+			PortBytesToClient:      e.s2c,
+			Windowed:               e.windowed,
+			BytesPerSecondToServer: e.c2sRate,
+			BytesPerSecondToClient: e.s2cRate,
 		}
 		g.Edges = append(g.Edges, out)
 	}

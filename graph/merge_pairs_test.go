@@ -391,3 +391,108 @@ func TestMergerGraphTwice(t *testing.T) {
 	_, again, _ := describe(third)
 	check(t, "third graph", again, edges)
 }
+
+// TestMergeForwards: a DNAT router's forwarded port moves its clients'
+// host pairs to the backend, set against the backend's own records per
+// pair (the larger of the two ends, never the sum), whatever the order.
+func TestMergeForwards(t *testing.T) {
+	router := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("router", "router", "10.0.0.5", t0, c...)
+	}
+	backend := func(c ...snapshot.Connection) *snapshot.Snapshot {
+		return host("backend", "backend", "10.0.9.2", t0, c...)
+	}
+	tests := []struct {
+		name  string
+		snaps []*snapshot.Snapshot
+		edges []string
+	}{
+		{
+			name: "an unscanned client the backend sees directly: the larger of the router's flows and the backend's sockets",
+			snaps: []*snapshot.Snapshot{
+				router(forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 2)),
+				backend(down(80, "web", "10.0.7.7", "", 3)),
+			},
+			edges: []string{"10.0.7.7->backend tcp/80 server sockets=3 clients=1 servers=1 cp=[] sp=[web]"},
+		},
+		{
+			name: "a scanned client reaching the backend directly and through the router: the client's records add up",
+			snaps: []*snapshot.Snapshot{
+				host("app", "app", "10.0.0.1", t0, up(80, "direct", "10.0.9.2", "", 2), up(8081, "viarouter", "10.0.0.5", "", 1)),
+				router(forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1)),
+				backend(down(80, "web", "10.0.0.1", "", 3)),
+			},
+			edges: []string{"app->backend tcp/80 both sockets=3 clients=1 servers=1 cp=[direct viarouter] sp=[web]"},
+		},
+		{
+			name: "the backend's listener names the server process of a moved pair",
+			snaps: []*snapshot.Snapshot{
+				router(forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 2)),
+				withListener(backend(), "tcp", "0.0.0.0", 80, "web"),
+			},
+			edges: []string{"10.0.7.7->backend tcp/80 server sockets=2 clients=1 servers=1 cp=[] sp=[web]"},
+		},
+		{
+			// The one whose identity (hostname, addresses) sorts first.
+			name: "a port forwarded to two backends goes to one, the same whatever the order",
+			snaps: []*snapshot.Snapshot{
+				router(forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 2), forwarded(8081, "10.0.7.8", "10.0.9.3", 80, 1)),
+				backend(),
+				host("backend2", "backend2", "10.0.9.3", t0),
+			},
+			edges: []string{
+				"10.0.7.7->backend2 tcp/80 server sockets=2 clients=1 servers=1 cp=[] sp=[]",
+				"10.0.7.8->backend2 tcp/80 server sockets=1 clients=1 servers=1 cp=[] sp=[]",
+			},
+		},
+		{
+			name: "the backend's own client of the router's port stays on the router",
+			snaps: []*snapshot.Snapshot{
+				router(forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 1), down(8081, "", "10.0.9.2", "", 1)),
+				backend(up(8081, "hairpin", "10.0.0.5", "", 1)),
+			},
+			edges: []string{
+				"10.0.7.7->backend tcp/80 server sockets=1 clients=1 servers=1 cp=[] sp=[]",
+				"backend->router tcp/8081 both sockets=1 clients=1 servers=1 cp=[hairpin] sp=[]",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, "edges", mergeAnyOrder(t, tt.snaps), tt.edges)
+		})
+	}
+}
+
+// TestMergerForwardsGraphTwice: a router added after its client and its
+// backend (their pair already complete) still moves the client's pair, and
+// Graph changes nothing in the Merger.
+func TestMergerForwardsGraphTwice(t *testing.T) {
+	m, _ := NewMerger(MergeOptions{})
+	client := host("app", "app", "10.0.0.1", t0, up(8081, "fetcher", "10.0.0.5", "", 1))
+	backend := host("backend", "backend", "10.0.9.2", t0, down(80, "web", "10.0.0.1", "", 1))
+	router := host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1))
+	for _, s := range []*snapshot.Snapshot{client, backend, router} {
+		m.Declare(s.Host)
+	}
+	for _, s := range []*snapshot.Snapshot{client, backend} {
+		if err := m.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _ := m.Graph()
+	_, edges, _ := describe(first)
+	check(t, "before the router", edges, []string{
+		"app->backend tcp/80 server sockets=1 clients=1 servers=1 cp=[] sp=[web]",
+		"app->router tcp/8081 client sockets=1 clients=1 servers=1 cp=[fetcher] sp=[]",
+	})
+	if err := m.Add(router); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"app->backend tcp/80 both sockets=1 clients=1 servers=1 cp=[fetcher] sp=[web]"}
+	for i := range 2 {
+		g, _ := m.Graph()
+		_, edges, _ = describe(g)
+		check(t, fmt.Sprintf("graph %d after the router", i+1), edges, want)
+	}
+}

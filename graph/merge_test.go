@@ -44,6 +44,14 @@ func down(port uint16, process, remote, remoteHG string, sockets int) snapshot.C
 	return conn(snapshot.Downstream, "tcp", port, process, remote, remoteHG, sockets)
 }
 
+// forwarded is a published-port record made from conntrack flows: this
+// host takes port from client and forwards it to backend:bport.
+func forwarded(port uint16, client, backend string, bport uint16, flows int) snapshot.Connection {
+	return snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: port,
+		RemoteIP: netip.MustParseAddr(client), Flows: flows,
+		BackendIP: netip.MustParseAddr(backend), BackendPort: bport}
+}
+
 func withDomain(s *snapshot.Snapshot, domain string) *snapshot.Snapshot {
 	s.Host.Domain = domain
 	return s
@@ -268,6 +276,34 @@ func TestMerge(t *testing.T) {
 				withTraffic(db1(), peer("10.0.0.1", 90, 250)),
 			},
 			traffic: []string{"8.8.8.8->web 5 receiver", "db->web 250 both", "web->db 100 both"},
+		},
+		{
+			name: "a DNAT router's forwarded port sends a scanned client's edge to the backend",
+			snaps: []*snapshot.Snapshot{
+				host("app", "app", "10.0.0.1", t0, up(8081, "fetcher", "10.0.0.5", "", 1)),
+				host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1)),
+				host("backend", "backend", "10.0.9.2", t0, down(80, "web", "10.0.0.1", "", 1)),
+			},
+			edges: []string{"app->backend tcp/80 both sockets=1 clients=1 servers=1 cp=[fetcher] sp=[web]"},
+		},
+		{
+			name: "a DNAT router's port with an unscanned client and a backend that sees the router",
+			snaps: []*snapshot.Snapshot{
+				host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 2)),
+				host("backend", "backend", "10.0.9.2", t0, down(80, "web", "10.0.0.5", "", 2)),
+			},
+			edges: []string{
+				"10.0.7.7->backend tcp/80 server sockets=2 clients=1 servers=1 cp=[] sp=[]",
+				"router->backend tcp/80 server sockets=2 clients=1 servers=1 cp=[] sp=[web]",
+			},
+		},
+		{
+			name: "a published port to a container stays on the host",
+			snaps: []*snapshot.Snapshot{
+				host("app", "app", "10.0.0.1", t0, up(8080, "curl", "10.0.0.3", "", 1)),
+				host("docker", "docker", "10.0.0.3", t0, forwarded(8080, "10.0.0.1", "172.17.0.2", 80, 1)),
+			},
+			edges: []string{"app->docker tcp/8080 both sockets=1 clients=1 servers=1 cp=[curl] sp=[]"},
 		},
 	}
 	for _, tt := range tests {

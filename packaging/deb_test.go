@@ -440,6 +440,16 @@ func TestDebPackage(t *testing.T) {
 	if !ownsPort(t, filepath.Join(stateDir, "snapshot.json"), port, comm) {
 		t.Errorf("as %s with CAP_SYS_PTRACE+CAP_DAC_READ_SEARCH the scan did not name process %q on port %d", serviceUser, comm, port)
 	}
+	// The same two capabilities read the connection-tracking table (the
+	// /proc file: ctnetlink would need CAP_NET_ADMIN), where the host has one.
+	hasTable := false
+	if _, err := os.Stat("/proc/net/nf_conntrack"); err == nil {
+		hasTable = true
+		ct := readSnapshot(t, filepath.Join(stateDir, "snapshot.json")).Conntrack
+		if ct == nil || ct.Source != "/proc/net/nf_conntrack" {
+			t.Errorf("as %s the scan did not read the connection-tracking table: %+v", serviceUser, ct)
+		}
+	}
 	// The control: without the capabilities the same socket has no owner,
 	// so the capabilities are what made the difference above.
 	noCaps := filepath.Join(stateDir, "nocaps.json")
@@ -448,6 +458,11 @@ func TestDebPackage(t *testing.T) {
 	}
 	if ownsPort(t, noCaps, port, comm) {
 		t.Errorf("as %s without capabilities the scan still named root's process: the capability check above proves nothing", serviceUser)
+	}
+	for _, src := range readSnapshot(t, noCaps).Sources {
+		if src.Name == "conntrack" && hasTable && src.OK {
+			t.Errorf("as %s without capabilities the scan still read the connection-tracking table", serviceUser)
+		}
 	}
 
 	// dpkg -r: the program, units, man pages, completions and planet.prom
@@ -618,6 +633,13 @@ type snapshotDoc struct {
 		Port    int    `json:"port"`
 		Process string `json:"process"`
 	} `json:"listeners"`
+	Sources []struct {
+		Name string `json:"name"`
+		OK   bool   `json:"ok"`
+	} `json:"sources"`
+	Conntrack *struct {
+		Source string `json:"source"`
+	} `json:"conntrack"`
 }
 
 func readSnapshot(t *testing.T, path string) snapshotDoc {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s", cell(r.hostgroup), r.c.Port, cell(r.c.Protocol),
-			cell(r.domain), r.ip, cell(r.c.Process), r.c.Sockets, states(r.c.States))
+			cell(r.domain), r.ip, cell(r.c.Process), r.c.Sockets, withConntrack(states(r.c.States), r.c))
 		if withBytes {
 			if r.c.BytesSent == 0 && r.c.BytesReceived == 0 {
 				// UDP, or sockets already closed: unknown, not zero.
@@ -201,6 +202,36 @@ func writeTraffic(buf *bytes.Buffer, t *snapshot.Traffic) {
 }
 
 // states prints socket counts by TCP state, busiest first.
+// withConntrack adds to a STATES cell what the connection-tracking table
+// told about the record: flows no socket shows, the address dialled, the
+// backend of a published port, the masqueraded origin.
+func withConntrack(cellText string, c snapshot.Connection) string {
+	var parts []string
+	if c.Flows > 0 {
+		f := "flows=" + strconv.Itoa(c.Flows)
+		if c.EndedFlows > 0 {
+			f += ",ended=" + strconv.Itoa(c.EndedFlows)
+		}
+		parts = append(parts, f)
+	}
+	if c.DialledIP.IsValid() {
+		parts = append(parts, "dialled="+netip.AddrPortFrom(c.DialledIP, c.DialledPort).String())
+	}
+	if c.BackendIP.IsValid() {
+		parts = append(parts, "backend="+netip.AddrPortFrom(c.BackendIP, c.BackendPort).String())
+	}
+	if c.OriginIP.IsValid() {
+		parts = append(parts, "origin="+c.OriginIP.String())
+	}
+	if len(parts) == 0 {
+		return cellText
+	}
+	if cellText == "-" {
+		return strings.Join(parts, " ")
+	}
+	return cellText + " " + strings.Join(parts, " ")
+}
+
 func states(m map[string]int) string {
 	if len(m) == 0 {
 		return "-"

@@ -99,16 +99,17 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 	localHostgroup := s.Host.Hostgroup
 
 	up := newFamily(MetricUpstream, "gauge",
-		"Sockets this host has open to a server it depends on, by the server's port.", sum, connectionLabels...)
+		"Sockets this host has open to a server it depends on, by the server's port (with the flows only connection tracking shows).", sum, connectionLabels...)
 	down := newFamily(MetricDownstream, "gauge",
-		"Sockets peers have open to a server process on this host, by the listening port.", sum, connectionLabels...)
+		"Sockets peers have open to a server process on this host, by the listening port (with the flows only connection tracking shows).", sum, connectionLabels...)
 	for _, c := range s.Connections {
 		f := up
 		if c.Direction == snapshot.Downstream {
 			f = down
 		}
 		addr, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
-		f.add(float64(c.Sockets), localAddress, localHostgroup, strconv.Itoa(int(c.Port)),
+		// A record made from conntrack flows has no socket on this host.
+		f.add(float64(c.Sockets+c.Flows), localAddress, localHostgroup, strconv.Itoa(int(c.Port)),
 			c.Process, c.Protocol, addr, group)
 	}
 

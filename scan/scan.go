@@ -122,7 +122,8 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	// planet's own earlier fetches (inventory, darkstat) linger as closing
 	// sockets; they are planet's traffic, not the host's dependencies.
-	socks, own := dropOwnTraffic(socks, ownEndpoints(ctx, opts.Inventory, opts.Darkstat), local, eph)
+	ownEP := ownEndpoints(ctx, opts.Inventory, opts.Darkstat)
+	socks, own := dropOwnTraffic(socks, ownEP, local, eph)
 	if own > 0 {
 		source += fmt.Sprintf("; %d closing sockets of planet's own earlier fetches left out", own)
 	}
@@ -136,7 +137,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	want := make(map[uint64]struct{}, len(socks))
 	for i := range socks {
 		s := &socks[i]
-		if s.Inode != 0 && (isConnected(s) || isServer(s, eph)) {
+		// Unconnected UDP sockets too: conntrack names the sendto() clients
+		// among them.
+		if s.Inode != 0 && (isConnected(s) || isServer(s, eph) || s.Protocol == "udp") {
 			want[s.Inode] = struct{}{}
 		}
 	}
@@ -146,15 +149,18 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	c := Classify(socks, owners, eph)
 	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
-	if win != nil {
-		win.apply(snap)
-	}
 	if c.HasBytes {
 		snap.ByteCounters = snapshot.ByteCountersMeaning
 	}
 	if c.Undirected > 0 {
 		warn("closing sockets left out: nothing on this host tells whether it was their client or their server",
 			"sockets", c.Undirected, "hint", "no listener, no owner, and no other socket shares either end")
+	}
+	addConntrack(ctx, opts, snap, socks, owners, local, ownEP, eph, warn)
+	if win != nil {
+		// After conntrack, which rebuilds the records: the window's
+		// figures go on the records as they end up.
+		win.apply(snap)
 	}
 	if c.Unowned > 0 {
 		hint := "run as root to see other users' processes"

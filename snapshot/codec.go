@@ -315,6 +315,9 @@ func (s *Snapshot) Validate() error {
 				return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
 			}
 		}
+		if c.Flows < 0 || c.EndedFlows < 0 || c.EndedFlows > c.Flows {
+			return fmt.Errorf("connections[%d].flows, ended_flows: %d, %d: want 0 <= ended_flows <= flows", i, c.Flows, c.EndedFlows)
+		}
 		if c.Window != nil {
 			if s.Window == nil {
 				return fmt.Errorf("connections[%d].window: the snapshot has no window", i)

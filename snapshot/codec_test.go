@@ -96,6 +96,8 @@ func TestParseErrors(t *testing.T) {
 		// before decoding (a decoded map costs five times its text).
 		{name: "crowded states", doc: strings.Replace(good, `"ESTABLISHED": 2`, `"ESTABLISHED": 2`+crowd(MaxMembers), 1), want: "connections[0].states.s31: more than 32 members in one object"},
 		{name: "too many addresses", doc: strings.Replace(good, `"10.1.0.5"`, strings.Repeat(`"10.1.0.5", `, MaxAddresses)+`"10.1.0.5"`, 1), want: "host.addresses: 65537 addresses, more than 65536"},
+		{name: "ended flows above flows", doc: strings.Replace(good, `"sockets": 2,`, `"sockets": 2, "flows": 1, "ended_flows": 2,`, 1), want: "connections[0].flows, ended_flows: 1, 2"},
+		{name: "negative flows", doc: strings.Replace(good, `"sockets": 2,`, `"sockets": 2, "flows": -1,`, 1), want: "connections[0].flows"},
 		{name: "missing time", doc: strings.Replace(good, `"scanned_at": "2026-11-26T12:00:00Z",`, ``, 1), want: "scanned_at: missing"},
 		{name: "global address as link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["fe80::1%eth0", "2001:db8::1"]`, 1), want: "host.link_local[1]: 2001:db8::1 is not an IPv6 link-local address"},
 		{name: "IPv4 link-local", doc: strings.Replace(good, `"hostgroup": "web"`, `"hostgroup": "web", "link_local": ["169.254.1.1"]`, 1), want: "host.link_local[0]"},
@@ -260,5 +262,48 @@ func TestRoundTripLinkLocal(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip changed the snapshot:\n got %+v\nwant %+v", got.Host, want.Host)
+	}
+}
+
+// The connection-tracking fields round-trip, and a snapshot written before
+// them (no conntrack, no flows, no NAT addresses) reads as before.
+func TestConntrackFields(t *testing.T) {
+	want := sample()
+	want.Sources = append(want.Sources, Source{Name: SourceConntrack, OK: true, Detail: "netlink ctnetlink"})
+	want.Connections = append(want.Connections,
+		Connection{Direction: Downstream, Protocol: "tcp", Port: 8080, RemoteIP: netip.MustParseAddr("10.9.0.50"), Flows: 3, EndedFlows: 1,
+			BackendIP: netip.MustParseAddr("172.17.0.2"), BackendPort: 80},
+		Connection{Direction: Upstream, Protocol: "tcp", Port: 8000, Process: "caller", RemoteIP: netip.MustParseAddr("10.3.0.4"), Sockets: 1,
+			DialledIP: netip.MustParseAddr("10.96.0.10"), DialledPort: 80},
+		Connection{Direction: Upstream, Protocol: "tcp", Port: 5432, RemoteIP: netip.MustParseAddr("10.3.0.9"), Flows: 1,
+			OriginIP: netip.MustParseAddr("172.17.0.3")})
+	want.Conntrack = &Conntrack{Source: "netlink ctnetlink", Entries: 9, FlowsAdded: 4, EndedFlows: 1, SocketsRedirected: 1, Shown: 2, Foreign: 2, ByteCounters: true}
+	doc := encode(t, want)
+	got, err := Parse(doc, "new.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the snapshot:\n got %+v\nwant %+v", got, want)
+	}
+
+	old := `{"schema": "planet.snapshot/v1", "planet_version": "v0.1.0", "scanned_at": "2026-11-26T12:00:00Z",
+  "host": {"hostname": "web-1", "addresses": ["10.1.0.5"]},
+  "sources": [{"name": "sockets", "ok": true, "detail": "netlink"}],
+  "listeners": [],
+  "connections": [{"direction": "upstream", "protocol": "tcp", "port": 5432, "process": "app", "remote_ip": "10.3.0.9", "sockets": 1}],
+  "unowned_sockets": 0}`
+	s, err := Parse([]byte(old), "old.json")
+	if err != nil {
+		t.Fatalf("a snapshot without the conntrack fields: %v", err)
+	}
+	if s.Conntrack != nil || s.Connections[0].Flows != 0 || s.Connections[0].DialledIP.IsValid() {
+		t.Errorf("old snapshot read with conntrack data: %+v", s)
+	}
+	if _, ok := s.Source(SourceConntrack); ok {
+		t.Error("old snapshot has a conntrack source")
+	}
+	if bytes.Contains(encode(t, s), []byte("flows")) {
+		t.Error("an old snapshot written back gains conntrack fields")
 	}
 }

@@ -27,7 +27,12 @@ const (
 	SourceSockets   = "sockets"
 	SourceInventory = "inventory"
 	SourceDarkstat  = "darkstat"
+	SourceConntrack = "conntrack"
 )
+
+// ByteCountersConntrack is added to ByteCountersMeaning when records also
+// carry conntrack's per-flow counters.
+const ByteCountersConntrack = "; records with flows also sum conntrack's byte counters (IP bytes each way, nf_conntrack_acct) of those flows"
 
 // ByteCountersMeaning is recorded in every snapshot that carries per-connection
 // byte counters, so a reader never mistakes them for a rate or a host total.
@@ -49,10 +54,45 @@ type Snapshot struct {
 	// ByteCounters explains bytes_sent/bytes_received when any record has them.
 	ByteCounters string   `json:"byte_counters,omitempty"`
 	Traffic      *Traffic `json:"traffic,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
+	// Conntrack says what the connection-tracking table added; nil when
+	// the scan did not read it (older snapshots, or no table on the host).
+	Conntrack *Conntrack `json:"conntrack,omitempty"`
+	Warnings  []string   `json:"warnings,omitempty"`
 	// Window is set when the scan watched an observation window (scan
 	// --window) rather than one instant; see window.go.
 	Window *Window `json:"window,omitempty"`
+}
+
+// Conntrack summarises one read of the kernel's connection-tracking table
+// (netfilter conntrack, /proc/net/nf_conntrack) of the scanned network
+// namespace. Entries counts every flow read; the other counts are of the
+// TCP and UDP flows among them.
+type Conntrack struct {
+	Source  string `json:"source"`  // the file read
+	Entries int    `json:"entries"` // flows in the table
+	// FlowsAdded counts flows no socket of this host shows, now counted in
+	// connections' flows (published ports, masqueraded and unconnected UDP
+	// flows, connections closed since).
+	FlowsAdded int `json:"flows_added"`
+	// EndedFlows counts, of FlowsAdded, the TCP flows that had closed.
+	EndedFlows int `json:"ended_flows"`
+	// SocketsRedirected counts sockets whose actual destination (behind a
+	// DNAT) differs from the address dialled.
+	SocketsRedirected int `json:"sockets_redirected"`
+	// Shown counts flows a socket of this host already shows.
+	Shown int `json:"shown"`
+	// Unanswered counts TCP flows never answered (connection attempts) and
+	// UDP flows to a port nothing here serves: not dependencies.
+	Unanswered int `json:"unanswered"`
+	// Foreign counts flows whose addresses are neither this host's nor its
+	// containers' (traffic a router forwards): ignored.
+	Foreign int `json:"foreign"`
+	// Dropped counts flows left out because the records reached a bound.
+	Dropped int `json:"dropped,omitempty"`
+	// Truncated says the table was longer than the scan reads.
+	Truncated bool `json:"truncated,omitempty"`
+	// ByteCounters says the flows carried byte counters (nf_conntrack_acct).
+	ByteCounters bool `json:"byte_counters"`
 }
 
 // Host identifies the scanned machine.
@@ -121,6 +161,29 @@ type Connection struct {
 	States        map[string]int `json:"states,omitempty"`
 	BytesSent     uint64         `json:"bytes_sent,omitempty"`
 	BytesReceived uint64         `json:"bytes_received,omitempty"`
+
+	// The fields below come from the connection-tracking table (see
+	// Snapshot.Conntrack); a snapshot without it has none of them.
+
+	// Flows counts connections no socket of this host shows: the flows of
+	// a published port or of a masquerade, unconnected UDP clients, TCP
+	// connections closed recently. EndedFlows counts the closed ones.
+	Flows      int `json:"flows,omitempty"`
+	EndedFlows int `json:"ended_flows,omitempty"`
+	// DialledIP, DialledPort (upstream): the address the client dialled
+	// when a DNAT sent the flow elsewhere; RemoteIP and Port are then the
+	// actual destination.
+	DialledIP   netip.Addr `json:"dialled_ip,omitzero"`
+	DialledPort uint16     `json:"dialled_port,omitempty"`
+	// BackendIP, BackendPort (downstream, a published port): where this
+	// host forwards the flows it takes on Port: a container of this host,
+	// or another host behind this one (a DNAT router).
+	BackendIP   netip.Addr `json:"backend_ip,omitzero"`
+	BackendPort uint16     `json:"backend_port,omitempty"`
+	// OriginIP (upstream): the address behind this host's masquerade that
+	// made the flow, usually one of its containers.
+	OriginIP netip.Addr `json:"origin_ip,omitzero"`
+
 	// Window is this dependency's activity within the snapshot's window; a
 	// record with Sockets 0 is a dependency whose connections all ended in it.
 	Window *ConnWindow `json:"window,omitempty"`

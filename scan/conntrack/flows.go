@@ -1,0 +1,406 @@
+package conntrack
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// Socket is one socket of the host's own network namespace as the socket
+// scan saw it, with its owner's process name.
+type Socket struct {
+	Proto         string // "tcp" or "udp"
+	Local, Remote netip.AddrPort
+	Process       string
+	State         string // TCP state name, as in snapshot.Connection.States
+	// Byte counters of the socket, where the socket source had them.
+	BytesSent, BytesReceived uint64
+	HasBytes                 bool
+}
+
+// Host is what the flows are judged against: the socket scan's view of
+// the host's own network namespace.
+type Host struct {
+	// Local holds the addresses of the host's network namespace. A flow
+	// none of whose addresses is here is another host's, forwarded.
+	Local map[netip.Addr]bool
+	// Ephemeral reports whether a port is in the host's client port range.
+	Ephemeral func(uint16) bool
+	// Listeners are the host's server sockets (snapshot.Listener).
+	Listeners []snapshot.Listener
+	// Connected are the sockets the socket scan counted as connections
+	// (Connections was built from them); Unconnected are bound, unconnected
+	// UDP sockets, the sockets of sendto() clients.
+	Connected, Unconnected []Socket
+	// Connections are the socket scan's records; Apply returns them
+	// amended.
+	Connections []snapshot.Connection
+	// Own are endpoints planet itself talks to (inventory, darkstat): flows
+	// to them are planet's, not the host's.
+	Own map[netip.AddrPort]bool
+	// MaxRecords bounds the records flows may add (default 100,000); flows
+	// that would add more are counted in Stats.Dropped.
+	MaxRecords int
+}
+
+// Stats counts what Apply did with the flows.
+type Stats struct {
+	Flows      int // TCP and UDP flows offered
+	Added      int // counted into a record's flows (no socket shows them)
+	Ended      int // of Added, TCP flows that had already closed
+	Annotated  int // sockets given the actual destination behind a DNAT
+	Shown      int // flows a socket of this host already shows
+	Foreign    int // flows that are neither this host's nor its containers'
+	Unanswered int // TCP flows never answered, UDP flows to a port no one serves here
+	Own        int // planet's own fetches
+	Dropped    int // flows past MaxRecords
+	HasBytes   bool
+}
+
+type sockKey struct {
+	proto         string
+	local, remote netip.AddrPort
+}
+
+type listenKey struct {
+	proto string
+	port  uint16
+}
+
+type recKey struct {
+	dir              snapshot.Direction
+	proto            string
+	port             uint16
+	process          string
+	remote           netip.Addr
+	dialled, backend netip.AddrPort
+	origin           netip.Addr
+}
+
+// Merger folds flows into the host's records. Use NewMerger, Add each flow,
+// then Result.
+type Merger struct {
+	h      Host
+	socks  map[sockKey]*Socket
+	udp    map[uint16][]*Socket // unconnected UDP sockets by local port
+	listen map[listenKey][]*snapshot.Listener
+	recs   map[recKey]*snapshot.Connection
+	order  []recKey
+	added  int // records created by flows
+	stats  Stats
+}
+
+// NewMerger indexes the host's sockets and records.
+func NewMerger(h Host) *Merger {
+	if h.MaxRecords <= 0 {
+		h.MaxRecords = 100_000
+	}
+	if h.Ephemeral == nil {
+		h.Ephemeral = func(p uint16) bool { return p >= 32768 && p <= 60999 }
+	}
+	m := &Merger{
+		h:      h,
+		socks:  make(map[sockKey]*Socket, len(h.Connected)),
+		udp:    map[uint16][]*Socket{},
+		listen: map[listenKey][]*snapshot.Listener{},
+		recs:   make(map[recKey]*snapshot.Connection, len(h.Connections)),
+	}
+	for i := range h.Connected {
+		s := &h.Connected[i]
+		m.socks[sockKey{s.Proto, unmap(s.Local), unmap(s.Remote)}] = s
+	}
+	for i := range h.Unconnected {
+		s := &h.Unconnected[i]
+		m.udp[s.Local.Port()] = append(m.udp[s.Local.Port()], s)
+	}
+	for i := range h.Listeners {
+		l := &h.Listeners[i]
+		k := listenKey{l.Protocol, l.Port}
+		m.listen[k] = append(m.listen[k], l)
+	}
+	for i := range h.Connections {
+		c := h.Connections[i]
+		c.States = cloneStates(c.States)
+		k := recKey{dir: c.Direction, proto: c.Protocol, port: c.Port, process: c.Process, remote: c.RemoteIP,
+			dialled: addrPort(c.DialledIP, c.DialledPort), backend: addrPort(c.BackendIP, c.BackendPort), origin: c.OriginIP}
+		m.recs[k] = &c
+		m.order = append(m.order, k)
+	}
+	return m
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func addrPort(a netip.Addr, p uint16) netip.AddrPort {
+	if !a.IsValid() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a, p)
+}
+
+func cloneStates(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// listener finds the server socket that takes proto traffic to local: an
+// exact bind, else a wildcard of the same family, else the IPv6 wildcard.
+func (m *Merger) listener(proto string, local netip.AddrPort) *snapshot.Listener {
+	var wild4, wild6 *snapshot.Listener
+	for _, l := range m.listen[listenKey{proto, local.Port()}] {
+		a := l.Address.Unmap()
+		switch {
+		case a == local.Addr():
+			return l
+		case a.IsUnspecified() && a.Is4():
+			wild4 = cmp.Or(wild4, l)
+		case l.Address.IsUnspecified():
+			wild6 = cmp.Or(wild6, l)
+		}
+	}
+	if local.Addr().Is4() && wild4 != nil {
+		return wild4
+	}
+	return wild6
+}
+
+// sender finds the unconnected UDP socket a sendto() client sent from.
+func (m *Merger) sender(local netip.AddrPort) *Socket {
+	var wild *Socket
+	for _, s := range m.udp[local.Port()] {
+		a := s.Local.Addr().Unmap()
+		switch {
+		case a == local.Addr():
+			return s
+		case a.IsUnspecified():
+			wild = cmp.Or(wild, s)
+		}
+	}
+	return wild
+}
+
+func (m *Merger) local(a netip.Addr) bool { return m.h.Local[a] || a.IsLoopback() }
+
+// Add judges one flow. Seen from this host, a flow is one of:
+//
+//   - the host's own client end (Orig.Src is the host's): shown by a socket
+//     unless it was an unconnected UDP client or has closed; a socket whose
+//     flow went through a DNAT gets the actual destination (Reply.Src)
+//     while the address it dialled is kept next to it;
+//   - the host's own server end (Reply.Src is the host's), likewise;
+//   - a published port (Orig.Dst is the host's, Reply.Src is not: a DNAT to
+//     a container or to another host): a downstream of the host on the
+//     published port, with the backend it is forwarded to;
+//   - a masqueraded flow (neither original address is the host's, Reply.Dst
+//     is): an upstream of the host on behalf of Orig.Src, a container;
+//   - none of these: forwarded traffic (a router's), ignored.
+func (m *Merger) Add(f *Flow) {
+	m.stats.Flows++
+	m.stats.HasBytes = m.stats.HasBytes || f.HasBytes
+	a, b := unmap(f.Orig.Src), unmap(f.Orig.Dst)
+	c, d := unmap(f.Reply.Src), unmap(f.Reply.Dst)
+	lA, lB, lC, lD := m.local(a.Addr()), m.local(b.Addr()), m.local(c.Addr()), m.local(d.Addr())
+	if !lA && !lB && !lC && !lD {
+		m.stats.Foreign++
+		return
+	}
+	if f.Proto == "tcp" && (f.Unreplied || f.State == "SYN_SENT" || f.State == "SYN_RECV" || f.State == "NONE") {
+		// A connection attempt no one accepted (yet): not a dependency,
+		// and the socket scan leaves out SYN_SENT too.
+		m.stats.Unanswered++
+		return
+	}
+	dnat := c != b
+	if lA {
+		if m.h.Own[b] || m.h.Own[c] {
+			m.stats.Own++
+			return
+		}
+		m.clientEnd(f, a, b, c, dnat)
+	}
+	if lC {
+		m.serverEnd(f, c, d, a)
+	}
+	switch {
+	case lB && !lC:
+		// A published port (lB && !lC implies a DNAT): the host answers on
+		// b for a backend elsewhere.
+		m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: b.Port(), remote: a.Addr(), backend: c}, false)
+	case !lA && !lB && !lC:
+		// Masquerade (only d is the host's): the host rewrote the source of
+		// a flow one of its containers (a) made to b.
+		k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), remote: c.Addr(), origin: a.Addr()}
+		if dnat {
+			k.dialled = b
+		}
+		m.add(f, k, true)
+	}
+}
+
+// clientEnd handles a flow this host's namespace started (a:a -> b, actually
+// served by c). It reports whether the flow was accounted for.
+func (m *Merger) clientEnd(f *Flow, a, b, c netip.AddrPort, dnat bool) {
+	if s := m.socks[sockKey{f.Proto, a, b}]; s != nil {
+		m.stats.Shown++
+		if dnat {
+			m.annotate(s, c, b)
+		}
+		return
+	}
+	var process string
+	if f.Proto == "udp" {
+		if s := m.sender(a); s != nil {
+			process = s.Process
+		}
+		// The listener rule: traffic from a port this host serves (and not
+		// an ephemeral one) is that server's, answering or notifying.
+		if l := m.listener(f.Proto, a); l != nil && !m.h.Ephemeral(a.Port()) {
+			m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: a.Port(), process: l.Process, remote: c.Addr()}, true)
+			return
+		}
+	}
+	k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), process: process, remote: c.Addr()}
+	if dnat {
+		k.dialled = b
+	}
+	m.add(f, k, true)
+}
+
+// serverEnd handles a flow this host's namespace serves on c for the
+// client d (the real client a, when the host's own NAT rewrote it).
+func (m *Merger) serverEnd(f *Flow, c, d, a netip.AddrPort) {
+	if m.socks[sockKey{f.Proto, c, d}] != nil {
+		m.stats.Shown++
+		return
+	}
+	l := m.listener(f.Proto, c)
+	if l == nil && f.Proto == "udp" {
+		m.stats.Unanswered++
+		return
+	}
+	var process string
+	if l != nil {
+		process = l.Process
+	}
+	m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: c.Port(), process: process, remote: a.Addr()}, false)
+}
+
+// annotate moves socket s from its record (remote: the dialled address) to
+// the record of its actual destination.
+func (m *Merger) annotate(s *Socket, actual, dialled netip.AddrPort) {
+	from := recKey{dir: snapshot.Upstream, proto: s.Proto, port: dialled.Port(), process: s.Process, remote: dialled.Addr()}
+	old := m.recs[from]
+	if old == nil || old.Sockets == 0 {
+		return // the socket scan counted it downstream: leave it there
+	}
+	to := recKey{dir: snapshot.Upstream, proto: s.Proto, port: actual.Port(), process: s.Process, remote: actual.Addr(), dialled: dialled}
+	rec := m.record(to)
+	if rec == nil {
+		return
+	}
+	old.Sockets--
+	rec.Sockets++
+	if s.State != "" {
+		if old.States[s.State]--; old.States[s.State] <= 0 {
+			delete(old.States, s.State)
+		}
+		if rec.States == nil {
+			rec.States = map[string]int{}
+		}
+		rec.States[s.State]++
+	}
+	if s.HasBytes {
+		old.BytesSent -= min(old.BytesSent, s.BytesSent)
+		old.BytesReceived -= min(old.BytesReceived, s.BytesReceived)
+		rec.BytesSent += s.BytesSent
+		rec.BytesReceived += s.BytesReceived
+	}
+	m.stats.Annotated++
+}
+
+// record returns the record for k, creating it within MaxRecords.
+func (m *Merger) record(k recKey) *snapshot.Connection {
+	if r := m.recs[k]; r != nil {
+		return r
+	}
+	if m.added >= m.h.MaxRecords {
+		return nil
+	}
+	m.added++
+	r := &snapshot.Connection{Direction: k.dir, Protocol: k.proto, Port: k.port, Process: k.process, RemoteIP: k.remote,
+		DialledIP: k.dialled.Addr(), DialledPort: k.dialled.Port(),
+		BackendIP: k.backend.Addr(), BackendPort: k.backend.Port(), OriginIP: k.origin}
+	m.recs[k] = r
+	m.order = append(m.order, k)
+	return r
+}
+
+// add counts flow f into the record k; up says whether the host's side is
+// the original direction's sender (bytes sent are then the original ones).
+func (m *Merger) add(f *Flow, k recKey, up bool) {
+	r := m.record(k)
+	if r == nil {
+		m.stats.Dropped++
+		return
+	}
+	r.Flows++
+	m.stats.Added++
+	if f.Ended() {
+		r.EndedFlows++
+		m.stats.Ended++
+	}
+	if f.HasBytes {
+		if up {
+			r.BytesSent += f.OrigBytes
+			r.BytesReceived += f.ReplyBytes
+		} else {
+			r.BytesSent += f.ReplyBytes
+			r.BytesReceived += f.OrigBytes
+		}
+	}
+}
+
+// Result returns the amended records, sorted like the socket scan's (a
+// record all of whose sockets moved elsewhere is gone), and the counts.
+func (m *Merger) Result() ([]snapshot.Connection, Stats) {
+	out := make([]snapshot.Connection, 0, len(m.order))
+	for _, k := range m.order {
+		r := m.recs[k]
+		if r.Sockets == 0 && r.Flows == 0 {
+			continue
+		}
+		if len(r.States) == 0 {
+			r.States = nil
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, Compare)
+	return out, m.stats
+}
+
+// Compare orders connection records: direction, protocol, port, remote,
+// process, then the NAT addresses.
+func Compare(a, b snapshot.Connection) int {
+	return cmp.Or(
+		cmp.Compare(a.Direction, b.Direction),
+		cmp.Compare(a.Protocol, b.Protocol),
+		cmp.Compare(a.Port, b.Port),
+		a.RemoteIP.Compare(b.RemoteIP),
+		cmp.Compare(a.Process, b.Process),
+		a.DialledIP.Compare(b.DialledIP),
+		cmp.Compare(a.DialledPort, b.DialledPort),
+		a.BackendIP.Compare(b.BackendIP),
+		cmp.Compare(a.BackendPort, b.BackendPort),
+		a.OriginIP.Compare(b.OriginIP),
+	)
+}

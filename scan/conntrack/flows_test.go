@@ -1,0 +1,135 @@
+package conntrack
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+func flow(proto, state, orig, reply string) Flow {
+	var f Flow
+	line := fmt.Sprintf("ipv4 2 %s 0 30 %s %s %s", proto, state, orig, reply)
+	if ok, err := parseLine([]byte(line), &f); !ok || err != nil {
+		panic(fmt.Sprint(line, ok, err))
+	}
+	return f
+}
+
+func tuple(src, dst string) string {
+	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
+	return fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", s.Addr(), d.Addr(), s.Port(), d.Port())
+}
+
+func show(cs []snapshot.Connection) []string {
+	var out []string
+	for _, c := range cs {
+		s := fmt.Sprintf("%s %s/%d %s %q sockets=%d flows=%d ended=%d", c.Direction, c.Protocol, c.Port, c.RemoteIP, c.Process, c.Sockets, c.Flows, c.EndedFlows)
+		if c.DialledIP.IsValid() {
+			s += fmt.Sprintf(" dialled=%s:%d", c.DialledIP, c.DialledPort)
+		}
+		if c.BytesSent+c.BytesReceived > 0 {
+			s += fmt.Sprintf(" bytes=%d/%d", c.BytesSent, c.BytesReceived)
+		}
+		if len(c.States) > 0 {
+			s += fmt.Sprint(" ", c.States)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// The cases the fixture golden and TestNAT do not reach.
+func TestMergerRules(t *testing.T) {
+	const host = "10.1.0.5"
+	tests := []struct {
+		name  string
+		h     Host
+		flows []Flow
+		want  []string
+		stats Stats
+	}{
+		{
+			name:  "UDP from a port this host serves is that server's (listener rule)",
+			h:     Host{Listeners: []snapshot.Listener{{Protocol: "udp", Address: netip.IPv4Unspecified(), Port: 123, Process: "ntpd"}}},
+			flows: []Flow{flow("udp", "", tuple(host+":123", "10.9.0.1:123"), tuple("10.9.0.1:123", host+":123"))},
+			want:  []string{`downstream udp/123 10.9.0.1 "ntpd" sockets=0 flows=1 ended=0`},
+		},
+		{
+			name: "a DNAT on this host moves the socket, its state and bytes, to the actual destination",
+			h: Host{
+				Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort(host + ":40000"), Remote: netip.MustParseAddrPort("10.96.0.10:80"),
+					Process: "app", State: "ESTABLISHED", BytesSent: 10, BytesReceived: 20, HasBytes: true}},
+				Connections: []snapshot.Connection{
+					{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "app", RemoteIP: netip.MustParseAddr("10.96.0.10"), Sockets: 2,
+						States: map[string]int{"ESTABLISHED": 1, "TIME_WAIT": 1}, BytesSent: 15, BytesReceived: 25},
+				},
+			},
+			flows: []Flow{flow("tcp", "ESTABLISHED", tuple(host+":40000", "10.96.0.10:80"), tuple("10.3.0.4:8000", host+":40000"))},
+			want: []string{
+				`upstream tcp/80 10.96.0.10 "app" sockets=1 flows=0 ended=0 bytes=5/5 map[TIME_WAIT:1]`,
+				`upstream tcp/8000 10.3.0.4 "app" sockets=1 flows=0 ended=0 dialled=10.96.0.10:80 bytes=10/20 map[ESTABLISHED:1]`,
+			},
+			stats: Stats{Flows: 1, Annotated: 1, Shown: 1},
+		},
+		{
+			name:  "a REDIRECT to a local port is the local server's socket",
+			h:     Host{Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort(host + ":8080"), Remote: netip.MustParseAddrPort("10.9.0.7:50000"), Process: "web"}}},
+			flows: []Flow{flow("tcp", "ESTABLISHED", tuple("10.9.0.7:50000", host+":80"), tuple(host+":8080", "10.9.0.7:50000"))},
+			stats: Stats{Flows: 1, Shown: 1},
+		},
+		{
+			name:  "a closed loopback connection counts at both ends",
+			h:     Host{Listeners: []snapshot.Listener{{Protocol: "tcp", Address: netip.MustParseAddr("127.0.0.1"), Port: 6379, Process: "redis"}}},
+			flows: []Flow{flow("tcp", "TIME_WAIT", tuple("127.0.0.1:45000", "127.0.0.1:6379"), tuple("127.0.0.1:6379", "127.0.0.1:45000"))},
+			want: []string{
+				`downstream tcp/6379 127.0.0.1 "redis" sockets=0 flows=1 ended=1`,
+				`upstream tcp/6379 127.0.0.1 "" sockets=0 flows=1 ended=1`,
+			},
+			stats: Stats{Flows: 1, Added: 2, Ended: 2},
+		},
+		{
+			name: "planet's own fetches, unanswered attempts, UDP to a port no one serves, forwarded traffic",
+			h:    Host{Own: map[netip.AddrPort]bool{netip.MustParseAddrPort("10.9.0.80:80"): true}},
+			flows: []Flow{
+				flow("tcp", "TIME_WAIT", tuple(host+":41000", "10.9.0.80:80"), tuple("10.9.0.80:80", host+":41000")),
+				flow("tcp", "SYN_SENT", tuple(host+":41001", "10.9.0.81:80"), tuple("10.9.0.81:80", host+":41001")),
+				flow("udp", "", tuple("10.9.0.2:5000", host+":9999"), tuple(host+":9999", "10.9.0.2:5000")),
+				flow("tcp", "ESTABLISHED", tuple("10.7.0.1:41002", "10.7.0.2:443"), tuple("10.7.0.2:443", "10.7.0.1:41002")),
+			},
+			stats: Stats{Flows: 4, Own: 1, Unanswered: 2, Foreign: 1},
+		},
+		{
+			name: "records stop at MaxRecords; flows into existing records still count",
+			h:    Host{MaxRecords: 1},
+			flows: []Flow{
+				flow("udp", "", tuple(host+":41000", "10.9.0.1:53"), tuple("10.9.0.1:53", host+":41000")),
+				flow("udp", "", tuple(host+":41001", "10.9.0.1:53"), tuple("10.9.0.1:53", host+":41001")),
+				flow("udp", "", tuple(host+":41002", "10.9.0.2:53"), tuple("10.9.0.2:53", host+":41002")),
+			},
+			want:  []string{`upstream udp/53 10.9.0.1 "" sockets=0 flows=2 ended=0`},
+			stats: Stats{Flows: 3, Added: 2, Dropped: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.h.Local = map[netip.Addr]bool{netip.MustParseAddr(host): true}
+			m := NewMerger(tt.h)
+			for i := range tt.flows {
+				m.Add(&tt.flows[i])
+			}
+			conns, st := m.Result()
+			if got := show(conns); !slices.Equal(got, tt.want) {
+				t.Errorf("records\n got %q\nwant %q", got, tt.want)
+			}
+			if tt.stats == (Stats{}) {
+				tt.stats = Stats{Flows: len(tt.flows), Added: len(tt.want)}
+			}
+			if st != tt.stats {
+				t.Errorf("stats %+v, want %+v", st, tt.stats)
+			}
+		})
+	}
+}

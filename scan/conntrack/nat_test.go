@@ -1,0 +1,387 @@
+package conntrack_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/testenv"
+	"github.com/planetdeps/planet/internal/testnet"
+	"github.com/planetdeps/planet/scan/conntrack"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// The test binary doubles as the fleet's programs: PLANET_CT_HELPER=MODE,
+// arguments NAME ADDR. NAME becomes the process's comm, so the snapshot
+// names it.
+const helperEnv = "PLANET_CT_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helper(mode, os.Args[1], os.Args[2]))
+	}
+	os.Exit(m.Run())
+}
+
+// helper modes:
+//
+//	serve-tcp: accept; per connection read "hi\n", answer "ok\n", hold it
+//	close-tcp: accept; per connection write "bye\n" and close first
+//	serve-udp: read datagrams forever
+//	dial-tcp:  connect, say "hi\n", read "ok\n", hold the connection
+//	once-tcp:  connect, read to the end, close, exit
+//	sendto:    one 100-byte datagram from an unconnected socket, then wait
+//
+// Each prints "ready" once its part is done.
+func helper(mode, name, addr string) int {
+	if err := os.WriteFile("/proc/self/comm", []byte(name), 0); err != nil {
+		fmt.Println("comm:", err)
+		return 1
+	}
+	fail := func(err error) int { fmt.Println(mode, "error:", err); return 1 }
+	switch mode {
+	case "serve-tcp", "close-tcp":
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Println("ready")
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return fail(err)
+			}
+			if mode == "close-tcp" {
+				c.Write([]byte("bye\n"))
+				c.Close()
+				continue
+			}
+			go func() {
+				r := bufio.NewReader(c)
+				if _, err := r.ReadString('\n'); err == nil {
+					c.Write([]byte("ok\n"))
+				}
+				io.Copy(io.Discard, r)
+			}()
+		}
+	case "serve-udp":
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Println("ready")
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return fail(err)
+			}
+		}
+	case "dial-tcp":
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		c.Write([]byte("hi\n"))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return fail(err)
+		}
+		fmt.Println("ready")
+		select {}
+	case "once-tcp":
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		io.Copy(io.Discard, c)
+		c.Close()
+		fmt.Println("ready")
+		return 0
+	case "sendto":
+		to, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return fail(err)
+		}
+		pc, err := net.ListenUDP("udp", nil) // unconnected: sendto()
+		if err != nil {
+			return fail(err)
+		}
+		if _, err := pc.WriteToUDP(make([]byte, 100), to); err != nil {
+			return fail(err)
+		}
+		fmt.Println("ready")
+		select {}
+	}
+	return fail(fmt.Errorf("unknown mode"))
+}
+
+type lab struct {
+	t      *testing.T
+	planet string
+	config string
+}
+
+// run starts a helper in h and waits for its "ready".
+func (l *lab) run(h *testnet.Host, mode, name, addr string) *testnet.Proc {
+	l.t.Helper()
+	cmd := h.Command(os.Args[0], name, addr)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	p := h.Start(cmd)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Output(), "ready") {
+		if done, _ := p.Exited(); done || time.Now().After(deadline) {
+			l.t.Fatalf("%s %s in %s: not ready: %s", mode, name, h.Label, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p
+}
+
+func sh(t *testing.T, h *testnet.Host, args ...string) {
+	t.Helper()
+	if out, err := h.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), h.Label, err, out)
+	}
+}
+
+// scan runs planet scan in h, as root or, with as, through setpriv as
+// another user with the given capabilities.
+func (l *lab) scan(h *testnet.Host, as ...string) *snapshot.Snapshot {
+	l.t.Helper()
+	args := []string{l.planet, "scan", "--config", l.config, "-o", "-"}
+	if len(as) > 0 {
+		args = append(append([]string{"setpriv"}, as...), args...)
+	}
+	cmd := h.Command(args[0], args[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		l.t.Fatalf("planet scan in %s: %v\n%s", h.Label, err, stderr.String())
+	}
+	s, err := snapshot.Parse(out, h.Label)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return s
+}
+
+func addr(p testnet.Port, port int) string {
+	return fmt.Sprintf("%s:%d", p.IPv4.Addr(), port)
+}
+
+// TestNAT builds, with real iptables rules in network namespaces:
+//
+//	user (not scanned) --> docker:8080, DNAT to its container ctr:80 ("web")
+//	ctr ("worker") --> server:5432 ("db"), masqueraded by docker
+//	app ("fetcher") --> router:8081, DNAT to backend:80 ("web")
+//	app ("caller") --> VIP 10.250.99.1:80, DNAT on app itself to server:8000 ("api")
+//	app ("oneshot") --> server:8001 ("closer"), closed before the scan
+//	app ("statsc") --sendto--> server:8125/udp ("collector")
+//	app ("syslogc") --sendto--> server:514/udp over IPv6 ("syslogd")
+//
+// and scans docker, server, app, router and backend (not user, not ctr).
+// The merged graph must hold exactly these dependencies.
+func TestNAT(t *testing.T) {
+	n := testnet.New(t)
+	testenv.NeedCommand(t, "iptables", "iptables")
+	dir := t.TempDir()
+	l := &lab{t: t, planet: filepath.Join(dir, "planet"), config: filepath.Join(dir, "planet.yaml")}
+	if out, err := exec.Command("go", "build", "-o", l.planet, "github.com/planetdeps/planet/cmd/planet").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(l.config, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The unprivileged scans below run the binary as nobody: open the
+	// test's directory (TMP/TestNATn/001) to it.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	user, app, docker, server, router := n.Host("user"), n.Host("app"), n.Host("docker"), n.Host("server"), n.Host("router")
+	ctr, backend := n.Host("ctr"), n.Host("backend")
+	lan := n.Switch(user, app, docker, server, router)
+	pUser, pApp, pDocker, pServer, pRouter := lan[0], lan[1], lan[2], lan[3], lan[4]
+	dockerBr, pCtr := n.Link(docker, ctr)
+	routerIn, pBackend := n.Link(router, backend)
+	_ = pUser
+
+	sh(t, ctr, "ip", "route", "add", "default", "via", dockerBr.IPv4.Addr().String())
+	sh(t, backend, "ip", "route", "add", "default", "via", routerIn.IPv4.Addr().String())
+	sh(t, app, "ip", "route", "add", "default", "via", pRouter.IPv4.Addr().String())
+	for _, h := range []*testnet.Host{docker, router} {
+		sh(t, h, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	}
+	// docker: the published port and the containers' masquerade.
+	sh(t, docker, "iptables", "-t", "nat", "-A", "PREROUTING", "-d", pDocker.IPv4.Addr().String(), "-p", "tcp", "--dport", "8080",
+		"-j", "DNAT", "--to-destination", addr(pCtr, 80))
+	sh(t, docker, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", pCtr.IPv4.Masked().String(), "!", "-o", dockerBr.Dev, "-j", "MASQUERADE")
+	// router: a port forwarded to the backend behind it.
+	sh(t, router, "iptables", "-t", "nat", "-A", "PREROUTING", "-d", pRouter.IPv4.Addr().String(), "-p", "tcp", "--dport", "8081",
+		"-j", "DNAT", "--to-destination", addr(pBackend, 80))
+	// app: a service VIP resolved on the host itself (kube-proxy style),
+	// and byte counters on.
+	sh(t, app, "iptables", "-t", "nat", "-A", "OUTPUT", "-d", "10.250.99.1", "-p", "tcp", "--dport", "80",
+		"-j", "DNAT", "--to-destination", addr(pServer, 8000))
+	sh(t, app, "sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1")
+	// server: a stateful firewall, which is what turns tracking on, for
+	// IPv4 and IPv6; app tracks IPv6 too.
+	sh(t, server, "iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	sh(t, server, "ip6tables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	sh(t, app, "ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+
+	l.run(ctr, "serve-tcp", "web", ":80")
+	l.run(backend, "serve-tcp", "web", ":80")
+	l.run(server, "serve-tcp", "db", ":5432")
+	l.run(server, "serve-tcp", "api", ":8000")
+	l.run(server, "close-tcp", "closer", ":8001")
+	l.run(server, "serve-udp", "collector", ":8125")
+	l.run(server, "serve-udp", "syslogd", "[::]:514")
+
+	l.run(user, "dial-tcp", "curl", addr(pDocker, 8080))
+	l.run(ctr, "dial-tcp", "worker", addr(pServer, 5432))
+	l.run(app, "dial-tcp", "fetcher", addr(pRouter, 8081))
+	l.run(app, "dial-tcp", "caller", "10.250.99.1:80")
+	once := l.run(app, "once-tcp", "oneshot", addr(pServer, 8001))
+	once.Stop()
+	l.run(app, "sendto", "statsc", addr(pServer, 8125))
+	l.run(app, "sendto", "syslogc", fmt.Sprintf("[%s]:514", pServer.IPv6.Addr()))
+	time.Sleep(200 * time.Millisecond) // the last ACKs and the datagram land
+
+	snaps := map[string]*snapshot.Snapshot{}
+	for _, h := range []*testnet.Host{docker, server, app, router, backend} {
+		snaps[h.Label] = l.scan(h)
+	}
+
+	// The records conntrack adds, host by host.
+	ip := func(p testnet.Port) string { return p.IPv4.Addr().String() }
+	wantRecords := map[string][]string{
+		"docker": {
+			"downstream tcp 8080 " + ip(pUser) + " process= sockets=0 flows=1 ended=0 backend=" + addr(pCtr, 80),
+			"upstream tcp 5432 " + ip(pServer) + " process= sockets=0 flows=1 ended=0 origin=" + ip(pCtr),
+		},
+		"router": {
+			"downstream tcp 8081 " + ip(pApp) + " process= sockets=0 flows=1 ended=0 backend=" + addr(pBackend, 80),
+		},
+		"app": {
+			"upstream tcp 8000 " + ip(pServer) + " process=caller sockets=1 flows=0 ended=0 dialled=10.250.99.1:80",
+			"upstream tcp 8001 " + ip(pServer) + " process= sockets=0 flows=1 ended=1",
+			"upstream tcp 8081 " + ip(pRouter) + " process=fetcher sockets=1 flows=0 ended=0",
+			"upstream udp 514 " + pServer.IPv6.Addr().String() + " process=syslogc sockets=0 flows=1 ended=0 bytes_sent=148",
+			"upstream udp 8125 " + ip(pServer) + " process=statsc sockets=0 flows=1 ended=0 bytes_sent=128",
+		},
+		"server": {
+			"downstream tcp 5432 " + ip(pDocker) + " process=db sockets=1 flows=0 ended=0",
+			"downstream tcp 8000 " + ip(pApp) + " process=api sockets=1 flows=0 ended=0",
+			"downstream tcp 8001 " + ip(pApp) + " process=closer sockets=1 flows=0 ended=0",
+			"downstream udp 514 " + pApp.IPv6.Addr().String() + " process=syslogd sockets=0 flows=1 ended=0",
+			"downstream udp 8125 " + ip(pApp) + " process=collector sockets=0 flows=1 ended=0",
+		},
+		"backend": {
+			"downstream tcp 80 " + ip(pApp) + " process=web sockets=1 flows=0 ended=0",
+		},
+	}
+	for host, want := range wantRecords {
+		s := snaps[host]
+		src, _ := s.Source(snapshot.SourceConntrack)
+		var got []string
+		for _, c := range s.Connections {
+			got = append(got, record(c))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: connections\n got: %s\nwant: %s\n(conntrack source: %+v)", host, strings.Join(got, "\n      "), strings.Join(want, "\n      "), src)
+		}
+		if host != "backend" && (s.Conntrack == nil || !src.OK) {
+			t.Errorf("%s: conntrack not read: %+v", host, src)
+		}
+	}
+	if c := snaps["docker"].Conntrack; c != nil && c.FlowsAdded != 2 {
+		t.Errorf("docker: conntrack flows_added = %d, want 2", c.FlowsAdded)
+	}
+	if c := snaps["app"].Conntrack; c != nil && (c.SocketsRedirected != 1 || c.EndedFlows != 1 || !c.ByteCounters) {
+		t.Errorf("app: conntrack summary %+v: want 1 socket redirected, 1 ended flow, byte counters", c)
+	}
+
+	// The shipped unit's privileges: user planet (here nobody) with
+	// CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE read the table as root does;
+	// without them the table is unreadable, and that is a recorded source
+	// failure, not a failed scan.
+	caps := "+dac_read_search,+sys_ptrace"
+	unit := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps="+caps, "--ambient-caps="+caps)
+	if !slices.EqualFunc(unit.Connections, snaps["docker"].Connections, func(a, b snapshot.Connection) bool { return record(a) == record(b) }) {
+		t.Errorf("docker scanned with the unit's privileges: %v, want the root scan's %v", unit.Connections, snaps["docker"].Connections)
+	}
+	// Root dumps the table through ctnetlink; the unit, without
+	// CAP_NET_ADMIN, reads the /proc file: both see the same flows.
+	if got := snaps["docker"].Conntrack.Source; got != conntrack.NetlinkSource {
+		t.Errorf("root scan read the table from %q, want %q", got, conntrack.NetlinkSource)
+	}
+	if got := unit.Conntrack; got == nil || got.Source != "/proc/net/nf_conntrack" {
+		t.Errorf("unit scan's conntrack summary %+v, want the /proc file read", got)
+	}
+	bare := l.scan(docker, "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+	if src, _ := bare.Source(snapshot.SourceConntrack); src.OK || !strings.Contains(src.Error, "permission denied") || bare.Conntrack != nil {
+		t.Errorf("docker scanned without privileges: conntrack source %+v, summary %+v: want a recorded permission failure", src, bare.Conntrack)
+	}
+
+	all := make([]*snapshot.Snapshot, 0, len(snaps))
+	for _, s := range snaps {
+		all = append(all, s)
+	}
+	g, err := graph.Merge(all, graph.MergeOptions{By: graph.ByHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := func(h string) string { return snaps[h].Host.Label() }
+	wantEdges := []string{
+		fmt.Sprintf("%s -> %s tcp/5432 seen=both client=[] server=[db] sockets=1", label("docker"), label("server")),
+		fmt.Sprintf("%s -> %s tcp/80 seen=both client=[fetcher] server=[web] sockets=1", label("app"), label("backend")),
+		fmt.Sprintf("%s -> %s tcp/8000 seen=both client=[caller] server=[api] sockets=1", label("app"), label("server")),
+		fmt.Sprintf("%s -> %s tcp/8001 seen=both client=[] server=[closer] sockets=1", label("app"), label("server")),
+		fmt.Sprintf("%s -> %s udp/8125 seen=both client=[statsc] server=[collector] sockets=1", label("app"), label("server")),
+		fmt.Sprintf("%s -> %s udp/514 seen=both client=[syslogc] server=[syslogd] sockets=1", label("app"), label("server")),
+		fmt.Sprintf("%s -> %s tcp/8080 seen=server client=[] server=[] sockets=1", ip(pUser), label("docker")),
+	}
+	var gotEdges []string
+	for _, e := range g.Edges {
+		gotEdges = append(gotEdges, fmt.Sprintf("%s -> %s %s/%d seen=%s client=%v server=%v sockets=%d",
+			e.From, e.To, e.Protocol, e.Port, e.SeenFrom, e.ClientProcesses, e.ServerProcesses, e.Sockets))
+	}
+	slices.Sort(gotEdges)
+	slices.Sort(wantEdges)
+	if !slices.Equal(gotEdges, wantEdges) {
+		t.Errorf("merged edges\n got: %s\nwant: %s", strings.Join(gotEdges, "\n      "), strings.Join(wantEdges, "\n      "))
+	}
+}
+
+// record prints a connection record; bytes only for UDP flows, whose
+// count is exact (one 100-byte datagram: 128 IP bytes).
+func record(c snapshot.Connection) string {
+	s := fmt.Sprintf("%s %s %d %s process=%s sockets=%d flows=%d ended=%d", c.Direction, c.Protocol, c.Port, c.RemoteIP,
+		c.Process, c.Sockets, c.Flows, c.EndedFlows)
+	if c.DialledIP.IsValid() {
+		s += fmt.Sprintf(" dialled=%s:%d", c.DialledIP, c.DialledPort)
+	}
+	if c.BackendIP.IsValid() {
+		s += fmt.Sprintf(" backend=%s:%d", c.BackendIP, c.BackendPort)
+	}
+	if c.OriginIP.IsValid() {
+		s += " origin=" + c.OriginIP.String()
+	}
+	if c.Protocol == "udp" && c.BytesSent > 0 {
+		s += fmt.Sprintf(" bytes_sent=%d", c.BytesSent)
+	}
+	return s
+}

@@ -130,3 +130,25 @@ func edgeBetween(t *testing.T, g *Graph, from, to string, port uint16) *Edge {
 	t.Fatalf("no edge %s -> %s :%d in %+v", from, to, port, g.Edges)
 	return nil
 }
+
+// TestMergeWindowForwards: a pair that a DNAT router's forward moves to its
+// backend keeps its bytes per second: the client's records through the
+// router and directly add up, set against the backend's (the larger end).
+func TestMergeWindowForwards(t *testing.T) {
+	app := windowedHost(host("app", "app", "10.0.0.1", t0,
+		withRate(up(80, "direct", "10.0.9.2", "", 2), 1_000_000, 10_000),
+		withRate(up(8081, "viarouter", "10.0.0.5", "", 1), 500_000, 5_000)), 300)
+	router := host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1))
+	backend := windowedHost(host("backend", "backend", "10.0.9.2", t0,
+		withRate(down(80, "web", "10.0.0.1", "", 3), 20_000, 1_400_000)), 300)
+	for _, order := range [][]*snapshot.Snapshot{{app, router, backend}, {backend, router, app}, {router, backend, app}} {
+		g, err := Merge(order, MergeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := edgeBetween(t, g, "app", "backend", 80)
+		if !e.Windowed || e.BytesPerSecondToServer != 1_500_000 || e.BytesPerSecondToClient != 20_000 {
+			t.Errorf("app->backend: windowed %v, %v and %v B/s; want 1.5e6 (the client's two records) and 20000 (the backend's)", e.Windowed, e.BytesPerSecondToServer, e.BytesPerSecondToClient)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func newScanCmd(a *app) *cobra.Command {
 find each socket's process, classify connections as upstream (this host is the
 client) or downstream (this host serves them), add hostgroups and domains from an
 inventory and per-peer bandwidth from darkstat, and write one snapshot
-(schema planet.snapshot/v1) to standard output or -o FILE.`,
+(schema planet.snapshot/v2) to standard output or -o FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))

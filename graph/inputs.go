@@ -301,7 +301,7 @@ feed:
 // file takes the header of one snapshot file. In a directory walk, a graph
 // document (a previous merge's output) is skipped with a note.
 func (c *collector) file(p string, walking bool, h header, err error) error {
-	if err == nil && h.complete() && h.Schema == snapshot.Schema {
+	if err == nil && h.complete() && snapshot.IsSchema(h.Schema) {
 		c.found = append(c.found, &candidate{name: p, path: p, host: *h.Host, ident: Identity(*h.Host), scannedAt: *h.ScannedAt})
 		return nil
 	}
@@ -390,7 +390,7 @@ func readHeader(p string) (header, error) {
 		if err != nil {
 			return h, err
 		}
-		if h.Schema != "" && h.Schema != snapshot.Schema {
+		if h.Schema != "" && !snapshot.IsSchema(h.Schema) {
 			return h, errors.New("schema")
 		}
 	}

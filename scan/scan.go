@@ -17,6 +17,7 @@ import (
 	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/scan/darkstat"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -38,8 +39,13 @@ type Options struct {
 	// Strict makes a failed optional source (darkstat) fail the scan too.
 	Strict  bool
 	Version string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Namespaces is NamespacesAll (the default) or NamespacesOwn.
+	Namespaces string
+	// Workloads names socket owners' workloads; nil reads the runtimes'
+	// state at their default places.
+	Workloads *workload.Resolver
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // DegradedError is returned with a usable snapshot when a source failed in
@@ -60,6 +66,9 @@ func (e *DegradedError) Error() string {
 // DegradedError for the other case.
 func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	opts = opts.withDefaults()
+	if opts.Namespaces != NamespacesAll && opts.Namespaces != NamespacesOwn {
+		return nil, fmt.Errorf("namespaces %q: want %s or %s", opts.Namespaces, NamespacesAll, NamespacesOwn)
+	}
 	log := opts.Logger
 	proc := ProcFS{Root: opts.ProcRoot}
 	snap := &snapshot.Snapshot{
@@ -105,21 +114,47 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
 
+	// Every other network namespace on the host (containers), each with
+	// its own socket table; see namespaces.go.
+	scans, nsSource, nsRead := allNamespaces(ctx, opts, socks, source, addrs)
+	if nsRead {
+		snap.Sources = append(snap.Sources, nsSource)
+	}
+
 	// Owners only of the sockets Classify reports: the owner pass can stop
-	// as soon as it has found them all.
+	// as soon as it has found them all. Socket inodes are unique across
+	// namespaces, so one pass serves them all.
 	want := make(map[uint64]struct{}, len(socks))
-	for i := range socks {
-		s := &socks[i]
-		if s.Inode != 0 && (isConnected(s) || isServer(s, eph)) {
-			want[s.Inode] = struct{}{}
+	for _, ns := range scans {
+		for i := range ns.socks {
+			s := &ns.socks[i]
+			if s.Inode != 0 && (isConnected(s) || isServer(s, eph)) {
+				want[s.Inode] = struct{}{}
+			}
 		}
 	}
 	owners, err := proc.Owners(want)
 	if err != nil {
 		return nil, fmt.Errorf("socket owners: %w", err)
 	}
-	c := Classify(socks, owners, eph)
+	res := opts.Workloads
+	if res == nil {
+		res = &workload.Resolver{}
+	}
+	if res.ProcRoot == "" {
+		res.ProcRoot = opts.ProcRoot
+	}
+	c, workloads := classifyNamespaces(scans, owners, res, eph)
+	for _, p := range res.Problems() {
+		warn("container runtime state not read", "problem", p)
+	}
 	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
+	snap.Workloads = workloads
+	for _, ns := range scans {
+		if ns.info.Inode != 0 {
+			snap.Namespaces = append(snap.Namespaces, ns.info)
+		}
+	}
 	if c.HasBytes {
 		snap.ByteCounters = snapshot.ByteCountersMeaning
 	}
@@ -200,6 +235,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 func (o Options) withDefaults() Options {
 	if o.ProcRoot == "" {
 		o.ProcRoot = "/proc"
+	}
+	if o.Namespaces == "" {
+		o.Namespaces = NamespacesAll
 	}
 	if o.SocketSource == "" {
 		o.SocketSource = SourceAuto

@@ -16,8 +16,9 @@ func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
 		Short: "Scan this host: listeners, upstream and downstream connections, bandwidth",
-		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback),
-find each socket's process, classify connections as upstream (this host is the
+		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback)
+in every network namespace a process on the host is in (containers' too), find
+each socket's process and its workload (systemd unit, container, pod), classify connections as upstream (this host is the
 client) or downstream (this host serves them), add hostgroups and domains from an
 inventory and per-peer bandwidth from darkstat, and write one snapshot
 (schema planet.snapshot/v2) to standard output or -o FILE.`,
@@ -30,6 +31,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 			opts := scan.Options{
 				ProcRoot:        a.v.GetString("proc-root"),
 				SocketSource:    a.v.GetString("socket-source"),
+				Namespaces:      a.v.GetString("netns"),
 				Inventory:       a.v.GetString("inventory"),
 				InventoryFormat: format,
 				Darkstat:        a.v.GetString("darkstat"),
@@ -66,6 +68,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.String("netns", scan.NamespacesAll, "network namespaces: all (the host's and every container's) or own (only planet's)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

@@ -14,7 +14,7 @@ import (
 
 // MergeOptions says how snapshots become nodes.
 type MergeOptions struct {
-	// By is ByHostgroup (the default when empty) or ByHost.
+	// By is ByHostgroup (the default when empty), ByHost or ByWorkload.
 	By string
 	// External groups peers that no snapshot and no inventory explains:
 	// "ip" (the default when empty) makes one node per IP, "collapse" one
@@ -66,8 +66,8 @@ func parseExternal(s string) (externalMode, error) {
 
 // Validate checks the options; the zero value is valid.
 func (o MergeOptions) Validate() error {
-	if o.By != "" && o.By != ByHostgroup && o.By != ByHost {
-		return fmt.Errorf("by: %q is neither %s nor %s", o.By, ByHostgroup, ByHost)
+	if o.By != "" && o.By != ByHostgroup && o.By != ByHost && o.By != ByWorkload {
+		return fmt.Errorf("by: %q is not %s, %s or %s", o.By, ByHostgroup, ByHost, ByWorkload)
 	}
 	if _, err := parseExternal(o.External); err != nil {
 		return fmt.Errorf("external: %w", err)
@@ -145,6 +145,7 @@ func (s *idSet) len() int {
 // not counted twice.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
+	clientWls, serverWls     []string
 	clientHosts, serverHosts idSet
 	seenClient, seenServer   bool
 	sockClient, sockServer   int
@@ -210,6 +211,12 @@ type Merger struct {
 
 	count  int
 	newest time.Time
+
+	// Workloads and namespaces (workload.go): the snapshot being added,
+	// and, with By "workload", records waiting for Graph.
+	idx     *hostIndex
+	far     map[int32]*farWorkloads
+	pending []pendingRecord
 }
 
 // NewMerger returns an empty Merger.
@@ -284,7 +291,7 @@ func (m *Merger) AmbiguousAddresses() []netip.Addr {
 }
 
 func (m *Merger) hostNode(h snapshot.Host) nodeKey {
-	if m.by == ByHostgroup && h.Hostgroup != "" {
+	if m.by != ByHost && h.Hostgroup != "" {
 		return nodeKey{KindHostgroup, h.Hostgroup}
 	}
 	return nodeKey{KindHost, h.Label()}
@@ -309,7 +316,7 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
 	ip = ip.Unmap()
-	if isLoopback(ip, hostgroup) {
+	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.own[ip] {
 		return local, uint32(self)
 	}
 	if i, ok := m.addrs[ip]; ok && i >= 0 {
@@ -325,7 +332,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	}
 	var k nodeKey
 	switch {
-	case m.by == ByHostgroup && hostgroup != "":
+	case m.by != ByHost && hostgroup != "":
 		k = nodeKey{KindHostgroup, hostgroup}
 	case domain != "":
 		k = nodeKey{KindHost, domain}
@@ -401,27 +408,30 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if s.Host.Domain != "" {
 		agg.domains[s.Host.Domain] = struct{}{}
 	}
+	m.idx = newHostIndex(s)
+	defer func() { m.idx = nil }()
+	var far *farWorkloads
+	if m.by == ByWorkload {
+		far = m.noteFar(self, s)
+	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
-		if c.Direction == snapshot.Upstream {
-			e := m.edge(edgeKey{local, remote, m.proto(c.Protocol), c.Port})
-			e.seenClient = true
-			e.clientProcs = addProcess(e.clientProcs, c.Process)
-			e.clientHosts.add(uint32(self))
-			e.serverHosts.add(ep)
-			e.sockClient += c.Sockets
-			e.c2sClient += c.BytesSent
-			e.s2cClient += c.BytesReceived
-		} else {
-			e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
-			e.seenServer = true
-			e.serverProcs = addProcess(e.serverProcs, c.Process)
-			e.serverHosts.add(uint32(self))
-			e.clientHosts.add(ep)
-			e.sockServer += c.Sockets
-			e.c2sServer += c.BytesReceived
-			e.s2cServer += c.BytesSent
+		mine := m.workloadNode(local, c.Workload)
+		switch {
+		case ep == uint32(self):
+			// Loopback, a container of the host, or the host's own
+			// address: both ends are this host's.
+			w := m.idx.peerWorkload(c)
+			m.addRecord(c, uint32(self), mine, m.workloadNode(local, w), ep, w)
+		case far != nil && ep&peerBit == 0:
+			if c.Direction == snapshot.Upstream && c.Workload != "" {
+				k := hostCall{int32(ep), protoPort{c.Protocol, c.Port}}
+				far.calls[k] = addWorkload(far.calls[k], c.Workload)
+			}
+			m.pending = append(m.pending, pendingRecord{c: *c, self: self, peer: int32(ep), local: mine, peerEP: ep})
+		default:
+			m.addRecord(c, uint32(self), mine, remote, ep, "")
 		}
 	}
 	if s.Traffic != nil {
@@ -442,6 +452,35 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	return nil
 }
 
+// addRecord folds one connection record into its edge: self is the
+// record's host, local its own end's node, remote and remoteEP the far
+// end's node and endpoint, farWl the far end's workload where known.
+func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote int32, remoteEP uint32, farWl string) {
+	if c.Direction == snapshot.Upstream {
+		e := m.edge(edgeKey{local, remote, m.proto(c.Protocol), c.Port})
+		e.seenClient = true
+		e.clientProcs = addProcess(e.clientProcs, c.Process)
+		e.clientWls = addWorkload(e.clientWls, c.Workload)
+		e.serverWls = addWorkload(e.serverWls, farWl)
+		e.clientHosts.add(self)
+		e.serverHosts.add(remoteEP)
+		e.sockClient += c.Sockets
+		e.c2sClient += c.BytesSent
+		e.s2cClient += c.BytesReceived
+		return
+	}
+	e := m.edge(edgeKey{remote, local, m.proto(c.Protocol), c.Port})
+	e.seenServer = true
+	e.serverProcs = addProcess(e.serverProcs, c.Process)
+	e.serverWls = addWorkload(e.serverWls, c.Workload)
+	e.clientWls = addWorkload(e.clientWls, farWl)
+	e.serverHosts.add(self)
+	e.clientHosts.add(remoteEP)
+	e.sockServer += c.Sockets
+	e.c2sServer += c.BytesReceived
+	e.s2cServer += c.BytesSent
+}
+
 func (m *Merger) pair(k pairKey) *trafficAgg {
 	t := m.traffic[k]
 	if t == nil {
@@ -453,6 +492,7 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
+	m.settlePending()
 	g := &Graph{
 		Schema:      Schema,
 		GeneratedAt: m.newest.UTC(),
@@ -485,6 +525,8 @@ func (m *Merger) Graph() (*Graph, error) {
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
 			ClientProcesses:   slices.Clone(e.clientProcs),
 			ServerProcesses:   slices.Clone(e.serverProcs),
+			ClientWorkloads:   slices.Clone(e.clientWls),
+			ServerWorkloads:   slices.Clone(e.serverWls),
 			ClientHosts:       e.clientHosts.len(),
 			ServerHosts:       e.serverHosts.len(),
 			Sockets:           max(e.sockClient, e.sockServer),

@@ -15,10 +15,10 @@ type hostIndex struct {
 	// own are the host's addresses, its containers' included: for the
 	// host's own records they mean the host, even where another host
 	// claims the same (a docker0 address on every docker host).
-	own     map[netip.Addr]bool
-	nsOf    map[netip.Addr]uint64 // every namespace's addresses, the host's too
-	listen  map[nsPort]string     // first listener's workload by (netns, protocol, port)
-	calls   map[callKey][]string  // workloads of upstream records, by where they go
+	own    map[netip.Addr]bool
+	nsOf   map[netip.Addr]uint64 // every namespace's addresses, the host's too
+	listen map[nsPort]string     // first listener's workload by (netns, protocol, port)
+	calls  map[callKey][]string  // workloads of upstream records, by where they go
 }
 
 type nsPort struct {
@@ -34,10 +34,10 @@ type callKey struct {
 
 func newHostIndex(s *snapshot.Snapshot) *hostIndex {
 	x := &hostIndex{
-		own:     map[netip.Addr]bool{},
-		nsOf:    map[netip.Addr]uint64{},
-		listen:  map[nsPort]string{},
-		calls:   map[callKey][]string{},
+		own:    map[netip.Addr]bool{},
+		nsOf:   map[netip.Addr]uint64{},
+		listen: map[nsPort]string{},
+		calls:  map[callKey][]string{},
 	}
 	for _, a := range s.Host.Addresses {
 		x.own[a.Unmap()] = true

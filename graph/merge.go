@@ -417,13 +417,13 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
-		mine := m.workloadNode(local, c.Workload)
+		mine := m.workloadNode(local, c.Workload, s.Host.Hostname)
 		switch {
 		case ep == uint32(self):
 			// Loopback, a container of the host, or the host's own
 			// address: both ends are this host's.
 			w := m.idx.peerWorkload(c)
-			m.addRecord(c, uint32(self), mine, m.workloadNode(local, w), ep, w)
+			m.addRecord(c, uint32(self), mine, m.workloadNode(local, w, s.Host.Hostname), ep, w)
 		case far != nil && ep&peerBit == 0:
 			if c.Direction == snapshot.Upstream && c.Workload != "" {
 				k := hostCall{int32(ep), protoPort{c.Protocol, c.Port}}
@@ -515,7 +515,7 @@ func (m *Merger) Graph() (*Graph, error) {
 		g.Nodes = append(g.Nodes, &Node{
 			ID:        ids[i],
 			Kind:      n.key.kind,
-			HostCount: n.scanned + n.peers,
+			HostCount: hostCount(n),
 			Hosts:     sortedKeys(n.hosts),
 			Domains:   sortedKeys(n.domains),
 		})
@@ -559,6 +559,15 @@ func (m *Merger) Graph() (*Graph, error) {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return g, nil
+}
+
+// hostCount is a node's host_count: scanned hosts plus unscanned peers,
+// and for a workload the scanned hosts running it.
+func hostCount(n *nodeAgg) int {
+	if n.key.kind == KindWorkload {
+		return len(n.hosts)
+	}
+	return n.scanned + n.peers
 }
 
 func sortedKeys(m map[string]struct{}) []string {

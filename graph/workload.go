@@ -117,11 +117,15 @@ func addWorkload(list []string, w string) []string {
 // workloadNode is the node of workload w of the host whose node is host:
 // with By "workload" a node of its own, named "<host node>/<workload>";
 // otherwise, and for a process without workload, the host's node.
-func (m *Merger) workloadNode(host int32, w string) int32 {
+// hostname is the scanned host running it; its HostCount is the number of
+// such hosts.
+func (m *Merger) workloadNode(host int32, w, hostname string) int32 {
 	if m.by != ByWorkload || w == "" {
 		return host
 	}
-	return m.node(nodeKey{KindWorkload, m.nodes[host].key.name + "/" + w})
+	n := m.node(nodeKey{KindWorkload, m.nodes[host].key.name + "/" + w})
+	m.nodes[n].hosts[hostname] = struct{}{}
+	return n
 }
 
 // pendingRecord is a record whose far end is another scanned host, kept
@@ -185,7 +189,7 @@ func (m *Merger) settlePending() {
 				w = cands[0]
 			}
 		}
-		remote := m.workloadNode(m.hostNodeIdx(p.peer), w)
+		remote := m.workloadNode(m.hostNodeIdx(p.peer), w, m.hosts[p.peer].host.Hostname)
 		m.addRecord(&p.c, uint32(p.self), p.local, remote, p.peerEP, w)
 	}
 	m.pending = nil

@@ -196,6 +196,12 @@ func edgeTooltip(e *graph.Edge) []string {
 	if len(e.ServerProcesses) > 0 {
 		lines = append(lines, "server processes: "+displayList(e.ServerProcesses))
 	}
+	if len(e.ClientWorkloads) > 0 {
+		lines = append(lines, "client workloads: "+displayList(e.ClientWorkloads))
+	}
+	if len(e.ServerWorkloads) > 0 {
+		lines = append(lines, "server workloads: "+displayList(e.ServerWorkloads))
+	}
 	lines = append(lines,
 		"hosts: "+strconv.Itoa(e.ClientHosts)+" -> "+strconv.Itoa(e.ServerHosts)+", sockets: "+strconv.Itoa(e.Sockets),
 		"seen from: "+e.SeenFrom)

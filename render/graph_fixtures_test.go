@@ -20,6 +20,13 @@ var graphFixtures = []struct {
 	{"hostile-ids", func(t *testing.T) *graph.Graph { return mustRead(t, "testdata/hostile-ids.graph.json") }},
 	{"realistic", func(t *testing.T) *graph.Graph { return mustMerge(t, realistic()) }},
 	{"minimal", func(t *testing.T) *graph.Graph { return mustMerge(t, minimal()) }},
+	{"containers-by-workload", func(t *testing.T) *graph.Graph {
+		g, err := graph.Merge([]*snapshot.Snapshot{containers()}, graph.MergeOptions{By: graph.ByWorkload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}},
 }
 
 func mustMerge(t *testing.T, snaps ...*snapshot.Snapshot) *graph.Graph {

@@ -36,7 +36,7 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 		buf.WriteString("  none\n")
 	} else {
 		nodes := slices.Clone(g.Nodes)
-		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindExternal: 2}
+		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindWorkload: 2, graph.KindExternal: 3}
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int { return cmp.Compare(rank[a.Kind], rank[b.Kind]) })
 		tw = newColumns(&buf)
 		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
@@ -50,12 +50,25 @@ func GraphTable(w io.Writer, g *graph.Graph) error {
 	if len(g.Edges) == 0 {
 		buf.WriteString("  none\n")
 	} else {
+		// A WORKLOADS column only where snapshots named workloads, so a
+		// fleet scanned without them reads as before.
+		withWl := slices.ContainsFunc(g.Edges, func(e *graph.Edge) bool {
+			return len(e.ClientWorkloads) > 0 || len(e.ServerWorkloads) > 0
+		})
 		tw = newColumns(&buf)
-		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
+		wlHead := ""
+		if withWl {
+			wlHead = "\tWORKLOADS"
+		}
+		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES"+wlHead+"\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
 		for _, e := range g.Edges {
-			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s\t%d -> %d\t%d\t%s\t%s\t%s\n",
+			wl := ""
+			if withWl {
+				wl = "\t" + cells(e.ClientWorkloads) + " -> " + cells(e.ServerWorkloads)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s%s\t%d -> %d\t%d\t%s\t%s\t%s\n",
 				cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
-				cells(e.ClientProcesses), cells(e.ServerProcesses),
+				cells(e.ClientProcesses), cells(e.ServerProcesses), wl,
 				e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom,
 				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToServer),
 				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToClient))

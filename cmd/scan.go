@@ -9,6 +9,7 @@ import (
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -32,6 +33,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 				ProcRoot:        a.v.GetString("proc-root"),
 				SocketSource:    a.v.GetString("socket-source"),
 				Namespaces:      a.v.GetString("netns"),
+				Workloads:       workload.UnderRoot(a.v.GetString("runtime-root")),
 				Inventory:       a.v.GetString("inventory"),
 				InventoryFormat: format,
 				Darkstat:        a.v.GetString("darkstat"),
@@ -69,6 +71,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.String("netns", scan.NamespacesAll, "network namespaces: all (the host's and every container's) or own (only planet's)")
+	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

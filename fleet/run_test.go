@@ -104,7 +104,10 @@ func (f *fleet) scan(dir, host string, extra ...string) *snapshot.Snapshot {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	args := append([]string{host, f.planet, "scan", "--config", f.config,
+	// --netns own: the fleet's hosts are namespaces of one PID namespace,
+	// where each would see every other's processes, so every other host's
+	// namespace, as its containers (TestDockerHost has a host of its own).
+	args := append([]string{host, f.planet, "scan", "--config", f.config, "--netns", "own",
 		"--inventory", f.invURL, "--timeout", "5s", "-o", out}, extra...)
 	cmd := f.hosts[host].Command(f.self, args...)
 	cmd.Env = append(cleanEnv(), helperEnv+"="+modeAsHost)

@@ -305,3 +305,18 @@ func formatCommand(b []byte) string {
 	}
 	return s
 }
+
+// UnderRoot returns a Resolver reading the runtimes' state at the default
+// places under root ("/" for this machine; a directory where the host's
+// filesystem is mounted, when planet runs in a container).
+func UnderRoot(root string) *Resolver {
+	if root == "" {
+		root = "/"
+	}
+	return &Resolver{
+		DockerRoot: filepath.Join(root, DefaultDockerRoot),
+		PodmanRoot: filepath.Join(root, DefaultPodmanRoot),
+		PodLogRoot: filepath.Join(root, DefaultPodLogRoot),
+		CtrLogRoot: filepath.Join(root, DefaultCtrLogRoot),
+	}
+}

@@ -9,13 +9,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/planetdeps/planet/scan/workload"
@@ -123,38 +124,77 @@ var errVanished = errors.New("namespace gone")
 // all exit first is left out; one that cannot be read is returned with
 // Error set.
 func readOtherNamespaces(ctx context.Context, procRoot string, self uint64, list []netNS, useNetlink bool) ([]nsScan, string) {
-	var out []nsScan
-	var refused string
+	// Each namespace's dump walks the kernel's shared socket hash, so the
+	// cost is per namespace: spread them over the CPUs.
+	todo := make([]netNS, 0, len(list))
 	for _, ns := range list {
-		if ns.inode == self {
-			continue
+		if ns.inode != self {
+			todo = append(todo, ns)
 		}
-		if err := ctx.Err(); err != nil {
-			return out, refused
-		}
-		var last error
-		for _, pid := range ns.pids {
-			s, err := readNamespace(ctx, procRoot, ns.inode, pid, useNetlink && refused == "")
-			var nerr *netlinkRefused
-			if errors.As(err, &nerr) {
-				refused = nerr.Error()
-				s, err = readNamespace(ctx, procRoot, ns.inode, pid, false)
+	}
+	results := make([]*nsScan, len(todo))
+	var mu sync.Mutex
+	var refused string
+	netlinkOK := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return useNetlink && refused == ""
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), maxNamespaceWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				results[i] = readOne(ctx, procRoot, todo[i], netlinkOK, func(why string) {
+					mu.Lock()
+					refused = cmp.Or(refused, why)
+					mu.Unlock()
+				})
 			}
-			if err == nil {
-				out = append(out, s)
-				last = nil
-				break
-			}
-			last = err
-			if !errors.Is(err, errVanished) {
-				break
-			}
-		}
-		if last != nil && !errors.Is(last, errVanished) {
-			out = append(out, nsScan{info: snapshot.Namespace{Inode: ns.inode, PID: ns.pids[0], Error: last.Error()}})
+		}()
+	}
+	wg.Wait()
+	var out []nsScan
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
 		}
 	}
 	return out, refused
+}
+
+// maxNamespaceWorkers bounds the namespaces read at once.
+const maxNamespaceWorkers = 8
+
+// readOne reads one namespace through the first of its processes still in
+// it: nil when all have gone, a record with Error when it cannot be read.
+func readOne(ctx context.Context, procRoot string, ns netNS, netlinkOK func() bool, refuse func(string)) *nsScan {
+	var last error
+	for _, pid := range ns.pids {
+		s, err := readNamespace(ctx, procRoot, ns.inode, pid, netlinkOK())
+		var nerr *netlinkRefused
+		if errors.As(err, &nerr) {
+			refuse(nerr.Error())
+			s, err = readNamespace(ctx, procRoot, ns.inode, pid, false)
+		}
+		if err == nil {
+			return &s
+		}
+		last = err
+		if !errors.Is(err, errVanished) {
+			break
+		}
+	}
+	if last == nil || errors.Is(last, errVanished) {
+		return nil
+	}
+	return &nsScan{info: snapshot.Namespace{Inode: ns.inode, PID: ns.pids[0], Error: last.Error()}}
 }
 
 type netlinkRefused struct{ err error }
@@ -202,32 +242,6 @@ func vanished(err error) error {
 		return errVanished
 	}
 	return err
-}
-
-// netlinkIn dumps the sockets of the namespace at nsPath over a sock_diag
-// socket created inside it. A refused setns is a *netlinkRefused.
-func netlinkIn(ctx context.Context, nsPath string, inode uint64) ([]Socket, error) {
-	h, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(h), &st); err != nil {
-		return nil, err
-	}
-	if st.Ino != inode {
-		return nil, errVanished
-	}
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_INET_DIAG)
-	if err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, &netlinkRefused{fmt.Errorf("setns into %s: %w", nsPath, err)}
-		}
-		return nil, err
-	}
-	defer nh.Close()
-	return NetlinkSource{Handle: nh}.Sockets(ctx)
 }
 
 // ownerKey joins a process name and its workload into the process string

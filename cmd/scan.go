@@ -70,7 +70,7 @@ inventory and per-peer bandwidth from darkstat, and write one snapshot
 	f.Bool("strict", false, "exit non-zero when an optional source (darkstat) fails")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
-	f.String("netns", scan.NamespacesAll, "network namespaces: all (the host's and every container's) or own (only planet's)")
+	f.String("netns", scan.NamespacesAuto, "network namespaces: auto (all where planet runs in the host's, PID 1's, else own), all (the host's and every container's) or own (only planet's)")
 	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{

@@ -104,10 +104,9 @@ func (f *fleet) scan(dir, host string, extra ...string) *snapshot.Snapshot {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	// --netns own: the fleet's hosts are namespaces of one PID namespace,
-	// where each would see every other's processes, so every other host's
-	// namespace, as its containers (TestDockerHost has a host of its own).
-	args := append([]string{host, f.planet, "scan", "--config", f.config, "--netns", "own",
+	// The fleet's hosts are namespaces of the test's PID namespace, whose
+	// PID 1 is in another: by default (--netns auto) each scans its own.
+	args := append([]string{host, f.planet, "scan", "--config", f.config,
 		"--inventory", f.invURL, "--timeout", "5s", "-o", out}, extra...)
 	cmd := f.hosts[host].Command(f.self, args...)
 	cmd.Env = append(cleanEnv(), helperEnv+"="+modeAsHost)

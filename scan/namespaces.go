@@ -25,8 +25,13 @@ import (
 
 // Namespace scopes for Options.Namespaces.
 const (
-	NamespacesAll = "all" // every network namespace a process on the host is in
-	NamespacesOwn = "own" // only the one planet runs in
+	// NamespacesAuto (the default) is NamespacesAll where planet runs in
+	// the host's network namespace (PID 1's), else NamespacesOwn: started
+	// inside a container's or a test's namespace (nsenter, ip netns exec),
+	// planet scans that one, as the host it was put on.
+	NamespacesAuto = "auto"
+	NamespacesAll  = "all" // every network namespace a process on the host is in
+	NamespacesOwn  = "own" // only the one planet runs in
 )
 
 // maxNamespacePIDs is how many of a namespace's processes are tried, in
@@ -396,6 +401,16 @@ func allNamespaces(ctx context.Context, opts Options, own []Socket, ownSource st
 	}
 	if opts.Namespaces == NamespacesOwn {
 		return scans, snapshot.Source{}, false
+	}
+	if opts.Namespaces == NamespacesAuto {
+		// PID 1's namespace is the host's. Unreadable (no CAP_SYS_PTRACE):
+		// read what can be read.
+		if l, err := os.Readlink(filepath.Join(opts.ProcRoot, "1", "ns", "net")); err == nil {
+			if init, ok := nsLink(l); ok && init != self {
+				return scans, snapshot.Source{Name: snapshot.SourceNamespaces, OK: true, Detail: fmt.Sprintf(
+					"only planet's own network namespace net:[%d]: it is not the host's (PID 1's, net:[%d]); --netns all scans every one", self, init)}, true
+			}
+		}
 	}
 	if err != nil {
 		return scans, snapshot.Source{Name: snapshot.SourceNamespaces, Error: err.Error()}, true

@@ -166,6 +166,31 @@ func TestNamespacesFixture(t *testing.T) {
 	if len(own.Namespaces) != 1 || len(own.Connections) != 1 {
 		t.Errorf("--netns own: %d namespaces, %d connections; want the host's only", len(own.Namespaces), len(own.Connections))
 	}
+	// Started inside a namespace that is not PID 1's (nsenter, ip netns
+	// exec): by default, that namespace is the host scanned.
+	if err := os.MkdirAll(filepath.Join(root, "1", "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("net:[2]", filepath.Join(root, "1", "ns", "net")); err != nil {
+		t.Fatal(err)
+	}
+	auto, err := Run(context.Background(), Options{ProcRoot: root, Now: time.Now,
+		Workloads: &workload.Resolver{DockerRoot: "-", PodmanRoot: "-", PodLogRoot: "-", CtrLogRoot: "-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ = auto.Source(snapshot.SourceNamespaces)
+	if len(auto.Namespaces) != 1 || !src.OK || !strings.Contains(src.Detail, "not the host's (PID 1's, net:[2])") {
+		t.Errorf("auto, not in PID 1's namespace: %d namespaces, source %+v; want the own one, said so", len(auto.Namespaces), src)
+	}
+	all, err := Run(context.Background(), Options{ProcRoot: root, Namespaces: NamespacesAll, Now: time.Now,
+		Workloads: &workload.Resolver{DockerRoot: "-", PodmanRoot: "-", PodLogRoot: "-", CtrLogRoot: "-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Namespaces) != 3 {
+		t.Errorf("--netns all: %d namespaces, want 3", len(all.Namespaces))
+	}
 	if _, err := Run(context.Background(), Options{ProcRoot: root, Namespaces: "some"}); err == nil {
 		t.Error("namespaces \"some\" accepted")
 	}

@@ -39,7 +39,8 @@ type Options struct {
 	// Strict makes a failed optional source (darkstat) fail the scan too.
 	Strict  bool
 	Version string
-	// Namespaces is NamespacesAll (the default) or NamespacesOwn.
+	// Namespaces is NamespacesAuto (the default), NamespacesAll or
+	// NamespacesOwn.
 	Namespaces string
 	// Workloads names socket owners' workloads; nil reads the runtimes'
 	// state at their default places.
@@ -66,8 +67,10 @@ func (e *DegradedError) Error() string {
 // DegradedError for the other case.
 func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	opts = opts.withDefaults()
-	if opts.Namespaces != NamespacesAll && opts.Namespaces != NamespacesOwn {
-		return nil, fmt.Errorf("namespaces %q: want %s or %s", opts.Namespaces, NamespacesAll, NamespacesOwn)
+	switch opts.Namespaces {
+	case NamespacesAuto, NamespacesAll, NamespacesOwn:
+	default:
+		return nil, fmt.Errorf("namespaces %q: want %s, %s or %s", opts.Namespaces, NamespacesAuto, NamespacesAll, NamespacesOwn)
 	}
 	log := opts.Logger
 	proc := ProcFS{Root: opts.ProcRoot}
@@ -237,7 +240,7 @@ func (o Options) withDefaults() Options {
 		o.ProcRoot = "/proc"
 	}
 	if o.Namespaces == "" {
-		o.Namespaces = NamespacesAll
+		o.Namespaces = NamespacesAuto
 	}
 	if o.SocketSource == "" {
 		o.SocketSource = SourceAuto

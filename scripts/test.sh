@@ -17,7 +17,7 @@ missing=()
 for pair in darkstat:darkstat dot:graphviz promtool:prometheus \
             prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2 \
             setfacl:acl ansible-playbook:ansible cmark-gfm:cmark-gfm chromium:chromium npm:npm \
-            rpm:rpm man:man-db losetup:mount; do
+            rpm:rpm man:man-db losetup:mount iptables:iptables nsenter:util-linux unshare:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ "$(id -u)" = 0 ]; then

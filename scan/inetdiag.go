@@ -3,7 +3,6 @@ package scan
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -156,10 +155,10 @@ func netlinkIn(ctx context.Context, nsPath string, inode uint64) ([]Socket, erro
 	}
 	sock, err := nl.GetNetlinkSocketAt(h, netns.None(), unix.NETLINK_INET_DIAG)
 	if err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, &netlinkRefused{fmt.Errorf("setns into %s: %w", nsPath, err)}
-		}
-		return nil, err
+		// Without CAP_SYS_ADMIN, or under RestrictNamespaces=, setns is
+		// refused (EPERM, which the library's message does not wrap):
+		// /proc/<pid>/net is the way in then.
+		return nil, &netlinkRefused{fmt.Errorf("netlink socket inside %s: %w", nsPath, err)}
 	}
 	defer sock.Close()
 	// The kernel answers a dump at once; this only bounds a wedged one.

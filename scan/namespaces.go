@@ -333,6 +333,9 @@ func classifyNamespaces(scans []nsScan, owners map[uint64]Process, res *workload
 	return out, list
 }
 
+// maxNamedFailures bounds the namespaces the sources line names.
+const maxNamedFailures = 5
+
 // maxWorkloadProcesses bounds the distinct (name, command) entries kept
 // per workload.
 const maxWorkloadProcesses = 32
@@ -359,8 +362,13 @@ func namespacesSource(scans []nsScan, refused string) snapshot.Source {
 		src.Detail += " (netlink refused: " + refused + ")"
 	}
 	if len(failed) > 0 {
+		// Every one is in namespaces[] with its error; this line names a few.
 		src.OK = false
-		src.Error = fmt.Sprintf("%d unreadable: %s", len(failed), strings.Join(failed, "; "))
+		shown := failed[:min(len(failed), maxNamedFailures)]
+		src.Error = fmt.Sprintf("%d unreadable (see namespaces): %s", len(failed), strings.Join(shown, "; "))
+		if len(failed) > len(shown) {
+			src.Error += fmt.Sprintf("; and %d more", len(failed)-len(shown))
+		}
 	}
 	return src
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -81,14 +82,15 @@ func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
 		Short: "Scan this host: listeners, upstream and downstream connections, bandwidth",
-		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback),
-find each socket's process, classify connections as upstream (this host is the
-client) or downstream (this host serves them), add what the kernel's
-connection-tracking table knows where the host has one (published ports and their
-containers, the destination behind a DNAT, masqueraded and unconnected UDP flows,
-connections closed recently), hostgroups and domains from an inventory and
-per-peer bandwidth from darkstat, and write one snapshot (schema
-planet.snapshot/v1) to standard output or -o FILE.
+		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback)
+in every network namespace a process on the host is in (containers' too), find
+each socket's process and its workload (systemd unit, container, pod), classify
+connections as upstream (this host is the client) or downstream (this host
+serves them), add what the kernel's connection-tracking table knows where the
+host has one (published ports and their containers, the destination behind a
+DNAT, masqueraded and unconnected UDP flows, connections closed recently),
+hostgroups and domains from an inventory and per-peer bandwidth from darkstat,
+and write one snapshot (schema planet.snapshot/v2) to standard output or -o FILE.
 
 What goes where:
   -o FILE                 the snapshot as JSON (a .txt FILE gets the table)
@@ -122,6 +124,8 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 			opts := scan.Options{
 				ProcRoot:          a.v.GetString("proc-root"),
 				SocketSource:      a.v.GetString("socket-source"),
+				Namespaces:        a.v.GetString("netns"),
+				Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
 				Inventory:         a.v.GetString("inventory"),
 				InventoryFormat:   format,
 				InventoryStateDir: stateDir(a.v.GetString("state-dir")),
@@ -166,6 +170,8 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 	f.String("state-dir", "", "keep the last good inventory here and use it when a fetch fails (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.String("netns", scan.NamespacesAuto, "network namespaces: auto (all where planet runs in the host's, PID 1's, else own), all (the host's and every container's) or own (only planet's)")
+	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

@@ -355,7 +355,7 @@ func (l *drawLink) tooltip() []string {
 			lines = append(lines, fmt.Sprintf("+%d more", len(l.edges)-i))
 			break
 		}
-		line := portLabel(e) + ": " + procList(e.ClientProcesses) + " -> " + procList(e.ServerProcesses) +
+		line := portLabel(e) + ": " + sideLabel(e.ClientProcesses, e.ClientWorkloads) + " -> " + sideLabel(e.ServerProcesses, e.ServerWorkloads) +
 			fmt.Sprintf(", hosts %d -> %d, sockets %d, seen from %s", e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom)
 		if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
 			line += ", bytes since open: to server " + bytesIEC(e.PortBytesToServer) + ", to client " + bytesIEC(e.PortBytesToClient)

@@ -21,6 +21,13 @@ var graphFixtures = []struct {
 	{"realistic", func(t *testing.T) *graph.Graph { return mustMerge(t, realistic()) }},
 	{"minimal", func(t *testing.T) *graph.Graph { return mustMerge(t, minimal()) }},
 	{"incomplete", func(t *testing.T) *graph.Graph { return mustMerge(t, incomplete()...) }},
+	{"containers-by-workload", func(t *testing.T) *graph.Graph {
+		g, err := graph.Merge([]*snapshot.Snapshot{containers()}, graph.MergeOptions{By: graph.ByWorkload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}},
 }
 
 // incomplete is a client scanned as root and a server scanned without: the

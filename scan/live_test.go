@@ -26,8 +26,12 @@ import (
 const helperEnv = "PLANET_SCAN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "named-server" {
+	switch os.Getenv(helperEnv) {
+	case "named-server":
 		namedServer()
+		return
+	case "scan-all":
+		scanAll()
 		return
 	}
 	os.Exit(m.Run())

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	case "scan-all":
 		scanAll()
 		return
+	case "ns-peer":
+		nsPeer()
+		return
 	}
 	os.Exit(m.Run())
 }

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
+	"strconv"
 	"testing"
 
 	"github.com/planetdeps/planet/internal/testenv"
@@ -38,13 +38,11 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 	lab := testnet.New(t)
 	setpriv := testenv.NeedCommand(t, "setpriv", "util-linux")
 	c := lab.Host("c")
-	c.Start(c.Command("sleep", "60"))
-	ln, err := c.Listen("tcp", "127.0.0.1:0")
+	p, err := strconv.ParseUint(startPeer(t, c, ""), 10, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	port := uint16(p)
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		testenv.Unavailable(t, "no user nobody: %v", err)
@@ -53,7 +51,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 	find := func(t *testing.T, s *snapshot.Snapshot) snapshot.Namespace {
 		t.Helper()
 		for _, l := range s.Listeners {
-			if l.Port == port && l.Address.IsLoopback() {
+			if l.Port == port && l.Protocol == "tcp" {
 				for _, ns := range s.Namespaces {
 					if ns.Inode == l.Netns && !ns.Host {
 						return ns
@@ -62,7 +60,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 				t.Fatalf("listener %+v: its netns is not a container namespace in %+v", l, s.Namespaces)
 			}
 		}
-		t.Fatalf("no listener on 127.0.0.1:%d in the container's namespace", port)
+		t.Fatalf("no listener on port %d in the container's namespace", port)
 		return snapshot.Namespace{}
 	}
 

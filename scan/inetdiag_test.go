@@ -1,12 +1,15 @@
 package scan
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"slices"
-	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -25,47 +28,89 @@ func TestNamespaceDumpAgrees(t *testing.T) {
 	lab := testnet.New(t)
 	a, b := lab.Host("a"), lab.Host("b")
 	_, pb := lab.Link(a, b)
-	ln, err := b.Listen("tcp", "[::]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	for _, addr := range []string{pb.IPv4.Addr().String(), "[" + pb.IPv6.Addr().String() + "]"} {
-		c, err := a.DialContext(context.Background(), "tcp", addr+":"+strconv.Itoa(port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := c.Write(make([]byte, 5000)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, network := range []string{"udp4", "udp6"} {
-		err := b.Do(func() error {
-			u, err := net.ListenPacket(network, ":0")
-			if err == nil {
-				t.Cleanup(func() { u.Close() })
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	// Processes, not this test's threads, hold the sockets: a thread moved
+	// into a namespace may be the main one, whose namespace the test's own
+	// /proc/self/net shows to every later test.
+	port := startPeer(t, b, "")
+	startPeer(t, a, pb.IPv4.Addr().String()+":"+port+",["+pb.IPv6.Addr().String()+"]:"+port)
 	for _, host := range []*testnet.Host{a, b} {
 		t.Run(host.Label, func(t *testing.T) { compareDumps(t, host) })
 	}
+}
+
+// nsPeer is the helper mode "ns-peer": with PLANET_NS_DIAL unset, listen
+// on TCP [::]:0 (printing the port), open a UDP socket of each family and
+// read every connection; with PLANET_NS_DIAL=ADDR,ADDR... dial each and
+// send 5000 bytes, then print "ready". Either holds until stdin closes.
+func nsPeer() {
+	fail := func(err error) {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	var keep []io.Closer
+	if dial := os.Getenv("PLANET_NS_DIAL"); dial != "" {
+		for _, addr := range strings.Split(dial, ",") {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				fail(err)
+			}
+			if _, err := c.Write(make([]byte, 5000)); err != nil {
+				fail(err)
+			}
+			keep = append(keep, c)
+		}
+		fmt.Println("ready")
+	} else {
+		ln, err := net.Listen("tcp", "[::]:0")
+		if err != nil {
+			fail(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(io.Discard, c) }()
+			}
+		}()
+		for _, network := range []string{"udp4", "udp6"} {
+			u, err := net.ListenPacket(network, ":0")
+			if err != nil {
+				fail(err)
+			}
+			keep = append(keep, u)
+		}
+		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range keep {
+		c.Close()
+	}
+}
+
+// startPeer runs nsPeer in h (dialing dial, or listening when dial is
+// empty) and returns its first line: the port, or "ready".
+func startPeer(t *testing.T, h *testnet.Host, dial string) string {
+	t.Helper()
+	cmd := h.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=ns-peer", "PLANET_NS_DIAL="+dial)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start(cmd)
+	t.Cleanup(func() { stdin.Close() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if err != nil || strings.HasPrefix(line, "error") {
+		t.Fatalf("peer in %s: %q %v", h.Label, line, err)
+	}
+	return line
 }
 
 // compareDumps checks netlinkIn against NetlinkSource in host: the same

@@ -423,18 +423,9 @@ func allNamespaces(ctx context.Context, opts Options, own []Socket, ownSource st
 		return scans, snapshot.Source{}, false
 	}
 	if opts.Namespaces == NamespacesAuto {
-		// PID 1's namespace is the host's. Unreadable (without
-		// CAP_SYS_PTRACE, or PID 1 in a user namespace above planet's, as
-		// in a sandbox): nothing says planet runs on the host, so it scans
-		// its own, and says so.
-		l, lerr := os.Readlink(filepath.Join(opts.ProcRoot, "1", "ns", "net"))
-		if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+		if host, whose, ok := hostNetNS(opts.ProcRoot, live); ok && host != self {
 			return scans, snapshot.Source{Name: snapshot.SourceNamespaces, OK: true, Detail: fmt.Sprintf(
-				"only planet's own network namespace net:[%d]: PID 1's is unreadable (%v), so it may not be the host's; --netns all scans every one", self, lerr)}, true
-		}
-		if init, ok := nsLink(l); lerr == nil && ok && init != self {
-			return scans, snapshot.Source{Name: snapshot.SourceNamespaces, OK: true, Detail: fmt.Sprintf(
-				"only planet's own network namespace net:[%d]: it is not the host's (PID 1's, net:[%d]); --netns all scans every one", self, init)}, true
+				"only planet's own network namespace net:[%d]: it is not the host's (%s, net:[%d]); --netns all scans every one", self, whose, host)}, true
 		}
 	}
 	if err != nil {
@@ -444,4 +435,26 @@ func allNamespaces(ctx context.Context, opts Options, own []Socket, ownSource st
 	others, refused := readOtherNamespaces(ctx, opts.ProcRoot, self, list, useNetlink)
 	scans = append(scans, others...)
 	return scans, namespacesSource(scans[1:], refused), true
+}
+
+// hostNetNS finds the host's network namespace for NamespacesAuto: PID
+// 1's; where that link cannot be read (a sandbox hiding its init, or no
+// CAP_SYS_PTRACE), the namespace of the process that started planet (cron,
+// a shell, systemd: the host's; ip netns exec and nsenter enter the other
+// namespace before they exec planet, so their caller is outside it). ok is
+// false when neither can be read: then every namespace planet can read is
+// scanned.
+func hostNetNS(procRoot string, live bool) (inode uint64, whose string, ok bool) {
+	candidates := []struct{ pid, whose string }{{"1", "PID 1's"}}
+	if live {
+		candidates = append(candidates, struct{ pid, whose string }{strconv.Itoa(os.Getppid()), "planet's parent's"})
+	}
+	for _, c := range candidates {
+		if l, err := os.Readlink(filepath.Join(procRoot, c.pid, "ns", "net")); err == nil {
+			if n, ok := nsLink(l); ok {
+				return n, c.whose, true
+			}
+		}
+	}
+	return 0, "", false
 }

@@ -134,3 +134,59 @@ func TestMergeByWorkload(t *testing.T) {
 		t.Errorf("by = %q", g.By)
 	}
 }
+
+// TestMergeByWorkloadHostPairs: under --by workload the two ends of a
+// connection meet in one host pair whichever snapshot comes first, so an
+// edge's sockets are the larger end's count, never the sum, and a second
+// Graph gives the same graph.
+func TestMergeByWorkloadHostPairs(t *testing.T) {
+	sockets := func(g *Graph) []string {
+		var out []string
+		for _, e := range g.Edges {
+			out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom+" sockets="+itoa(e.Sockets))
+		}
+		return out
+	}
+	want := []string{
+		// The container's one socket against the server's three records.
+		"web/docker/app -> db/postgresql.service :5432 both sockets=3",
+		// The host's one socket to its container against nginx's two.
+		"web/app.service -> web/docker/web :80 both sockets=2",
+		"web/docker/app -> web/docker/web :80 both sockets=1",
+	}
+	slices.Sort(want)
+	for _, dbFirst := range []bool{false, true} {
+		db := dbHost("10.0.0.9", "10.0.0.1")
+		db.Connections[0].Sockets = 3
+		snaps := []*snapshot.Snapshot{dockerHost("docker-1", "web", "10.0.0.1", "10.0.0.9"), db}
+		if dbFirst {
+			snaps[0], snaps[1] = snaps[1], snaps[0]
+		}
+		m, err := NewMerger(MergeOptions{By: ByWorkload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range snaps {
+			m.Declare(s.Host)
+		}
+		for _, s := range snaps {
+			if err := m.Add(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g, err := m.Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sockets(g); !slices.Equal(got, want) {
+			t.Errorf("db first %v: edges:\n%s\nwant:\n%s", dbFirst, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		again, err := m.Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sockets(again); !slices.Equal(got, want) {
+			t.Errorf("db first %v: second Graph:\n%s", dbFirst, strings.Join(got, "\n"))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -398,10 +399,14 @@ func (d *drawing) legend(marks diffMarks) string {
 		bytes = bytes || l.bytes() > 0
 		infra = infra || l.infra
 	}
-	rows := []string{
-		"<B>legend</B>",
-		"arrow: client → server; label: proto/ports client process → server process (? unknown)",
+	label := "arrow: client → server; label: proto/ports client process → server process (? unknown)"
+	for _, l := range d.links {
+		if slices.ContainsFunc(l.edges, func(e *graph.Edge) bool { return len(e.ClientWorkloads)+len(e.ServerWorkloads) > 0 }) {
+			label = "arrow: client → server; label: proto/ports client process (workload) → server process (workload) (? unknown)"
+			break
+		}
 	}
+	rows := []string{"<B>legend</B>", label}
 	if bytes {
 		rows = append(rows,
 			"→ bytes client to server, ← server to client: totals of the connections open",

@@ -340,6 +340,23 @@ func TestSchemaVersions(t *testing.T) {
 	if _, err := Parse(encode(t, v1), "v1.json"); err != nil {
 		t.Errorf("a v1 snapshot does not read: %v", err)
 	}
+	// v1 as written before v2, with the fields v1 gained along the way
+	// (link-local addresses, conntrack's summary and record fields): read,
+	// and the same v2 documents carry them all.
+	v1.Host.LinkLocal = []netip.Addr{netip.MustParseAddr("fe80::1%eth0")}
+	v1.Conntrack = &Conntrack{Source: "/proc/net/nf_conntrack", Entries: 2, FlowsAdded: 1}
+	v1.Connections = append(v1.Connections, Connection{Direction: Downstream, Protocol: "tcp", Port: 8080,
+		RemoteIP: netip.MustParseAddr("10.9.0.50"), Flows: 1, BackendIP: netip.MustParseAddr("172.17.0.2"), BackendPort: 80})
+	if got, err := Parse(encode(t, v1), "v1-conntrack.json"); err != nil || !reflect.DeepEqual(got, v1) {
+		t.Errorf("a v1 snapshot with link_local and conntrack fields: err %v, changed %v", err, err == nil)
+	}
+	both := sampleV2()
+	both.Host.LinkLocal, both.Conntrack = v1.Host.LinkLocal, v1.Conntrack
+	both.Connections = append(both.Connections, v1.Connections[len(v1.Connections)-1])
+	both.Connections[len(both.Connections)-1].Workload, both.Connections[len(both.Connections)-1].Netns = "docker/web", 4026532300
+	if got, err := Parse(encode(t, both), "v2-conntrack.json"); err != nil || !reflect.DeepEqual(got, both) {
+		t.Errorf("a v2 snapshot with conntrack fields and workloads: err %v, changed %v", err, err == nil)
+	}
 
 	for _, tc := range []struct {
 		name string

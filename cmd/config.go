@@ -40,7 +40,8 @@ func (a *app) readConfig(ctx context.Context, cmd *cobra.Command) error {
 
 // findConfig returns the config file's path and content: the one named
 // (--config, PLANET_CONFIG), else the first of /etc/planet/planet.yaml and
-// the user config dir's planet/planet.yaml that exists. Run as root, a file
+// the user config dir's planet/planet.yaml that exists (one in a directory
+// this user cannot search counts as absent). Run as root, a file
 // found on its own is read only if trust.For(0) accepts it, from the
 // descriptor that was checked. Every file is opened without blocking and
 // must be a regular file of at most maxConfig bytes.
@@ -68,12 +69,25 @@ func findConfig(ctx context.Context, named string) (string, []byte, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
+		case errors.Is(err, fs.ErrPermission) && unreachable(path):
+			// A directory above is closed to this user (another user's
+			// home, as HOME stays under setpriv or sudo -u): not a
+			// config of this user's. A file it can see but not read
+			// is still an error.
+			continue
 		case err != nil:
 			return "", nil, fmt.Errorf("config: %w (pass --config to name a file on purpose)", err)
 		}
 		return path, doc, nil
 	}
 	return "", nil, nil
+}
+
+// unreachable says whether path cannot even be looked up by this user: a
+// directory above it denies search.
+func unreachable(path string) bool {
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrPermission)
 }
 
 // readTrusted reads a config file root found on its own: it, and every

@@ -574,22 +574,33 @@ func TestScanAsNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	self := strings.TrimSpace(string(comm))
+	// A home nobody cannot enter, with a config in it: as under setpriv
+	// or `sudo -u nobody` from a root shell, which keep HOME=/root. The
+	// config dir's file cannot be reached, so it is not nobody's: skipped.
+	rootHome := t.TempDir() // 0700, root's
+	if err := os.MkdirAll(filepath.Join(rootHome, ".config", "planet"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootHome, ".config", "planet", "planet.yaml"), []byte("scan:\n  output: /nowhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name        string
 		cred        *syscall.Credential
+		home        string
 		wantProcess string
 		wantUnowned bool
 	}{
-		{name: "nobody", cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, wantProcess: "", wantUnowned: true},
-		{name: "root", wantProcess: self},
+		{name: "nobody", cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, home: rootHome, wantProcess: "", wantUnowned: true},
+		{name: "root", home: "/nonexistent", wantProcess: self},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cmd := exec.Command(bin, "scan")
 			cmd.Dir = dir
-			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "XDG_CONFIG_HOME=/nonexistent"}
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tt.home}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: tt.cred}
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Run(); err != nil {

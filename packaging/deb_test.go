@@ -287,7 +287,7 @@ func TestDebPackage(t *testing.T) {
 
 	t.Log(run(t, "", "dpkg", "-i", deb))
 
-	// Every file where the README says, with its mode.
+	// Every file where docs/operations.md says, with its mode.
 	for _, f := range want {
 		info, err := os.Stat(f)
 		if err != nil {

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -105,10 +106,18 @@ skipped with a warning and counted. When the fetch fails (no answer, an HTTP
 error, a document that does not parse), the last good inventory, kept in
 --state-dir, labels the scan instead: a warning on stderr, the failure and
 the copy's fetch time in the snapshot, and its age in the textfile's
-planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
+planet_inventory_age_seconds. Without a kept copy the scan fails as before.
+
+The window: --window DURATION watches the host's TCP connections that long
+(a dump at each end, every socket destroyed in between) and records, per
+dependency, the connections opened and closed and the bytes each way within
+the window, and bytes per second. SIGINT or SIGTERM ends the window early:
+the shorter window's snapshot is written, marked cut_short, and the exit
+status is 128+signal. With --textfile-dir, the window byte and connection
+counters keep their totals in --state-dir (none: no counters).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.checkDurations("timeout"); err != nil {
+			if err := a.checkDurations("timeout", "window"); err != nil {
 				return err
 			}
 			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
@@ -119,15 +128,17 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 			if err != nil {
 				return err
 			}
+			state := stateDir(a.v.GetString("state-dir"))
 			opts := scan.Options{
 				ProcRoot:          a.v.GetString("proc-root"),
 				SocketSource:      a.v.GetString("socket-source"),
 				Inventory:         a.v.GetString("inventory"),
 				InventoryFormat:   format,
-				InventoryStateDir: stateDir(a.v.GetString("state-dir")),
+				InventoryStateDir: state,
 				Darkstat:          a.v.GetString("darkstat"),
 				Timeout:           a.v.GetDuration("timeout"),
 				Strict:            a.v.GetBool("strict"),
+				Window:            a.v.GetDuration("window"),
 				Version:           a.build.Version,
 				Logger:            a.log,
 			}
@@ -135,7 +146,8 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 			if snap == nil {
 				return scanErr
 			}
-			if err := cmd.Context().Err(); err != nil {
+			cutShort := snap.Window != nil && snap.Window.CutShort
+			if err := cmd.Context().Err(); err != nil && !cutShort {
 				return err // interrupted: write nothing
 			}
 			if output != "" {
@@ -148,9 +160,13 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 				}
 			}
 			if dir := a.v.GetString("textfile-dir"); dir != "" {
-				if err := render.WriteTextfileDir(dir, snap); err != nil {
+				if err := render.WriteScanTextfile(dir, state, snap, a.log); err != nil {
 					return errors.Join(err, scanErr)
 				}
+			}
+			if cutShort {
+				// Written, and still reported as interrupted (exit 128+signal).
+				return errors.Join(context.Cause(cmd.Context()), scanErr)
 			}
 			return scanErr
 		},
@@ -163,9 +179,10 @@ planet_inventory_age_seconds. Without a kept copy the scan fails as before.`,
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
 	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
-	f.String("state-dir", "", "keep the last good inventory here and use it when a fetch fails (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
+	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+render.MetricWindowBytes+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

@@ -231,11 +231,15 @@ func TestMergeCountOverflow(t *testing.T) {
 		{RemoteIP: netip.MustParseAddr("10.0.0.2"), RemoteHostgroup: "db", EgressBytes: math.MaxUint64},
 		{RemoteIP: netip.MustParseAddr("10.0.0.3"), RemoteHostgroup: "db", EgressBytes: 2},
 	}}
+	rates := windowedHost(host("web1", "web", "10.0.0.1", t0,
+		withRate(up(5432, "app", "10.0.0.2", "db", 1), math.MaxFloat64, 0),
+		withRate(up(5432, "app2", "10.0.0.2", "db", 1), math.MaxFloat64/2, 0)), 300)
 	for _, tt := range []struct {
 		s    *snapshot.Snapshot
 		want string
 	}{
 		{sockets, "host web1: connections[1]: its edge's total of sockets overflows"},
+		{rates, "host web1: connections[1]: its edge's total of bytes per second overflows"},
 		{bytesOver, "host web1: connections[1]: its edge's total of bytes overflows"},
 		{traffic, "host web1: traffic.peers[1]: its node pair's total of bytes overflows"},
 	} {

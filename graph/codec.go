@@ -92,6 +92,9 @@ func Parse(doc []byte, name string) (*Graph, error) {
 	if _, err := parseExternal(g.External); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("external: %w", err)}
 	}
+	if g.WindowedSnapshots < 0 || g.WindowedSnapshots > g.Snapshots {
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("windowed_snapshots: %d is not between 0 and snapshots (%d)", g.WindowedSnapshots, g.Snapshots)}
+	}
 	if g.Snapshots < 0 {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: errors.New("snapshots: negative")}
 	}
@@ -103,6 +106,9 @@ func Parse(doc []byte, name string) (*Graph, error) {
 	for i, e := range g.Edges {
 		if e == nil {
 			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("edges[%d]: null", i)}
+		}
+		if e.BytesPerSecondToServer < 0 || e.BytesPerSecondToClient < 0 {
+			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("edges[%d]: negative bytes per second", i)}
 		}
 	}
 	for i, t := range g.Traffic {

@@ -138,9 +138,12 @@ type Graph struct {
 	By          string    `json:"by"`
 	External    string    `json:"external"`
 	// Snapshots is how many snapshots (hosts) went into the graph.
-	Snapshots int     `json:"snapshots"`
-	Nodes     []*Node `json:"nodes"`
-	Edges     []*Edge `json:"edges"`
+	Snapshots int `json:"snapshots"`
+	// WindowedSnapshots is how many of them had an observation window
+	// (scan --window): only their records give edges bytes per second.
+	WindowedSnapshots int     `json:"windowed_snapshots,omitempty"`
+	Nodes             []*Node `json:"nodes"`
+	Edges             []*Edge `json:"edges"`
 	// Traffic is darkstat's per-peer byte totals folded into node pairs. It
 	// has no ports, so it is kept apart from the per-port edges.
 	Traffic []*Traffic `json:"traffic,omitempty"`
@@ -231,6 +234,14 @@ type Edge struct {
 	// of this port (summed per host pair like Sockets), absent when unknown.
 	PortBytesToServer uint64 `json:"port_bytes_to_server,omitempty"`
 	PortBytesToClient uint64 `json:"port_bytes_to_client,omitempty"`
+	// BytesPerSecondToServer and BytesPerSecondToClient are TCP payload bytes
+	// per second each way over the inputs' observation windows (scan
+	// --window), summed per host pair like Sockets (an end without a window
+	// counts none); absent when no input that saw this dependency had a
+	// window. Windowed is true when one had.
+	Windowed               bool    `json:"windowed,omitempty"`
+	BytesPerSecondToServer float64 `json:"bytes_per_second_to_server,omitempty"`
+	BytesPerSecondToClient float64 `json:"bytes_per_second_to_client,omitempty"`
 
 	uid int64 // gonum line ID: position in Graph.Edges
 }

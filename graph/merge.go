@@ -161,6 +161,10 @@ type edgeAgg struct {
 	sockets                             int
 	// c2s: bytes client -> server; s2c: server -> client.
 	c2s, s2c uint64
+	// The same as bytes per second over observation windows (scan
+	// --window); windowed: some folded pair had a windowed end.
+	windowed         bool
+	c2sRate, s2cRate float64
 }
 
 // hostPairKey is one client/server host pair of an edge: endpoint IDs (a
@@ -176,6 +180,9 @@ type endView struct {
 	named    bool // some record named a process
 	sockets  int
 	c2s, s2c uint64
+	// windowed: some record had a window; its bytes per second, summed.
+	windowed         bool
+	c2sRate, s2cRate float64
 }
 
 // hostPair is both ends' views of the sockets between one client host and
@@ -300,9 +307,10 @@ type Merger struct {
 	addKeys  []hostPairKey
 	addPairs []hostPair
 
-	count  int
-	newest time.Time
-	clock  time.Time // the merge's clock; later scan times are not trusted
+	count    int
+	windowed int // snapshots with an observation window
+	newest   time.Time
+	clock    time.Time // the merge's clock; later scan times are not trusted
 }
 
 // NewMerger returns an empty Merger.
@@ -509,6 +517,9 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	}
 	m.hosts[self].added = true
 	m.count++
+	if s.Window != nil {
+		m.windowed++
+	}
 	if s.ScannedAt.After(m.newest) && !s.ScannedAt.After(m.clock.Add(MaxClockSkew)) {
 		m.newest = s.ScannedAt
 	}
@@ -563,6 +574,9 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			e.serverHosts.add(ep)
 			p := view(hostPairKey{k, uint32(self), ep})
 			p.client.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
+			if w := c.Window; w != nil {
+				p.client.addRates(&sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
+			}
 			if !p.serverIP.IsValid() {
 				p.serverIP = c.RemoteIP.Unmap().WithZone("")
 			}
@@ -583,7 +597,11 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			e.serverProcs = addProcess(e.serverProcs, c.Process)
 			e.serverHosts.add(uint32(self))
 			e.clientHosts.add(ep)
-			view(hostPairKey{k, ep, uint32(self)}).server.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
+			p := view(hostPairKey{k, ep, uint32(self)})
+			p.server.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
+			if w := c.Window; w != nil {
+				p.server.addRates(&sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
+			}
 		}
 	}
 	for i, k := range m.addKeys {
@@ -643,6 +661,14 @@ func (v *endView) add(sum *checkedSum, process string, sockets int, c2s, s2c uin
 	v.s2c = sum.u64(v.s2c, s2c)
 }
 
+// addRates adds one windowed record's bytes per second (client -> server,
+// server -> client) to the view.
+func (v *endView) addRates(sum *checkedSum, c2s, s2c float64) {
+	v.windowed = true
+	v.c2sRate = sum.f64(v.c2sRate, c2s)
+	v.s2cRate = sum.f64(v.s2cRate, s2c)
+}
+
 // merge takes in the other end's view of the same pair.
 func (p *hostPair) merge(q hostPair) {
 	if !p.client.seen {
@@ -677,6 +703,11 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	e.sockets = sum.int(e.sockets, max(p.client.sockets, p.server.sockets))
 	e.c2s = sum.u64(e.c2s, max(p.client.c2s, p.server.c2s))
 	e.s2c = sum.u64(e.s2c, max(p.client.s2c, p.server.s2c))
+	if p.client.windowed || p.server.windowed {
+		e.windowed = true
+		e.c2sRate = sum.f64(e.c2sRate, max(p.client.c2sRate, p.server.c2sRate))
+		e.s2cRate = sum.f64(e.s2cRate, max(p.client.s2cRate, p.server.s2cRate))
+	}
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
 	}
@@ -723,6 +754,16 @@ func (c *checkedSum) u64(a, b uint64) uint64 {
 	return a + b
 }
 
+// f64 adds rates, which are finite and not negative (snapshot.Validate):
+// a sum beyond the largest float64 is an overflow, not infinity.
+func (c *checkedSum) f64(a, b float64) float64 {
+	if a+b > math.MaxFloat64 {
+		c.flag("bytes per second")
+		return a
+	}
+	return a + b
+}
+
 func (c *checkedSum) flag(what string) {
 	if c.overflow < 0 {
 		c.overflow, c.what = c.at, what
@@ -755,6 +796,10 @@ func (v *endView) plus(w endView) {
 	v.sockets += w.sockets
 	v.c2s += w.c2s
 	v.s2c += w.s2c
+	// A float sum too large is +Inf, which foldInto's checked sum reports.
+	v.windowed = v.windowed || w.windowed
+	v.c2sRate += w.c2sRate
+	v.s2cRate += w.s2cRate
 }
 
 // widen takes in another host's view of the same sockets at this end: the
@@ -765,6 +810,9 @@ func (v *endView) widen(w endView) {
 	v.sockets = max(v.sockets, w.sockets)
 	v.c2s = max(v.c2s, w.c2s)
 	v.s2c = max(v.s2c, w.s2c)
+	v.windowed = v.windowed || w.windowed
+	v.c2sRate = max(v.c2sRate, w.c2sRate)
+	v.s2cRate = max(v.s2cRate, w.s2cRate)
 }
 
 // forwarded moves each host pair whose server is a scanned DNAT router, on
@@ -850,11 +898,12 @@ func (m *Merger) Graph() (*Graph, error) {
 		generated = m.clock.Truncate(time.Second)
 	}
 	g := &Graph{
-		Schema:      Schema,
-		GeneratedAt: generated.UTC(),
-		By:          m.by,
-		External:    m.ext.String(),
-		Snapshots:   m.count,
+		Schema:            Schema,
+		GeneratedAt:       generated.UTC(),
+		By:                m.by,
+		External:          m.ext.String(),
+		Snapshots:         m.count,
+		WindowedSnapshots: m.windowed,
 	}
 	// A name shared by nodes of different kinds (a hostgroup named like a
 	// host) gets the kind as a prefix, so IDs stay unique whatever the order.
@@ -916,14 +965,17 @@ func (m *Merger) Graph() (*Graph, error) {
 	for k, e := range edges {
 		out := &Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			SeenFrom:          e.seenFrom(),
-			ClientProcesses:   e.clientProcs,
-			ServerProcesses:   e.serverProcs,
-			ClientHosts:       e.clientHosts.len(),
-			ServerHosts:       e.serverHosts.len(),
-			Sockets:           e.sockets,
-			PortBytesToServer: e.c2s,
-			PortBytesToClient: e.s2c,
+			SeenFrom:               e.seenFrom(),
+			ClientProcesses:        e.clientProcs,
+			ServerProcesses:        e.serverProcs,
+			ClientHosts:            e.clientHosts.len(),
+			ServerHosts:            e.serverHosts.len(),
+			Sockets:                e.sockets,
+			PortBytesToServer:      e.c2s,
+			PortBytesToClient:      e.s2c,
+			Windowed:               e.windowed,
+			BytesPerSecondToServer: e.c2sRate,
+			BytesPerSecondToClient: e.s2cRate,
 		}
 		g.Edges = append(g.Edges, out)
 	}

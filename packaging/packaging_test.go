@@ -251,6 +251,27 @@ func TestUnitsAgree(t *testing.T) {
 	if got := timer.get("Timer", "OnCalendar"); got != "*:0/5" {
 		t.Errorf("planet.timer OnCalendar=%q, want every 5 minutes (*:0/5)", got)
 	}
+	// Coverage: each run watches a window of nearly the timer's period, so
+	// that every connection ending on the host falls in some window; short
+	// enough that the run (window, then the end dump, inventory, darkstat)
+	// ends before the next trigger, which systemd would skip otherwise; and
+	// systemd's start timeout must not cut the window.
+	const period = 5 * time.Minute
+	window := time.Duration(0)
+	for i := 0; i+1 < len(argv); i++ {
+		if argv[i] == "--window" {
+			window, _ = time.ParseDuration(argv[i+1])
+		}
+	}
+	if window < period-15*time.Second || window > period-5*time.Second {
+		t.Errorf("ExecStart=%v: --window %v, want within 5-15 s of the timer's %v", argv, window, period)
+	}
+	if !containsSeq(argv, "--state-dir", stateDir) {
+		t.Errorf("ExecStart=%v does not keep the window counters in %s", argv, stateDir)
+	}
+	if d, err := time.ParseDuration(strings.ReplaceAll(svc.get("Service", "TimeoutStartSec"), "min", "m")); err != nil || d <= period {
+		t.Errorf("planet.service TimeoutStartSec=%q, want longer than the timer's period", svc.get("Service", "TimeoutStartSec"))
+	}
 	if timer.get("Timer", "RandomizedDelaySec") == "" {
 		t.Errorf("planet.timer has no RandomizedDelaySec")
 	}

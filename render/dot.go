@@ -23,11 +23,13 @@ import (
 // external group) labelled with its name and host count, grouped in
 // clusters where names share a first word; one arrow per client -> server
 // node pair labelled with its ports and processes ("tcp/5432 java →
-// postgres") and its bytes each way ("→ 1.2 MiB ← 80.0 MiB since open": totals of the
-// connections open at the scan since they opened, not a rate), its pen
-// width the log of its bytes; and a legend saying what dashed lines, grey,
-// colour, width and the numbers mean, with the infrastructure dependencies
-// it folded. A node with hosts whose scan could not see every socket's
+// postgres") and its bytes each way: from scans that watched a window
+// (scan --window), bytes per second over it ("→ 1.2 MB/s ← 80.0 kB/s"),
+// else totals of the connections open at the scan since they opened, not a
+// rate ("→ 1.2 MiB ← 80.0 MiB since open"); its pen width the log of those
+// figures; and one legend saying what dashed lines, grey, colour, width and
+// the numbers of either kind mean, with the infrastructure dependencies it
+// folded. A node with hosts whose scan could not see every socket's
 // owner process (Node.IncompleteHosts) says so in its label and tooltip.
 // The same graph always gives the same bytes.
 //
@@ -360,6 +362,9 @@ func (l *drawLink) tooltip() []string {
 		if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
 			line += ", bytes since open: to server " + bytesIEC(e.PortBytesToServer) + ", to client " + bytesIEC(e.PortBytesToClient)
 		}
+		if e.Windowed {
+			line += ", bandwidth over the scans' windows: to server " + rateSI(e.BytesPerSecondToServer) + ", to client " + rateSI(e.BytesPerSecondToClient)
+		}
 		lines = append(lines, line)
 	}
 	if l.pair > 0 {
@@ -391,22 +396,42 @@ func (d *drawing) legend(marks diffMarks) string {
 	if len(d.links) == 0 && len(d.notes) == 0 {
 		return ""
 	}
-	var oneSided, external, bytes, infra bool
+	// rates: some link is labelled with bytes per second; totals: with
+	// bytes since open, or drawn by darkstat's bytes.
+	var oneSided, external, rates, totals, infra bool
 	for _, l := range d.links {
 		oneSided = oneSided || l.oneSided
 		external = external || l.external
-		bytes = bytes || l.bytes() > 0
+		rates = rates || l.windowed
+		totals = totals || l.toServer+l.toClient > 0 || (!l.windowed && l.pair > 0)
 		infra = infra || l.infra
 	}
 	rows := []string{
 		"<B>legend</B>",
 		"arrow: client → server; label: proto/ports client process → server process (? unknown)",
 	}
-	if bytes {
+	if rates {
 		rows = append(rows,
-			"→ bytes client to server, ← server to client: totals of the connections open",
-			"    at the scan, since each opened (no window: not a rate)",
-			"line width: bytes, log scale (1 kB thinnest, wider by the same step for every ×10)")
+			"→ B/s client to server, ← server to client: bandwidth, bytes per second over the",
+			"    scans' observation windows (scan --window)")
+	}
+	if totals {
+		which := ""
+		if rates {
+			which = ", &quot;since open&quot;"
+		}
+		rows = append(rows,
+			"→ bytes client to server, ← server to client"+which+": totals of the connections open",
+			"    at the scan, since each opened (no window: not a rate)")
+	}
+	switch {
+	case rates && totals:
+		rows = append(rows, "line width: bytes per second where there is a window, else bytes; log scale",
+			"    (1 kB thinnest, wider by the same step for every ×10)")
+	case rates:
+		rows = append(rows, "line width: bytes per second, log scale (1 kB/s thinnest, wider by the same step for every ×10)")
+	case totals:
+		rows = append(rows, "line width: bytes, log scale (1 kB thinnest, wider by the same step for every ×10)")
 	}
 	if oneSided {
 		rows = append(rows, "dashed line: seen from one end only (the other end not scanned)")

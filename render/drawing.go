@@ -3,6 +3,7 @@ package render
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ import (
 //
 //   - the dependencies from one node to another are one link, labelled with
 //     one line per process pair ("tcp/80,443 nginx → java"), at most
-//     maxLinkLines of them, and the bytes each way;
+//     maxLinkLines of them, and the bytes each way (bytes per second when
+//     the scans watched a window);
 //   - infrastructure dependencies (DNS, NTP, monitoring scrapes, service
 //     discovery: infraPorts) are drawn thin and grey without bytes, and in a
 //     graph of more than maxDrawnLinks links they are left out and summed
@@ -72,13 +74,17 @@ type drawLink struct {
 	from, to *drawNode
 	edges    []*graph.Edge
 	mark     string // "", "added" or "removed" (render --diff)
-	// toServer, toClient sum the edges' per-port byte counters; pair is
-	// darkstat's traffic between the two nodes, for the pen width when
-	// those are unknown.
+	// toServer, toClient sum the per-port byte counters of the edges
+	// without a window; pair is darkstat's traffic between the two nodes,
+	// for the pen width when those are unknown.
 	toServer, toClient, pair uint64
-	oneSided                 bool // every edge seen from one end only
-	infra                    bool // every edge is infrastructure
-	external                 bool // one end is external
+	// windowed: some edge has bytes per second over observation windows
+	// (scan --window); rateToServer, rateToClient sum them.
+	windowed                   bool
+	rateToServer, rateToClient float64
+	oneSided                   bool // every edge seen from one end only
+	infra                      bool // every edge is infrastructure
+	external                   bool // one end is external
 }
 
 // newDrawing builds the drawing of g; marks are render --diff's.
@@ -123,8 +129,16 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 			d.links = append(d.links, l)
 		}
 		l.edges = append(l.edges, e)
-		l.toServer += e.PortBytesToServer
-		l.toClient += e.PortBytesToClient
+		if e.Windowed {
+			// Bandwidth over a window outranks the totals of the sockets
+			// alive at its end.
+			l.windowed = true
+			l.rateToServer += e.BytesPerSecondToServer
+			l.rateToClient += e.BytesPerSecondToClient
+		} else {
+			l.toServer += e.PortBytesToServer
+			l.toClient += e.PortBytesToClient
+		}
 		l.pair = max(l.pair, bw[newPair(e.From, e.To)])
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
 		l.infra = l.infra && isInfra(e)
@@ -294,9 +308,11 @@ func (d *drawing) cluster() {
 
 // lines is the link's label: one line per process pair with its ports
 // ("tcp/5432 java → postgres"), at most maxLinkLines, then the bytes each
-// way when known ("→ 1.2 MiB ← 80.0 MiB since open": no window, so
-// totals of the connections open at the scan, never a rate). A dependency with no process
-// known shows its ports only, so one edge with none is just "tcp/5432".
+// way: per second over the scans' windows for edges from windowed scans
+// ("→ 1.2 MB/s ← 80.0 kB/s"), and for the others, when known, totals of
+// the connections open at the scan, never a rate ("→ 1.2 MiB ← 80.0 MiB
+// since open"). A dependency with no process known shows its ports only,
+// so one edge with none is just "tcp/5432".
 func (l *drawLink) lines(withBytes bool) []string {
 	type procs struct {
 		key   string
@@ -330,6 +346,9 @@ func (l *drawLink) lines(withBytes bool) []string {
 			line += " " + p.key
 		}
 		out = append(out, line)
+	}
+	if withBytes && l.windowed {
+		out = append(out, "→ "+rateSI(l.rateToServer)+" ← "+rateSI(l.rateToClient))
 	}
 	if withBytes && (l.toServer > 0 || l.toClient > 0) {
 		out = append(out, "→ "+bytesIEC(l.toServer)+" ← "+bytesIEC(l.toClient)+" since open")
@@ -386,9 +405,16 @@ func portsLabel(edges []*graph.Edge) string {
 	return b.String()
 }
 
-// bytes is what sets the link's pen width: its ports' bytes both ways, else
-// darkstat's traffic between its nodes.
+// bytes is what sets the link's pen width: its bytes per second both ways
+// when some edge has a window (on the same scale as bytes), else its ports'
+// bytes both ways, else darkstat's traffic between its nodes.
 func (l *drawLink) bytes() uint64 {
+	if l.windowed {
+		if r := l.rateToServer + l.rateToClient; r < math.MaxUint64 {
+			return uint64(r)
+		}
+		return math.MaxUint64
+	}
 	if b := l.toServer + l.toClient; b > 0 {
 		return b
 	}

@@ -18,6 +18,7 @@ var fixtures = []struct {
 	{"realistic", realistic},
 	{"hostile", hostile},
 	{"minimal", minimal},
+	{"windowed", windowed},
 }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -21,6 +21,8 @@ var graphFixtures = []struct {
 	{"realistic", func(t *testing.T) *graph.Graph { return mustMerge(t, realistic()) }},
 	{"minimal", func(t *testing.T) *graph.Graph { return mustMerge(t, minimal()) }},
 	{"incomplete", func(t *testing.T) *graph.Graph { return mustMerge(t, incomplete()...) }},
+	// Some links from windowed records (bytes per second), others not.
+	{"windowed", func(t *testing.T) *graph.Graph { return mustMerge(t, windowed()) }},
 }
 
 // incomplete is a client scanned as root and a server scanned without: the

@@ -73,6 +73,9 @@ func writeHeader(buf *bytes.Buffer, s *snapshot.Snapshot) {
 		}
 		fmt.Fprintf(tw, "SOURCE %s\t%s\n", cell(src.Name), status)
 	}
+	if w := s.Window; w != nil {
+		fmt.Fprintf(tw, "WINDOW\t%s\n", windowSummary(w))
+	}
 	if s.UnownedSockets > 0 {
 		fmt.Fprintf(tw, "UNOWNED\t%d sockets whose process could not be read (run as root to see them)\n", s.UnownedSockets)
 	}
@@ -111,7 +114,7 @@ type connRow struct {
 func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection, dir snapshot.Direction) {
 	fmt.Fprintf(buf, "\n%s\n", title)
 	var rows []connRow
-	withBytes := false
+	withBytes, withWindow := false, false
 	for _, c := range all {
 		if c.Direction != dir {
 			continue
@@ -119,6 +122,7 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 		_, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 		rows = append(rows, connRow{c: c, hostgroup: group, domain: c.RemoteDomain, ip: c.RemoteIP.Unmap().String()})
 		withBytes = withBytes || c.BytesSent > 0 || c.BytesReceived > 0
+		withWindow = withWindow || c.Window != nil
 	}
 	if len(rows) == 0 {
 		buf.WriteString("  none\n")
@@ -139,6 +143,9 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 	if withBytes {
 		header += "\tSENT\tRECEIVED"
 	}
+	if withWindow {
+		header += "\tOPENED\tCLOSED\tSENT/S\tRECEIVED/S"
+	}
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s", cell(r.hostgroup), r.c.Port, cell(r.c.Protocol),
@@ -149,6 +156,13 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 				fmt.Fprint(tw, "\t-\t-")
 			} else {
 				fmt.Fprintf(tw, "\t%s\t%s", bytesIEC(r.c.BytesSent), bytesIEC(r.c.BytesReceived))
+			}
+		}
+		if withWindow {
+			if w := r.c.Window; w == nil {
+				fmt.Fprint(tw, "\t-\t-\t-\t-")
+			} else {
+				fmt.Fprintf(tw, "\t%d\t%d\t%s\t%s", w.Opened, w.Closed, rateSI(w.BytesSentPerSecond), rateSI(w.BytesReceivedPerSecond))
 			}
 		}
 		fmt.Fprintln(tw)

@@ -86,7 +86,9 @@ const (
 // planet_downstream, sorted.
 var connectionLabels = []string{"local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup"}
 
-func textfile(s *snapshot.Snapshot) ([]byte, error) {
+// textfile renders s; extra families (the window counters) come from
+// outside the snapshot.
+func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 	if s == nil {
 		return nil, errors.New("textfile: no snapshot")
 	}
@@ -156,6 +158,8 @@ func textfile(s *snapshot.Snapshot) ([]byte, error) {
 
 	families := []*family{up, down, server, traffic, success, timestamp, unowned}
 	families = append(families, inventoryFamilies(s)...)
+	families = append(families, windowGauges(s)...)
+	families = append(families, extra...)
 	slices.SortFunc(families, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	var buf bytes.Buffer
 	for _, f := range families {

@@ -26,8 +26,15 @@ import (
 const helperEnv = "PLANET_SCAN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "named-server" {
+	switch os.Getenv(helperEnv) {
+	case "named-server":
 		namedServer()
+		return
+	case loadgenMode:
+		loadgen()
+		return
+	case windowScanMode:
+		windowScan()
 		return
 	}
 	if h, ok := plainHelpers[os.Getenv(helperEnv)]; ok {

@@ -41,8 +41,15 @@ type Options struct {
 	// Strict makes a failed optional source (darkstat) fail the scan too.
 	Strict  bool
 	Version string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Window, when positive, watches the host's TCP sockets for that long
+	// (see observeWindow) and records every connection that ended in it,
+	// with the bytes moved within it; zero scans one instant.
+	Window time.Duration
+	// WindowPoll is the interval of the window's intermediate dumps;
+	// default 2s with destroy events, 1s without.
+	WindowPoll time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // DegradedError is returned with a usable snapshot when a source failed in
@@ -98,6 +105,17 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	eph := PortRange{lo, hi}
 
+	var win *observer
+	if opts.Window > 0 {
+		if win, err = observeWindow(ctx, opts, proc, eph, warn); err != nil {
+			return nil, err
+		}
+		// A signal ended the window early: the rest of the scan still
+		// runs, and the snapshot says it was cut short.
+		ctx = context.WithoutCancel(ctx)
+		snap.ScannedAt = opts.Now().UTC().Truncate(time.Millisecond)
+	}
+
 	socks, source, err := readSockets(ctx, opts, warn)
 	if err != nil {
 		return nil, err
@@ -139,6 +157,11 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 			"sockets", c.Undirected, "hint", "no listener, no owner, and no other socket shares either end")
 	}
 	addConntrack(ctx, opts, snap, socks, owners, local, ownEP, eph, warn)
+	if win != nil {
+		// After conntrack, which rebuilds the records: the window's
+		// figures go on the records as they end up.
+		win.apply(snap)
+	}
 	if c.Unowned > 0 {
 		hint := "run as root to see other users' processes"
 		if os.Geteuid() == 0 {

@@ -318,10 +318,23 @@ func (s *Snapshot) Validate() error {
 		if c.Flows < 0 || c.EndedFlows < 0 || c.EndedFlows > c.Flows {
 			return fmt.Errorf("connections[%d].flows, ended_flows: %d, %d: want 0 <= ended_flows <= flows", i, c.Flows, c.EndedFlows)
 		}
+		if c.Window != nil {
+			if s.Window == nil {
+				return fmt.Errorf("connections[%d].window: the snapshot has no window", i)
+			}
+			if err := c.Window.validate(); err != nil {
+				return fmt.Errorf("connections[%d].window.%w", i, err)
+			}
+		}
 	}
 	for i, src := range s.Sources {
 		if src.Skipped < 0 {
 			return fmt.Errorf("sources[%d].skipped: negative", i)
+		}
+	}
+	if s.Window != nil {
+		if err := s.Window.validate(); err != nil {
+			return err
 		}
 	}
 	for i, l := range s.Listeners {

@@ -58,6 +58,9 @@ type Snapshot struct {
 	// the scan did not read it (older snapshots, or no table on the host).
 	Conntrack *Conntrack `json:"conntrack,omitempty"`
 	Warnings  []string   `json:"warnings,omitempty"`
+	// Window is set when the scan watched an observation window (scan
+	// --window) rather than one instant; see window.go.
+	Window *Window `json:"window,omitempty"`
 }
 
 // Conntrack summarises one read of the kernel's connection-tracking table
@@ -180,6 +183,10 @@ type Connection struct {
 	// OriginIP (upstream): the address behind this host's masquerade that
 	// made the flow, usually one of its containers.
 	OriginIP netip.Addr `json:"origin_ip,omitzero"`
+
+	// Window is this dependency's activity within the snapshot's window; a
+	// record with Sockets 0 is a dependency whose connections all ended in it.
+	Window *ConnWindow `json:"window,omitempty"`
 }
 
 // Traffic is per-peer bandwidth from darkstat.

@@ -1,0 +1,299 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/planetdeps/planet/scan/sockdiag"
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// awaitWindow arranges for the next window to report its start, and
+// returns a function that waits for it.
+func awaitWindow(t *testing.T) func() {
+	begun := make(chan struct{})
+	windowBegun = func() { close(begun) }
+	t.Cleanup(func() { windowBegun = nil })
+	return func() {
+		select {
+		case <-begun:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the window did not begin")
+		}
+	}
+}
+
+// windowSum adds up the window figures of every record of one dependency
+// (direction and port; any process).
+type windowSum struct {
+	sent, received        uint64
+	opened, closed, alive int
+	processes             map[string]bool
+}
+
+func sumWindow(t *testing.T, snap *snapshot.Snapshot, dir snapshot.Direction, port uint16) windowSum {
+	t.Helper()
+	s := windowSum{processes: map[string]bool{}}
+	for _, c := range snap.Connections {
+		if c.Direction != dir || c.Port != port || c.Protocol != "tcp" {
+			continue
+		}
+		s.alive += c.Sockets
+		if c.Window == nil {
+			continue // TIME_WAIT sockets of connections counted elsewhere
+		}
+		s.sent += c.Window.BytesSent
+		s.received += c.Window.BytesReceived
+		s.opened += c.Window.Opened
+		s.closed += c.Window.Closed
+		s.processes[c.Process] = true
+	}
+	return s
+}
+
+// within1pct: got is want to 1%.
+func within1pct(got uint64, want int64) bool {
+	d := int64(got) - want
+	return d*100 <= want && -d*100 <= want
+}
+
+// TestWindowLive runs a real window over loopback traffic of four shapes
+// (the scripted host, with 60 s shortened to 8 s): a client making
+// one short connection a second; one connecting every two seconds and
+// closing with a reset; a bulk transfer of a known size over 200 short
+// connections; and a pool of three long-lived connections, busy before the
+// window and lightly used in it. Every one is in the snapshot, from both
+// ends (client and server live on this host), with bytes within 1% of what
+// was sent each way, the pool counted for the window only. No root needed.
+func TestWindowLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("8 s of loopback traffic")
+	}
+	periodic, resets, bulk, pool := newReqServer(t), newReqServer(t), newReqServer(t), newReqServer(t)
+	var tp, tr, tb, tpool tally
+
+	var poolConns []net.Conn
+	var before tally
+	for range 3 {
+		c, err := net.Dial("tcp4", pool.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := before.request(c, 1<<20, 100<<10); err != nil { // not the window's
+			t.Fatal(err)
+		}
+		poolConns = append(poolConns, c)
+	}
+
+	const window = 8 * time.Second
+	type result struct {
+		snap *snapshot.Snapshot
+		err  error
+	}
+	done := make(chan result, 1)
+	wait := awaitWindow(t)
+	go func() {
+		s, err := Run(context.Background(), Options{Window: window, WindowPoll: time.Second})
+		done <- result{s, err}
+	}()
+	wait()
+	loadStart := time.Now()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	every := func(n int, gap time.Duration, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				if i > 0 {
+					time.Sleep(gap)
+				}
+				if err := f(); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	every(5, time.Second, func() error { return tp.shortConn(periodic.port(), 1000, 500, false) })
+	every(3, 2*time.Second, func() error { return tr.shortConn(resets.port(), 3000, 2000, true) })
+	for range 8 {
+		every(25, 0, func() error { return tb.shortConn(bulk.port(), 50_000, 1000, false) })
+	}
+	for _, c := range poolConns {
+		every(2, 2*time.Second, func() error { return tpool.request(c, 10_000, 5_000) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if d := time.Since(loadStart); d > window-time.Second {
+		t.Fatalf("load took %v, too close to the window's end", d)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	snap := res.snap
+	if err := snap.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w := snap.Window
+	if w == nil || w.Method != snapshot.WindowEvents || w.CutShort || w.Seconds < window.Seconds() || w.Seconds > window.Seconds()+1 {
+		t.Fatalf("window %+v, want %v of destroy events, not cut short", w, window)
+	}
+	if w.Start.After(loadStart) {
+		t.Fatalf("window started %v, after the load (%v)", w.Start, loadStart)
+	}
+	me := selfComm(t)
+	check := func(name string, port uint16, ta *tally, conns int, upstreamBytes bool) {
+		t.Helper()
+		up, down := sumWindow(t, snap, snapshot.Upstream, port), sumWindow(t, snap, snapshot.Downstream, port)
+		t.Logf("%s: client sent %d received %d over %d connections; upstream %+v; downstream %+v", name, ta.sent.Load(), ta.received.Load(), conns, up, down)
+		if !within1pct(down.received, ta.sent.Load()) || !within1pct(down.sent, ta.received.Load()) {
+			t.Errorf("%s downstream: received %d sent %d, want %d and %d (1%%)", name, down.received, down.sent, ta.sent.Load(), ta.received.Load())
+		}
+		if down.opened != conns || down.closed != conns {
+			t.Errorf("%s downstream: opened %d closed %d, want %d", name, down.opened, down.closed, conns)
+		}
+		if len(down.processes) != 1 || !down.processes[me] {
+			t.Errorf("%s downstream processes %v, want the listener's, %q", name, down.processes, me)
+		}
+		if !upstreamBytes {
+			return
+		}
+		if !within1pct(up.sent, ta.sent.Load()) || !within1pct(up.received, ta.received.Load()) {
+			t.Errorf("%s upstream: sent %d received %d, want %d and %d (1%%)", name, up.sent, up.received, ta.sent.Load(), ta.received.Load())
+		}
+		if up.opened != conns || up.closed != conns {
+			t.Errorf("%s upstream: opened %d closed %d, want %d", name, up.opened, up.closed, conns)
+		}
+	}
+	check("one a second", periodic.port(), &tp, 5, true)
+	check("bulk", bulk.port(), &tb, 200, true)
+	check("pool", pool.port(), &tpool, 0, true)
+	// The resetting client's own socket: the kernel clears its peer port
+	// and counters before reporting it, so what a dump did not see alive
+	// is only counted.
+	check("reset", resets.port(), &tr, 3, false)
+	if up := sumWindow(t, snap, snapshot.Upstream, resets.port()); up.opened+w.ResetUnknown < 3 {
+		t.Errorf("reset upstream: %d seen + %d reset_unknown, want at least 3", up.opened, w.ResetUnknown)
+	}
+	if p := sumWindow(t, snap, snapshot.Upstream, pool.port()); p.alive != 3 || !p.processes[me] {
+		t.Errorf("pool upstream: %d alive, processes %v; want 3 held by %q", p.alive, p.processes, me)
+	}
+}
+
+// TestWindowPolling: where destroy events are refused, the window says so
+// and still counts connections that live through a dump, each way.
+func TestWindowPolling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("4 s of loopback traffic")
+	}
+	refused := errors.New("refused for the test")
+	subscribe = func(int) (*sockdiag.Events, error) { return nil, refused }
+	t.Cleanup(func() { subscribe = sockdiag.Subscribe })
+	srv := newReqServer(t)
+	var ta tally
+	done := make(chan *snapshot.Snapshot, 1)
+	wait := awaitWindow(t)
+	go func() {
+		s, err := Run(context.Background(), Options{Window: 4 * time.Second, WindowPoll: 100 * time.Millisecond})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	wait()
+	for range 4 {
+		c, err := net.Dial("tcp4", srv.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta.conns.Add(1)
+		if err := ta.request(c, 20_000, 3_000); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond) // lives through several dumps
+		c.Close()
+	}
+	snap := <-done
+	if snap == nil {
+		t.FailNow()
+	}
+	w := snap.Window
+	if w.Method != snapshot.WindowPolling || !strings.Contains(w.Detail, refused.Error()) {
+		t.Errorf("window method %q detail %q, want polling saying why", w.Method, w.Detail)
+	}
+	if !slices.ContainsFunc(snap.Warnings, func(s string) bool { return strings.Contains(s, "repeated dumps") }) {
+		t.Errorf("warnings %q do not say the window fell back to dumps", snap.Warnings)
+	}
+	for _, dir := range []snapshot.Direction{snapshot.Upstream, snapshot.Downstream} {
+		s := sumWindow(t, snap, dir, srv.port())
+		sent, recv := s.sent, s.received
+		if dir == snapshot.Downstream {
+			sent, recv = recv, sent
+		}
+		if !within1pct(sent, ta.sent.Load()) || !within1pct(recv, ta.received.Load()) || s.opened != 4 || s.closed != 4 {
+			t.Errorf("%s: %+v, want 4 connections, %d bytes up and %d down", dir, s, ta.sent.Load(), ta.received.Load())
+		}
+	}
+}
+
+// TestWindowCutShort: a cancelled context ends the window early; the
+// snapshot is whole for the shorter window and says it was cut short.
+func TestWindowCutShort(t *testing.T) {
+	srv := newReqServer(t)
+	var ta tally
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *snapshot.Snapshot, 1)
+	wait := awaitWindow(t)
+	go func() {
+		s, err := Run(ctx, Options{Window: time.Hour})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	wait()
+	if err := ta.shortConn(srv.port(), 5000, 100, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	var snap *snapshot.Snapshot
+	select {
+	case snap = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled window did not end")
+	}
+	if snap == nil {
+		t.FailNow()
+	}
+	if err := snap.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if w := snap.Window; !w.CutShort || w.Seconds > 5 || w.Requested != 3600 {
+		t.Errorf("window %+v, want cut short after well under 5 s of 3600", w)
+	}
+	if s := sumWindow(t, snap, snapshot.Downstream, srv.port()); s.closed != 1 || !within1pct(s.received, ta.sent.Load()) {
+		t.Errorf("downstream %+v, want the one connection with %d bytes", s, ta.sent.Load())
+	}
+}
+
+// TestWindowProcRefused: /proc/net has no cookies or counters: a window
+// there is refused, naming the way out.
+func TestWindowProcRefused(t *testing.T) {
+	_, err := Run(context.Background(), Options{Window: time.Second, SocketSource: SourceProc})
+	if !errors.Is(err, ErrWindowSource) || !strings.Contains(err.Error(), "--socket-source") {
+		t.Fatalf("error %v, want ErrWindowSource naming --socket-source", err)
+	}
+}

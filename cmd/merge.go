@@ -23,8 +23,10 @@ func newMergeCmd(a *app) *cobra.Command {
 		Use:   "merge PATH... | merge --prometheus URL",
 		Short: "Merge many hosts' snapshots into one dependency graph",
 		Long: `Merge snapshots into one directed graph (schema planet.graph/v1) of who depends on
-whom: nodes are hostgroups (or hosts with --by host), edges are client -> server
-dependencies per protocol and port, seen from one end or both.
+whom: nodes are hostgroups (or hosts with --by host, or each hostgroup's
+workloads with --by workload), edges are client -> server dependencies per
+protocol and port, seen from one end or both. A host's container addresses
+are private to it: they resolve to the host only in its own snapshot.
 
 A PATH is a snapshot file, a directory (walked recursively for *.json, as an
 ansible fetch lays them out), or - for standard input carrying one or many
@@ -80,7 +82,7 @@ for what metrics cannot carry).`,
 	}
 	f := c.Flags()
 	f.StringP("output", "o", "-", "write the graph to FILE (atomically); - for standard output")
-	f.String("by", graph.ByHostgroup, "node key: hostgroup (domain, else IP, where a host has none) or host")
+	f.String("by", graph.ByHostgroup, "node key: hostgroup (domain, else IP, where a host has none), host, or workload (hostgroup + systemd unit, container or pod: a service-level map)")
 	f.Duration("max-age", 0, "leave out snapshots older than this (e.g. 1h); 0 keeps all")
 	f.Bool("keep-going", false, "skip corrupt, truncated or wrong-version snapshots with a warning instead of failing")
 	f.String("external", "ip", "peers no snapshot or inventory explains: ip (a node each), collapse (one node), cidr:N[,M] (per IPv4 /N, IPv6 /M prefix)")

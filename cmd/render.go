@@ -14,7 +14,7 @@ func newRenderCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "render [INPUT|-]",
 		Short: "Render a snapshot or a merged graph: textfile, DOT, SVG, Mermaid, JSON or a table",
-		Long: `Render a snapshot (planet.snapshot/v1) or a merged graph (planet.graph/v1), told
+		Long: `Render a snapshot (planet.snapshot/v2 or v1) or a merged graph (planet.graph/v1), told
 apart by its schema, from INPUT or standard input:
 
   textfile  Prometheus metrics for node_exporter's textfile collector (snapshots only)

@@ -14,6 +14,7 @@ import (
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -82,14 +83,15 @@ func newScanCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "scan",
 		Short: "Scan this host: listeners, upstream and downstream connections, bandwidth",
-		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback),
-find each socket's process, classify connections as upstream (this host is the
-client) or downstream (this host serves them), add what the kernel's
-connection-tracking table knows where the host has one (published ports and their
-containers, the destination behind a DNAT, masqueraded and unconnected UDP flows,
-connections closed recently), hostgroups and domains from an inventory and
-per-peer bandwidth from darkstat, and write one snapshot (schema
-planet.snapshot/v1) to standard output or -o FILE.
+		Long: `Scan this host's sockets (netlink sock_diag, like ss; /proc/net as a fallback)
+in every network namespace a process on the host is in (containers' too), find
+each socket's process and its workload (systemd unit, container, pod), classify
+connections as upstream (this host is the client) or downstream (this host
+serves them), add what the kernel's connection-tracking table knows where the
+host has one (published ports and their containers, the destination behind a
+DNAT, masqueraded and unconnected UDP flows, connections closed recently),
+hostgroups and domains from an inventory and per-peer bandwidth from darkstat,
+and write one snapshot (schema planet.snapshot/v2) to standard output or -o FILE.
 
 What goes where:
   -o FILE                 the snapshot as JSON (a .txt FILE gets the table)
@@ -132,6 +134,8 @@ counters keep their totals in --state-dir (none: no counters).`,
 			opts := scan.Options{
 				ProcRoot:          a.v.GetString("proc-root"),
 				SocketSource:      a.v.GetString("socket-source"),
+				Namespaces:        a.v.GetString("netns"),
+				Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
 				Inventory:         a.v.GetString("inventory"),
 				InventoryFormat:   format,
 				InventoryStateDir: state,
@@ -183,6 +187,8 @@ counters keep their totals in --state-dir (none: no counters).`,
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
+	f.String("netns", scan.NamespacesAuto, "network namespaces: auto (all where planet runs in the host's, PID 1's, else own), all (the host's and every container's) or own (only planet's)")
+	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")
 	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",

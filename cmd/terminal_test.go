@@ -176,10 +176,10 @@ func TestTerminalScan(t *testing.T) {
 		t.Errorf("scan at a terminal printed JSON, or failed (exit %s):\n%s", code, screen)
 	}
 
-	if screen, _ = p.shell(scan + " 2>/dev/null | head -3"); !strings.Contains(screen, `"schema": "planet.snapshot/v1"`) {
+	if screen, _ = p.shell(scan + " 2>/dev/null | head -3"); !strings.Contains(screen, `"schema": "planet.snapshot/v2"`) {
 		t.Errorf("scan into a pipe: no snapshot JSON:\n%s", screen)
 	}
-	if screen, _ = p.shell(scan + " --format json 2>/dev/null | head -3"); !strings.Contains(screen, `"schema": "planet.snapshot/v1"`) {
+	if screen, _ = p.shell(scan + " --format json 2>/dev/null | head -3"); !strings.Contains(screen, `"schema": "planet.snapshot/v2"`) {
 		t.Errorf("scan --format json at a terminal: no snapshot JSON:\n%s", screen)
 	}
 

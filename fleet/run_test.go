@@ -104,6 +104,8 @@ func (f *fleet) scan(dir, host string, extra ...string) *snapshot.Snapshot {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
+	// The fleet's hosts are namespaces of the test's PID namespace, whose
+	// PID 1 is in another: by default (--netns auto) each scans its own.
 	args := append([]string{host, f.planet, "scan", "--config", f.config,
 		"--inventory", f.invURL, "--timeout", "5s", "-o", out,
 		"--state-dir", filepath.Join(filepath.Dir(dir), ".state", host)}, extra...)

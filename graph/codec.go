@@ -86,8 +86,8 @@ func Parse(doc []byte, name string) (*Graph, error) {
 	if g.Schema != Schema {
 		return nil, snapshot.SchemaMismatch(name, g.Schema, Schema)
 	}
-	if g.By != ByHostgroup && g.By != ByHost {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is neither %s nor %s", g.By, ByHostgroup, ByHost)}
+	if g.By != ByHostgroup && g.By != ByHost && g.By != ByWorkload {
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is not %s, %s or %s", g.By, ByHostgroup, ByHost, ByWorkload)}
 	}
 	if _, err := parseExternal(g.External); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("external: %w", err)}

@@ -20,6 +20,16 @@
 //     host's domain to that host's node; the scanner's remote_hostgroup,
 //     else remote_domain; else an external node (per IP, "external", or
 //     per prefix; see MergeOptions.External).
+//   - The addresses of a host's other network namespaces (its containers',
+//     snapshot.Snapshot.PrivateAddresses) are private to it: they resolve
+//     to the host's own node for its own records only, never for another
+//     host's, so two hosts with the same container address share no node.
+//   - With By "workload", a record's own end is the node
+//     "<hostgroup or host>/<workload>" (kind "workload") where its
+//     workload is known. A far end on the same host takes the workload of
+//     the namespace's listener (or caller); a far end on another scanned
+//     host the one workload of that host listening on the port (or calling
+//     it), else the host's node.
 //   - An upstream record is the client's view of edge (local -> remote), a
 //     downstream record the server's view of edge (remote -> local). The
 //     two views are combined per client/server host pair (endpoints as for
@@ -47,13 +57,13 @@
 //	schema        "planet.graph/v1"
 //	generated_at  newest merged snapshot's scanned_at (RFC 3339, UTC), of
 //	              those not dated in the future (see MaxClockSkew)
-//	by            "hostgroup" or "host"
+//	by            "hostgroup", "host" or "workload"
 //	external      "ip", "collapse" or "cidr:N,M" (IPv4 /N, IPv6 /M)
 //	snapshots     number of snapshots (hosts) merged
 //	nodes[]       sorted by id
 //	  id          hostgroup name, host label, external IP, "external" or
 //	              prefix; "kind:name" only when two kinds share a name
-//	  kind        "hostgroup", "host" or "external"
+//	  kind        "hostgroup", "host", "external" or "workload"
 //	  host_count  scanned hosts + distinct unscanned peer IPs in the node
 //	  hosts[]     scanned hostnames, sorted (omitted when none)
 //	  domains[]   inventory domains seen for the node, sorted (omitted when none)
@@ -67,6 +77,7 @@
 //	  port        the server's port
 //	  seen_from   "client", "server", "both" or "mixed" (see the merge rules)
 //	  client_processes[], server_processes[]  process names, sorted (omitted when none known)
+//	  client_workloads[], server_workloads[]  workload names, sorted (omitted when none known)
 //	  client_hosts, server_hosts              distinct hosts on each end
 //	  sockets                                 per host pair the max of the two
 //	              ends' socket totals, summed over the pairs
@@ -103,6 +114,9 @@ const (
 	KindHostgroup = "hostgroup" // a hostgroup from the inventory
 	KindHost      = "host"      // one host: no hostgroup known, or the graph is keyed by host
 	KindExternal  = "external"  // peers no snapshot and no inventory explains
+	// KindWorkload is one workload (systemd unit, container, pod) of a
+	// hostgroup or host, with By "workload": "<hostgroup or host>/<workload>".
+	KindWorkload = "workload"
 )
 
 // SeenFrom values of an edge or a traffic entry.
@@ -124,6 +138,9 @@ const (
 const (
 	ByHostgroup = "hostgroup"
 	ByHost      = "host"
+	// ByWorkload keys nodes by hostgroup (as ByHostgroup) and workload:
+	// a service-level map.
+	ByWorkload = "workload"
 )
 
 // Graph is a merged dependency graph. Its exported fields are the JSON
@@ -222,6 +239,10 @@ type Edge struct {
 	SeenFrom        string   `json:"seen_from"`
 	ClientProcesses []string `json:"client_processes,omitempty"`
 	ServerProcesses []string `json:"server_processes,omitempty"`
+	// ClientWorkloads and ServerWorkloads name the workloads (systemd
+	// units, containers, pods) on each end, where the snapshots know them.
+	ClientWorkloads []string `json:"client_workloads,omitempty"`
+	ServerWorkloads []string `json:"server_workloads,omitempty"`
 	ClientHosts     int      `json:"client_hosts"`
 	ServerHosts     int      `json:"server_hosts"`
 	// Sockets sums, over the client/server host pairs, the larger of the
@@ -310,7 +331,7 @@ func (n *Node) check() error {
 		return errorf("nodes: empty id")
 	}
 	switch n.Kind {
-	case KindHostgroup, KindHost, KindExternal:
+	case KindHostgroup, KindHost, KindExternal, KindWorkload:
 	default:
 		return errorf("node %q: unknown kind %q", n.ID, n.Kind)
 	}
@@ -343,6 +364,7 @@ func (e *Edge) check(g *Graph) error {
 	slices.Sort(e.ClientProcesses)
 	slices.Sort(e.ServerProcesses)
 	e.ClientProcesses, e.ServerProcesses = nilIfEmpty(e.ClientProcesses), nilIfEmpty(e.ServerProcesses)
+	sortWorkloads(e)
 	return nil
 }
 
@@ -371,7 +393,7 @@ func (g *Graph) Lookup(name string) []*Node {
 		return []*Node{n}
 	}
 	var out []*Node
-	for _, kind := range []string{KindHostgroup, KindHost, KindExternal} {
+	for _, kind := range []string{KindHostgroup, KindHost, KindExternal, KindWorkload} {
 		if n := g.byID[kind+":"+name]; n != nil {
 			out = append(out, n)
 		}

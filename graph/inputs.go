@@ -495,7 +495,7 @@ func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err e
 	if h.Host != nil && testHookHeader != nil {
 		testHookHeader(h.Host)
 	}
-	if herr == nil && h.complete() && h.Schema == snapshot.Schema && len(h.Host.Addresses) <= snapshot.MaxAddresses {
+	if herr == nil && h.complete() && snapshot.IsSchema(h.Schema) && len(h.Host.Addresses) <= snapshot.MaxAddresses {
 		cd.fill(*h.Host, *h.ScannedAt)
 		host = *h.Host
 	} else {
@@ -644,7 +644,7 @@ func readHeader(r io.Reader) (header, error) {
 		if err != nil {
 			return h, err
 		}
-		if h.Schema != "" && h.Schema != snapshot.Schema {
+		if h.Schema != "" && !snapshot.IsSchema(h.Schema) {
 			return h, errors.New("schema")
 		}
 	}

@@ -16,7 +16,7 @@ import (
 
 // MergeOptions says how snapshots become nodes.
 type MergeOptions struct {
-	// By is ByHostgroup (the default when empty) or ByHost.
+	// By is ByHostgroup (the default when empty), ByHost or ByWorkload.
 	By string
 	// External groups peers that no snapshot and no inventory explains:
 	// "ip" (the default when empty) makes one node per IP, "collapse" one
@@ -71,8 +71,8 @@ func parseExternal(s string) (externalMode, error) {
 
 // Validate checks the options; the zero value is valid.
 func (o MergeOptions) Validate() error {
-	if o.By != "" && o.By != ByHostgroup && o.By != ByHost {
-		return fmt.Errorf("by: %q is neither %s nor %s", o.By, ByHostgroup, ByHost)
+	if o.By != "" && o.By != ByHostgroup && o.By != ByHost && o.By != ByWorkload {
+		return fmt.Errorf("by: %q is not %s, %s or %s", o.By, ByHostgroup, ByHost, ByWorkload)
 	}
 	if _, err := parseExternal(o.External); err != nil {
 		return fmt.Errorf("external: %w", err)
@@ -154,6 +154,7 @@ func (s *idSet) len() int {
 // seen by different hosts at each end is not counted once.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
+	clientWls, serverWls     []string
 	clientHosts, serverHosts idSet
 	// pairs counts folded host pairs by what saw them: both ends, the
 	// client only, the server only.
@@ -311,6 +312,13 @@ type Merger struct {
 	windowed int // snapshots with an observation window
 	newest   time.Time
 	clock    time.Time // the merge's clock; later scan times are not trusted
+
+	// Workloads and namespaces (workload.go): the snapshot being added,
+	// and, with By "workload", records whose far end is another scanned
+	// host, waiting for Graph to name that end's workload.
+	idx      *hostIndex
+	far      map[int32]*farWorkloads
+	deferred []pendingRecord
 }
 
 // NewMerger returns an empty Merger.
@@ -397,7 +405,7 @@ func (m *Merger) AmbiguousAddresses() []netip.Addr {
 }
 
 func (m *Merger) hostNode(h snapshot.Host) nodeKey {
-	if m.by == ByHostgroup && h.Hostgroup != "" {
+	if m.by != ByHost && h.Hostgroup != "" {
 		return nodeKey{KindHostgroup, h.Hostgroup}
 	}
 	return nodeKey{KindHost, h.Label()}
@@ -422,7 +430,7 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
 	ip = ip.Unmap().WithZone("")
-	if isLoopback(ip, hostgroup) {
+	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.own[ip] {
 		return local, uint32(self)
 	}
 	if i, ok := m.addrs[ip]; ok && i >= 0 {
@@ -438,7 +446,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	}
 	var k nodeKey
 	switch {
-	case m.by == ByHostgroup && hostgroup != "":
+	case m.by != ByHost && hostgroup != "":
 		k = nodeKey{KindHostgroup, hostgroup}
 	case domain != "":
 		k = nodeKey{KindHost, domain}
@@ -562,46 +570,31 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 		}
 		return &m.addPairs[i]
 	}
+	m.idx = newHostIndex(s)
+	defer func() { m.idx = nil }()
+	var far *farWorkloads
+	if m.by == ByWorkload {
+		far = m.noteFar(self, s)
+	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		sum.at = i
 		remote, ep := m.resolve(self, local, c.RemoteIP, c.RemoteHostgroup, c.RemoteDomain)
-		if c.Direction == snapshot.Upstream {
-			k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
-			e := m.edge(k)
-			e.clientProcs = addProcess(e.clientProcs, c.Process)
-			e.clientHosts.add(uint32(self))
-			e.serverHosts.add(ep)
-			p := view(hostPairKey{k, uint32(self), ep})
-			p.client.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
-			if w := c.Window; w != nil {
-				p.client.addRates(&sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
+		mine := m.workloadNode(local, c.Workload, s.Host.Hostname)
+		switch {
+		case ep == uint32(self):
+			// Loopback, a container of the host, or the host's own
+			// address: both ends are this host's.
+			w := m.idx.peerWorkload(c)
+			m.addRecord(c, uint32(self), mine, m.workloadNode(local, w, s.Host.Hostname), ep, w, &sum, view)
+		case far != nil && ep&peerBit == 0:
+			if c.Direction == snapshot.Upstream && c.Workload != "" {
+				k := hostCall{int32(ep), protoPort{c.Protocol, c.Port}}
+				far.calls[k] = addWorkload(far.calls[k], c.Workload)
 			}
-			if !p.serverIP.IsValid() {
-				p.serverIP = c.RemoteIP.Unmap().WithZone("")
-			}
-		} else {
-			if c.BackendIP.IsValid() {
-				// A published port forwarded to another scanned host (a
-				// DNAT router): its clients' pairs go to that host, in Graph.
-				if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && i != self {
-					fk := fwdKey{uint32(self), m.proto(c.Protocol), c.Port}
-					f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
-					if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
-						m.forwards[fk] = f
-					}
-				}
-			}
-			k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
-			e := m.edge(k)
-			e.serverProcs = addProcess(e.serverProcs, c.Process)
-			e.serverHosts.add(uint32(self))
-			e.clientHosts.add(ep)
-			p := view(hostPairKey{k, ep, uint32(self)})
-			p.server.add(&sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
-			if w := c.Window; w != nil {
-				p.server.addRates(&sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
-			}
+			m.deferred = append(m.deferred, pendingRecord{c: *c, self: self, peer: int32(ep), local: mine, peerEP: ep, at: i})
+		default:
+			m.addRecord(c, uint32(self), mine, remote, ep, "", &sum, view)
 		}
 	}
 	for i, k := range m.addKeys {
@@ -770,6 +763,56 @@ func (c *checkedSum) flag(what string) {
 	}
 }
 
+// addRecord puts one connection record into its host pair's view: self is
+// the record's host, local its own end's node, remote and remoteEP the far
+// end's node and endpoint, farWl the far end's workload where known. The
+// record's processes, workloads and hosts go to the edge at once; its
+// counts are folded with the pair's.
+func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote int32, remoteEP uint32, farWl string,
+	sum *checkedSum, view func(hostPairKey) *hostPair) {
+	if c.Direction == snapshot.Upstream {
+		k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
+		e := m.edge(k)
+		e.clientProcs = addProcess(e.clientProcs, c.Process)
+		e.clientWls = addWorkload(e.clientWls, c.Workload)
+		e.serverWls = addWorkload(e.serverWls, farWl)
+		e.clientHosts.add(self)
+		e.serverHosts.add(remoteEP)
+		p := view(hostPairKey{k, self, remoteEP})
+		p.client.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
+		if w := c.Window; w != nil {
+			p.client.addRates(sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
+		}
+		if !p.serverIP.IsValid() {
+			p.serverIP = c.RemoteIP.Unmap().WithZone("")
+		}
+		return
+	}
+	if c.BackendIP.IsValid() {
+		// A published port forwarded to another scanned host (a DNAT
+		// router): its clients' pairs go to that host, in Graph.
+		if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && uint32(i) != self {
+			fk := fwdKey{self, m.proto(c.Protocol), c.Port}
+			f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
+			if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
+				m.forwards[fk] = f
+			}
+		}
+	}
+	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
+	e := m.edge(k)
+	e.serverProcs = addProcess(e.serverProcs, c.Process)
+	e.serverWls = addWorkload(e.serverWls, c.Workload)
+	e.clientWls = addWorkload(e.clientWls, farWl)
+	e.serverHosts.add(self)
+	e.clientHosts.add(remoteEP)
+	p := view(hostPairKey{k, remoteEP, self})
+	p.server.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
+	if w := c.Window; w != nil {
+		p.server.addRates(sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
+	}
+}
+
 func (m *Merger) pair(k pairKey) *trafficAgg {
 	t := m.traffic[k]
 	if t == nil {
@@ -784,6 +827,8 @@ func (e *edgeAgg) clone() *edgeAgg {
 	c := *e
 	c.clientProcs = slices.Clone(e.clientProcs)
 	c.serverProcs = slices.Clone(e.serverProcs)
+	c.clientWls = slices.Clone(e.clientWls)
+	c.serverWls = slices.Clone(e.serverWls)
 	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
 	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
 	return &c
@@ -882,6 +927,9 @@ func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]st
 			for _, p := range edges[mv.from.edge].clientProcs {
 				e.clientProcs = addProcess(e.clientProcs, p)
 			}
+			for _, w := range edges[mv.from.edge].clientWls {
+				e.clientWls = addWorkload(e.clientWls, w)
+			}
 		}
 		e.clientHosts.add(mv.to.client)
 		e.serverHosts.add(mv.to.server)
@@ -891,6 +939,9 @@ func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]st
 
 // Graph builds the graph from what was added so far.
 func (m *Merger) Graph() (*Graph, error) {
+	if err := m.settleDeferred(); err != nil {
+		return nil, err
+	}
 	generated := m.newest
 	if generated.IsZero() && m.count > 0 {
 		// Every snapshot is dated in the future: the merge's clock is the
@@ -920,7 +971,7 @@ func (m *Merger) Graph() (*Graph, error) {
 		g.Nodes = append(g.Nodes, &Node{
 			ID:        ids[i],
 			Kind:      n.key.kind,
-			HostCount: n.scanned + n.peers,
+			HostCount: hostCount(n),
 			Hosts:     sortedKeys(n.hosts),
 			Domains:   sortedKeys(n.domains),
 
@@ -968,6 +1019,8 @@ func (m *Merger) Graph() (*Graph, error) {
 			SeenFrom:               e.seenFrom(),
 			ClientProcesses:        e.clientProcs,
 			ServerProcesses:        e.serverProcs,
+			ClientWorkloads:        e.clientWls,
+			ServerWorkloads:        e.serverWls,
 			ClientHosts:            e.clientHosts.len(),
 			ServerHosts:            e.serverHosts.len(),
 			Sockets:                e.sockets,
@@ -1010,6 +1063,15 @@ func (e *edgeAgg) seenFrom() string {
 		return SeenServer
 	}
 	return SeenMixed
+}
+
+// hostCount is a node's host_count: scanned hosts plus unscanned peers,
+// and for a workload the scanned hosts running it.
+func hostCount(n *nodeAgg) int {
+	if n.key.kind == KindWorkload {
+		return len(n.hosts)
+	}
+	return n.scanned + n.peers
 }
 
 func sortedKeys(m map[string]struct{}) []string {

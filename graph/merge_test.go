@@ -251,12 +251,23 @@ func TestMerge(t *testing.T) {
 			edges: []string{"web->cache tcp/6379 client sockets=1 clients=1 servers=1 cp=[nginx] sp=[]"},
 		},
 		{
-			name: "an address several hosts claim resolves no peer",
+			name: "an address several other hosts claim resolves no peer",
+			snaps: []*snapshot.Snapshot{
+				web1(up(80, "curl", "172.17.0.1", "", 1)),
+				withAddr(db1(), "172.17.0.1"),
+				withAddr(host("db-2", "db", "10.0.0.3", t0), "172.17.0.1"),
+			},
+			edges: []string{"web->172.17.0.1 tcp/80 client sockets=1 clients=1 servers=1 cp=[curl] sp=[]"},
+		},
+		{
+			// docker0's 172.17.0.1 on every docker host: to each of them,
+			// its own.
+			name: "an address several hosts claim is the caller's own",
 			snaps: []*snapshot.Snapshot{
 				withAddr(web1(up(80, "curl", "172.17.0.1", "", 1)), "172.17.0.1"),
 				withAddr(db1(), "172.17.0.1"),
 			},
-			edges: []string{"web->172.17.0.1 tcp/80 client sockets=1 clients=1 servers=1 cp=[curl] sp=[]"},
+			edges: []string{"web->web tcp/80 client sockets=1 clients=1 servers=1 cp=[curl] sp=[]"},
 		},
 		{
 			name: "udp and tcp on one port are two edges",

@@ -99,7 +99,7 @@ func TestAnsibleAudit(t *testing.T) {
 	var names []string
 	for _, s := range snaps {
 		names = append(names, filepath.Base(s))
-		if got := schemaOf(t, s); got != "planet.snapshot/v1" {
+		if got := schemaOf(t, s); got != "planet.snapshot/v2" {
 			t.Errorf("%s: schema %q", s, got)
 		}
 	}

@@ -668,7 +668,7 @@ func readSnapshot(t *testing.T, path string) snapshotDoc {
 
 func checkSnapshotFile(t *testing.T, path string) {
 	t.Helper()
-	if s := readSnapshot(t, path); s.Schema != "planet.snapshot/v1" {
+	if s := readSnapshot(t, path); s.Schema != "planet.snapshot/v2" {
 		t.Errorf("%s: schema %q", path, s.Schema)
 	}
 }

@@ -26,12 +26,14 @@ type localKey struct{ address, hostgroup string }
 type connKey struct {
 	dir                 snapshot.Direction
 	protocol, process   string
+	workload            string
 	port                uint16
 	remoteAddr, remoteG string
 }
 
 type listenerKey struct {
 	protocol, process string
+	workload          string
 	addr              netip.Addr
 	port              uint16
 }
@@ -122,7 +124,7 @@ func (r *rebuilder) add(family string, s series) string {
 			dir = snapshot.Downstream
 		}
 		h.locals[localKey{m["local_address"], m["local_hostgroup"]}]++
-		k := connKey{dir, m["protocol"], m["process_name"], uint16(port), m["remote_address"], m["remote_hostgroup"]}
+		k := connKey{dir, m["protocol"], m["process_name"], m["workload"], uint16(port), m["remote_address"], m["remote_hostgroup"]}
 		// The same labels twice for one instance (two jobs scraping one
 		// exporter) are one observation, not two.
 		h.conns[k] = max(h.conns[k], v)
@@ -140,7 +142,7 @@ func (r *rebuilder) add(family string, s series) string {
 			h.groups[g]++
 		}
 		if v > 0 {
-			h.listeners[listenerKey{m["protocol"], m["process_name"], addr, uint16(port)}] = true
+			h.listeners[listenerKey{m["protocol"], m["process_name"], m["workload"], addr, uint16(port)}] = true
 		}
 	case render.MetricTraffic:
 		ip, err := netip.ParseAddr(m["remote_ip"])
@@ -362,11 +364,13 @@ func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
 	}
 	s.Host.Domain = domain
 
+	workloads := map[string]bool{}
 	for k, v := range h.conns {
 		c := snapshot.Connection{
 			Direction: k.dir, Protocol: k.protocol, Port: k.port, Process: k.process,
-			RemoteHostgroup: k.remoteG, Sockets: int(v),
+			RemoteHostgroup: k.remoteG, Sockets: int(v), Workload: k.workload,
 		}
+		workloads[k.workload] = true
 		if ip, err := netip.ParseAddr(k.remoteAddr); err == nil {
 			c.RemoteIP = ip
 		} else {
@@ -377,13 +381,23 @@ func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
 	}
 	slices.SortFunc(s.Connections, func(a, b snapshot.Connection) int {
 		return cmp.Or(strings.Compare(string(a.Direction), string(b.Direction)), strings.Compare(a.Protocol, b.Protocol),
-			cmp.Compare(a.Port, b.Port), strings.Compare(a.Process, b.Process), a.RemoteIP.Compare(b.RemoteIP))
+			cmp.Compare(a.Port, b.Port), strings.Compare(a.Process, b.Process), a.RemoteIP.Compare(b.RemoteIP),
+			strings.Compare(a.Workload, b.Workload))
 	})
 	for k := range h.listeners {
-		s.Listeners = append(s.Listeners, snapshot.Listener{Protocol: k.protocol, Address: k.addr, Port: k.port, Process: k.process, Sockets: 1})
+		s.Listeners = append(s.Listeners, snapshot.Listener{Protocol: k.protocol, Address: k.addr, Port: k.port, Process: k.process, Sockets: 1, Workload: k.workload})
+		workloads[k.workload] = true
 	}
+	// The workload label names them; what they are (unit, container) the
+	// metrics do not carry.
+	for w := range workloads {
+		if w != "" {
+			s.Workloads = append(s.Workloads, snapshot.Workload{Name: w})
+		}
+	}
+	slices.SortFunc(s.Workloads, func(a, b snapshot.Workload) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(s.Listeners, func(a, b snapshot.Listener) int {
-		return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port), a.Address.Compare(b.Address), strings.Compare(a.Process, b.Process))
+		return cmp.Or(strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port), a.Address.Compare(b.Address), strings.Compare(a.Process, b.Process), strings.Compare(a.Workload, b.Workload))
 	})
 	if len(h.peers) > 0 {
 		s.Traffic = &snapshot.Traffic{Source: "prometheus", Format: "metrics"}

@@ -320,3 +320,37 @@ func TestHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkloadRoundTrip: the workload label comes back on each record, and
+// two workloads running one program to one server stay two records.
+func TestWorkloadRoundTrip(t *testing.T) {
+	s := &snapshot.Snapshot{
+		Schema: snapshot.Schema, ScannedAt: scanTime,
+		Host:      snapshot.Host{Hostname: "docker-1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}},
+		Sources:   []snapshot.Source{{Name: snapshot.SourceSockets, OK: true}},
+		Workloads: []snapshot.Workload{{Name: "docker/app"}, {Name: "docker/web"}, {Name: "worker.service"}},
+		Listeners: []snapshot.Listener{{Protocol: "tcp", Address: netip.MustParseAddr("0.0.0.0"), Port: 80, Process: "nginx", Sockets: 1, Workload: "docker/web"}},
+	}
+	for i, w := range []string{"docker/app", "worker.service"} {
+		s.Connections = append(s.Connections, snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 5432,
+			Process: "python3", RemoteIP: netip.MustParseAddr("10.0.0.9"), Sockets: i + 1, Workload: w})
+	}
+	rebuilt, _ := viaMetrics(t, []*snapshot.Snapshot{s})
+	if len(rebuilt) != 1 {
+		t.Fatalf("%d snapshots rebuilt", len(rebuilt))
+	}
+	r := rebuilt[0]
+	var got []string
+	for _, c := range r.Connections {
+		got = append(got, fmt.Sprintf("%s %d", c.Workload, c.Sockets))
+	}
+	if strings.Join(got, ",") != "docker/app 1,worker.service 2" {
+		t.Errorf("connections' workloads %q", got)
+	}
+	if len(r.Listeners) != 1 || r.Listeners[0].Workload != "docker/web" {
+		t.Errorf("listeners %+v", r.Listeners)
+	}
+	if err := r.Validate(); err != nil {
+		t.Errorf("rebuilt snapshot invalid: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -357,7 +358,7 @@ func (l *drawLink) tooltip() []string {
 			lines = append(lines, fmt.Sprintf("+%d more", len(l.edges)-i))
 			break
 		}
-		line := portLabel(e) + ": " + procList(e.ClientProcesses) + " -> " + procList(e.ServerProcesses) +
+		line := portLabel(e) + ": " + sideLabel(e.ClientProcesses, e.ClientWorkloads) + " -> " + sideLabel(e.ServerProcesses, e.ServerWorkloads) +
 			fmt.Sprintf(", hosts %d -> %d, sockets %d, seen from %s", e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom)
 		if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
 			line += ", bytes since open: to server " + bytesIEC(e.PortBytesToServer) + ", to client " + bytesIEC(e.PortBytesToClient)
@@ -406,10 +407,14 @@ func (d *drawing) legend(marks diffMarks) string {
 		totals = totals || l.toServer+l.toClient > 0 || (!l.windowed && l.pair > 0)
 		infra = infra || l.infra
 	}
-	rows := []string{
-		"<B>legend</B>",
-		"arrow: client → server; label: proto/ports client process → server process (? unknown)",
+	label := "arrow: client → server; label: proto/ports client process → server process (? unknown)"
+	for _, l := range d.links {
+		if slices.ContainsFunc(l.edges, func(e *graph.Edge) bool { return len(e.ClientWorkloads)+len(e.ServerWorkloads) > 0 }) {
+			label = "arrow: client → server; label: proto/ports client process (workload) → server process (workload) (? unknown)"
+			break
+		}
 	}
+	rows := []string{"<B>legend</B>", label}
 	if rates {
 		rows = append(rows,
 			"→ B/s client to server, ← server to client: bandwidth, bytes per second over the",

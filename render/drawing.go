@@ -307,12 +307,14 @@ func (d *drawing) cluster() {
 }
 
 // lines is the link's label: one line per process pair with its ports
-// ("tcp/5432 java → postgres"), at most maxLinkLines, then the bytes each
-// way: per second over the scans' windows for edges from windowed scans
-// ("→ 1.2 MB/s ← 80.0 kB/s"), and for the others, when known, totals of
-// the connections open at the scan, never a rate ("→ 1.2 MiB ← 80.0 MiB
-// since open"). A dependency with no process known shows its ports only,
-// so one edge with none is just "tcp/5432".
+// ("tcp/5432 java → postgres", with the workloads where known:
+// "tcp/5432 java (billing.service) → postgres (docker/db)"), at most
+// maxLinkLines, then the bytes each way: per second over the scans'
+// windows for edges from windowed scans ("→ 1.2 MB/s ← 80.0 kB/s"), and for
+// the others, when known, totals of the connections open at the scan,
+// never a rate ("→ 1.2 MiB ← 80.0 MiB since open"). A dependency with no
+// process known shows its ports only, so one edge with none is just
+// "tcp/5432".
 func (l *drawLink) lines(withBytes bool) []string {
 	type procs struct {
 		key   string
@@ -321,8 +323,8 @@ func (l *drawLink) lines(withBytes bool) []string {
 	var groups []*procs
 	for _, e := range l.edges {
 		k := ""
-		if len(e.ClientProcesses) > 0 || len(e.ServerProcesses) > 0 {
-			k = procList(e.ClientProcesses) + " → " + procList(e.ServerProcesses)
+		if len(e.ClientProcesses) > 0 || len(e.ServerProcesses) > 0 || len(e.ClientWorkloads) > 0 || len(e.ServerWorkloads) > 0 {
+			k = sideLabel(e.ClientProcesses, e.ClientWorkloads) + " → " + sideLabel(e.ServerProcesses, e.ServerWorkloads)
 		}
 		i := slices.IndexFunc(groups, func(p *procs) bool { return p.key == k })
 		if i < 0 {
@@ -354,6 +356,19 @@ func (l *drawLink) lines(withBytes bool) []string {
 		out = append(out, "→ "+bytesIEC(l.toServer)+" ← "+bytesIEC(l.toClient)+" since open")
 	}
 	return out
+}
+
+// sideLabel is one end of a dependency: its processes (procList), then its
+// workloads in parentheses where known, at most two.
+func sideLabel(procs, workloads []string) string {
+	if len(workloads) == 0 {
+		return procList(procs)
+	}
+	wls := make([]string, len(workloads))
+	for i, w := range workloads {
+		wls[i] = display(w)
+	}
+	return procList(procs) + " (" + capList(wls, 2) + ")"
 }
 
 // procList is a side's process names, "?" when unknown, at most two.

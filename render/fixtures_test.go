@@ -19,6 +19,7 @@ var fixtures = []struct {
 	{"hostile", hostile},
 	{"minimal", minimal},
 	{"windowed", windowed},
+	{"containers", containers},
 }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -138,6 +139,41 @@ func hostile() *snapshot.Snapshot {
 			},
 		},
 		Warnings: []string{"inventory entry 3: neither domain nor hostgroup\n\x1b[2J"},
+	}
+}
+
+// containers is a docker host (snapshot v2): app.service on the host and
+// the container docker/app call the container docker/web over the bridge;
+// docker/app also calls a database through the host's masquerade.
+func containers() *snapshot.Snapshot {
+	est := map[string]int{"ESTABLISHED": 1}
+	id := "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100"
+	return &snapshot.Snapshot{
+		Schema:        snapshot.Schema,
+		PlanetVersion: "v0.2.0",
+		ScannedAt:     time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+		Host:          snapshot.Host{Hostname: "docker-1", Addresses: []netip.Addr{ip("10.0.0.1"), ip("172.17.0.1")}, Hostgroup: "docker"},
+		Sources: []snapshot.Source{{Name: snapshot.SourceSockets, OK: true, Detail: "netlink"},
+			{Name: snapshot.SourceNamespaces, OK: true, Detail: "2 network namespaces read: 0 by netlink, 2 from /proc/<pid>/net without byte counters"}},
+		Namespaces: []snapshot.Namespace{
+			{Inode: 4026531840, Host: true, PID: 900, Addresses: []netip.Addr{ip("10.0.0.1"), ip("172.17.0.1")}, Source: "netlink", Sockets: 2},
+			{Inode: 4026532300, PID: 812, Addresses: []netip.Addr{ip("172.17.0.2")}, Source: "proc", Sockets: 3},
+			{Inode: 4026532400, PID: 850, Addresses: []netip.Addr{ip("172.17.0.3")}, Source: "proc", Sockets: 2},
+		},
+		Workloads: []snapshot.Workload{
+			{Name: "app.service", Unit: "app.service", Processes: []snapshot.Process{{Name: "java", Command: "/usr/bin/java -jar /srv/app.jar", PIDs: 1}}},
+			{Name: "docker/app", Runtime: "docker", ContainerID: "aa" + id[2:], ContainerName: "app", Processes: []snapshot.Process{{Name: "python3", Command: "python3 app.py", PIDs: 1}}},
+			{Name: "docker/web", Runtime: "docker", ContainerID: id, ContainerName: "web", Processes: []snapshot.Process{{Name: "nginx", Command: "nginx: master process nginx -g daemon off;", PIDs: 1}}},
+		},
+		Listeners: []snapshot.Listener{{Protocol: "tcp", Address: ip("0.0.0.0"), Port: 80, Process: "nginx", Sockets: 1, Workload: "docker/web", Netns: 4026532300}},
+		Connections: []snapshot.Connection{
+			{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "nginx", RemoteIP: ip("172.17.0.1"), Sockets: 1, States: est, Workload: "docker/web", Netns: 4026532300},
+			{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "nginx", RemoteIP: ip("172.17.0.3"), Sockets: 1, States: est, Workload: "docker/web", Netns: 4026532300},
+			{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "java", RemoteIP: ip("172.17.0.2"), Sockets: 1, States: est, Workload: "app.service", Netns: 4026531840, BytesSent: 100, BytesReceived: 2000},
+			{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "python3", RemoteIP: ip("172.17.0.2"), Sockets: 1, States: est, Workload: "docker/app", Netns: 4026532400},
+			{Direction: snapshot.Upstream, Protocol: "tcp", Port: 5432, Process: "python3", RemoteIP: ip("10.0.0.9"), RemoteHostgroup: "db", Sockets: 1, States: est, Workload: "docker/app", Netns: 4026532400},
+		},
+		ByteCounters: snapshot.ByteCountersMeaning,
 	}
 }
 

@@ -23,6 +23,13 @@ var graphFixtures = []struct {
 	{"incomplete", func(t *testing.T) *graph.Graph { return mustMerge(t, incomplete()...) }},
 	// Some links from windowed records (bytes per second), others not.
 	{"windowed", func(t *testing.T) *graph.Graph { return mustMerge(t, windowed()) }},
+	{"containers-by-workload", func(t *testing.T) *graph.Graph {
+		g, err := graph.Merge([]*snapshot.Snapshot{containers()}, graph.MergeOptions{By: graph.ByWorkload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}},
 }
 
 // incomplete is a client scanned as root and a server scanned without: the

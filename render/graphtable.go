@@ -49,7 +49,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		buf.WriteString("  none\n")
 	} else {
 		nodes := slices.Clone(g.Nodes)
-		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindExternal: 2}
+		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindWorkload: 2, graph.KindExternal: 3}
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
 			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
 		})
@@ -67,11 +67,31 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 	if len(g.Edges) == 0 {
 		buf.WriteString("  none\n")
 	} else {
-		// Narrow: processes, then socket and seen-from columns out, then
-		// names (an IPv4 address whole), the hosts column out, then more.
-		tw = newColumns(&buf).fit(width, narrowing{3, 20}, narrowing{5, 0}, narrowing{6, 0}, narrowing{0, 20}, narrowing{1, 20},
-			narrowing{3, 12}, narrowing{4, 0}, narrowing{0, 15}, narrowing{1, 15}, narrowing{3, 8}, narrowing{0, 8}, narrowing{1, 8})
-		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
+		// A WORKLOADS column only where snapshots named workloads, so a
+		// fleet scanned without them reads as before.
+		withWl := slices.ContainsFunc(g.Edges, func(e *graph.Edge) bool {
+			return len(e.ClientWorkloads) > 0 || len(e.ServerWorkloads) > 0
+		})
+		// Narrow: processes (and workloads), then socket and seen-from
+		// columns out, then names (an IPv4 address whole), the hosts column
+		// out, then more.
+		steps := []narrowing{{3, 20}, {5, 0}, {6, 0}, {0, 20}, {1, 20},
+			{3, 12}, {4, 0}, {0, 15}, {1, 15}, {3, 8}, {0, 8}, {1, 8}}
+		wlHead := ""
+		if withWl {
+			wlHead = "\tWORKLOADS"
+			// The columns after PROCESSES move one right.
+			for i := range steps {
+				if steps[i].col >= 4 {
+					steps[i].col++
+				}
+			}
+			steps = slices.Insert(steps, 1, narrowing{4, 20})
+			steps = slices.Insert(steps, 7, narrowing{4, 12})
+			steps = slices.Insert(steps, 12, narrowing{4, 0})
+		}
+		tw = newColumns(&buf).fit(width, steps...)
+		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES"+wlHead+"\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
 		edges := g.Edges // by from, to as text: the same unless a name is an address
 		if order.addrs {
 			edges = slices.Clone(g.Edges)
@@ -80,9 +100,13 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 			})
 		}
 		for _, e := range edges {
-			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s\t%d -> %d\t%d\t%s\t%s\t%s\n",
+			wl := ""
+			if withWl {
+				wl = "\t" + cells(e.ClientWorkloads) + " -> " + cells(e.ServerWorkloads)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s%s\t%d -> %d\t%d\t%s\t%s\t%s\n",
 				cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
-				cells(e.ClientProcesses), cells(e.ServerProcesses),
+				cells(e.ClientProcesses), cells(e.ServerProcesses), wl,
 				e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom,
 				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToServer),
 				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToClient))

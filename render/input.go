@@ -64,7 +64,7 @@ func ParseInput(doc []byte, name string) (*Input, error) {
 	switch {
 	case err != nil:
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
-	case schema == snapshot.Schema:
+	case snapshot.IsSchema(schema):
 		if len(doc) > snapshot.MaxSize {
 			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("snapshot larger than %d bytes", snapshot.MaxSize)}
 		}

@@ -100,7 +100,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	switch {
 	case opts.Format == FormatTextfile && in.Snapshot == nil:
 		return nil, fmt.Errorf("%s: -f textfile needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
-			in.Name, "planet.snapshot/v1", graph.Schema)
+			in.Name, "planet.snapshot/v2", graph.Schema)
 	case opts.Format == FormatTextfile:
 		err := Textfile(&buf, in.Snapshot)
 		return buf.Bytes(), err

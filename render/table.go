@@ -97,9 +97,19 @@ func writeListeners(buf *bytes.Buffer, listeners []snapshot.Listener) {
 			cmp.Compare(a.Process, b.Process),
 		)
 	})
+	// WORKLOAD only for a snapshot that names workloads (v2).
+	withWl := slices.ContainsFunc(ls, func(l snapshot.Listener) bool { return l.Workload != "" })
 	tw := newColumns(buf)
-	fmt.Fprintln(tw, "PORT\tPROTO\tBIND\tPROCESS\tSOCKETS")
+	if withWl {
+		fmt.Fprintln(tw, "PORT\tPROTO\tBIND\tPROCESS\tWORKLOAD\tSOCKETS")
+	} else {
+		fmt.Fprintln(tw, "PORT\tPROTO\tBIND\tPROCESS\tSOCKETS")
+	}
 	for _, l := range ls {
+		if withWl {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\n", l.Port, cell(l.Protocol), l.Bind(), cell(l.Process), workloadCell(l.Workload), l.Sockets)
+			continue
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", l.Port, cell(l.Protocol), l.Bind(), cell(l.Process), l.Sockets)
 	}
 	tw.Flush()
@@ -114,11 +124,12 @@ type connRow struct {
 func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection, dir snapshot.Direction) {
 	fmt.Fprintf(buf, "\n%s\n", title)
 	var rows []connRow
-	withBytes, withWindow := false, false
+	withBytes, withWindow, withWl := false, false, false
 	for _, c := range all {
 		if c.Direction != dir {
 			continue
 		}
+		withWl = withWl || c.Workload != ""
 		_, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 		rows = append(rows, connRow{c: c, hostgroup: group, domain: c.RemoteDomain, ip: c.RemoteIP.Unmap().String()})
 		withBytes = withBytes || c.BytesSent > 0 || c.BytesReceived > 0
@@ -136,10 +147,14 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 			cmp.Compare(a.domain, b.domain),
 			a.c.RemoteIP.Unmap().Compare(b.c.RemoteIP.Unmap()),
 			cmp.Compare(a.c.Process, b.c.Process),
+			cmp.Compare(a.c.Workload, b.c.Workload),
 		)
 	})
 	tw := newColumns(buf)
 	header := "HOSTGROUP\tPORT\tPROTO\tDOMAIN\tIP\tPROCESS\tSOCKETS\tSTATES"
+	if withWl {
+		header = "HOSTGROUP\tPORT\tPROTO\tDOMAIN\tIP\tPROCESS\tWORKLOAD\tSOCKETS\tSTATES"
+	}
 	if withBytes {
 		header += "\tSENT\tRECEIVED"
 	}
@@ -148,8 +163,12 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 	}
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s", cell(r.hostgroup), r.c.Port, cell(r.c.Protocol),
-			cell(r.domain), r.ip, cell(r.c.Process), r.c.Sockets, withConntrack(states(r.c.States), r.c))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s", cell(r.hostgroup), r.c.Port, cell(r.c.Protocol),
+			cell(r.domain), r.ip, cell(r.c.Process))
+		if withWl {
+			fmt.Fprintf(tw, "\t%s", workloadCell(r.c.Workload))
+		}
+		fmt.Fprintf(tw, "\t%d\t%s", r.c.Sockets, withConntrack(states(r.c.States), r.c))
 		if withBytes {
 			if r.c.BytesSent == 0 && r.c.BytesReceived == 0 {
 				// UDP, or sockets already closed: unknown, not zero.
@@ -274,4 +293,12 @@ func bytesIEC(n uint64) string {
 		}
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
+}
+
+// workloadCell shows a workload name, "-" for none.
+func workloadCell(w string) string {
+	if w == "" {
+		return "-"
+	}
+	return cell(w)
 }

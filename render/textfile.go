@@ -84,7 +84,12 @@ const (
 
 // connectionLabels are the label names of planet_upstream and
 // planet_downstream, sorted.
-var connectionLabels = []string{"local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup"}
+// workload is the one label planet adds to the original exporter's: the
+// socket owner's systemd unit, container or pod (snapshot v2), empty (so
+// absent to Prometheus) where unknown.
+var connectionLabels = []string{"local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup", workloadLabel}
+
+const workloadLabel = "workload"
 
 // textfile renders s; extra families (the window counters) come from
 // outside the snapshot.
@@ -110,16 +115,16 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 		addr, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 		// A record made from conntrack flows has no socket on this host.
 		f.add(float64(c.Sockets+c.Flows), localAddress, localHostgroup, strconv.Itoa(int(c.Port)),
-			c.Process, c.Protocol, addr, group)
+			c.Process, c.Protocol, addr, group, c.Workload)
 	}
 
 	// A server process is there or not; its socket count (SO_REUSEPORT
 	// workers) is not what anyone alerts on, and the old exporter said 1.
 	server := newFamily(MetricServer, "gauge",
 		"A server process listening on this host (1 while it listens).", maxOf,
-		"bind", "local_hostgroup", "port", "process_name", "protocol")
+		"bind", "local_hostgroup", "port", "process_name", "protocol", workloadLabel)
 	for _, l := range s.Listeners {
-		server.add(1, l.Bind(), localHostgroup, strconv.Itoa(int(l.Port)), l.Process, l.Protocol)
+		server.add(1, l.Bind(), localHostgroup, strconv.Itoa(int(l.Port)), l.Process, l.Protocol, l.Workload)
 	}
 
 	traffic := newFamily(MetricTraffic, "counter",
@@ -283,10 +288,17 @@ func (f *family) write(buf *bytes.Buffer) {
 		buf.WriteString(f.name)
 		if len(f.labels) > 0 {
 			buf.WriteByte('{')
+			first := true
 			for i, name := range f.labels {
-				if i > 0 {
+				if name == workloadLabel && s.values[i] == "" {
+					// Absent, as Prometheus reads an empty label anyway:
+					// a host without workloads writes the original lines.
+					continue
+				}
+				if !first {
 					buf.WriteByte(',')
 				}
+				first = false
 				buf.WriteString(name)
 				buf.WriteString(`="`)
 				buf.WriteString(labelEscaper.Replace(s.values[i]))

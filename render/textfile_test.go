@@ -135,6 +135,24 @@ func TestTextfileLabels(t *testing.T) {
 			want: []string{`planet_upstream{local_address="h1.consul",local_hostgroup="app",port="80",process_name="curl",protocol="tcp",remote_address="db.consul",remote_hostgroup="db"} 1`},
 		},
 		{
+			// Two workloads running the same program to the same server
+			// are two series, told apart by the one label planet adds.
+			name: "workload label",
+			mod: func(s *snapshot.Snapshot) {
+				s.Workloads = []snapshot.Workload{{Name: "docker/web"}, {Name: "nginx.service"}}
+				s.Connections = []snapshot.Connection{
+					conn(func(c *snapshot.Connection) { c.Workload = "docker/web" }),
+					conn(func(c *snapshot.Connection) { c.Workload = "nginx.service"; c.Sockets = 2 }),
+				}
+				s.Listeners = []snapshot.Listener{{Protocol: "tcp", Address: ip("0.0.0.0"), Port: 80, Process: "nginx", Sockets: 1, Workload: "docker/web"}}
+			},
+			want: []string{
+				`planet_upstream{local_address="h1.consul",local_hostgroup="app",port="80",process_name="curl",protocol="tcp",remote_address="10.1.1.1",remote_hostgroup="",workload="docker/web"} 1`,
+				`planet_upstream{local_address="h1.consul",local_hostgroup="app",port="80",process_name="curl",protocol="tcp",remote_address="10.1.1.1",remote_hostgroup="",workload="nginx.service"} 2`,
+				`planet_server_process{bind="0.0.0.0:80",local_hostgroup="app",port="80",process_name="nginx",protocol="tcp",workload="docker/web"} 1`,
+			},
+		},
+		{
 			name: "IP without inventory",
 			mod:  func(s *snapshot.Snapshot) { s.Connections = []snapshot.Connection{conn(func(*snapshot.Connection) {})} },
 			want: []string{`planet_upstream{local_address="h1.consul",local_hostgroup="app",port="80",process_name="curl",protocol="tcp",remote_address="10.1.1.1",remote_hostgroup=""} 1`},

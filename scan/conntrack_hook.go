@@ -18,30 +18,46 @@ import (
 // the read as a source. A missing table (no nf_conntrack module) is
 // recorded as nothing read, an unreadable one as a failed source; neither
 // fails the scan.
-func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, socks []Socket, owners map[uint64]Process,
+//
+// The table is the host namespace's (scans[0]); owners maps socket inodes
+// to their processes, Name being ownerKey(comm, workload).
+func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, scans []nsScan, owners map[uint64]Process,
 	local map[netip.Addr]bool, own map[netip.AddrPort]bool, eph PortRange, warn func(string, ...any)) {
 	h := conntrack.Host{
 		Local:       local,
 		Ephemeral:   eph.Contains,
-		Listeners:   snap.Listeners,
 		Connections: snap.Connections,
 		Own:         own,
 	}
-	for i := range socks {
-		s := &socks[i]
-		cs := conntrack.Socket{Proto: s.Protocol, Local: s.Local, Remote: s.Remote, Process: owners[s.Inode].Name,
-			BytesSent: s.BytesAcked, BytesReceived: s.BytesReceived, HasBytes: s.HasBytes}
-		switch {
-		case isConnected(s):
-			if s.Inode == 0 {
-				cs.Process = ""
+	var hostNetns uint64
+	if len(scans) > 0 {
+		hostNetns = scans[0].info.Inode
+	}
+	for _, l := range snap.Listeners {
+		if l.Netns == hostNetns {
+			h.Listeners = append(h.Listeners, l)
+		}
+	}
+	for n, ns := range scans {
+		for i := range ns.socks {
+			s := &ns.socks[i]
+			cs := conntrack.Socket{Proto: s.Protocol, Local: s.Local, Remote: s.Remote, Netns: ns.info.Inode,
+				BytesSent: s.BytesAcked, BytesReceived: s.BytesReceived, HasBytes: s.HasBytes}
+			if o, ok := owners[s.Inode]; ok {
+				cs.Process, cs.Workload = splitOwner(o.Name)
 			}
-			if s.Protocol == "tcp" {
-				cs.State = stateName(s.State)
+			switch {
+			case isConnected(s):
+				if s.Inode == 0 {
+					cs.Process, cs.Workload = "", ""
+				}
+				if s.Protocol == "tcp" {
+					cs.State = stateName(s.State)
+				}
+				h.Connected = append(h.Connected, cs)
+			case n == 0 && s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
+				h.Unconnected = append(h.Unconnected, cs)
 			}
-			h.Connected = append(h.Connected, cs)
-		case s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
-			h.Unconnected = append(h.Unconnected, cs)
 		}
 	}
 	path := conntrack.Path(opts.ProcRoot)

@@ -36,6 +36,12 @@ func TestMain(m *testing.M) {
 	case windowScanMode:
 		windowScan()
 		return
+	case "scan-all":
+		scanAll()
+		return
+	case "ns-peer":
+		nsPeer()
+		return
 	}
 	if h, ok := plainHelpers[os.Getenv(helperEnv)]; ok {
 		os.Exit(h())

@@ -14,19 +14,25 @@ import (
 
 // NetlinkSource dumps sockets through the kernel's sock_diag netlink
 // interface, the way ss does. It sees tcp_info, so it carries byte counters.
-type NetlinkSource struct{}
+// Handle, when set, is a netlink handle opened in another network
+// namespace (netlink.NewHandleAt); nil dumps the caller's own.
+type NetlinkSource struct{ Handle *netlink.Handle }
 
 // Name implements SocketSource.
 func (NetlinkSource) Name() string { return "netlink" }
 
 // Sockets implements SocketSource.
-func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
+func (n NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
+	tcpDump, udpDump := netlink.SocketDiagTCPInfo, netlink.SocketDiagUDP
+	if n.Handle != nil {
+		tcpDump, udpDump = n.Handle.SocketDiagTCPInfo, n.Handle.SocketDiagUDP
+	}
 	var out []Socket
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		tcp, err := dumpRetry(func() ([]*netlink.InetDiagTCPInfoResp, error) { return netlink.SocketDiagTCPInfo(family) })
+		tcp, err := dumpRetry(func() ([]*netlink.InetDiagTCPInfoResp, error) { return tcpDump(family) })
 		if err != nil {
 			return nil, fmt.Errorf("netlink sock_diag tcp (family %d): %w", family, err)
 		}
@@ -41,7 +47,7 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 			}
 			out = append(out, s)
 		}
-		udp, err := dumpRetry(func() ([]*netlink.Socket, error) { return netlink.SocketDiagUDP(family) })
+		udp, err := dumpRetry(func() ([]*netlink.Socket, error) { return udpDump(family) })
 		if err != nil {
 			return nil, fmt.Errorf("netlink sock_diag udp (family %d): %w", family, err)
 		}

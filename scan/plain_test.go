@@ -42,9 +42,12 @@ var plainHelpers = map[string]func() int{
 	"activated": helperActivated,
 }
 
-// helperScan scans the namespace it runs in and writes the snapshot.
+// helperScan scans the namespace it runs in (only that one: where PID 1's
+// namespace link is unreadable, auto would read every namespace on the
+// machine) and writes the snapshot.
 func helperScan() int {
 	s, err := Run(context.Background(), Options{
+		Namespaces:   NamespacesOwn,
 		SocketSource: os.Getenv(scanSourceEnv),
 		Inventory:    os.Getenv(scanInventoryEnv),
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/inventory"
 	"github.com/planetdeps/planet/scan/darkstat"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -48,8 +49,14 @@ type Options struct {
 	// WindowPoll is the interval of the window's intermediate dumps;
 	// default 2s with destroy events, 1s without.
 	WindowPoll time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Namespaces is NamespacesAuto (the default), NamespacesAll or
+	// NamespacesOwn.
+	Namespaces string
+	// Workloads names socket owners' workloads; nil reads the runtimes'
+	// state at their default places.
+	Workloads *workload.Resolver
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // DegradedError is returned with a usable snapshot when a source failed in
@@ -70,6 +77,11 @@ func (e *DegradedError) Error() string {
 // DegradedError for the other case.
 func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	opts = opts.withDefaults()
+	switch opts.Namespaces {
+	case NamespacesAuto, NamespacesAll, NamespacesOwn:
+	default:
+		return nil, fmt.Errorf("namespaces %q: want %s, %s or %s", opts.Namespaces, NamespacesAuto, NamespacesAll, NamespacesOwn)
+	}
 	log := opts.Logger
 	proc := ProcFS{Root: opts.ProcRoot}
 	snap := &snapshot.Snapshot{
@@ -132,23 +144,50 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		warn("IPv6 link-local addresses unreadable; peers reaching this host by one will not resolve to it", "error", err)
 	}
 
+	// Every other network namespace on the host (containers), each with
+	// its own socket table; see namespaces.go.
+	scans, nsSource, nsRead := allNamespaces(ctx, opts, socks, source, addrs)
+	if nsRead {
+		snap.Sources = append(snap.Sources, nsSource)
+	}
+
 	// Owners only of the sockets Classify reports; the owner pass reads
 	// every process, since a shared socket's later holders count too.
+	// Socket inodes are unique across namespaces, so one pass serves them
+	// all.
 	want := make(map[uint64]struct{}, len(socks))
-	for i := range socks {
-		s := &socks[i]
-		// Unconnected UDP sockets too: conntrack names the sendto() clients
-		// among them.
-		if s.Inode != 0 && (isConnected(s) || isServer(s, eph) || s.Protocol == "udp") {
-			want[s.Inode] = struct{}{}
+	for _, ns := range scans {
+		for i := range ns.socks {
+			s := &ns.socks[i]
+			// Unconnected UDP sockets too: conntrack names the sendto()
+			// clients among them.
+			if s.Inode != 0 && (isConnected(s) || isServer(s, eph) || s.Protocol == "udp") {
+				want[s.Inode] = struct{}{}
+			}
 		}
 	}
 	owners, err := proc.Owners(want)
 	if err != nil {
 		return nil, fmt.Errorf("socket owners: %w", err)
 	}
-	c := Classify(socks, owners, eph)
+	res := opts.Workloads
+	if res == nil {
+		res = &workload.Resolver{}
+	}
+	if res.ProcRoot == "" {
+		res.ProcRoot = opts.ProcRoot
+	}
+	c, workloads, keyed := classifyNamespaces(scans, owners, res, eph)
+	for _, p := range res.Problems() {
+		warn("container runtime state not read", "problem", p)
+	}
 	snap.Listeners, snap.Connections, snap.UnownedSockets = c.Listeners, c.Connections, c.Unowned
+	snap.Workloads = workloads
+	for _, ns := range scans {
+		if ns.info.Inode != 0 {
+			snap.Namespaces = append(snap.Namespaces, ns.info)
+		}
+	}
 	if c.HasBytes {
 		snap.ByteCounters = snapshot.ByteCountersMeaning
 	}
@@ -156,7 +195,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		warn("closing sockets left out: nothing on this host tells whether it was their client or their server",
 			"sockets", c.Undirected, "hint", "no listener, no owner, and no other socket shares either end")
 	}
-	addConntrack(ctx, opts, snap, socks, owners, local, ownEP, eph, warn)
+	addConntrack(ctx, opts, snap, scans, keyed, local, ownEP, eph, warn)
 	if win != nil {
 		// After conntrack, which rebuilds the records: the window's
 		// figures go on the records as they end up.
@@ -250,6 +289,9 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 func (o Options) withDefaults() Options {
 	if o.ProcRoot == "" {
 		o.ProcRoot = "/proc"
+	}
+	if o.Namespaces == "" {
+		o.Namespaces = NamespacesAuto
 	}
 	if o.SocketSource == "" {
 		o.SocketSource = SourceAuto

@@ -18,7 +18,7 @@ for pair in tmux:tmux darkstat:darkstat dot:graphviz promtool:prometheus \
             prometheus-node-exporter:prometheus-node-exporter ip:iproute2 ss:iproute2 \
             setfacl:acl ansible-playbook:ansible cmark-gfm:cmark-gfm chromium:chromium npm:npm \
             rpm:rpm man:man-db losetup:mount rsvg-convert:librsvg2-bin tmux:tmux \
-            iptables:iptables; do
+            iptables:iptables nsenter:util-linux unshare:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ "$(id -u)" = 0 ]; then

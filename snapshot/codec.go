@@ -81,11 +81,15 @@ func SniffSchema(doc []byte) (string, error) {
 // Parse strictly decodes one snapshot document. name is used in errors.
 func Parse(doc []byte, name string) (*Snapshot, error) {
 	var s Snapshot
-	if err := DecodeStrict(doc, name, Schema, &s); err != nil {
+	want := Schema
+	if got, err := SniffSchema(doc); err == nil && got == SchemaV1 {
+		want = SchemaV1
+	}
+	if err := DecodeStrict(doc, name, want, &s); err != nil {
 		return nil, err
 	}
-	if s.Schema != Schema {
-		return nil, SchemaMismatch(name, s.Schema, Schema)
+	if s.Schema != want {
+		return nil, SchemaMismatch(name, s.Schema, want)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, &Error{Name: name, Offset: -1, Err: err}
@@ -276,9 +280,10 @@ func Write(w io.Writer, s *Snapshot) error {
 	return enc.Encode(s)
 }
 
-// Validate checks what the JSON decoder cannot: values that make no sense.
-// Counts (sockets, states, unowned_sockets) must not be negative, and a
-// host has at most MaxAddresses addresses.
+// Validate checks what the JSON decoder cannot: values that make no sense,
+// and v2 members in a v1 document. Counts (sockets, states,
+// unowned_sockets) must not be negative, a host has at most MaxAddresses
+// addresses, and every netns and workload a record names is described.
 func (s *Snapshot) Validate() error {
 	if s.ScannedAt.IsZero() {
 		return errors.New("scanned_at: missing")
@@ -296,6 +301,9 @@ func (s *Snapshot) Validate() error {
 	}
 	if s.UnownedSockets < 0 {
 		return fmt.Errorf("unowned_sockets: negative (%d)", s.UnownedSockets)
+	}
+	if err := s.validateV2(); err != nil {
+		return err
 	}
 	for i, c := range s.Connections {
 		if c.Direction != Upstream && c.Direction != Downstream {
@@ -371,8 +379,9 @@ type memberError struct {
 func (e *memberError) Error() string { return e.path + ": " + e.msg }
 
 // MaxMembers bounds the members of any one object in a planet document:
-// planet's own objects have a dozen at most (a connection's states are
-// TCP's eleven or twelve), and a decoded map costs five times its text.
+// planet's own objects have twenty at most (a v2 connection with its
+// conntrack, namespace and workload fields; a connection's states are TCP's
+// eleven or twelve), and a decoded map costs five times its text.
 const MaxMembers = 32
 
 // scanMembers walks doc, checking its objects' member names without
@@ -482,4 +491,65 @@ func unquote(raw []byte) string {
 		return string(raw) // cannot happen in a valid document
 	}
 	return s
+}
+
+// validateV2 checks the namespaces and workloads: a v1 document has none,
+// and every netns and workload a record names is described.
+func (s *Snapshot) validateV2() error {
+	if s.Schema == SchemaV1 {
+		if len(s.Namespaces) > 0 || len(s.Workloads) > 0 {
+			return errors.New("namespaces/workloads: not members of " + SchemaV1)
+		}
+		for i, c := range s.Connections {
+			if c.Netns != 0 || c.Workload != "" {
+				return fmt.Errorf("connections[%d]: netns/workload are not members of %s", i, SchemaV1)
+			}
+		}
+		for i, l := range s.Listeners {
+			if l.Netns != 0 || l.Workload != "" {
+				return fmt.Errorf("listeners[%d]: netns/workload are not members of %s", i, SchemaV1)
+			}
+		}
+		return nil
+	}
+	nss := make(map[uint64]bool, len(s.Namespaces))
+	for i, ns := range s.Namespaces {
+		if ns.Inode == 0 {
+			return fmt.Errorf("namespaces[%d].inode: missing", i)
+		}
+		if nss[ns.Inode] {
+			return fmt.Errorf("namespaces[%d].inode: %d listed twice", i, ns.Inode)
+		}
+		nss[ns.Inode] = true
+	}
+	wls := make(map[string]bool, len(s.Workloads))
+	for i, w := range s.Workloads {
+		if w.Name == "" {
+			return fmt.Errorf("workloads[%d].name: missing", i)
+		}
+		if wls[w.Name] {
+			return fmt.Errorf("workloads[%d].name: %q listed twice", i, w.Name)
+		}
+		wls[w.Name] = true
+	}
+	check := func(what string, i int, netns uint64, wl string) error {
+		if netns != 0 && !nss[netns] {
+			return fmt.Errorf("%s[%d].netns: %d is not in namespaces", what, i, netns)
+		}
+		if wl != "" && !wls[wl] {
+			return fmt.Errorf("%s[%d].workload: %q is not in workloads", what, i, wl)
+		}
+		return nil
+	}
+	for i, c := range s.Connections {
+		if err := check("connections", i, c.Netns, c.Workload); err != nil {
+			return err
+		}
+	}
+	for i, l := range s.Listeners {
+		if err := check("listeners", i, l.Netns, l.Workload); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -74,8 +74,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "array", doc: `[{"schema":"planet.snapshot/v1"}]`, want: "not a JSON object", isSchema: true},
 		{name: "second schema", doc: strings.Replace(good, `"planet_version"`, `"schema": "planet.snapshot/v2", "planet_version"`, 1), want: `line 3 (byte 38): schema: duplicate member`, wantLine: 3},
 		{name: "no schema", doc: `{"planet_version":"x"}`, want: `no "schema" member`, isSchema: true},
-		{name: "graph instead", doc: `{"schema":"planet.graph/v1"}`, want: `unsupported schema "planet.graph/v1" (this planet reads planet.snapshot/v1)`, isSchema: true},
-		{name: "future version", doc: `{"schema":"planet.snapshot/v2"}`, want: `"planet.snapshot/v2"`, isSchema: true},
+		{name: "graph instead", doc: `{"schema":"planet.graph/v1"}`, want: `unsupported schema "planet.graph/v1" (this planet reads planet.snapshot/v2)`, isSchema: true},
+		{name: "future version", doc: `{"schema":"planet.snapshot/v3"}`, want: `"planet.snapshot/v3"`, isSchema: true},
 		{name: "trailing data", doc: good + `{"more":1}`, want: "trailing data", wantLine: 1 + strings.Count(good, "\n")},
 		{name: "unknown field", doc: strings.Replace(good, `"schema"`, `"surprise": 1, "schema"`, 1), want: `unknown field "surprise"`},
 		{name: "wrong type", doc: strings.Replace(good, `"sockets": 2`, `"sockets": "two"`, 1), want: "sockets"},
@@ -305,5 +305,78 @@ func TestConntrackFields(t *testing.T) {
 	}
 	if bytes.Contains(encode(t, s), []byte("flows")) {
 		t.Error("an old snapshot written back gains conntrack fields")
+	}
+}
+
+// sampleV2 is sample with a container namespace and workloads.
+func sampleV2() *Snapshot {
+	s := sample()
+	s.Namespaces = []Namespace{
+		{Inode: 4026531840, Host: true, PID: 1, Addresses: []netip.Addr{netip.MustParseAddr("10.1.0.5")}, Source: "netlink", Sockets: 3},
+		{Inode: 4026532300, PID: 812, Addresses: []netip.Addr{netip.MustParseAddr("172.17.0.2")}, Source: "proc", Sockets: 2},
+	}
+	s.Workloads = []Workload{{Name: "docker/web", Runtime: "docker", ContainerID: strings.Repeat("ab", 32), ContainerName: "web",
+		Processes: []Process{{Name: "nginx", Command: "nginx: master process", PIDs: 1}}}}
+	s.Listeners[0].Netns, s.Listeners[0].Workload = 4026532300, "docker/web"
+	s.Connections[0].Netns = 4026531840
+	return s
+}
+
+func TestSchemaVersions(t *testing.T) {
+	v2 := sampleV2()
+	got, err := Parse(encode(t, v2), "v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, v2) {
+		t.Errorf("round trip changed the v2 snapshot:\n got %+v\nwant %+v", got, v2)
+	}
+	if p := got.PrivateAddresses(); len(p) != 1 || p[0] != netip.MustParseAddr("172.17.0.2") {
+		t.Errorf("PrivateAddresses = %v, want [172.17.0.2]", p)
+	}
+
+	v1 := sample()
+	v1.Schema = SchemaV1
+	if _, err := Parse(encode(t, v1), "v1.json"); err != nil {
+		t.Errorf("a v1 snapshot does not read: %v", err)
+	}
+	// v1 as written before v2, with the fields v1 gained along the way
+	// (link-local addresses, conntrack's summary and record fields): read,
+	// and the same v2 documents carry them all.
+	v1.Host.LinkLocal = []netip.Addr{netip.MustParseAddr("fe80::1%eth0")}
+	v1.Conntrack = &Conntrack{Source: "/proc/net/nf_conntrack", Entries: 2, FlowsAdded: 1}
+	v1.Connections = append(v1.Connections, Connection{Direction: Downstream, Protocol: "tcp", Port: 8080,
+		RemoteIP: netip.MustParseAddr("10.9.0.50"), Flows: 1, BackendIP: netip.MustParseAddr("172.17.0.2"), BackendPort: 80})
+	if got, err := Parse(encode(t, v1), "v1-conntrack.json"); err != nil || !reflect.DeepEqual(got, v1) {
+		t.Errorf("a v1 snapshot with link_local and conntrack fields: err %v, changed %v", err, err == nil)
+	}
+	both := sampleV2()
+	both.Host.LinkLocal, both.Conntrack = v1.Host.LinkLocal, v1.Conntrack
+	both.Connections = append(both.Connections, v1.Connections[len(v1.Connections)-1])
+	both.Connections[len(both.Connections)-1].Workload, both.Connections[len(both.Connections)-1].Netns = "docker/web", 4026532300
+	if got, err := Parse(encode(t, both), "v2-conntrack.json"); err != nil || !reflect.DeepEqual(got, both) {
+		t.Errorf("a v2 snapshot with conntrack fields and workloads: err %v, changed %v", err, err == nil)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*Snapshot)
+		want string
+	}{
+		{"v1 with namespaces", func(s *Snapshot) { s.Schema = SchemaV1 }, "not members of planet.snapshot/v1"},
+		{"v1 with a record's workload", func(s *Snapshot) { s.Schema, s.Namespaces, s.Workloads, s.Connections[0].Netns = SchemaV1, nil, nil, 0 }, "listeners[0]: netns/workload"},
+		{"unknown netns", func(s *Snapshot) { s.Connections[0].Netns = 7 }, "connections[0].netns: 7 is not in namespaces"},
+		{"unknown workload", func(s *Snapshot) { s.Listeners[0].Workload = "x.service" }, `listeners[0].workload: "x.service" is not in workloads`},
+		{"namespace twice", func(s *Snapshot) { s.Namespaces[1].Inode = s.Namespaces[0].Inode }, "namespaces[1].inode"},
+		{"workload without a name", func(s *Snapshot) { s.Workloads[0].Name = "" }, "workloads[0].name: missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sampleV2()
+			tc.edit(s)
+			_, err := Parse(encode(t, s), "bad.json")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

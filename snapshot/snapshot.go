@@ -1,5 +1,5 @@
-// Package snapshot defines planet.snapshot/v1: what one scan of one host found,
-// and the strict reader and writer for it. scan produces snapshots, merge and
+// Package snapshot defines planet.snapshot/v2 (and reads v1): what one scan
+// of one host found, and the strict reader and writer for it. scan produces snapshots, merge and
 // render consume them; this package is the contract between them.
 package snapshot
 
@@ -9,8 +9,18 @@ import (
 	"time"
 )
 
-// Schema is the only snapshot schema this build reads and writes.
-const Schema = "planet.snapshot/v1"
+// Schema is the snapshot schema this build writes. v2 adds, to v1, the
+// host's network namespaces and the workloads owning its sockets
+// (Namespaces, Workloads, and Netns and Workload on listeners and
+// connections); a v1 document has none of them and reads as a scan of one
+// namespace with no workloads known.
+const Schema = "planet.snapshot/v2"
+
+// SchemaV1 is the earlier schema, still read.
+const SchemaV1 = "planet.snapshot/v1"
+
+// IsSchema reports whether s names a snapshot schema this build reads.
+func IsSchema(s string) bool { return s == Schema || s == SchemaV1 }
 
 // Direction says who depends on whom.
 type Direction string
@@ -28,6 +38,9 @@ const (
 	SourceInventory = "inventory"
 	SourceDarkstat  = "darkstat"
 	SourceConntrack = "conntrack"
+	// SourceNamespaces says how many of the host's network namespaces were
+	// read, and which could not be and why (v2).
+	SourceNamespaces = "namespaces"
 )
 
 // ByteCountersConntrack is added to ByteCountersMeaning when records also
@@ -61,6 +74,12 @@ type Snapshot struct {
 	// Window is set when the scan watched an observation window (scan
 	// --window) rather than one instant; see window.go.
 	Window *Window `json:"window,omitempty"`
+	// Namespaces are the network namespaces the scan covered, sorted by
+	// inode, the host's own first (v2).
+	Namespaces []Namespace `json:"namespaces,omitempty"`
+	// Workloads describes every workload name that records use, sorted by
+	// name (v2).
+	Workloads []Workload `json:"workloads,omitempty"`
 }
 
 // Conntrack summarises one read of the kernel's connection-tracking table
@@ -93,6 +112,57 @@ type Conntrack struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// ByteCounters says the flows carried byte counters (nf_conntrack_acct).
 	ByteCounters bool `json:"byte_counters"`
+}
+
+// Namespace is one network namespace of the host.
+type Namespace struct {
+	// Inode is the namespace's inode number (the N of "net:[N]" in
+	// /proc/<pid>/ns/net): listeners and connections name it in netns.
+	Inode uint64 `json:"inode"`
+	// Host marks the namespace the scan ran in: the host's own, whose
+	// addresses are Host.Addresses.
+	Host bool `json:"host,omitempty"`
+	// PID is the process through which the namespace was read.
+	PID int `json:"pid"`
+	// Addresses are the namespace's own addresses (loopback left out):
+	// for a container, its bridge addresses, private to this host.
+	Addresses []netip.Addr `json:"addresses,omitempty"`
+	// Source is how its sockets were read: "netlink" (sock_diag inside the
+	// namespace, with byte counters) or "proc" (/proc/<pid>/net, without).
+	Source string `json:"source,omitempty"`
+	// Sockets is the number of TCP and UDP sockets read in it.
+	Sockets int `json:"sockets"`
+	// Error says why the namespace could not be read; it then has no
+	// records.
+	Error string `json:"error,omitempty"`
+}
+
+// Workload is what owns a socket: a systemd unit, a container, a pod.
+// Name is the value of the records' workload fields; the other fields are
+// what the scan found out about it (empty where unknown).
+type Workload struct {
+	Name          string `json:"name"`
+	Unit          string `json:"unit,omitempty"`
+	Runtime       string `json:"runtime,omitempty"`
+	ContainerID   string `json:"container_id,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
+	PodUID        string `json:"pod_uid,omitempty"`
+	PodName       string `json:"pod_name,omitempty"`
+	PodNamespace  string `json:"pod_namespace,omitempty"`
+	// Processes are its socket-owning processes, one entry per distinct
+	// (name, command).
+	Processes []Process `json:"processes,omitempty"`
+}
+
+// Process is a socket-owning process of a workload.
+type Process struct {
+	// Name is the kernel's comm (at most 15 bytes), as in records' process.
+	Name string `json:"name"`
+	// Command is the command line, arguments joined by spaces, at most
+	// 1024 bytes (a longer one is cut and ends in "…").
+	Command string `json:"command,omitempty"`
+	// PIDs counts the processes with this name and command.
+	PIDs int `json:"pids"`
 }
 
 // Host identifies the scanned machine.
@@ -136,6 +206,10 @@ type Listener struct {
 	Port     uint16     `json:"port"`
 	Process  string     `json:"process"`
 	Sockets  int        `json:"sockets"`
+	// Workload owns the listening process (v2; "" when unknown).
+	Workload string `json:"workload,omitempty"`
+	// Netns is the inode of the network namespace it listens in (v2).
+	Netns uint64 `json:"netns,omitempty"`
 }
 
 // Bind is the listener's address the way the original exporter printed it:
@@ -187,6 +261,10 @@ type Connection struct {
 	// Window is this dependency's activity within the snapshot's window; a
 	// record with Sockets 0 is a dependency whose connections all ended in it.
 	Window *ConnWindow `json:"window,omitempty"`
+	// Workload owns the local process (v2; "" when unknown).
+	Workload string `json:"workload,omitempty"`
+	// Netns is the inode of the network namespace of the local end (v2).
+	Netns uint64 `json:"netns,omitempty"`
 }
 
 // Traffic is per-peer bandwidth from darkstat.
@@ -215,6 +293,26 @@ func (s *Snapshot) Source(name string) (Source, bool) {
 		}
 	}
 	return Source{}, false
+}
+
+// PrivateAddresses are the addresses of the host's other network
+// namespaces (containers' bridge addresses) that are not also the host's
+// own: they mean this host only to the host itself.
+func (s *Snapshot) PrivateAddresses() []netip.Addr {
+	own := make(map[netip.Addr]bool, len(s.Host.Addresses))
+	for _, a := range s.Host.Addresses {
+		own[a.Unmap()] = true
+	}
+	var out []netip.Addr
+	for _, ns := range s.Namespaces {
+		for _, a := range ns.Addresses {
+			if a = a.Unmap(); !own[a] && !a.IsLoopback() {
+				own[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // Label is how the host appears as local_address in metrics and as a node

@@ -285,6 +285,12 @@ func (p *Proc) Output() string {
 	return p.out.String()
 }
 
+// init keeps the main goroutine on the process's main thread, so that no
+// Do goroutine runs there: Do's thread stays in h's namespace after f, and
+// the runtime can discard any thread but the main one, whose namespace is
+// what /proc/self/net shows (a test reading /proc/net would then see h's).
+func init() { runtime.LockOSThread() }
+
 // Do runs f on an OS thread that has entered h's namespace. Sockets f
 // creates belong to that namespace for their whole life. f must do its
 // network work itself, not in goroutines it starts, and must not resolve

@@ -14,7 +14,11 @@ type Socket struct {
 	Proto         string // "tcp" or "udp"
 	Local, Remote netip.AddrPort
 	Process       string
-	State         string // TCP state name, as in snapshot.Connection.States
+	// Workload and Netns are the owner's workload and the socket's network
+	// namespace inode (snapshot.Connection's fields of the same names).
+	Workload string
+	Netns    uint64
+	State    string // TCP state name, as in snapshot.Connection.States
 	// Byte counters of the socket, where the socket source had them.
 	BytesSent, BytesReceived uint64
 	HasBytes                 bool
@@ -28,14 +32,17 @@ type Host struct {
 	Local map[netip.Addr]bool
 	// Ephemeral reports whether a port is in the host's client port range.
 	Ephemeral func(uint16) bool
-	// Listeners are the host's server sockets (snapshot.Listener).
+	// Listeners are the server sockets of the host's own namespace
+	// (snapshot.Listener); its containers' do not serve its addresses.
 	Listeners []snapshot.Listener
 	// Connected are the sockets the socket scan counted as connections
-	// (Connections was built from them); Unconnected are bound, unconnected
-	// UDP sockets, the sockets of sendto() clients.
+	// (Connections was built from them), of the host's namespace and of
+	// its containers' (whose sockets show their masqueraded flows);
+	// Unconnected are bound, unconnected UDP sockets of the host's
+	// namespace, the sockets of sendto() clients.
 	Connected, Unconnected []Socket
-	// Connections are the socket scan's records; Apply returns them
-	// amended.
+	// Connections are the socket scan's records, of every namespace (told
+	// apart by workload and netns); Apply returns them amended.
 	Connections []snapshot.Connection
 	// Own are endpoints planet itself talks to (inventory, darkstat): flows
 	// to them are planet's, not the host's.
@@ -74,6 +81,8 @@ type recKey struct {
 	proto            string
 	port             uint16
 	process          string
+	workload         string
+	netns            uint64
 	remote           netip.Addr
 	dialled, backend netip.AddrPort
 	origin           netip.Addr
@@ -123,7 +132,7 @@ func NewMerger(h Host) *Merger {
 	for i := range h.Connections {
 		c := h.Connections[i]
 		c.States = cloneStates(c.States)
-		k := recKey{dir: c.Direction, proto: c.Protocol, port: c.Port, process: c.Process, remote: c.RemoteIP,
+		k := recKey{dir: c.Direction, proto: c.Protocol, port: c.Port, process: c.Process, workload: c.Workload, netns: c.Netns, remote: c.RemoteIP,
 			dialled: addrPort(c.DialledIP, c.DialledPort), backend: addrPort(c.BackendIP, c.BackendPort), origin: c.OriginIP}
 		m.recs[k] = &c
 		m.order = append(m.order, k)
@@ -238,7 +247,12 @@ func (m *Merger) Add(f *Flow) {
 		m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: b.Port(), remote: a.Addr(), backend: c}, false)
 	case !lA && !lB && !lC:
 		// Masquerade (only d is the host's): the host rewrote the source of
-		// a flow one of its containers (a) made to b.
+		// a flow one of its containers (a) made to b. Where the scan read
+		// that container's namespace, its socket shows the flow already.
+		if m.socks[sockKey{f.Proto, a, b}] != nil {
+			m.stats.Shown++
+			return
+		}
 		k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), remote: c.Addr(), origin: a.Addr()}
 		if dnat {
 			k.dialled = b
@@ -257,19 +271,20 @@ func (m *Merger) clientEnd(f *Flow, a, b, c netip.AddrPort, dnat bool) {
 		}
 		return
 	}
-	var process string
+	var process, workload string
+	var netns uint64
 	if f.Proto == "udp" {
 		if s := m.sender(a); s != nil {
-			process = s.Process
+			process, workload, netns = s.Process, s.Workload, s.Netns
 		}
 		// The listener rule: traffic from a port this host serves (and not
 		// an ephemeral one) is that server's, answering or notifying.
 		if l := m.listener(f.Proto, a); l != nil && !m.h.Ephemeral(a.Port()) {
-			m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: a.Port(), process: l.Process, remote: c.Addr()}, true)
+			m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: a.Port(), process: l.Process, workload: l.Workload, netns: l.Netns, remote: c.Addr()}, true)
 			return
 		}
 	}
-	k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), process: process, remote: c.Addr()}
+	k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), process: process, workload: workload, netns: netns, remote: c.Addr()}
 	if dnat {
 		k.dialled = b
 	}
@@ -288,22 +303,22 @@ func (m *Merger) serverEnd(f *Flow, c, d, a netip.AddrPort) {
 		m.stats.Unanswered++
 		return
 	}
-	var process string
+	k := recKey{dir: snapshot.Downstream, proto: f.Proto, port: c.Port(), remote: a.Addr()}
 	if l != nil {
-		process = l.Process
+		k.process, k.workload, k.netns = l.Process, l.Workload, l.Netns
 	}
-	m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: c.Port(), process: process, remote: a.Addr()}, false)
+	m.add(f, k, false)
 }
 
 // annotate moves socket s from its record (remote: the dialled address) to
 // the record of its actual destination.
 func (m *Merger) annotate(s *Socket, actual, dialled netip.AddrPort) {
-	from := recKey{dir: snapshot.Upstream, proto: s.Proto, port: dialled.Port(), process: s.Process, remote: dialled.Addr()}
+	from := recKey{dir: snapshot.Upstream, proto: s.Proto, port: dialled.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: dialled.Addr()}
 	old := m.recs[from]
 	if old == nil || old.Sockets == 0 {
 		return // the socket scan counted it downstream: leave it there
 	}
-	to := recKey{dir: snapshot.Upstream, proto: s.Proto, port: actual.Port(), process: s.Process, remote: actual.Addr(), dialled: dialled}
+	to := recKey{dir: snapshot.Upstream, proto: s.Proto, port: actual.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: actual.Addr(), dialled: dialled}
 	rec := m.record(to)
 	if rec == nil {
 		return
@@ -337,7 +352,7 @@ func (m *Merger) record(k recKey) *snapshot.Connection {
 		return nil
 	}
 	m.added++
-	r := &snapshot.Connection{Direction: k.dir, Protocol: k.proto, Port: k.port, Process: k.process, RemoteIP: k.remote,
+	r := &snapshot.Connection{Direction: k.dir, Protocol: k.proto, Port: k.port, Process: k.process, Workload: k.workload, Netns: k.netns, RemoteIP: k.remote,
 		DialledIP: k.dialled.Addr(), DialledPort: k.dialled.Port(),
 		BackendIP: k.backend.Addr(), BackendPort: k.backend.Port(), OriginIP: k.origin}
 	m.recs[k] = r
@@ -402,5 +417,7 @@ func Compare(a, b snapshot.Connection) int {
 		a.BackendIP.Compare(b.BackendIP),
 		cmp.Compare(a.BackendPort, b.BackendPort),
 		a.OriginIP.Compare(b.OriginIP),
+		cmp.Compare(a.Workload, b.Workload),
+		cmp.Compare(a.Netns, b.Netns),
 	)
 }

@@ -36,6 +36,9 @@ func show(cs []snapshot.Connection) []string {
 		if len(c.States) > 0 {
 			s += fmt.Sprint(" ", c.States)
 		}
+		if c.Workload != "" || c.Netns != 0 {
+			s += fmt.Sprintf(" workload=%s netns=%d", c.Workload, c.Netns)
+		}
 		out = append(out, s)
 	}
 	return out
@@ -73,6 +76,37 @@ func TestMergerRules(t *testing.T) {
 				`upstream tcp/8000 10.3.0.4 "app" sockets=1 flows=0 ended=0 dialled=10.96.0.10:80 bytes=10/20 map[ESTABLISHED:1]`,
 			},
 			stats: Stats{Flows: 1, Annotated: 1, Shown: 1},
+		},
+		{
+			name: "records of one process name in two workloads stay apart; a DNAT moves the socket within its own",
+			h: Host{
+				Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort(host + ":40000"), Remote: netip.MustParseAddrPort("10.96.0.10:80"),
+					Process: "java", Workload: "b.service", Netns: 1, State: "ESTABLISHED"}},
+				Connections: []snapshot.Connection{
+					{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "java", Workload: "a.service", Netns: 1,
+						RemoteIP: netip.MustParseAddr("10.96.0.10"), Sockets: 1, States: map[string]int{"ESTABLISHED": 1}},
+					{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "java", Workload: "b.service", Netns: 1,
+						RemoteIP: netip.MustParseAddr("10.96.0.10"), Sockets: 1, States: map[string]int{"ESTABLISHED": 1}},
+				},
+			},
+			flows: []Flow{flow("tcp", "ESTABLISHED", tuple(host+":40000", "10.96.0.10:80"), tuple("10.3.0.4:8000", host+":40000"))},
+			want: []string{
+				`upstream tcp/80 10.96.0.10 "java" sockets=1 flows=0 ended=0 map[ESTABLISHED:1] workload=a.service netns=1`,
+				`upstream tcp/8000 10.3.0.4 "java" sockets=1 flows=0 ended=0 dialled=10.96.0.10:80 map[ESTABLISHED:1] workload=b.service netns=1`,
+			},
+			stats: Stats{Flows: 1, Annotated: 1, Shown: 1},
+		},
+		{
+			name: "a masqueraded flow of a container whose namespace the scan read is its socket's",
+			h: Host{Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort("172.17.0.2:40000"), Remote: netip.MustParseAddrPort("10.9.0.9:5432"),
+				Process: "worker", Workload: "docker/app", Netns: 2}}},
+			flows: []Flow{
+				flow("tcp", "ESTABLISHED", tuple("172.17.0.2:40000", "10.9.0.9:5432"), tuple("10.9.0.9:5432", host+":40000")),
+				// A container not read: its flow is the host's, on its behalf.
+				flow("tcp", "ESTABLISHED", tuple("172.17.0.3:40001", "10.9.0.9:5432"), tuple("10.9.0.9:5432", host+":40001")),
+			},
+			want:  []string{`upstream tcp/5432 10.9.0.9 "" sockets=0 flows=1 ended=0`},
+			stats: Stats{Flows: 2, Shown: 1, Added: 1},
 		},
 		{
 			name:  "a REDIRECT to a local port is the local server's socket",

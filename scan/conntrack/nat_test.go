@@ -157,7 +157,11 @@ func sh(t *testing.T, h *testnet.Host, args ...string) {
 // another user with the given capabilities.
 func (l *lab) scan(h *testnet.Host, as ...string) *snapshot.Snapshot {
 	l.t.Helper()
-	args := []string{l.planet, "scan", "--config", l.config, "-o", "-"}
+	// Each namespace is a host of its own here (the container "ctr" is
+	// another host's, reached through the docker host's masquerade): a
+	// scan covers its own namespace only, whatever --netns auto would make
+	// of this machine's PID 1.
+	args := []string{l.planet, "scan", "--config", l.config, "--netns", "own", "-o", "-"}
 	if len(as) > 0 {
 		args = append(append([]string{"setpriv"}, as...), args...)
 	}

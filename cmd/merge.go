@@ -38,8 +38,8 @@ stream; SIGINT or SIGTERM stops the wait for its writer.
 
 With --prometheus URL there are no PATHs: the planet series every host's
 node_exporter exports are read from the Prometheus HTTP API instead, over
---lookback before --time, and merged the same way (see the README for what
-metrics cannot carry).`,
+--lookback before --time, and merged the same way (see docs/prometheus.md
+for what metrics cannot carry).`,
 		// Whether PATHs are needed depends on --prometheus, which may come
 		// from the environment or config: checked once those are resolved.
 		Args: cobra.ArbitraryArgs,

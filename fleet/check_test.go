@@ -192,6 +192,13 @@ func keepGraph(t *testing.T, g *graph.Graph, traffic []wantTraffic, path string)
 		}
 		return
 	}
+	golden.Check(t, path, normalGraph(t, g, traffic))
+}
+
+// normalGraph is g as keepGraph stores it: generated_at fixed and
+// darkstat's byte counts replaced by the payloads in traffic. It changes g.
+func normalGraph(t *testing.T, g *graph.Graph, traffic []wantTraffic) []byte {
+	t.Helper()
 	g.GeneratedAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, w := range traffic {
 		if tr := trafficOf(g, w.From, w.To); tr != nil {
@@ -202,7 +209,7 @@ func keepGraph(t *testing.T, g *graph.Graph, traffic []wantTraffic, path string)
 	if err := graph.Write(&b, g); err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, path, b.Bytes())
+	return b.Bytes()
 }
 
 // checkRender renders the graph (and db's snapshot, for the textfile) in

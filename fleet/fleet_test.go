@@ -312,6 +312,7 @@ func TestFleet(t *testing.T) {
 		checkTraffic(t, g, trafficBefore)
 	})
 	keepGraph(t, g, trafficBefore, "testdata/before.graph.json")
+	keepSnapshots(t, dir, fixtureDir)
 	t.Run("render", func(t *testing.T) { checkRender(t, f, graphPath, filepath.Join(dir, "db", "snapshot.json")) })
 
 	// Change the fleet: monitor stops scraping lb, lb starts health-checking

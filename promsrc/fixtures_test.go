@@ -90,8 +90,8 @@ func fleet() []*snapshot.Snapshot {
 // carried strips from a graph what metrics cannot carry, in place, so a
 // graph merged from files compares with one merged from Prometheus: the
 // per-connection TCP byte counters (no series carries them). Everything
-// else must be equal for this fleet; see the README's "Merge from
-// Prometheus" for what differs on other fleets (several IPs behind one
+// else must be equal for this fleet; see docs/prometheus.md,
+// "What a graph from metrics cannot carry", for what differs on other fleets (several IPs behind one
 // domain, peers reaching a scanned host by an address it is not labelled by).
 func carried(g *graph.Graph) *graph.Graph {
 	for _, e := range g.Edges {

@@ -232,7 +232,7 @@ func hostSnap(snaps []*snapshot.Snapshot, name string) *snapshot.Snapshot {
 }
 
 // TestKnownDifferences pins what a metric-based graph cannot match, so the
-// README's list stays true.
+// list in docs/prometheus.md stays true.
 func TestKnownDifferences(t *testing.T) {
 	peer := func(ipStr, domain string) snapshot.Connection {
 		return snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 443, Process: "app",

@@ -17,18 +17,18 @@ import (
 )
 
 // TestMigrationPromQL (issue 15, item 11): the textfile's dependency series
-// carry the socket count, and the PromQL the README's migration notes give
+// carry the socket count, and the PromQL docs/migrating.md gives
 // for the old exporter's meaning (every series 1) gives exactly that, run
 // by promtool on the series planet wrote.
 func TestMigrationPromQL(t *testing.T) {
 	promtool := testenv.NeedCommand(t, "promtool", "prometheus")
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/migrating.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)### Migrating from planet-exporter.*?```promql\n(.*?)```").FindSubmatch(readme)
+	block := regexp.MustCompile("(?s)```promql\n(.*?)```").FindSubmatch(readme)
 	if block == nil {
-		t.Fatal("README: no promql block under \"Migrating from planet-exporter\"")
+		t.Fatal("docs/migrating.md: no promql block")
 	}
 	var exprs []string
 	for _, line := range strings.Split(string(block[1]), "\n") {
@@ -37,7 +37,7 @@ func TestMigrationPromQL(t *testing.T) {
 		}
 	}
 	if len(exprs) < 3 {
-		t.Fatalf("README promql block: %d expressions, want 3", len(exprs))
+		t.Fatalf("docs/migrating.md promql block: %d expressions, want 3", len(exprs))
 	}
 
 	s := &snapshot.Snapshot{
@@ -74,7 +74,7 @@ func TestMigrationPromQL(t *testing.T) {
 		}
 	}
 
-	// promtool evaluates each README expression on those series.
+	// promtool evaluates each expression of docs/migrating.md on those series.
 	var y strings.Builder
 	y.WriteString("rule_files: []\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n")
 	for name, ss := range fam {

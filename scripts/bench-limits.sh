@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: wall time and peak RSS (GNU time -v) of planet merge, render and
 # diff on the largest inputs planet accepts and on inputs over its limits,
-# which must be refused without taking memory (README "Limits").
+# which must be refused without taking memory (docs/merge.md, "Limits").
 # Usage: scripts/bench-limits.sh [HOSTS]   (default 10000; takes minutes and
 # ~2 GB of disk in $TMPDIR). Needs python3 and GNU time (/usr/bin/time).
 #

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bufio"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,14 +50,10 @@ func ParseIfInet6LinkLocal(r io.Reader) ([]netip.Addr, error) {
 		if len(f) == 0 {
 			continue
 		}
-		var raw [16]byte
-		if len(f[0]) != 32 {
-			return nil, fmt.Errorf("line %d: address %q is not 32 hex digits", n, f[0])
+		a, err := ifInet6Addr(n, f[0])
+		if err != nil {
+			return nil, err
 		}
-		if _, err := hex.Decode(raw[:], []byte(f[0])); err != nil {
-			return nil, fmt.Errorf("line %d: address %q: %w", n, f[0], err)
-		}
-		a := netip.AddrFrom16(raw)
 		if !a.IsLinkLocalUnicast() {
 			continue
 		}

@@ -277,14 +277,24 @@ func ParseIfInet6(r io.Reader) ([]netip.Addr, error) {
 		if len(f) == 0 {
 			continue
 		}
-		var raw [16]byte
-		if len(f[0]) != 32 {
-			return nil, fmt.Errorf("line %d: address %q is not 32 hex digits", n, f[0])
+		a, err := ifInet6Addr(n, f[0])
+		if err != nil {
+			return nil, err
 		}
-		if _, err := hex.Decode(raw[:], []byte(f[0])); err != nil {
-			return nil, fmt.Errorf("line %d: address %q: %w", n, f[0], err)
-		}
-		out = append(out, netip.AddrFrom16(raw))
+		out = append(out, a)
 	}
 	return out, sc.Err()
+}
+
+// ifInet6Addr decodes the address field of /proc/net/if_inet6's line n: 32
+// hex digits, network byte order.
+func ifInet6Addr(n int, field string) (netip.Addr, error) {
+	var raw [16]byte
+	if len(field) != 32 {
+		return netip.Addr{}, fmt.Errorf("line %d: address %q is not 32 hex digits", n, field)
+	}
+	if _, err := hex.Decode(raw[:], []byte(field)); err != nil {
+		return netip.Addr{}, fmt.Errorf("line %d: address %q: %w", n, field, err)
+	}
+	return netip.AddrFrom16(raw), nil
 }

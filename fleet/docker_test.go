@@ -322,25 +322,4 @@ func (c *cgroups) dir(rel string) string {
 	return d
 }
 
-func (c *cgroups) remove() {
-	var dirs []string
-	_ = filepath.WalkDir(c.base, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	slices.Reverse(dirs)
-	for _, d := range dirs {
-		var err error
-		for range 100 {
-			if err = os.Remove(d); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			c.t.Errorf("remove cgroup %s: %v", d, err)
-		}
-	}
-}
+func (c *cgroups) remove() { testenv.RemoveCgroups(c.t, c.base) }

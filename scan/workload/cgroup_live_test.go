@@ -5,11 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/planetdeps/planet/internal/testenv"
 )
@@ -61,31 +59,6 @@ func placeInCgroup(t *testing.T, base, rel string) int {
 	return cmd.Process.Pid
 }
 
-// removeCgroups removes base's cgroups, deepest first, once their
-// processes are gone (rmdir of a cgroup fails while it has any).
-func removeCgroups(t *testing.T, base string) {
-	var dirs []string
-	_ = filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	slices.Reverse(dirs)
-	for _, d := range dirs {
-		var err error
-		for range 50 {
-			if err = os.Remove(d); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Errorf("remove cgroup %s: %v", d, err)
-		}
-	}
-}
-
 // TestLiveCgroups places real processes in real cgroups shaped like a
 // systemd service, a Docker container and a containerd pod container, and
 // reads their workloads back from /proc/<pid>/cgroup.
@@ -96,7 +69,7 @@ func TestLiveCgroups(t *testing.T) {
 		testenv.Unavailable(t, "cannot create a cgroup: %v", err)
 	}
 	// Registered first, so it runs after the processes are killed.
-	t.Cleanup(func() { removeCgroups(t, base) })
+	t.Cleanup(func() { testenv.RemoveCgroups(t, base) })
 
 	uidU := strings.ReplaceAll(podUIDs, "-", "_")
 	r := fixtureResolver(t)

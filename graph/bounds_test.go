@@ -234,6 +234,16 @@ func TestMergeCountOverflow(t *testing.T) {
 	rates := windowedHost(host("web1", "web", "10.0.0.1", t0,
 		withRate(up(5432, "app", "10.0.0.2", "db", 1), math.MaxFloat64, 0),
 		withRate(up(5432, "app2", "10.0.0.2", "db", 1), math.MaxFloat64/2, 0)), 300)
+	// A pair moved onto its DNAT backend adds to the client's direct
+	// sockets to that backend: checked like every other sum.
+	viaRouter := []*snapshot.Snapshot{
+		host("app", "app", "10.0.0.1", t0, up(80, "direct", "10.0.9.2", "", math.MaxInt), up(8081, "viarouter", "10.0.0.5", "", 1)),
+		host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1)),
+		host("backend", "backend", "10.0.9.2", t0, down(80, "web", "10.0.0.1", "", 3)),
+	}
+	if _, err := Merge(viaRouter, MergeOptions{}); err == nil || err.Error() != "merge: an edge's total of sockets overflows" {
+		t.Errorf("forwarded pair: err = %v, want the sockets total's overflow", err)
+	}
 	for _, tt := range []struct {
 		s    *snapshot.Snapshot
 		want string

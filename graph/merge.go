@@ -834,13 +834,14 @@ func (e *edgeAgg) clone() *edgeAgg {
 	return &c
 }
 
-// plus takes in more sockets of the same host at this end.
-func (v *endView) plus(w endView) {
+// plus takes in more sockets of the same host at this end, with sum's
+// overflow checks.
+func (v *endView) plus(sum *checkedSum, w endView) {
 	v.seen = v.seen || w.seen
 	v.named = v.named || w.named
-	v.sockets += w.sockets
-	v.c2s += w.c2s
-	v.s2c += w.s2c
+	v.sockets = sum.int(v.sockets, w.sockets)
+	v.c2s = sum.u64(v.c2s, w.c2s)
+	v.s2c = sum.u64(v.s2c, w.s2c)
 	// A float sum too large is +Inf, which foldInto's checked sum reports.
 	v.windowed = v.windowed || w.windowed
 	v.c2sRate += w.c2sRate
@@ -879,7 +880,7 @@ func (v *endView) widen(w endView) {
 // pairs moved to with their views, the destination's own taken in; Graph
 // folds those instead of the held and pending ones. The Merger is not
 // changed, so a second Graph gives the same graph.
-func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
+func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
 	if len(m.forwards) == 0 {
 		return nil, nil
 	}
@@ -913,7 +914,7 @@ func (m *Merger) forwarded(edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]st
 			}
 		}
 		if mv.p.client.seen {
-			dst.client.plus(mv.p.client)
+			dst.client.plus(sum, mv.p.client)
 		} else {
 			dst.server.widen(mv.p.server)
 		}
@@ -991,7 +992,7 @@ func (m *Merger) Graph() (*Graph, error) {
 	for k, e := range m.edges {
 		edges[k] = e.clone()
 	}
-	moved, to := m.forwarded(edges)
+	moved, to := m.forwarded(&sum, edges)
 	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
 		for k, p := range pairs {
 			_, gone := moved[k]

@@ -26,25 +26,26 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, sc
 	h := conntrack.Host{
 		Local:       local,
 		Ephemeral:   eph.Contains,
+		Listeners:   snap.Listeners,
 		Connections: snap.Connections,
 		Own:         own,
 	}
-	var hostNetns uint64
 	if len(scans) > 0 {
-		hostNetns = scans[0].info.Inode
-	}
-	for _, l := range snap.Listeners {
-		if l.Netns == hostNetns {
-			h.Listeners = append(h.Listeners, l)
-		}
+		h.HostNetns = scans[0].info.Inode
 	}
 	for n, ns := range scans {
+		// A container's workload: the one most of its sockets' owners
+		// belong to (every name here is in snap.Workloads already).
+		count := map[string]int{}
 		for i := range ns.socks {
 			s := &ns.socks[i]
 			cs := conntrack.Socket{Proto: s.Protocol, Local: s.Local, Remote: s.Remote, Netns: ns.info.Inode,
 				BytesSent: s.BytesAcked, BytesReceived: s.BytesReceived, HasBytes: s.HasBytes}
 			if o, ok := owners[s.Inode]; ok {
 				cs.Process, cs.Workload = splitOwner(o.Name)
+				if cs.Workload != "" {
+					count[cs.Workload]++
+				}
 			}
 			switch {
 			case isConnected(s):
@@ -55,9 +56,35 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, sc
 					cs.State = stateName(s.State)
 				}
 				h.Connected = append(h.Connected, cs)
-			case n == 0 && s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
+			case s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
 				h.Unconnected = append(h.Unconnected, cs)
 			}
+		}
+		if n == 0 || ns.info.Error != "" {
+			continue
+		}
+		ct := conntrack.Container{Netns: ns.info.Inode}
+		for wl, c := range count {
+			if c > count[ct.Workload] || (c == count[ct.Workload] && wl < ct.Workload) {
+				ct.Workload = wl
+			}
+		}
+		for _, a := range ns.info.Addresses {
+			if h.Containers == nil {
+				h.Containers = map[netip.Addr]conntrack.Container{}
+			}
+			// Addresses private to the host (its containers' bridge) are
+			// unique on it; one claimed by two namespaces is neither's.
+			if _, dup := h.Containers[a]; dup || local[a] {
+				h.Containers[a] = conntrack.Container{}
+				continue
+			}
+			h.Containers[a] = ct
+		}
+	}
+	for a, ct := range h.Containers {
+		if ct.Netns == 0 {
+			delete(h.Containers, a)
 		}
 	}
 	path := conntrack.Path(opts.ProcRoot)

@@ -24,21 +24,41 @@ type Socket struct {
 	HasBytes                 bool
 }
 
+// Container is one of the host's other network namespaces (a container's,
+// a pod's), as the socket scan read it.
+type Container struct {
+	Netns uint64 // the namespace's inode, as in snapshot.Namespace
+	// Workload is the workload most of the namespace's socket owners
+	// belong to ("" when none is known): what its flows through the host's
+	// NAT are attributed to where no socket names a process.
+	Workload string
+}
+
 // Host is what the flows are judged against: the socket scan's view of
-// the host's own network namespace.
+// the host's own network namespace and of the namespaces of its
+// containers.
 type Host struct {
 	// Local holds the addresses of the host's network namespace. A flow
-	// none of whose addresses is here is another host's, forwarded.
+	// none of whose addresses is here is another host's, forwarded, or a
+	// container's, behind the host's NAT.
 	Local map[netip.Addr]bool
+	// HostNetns is the inode of the host's own network namespace (0 when
+	// the scan read one namespace without knowing its inode: a fixture).
+	HostNetns uint64
+	// Containers maps the addresses of the host's other network
+	// namespaces to them: a DNAT's backend or a masqueraded flow's origin
+	// at one of these addresses is that container's.
+	Containers map[netip.Addr]Container
 	// Ephemeral reports whether a port is in the host's client port range.
 	Ephemeral func(uint16) bool
-	// Listeners are the server sockets of the host's own namespace
-	// (snapshot.Listener); its containers' do not serve its addresses.
+	// Listeners are the server sockets of every namespace read
+	// (snapshot.Listener, told apart by Netns): the host's own serve its
+	// addresses, a container's serve the ports published to it.
 	Listeners []snapshot.Listener
 	// Connected are the sockets the socket scan counted as connections
 	// (Connections was built from them), of the host's namespace and of
-	// its containers' (whose sockets show their masqueraded flows);
-	// Unconnected are bound, unconnected UDP sockets of the host's
+	// its containers' (whose sockets show their masqueraded and published
+	// flows); Unconnected are bound, unconnected UDP sockets of every
 	// namespace, the sockets of sendto() clients.
 	Connected, Unconnected []Socket
 	// Connections are the socket scan's records, of every namespace (told
@@ -72,6 +92,7 @@ type sockKey struct {
 }
 
 type listenKey struct {
+	netns uint64
 	proto string
 	port  uint16
 }
@@ -93,7 +114,7 @@ type recKey struct {
 type Merger struct {
 	h      Host
 	socks  map[sockKey]*Socket
-	udp    map[uint16][]*Socket // unconnected UDP sockets by local port
+	udp    map[uint16][]*Socket // unconnected UDP sockets by local port, of every namespace
 	listen map[listenKey][]*snapshot.Listener
 	recs   map[recKey]*snapshot.Connection
 	order  []recKey
@@ -126,7 +147,7 @@ func NewMerger(h Host) *Merger {
 	}
 	for i := range h.Listeners {
 		l := &h.Listeners[i]
-		k := listenKey{l.Protocol, l.Port}
+		k := listenKey{l.Netns, l.Protocol, l.Port}
 		m.listen[k] = append(m.listen[k], l)
 	}
 	for i := range h.Connections {
@@ -162,11 +183,12 @@ func cloneStates(m map[string]int) map[string]int {
 	return out
 }
 
-// listener finds the server socket that takes proto traffic to local: an
-// exact bind, else a wildcard of the same family, else the IPv6 wildcard.
-func (m *Merger) listener(proto string, local netip.AddrPort) *snapshot.Listener {
+// listener finds the server socket of network namespace netns that takes
+// proto traffic to local: an exact bind, else a wildcard of the same
+// family, else the IPv6 wildcard.
+func (m *Merger) listener(netns uint64, proto string, local netip.AddrPort) *snapshot.Listener {
 	var wild4, wild6 *snapshot.Listener
-	for _, l := range m.listen[listenKey{proto, local.Port()}] {
+	for _, l := range m.listen[listenKey{netns, proto, local.Port()}] {
 		a := l.Address.Unmap()
 		switch {
 		case a == local.Addr():
@@ -183,10 +205,14 @@ func (m *Merger) listener(proto string, local netip.AddrPort) *snapshot.Listener
 	return wild6
 }
 
-// sender finds the unconnected UDP socket a sendto() client sent from.
-func (m *Merger) sender(local netip.AddrPort) *Socket {
+// sender finds the unconnected UDP socket of network namespace netns a
+// sendto() client sent from.
+func (m *Merger) sender(netns uint64, local netip.AddrPort) *Socket {
 	var wild *Socket
 	for _, s := range m.udp[local.Port()] {
+		if s.Netns != netns {
+			continue
+		}
 		a := s.Local.Addr().Unmap()
 		switch {
 		case a == local.Addr():
@@ -209,9 +235,15 @@ func (m *Merger) local(a netip.Addr) bool { return m.h.Local[a] || a.IsLoopback(
 //   - the host's own server end (Reply.Src is the host's), likewise;
 //   - a published port (Orig.Dst is the host's, Reply.Src is not: a DNAT to
 //     a container or to another host): a downstream of the host on the
-//     published port, with the backend it is forwarded to;
+//     published port, with the backend it is forwarded to; a backend in one
+//     of the host's containers serves it with that container's workload and
+//     listener process (the container's socket of the flow, where the scan
+//     read it, moves from the container's port to the published one);
 //   - a masqueraded flow (neither original address is the host's, Reply.Dst
-//     is): an upstream of the host on behalf of Orig.Src, a container;
+//     is): an upstream of the host on behalf of Orig.Src, a container,
+//     with that container's workload (and the process of its sendto()
+//     socket); a socket in the container's namespace that shows the flow
+//     already counts it;
 //   - none of these: forwarded traffic (a router's), ignored.
 func (m *Merger) Add(f *Flow) {
 	m.stats.Flows++
@@ -244,21 +276,67 @@ func (m *Merger) Add(f *Flow) {
 	case lB && !lC:
 		// A published port (lB && !lC implies a DNAT): the host answers on
 		// b for a backend elsewhere.
-		m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: b.Port(), remote: a.Addr(), backend: c}, false)
+		m.published(f, a, b, c, d)
 	case !lA && !lB && !lC:
-		// Masquerade (only d is the host's): the host rewrote the source of
-		// a flow one of its containers (a) made to b. Where the scan read
-		// that container's namespace, its socket shows the flow already.
-		if m.socks[sockKey{f.Proto, a, b}] != nil {
-			m.stats.Shown++
-			return
-		}
-		k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), remote: c.Addr(), origin: a.Addr()}
-		if dnat {
-			k.dialled = b
-		}
-		m.add(f, k, true)
+		m.masqueraded(f, a, b, c, dnat)
 	}
+}
+
+// published handles a flow the host takes on its own b for the backend c
+// (a container of its own, or another host), from the client a (seen by
+// the backend as d).
+func (m *Merger) published(f *Flow, a, b, c, d netip.AddrPort) {
+	k := recKey{dir: snapshot.Downstream, proto: f.Proto, port: b.Port(), remote: a.Addr(), backend: c}
+	ct, ok := m.h.Containers[c.Addr()]
+	if !ok {
+		m.add(f, k, false)
+		return
+	}
+	// The container's own socket of the flow, where its namespace was
+	// read: its record (the container's port, as the container sees it)
+	// becomes the published port's.
+	if s := m.socks[sockKey{f.Proto, c, d}]; s != nil && s.Netns == ct.Netns {
+		m.stats.Shown++
+		from := recKey{dir: snapshot.Downstream, proto: s.Proto, port: c.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: d.Addr()}
+		to := k
+		to.process, to.workload, to.netns = s.Process, s.Workload, s.Netns
+		m.move(s, from, to)
+		return
+	}
+	k.netns, k.workload = ct.Netns, ct.Workload
+	if l := m.listener(ct.Netns, f.Proto, c); l != nil {
+		k.process, k.workload = l.Process, cmp.Or(l.Workload, ct.Workload)
+	}
+	m.add(f, k, false)
+}
+
+// masqueraded handles a flow the host's NAT rewrote the source of (only
+// Reply.Dst is the host's): one of its containers, a, made it to b,
+// actually served by c.
+func (m *Merger) masqueraded(f *Flow, a, b, c netip.AddrPort, dnat bool) {
+	// Where the scan read the container's namespace, its socket shows the
+	// flow already (with the address it dialled, b: a DNAT on the host
+	// moves it to the actual destination c).
+	if s := m.socks[sockKey{f.Proto, a, b}]; s != nil {
+		m.stats.Shown++
+		if dnat {
+			m.annotate(s, c, b)
+		}
+		return
+	}
+	k := recKey{dir: snapshot.Upstream, proto: f.Proto, port: c.Port(), remote: c.Addr(), origin: a.Addr()}
+	if dnat {
+		k.dialled = b
+	}
+	if ct, ok := m.h.Containers[a.Addr()]; ok {
+		k.netns, k.workload = ct.Netns, ct.Workload
+		if f.Proto == "udp" {
+			if s := m.sender(ct.Netns, a); s != nil {
+				k.process, k.workload = s.Process, cmp.Or(s.Workload, ct.Workload)
+			}
+		}
+	}
+	m.add(f, k, true)
 }
 
 // clientEnd handles a flow this host's namespace started (a:a -> b, actually
@@ -274,12 +352,12 @@ func (m *Merger) clientEnd(f *Flow, a, b, c netip.AddrPort, dnat bool) {
 	var process, workload string
 	var netns uint64
 	if f.Proto == "udp" {
-		if s := m.sender(a); s != nil {
+		if s := m.sender(m.h.HostNetns, a); s != nil {
 			process, workload, netns = s.Process, s.Workload, s.Netns
 		}
 		// The listener rule: traffic from a port this host serves (and not
 		// an ephemeral one) is that server's, answering or notifying.
-		if l := m.listener(f.Proto, a); l != nil && !m.h.Ephemeral(a.Port()) {
+		if l := m.listener(m.h.HostNetns, f.Proto, a); l != nil && !m.h.Ephemeral(a.Port()) {
 			m.add(f, recKey{dir: snapshot.Downstream, proto: f.Proto, port: a.Port(), process: l.Process, workload: l.Workload, netns: l.Netns, remote: c.Addr()}, true)
 			return
 		}
@@ -298,7 +376,7 @@ func (m *Merger) serverEnd(f *Flow, c, d, a netip.AddrPort) {
 		m.stats.Shown++
 		return
 	}
-	l := m.listener(f.Proto, c)
+	l := m.listener(m.h.HostNetns, f.Proto, c)
 	if l == nil && f.Proto == "udp" {
 		m.stats.Unanswered++
 		return
@@ -314,11 +392,18 @@ func (m *Merger) serverEnd(f *Flow, c, d, a netip.AddrPort) {
 // the record of its actual destination.
 func (m *Merger) annotate(s *Socket, actual, dialled netip.AddrPort) {
 	from := recKey{dir: snapshot.Upstream, proto: s.Proto, port: dialled.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: dialled.Addr()}
+	to := recKey{dir: snapshot.Upstream, proto: s.Proto, port: actual.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: actual.Addr(), dialled: dialled}
+	m.move(s, from, to)
+}
+
+// move moves socket s, its state and bytes, from the record from to the
+// record to. A socket the socket scan counted elsewhere (no socket in
+// from: the other direction) stays where it is.
+func (m *Merger) move(s *Socket, from, to recKey) {
 	old := m.recs[from]
 	if old == nil || old.Sockets == 0 {
-		return // the socket scan counted it downstream: leave it there
+		return
 	}
-	to := recKey{dir: snapshot.Upstream, proto: s.Proto, port: actual.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: actual.Addr(), dialled: dialled}
 	rec := m.record(to)
 	if rec == nil {
 		return

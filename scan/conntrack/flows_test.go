@@ -30,6 +30,12 @@ func show(cs []snapshot.Connection) []string {
 		if c.DialledIP.IsValid() {
 			s += fmt.Sprintf(" dialled=%s:%d", c.DialledIP, c.DialledPort)
 		}
+		if c.BackendIP.IsValid() {
+			s += fmt.Sprintf(" backend=%s:%d", c.BackendIP, c.BackendPort)
+		}
+		if c.OriginIP.IsValid() {
+			s += " origin=" + c.OriginIP.String()
+		}
 		if c.BytesSent+c.BytesReceived > 0 {
 			s += fmt.Sprintf(" bytes=%d/%d", c.BytesSent, c.BytesReceived)
 		}
@@ -105,8 +111,66 @@ func TestMergerRules(t *testing.T) {
 				// A container not read: its flow is the host's, on its behalf.
 				flow("tcp", "ESTABLISHED", tuple("172.17.0.3:40001", "10.9.0.9:5432"), tuple("10.9.0.9:5432", host+":40001")),
 			},
-			want:  []string{`upstream tcp/5432 10.9.0.9 "" sockets=0 flows=1 ended=0`},
+			want:  []string{`upstream tcp/5432 10.9.0.9 "" sockets=0 flows=1 ended=0 origin=172.17.0.3`},
 			stats: Stats{Flows: 2, Shown: 1, Added: 1},
+		},
+		{
+			name: "a port published to a container is its listener's: the container's socket moves to the published port, an ended flow gets the listener",
+			h: Host{
+				HostNetns:  1,
+				Containers: map[netip.Addr]Container{netip.MustParseAddr("172.17.0.2"): {Netns: 2, Workload: "docker/web"}},
+				Listeners: []snapshot.Listener{
+					{Protocol: "tcp", Address: netip.IPv4Unspecified(), Port: 80, Process: "hostweb", Netns: 1},
+					{Protocol: "tcp", Address: netip.IPv4Unspecified(), Port: 80, Process: "web", Workload: "docker/web", Netns: 2},
+				},
+				Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort("172.17.0.2:80"), Remote: netip.MustParseAddrPort("10.9.0.7:50000"),
+					Process: "web", Workload: "docker/web", Netns: 2, State: "ESTABLISHED"}},
+				Connections: []snapshot.Connection{{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "web", Workload: "docker/web", Netns: 2,
+					RemoteIP: netip.MustParseAddr("10.9.0.7"), Sockets: 1, States: map[string]int{"ESTABLISHED": 1}}},
+			},
+			flows: []Flow{
+				flow("tcp", "ESTABLISHED", tuple("10.9.0.7:50000", host+":8080"), tuple("172.17.0.2:80", "10.9.0.7:50000")),
+				flow("tcp", "TIME_WAIT", tuple("10.9.0.8:50001", host+":8080"), tuple("172.17.0.2:80", "10.9.0.8:50001")),
+			},
+			want: []string{
+				`downstream tcp/8080 10.9.0.7 "web" sockets=1 flows=0 ended=0 backend=172.17.0.2:80 map[ESTABLISHED:1] workload=docker/web netns=2`,
+				`downstream tcp/8080 10.9.0.8 "web" sockets=0 flows=1 ended=1 backend=172.17.0.2:80 workload=docker/web netns=2`,
+			},
+			stats: Stats{Flows: 2, Shown: 1, Annotated: 1, Added: 1, Ended: 1},
+		},
+		{
+			name: "masqueraded flows no socket shows are the container's: its workload, and its sendto() socket's process",
+			h: Host{
+				HostNetns:  1,
+				Containers: map[netip.Addr]Container{netip.MustParseAddr("172.17.0.3"): {Netns: 3, Workload: "docker/app"}},
+				Unconnected: []Socket{
+					{Proto: "udp", Local: netip.MustParseAddrPort("0.0.0.0:41000"), Process: "hostsender", Netns: 1},
+					{Proto: "udp", Local: netip.MustParseAddrPort("0.0.0.0:41000"), Process: "statsc", Workload: "docker/app", Netns: 3},
+				},
+			},
+			flows: []Flow{
+				flow("udp", "", tuple("172.17.0.3:41000", "10.9.0.9:8125"), tuple("10.9.0.9:8125", host+":41000")),
+				flow("tcp", "TIME_WAIT", tuple("172.17.0.3:40001", "10.9.0.9:5432"), tuple("10.9.0.9:5432", host+":40001")),
+			},
+			want: []string{
+				`upstream tcp/5432 10.9.0.9 "" sockets=0 flows=1 ended=1 origin=172.17.0.3 workload=docker/app netns=3`,
+				`upstream udp/8125 10.9.0.9 "statsc" sockets=0 flows=1 ended=0 origin=172.17.0.3 workload=docker/app netns=3`,
+			},
+			stats: Stats{Flows: 2, Added: 2, Ended: 1},
+		},
+		{
+			name: "a container's socket to a service address the host DNATs and masquerades moves to the actual destination",
+			h: Host{
+				HostNetns:  1,
+				Containers: map[netip.Addr]Container{netip.MustParseAddr("172.17.0.2"): {Netns: 2, Workload: "docker/app"}},
+				Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort("172.17.0.2:40000"), Remote: netip.MustParseAddrPort("10.96.0.10:80"),
+					Process: "worker", Workload: "docker/app", Netns: 2}},
+				Connections: []snapshot.Connection{{Direction: snapshot.Upstream, Protocol: "tcp", Port: 80, Process: "worker", Workload: "docker/app", Netns: 2,
+					RemoteIP: netip.MustParseAddr("10.96.0.10"), Sockets: 1}},
+			},
+			flows: []Flow{flow("tcp", "ESTABLISHED", tuple("172.17.0.2:40000", "10.96.0.10:80"), tuple("10.3.0.4:8000", host+":40000"))},
+			want:  []string{`upstream tcp/8000 10.3.0.4 "worker" sockets=1 flows=0 ended=0 dialled=10.96.0.10:80 workload=docker/app netns=2`},
+			stats: Stats{Flows: 1, Shown: 1, Annotated: 1},
 		},
 		{
 			name:  "a REDIRECT to a local port is the local server's socket",

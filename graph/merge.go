@@ -788,17 +788,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 		}
 		return
 	}
-	if c.BackendIP.IsValid() {
-		// A published port forwarded to another scanned host (a DNAT
-		// router): its clients' pairs go to that host, in Graph.
-		if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && uint32(i) != self {
-			fk := fwdKey{self, m.proto(c.Protocol), c.Port}
-			f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
-			if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
-				m.forwards[fk] = f
-			}
-		}
-	}
+	m.noteForward(c, self)
 	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
 	e := m.edge(k)
 	e.serverProcs = addProcess(e.serverProcs, c.Process)
@@ -810,6 +800,22 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	p.server.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
 	if w := c.Window; w != nil {
 		p.server.addRates(sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
+	}
+}
+
+// noteForward records a published port forwarded to another scanned host
+// (a DNAT router's record with a backend): its clients' pairs go to that
+// host, in Graph. self is the record's host.
+func (m *Merger) noteForward(c *snapshot.Connection, self uint32) {
+	if c.Direction != snapshot.Downstream || !c.BackendIP.IsValid() {
+		return
+	}
+	if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && uint32(i) != self {
+		fk := fwdKey{self, m.proto(c.Protocol), c.Port}
+		f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
+		if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
+			m.forwards[fk] = f
+		}
 	}
 }
 
@@ -895,7 +901,7 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 			if !ok || k.edge.from == f.node {
 				continue
 			}
-			moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, f.node, k.edge.proto, f.port}, k.client, f.ep}, p})
+			moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, p})
 		}
 	}
 	moved = make(map[hostPairKey]struct{}, len(moves))
@@ -936,6 +942,26 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 		e.serverHosts.add(mv.to.server)
 	}
 	return moved, to
+}
+
+// backendNode is the node a forward's pairs move to: the backend host's,
+// or under By "workload" the node of the one workload that listens on the
+// forwarded port there (where the backend's own records of the same
+// connections are), when such a node exists.
+func (m *Merger) backendNode(f forward, proto uint16) int32 {
+	if m.by != ByWorkload {
+		return f.node
+	}
+	fw := m.far[int32(f.ep)]
+	if fw == nil {
+		return f.node
+	}
+	if wls := fw.listen[protoPort{m.protos[proto], f.port}]; len(wls) == 1 && wls[0] != "" {
+		if n, ok := m.nodeIdx[nodeKey{KindWorkload, m.nodes[f.node].key.name + "/" + wls[0]}]; ok {
+			return n
+		}
+	}
+	return f.node
 }
 
 // Graph builds the graph from what was added so far.

@@ -173,6 +173,21 @@ func (m *Merger) noteFar(self int32, s *snapshot.Snapshot) *farWorkloads {
 	return f
 }
 
+// callsThroughForwards lists the workloads of f's host that call a DNAT
+// router's port which the router forwards to host's pp: those are the
+// clients of host's pp, though they dialled the router.
+func (m *Merger) callsThroughForwards(f *farWorkloads, host int32, pp protoPort) []string {
+	var out []string
+	for k, fw := range m.forwards {
+		if fw.ep == uint32(host) && fw.port == pp.port && m.protos[k.proto] == pp.proto {
+			for _, w := range f.calls[hostCall{int32(k.host), protoPort{pp.proto, k.port}}] {
+				out = addWorkload(out, w)
+			}
+		}
+	}
+	return out
+}
+
 // settleDeferred places the deferred records (Merger.deferred), now that
 // every host is known: the far end's workload is the one workload of the
 // peer that listens on the port (for an upstream record) or that calls
@@ -198,6 +213,11 @@ func (m *Merger) settleDeferred() error {
 		}
 		return &pairs[i]
 	}
+	// The forwards first: a backend's record names its clients' workloads
+	// through the router's, whichever was added first.
+	for n := range m.deferred {
+		m.noteForward(&m.deferred[n].c, uint32(m.deferred[n].self))
+	}
 	for n := range m.deferred {
 		p := &m.deferred[n]
 		var w string
@@ -207,6 +227,9 @@ func (m *Merger) settleDeferred() error {
 				cands = f.listen[protoPort{p.c.Protocol, p.c.Port}]
 			} else {
 				cands = f.calls[hostCall{p.self, protoPort{p.c.Protocol, p.c.Port}}]
+				if len(cands) == 0 {
+					cands = m.callsThroughForwards(f, p.self, protoPort{p.c.Protocol, p.c.Port})
+				}
 			}
 			if len(cands) == 1 {
 				w = cands[0]

@@ -190,3 +190,45 @@ func TestMergeByWorkloadHostPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeForwardsByWorkload: a client service calls a DNAT router's
+// port that the router forwards to a backend's service. Whatever the order
+// of the snapshots, the dependency by workload runs from the client's
+// workload to the backend's, seen from both ends, as it does by host.
+func TestMergeForwardsByWorkload(t *testing.T) {
+	a := netip.MustParseAddr
+	app := &snapshot.Snapshot{
+		Schema: snapshot.Schema, ScannedAt: time.Unix(100, 0),
+		Host:      snapshot.Host{Hostname: "app", Addresses: []netip.Addr{a("10.0.0.1")}},
+		Workloads: []snapshot.Workload{{Name: "fetcher.service"}},
+		Connections: []snapshot.Connection{{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8081, Process: "fetcher",
+			RemoteIP: a("10.0.0.5"), Sockets: 1, Workload: "fetcher.service"}},
+	}
+	router := &snapshot.Snapshot{
+		Schema: snapshot.Schema, ScannedAt: time.Unix(100, 0),
+		Host:        snapshot.Host{Hostname: "router", Addresses: []netip.Addr{a("10.0.0.5")}},
+		Connections: []snapshot.Connection{forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1)},
+	}
+	backend := &snapshot.Snapshot{
+		Schema: snapshot.Schema, ScannedAt: time.Unix(100, 0),
+		Host:      snapshot.Host{Hostname: "backend", Addresses: []netip.Addr{a("10.0.9.2")}},
+		Workloads: []snapshot.Workload{{Name: "web.service"}},
+		Listeners: []snapshot.Listener{{Protocol: "tcp", Address: a("0.0.0.0"), Port: 80, Process: "web", Sockets: 1, Workload: "web.service"}},
+		Connections: []snapshot.Connection{{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "web",
+			RemoteIP: a("10.0.0.1"), Sockets: 1, Workload: "web.service"}},
+	}
+	for _, tc := range []struct{ by, want string }{
+		{ByHost, "10.0.0.1 -> 10.0.9.2 :80 both [fetcher.service] -> [web.service]"},
+		{ByWorkload, "10.0.0.1/fetcher.service -> 10.0.9.2/web.service :80 both [fetcher.service] -> [web.service]"},
+	} {
+		for _, order := range [][]*snapshot.Snapshot{{app, router, backend}, {backend, router, app}, {router, app, backend}, {app, backend, router}} {
+			g, err := Merge(order, MergeOptions{By: tc.by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := edgeList(g); !slices.Equal(got, []string{tc.want}) {
+				t.Errorf("by %s, order %s,%s,%s: edges %q, want %q", tc.by, order[0].Host.Hostname, order[1].Host.Hostname, order[2].Host.Hostname, got, tc.want)
+			}
+		}
+	}
+}

@@ -425,3 +425,68 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Machine is a PID namespace of its own (with its own /proc mount and
+// hostname) whose init sleeps in a host's network namespace: a machine as
+// planet sees it, whose processes, and its containers', are the only ones
+// its /proc shows. Killing the init, at clean-up, kills everything in it.
+type Machine struct {
+	Init int // the init's PID as the test sees it
+	once sync.Once
+	stop func()
+}
+
+// Stop kills the machine's init, and with it every process in the PID
+// namespace, and waits for unshare. It may be called more than once.
+func (m *Machine) Stop() { m.once.Do(m.stop) }
+
+// Machine starts the init of a new PID namespace in h, named hostname.
+// Its clean-up (Stop) is registered now, so it would run after the
+// clean-ups of the processes started in it later; but a process started
+// through nsenter leaves its child holding the output pipe, and
+// Proc.Stop waits for that: the caller registers Stop again once those
+// processes are started (t.Cleanup(m.Stop)), to run first.
+func (h *Host) Machine(hostname string) *Machine {
+	t := h.lab.t
+	t.Helper()
+	testenv.NeedCommand(t, "unshare", "util-linux")
+	testenv.NeedCommand(t, "nsenter", "util-linux")
+	cmd := h.Command("unshare", "--pid", "--fork", "--mount-proc", "--uts", "--kill-child",
+		"sh", "-c", "hostname "+hostname+" && exec sleep 3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testnet: start a PID namespace in %s: %v", h.Label, err)
+	}
+	m := &Machine{}
+	m.stop = func() {
+		if m.Init != 0 {
+			_ = syscall.Kill(m.Init, syscall.SIGKILL)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	t.Cleanup(m.Stop)
+	// unshare --fork: the init is unshare's child; wait for its exec of
+	// sleep, so that the hostname is set.
+	children := fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(children)
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if c, _ := os.ReadFile("/proc/" + f[0] + "/comm"); string(c) == "sleep\n" {
+				m.Init, _ = strconv.Atoi(f[0])
+				return m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("testnet: the PID namespace's init in %s did not start", h.Label)
+	return nil
+}
+
+// Command returns a command, not started, that runs name in the machine's
+// PID, mount and UTS namespaces and in netns's network namespace (the
+// machine's own host, or one of its containers).
+func (m *Machine) Command(netns *Host, name string, arg ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(m.Init), "-p", "-m", "-u",
+		"--net=" + netnsDir + "/" + netns.Name, "--", name}, arg...)...)
+}

@@ -4,101 +4,179 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
 	"github.com/planetdeps/planet/scan/conntrack"
+	"github.com/planetdeps/planet/scan/conntrack/ctsynth"
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// BenchmarkRealTable fills the conntrack table of a private network
-// namespace through ctnetlink (what `conntrack -I` does, without a process
-// per entry) and times Scan reading it back from the kernel's
-// /proc/<pid>/net/nf_conntrack. A namespace's table stops at the global
-// net.netfilter.nf_conntrack_max (262,144 here), so the entry count is that
-// less a margin: the million-entry figure is BenchmarkScanMillion's.
-// Needs root:
+// TestLoadReadBack loads entries into a private network namespace's table
+// through ctsynth.Load (ctnetlink, as `conntrack -I`) and reads the
+// kernel's table back, through the ctnetlink dump and through the /proc
+// file: both give exactly the entries loaded.
+func TestLoadReadBack(t *testing.T) {
+	lab := testnet.New(t)
+	h := lab.Host("load")
+	if _, err := os.Stat("/proc/sys/net/netfilter/nf_conntrack_max"); err != nil {
+		testenv.Unavailable(t, "no connection tracking (modprobe nf_conntrack): %v", err)
+	}
+	const n = 2000
+	var want []string
+	ctsynth.Entries(n, func(e *ctsynth.Entry) error {
+		want = append(want, entryString(e.Proto == unix.IPPROTO_TCP, e.OrigSrc, e.OrigDst, e.ReplySrc, e.ReplyDst, !e.Replied))
+		return nil
+	})
+	slices.Sort(want)
+	var dumped []string
+	collect := func(into *[]string) func(*conntrack.Flow) error {
+		return func(f *conntrack.Flow) error {
+			*into = append(*into, entryString(f.Proto == "tcp", f.Orig.Src, f.Orig.Dst, f.Reply.Src, f.Reply.Dst, f.Unreplied))
+			return nil
+		}
+	}
+	err := h.Do(func() error {
+		if err := ctsynth.Load(context.Background(), n); err != nil {
+			return err
+		}
+		_, err := conntrack.Dump(context.Background(), conntrack.Limits{}, collect(&dumped))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(dumped)
+	if !slices.Equal(dumped, want) {
+		t.Errorf("dumped %d entries, loaded %d; first dumped %q, first loaded %q", len(dumped), len(want), dumped[:min(3, len(dumped))], want[:3])
+	}
+	sleeper := h.Start(h.Command("sleep", "3600"))
+	var read []string
+	f, err := os.Open(conntrack.Path(fmt.Sprintf("/proc/%d", waitExec(t, sleeper.Cmd.Process.Pid, "sleep"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := conntrack.Parse(context.Background(), f, f.Name(), conntrack.Limits{}, collect(&read)); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(read)
+	if !slices.Equal(read, want) {
+		t.Errorf("/proc table: %d entries, loaded %d", len(read), len(want))
+	}
+}
+
+func entryString(tcp bool, os, od, rs, rd netip.AddrPort, unreplied bool) string {
+	return fmt.Sprintf("tcp=%v %s>%s %s>%s unreplied=%v", tcp, os, od, rs, rd, unreplied)
+}
+
+// waitExec waits until process pid has exec'd comm (ip netns exec becomes
+// its command once it has entered the namespace) and returns pid.
+func waitExec(t testing.TB, pid int, comm string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(c) == comm+"\n" {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start in the namespace", comm)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// raiseConntrackMax raises the global net.netfilter.nf_conntrack_max (and
+// the hash table's buckets with it) to hold n entries and a margin, and
+// puts both back when b ends.
+func raiseConntrackMax(b *testing.B, n int) {
+	b.Helper()
+	const maxPath, bucketsPath = "/proc/sys/net/netfilter/nf_conntrack_max", "/proc/sys/net/netfilter/nf_conntrack_buckets"
+	read := func(p string) int {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			testenv.Unavailable(b, "no connection tracking (modprobe nf_conntrack): %v", err)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			b.Fatalf("%s: %v", p, err)
+		}
+		return v
+	}
+	oldMax, oldBuckets := read(maxPath), read(bucketsPath)
+	if oldMax >= n+n/10 {
+		return
+	}
+	write := func(p string, v int) {
+		if err := os.WriteFile(p, []byte(strconv.Itoa(v)), 0o644); err != nil {
+			b.Fatalf("%s = %d: %v", p, v, err)
+		}
+	}
+	b.Cleanup(func() {
+		write(maxPath, oldMax)
+		write(bucketsPath, oldBuckets)
+	})
+	write(bucketsPath, max(oldBuckets, (n+n/10)/4))
+	write(maxPath, n+n/10)
+}
+
+// BenchmarkRealTable loads a real connection-tracking table of 1,000,000
+// entries (PLANET_CT_ENTRIES to change it) into a private network
+// namespace through ctsynth.Load (the mix of ctsynth.Entries: published
+// ports, masqueraded, closed, sendto and forwarded flows), raising the
+// global nf_conntrack_max for it and restoring it afterwards, and times,
+// side by side on that table:
+//
+//	kernel-only: the kernel writing /proc/<pid>/net/nf_conntrack, read and thrown away
+//	scan-proc:   conntrack.Scan reading that file (the unit's way, without CAP_NET_ADMIN)
+//	scan-netlink: conntrack.ScanNetlink dumping it (root's way)
+//	conntrack-L: `conntrack -L` (conntrack-tools) listing it to /dev/null
+//
+// with the CPU time of each (cpu-s/op: user and system, the kernel's work
+// included; conntrack -L's as its child's) next to the wall time. The
+// whole `planet scan` of such a host, with its peak memory, is
+// scripts/bench-conntrack.sh real's. Needs root:
 //
 //	go test ./scan/conntrack -run '^$' -bench RealTable -benchtime 3x
 func BenchmarkRealTable(b *testing.B) {
 	lab := testnet.New(b)
-	h := lab.Host("fill")
-	raw, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
-	if err != nil {
-		b.Skipf("no conntrack: %v", err)
-	}
-	max, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-	n := min(250_000, max-1000)
+	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("PLANET_CT_ENTRIES")); err == nil && v > 0 {
-		n = min(v, n) // e.g. to see how the kernel's time grows
+		n = v
 	}
-	err = h.Do(func() error {
-		nh, err := netlink.NewHandle(unix.NETLINK_NETFILTER)
-		if err != nil {
-			return err
-		}
-		defer nh.Close()
-		for i := range n {
-			cl := net.IPv4(10, 200, byte(i>>16), byte(i>>8)).To4()
-			port := uint16(1024 + i%60000)
-			f := &netlink.ConntrackFlow{
-				FamilyType: unix.AF_INET,
-				Forward:    netlink.IPTuple{SrcIP: cl, DstIP: net.IPv4(10, 1, 0, 5).To4(), Protocol: unix.IPPROTO_TCP, SrcPort: port, DstPort: 8443},
-				Reverse:    netlink.IPTuple{SrcIP: net.IPv4(172, 17, 0, byte(2+i%200)).To4(), DstIP: cl, Protocol: unix.IPPROTO_TCP, SrcPort: 443, DstPort: port},
-				TimeOut:    3600,
-				ProtoInfo:  &netlink.ProtoInfoTCP{State: 3}, // ESTABLISHED
-			}
-			if err := nh.ConntrackCreate(netlink.ConntrackTable, netlink.InetFamily(unix.AF_INET), f); err != nil {
-				return fmt.Errorf("entry %d: %w", i, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	raiseConntrackMax(b, n)
+	h := lab.Host("fill")
+	if err := h.Do(func() error { return ctsynth.Load(context.Background(), n) }); err != nil {
 		b.Fatalf("fill the table: %v", err)
 	}
 	sleeper := h.Start(h.Command("sleep", "3600"))
-	pid := sleeper.Cmd.Process.Pid
-	// ip netns exec becomes sleep once it has entered the namespace.
-	for i := 0; ; i++ {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "sleep\n" {
-			break
-		}
-		if i == 500 {
-			b.Fatal("sleep did not start in the namespace")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	path := conntrack.Path(fmt.Sprintf("/proc/%d", pid))
+	path := conntrack.Path(fmt.Sprintf("/proc/%d", waitExec(b, sleeper.Cmd.Process.Pid, "sleep")))
 	host := conntrack.Host{Local: map[netip.Addr]bool{netip.MustParseAddr("10.1.0.5"): true}}
-	// The floor: the kernel writing the file, read and thrown away.
-	for _, size := range []int{256 << 10, 4 << 20} {
-		b.Run(fmt.Sprintf("kernel-only/read=%dKiB", size>>10), func(b *testing.B) {
-			defer cpuMetric(b)()
-			for b.Loop() {
-				f, err := os.Open(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n, err := io.CopyBuffer(io.Discard, f, make([]byte, size))
-				f.Close()
-				if err != nil || n == 0 {
-					b.Fatal(n, err)
-				}
+	b.Run("kernel-only", func(b *testing.B) {
+		defer cpuMetric(b)()
+		for b.Loop() {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(n), "entries")
-		})
-	}
+			n, err := io.CopyBuffer(io.Discard, f, make([]byte, 256<<10))
+			f.Close()
+			if err != nil || n == 0 {
+				b.Fatal(n, err)
+			}
+		}
+		b.ReportMetric(float64(n), "entries")
+	})
 	b.Run("scan-proc", func(b *testing.B) {
 		benchScan(b, n, func() (*snapshot.Conntrack, error) {
 			_, info, err := conntrack.Scan(context.Background(), path, host, conntrack.Limits{})
@@ -117,6 +195,19 @@ func BenchmarkRealTable(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	})
+	b.Run("conntrack-L", func(b *testing.B) {
+		testenv.NeedCommand(b, "conntrack", "conntrack")
+		var cpu float64
+		for b.Loop() {
+			cmd := h.Command("conntrack", "-L")
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("conntrack -L: %v", err)
+			}
+			cpu += (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+		}
+		b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+		b.ReportMetric(float64(n), "entries")
 	})
 }
 
@@ -140,9 +231,9 @@ func benchScan(b *testing.B, n int, scan func() (*snapshot.Conntrack, error)) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Entries made by ctnetlink have seen no reply: all unanswered.
-		if info.Entries != n || info.FlowsAdded+info.Unanswered != n {
-			b.Fatalf("read %+v; want %d flows added or unanswered", info, n)
+		// ctsynth.Entries: 3 in 20 foreign, the rest added.
+		if info.Entries != n || info.Foreign != n/20*3 || info.FlowsAdded != n-n/20*3 {
+			b.Fatalf("read %+v; want %d flows, %d foreign, the rest added", info, n, n/20*3)
 		}
 	}
 	b.ReportMetric(float64(n), "entries")

@@ -20,6 +20,9 @@ type Entry struct {
 	Replied            bool  // traffic seen both ways (IPS_SEEN_REPLY, IPS_ASSURED)
 }
 
+// maxEntries keeps every peer address in its /24 (a peer per 60,000).
+const maxEntries = 250 * 60_000
+
 func a4(a, b, c, d int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(a), byte(b), byte(c), byte(d)})
 }
@@ -27,27 +30,28 @@ func a4(a, b, c, d int) netip.Addr {
 func ap(a netip.Addr, port int) netip.AddrPort { return netip.AddrPortFrom(a, uint16(port)) }
 
 // Entries calls fn with n entries of the same mix as Write (host 10.1.0.5,
-// containers 172.17.0.0/16; published-port, masqueraded, closed, sendto
-// and forwarded flows in Write's proportions), every one with tuples of
-// its own, as the kernel requires of a real table: clients and peers are
-// spread over 10.128.0.0/11 and ports so that no tuple repeats for n up to
-// 4,000,000. fn's Entry is reused.
+// containers 172.17.0.0/16, 20,000 client addresses; published-port,
+// masqueraded, closed, sendto and forwarded flows in Write's proportions),
+// every one with tuples of its own, as the kernel requires of a real
+// table: a client's flows take ports of their own, and every 60,000 flows
+// of a kind go to another peer address. fn's Entry is reused.
 func Entries(n int, fn func(*Entry) error) error {
-	if n > 4_000_000 {
-		return fmt.Errorf("%d entries: at most 4,000,000 have distinct tuples", n)
+	if n > maxEntries {
+		return fmt.Errorf("%d entries: at most %d have distinct tuples", n, maxEntries)
 	}
 	host := a4(10, 1, 0, 5)
 	var e Entry
 	for i := range n {
-		cl := a4(10, 128+i>>16, (i>>8)&255, i&255) // one client address per entry
+		c := i % 20_000
+		cl, clPort := a4(10, 200, c/250, 1+c%250), 1024+i/20_000
 		ctr := a4(172, 17, (i/200)%4, 2+i%200)
 		// A port per entry among 60,000, and a peer per 60,000 entries.
 		port, peer := 1024+i%60000, i/60000
 		e = Entry{Proto: unix.IPPROTO_TCP, TCPState: 3, Replied: true}
 		switch i % 20 {
 		case 0, 1, 2, 3, 4, 5, 6, 7: // published: client -> host:8443, DNAT to a container's 443
-			e.OrigSrc, e.OrigDst = ap(cl, port), ap(host, 8443)
-			e.ReplySrc, e.ReplyDst = ap(ctr, 443), ap(cl, port)
+			e.OrigSrc, e.OrigDst = ap(cl, clPort), ap(host, 8443)
+			e.ReplySrc, e.ReplyDst = ap(ctr, 443), ap(cl, clPort)
 		case 8, 9, 10, 11: // a container's flow to a database, masqueraded; half closed
 			db := a4(10, 3, peer, 9)
 			e.OrigSrc, e.OrigDst = ap(ctr, port), ap(db, 5432)
@@ -66,8 +70,8 @@ func Entries(n int, fn func(*Entry) error) error {
 			e.OrigSrc, e.OrigDst = ap(host, port), ap(col, 8125)
 			e.ReplySrc, e.ReplyDst = ap(col, 8125), ap(host, port)
 		default: // forwarded between other hosts: foreign
-			e.OrigSrc, e.OrigDst = ap(cl, port), ap(a4(10, 7, 0, 2), 80)
-			e.ReplySrc, e.ReplyDst = ap(a4(10, 7, 0, 2), 80), ap(cl, port)
+			e.OrigSrc, e.OrigDst = ap(cl, clPort), ap(a4(10, 7, 0, 2), 80)
+			e.ReplySrc, e.ReplyDst = ap(a4(10, 7, 0, 2), 80), ap(cl, clPort)
 		}
 		if err := fn(&e); err != nil {
 			return err

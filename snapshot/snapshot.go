@@ -95,8 +95,10 @@ type Conntrack struct {
 	FlowsAdded int `json:"flows_added"`
 	// EndedFlows counts, of FlowsAdded, the TCP flows that had closed.
 	EndedFlows int `json:"ended_flows"`
-	// SocketsRedirected counts sockets whose actual destination (behind a
-	// DNAT) differs from the address dialled.
+	// SocketsRedirected counts sockets moved to the record their flow's
+	// NAT puts them under: an upstream socket to its actual destination
+	// behind a DNAT (the address dialled kept next to it), a container's
+	// socket of a port the host publishes to the published port.
 	SocketsRedirected int `json:"sockets_redirected"`
 	// Shown counts flows a socket of this host already shows.
 	Shown int `json:"shown"`

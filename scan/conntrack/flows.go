@@ -77,7 +77,7 @@ type Stats struct {
 	Flows      int // TCP and UDP flows offered
 	Added      int // counted into a record's flows (no socket shows them)
 	Ended      int // of Added, TCP flows that had already closed
-	Annotated  int // sockets given the actual destination behind a DNAT
+	Annotated  int // sockets moved by a NAT: to the actual destination behind a DNAT, or to the port published to their container
 	Shown      int // flows a socket of this host already shows
 	Foreign    int // flows that are neither this host's nor its containers'
 	Unanswered int // TCP flows never answered, UDP flows to a port no one serves here

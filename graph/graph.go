@@ -243,8 +243,13 @@ type Edge struct {
 	// units, containers, pods) on each end, where the snapshots know them.
 	ClientWorkloads []string `json:"client_workloads,omitempty"`
 	ServerWorkloads []string `json:"server_workloads,omitempty"`
-	ClientHosts     int      `json:"client_hosts"`
-	ServerHosts     int      `json:"server_hosts"`
+	// Dialled lists the addresses (ip:port, sorted) the clients dialled
+	// where a DNAT sent them to this server: a service VIP resolved on
+	// the client host (snapshot.Connection.DialledIP), a DNAT router's
+	// published port. Empty when every client dialled the server itself.
+	Dialled     []string `json:"dialled,omitempty"`
+	ClientHosts int      `json:"client_hosts"`
+	ServerHosts int      `json:"server_hosts"`
 	// Sockets sums, over the client/server host pairs, the larger of the
 	// pair's two ends' socket totals: both ends of a pair count the same
 	// sockets, and either may miss some or not have been scanned.

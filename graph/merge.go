@@ -155,6 +155,9 @@ func (s *idSet) len() int {
 type edgeAgg struct {
 	clientProcs, serverProcs []string
 	clientWls, serverWls     []string
+	// dialled: the addresses (ip:port) clients dialled where a DNAT sent
+	// them to this server (a service VIP, a DNAT router's port).
+	dialled                  []string
 	clientHosts, serverHosts idSet
 	// pairs counts folded host pairs by what saw them: both ends, the
 	// client only, the server only.
@@ -776,6 +779,9 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 		e.clientProcs = addProcess(e.clientProcs, c.Process)
 		e.clientWls = addWorkload(e.clientWls, c.Workload)
 		e.serverWls = addWorkload(e.serverWls, farWl)
+		if c.DialledIP.IsValid() {
+			e.dialled = addWorkload(e.dialled, netip.AddrPortFrom(c.DialledIP.Unmap().WithZone(""), c.DialledPort).String())
+		}
 		e.clientHosts.add(self)
 		e.serverHosts.add(remoteEP)
 		p := view(hostPairKey{k, self, remoteEP})
@@ -834,6 +840,7 @@ func (e *edgeAgg) clone() *edgeAgg {
 	c.clientProcs = slices.Clone(e.clientProcs)
 	c.serverProcs = slices.Clone(e.serverProcs)
 	c.clientWls = slices.Clone(e.clientWls)
+	c.dialled = slices.Clone(e.dialled)
 	c.serverWls = slices.Clone(e.serverWls)
 	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
 	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
@@ -936,6 +943,10 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 			}
 			for _, w := range edges[mv.from.edge].clientWls {
 				e.clientWls = addWorkload(e.clientWls, w)
+			}
+			// What the client dialled: the router's port.
+			if ip := mv.p.serverIP; ip.IsValid() {
+				e.dialled = addWorkload(e.dialled, netip.AddrPortFrom(ip, mv.from.edge.port).String())
 			}
 		}
 		e.clientHosts.add(mv.to.client)
@@ -1048,6 +1059,7 @@ func (m *Merger) Graph() (*Graph, error) {
 			ServerProcesses:        e.serverProcs,
 			ClientWorkloads:        e.clientWls,
 			ServerWorkloads:        e.serverWls,
+			Dialled:                e.dialled,
 			ClientHosts:            e.clientHosts.len(),
 			ServerHosts:            e.serverHosts.len(),
 			Sockets:                e.sockets,

@@ -194,7 +194,8 @@ func TestMergeByWorkloadHostPairs(t *testing.T) {
 // TestMergeForwardsByWorkload: a client service calls a DNAT router's
 // port that the router forwards to a backend's service. Whatever the order
 // of the snapshots, the dependency by workload runs from the client's
-// workload to the backend's, seen from both ends, as it does by host.
+// workload to the backend's, seen from both ends, as it does by host, and
+// the edge keeps the router's port the client dialled.
 func TestMergeForwardsByWorkload(t *testing.T) {
 	a := netip.MustParseAddr
 	app := &snapshot.Snapshot{
@@ -228,6 +229,8 @@ func TestMergeForwardsByWorkload(t *testing.T) {
 			}
 			if got := edgeList(g); !slices.Equal(got, []string{tc.want}) {
 				t.Errorf("by %s, order %s,%s,%s: edges %q, want %q", tc.by, order[0].Host.Hostname, order[1].Host.Hostname, order[2].Host.Hostname, got, tc.want)
+			} else if d := g.Edges[0].Dialled; !slices.Equal(d, []string{"10.0.0.5:8081"}) {
+				t.Errorf("by %s: dialled %q, want the router's port the client dialled", tc.by, d)
 			}
 		}
 	}

@@ -402,8 +402,8 @@ func TestNAT(t *testing.T) {
 			label("docker") + " -> " + label("server") + " tcp/5432 seen=both [worker -> db] [docker/shop -> db.service] sockets=1",
 			label("docker") + " -> " + label("server") + " tcp/8001 seen=both [ -> closer] [docker/shop -> closer.service] sockets=1",
 			label("docker") + " -> " + label("server") + " udp/8125 seen=both [shopstats -> collector] [docker/shop -> collector.service] sockets=1",
-			label("app") + " -> " + label("backend") + " tcp/80 seen=both [fetcher -> web] [fetcher.service -> web.service] sockets=1",
-			label("app") + " -> " + label("server") + " tcp/8000 seen=both [caller -> api] [caller.service -> api.service] sockets=1",
+			label("app") + " -> " + label("backend") + " tcp/80 seen=both [fetcher -> web] [fetcher.service -> web.service] sockets=1 dialled=" + addr(pRouter, 8081),
+			label("app") + " -> " + label("server") + " tcp/8000 seen=both [caller -> api] [caller.service -> api.service] sockets=1 dialled=10.250.99.1:80",
 			label("app") + " -> " + label("server") + " tcp/8001 seen=both [ -> closer] [ -> closer.service] sockets=1",
 			label("app") + " -> " + label("server") + " udp/8125 seen=both [statsc -> collector] [statsc.service -> collector.service] sockets=1",
 			label("app") + " -> " + label("server") + " udp/514 seen=both [syslogc -> syslogd] [syslogc.service -> syslogd.service] sockets=1",
@@ -413,8 +413,8 @@ func TestNAT(t *testing.T) {
 			label("docker") + "/docker/shop -> " + label("server") + "/db.service tcp/5432 seen=both [worker -> db] [docker/shop -> db.service] sockets=1",
 			label("docker") + "/docker/shop -> " + label("server") + "/closer.service tcp/8001 seen=both [ -> closer] [docker/shop -> closer.service] sockets=1",
 			label("docker") + "/docker/shop -> " + label("server") + "/collector.service udp/8125 seen=both [shopstats -> collector] [docker/shop -> collector.service] sockets=1",
-			label("app") + "/fetcher.service -> " + label("backend") + "/web.service tcp/80 seen=both [fetcher -> web] [fetcher.service -> web.service] sockets=1",
-			label("app") + "/caller.service -> " + label("server") + "/api.service tcp/8000 seen=both [caller -> api] [caller.service -> api.service] sockets=1",
+			label("app") + "/fetcher.service -> " + label("backend") + "/web.service tcp/80 seen=both [fetcher -> web] [fetcher.service -> web.service] sockets=1 dialled=" + addr(pRouter, 8081),
+			label("app") + "/caller.service -> " + label("server") + "/api.service tcp/8000 seen=both [caller -> api] [caller.service -> api.service] sockets=1 dialled=10.250.99.1:80",
 			label("app") + " -> " + label("server") + "/closer.service tcp/8001 seen=both [ -> closer] [ -> closer.service] sockets=1",
 			label("app") + "/statsc.service -> " + label("server") + "/collector.service udp/8125 seen=both [statsc -> collector] [statsc.service -> collector.service] sockets=1",
 			label("app") + "/syslogc.service -> " + label("server") + "/syslogd.service udp/514 seen=both [syslogc -> syslogd] [syslogc.service -> syslogd.service] sockets=1",
@@ -427,9 +427,13 @@ func TestNAT(t *testing.T) {
 			}
 			var got []string
 			for _, e := range g.Edges {
-				got = append(got, fmt.Sprintf("%s -> %s %s/%d seen=%s [%s -> %s] [%s -> %s] sockets=%d",
+				line := fmt.Sprintf("%s -> %s %s/%d seen=%s [%s -> %s] [%s -> %s] sockets=%d",
 					e.From, e.To, e.Protocol, e.Port, e.SeenFrom, strings.Join(e.ClientProcesses, ","), strings.Join(e.ServerProcesses, ","),
-					strings.Join(e.ClientWorkloads, ","), strings.Join(e.ServerWorkloads, ","), e.Sockets))
+					strings.Join(e.ClientWorkloads, ","), strings.Join(e.ServerWorkloads, ","), e.Sockets)
+				if len(e.Dialled) > 0 {
+					line += " dialled=" + strings.Join(e.Dialled, ",")
+				}
+				got = append(got, line)
 			}
 			slices.Sort(got)
 			want := slices.Sorted(slices.Values(tc.want))

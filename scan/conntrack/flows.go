@@ -296,12 +296,15 @@ func (m *Merger) published(f *Flow, a, b, c, d netip.AddrPort) {
 	// read: its record (the container's port, as the container sees it)
 	// becomes the published port's.
 	if s := m.socks[sockKey{f.Proto, c, d}]; s != nil && s.Netns == ct.Netns {
-		m.stats.Shown++
 		from := recKey{dir: snapshot.Downstream, proto: s.Proto, port: c.Port(), process: s.Process, workload: s.Workload, netns: s.Netns, remote: d.Addr()}
 		to := k
 		to.process, to.workload, to.netns = s.Process, s.Workload, s.Netns
-		m.move(s, from, to)
-		return
+		if m.move(s, from, to) {
+			m.stats.Shown++
+			return
+		}
+		// The socket scan put it elsewhere (another process's record):
+		// the flow counts on the published port by itself.
 	}
 	k.netns, k.workload = ct.Netns, ct.Workload
 	if l := m.listener(ct.Netns, f.Proto, c); l != nil {
@@ -397,16 +400,17 @@ func (m *Merger) annotate(s *Socket, actual, dialled netip.AddrPort) {
 }
 
 // move moves socket s, its state and bytes, from the record from to the
-// record to. A socket the socket scan counted elsewhere (no socket in
-// from: the other direction) stays where it is.
-func (m *Merger) move(s *Socket, from, to recKey) {
+// record to, and reports whether it did. A socket the socket scan counted
+// elsewhere (no socket in from: the other direction, another process)
+// stays where it is, as does one past MaxRecords.
+func (m *Merger) move(s *Socket, from, to recKey) bool {
 	old := m.recs[from]
 	if old == nil || old.Sockets == 0 {
-		return
+		return false
 	}
 	rec := m.record(to)
 	if rec == nil {
-		return
+		return false
 	}
 	old.Sockets--
 	rec.Sockets++
@@ -426,6 +430,7 @@ func (m *Merger) move(s *Socket, from, to recKey) {
 		rec.BytesReceived += s.BytesReceived
 	}
 	m.stats.Annotated++
+	return true
 }
 
 // record returns the record for k, creating it within MaxRecords.

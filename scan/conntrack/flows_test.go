@@ -139,6 +139,24 @@ func TestMergerRules(t *testing.T) {
 			stats: Stats{Flows: 2, Shown: 1, Annotated: 1, Added: 1, Ended: 1},
 		},
 		{
+			name: "a container's socket the socket scan counted under another process leaves the flow to count on the published port",
+			h: Host{
+				HostNetns:  1,
+				Containers: map[netip.Addr]Container{netip.MustParseAddr("172.17.0.2"): {Netns: 2, Workload: "docker/web"}},
+				Listeners:  []snapshot.Listener{{Protocol: "tcp", Address: netip.IPv4Unspecified(), Port: 80, Process: "master", Workload: "docker/web", Netns: 2}},
+				Connected: []Socket{{Proto: "tcp", Local: netip.MustParseAddrPort("172.17.0.2:80"), Remote: netip.MustParseAddrPort("10.9.0.7:50000"),
+					Process: "worker", Workload: "docker/web", Netns: 2}},
+				Connections: []snapshot.Connection{{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "master", Workload: "docker/web", Netns: 2,
+					RemoteIP: netip.MustParseAddr("10.9.0.7"), Sockets: 1}},
+			},
+			flows: []Flow{flow("tcp", "ESTABLISHED", tuple("10.9.0.7:50000", host+":8080"), tuple("172.17.0.2:80", "10.9.0.7:50000"))},
+			want: []string{
+				`downstream tcp/80 10.9.0.7 "master" sockets=1 flows=0 ended=0 workload=docker/web netns=2`,
+				`downstream tcp/8080 10.9.0.7 "master" sockets=0 flows=1 ended=0 backend=172.17.0.2:80 workload=docker/web netns=2`,
+			},
+			stats: Stats{Flows: 1, Added: 1},
+		},
+		{
 			name: "masqueraded flows no socket shows are the container's: its workload, and its sendto() socket's process",
 			h: Host{
 				HostNetns:  1,

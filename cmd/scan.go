@@ -126,6 +126,10 @@ counters keep their totals in --state-dir (none: no counters).`,
 			if err != nil {
 				return usageError(err)
 			}
+			source, err := scan.ParseSourceKind(a.v.GetString("socket-source"))
+			if err != nil {
+				return usageError(err)
+			}
 			output, outFormat, err := a.scanOutput()
 			if err != nil {
 				return err
@@ -133,7 +137,7 @@ counters keep their totals in --state-dir (none: no counters).`,
 			state := stateDir(a.v.GetString("state-dir"))
 			opts := scan.Options{
 				ProcRoot:          a.v.GetString("proc-root"),
-				SocketSource:      a.v.GetString("socket-source"),
+				SocketSource:      source,
 				Namespaces:        a.v.GetString("netns"),
 				Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
 				Inventory:         a.v.GetString("inventory"),
@@ -185,7 +189,7 @@ counters keep their totals in --state-dir (none: no counters).`,
 	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
 	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+render.MetricWindowBytes+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
-	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.String("socket-source", scan.SourceAuto.String(), "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
 	f.String("netns", scan.NamespacesAuto, "network namespaces: auto (all where planet runs in the host's, PID 1's, else own), all (the host's and every container's) or own (only planet's)")
 	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")

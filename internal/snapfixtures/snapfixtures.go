@@ -1,32 +1,36 @@
-package render
+// Package snapfixtures holds the snapshots the renderers and the textfile
+// writer are tested with (render, metrics): one application host seen
+// several ways. Test use only.
+package snapfixtures
 
 import (
 	"net/netip"
-	"path/filepath"
-	"testing"
 	"time"
 
-	goldenfile "github.com/planetdeps/planet/internal/golden"
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// fixtures are the snapshots every renderer is tested with.
-var fixtures = []struct {
-	name string
-	snap func() *snapshot.Snapshot
-}{
-	{"realistic", realistic},
-	{"hostile", hostile},
-	{"minimal", minimal},
-	{"windowed", windowed},
-	{"containers", containers},
+// Fixture is one snapshot fixture: Name is its golden files' prefix
+// (realistic.prom.golden), Snap makes a fresh copy.
+type Fixture struct {
+	Name string
+	Snap func() *snapshot.Snapshot
+}
+
+// All are the snapshots every renderer is tested with.
+var All = []Fixture{
+	{"realistic", Realistic},
+	{"hostile", Hostile},
+	{"minimal", Minimal},
+	{"windowed", Windowed},
+	{"containers", Containers},
 }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// realistic is an application host as a root scan with an inventory and
+// Realistic is an application host as a root scan with an inventory and
 // darkstat sees it.
-func realistic() *snapshot.Snapshot {
+func Realistic() *snapshot.Snapshot {
 	return &snapshot.Snapshot{
 		Schema:        snapshot.Schema,
 		PlanetVersion: "v0.1.0",
@@ -92,7 +96,7 @@ func realistic() *snapshot.Snapshot {
 
 // hostile has names that break naive renderers: quotes, backslashes,
 // newlines, braces, markup, terminal escapes, unicode and invalid UTF-8.
-func hostile() *snapshot.Snapshot {
+func Hostile() *snapshot.Snapshot {
 	evilDomain := "x\"}\n{y=\"z\\.example"
 	return &snapshot.Snapshot{
 		Schema:        snapshot.Schema,
@@ -142,10 +146,10 @@ func hostile() *snapshot.Snapshot {
 	}
 }
 
-// containers is a docker host (snapshot v2): app.service on the host and
+// Containers is a docker host (snapshot v2): app.service on the host and
 // the container docker/app call the container docker/web over the bridge;
 // docker/app also calls a database through the host's masquerade.
-func containers() *snapshot.Snapshot {
+func Containers() *snapshot.Snapshot {
 	est := map[string]int{"ESTABLISHED": 1}
 	id := "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100"
 	return &snapshot.Snapshot{
@@ -177,8 +181,8 @@ func containers() *snapshot.Snapshot {
 	}
 }
 
-// minimal is a scan that found nothing: no sources recorded, no sockets.
-func minimal() *snapshot.Snapshot {
+// Minimal is a scan that found nothing: no sources recorded, no sockets.
+func Minimal() *snapshot.Snapshot {
 	return &snapshot.Snapshot{
 		Schema:    snapshot.Schema,
 		ScannedAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC),
@@ -186,8 +190,20 @@ func minimal() *snapshot.Snapshot {
 	}
 }
 
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	goldenfile.Check(t, filepath.Join("testdata", name), got)
+// Windowed is Realistic() scanned with a 300 s window: two of its records
+// carry window figures, and one dependency only lived within the window.
+func Windowed() *snapshot.Snapshot {
+	s := Realistic()
+	start := s.ScannedAt.Add(-300 * time.Second)
+	s.Window = &snapshot.Window{Start: start, Seconds: 300, Requested: 300, Method: snapshot.WindowEvents,
+		Opened: 40, Closed: 40, BytesMeaning: snapshot.WindowBytesMeaning}
+	cw := func(opened int, sent, recv uint64) *snapshot.ConnWindow {
+		return &snapshot.ConnWindow{Opened: opened, Closed: opened, OpenedPerSecond: float64(opened) / 300,
+			BytesSent: sent, BytesReceived: recv, BytesSentPerSecond: float64(sent) / 300, BytesReceivedPerSecond: float64(recv) / 300,
+			FirstSeen: start, LastSeen: s.ScannedAt}
+	}
+	s.Connections[0].Window = cw(0, 3000, 600_000)
+	s.Connections = append(s.Connections, snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 5432,
+		Process: "backup", RemoteIP: ip("10.9.9.9"), RemoteHostgroup: "db", RemoteDomain: "db.service.consul", Window: cw(40, 480_000_000, 1_200_000)})
+	return s
 }

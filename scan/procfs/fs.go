@@ -13,6 +13,7 @@ package procfs
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,4 +51,15 @@ func (p FS) PIDs() ([]int, error) {
 	}
 	slices.Sort(pids)
 	return pids, nil
+}
+
+// readBounded reads at most limit bytes of a /proc file: the size /proc
+// reports (0) says nothing of how much a read returns.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -115,3 +115,26 @@ func TestComm(t *testing.T) {
 		t.Errorf("Comm of an exited process: %v, want fs.ErrNotExist", err)
 	}
 }
+
+func TestCgroupAndCmdline(t *testing.T) {
+	p := pidTree(t)
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(p.Root, "7", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cgroup", "0::/system.slice/nginx.service\n")
+	write("cmdline", "nginx: worker process\x00\x00")
+	if got, err := p.Cgroup(7); string(got) != "0::/system.slice/nginx.service\n" || err != nil {
+		t.Errorf("Cgroup(7) = %q, %v", got, err)
+	}
+	if got, err := p.Cmdline(7, 64); string(got) != "nginx: worker process\x00\x00" || err != nil {
+		t.Errorf("Cmdline(7, 64) = %q, %v", got, err)
+	}
+	if got, err := p.Cmdline(7, 5); string(got) != "nginx" || err != nil {
+		t.Errorf("Cmdline(7, 5) = %q, %v; want it cut at 5 bytes", got, err)
+	}
+	if _, err := p.Cgroup(99); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Cgroup of an exited process: %v, want fs.ErrNotExist", err)
+	}
+}

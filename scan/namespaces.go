@@ -58,10 +58,9 @@ func (p ProcFS) NetNamespaces() (self uint64, list []netNS, err error) {
 		return 0, nil, err
 	}
 	idx := map[uint64]int{}
-	for _, pid := range pids {
-		inode, err := fs.NetNSOf(pid)
+	fs.NetNSAll(pids, func(pid int, inode uint64, err error) {
 		if err != nil {
-			continue
+			return
 		}
 		i, seen := idx[inode]
 		if !seen {
@@ -72,7 +71,7 @@ func (p ProcFS) NetNamespaces() (self uint64, list []netNS, err error) {
 		if len(list[i].pids) < maxNamespacePIDs {
 			list[i].pids = append(list[i].pids, pid)
 		}
-	}
+	})
 	slices.SortFunc(list, func(a, b netNS) int { return cmp.Compare(a.inode, b.inode) })
 	return self, list, nil
 }

@@ -23,9 +23,14 @@ func (p FS) NetNSPath(process string) string { return p.Path(process, "ns", "net
 // gives fs.ErrNotExist; another user's, without CAP_SYS_PTRACE,
 // fs.ErrPermission; a link of another form wraps ErrNotNetNS.
 func (p FS) NetNS(process string) (uint64, error) {
+	return p.netNS(process, make([]byte, 64))
+}
+
+// netNS is NetNS with buf as scratch space for the link, so that a walk
+// over every process allocates once.
+func (p FS) netNS(process string, buf []byte) (uint64, error) {
 	path := p.NetNSPath(process)
-	var buf [64]byte
-	n, err := unix.Readlink(path, buf[:])
+	n, err := unix.Readlink(path, buf)
 	if err != nil {
 		return 0, fmt.Errorf("readlink %s: %w", path, err)
 	}
@@ -41,6 +46,17 @@ func (p FS) NetNS(process string) (uint64, error) {
 
 // NetNSOf is NetNS of a process by PID.
 func (p FS) NetNSOf(pid int) (uint64, error) { return p.NetNS(strconv.Itoa(pid)) }
+
+// NetNSAll reads the ns/net link of every process in pids, in order: fn
+// gets each PID with its namespace's inode, or the error NetNS gives.
+// It allocates one buffer for all the links.
+func (p FS) NetNSAll(pids []int, fn func(pid int, inode uint64, err error)) {
+	buf := make([]byte, 64)
+	for _, pid := range pids {
+		inode, err := p.netNS(strconv.Itoa(pid), buf)
+		fn(pid, inode, err)
+	}
+}
 
 // ParseNetNSLink parses an ns link, "net:[4026531840]", to its inode;
 // ok is false for anything else, inode 0 included.

@@ -3,6 +3,7 @@ package procfs
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,6 +99,15 @@ func TestNetNS(t *testing.T) {
 		if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 			t.Errorf("NetNS(%s) = %d, %v; want %d, %v", tt.process, got, err, tt.want, tt.wantErr)
 		}
+	}
+	got := map[int]uint64{}
+	p.NetNSAll([]int{1, 7, 12, 99}, func(pid int, inode uint64, err error) {
+		if err == nil {
+			got[pid] = inode
+		}
+	})
+	if want := map[int]uint64{1: 4026531840, 7: 4026532999}; !maps.Equal(got, want) {
+		t.Errorf("NetNSAll = %v, want %v", got, want)
 	}
 	for link, want := range map[string]uint64{"net:[4026531840]": 4026531840, "net:[0]": 0, "net:[x]": 0, "mnt:[1]": 0, "net:[1": 0} {
 		if got, ok := ParseNetNSLink(link); got != want || ok != (want != 0) {

@@ -70,12 +70,13 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 # The host of ctsynth's mix: 10.1.0.5 (flows of other addresses are
 # foreign to it, and cost next to nothing).
-ip -n "$ns" link add eth0 type dummy
+ip -n "$ns" link add eth0 type veth peer name eth1
 ip -n "$ns" addr add 10.1.0.5/16 dev eth0
 ip -n "$ns" link set eth0 up
+ip -n "$ns" link set eth1 up
 ip netns exec "$ns" "$out/synth" -load -n "$n"
 echo "== $n entries in $ns's table (nf_conntrack_max $(cat $sys/nf_conntrack_max), was $old_max)"
-echo "planet's conntrack summary: $(ip netns exec "$ns" "$out/planet" scan --config "$out/empty.yaml" --netns own -o - | grep -o '"conntrack": {[^}]*}' | tr -s ' \n' ' ')"
+echo "planet's conntrack summary: $(ip netns exec "$ns" "$out/planet" scan --config "$out/empty.yaml" --netns own -o - | tr -d ' \n' | grep -o '"conntrack":{[^}]*}')"
 scan="$out/planet scan --config $out/empty.yaml --netns own -o /dev/null"
 caps=+dac_read_search,+sys_ptrace
 unit="setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=$caps --ambient-caps=$caps $scan"

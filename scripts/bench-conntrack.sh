@@ -12,7 +12,7 @@
 #       and restored on exit; planet scan there as root (ctnetlink dump),
 #       planet scan with the shipped unit's capabilities (the /proc file),
 #       and `conntrack -L` listing the same table, side by side, each with
-#       its peak RSS.
+#       one run's peak RSS and CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=synthetic
@@ -29,8 +29,8 @@ go build -o "$out/synth" ./internal/cmd/synthconntrack
 : > "$out/empty.yaml"
 chmod 755 "$out"
 
-peak() { # peak RSS in KiB of the command, output thrown away
-  /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
+peak() { # one run: peak RSS in KiB and CPU seconds (user+system), output thrown away
+  /usr/bin/time -f "%M %U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "peak RSS %d KiB, CPU %.2f s", $1, $2 + $3}'
 }
 
 if [[ $mode == synthetic ]]; then
@@ -43,7 +43,7 @@ if [[ $mode == synthetic ]]; then
   hyperfine --warmup 1 --min-runs 5 -N "$(scan full)" "$(scan empty)" --export-markdown "$out/bench.md" >/dev/null
   sed "s|$out/||g" "$out/bench.md"
   for root in full empty; do
-    echo "peak RSS $(peak $(scan $root)) KiB: $root table"
+    echo "$(peak $(scan $root)): $root table"
   done
   exit 0
 fi
@@ -87,6 +87,6 @@ hyperfine --warmup 1 --min-runs 5 -N \
   -n "conntrack -L" "ip netns exec $ns $list" \
   --export-markdown "$out/bench.md" >/dev/null
 sed "s|$out/||g" "$out/bench.md"
-echo "peak RSS $(peak ip netns exec "$ns" $scan) KiB: planet scan (root: ctnetlink)"
-echo "peak RSS $(peak ip netns exec "$ns" $unit) KiB: planet scan (unit's capabilities: /proc file)"
-echo "peak RSS $(peak ip netns exec "$ns" $list) KiB: conntrack -L"
+echo "$(peak ip netns exec "$ns" $scan): planet scan (root: ctnetlink)"
+echo "$(peak ip netns exec "$ns" $unit): planet scan (unit's capabilities: /proc file)"
+echo "$(peak ip netns exec "$ns" $list): conntrack -L"

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 //
 //	serve-tcp: accept; per connection read "hi\n", answer "ok\n", hold it
 //	close-tcp: accept; per connection write "bye\n" and close first
-//	serve-udp: read datagrams forever
+//	serve-udp: read datagrams forever, printing "got" for each
 //	dial-tcp:  connect, say "hi\n", read "ok\n", hold the connection
 //	once-tcp:  connect, read to the end, close, exit
 //	sendto:    one 100-byte datagram from an unconnected socket, then wait
@@ -85,6 +85,7 @@ func helper(mode, name, addr string) int {
 			if _, _, err := pc.ReadFrom(buf); err != nil {
 				return fail(err)
 			}
+			fmt.Println("got")
 		}
 	case "dial-tcp":
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -147,6 +148,18 @@ func (l *lab) start(h *testnet.Host, cmd *exec.Cmd, rel, mode string) *testnet.P
 		time.Sleep(20 * time.Millisecond)
 	}
 	return p
+}
+
+// waitOutput waits until p has printed s n times.
+func (l *lab) waitOutput(p *testnet.Proc, s string, n int) {
+	l.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(p.Output(), s) < n {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: %q printed fewer than %d times: %s", p.Cmd.Args, s, n, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // svc runs a helper in h as the systemd service NAME.service of the
@@ -278,8 +291,8 @@ func TestNAT(t *testing.T) {
 	l.svc(server, "serve-tcp", "db", ":5432")
 	l.svc(server, "serve-tcp", "api", ":8000")
 	l.svc(server, "close-tcp", "closer", ":8001")
-	l.svc(server, "serve-udp", "collector", ":8125")
-	l.svc(server, "serve-udp", "syslogd", "[::]:514")
+	collector := l.svc(server, "serve-udp", "collector", ":8125")
+	syslogd := l.svc(server, "serve-udp", "syslogd", "[::]:514")
 
 	l.svc(user, "dial-tcp", "curl", addr(pDocker, 8080))
 	inShop("dial-tcp", "worker", addr(pServer, 5432))
@@ -293,7 +306,9 @@ func TestNAT(t *testing.T) {
 	// Registered after the processes' clean-ups, so it runs before them:
 	// with the machine's init gone, nsenter's children are too.
 	t.Cleanup(machine.Stop)
-	time.Sleep(200 * time.Millisecond) // the last ACKs and the datagrams land
+	// The datagrams have landed (the TCP clients were ready once answered).
+	l.waitOutput(collector, "got\n", 2)
+	l.waitOutput(syslogd, "got\n", 1)
 
 	snaps := map[string]*snapshot.Snapshot{}
 	for _, h := range []*testnet.Host{server, app, router, backend} {

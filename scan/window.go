@@ -81,6 +81,7 @@ type winSock struct {
 // winNS is one network namespace the window watches.
 type winNS struct {
 	inode uint64 // 0: a fixture tree without namespace links
+	pid   int    // the process it was entered through
 	ns    sockdiag.Namespace
 	file  *os.File // holds ns open; nil for the scanner's own
 	ev    *sockdiag.Events
@@ -150,7 +151,9 @@ type observer struct {
 	// refusedWhy the first error.
 	refused    map[uint64]bool
 	refusedWhy string
-	res        snapshot.Window
+	// workloads: every workload named, for the snapshot's list.
+	workloads map[string]*snapshot.Workload
+	res       snapshot.Window
 }
 
 // owner is a socket's process and workload.
@@ -438,7 +441,7 @@ func (o *observer) watch(ns netNS, late bool) (*winNS, error) {
 			f.Close()
 			return nil, err
 		}
-		n := &winNS{inode: ns.inode, ns: sockdiag.NamespaceFD(int(f.Fd())), file: f, ev: ev,
+		n := &winNS{inode: ns.inode, pid: pid, ns: sockdiag.NamespaceFD(int(f.Fd())), file: f, ev: ev,
 			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
 		if addrs, err := (ProcFS{Root: filepath.Join(o.proc.Root, strconv.Itoa(pid))}).Addresses(); err == nil {
 			for _, a := range addrs {
@@ -499,7 +502,7 @@ func (o *observer) namespaceWorkloads() {
 		if !ok || byNS[inode] == nil || mixed[inode] {
 			continue
 		}
-		wl := o.wl.Of(pid).Name()
+		wl := o.named(o.wl.Of(pid))
 		if prev, ok := seen[inode]; ok && prev != wl {
 			mixed[inode] = true
 			continue
@@ -565,7 +568,7 @@ func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) err
 func (o *observer) ownerOf(p Process, cgroup uint64) owner {
 	ow := owner{process: p.Name, workload: o.cgroupWorkload(cgroup)}
 	if ow.workload == "" && p.PID > 0 {
-		ow.workload = o.wl.Of(p.PID).Name()
+		ow.workload = o.named(o.wl.Of(p.PID))
 	}
 	return ow
 }
@@ -580,7 +583,22 @@ func (o *observer) cgroupWorkload(id uint64) string {
 	if !ok {
 		return ""
 	}
-	return o.wl.OfPath(path).Name()
+	return o.named(o.wl.OfPath(path))
+}
+
+// named remembers a workload the window attributed something to, for the
+// snapshot's workloads, and returns its name.
+func (o *observer) named(w workload.Workload) string {
+	name := w.Name()
+	if name != "" && o.workloads[name] == nil {
+		if o.workloads == nil {
+			o.workloads = map[string]*snapshot.Workload{}
+		}
+		o.workloads[name] = &snapshot.Workload{Name: name, Unit: w.Unit, Runtime: w.Runtime,
+			ContainerID: w.ContainerID, ContainerName: w.ContainerName,
+			PodUID: w.PodUID, PodName: w.PodName, PodNamespace: w.PodNamespace}
+	}
+	return name
 }
 
 // classify names a socket's dependency the way Classify does: downstream
@@ -930,6 +948,34 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 			idx[winKey{c.Direction, c.Port, c.Process, c.Workload, c.RemoteIP, c.Netns}] = i
 		}
 	}
+	// A record's namespace and workload must be in the snapshot's lists:
+	// a namespace gone before the end scan, or a workload whose processes
+	// all exited, is added.
+	nss := map[uint64]bool{}
+	for _, ns := range snap.Namespaces {
+		nss[ns.Inode] = true
+	}
+	wls := map[string]bool{}
+	for _, w := range snap.Workloads {
+		wls[w.Name] = true
+	}
+	used := map[uint64]bool{}
+	for k := range o.deps {
+		used[k.netns] = true
+	}
+	for _, n := range o.nss {
+		if n.inode != 0 && !nss[n.inode] && used[n.inode] {
+			snap.Namespaces = append(snap.Namespaces, snapshot.Namespace{Inode: n.inode, PID: n.pid, Source: SourceNetlink})
+			nss[n.inode] = true
+		}
+	}
+	for k := range o.deps {
+		if w := o.workloads[k.workload]; w != nil && !wls[k.workload] {
+			snap.Workloads = append(snap.Workloads, *w)
+			wls[k.workload] = true
+		}
+	}
+	slices.SortFunc(snap.Workloads, func(a, b snapshot.Workload) int { return cmp.Compare(a.Name, b.Name) })
 	for k, d := range o.deps {
 		cw := *d
 		w.Opened += cw.Opened

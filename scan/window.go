@@ -50,6 +50,10 @@ var ErrWindowSource = errors.New("an observation window needs netlink sock_diag"
 // a window on a host that refuses events.
 var subscribe = sockdiag.Subscribe
 
+// inherited finds a subscription passed by a service manager; tests
+// replace it.
+var inherited = sockdiag.Inherited
+
 // subscribeIn opens the subscription of another network namespace.
 var subscribeIn = sockdiag.SubscribeIn
 
@@ -192,8 +196,24 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	// Subscribe before the first dump, so that no socket ends unseen
 	// between the two.
 	own := o.nss[0]
+	if self, _, err := proc.NetNamespaces(); err == nil {
+		own.inode = self
+	}
 	var err error
-	if own.ev, err = subscribe(0); err != nil {
+	// A subscription a service manager holds between runs (systemd's
+	// planet.socket) has queued the events of sockets that ended since the
+	// last window: with that window's hand-on state, this one continues
+	// where it ended, with no gap.
+	held := inherited()
+	var prev *windowState
+	if held != nil {
+		own.ev = held
+		if opts.WindowStateDir != "" {
+			if prev, err = loadWindowState(opts.WindowStateDir, own.inode, o.now()); err != nil {
+				warn("the previous window's hand-on state is unreadable; this window starts afresh", "error", err)
+			}
+		}
+	} else if own.ev, err = subscribe(0); err != nil {
 		if poll <= 0 {
 			poll = defaultDumpPoll
 		}
@@ -205,14 +225,19 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	polling := own.ev == nil
 	others := o.namespaces(opts)
-	if self, _, err := proc.NetNamespaces(); err == nil {
-		own.inode = self
-	}
 	if !polling && others {
 		o.addNamespaces(false, warn)
 	}
 	o.describeNamespaces(others, polling)
 	start := o.now()
+	if prev != nil {
+		// The previous window's sockets are this one's from its end; a
+		// socket the start dump finds that it did not know began since.
+		o.continueFrom(own, prev)
+		own.late = true
+		start = prev.End
+		o.res.Continued = true
+	}
 	o.res.Start = start.UTC().Truncate(time.Millisecond)
 	o.cg.refresh()
 	o.namespaceWorkloads()
@@ -220,10 +245,11 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if err := o.refreshListeners(ctx, n, true); err != nil && n == own {
 			return nil, fmt.Errorf("window start: %w", err)
 		}
-		if err := o.poll(ctx, n, start, true, false, polling); err != nil && n == own {
+		if err := o.poll(ctx, n, o.now(), true, false, polling); err != nil && n == own {
 			return nil, fmt.Errorf("window start: %w", err)
 		}
 	}
+	own.late = false
 	opts.Logger.Debug("window begun", "method", o.res.Method, "namespaces", len(o.nss), "length", opts.Window)
 	if windowBegun != nil {
 		windowBegun()
@@ -320,8 +346,15 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	o.cg.refreshIfMissed()
 	for _, n := range o.nss {
 		_ = o.refreshListeners(ctx, n, true)
-		if err := o.finish(ctx, n, end); err != nil && n == own {
+		handOn := n == own && held != nil && opts.WindowStateDir != ""
+		st, err := o.finish(ctx, n, end, handOn)
+		if err != nil && n == own {
 			return nil, fmt.Errorf("window end: %w", err)
+		}
+		if st != nil {
+			if err := saveWindowState(opts.WindowStateDir, st); err != nil {
+				warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
+			}
 		}
 	}
 	o.settleResets()
@@ -908,15 +941,27 @@ func (o *observer) unpairedReset(k resetKey, r pendingReset) {
 // that ended between the last read and that dump. Sockets the window saw
 // alive that neither the end dump nor an event reports count up to their
 // last dump.
-func (o *observer) finish(ctx context.Context, n *winNS, end time.Time) error {
+//
+// With handOn (the subscription outlives this run) it reads no more events:
+// they are the next window's. The sockets still known are handed on in the
+// returned state: counted here up to the end dump (or their last dump),
+// closed in the next window when their events come.
+func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn bool) (*windowState, error) {
 	if err := o.poll(ctx, n, end, n.late, true, false); err != nil {
-		return err
+		return nil, err
+	}
+	var st *windowState
+	if handOn {
+		st = o.handOn(n, end)
 	}
 	for c, ws := range n.live {
-		if ws.seenInLastRun {
+		if ws.seenInLastRun || handOn {
 			o.counted(ws, ws.lastSent, ws.lastRecv, end)
 			delete(n.live, c)
 		}
+	}
+	if handOn {
+		return st, nil
 	}
 	if n.ev != nil {
 		// The kernel queues destroy events from a work queue: give the
@@ -933,7 +978,7 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time) error {
 		o.deps[ws.key].Closed++
 		delete(n.live, c)
 	}
-	return nil
+	return nil, nil
 }
 
 // apply puts the window into snap: each dependency's ConnWindow on the

@@ -70,7 +70,7 @@ func TestWindowAccounting(t *testing.T) {
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 150, 21_000),
 		dsock(16, "10.0.0.1:5432", "10.0.0.8:50001", 10, 10), // began, alive at the end
 	}
-	if err := o.finish(ctx, o.nss[0], o.now()); err != nil {
+	if _, err := o.finish(ctx, o.nss[0], o.now(), false); err != nil {
 		t.Fatal(err)
 	}
 	o.settleResets()

@@ -35,6 +35,11 @@ type Window struct {
 	// CutShort: a signal (SIGINT, SIGTERM) ended the window early; the
 	// figures are right for the shorter window.
 	CutShort bool `json:"cut_short,omitempty"`
+	// Continued: the window began where the previous run's ended (Start is
+	// that end), its sockets handed on through the state directory and the
+	// destroy events in between queued in a subscription the service
+	// manager held (planet.socket): consecutive windows abut.
+	Continued bool `json:"continued,omitempty"`
 	// Method is WindowEvents or WindowPolling; Detail says why polling, and
 	// how often.
 	Method string `json:"method"`

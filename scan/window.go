@@ -3,6 +3,7 @@ package scan
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -123,11 +124,54 @@ type endedDown struct {
 }
 
 // pairWait is how long either half of a reset connection waits for the
-// other; maxPairs bounds each of the two tables (a few MB).
+// other; maxPairs bounds the reset clients waiting, downSlots the server
+// ends remembered.
 const (
-	pairWait = 10 * time.Second
-	maxPairs = 1 << 16
+	pairWait  = 10 * time.Second
+	maxPairs  = 1 << 16
+	downBits  = 14
+	downSlots = 1 << downBits
 )
+
+// downTable remembers recently ended server sockets whose client is on this
+// host, for a reset client whose event comes after: a fixed table indexed
+// by a hash of the key, each entry overwriting whatever was in its slot.
+// Every server socket that ends goes in, so on a busy host it must cost no
+// allocation and no sweep; a collision only loses a pairing (the reset
+// client is then put on its one port without bytes, or counted unknown).
+type downTable struct {
+	slots []downSlot
+}
+
+type downSlot struct {
+	key resetKey
+	d   endedDown
+}
+
+func (t *downTable) slot(k resetKey) *downSlot {
+	if t.slots == nil {
+		t.slots = make([]downSlot, downSlots)
+	}
+	// Fibonacci hashing of the address's low 64 bits and the port: the
+	// keys are local addresses and ephemeral ports, not chosen by peers.
+	a := k.server.As16()
+	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client)) * 0x9e3779b97f4a7c15
+	return &t.slots[h>>(64-downBits)]
+}
+
+func (t *downTable) put(k resetKey, d endedDown) { *t.slot(k) = downSlot{k, d} }
+
+// take returns and forgets the server end of k, if one ended no longer
+// than pairWait before now.
+func (t *downTable) take(k resetKey, now time.Time) (endedDown, bool) {
+	s := t.slot(k)
+	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait {
+		return endedDown{}, false
+	}
+	d := s.d
+	*s = downSlot{}
+	return d, true
+}
 
 // observer accumulates one window. Its memory is one winSock per socket
 // alive at a dump (never per connection over the window), one ConnWindow
@@ -147,7 +191,7 @@ type observer struct {
 	nextOwners time.Time
 	deps       map[winKey]*snapshot.ConnWindow
 	resets     map[resetKey]pendingReset
-	downs      map[resetKey]endedDown
+	downs      downTable
 	// local: addresses of the watched namespaces; a server socket whose
 	// peer is one of them may be the far end of a reset client here.
 	local map[netip.Addr]bool
@@ -155,8 +199,10 @@ type observer struct {
 	// refusedWhy the first error.
 	refused    map[uint64]bool
 	refusedWhy string
-	// workloads: every workload named, for the snapshot's list.
+	// workloads: every workload named, for the snapshot's list; pidWL the
+	// workload of every owning process met, read once.
 	workloads map[string]*snapshot.Workload
+	pidWL     map[int]string
 	res       snapshot.Window
 }
 
@@ -170,9 +216,9 @@ func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 		cg:          &cgroupIndex{},
 		nss:         []*winNS{{ns: sockdiag.Own, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}},
 		listenOwner: map[uint64]owner{},
+		pidWL:       map[int]string{},
 		deps:        map[winKey]*snapshot.ConnWindow{},
 		resets:      map[resetKey]pendingReset{},
-		downs:       map[resetKey]endedDown{},
 		local:       map[netip.Addr]bool{},
 	}
 }
@@ -257,17 +303,17 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
 	failedDumps, lastDumpErr := 0, error(nil)
-	var evs []*sockdiag.Events
+	var group *sockdiag.Group
 	var evNS []*winNS
-	var ready []bool
 	listEvents := func() {
-		evs, evNS = evs[:0], evNS[:0]
+		var evs []*sockdiag.Events
+		evNS = evNS[:0]
 		for _, n := range o.nss {
 			if n.ev != nil {
 				evs, evNS = append(evs, n.ev), append(evNS, n)
 			}
 		}
-		ready = make([]bool, len(evs))
+		group = sockdiag.NewGroup(evs)
 	}
 	listEvents()
 	for {
@@ -280,19 +326,13 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			break
 		}
 		wait := min(deadline.Sub(now), nextPoll.Sub(now), 200*time.Millisecond)
-		if len(evs) > 0 {
-			if err := sockdiag.Wait(evs, max(wait, 0), ready); err != nil {
-				return nil, err
-			}
+		if len(evNS) > 0 {
 			got := 0
-			for i, r := range ready {
-				if !r {
-					continue
-				}
+			if err := group.Wait(max(wait, 0), func(i int) error {
 				n := evNS[i]
-				if err := n.ev.Read(0, func(s *sockdiag.Sock) { got++; o.destroyed(n, s, false) }); err != nil {
-					return nil, err
-				}
+				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyed(n, s, false) })
+			}); err != nil {
+				return nil, err
 			}
 			if got > 0 && got < gatherMax {
 				// Let events gather in the socket buffer and take them
@@ -601,7 +641,12 @@ func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) err
 func (o *observer) ownerOf(p Process, cgroup uint64) owner {
 	ow := owner{process: p.Name, workload: o.cgroupWorkload(cgroup)}
 	if ow.workload == "" && p.PID > 0 {
-		ow.workload = o.named(o.wl.Of(p.PID))
+		wl, ok := o.pidWL[p.PID]
+		if !ok {
+			wl = o.named(o.wl.Of(p.PID))
+			o.pidWL[p.PID] = wl
+		}
+		ow.workload = wl
 	}
 	return ow
 }
@@ -845,8 +890,7 @@ func (o *observer) unattributed(k winKey) {
 // resetClient takes a client socket of namespace n that this host reset:
 // its server's end, if it is on this host, tells its port and bytes.
 func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
-	if d, ok := o.downs[k]; ok {
-		delete(o.downs, k)
+	if d, ok := o.downs.take(k, t); ok {
 		o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
 		return
 	}
@@ -865,9 +909,7 @@ func (o *observer) serverEnded(k resetKey, d endedDown) {
 		o.pairedReset(k, r, d)
 		return
 	}
-	if len(o.downs) < maxPairs {
-		o.downs[k] = d
-	}
+	o.downs.put(k, d)
 }
 
 // pairedReset records a reset client socket with what its server's end
@@ -883,15 +925,9 @@ func (o *observer) pairedReset(k resetKey, r pendingReset, d endedDown) {
 	o.res.ResetPaired++
 }
 
-// expirePairs drops halves of reset connections that waited longer than
-// pairWait: a server socket's client was not reset, a reset client's server
-// is elsewhere (settled then as at the end).
+// expirePairs settles the reset clients that waited longer than pairWait
+// for their server's end: it is elsewhere (settled as at the end).
 func (o *observer) expirePairs(now time.Time) {
-	for k, d := range o.downs {
-		if now.Sub(d.t) > pairWait {
-			delete(o.downs, k)
-		}
-	}
 	for k, r := range o.resets {
 		if now.Sub(r.t) > pairWait {
 			delete(o.resets, k)
@@ -906,7 +942,6 @@ func (o *observer) settleResets() {
 		o.unpairedReset(k, r)
 	}
 	clear(o.resets)
-	clear(o.downs)
 }
 
 // unpairedReset records a reset client socket whose server is not on this

@@ -243,6 +243,12 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 	if _, err := unix.Poll(pfd, int(wait.Milliseconds())); err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("netlink sock_diag events: poll: %w", err)
 	}
+	return e.Drain(fn)
+}
+
+// Drain calls fn for each event already queued, without waiting. The Sock
+// passed to fn is only valid during the call.
+func (e *Events) Drain(fn func(*Sock)) error {
 	for {
 		n, err := e.batch.recv(e.fd)
 		switch {
@@ -281,21 +287,38 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 	}
 }
 
-// Wait waits up to wait for any of evs to have events queued, and sets
-// ready[i] for each that has (ready is as long as evs). A subscription
-// per network namespace is read this way with one system call per
-// wake-up, not one per namespace.
-func Wait(evs []*Events, wait time.Duration, ready []bool) error {
-	pfd := make([]unix.PollFd, len(evs))
+// Group waits on several subscriptions at once (one per network
+// namespace) with one system call per wake-up, not one per subscription.
+type Group struct {
+	evs []*Events
+	pfd []unix.PollFd
+}
+
+// NewGroup groups evs.
+func NewGroup(evs []*Events) *Group {
+	g := &Group{evs: evs, pfd: make([]unix.PollFd, len(evs))}
 	for i, e := range evs {
-		pfd[i] = unix.PollFd{Fd: int32(e.fd), Events: unix.POLLIN}
+		g.pfd[i] = unix.PollFd{Fd: int32(e.fd), Events: unix.POLLIN}
 	}
-	clear(ready)
-	if _, err := unix.Poll(pfd, int(wait.Milliseconds())); err != nil && !errors.Is(err, unix.EINTR) {
+	return g
+}
+
+// Wait waits up to wait for events on any subscription of the group, then
+// calls ready with the index (in the order given to NewGroup) of each that
+// has some queued; ready would then Drain it.
+func (g *Group) Wait(wait time.Duration, ready func(i int) error) error {
+	for i := range g.pfd {
+		g.pfd[i].Revents = 0
+	}
+	if _, err := unix.Poll(g.pfd, int(wait.Milliseconds())); err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("netlink sock_diag events: poll: %w", err)
 	}
-	for i := range pfd {
-		ready[i] = pfd[i].Revents != 0
+	for i := range g.pfd {
+		if g.pfd[i].Revents != 0 {
+			if err := ready(i); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -368,8 +368,13 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 			o.expirePairs(now)
 			// The dumps walk the kernel's socket hash once per namespace:
-			// keep them to a small share of the time on a host with many.
-			nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+			// with events, where they only find owners, keep them to a
+			// small share of the time on a host with many. Without, they
+			// are all the window has.
+			nextPoll = now.Add(poll)
+			if !polling {
+				nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+			}
 		}
 	}
 	// The end: a cancelled ctx must not stop the last dump. Events already

@@ -177,3 +177,32 @@ func TestWindowMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWindowDestroyed is the window's cost per destroy event: one
+// connection's two ends (client and server) a loop. Side by side: a peer
+// on this host, whose server end is remembered for reset pairing, and a
+// peer elsewhere, whose is not.
+func BenchmarkWindowDestroyed(b *testing.B) {
+	for _, peer := range []struct {
+		name  string
+		local bool
+	}{{"peer_on_host", true}, {"peer_elsewhere", false}} {
+		b.Run(peer.name, func(b *testing.B) {
+			o := testObserver(&testing.T{}, &fakeKernel{})
+			if peer.local {
+				o.local[netip.MustParseAddr("10.0.0.1")] = true
+			}
+			n := o.nss[0]
+			client, server := dsock(0, "10.0.0.1:0", "10.0.0.2:5432", 101, 101), dsock(0, "10.0.0.2:5432", "10.0.0.1:0", 101, 101)
+			for i := 0; b.Loop(); i++ {
+				c, s := client, server
+				c.Cookie, s.Cookie = uint64(2*i), uint64(2*i+1)
+				c.Local = netip.AddrPortFrom(c.Local.Addr(), uint16(32768+i%20000))
+				s.Remote = c.Local
+				o.destroyed(n, &c, false)
+				o.destroyed(n, &s, false)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/event")
+		})
+	}
+}

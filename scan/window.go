@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/planetdeps/planet/scan/procfs"
 	"github.com/planetdeps/planet/scan/sockdiag"
 	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
@@ -558,35 +559,24 @@ func (o *observer) namespaceWorkloads() {
 	if len(byNS) == 0 {
 		return
 	}
-	root, err := os.Open(o.proc.Root)
+	fs := procfs.FS{Root: o.proc.Root}
+	pids, err := fs.PIDs()
 	if err != nil {
 		return
 	}
-	names, _ := root.Readdirnames(-1)
-	root.Close()
 	seen := map[uint64]string{}
 	mixed := map[uint64]bool{}
-	buf := make([]byte, 64)
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid <= 0 {
-			continue
-		}
-		k, err := unix.Readlink(filepath.Join(o.proc.Root, name, "ns", "net"), buf)
-		if err != nil || k >= len(buf) {
-			continue
-		}
-		inode, ok := nsLink(string(buf[:k]))
-		if !ok || byNS[inode] == nil || mixed[inode] {
-			continue
+	fs.NetNSAll(pids, func(pid int, inode uint64, err error) {
+		if err != nil || byNS[inode] == nil || mixed[inode] {
+			return
 		}
 		wl := o.named(o.wl.Of(pid))
 		if prev, ok := seen[inode]; ok && prev != wl {
 			mixed[inode] = true
-			continue
+			return
 		}
 		seen[inode] = wl
-	}
+	})
 	for inode, wl := range seen {
 		if !mixed[inode] {
 			byNS[inode].workload = wl
@@ -1050,7 +1040,7 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 	}
 	for _, n := range o.nss {
 		if n.inode != 0 && !nss[n.inode] && used[n.inode] {
-			snap.Namespaces = append(snap.Namespaces, snapshot.Namespace{Inode: n.inode, PID: n.pid, Source: SourceNetlink})
+			snap.Namespaces = append(snap.Namespaces, snapshot.Namespace{Inode: n.inode, PID: n.pid, Source: string(SourceNetlink)})
 			nss[n.inode] = true
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
+	"github.com/planetdeps/planet/scan/procfs"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -306,13 +307,9 @@ func sumNS(snap *snapshot.Snapshot, dir snapshot.Direction, port uint16, netns u
 // netnsOf is the inode of pid's network namespace.
 func netnsOf(t *testing.T, pid int) uint64 {
 	t.Helper()
-	l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	n, err := procfs.FS{Root: "/proc"}.NetNSOf(pid)
 	if err != nil {
 		t.Fatal(err)
-	}
-	n, ok := nsLink(l)
-	if !ok {
-		t.Fatalf("ns link %q", l)
 	}
 	return n
 }

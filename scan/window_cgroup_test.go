@@ -76,7 +76,7 @@ func TestCgroupIndex(t *testing.T) {
 func TestWindowNamespaceRefused(t *testing.T) {
 	lab := testnet.New(t)
 	other := lab.Host("other")
-	other.Start(other.Command("sleep", "600"))
+	anchorIn(t, other)
 	refused := errors.New("setns refused for the test")
 	subscribeIn = func(sockdiag.Namespace, int) (*sockdiag.Events, error) { return nil, refused }
 	t.Cleanup(func() { subscribeIn = sockdiag.SubscribeIn })

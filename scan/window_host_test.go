@@ -162,7 +162,7 @@ func TestWindowScriptedHost(t *testing.T) {
 	_, ps := lab.Link(client, server)
 	// Namespaces are found through their processes: one to hold the
 	// server's.
-	server.Start(server.Command("sleep", "600"))
+	serverNS := netnsOf(t, anchorIn(t, server))
 
 	ports := map[string]uint16{}
 	env := []string{helperEnv + "=" + windowClientMode, "PLANET_WC_SECONDS=" + strconv.Itoa(traffic)}
@@ -202,12 +202,15 @@ func TestWindowScriptedHost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(unit, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		t.Fatalf("move the client into %s: %v", unit, err)
 	}
-	clientNS := netnsOf(t, cmd.Process.Pid)
 	out := bufio.NewScanner(stdout)
 	fmt.Fprintln(stdin, "start")
 	if !out.Scan() || out.Text() != "pooled" {
 		t.Fatalf("client: %q", out.Text())
 	}
+	// Other tests on this machine may use the same addresses in their own
+	// namespaces: the two ends are told by their namespaces' inodes, read
+	// once each process is known to be inside.
+	clientNS := netnsOf(t, cmd.Process.Pid)
 
 	wait := awaitWindow(t)
 	done := make(chan *snapshot.Snapshot, 1)
@@ -238,17 +241,6 @@ func TestWindowScriptedHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	serverNS := uint64(0)
-	for _, ns := range snap.Namespaces {
-		for _, a := range ns.Addresses {
-			if a == ps.IPv4.Addr() {
-				serverNS = ns.Inode
-			}
-		}
-	}
-	if serverNS == 0 {
-		t.Fatalf("no namespace with the server's address %v in %+v", ps.IPv4.Addr(), snap.Namespaces)
-	}
 	t.Logf("window %+v", snap.Window)
 	const wl = "planet-client.service"
 	me := selfComm(t)
@@ -302,6 +294,23 @@ func sumNS(snap *snapshot.Snapshot, dir snapshot.Direction, port uint16, netns u
 		s.workloads[c.Workload] = true
 	}
 	return s
+}
+
+// anchorIn starts a process in h's network namespace, so that scans find
+// the namespace, and returns its PID once it is inside: ip netns exec
+// enters the namespace, then execs the shell, which then speaks.
+func anchorIn(t *testing.T, h *testnet.Host) int {
+	t.Helper()
+	cmd := h.Command("sh", "-c", "echo in; exec sleep 600")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.Start(cmd)
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "in\n" {
+		t.Fatalf("anchor process in %s: %q, %v", h.Label, line, err)
+	}
+	return p.Cmd.Process.Pid
 }
 
 // netnsOf is the inode of pid's network namespace.

@@ -148,6 +148,7 @@ counters keep their totals in --state-dir (none: no counters).`,
 				Timeout:           a.v.GetDuration("timeout"),
 				Strict:            a.v.GetBool("strict"),
 				Window:            a.v.GetDuration("window"),
+				WindowStateDir:    state,
 				Version:           a.build.Version,
 				Logger:            a.log,
 			}

@@ -169,6 +169,7 @@ func expectedFiles() []string {
 		configPath,
 		"/usr/lib/systemd/system/planet.service",
 		"/usr/lib/systemd/system/planet.timer",
+		"/usr/lib/systemd/system/planet.socket",
 		"/usr/lib/sysusers.d/planet.conf",
 		"/usr/lib/tmpfiles.d/planet.conf",
 		"/usr/share/bash-completion/completions/planet",
@@ -340,10 +341,12 @@ func TestDebPackage(t *testing.T) {
 	if !aclGrantsUser(t, textfileDir, uid) {
 		t.Errorf("%s has no ACL entry letting %s (uid %d) write", textfileDir, serviceUser, uid)
 	}
-	if target, err := os.Readlink("/etc/systemd/system/timers.target.wants/planet.timer"); err != nil {
-		t.Errorf("planet.timer not enabled: %v", err)
-	} else {
-		t.Logf("planet.timer enabled: -> %s", target)
+	for _, link := range []string{"/etc/systemd/system/timers.target.wants/planet.timer", "/etc/systemd/system/sockets.target.wants/planet.socket"} {
+		if target, err := os.Readlink(link); err != nil {
+			t.Errorf("%s not enabled: %v", filepath.Base(link), err)
+		} else {
+			t.Logf("%s enabled: -> %s", filepath.Base(link), target)
+		}
 	}
 
 	// Man pages (every installed binary has one) and completions are found
@@ -495,7 +498,7 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("dpkg -r left %s", f)
 		}
 	}
-	for _, f := range []string{prom, "/etc/systemd/system/timers.target.wants/planet.timer"} {
+	for _, f := range []string{prom, "/etc/systemd/system/timers.target.wants/planet.timer", "/etc/systemd/system/sockets.target.wants/planet.socket"} {
 		if _, err := os.Lstat(f); err == nil {
 			t.Errorf("dpkg -r left %s", f)
 		}
@@ -606,7 +609,7 @@ func verifyUnits(t *testing.T) {
 		t.Logf("systemd-analyze not found: skipping systemd-analyze verify of the units")
 		return
 	}
-	units := []string{"/usr/lib/systemd/system/planet.service", "/usr/lib/systemd/system/planet.timer"}
+	units := []string{"/usr/lib/systemd/system/planet.service", "/usr/lib/systemd/system/planet.timer", "/usr/lib/systemd/system/planet.socket"}
 	out, err := exec.Command(sa, append([]string{"verify"}, units...)...).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)

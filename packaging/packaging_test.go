@@ -251,10 +251,12 @@ func TestUnitsAgree(t *testing.T) {
 	if got := timer.get("Timer", "OnCalendar"); got != "*:0/5" {
 		t.Errorf("planet.timer OnCalendar=%q, want every 5 minutes (*:0/5)", got)
 	}
-	// Coverage: each run watches a window of nearly the timer's period, so
-	// that every connection ending on the host falls in some window; short
-	// enough that the run (window, then the end dump, inventory, darkstat)
-	// ends before the next trigger, which systemd would skip otherwise; and
+	// Coverage with no gaps: every TCP connection that ends on the host
+	// falls in some run's window. Each run watches a window of the timer's
+	// period and hands the sockets it leaves alive on through the state
+	// directory; planet.socket holds the destroy events between runs and
+	// is passed to every run (Sockets=), so the next window starts where
+	// the last one ended (scan's TestWindowContinues shows the hand-on);
 	// systemd's start timeout must not cut the window.
 	const period = 5 * time.Minute
 	window := time.Duration(0)
@@ -263,14 +265,29 @@ func TestUnitsAgree(t *testing.T) {
 			window, _ = time.ParseDuration(argv[i+1])
 		}
 	}
-	if window < period-15*time.Second || window > period-5*time.Second {
-		t.Errorf("ExecStart=%v: --window %v, want within 5-15 s of the timer's %v", argv, window, period)
+	if window != period {
+		t.Errorf("ExecStart=%v: --window %v, want the timer's %v, so that windows abut", argv, window, period)
 	}
 	if !containsSeq(argv, "--state-dir", stateDir) {
-		t.Errorf("ExecStart=%v does not keep the window counters in %s", argv, stateDir)
+		t.Errorf("ExecStart=%v does not keep the window counters and hand-on state in %s", argv, stateDir)
 	}
 	if d, err := time.ParseDuration(strings.ReplaceAll(svc.get("Service", "TimeoutStartSec"), "min", "m")); err != nil || d <= period {
 		t.Errorf("planet.service TimeoutStartSec=%q, want longer than the timer's period", svc.get("Service", "TimeoutStartSec"))
+	}
+	sock := parseUnit(t, readFile(t, filepath.Join(root, "packaging/systemd/planet.socket")))
+	for _, kv := range [][3]string{
+		// NETLINK_SOCK_DIAG bound to groups 1 and 3 (mask 5): the IPv4 and
+		// IPv6 TCP destroy groups, what sockdiag.Inherited takes.
+		{"Socket", "ListenNetlink", "inet-diag 5"},
+		{"Socket", "Service", "planet.service"},
+		{"Install", "WantedBy", "sockets.target"},
+	} {
+		if got := sock.get(kv[0], kv[1]); got != kv[2] {
+			t.Errorf("planet.socket %s=%q, want %q", kv[1], got, kv[2])
+		}
+	}
+	if got := svc.get("Service", "Sockets"); got != "planet.socket" {
+		t.Errorf("planet.service Sockets=%q, want planet.socket: every run, timer-started too, must be handed the held events", got)
 	}
 	if timer.get("Timer", "RandomizedDelaySec") == "" {
 		t.Errorf("planet.timer has no RandomizedDelaySec")
@@ -288,7 +305,7 @@ func TestUnitsAgree(t *testing.T) {
 		t.Errorf("tmpfiles.conf lacks %q", line)
 	}
 	postinst := readFile(t, filepath.Join(root, "packaging/scripts/postinstall.sh"))
-	for _, s := range []string{"textfile_dir=" + textfileDir + "\n", `setfacl -P -m u:` + serviceUser + `:rwx "$textfile_dir"`} {
+	for _, s := range []string{"textfile_dir=" + textfileDir + "\n", `setfacl -P -m u:` + serviceUser + `:rwx "$textfile_dir"`, "systemctl enable planet.timer planet.socket"} {
 		if !strings.Contains(postinst, s) {
 			t.Errorf("postinstall.sh lacks %q", s)
 		}

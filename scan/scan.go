@@ -40,6 +40,11 @@ type Options struct {
 	// WindowPoll is the interval of the window's intermediate dumps;
 	// default 2s with destroy events, 1s without.
 	WindowPoll time.Duration
+	// WindowStateDir keeps, between windows, the sockets a window left
+	// alive, so that the next window continues where it ended when both
+	// read one destroy-event subscription a service manager holds (see
+	// observeWindow); "" keeps nothing.
+	WindowStateDir string
 	// Namespaces is NamespacesAuto (the default), NamespacesAll or
 	// NamespacesOwn.
 	Namespaces string

@@ -3,14 +3,22 @@ package scan
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/planetdeps/planet/scan/procfs"
 	"github.com/planetdeps/planet/scan/sockdiag"
+	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -44,16 +52,26 @@ var ErrWindowSource = errors.New("an observation window needs netlink sock_diag"
 // a window on a host that refuses events.
 var subscribe = sockdiag.Subscribe
 
+// inherited finds a subscription passed by a service manager; tests
+// replace it.
+var inherited = sockdiag.Inherited
+
+// subscribeIn opens the subscription of another network namespace.
+var subscribeIn = sockdiag.SubscribeIn
+
 // windowBegun, when set, is called once the start dump is taken: tests wait
 // for it before making the traffic the window must see.
 var windowBegun func()
 
-// winKey is a dependency as a window counts it: TCP only.
+// winKey is a dependency as a window counts it: TCP only, per network
+// namespace and workload like the instant scan's records.
 type winKey struct {
-	dir     snapshot.Direction
-	port    uint16
-	process string
-	remote  netip.Addr
+	dir      snapshot.Direction
+	port     uint16
+	process  string
+	workload string
+	remote   netip.Addr
+	netns    uint64
 }
 
 // winSock is a socket the window has seen alive in a dump. base is what its
@@ -66,77 +84,239 @@ type winSock struct {
 	began, seenInLastRun bool
 }
 
-// observer accumulates one window. Its memory is one winSock per socket
-// alive at a dump (never per connection over the window) and one
-// ConnWindow per distinct dependency.
-type observer struct {
-	proc  ProcFS
-	eph   PortRange
-	now   func() time.Time
-	dump  func(ctx context.Context, states uint32, fn func(*sockdiag.Sock)) error
+// winNS is one network namespace the window watches.
+type winNS struct {
+	inode uint64 // 0: a fixture tree without namespace links
+	pid   int    // the process it was entered through
+	ns    sockdiag.Namespace
+	file  *os.File // holds ns open; nil for the scanner's own
+	ev    *sockdiag.Events
 	binds map[uint16][]*bind // TCP listeners by port
+	live  map[uint64]*winSock
+	// workload is the one workload every process in the namespace belongs
+	// to (a container's, a pod's), "" for the scanner's own namespace or a
+	// mixed one: the owner of the sockets no dump saw.
+	workload string
+	// late: found after the window's start, so its first dump's sockets
+	// began within the window.
+	late bool
+}
+
+// resetKey pairs the two ends of a connection on this host that one end
+// reset: the client's socket keeps only its local port and the server's
+// address, the server's reports both.
+type resetKey struct {
+	server netip.Addr
+	client uint16
+}
+
+// pendingReset is a reset client socket waiting for its server's destroy
+// event; endedDown a server socket's, kept a while for a reset client.
+type pendingReset struct {
+	netns    uint64
+	workload string
+	t        time.Time
+}
+
+type endedDown struct {
+	port       uint16
+	sent, recv uint64
+	t          time.Time
+}
+
+// pairWait is how long either half of a reset connection waits for the
+// other; maxPairs bounds the reset clients waiting, downSlots the server
+// ends remembered.
+const (
+	pairWait  = 10 * time.Second
+	maxPairs  = 1 << 16
+	downBits  = 14
+	downSlots = 1 << downBits
+)
+
+// downTable remembers recently ended server sockets whose client is on this
+// host, for a reset client whose event comes after: a fixed table indexed
+// by a hash of the key, each entry overwriting whatever was in its slot.
+// Every server socket that ends goes in, so on a busy host it must cost no
+// allocation and no sweep; a collision only loses a pairing (the reset
+// client is then put on its one port without bytes, or counted unknown).
+type downTable struct {
+	slots []downSlot
+}
+
+type downSlot struct {
+	key resetKey
+	d   endedDown
+}
+
+func (t *downTable) slot(k resetKey) *downSlot {
+	if t.slots == nil {
+		t.slots = make([]downSlot, downSlots)
+	}
+	// Fibonacci hashing of the address's low 64 bits and the port: the
+	// keys are local addresses and ephemeral ports, not chosen by peers.
+	a := k.server.As16()
+	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client)) * 0x9e3779b97f4a7c15
+	return &t.slots[h>>(64-downBits)]
+}
+
+func (t *downTable) put(k resetKey, d endedDown) { *t.slot(k) = downSlot{k, d} }
+
+// take returns and forgets the server end of k, if one ended no longer
+// than pairWait before now.
+func (t *downTable) take(k resetKey, now time.Time) (endedDown, bool) {
+	s := t.slot(k)
+	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait {
+		return endedDown{}, false
+	}
+	d := s.d
+	*s = downSlot{}
+	return d, true
+}
+
+// observer accumulates one window. Its memory is one winSock per socket
+// alive at a dump (never per connection over the window), one ConnWindow
+// per distinct dependency, and the bounded reset-pairing tables.
+type observer struct {
+	proc ProcFS
+	eph  PortRange
+	now  func() time.Time
+	// dump reads one namespace's table; tests replace it.
+	dump func(ctx context.Context, ns sockdiag.Namespace, states uint32, fn func(*sockdiag.Sock)) error
+	wl   *workload.Resolver
+	cg   *cgroupIndex
+	nss  []*winNS
 	// listenOwner caches listener inodes' processes across refreshes.
-	listenOwner map[uint64]Process
-	live        map[uint64]*winSock // by socket cookie
+	listenOwner map[uint64]owner
 	// nextOwners: the earliest time for the next /proc pass within the window.
 	nextOwners time.Time
 	deps       map[winKey]*snapshot.ConnWindow
-	res        snapshot.Window
+	resets     map[resetKey]pendingReset
+	downs      downTable
+	// local: addresses of the watched namespaces; a server socket whose
+	// peer is one of them may be the far end of a reset client here.
+	local map[netip.Addr]bool
+	// refused: namespaces whose events could not be had (setns refused),
+	// refusedWhy the first error.
+	refused    map[uint64]bool
+	refusedWhy string
+	// workloads: every workload named, for the snapshot's list; pidWL the
+	// workload of every owning process met, read once.
+	workloads map[string]*snapshot.Workload
+	pidWL     map[int]string
+	res       snapshot.Window
 }
+
+// owner is a socket's process and workload.
+type owner struct{ process, workload string }
 
 func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 	return &observer{
-		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAll,
-		binds:       map[uint16][]*bind{},
-		listenOwner: map[uint64]Process{},
-		live:        map[uint64]*winSock{},
+		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAllIn,
+		wl:          &workload.Resolver{ProcRoot: proc.Root},
+		cg:          &cgroupIndex{},
+		nss:         []*winNS{{ns: sockdiag.Own, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}},
+		listenOwner: map[uint64]owner{},
+		pidWL:       map[int]string{},
 		deps:        map[winKey]*snapshot.ConnWindow{},
+		resets:      map[resetKey]pendingReset{},
+		local:       map[netip.Addr]bool{},
 	}
 }
 
-// observeWindow watches the host's TCP sockets for opts.Window: a dump at
-// the start, destroy events (or, where refused, dumps every second) during,
-// and a dump at the end. A cancelled ctx ends the window early (CutShort);
-// the result is still whole for the shorter window. It fails only when no
-// dump can be had at all.
+// observeWindow watches the TCP sockets of every network namespace the
+// scan covers for opts.Window: a dump at the start, destroy events (or,
+// where refused, dumps every second) during, and a dump at the end. A
+// cancelled ctx ends the window early (CutShort); the result is still whole
+// for the shorter window. It fails only when no dump can be had at all.
 func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange, warn func(string, ...any)) (*observer, error) {
 	if opts.SocketSource == SourceProc || filepath.Clean(opts.ProcRoot) != "/proc" {
 		return nil, fmt.Errorf("%w (byte counters and socket cookies; /proc/net has neither): use --socket-source auto or netlink on the live /proc", ErrWindowSource)
 	}
 	o := newObserver(proc, eph, opts.Now)
+	if opts.Workloads != nil {
+		o.wl = opts.Workloads
+	}
+	defer o.close()
 	o.res = snapshot.Window{Requested: opts.Window.Seconds(), Method: snapshot.WindowEvents, BytesMeaning: snapshot.WindowBytesMeaning}
 	poll := opts.WindowPoll
 	// Subscribe before the first dump, so that no socket ends unseen
 	// between the two.
-	ev, err := subscribe(0)
-	if err != nil {
+	own := o.nss[0]
+	if self, _, err := proc.NetNamespaces(); err == nil {
+		own.inode = self
+	}
+	var err error
+	// A subscription a service manager holds between runs (systemd's
+	// planet.socket) has queued the events of sockets that ended since the
+	// last window: with that window's hand-on state, this one continues
+	// where it ended, with no gap.
+	held := inherited()
+	var prev *windowState
+	if held != nil {
+		own.ev = held
+		if opts.WindowStateDir != "" {
+			if prev, err = loadWindowState(opts.WindowStateDir, own.inode, o.now()); err != nil {
+				warn("the previous window's hand-on state is unreadable; this window starts afresh", "error", err)
+			}
+		}
+	} else if own.ev, err = subscribe(0); err != nil {
 		if poll <= 0 {
 			poll = defaultDumpPoll
 		}
 		o.res.Method = snapshot.WindowPolling
 		o.res.Detail = fmt.Sprintf("destroy events refused (%v); dumps every %v", err, poll)
 		warn("TCP destroy events refused; the window falls back to repeated dumps and misses connections shorter than the interval", "error", err, "interval", poll)
-	} else {
-		defer ev.Close()
-		if poll <= 0 {
-			poll = defaultEventPoll
+	} else if poll <= 0 {
+		poll = defaultEventPoll
+	}
+	polling := own.ev == nil
+	others := o.namespaces(opts)
+	if !polling && others {
+		o.addNamespaces(false, warn)
+	}
+	o.describeNamespaces(others, polling)
+	start := o.now()
+	if prev != nil {
+		// The previous window's sockets are this one's from its end; a
+		// socket the start dump finds that it did not know began since.
+		o.continueFrom(own, prev)
+		own.late = true
+		start = prev.End
+		o.res.Continued = true
+	}
+	o.res.Start = start.UTC().Truncate(time.Millisecond)
+	o.cg.refresh()
+	o.namespaceWorkloads()
+	for _, n := range o.nss {
+		if err := o.refreshListeners(ctx, n, true); err != nil && n == own {
+			return nil, fmt.Errorf("window start: %w", err)
+		}
+		if err := o.poll(ctx, n, o.now(), true, false, polling); err != nil && n == own {
+			return nil, fmt.Errorf("window start: %w", err)
 		}
 	}
-	start := o.now()
-	o.res.Start = start.UTC().Truncate(time.Millisecond)
-	if err := o.refreshListeners(ctx, true); err != nil {
-		return nil, fmt.Errorf("window start: %w", err)
-	}
-	if err := o.poll(ctx, start, true, false, ev == nil); err != nil {
-		return nil, fmt.Errorf("window start: %w", err)
-	}
-	opts.Logger.Debug("window begun", "method", o.res.Method, "live_sockets", len(o.live), "length", opts.Window)
+	own.late = false
+	opts.Logger.Debug("window begun", "method", o.res.Method, "namespaces", len(o.nss), "length", opts.Window)
 	if windowBegun != nil {
 		windowBegun()
 	}
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
 	failedDumps, lastDumpErr := 0, error(nil)
+	var group *sockdiag.Group
+	var evNS []*winNS
+	listEvents := func() {
+		var evs []*sockdiag.Events
+		evNS = evNS[:0]
+		for _, n := range o.nss {
+			if n.ev != nil {
+				evs, evNS = append(evs, n.ev), append(evNS, n)
+			}
+		}
+		group = sockdiag.NewGroup(evs)
+	}
+	listEvents()
 	for {
 		now := o.now()
 		if ctx.Err() != nil {
@@ -147,9 +327,12 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			break
 		}
 		wait := min(deadline.Sub(now), nextPoll.Sub(now), 200*time.Millisecond)
-		if ev != nil {
+		if len(evNS) > 0 {
 			got := 0
-			if err := ev.Read(max(wait, 0), func(s *sockdiag.Sock) { got++; o.destroyed(s, false) }); err != nil {
+			if err := group.Wait(max(wait, 0), func(i int) error {
+				n := evNS[i]
+				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyed(n, s, false) })
+			}); err != nil {
 				return nil, err
 			}
 			if got > 0 && got < gatherMax {
@@ -167,61 +350,253 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if now := o.now(); !now.Before(nextPoll) && now.Before(deadline) {
 			// A failed intermediate dump costs attribution (and, without
 			// events, the sockets that end before the next), not the window.
-			err := o.refreshListeners(ctx, false)
-			if err == nil {
-				err = o.poll(ctx, now, false, false, ev == nil)
+			began := time.Now()
+			if !polling && others && o.addNamespaces(true, warn) {
+				o.namespaceWorkloads()
+				listEvents()
 			}
-			if err != nil && ctx.Err() == nil {
-				failedDumps++
-				lastDumpErr = err
+			o.cg.refreshIfMissed()
+			for _, n := range o.nss {
+				err := o.refreshListeners(ctx, n, false)
+				if err == nil {
+					err = o.poll(ctx, n, now, n.late, false, polling)
+					n.late = false
+				}
+				if err != nil && ctx.Err() == nil {
+					failedDumps++
+					lastDumpErr = err
+				}
 			}
+			o.expirePairs(now)
+			// The dumps walk the kernel's socket hash once per namespace:
+			// with events, where they only find owners, keep them to a
+			// small share of the time on a host with many. Without, they
+			// are all the window has.
 			nextPoll = now.Add(poll)
+			if !polling {
+				nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+			}
 		}
 	}
 	// The end: a cancelled ctx must not stop the last dump. Events already
 	// queued are of sockets that ended within the window.
 	ctx = context.WithoutCancel(ctx)
 	end := o.now()
-	if ev != nil {
-		if err := ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(s, false) }); err != nil {
-			return nil, err
+	for _, n := range o.nss {
+		if n.ev != nil {
+			if err := n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, false) }); err != nil {
+				return nil, err
+			}
 		}
 	}
-	_ = o.refreshListeners(ctx, true)
-	if err := o.finish(ctx, end, ev); err != nil {
-		return nil, fmt.Errorf("window end: %w", err)
+	o.cg.refreshIfMissed()
+	for _, n := range o.nss {
+		_ = o.refreshListeners(ctx, n, true)
+		handOn := n == own && held != nil && opts.WindowStateDir != ""
+		st, err := o.finish(ctx, n, end, handOn)
+		if err != nil && n == own {
+			return nil, fmt.Errorf("window end: %w", err)
+		}
+		if st != nil {
+			if err := saveWindowState(opts.WindowStateDir, st); err != nil {
+				warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
+			}
+		}
 	}
+	o.settleResets()
 	o.res.Seconds = end.Sub(start).Seconds()
+	o.res.Namespaces = len(o.nss)
+	if len(o.refused) > 0 {
+		o.res.NamespacesUnwatched = len(o.refused)
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events (%s): only their instant scan at the end", o.res.Detail, len(o.refused), o.refusedWhy), "; ")
+	}
 	if failedDumps > 0 {
 		warn("dumps within the window failed", "failed", failedDumps, "last_error", lastDumpErr)
 	}
 	if o.res.CutShort {
 		warn("window cut short: the snapshot covers what was observed until the signal", "seconds", fmt.Sprintf("%.3f", o.res.Seconds), "requested", opts.Window)
 	}
-	if ev != nil {
-		o.res.EventOverruns = ev.Overruns()
-		if n := ev.Truncated(); n > 0 {
-			warn("TCP destroy events too large or malformed were dropped", "events", n)
+	var truncated uint64
+	for _, n := range o.nss {
+		if n.ev != nil {
+			o.res.EventOverruns += n.ev.Overruns()
+			truncated += n.ev.Truncated()
 		}
-		if o.res.EventOverruns > 0 {
-			warn("the kernel dropped TCP destroy events: planet read them too slowly", "overruns", o.res.EventOverruns)
-		}
+	}
+	if truncated > 0 {
+		warn("TCP destroy events too large or malformed were dropped", "events", truncated)
+	}
+	if o.res.EventOverruns > 0 {
+		warn("the kernel dropped TCP destroy events: planet read them too slowly", "overruns", o.res.EventOverruns)
 	}
 	return o, nil
 }
 
-// refreshListeners re-reads the TCP listeners, so that connections to a
-// server started within the window count as downstream. Their processes
-// come from /proc at the window's ends (all), and in between within the
-// budget ownersOfNew keeps.
-func (o *observer) refreshListeners(ctx context.Context, all bool) error {
+// dumpShare bounds the time the intermediate dumps of every namespace take,
+// as a share of the window.
+const dumpShare = 0.02
+
+func (o *observer) close() {
+	for _, n := range o.nss {
+		if n.ev != nil {
+			n.ev.Close()
+		}
+		if n.file != nil {
+			n.file.Close()
+		}
+	}
+}
+
+// namespaces reports whether the window watches other network namespaces
+// than its own: as the instant scan reads them (allNamespaces).
+func (o *observer) namespaces(opts Options) bool {
+	switch opts.Namespaces {
+	case NamespacesOwn:
+		return false
+	case NamespacesAuto:
+		self, _, err := o.proc.NetNamespaces()
+		if err != nil || self == 0 {
+			return false
+		}
+		host, _, ok := hostNetNS(opts.ProcRoot, true)
+		return !ok || host == self
+	}
+	return true
+}
+
+// addNamespaces subscribes to the destroy events of every network namespace
+// not yet watched, through a process in it (setns: CAP_SYS_ADMIN). It
+// reports whether it added any; the ones refused are counted in the
+// window's NamespacesUnwatched, and the first refusal is warned of.
+func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
+	self, list, err := o.proc.NetNamespaces()
+	if err != nil || self == 0 {
+		return false
+	}
+	known := make(map[uint64]bool, len(o.nss))
+	for _, n := range o.nss {
+		known[n.inode] = true
+	}
+	added := false
+	for _, ns := range list {
+		if known[ns.inode] || o.refused[ns.inode] {
+			continue
+		}
+		n, err := o.watch(ns, late)
+		if err != nil {
+			if o.refused == nil {
+				o.refused = map[uint64]bool{}
+			}
+			o.refused[ns.inode] = true
+			if len(o.refused) == 1 {
+				warn("TCP destroy events of another network namespace cannot be had; connections that end there within the window are missed", "netns", ns.inode, "error", err)
+				o.refusedWhy = err.Error()
+			}
+			continue
+		}
+		if n != nil {
+			o.nss = append(o.nss, n)
+			added = true
+		}
+	}
+	return added
+}
+
+// watch opens namespace ns through the first of its processes still in it
+// and subscribes there: nil without error when they have all gone.
+func (o *observer) watch(ns netNS, late bool) (*winNS, error) {
+	for _, pid := range ns.pids {
+		f, err := os.Open(filepath.Join(o.proc.Root, strconv.Itoa(pid), "ns", "net"))
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) != nil || st.Ino != ns.inode {
+			f.Close()
+			continue
+		}
+		ev, err := subscribeIn(sockdiag.NamespaceFD(int(f.Fd())), 0)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		n := &winNS{inode: ns.inode, pid: pid, ns: sockdiag.NamespaceFD(int(f.Fd())), file: f, ev: ev,
+			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+		if addrs, err := (ProcFS{Root: filepath.Join(o.proc.Root, strconv.Itoa(pid))}).Addresses(); err == nil {
+			for _, a := range addrs {
+				o.local[a] = true
+			}
+		}
+		return n, nil
+	}
+	return nil, nil
+}
+
+// describeNamespaces records which namespaces the window hears.
+func (o *observer) describeNamespaces(others, polling bool) {
+	if addrs, err := o.proc.Addresses(); err == nil {
+		for _, a := range addrs {
+			o.local[a] = true
+		}
+	}
+	switch {
+	case polling && others:
+		o.res.Detail += "; other network namespaces: only their instant scan at the end (no destroy events)"
+	case !others:
+		o.res.Detail = strings.TrimPrefix(o.res.Detail+"; only planet's own network namespace", "; ")
+	}
+}
+
+// namespaceWorkloads finds, for each watched namespace but the scanner's
+// own, the one workload all its processes belong to.
+func (o *observer) namespaceWorkloads() {
+	byNS := map[uint64]*winNS{}
+	for _, n := range o.nss[1:] {
+		if n.workload == "" {
+			byNS[n.inode] = n
+		}
+	}
+	if len(byNS) == 0 {
+		return
+	}
+	fs := procfs.FS{Root: o.proc.Root}
+	pids, err := fs.PIDs()
+	if err != nil {
+		return
+	}
+	seen := map[uint64]string{}
+	mixed := map[uint64]bool{}
+	fs.NetNSAll(pids, func(pid int, inode uint64, err error) {
+		if err != nil || byNS[inode] == nil || mixed[inode] {
+			return
+		}
+		wl := o.named(o.wl.Of(pid))
+		if prev, ok := seen[inode]; ok && prev != wl {
+			mixed[inode] = true
+			return
+		}
+		seen[inode] = wl
+	})
+	for inode, wl := range seen {
+		if !mixed[inode] {
+			byNS[inode].workload = wl
+		}
+	}
+}
+
+// refreshListeners re-reads namespace n's TCP listeners, so that
+// connections to a server started within the window count as downstream.
+// Their processes come from /proc at the window's ends (all), and in
+// between within the budget ownersOfNew keeps; their workloads from their
+// cgroups.
+func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) error {
 	type l struct {
-		addr   netip.AddrPort
-		inode  uint64
-		family uint8
+		addr          netip.AddrPort
+		inode, cgroup uint64
+		family        uint8
 	}
 	var ls []l
-	if err := o.dump(ctx, sockdiag.StatesListen, func(s *sockdiag.Sock) { ls = append(ls, l{s.Local, s.Inode, s.Family}) }); err != nil {
+	if err := o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) { ls = append(ls, l{s.Local, s.Inode, s.CgroupID, s.Family}) }); err != nil {
 		return err
 	}
 	want := map[uint64]struct{}{}
@@ -237,31 +612,85 @@ func (o *observer) refreshListeners(ctx context.Context, all bool) error {
 		}
 		o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
 		for ino := range want {
-			o.listenOwner[ino] = owners[ino] // a miss is cached as unknown too
+			o.listenOwner[ino] = o.ownerOf(owners[ino], 0) // a miss is cached as unknown too
 		}
 	}
 	binds := make(map[uint16][]*bind, len(ls))
 	for _, x := range ls {
+		ow := o.listenOwner[x.inode]
+		if wl := o.cgroupWorkload(x.cgroup); wl != "" {
+			ow.workload = wl
+		}
 		binds[x.addr.Port()] = append(binds[x.addr.Port()], &bind{
-			l:      &snapshot.Listener{Protocol: "tcp", Address: x.addr.Addr(), Port: x.addr.Port(), Process: o.listenOwner[x.inode].Name},
+			l:      &snapshot.Listener{Protocol: "tcp", Address: x.addr.Addr(), Port: x.addr.Port(), Process: ow.process, Workload: cmp.Or(ow.workload, n.workload)},
 			family: x.family,
 		})
 	}
-	o.binds = binds
+	n.binds = binds
 	return nil
 }
 
+// ownerOf names a socket's owner: the process /proc found holding it, the
+// workload of its cgroup (the socket's own, cgroup, when the kernel
+// reports it; else the process's).
+func (o *observer) ownerOf(p Process, cgroup uint64) owner {
+	ow := owner{process: p.Name, workload: o.cgroupWorkload(cgroup)}
+	if ow.workload == "" && p.PID > 0 {
+		wl, ok := o.pidWL[p.PID]
+		if !ok {
+			wl = o.named(o.wl.Of(p.PID))
+			o.pidWL[p.PID] = wl
+		}
+		ow.workload = wl
+	}
+	return ow
+}
+
+// cgroupWorkload is the workload of the cgroup v2 directory whose inode
+// is id; "" for 0 or an unknown id.
+func (o *observer) cgroupWorkload(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	path, ok := o.cg.path(id)
+	if !ok {
+		return ""
+	}
+	return o.named(o.wl.OfPath(path))
+}
+
+// named remembers a workload the window attributed something to, for the
+// snapshot's workloads, and returns its name.
+func (o *observer) named(w workload.Workload) string {
+	name := w.Name()
+	if name != "" && o.workloads[name] == nil {
+		if o.workloads == nil {
+			o.workloads = map[string]*snapshot.Workload{}
+		}
+		o.workloads[name] = &snapshot.Workload{Name: name, Unit: w.Unit, Runtime: w.Runtime,
+			ContainerID: w.ContainerID, ContainerName: w.ContainerName,
+			PodUID: w.PodUID, PodName: w.PodName, PodNamespace: w.PodNamespace}
+	}
+	return name
+}
+
 // classify names a socket's dependency the way Classify does: downstream
-// when its local port is a listener's (the socket's process, else the
-// listener's), or when only the peer's port is ephemeral; upstream otherwise.
-func (o *observer) classify(s *sockdiag.Sock, process string) winKey {
-	if l := matchListener(o.binds[s.Local.Port()], &Socket{Protocol: "tcp", Family: s.Family, Local: s.Local, Remote: s.Remote}); l != nil {
-		return winKey{snapshot.Downstream, s.Local.Port(), cmp.Or(process, l.Process), s.Remote.Addr()}
+// when its local port is a listener's (the socket's owner, else the
+// listener's), or when only the peer's port is ephemeral; upstream
+// otherwise. An unknown owner's workload is the namespace's, where it has
+// one.
+func (o *observer) classify(n *winNS, s *sockdiag.Sock, ow owner) winKey {
+	if l := matchListener(n.binds[s.Local.Port()], &Socket{Protocol: "tcp", Family: s.Family, Local: s.Local, Remote: s.Remote}); l != nil {
+		if ow.process == "" {
+			ow.process = l.Process
+		}
+		return winKey{snapshot.Downstream, s.Local.Port(), ow.process, cmp.Or(ow.workload, l.Workload, n.workload), s.Remote.Addr(), n.inode}
 	}
+	wl := cmp.Or(ow.workload, n.workload)
 	if serverSide(s.Local.Port(), s.Remote.Port(), o.eph) {
-		return winKey{snapshot.Downstream, s.Local.Port(), process, s.Remote.Addr()}
+		return winKey{snapshot.Downstream, s.Local.Port(), ow.process, wl, s.Remote.Addr(), n.inode}
 	}
-	return winKey{snapshot.Upstream, s.Remote.Port(), process, s.Remote.Addr()}
+	return winKey{snapshot.Upstream, s.Remote.Port(), ow.process, wl, s.Remote.Addr(), n.inode}
 }
 
 // serverSide guesses, without a listener, whether the local end of a
@@ -310,26 +739,27 @@ func connected(s *sockdiag.Sock, k winKey) bool {
 	return s.Remote.Port() != 0 && (k.dir == snapshot.Downstream || s.BytesAcked > 0)
 }
 
-// poll dumps the connected sockets. At the start (first) their counters are
-// the window's base; later, a new cookie is a socket that began in the
-// window; final is the end dump. With ended (no destroy events), a known socket missing from the
-// dump has ended: it is counted up to its last dump.
-func (o *observer) poll(ctx context.Context, t time.Time, first, final, ended bool) error {
+// poll dumps namespace n's connected sockets. At the start (first) their
+// counters are the window's base; later, a new cookie is a socket that
+// began in the window; final is the end dump. With ended (no destroy
+// events), a known socket missing from the dump has ended: it is counted
+// up to its last dump.
+func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final, ended bool) error {
 	var socks []sockdiag.Sock
-	if err := o.dump(ctx, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+	if err := o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
 		if s.Remote.Port() != 0 && s.HasBytes {
 			socks = append(socks, *s)
 		}
 	}); err != nil {
 		return err
 	}
-	owners := o.ownersOfNew(socks, first || final)
-	for _, ws := range o.live {
+	owners := o.ownersOfNew(n, socks, first || final)
+	for _, ws := range n.live {
 		ws.seenInLastRun = false
 	}
 	for i := range socks {
 		s := &socks[i]
-		if ws := o.live[s.Cookie]; ws != nil {
+		if ws := n.live[s.Cookie]; ws != nil {
 			if s.BytesAcked >= ws.lastSent && s.BytesReceived >= ws.lastRecv {
 				ws.lastSent, ws.lastRecv = s.BytesAcked, s.BytesReceived
 			}
@@ -337,26 +767,26 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, final, ended bo
 			o.dep(ws.key, t)
 			continue
 		}
-		k := o.classify(s, owners[s.Inode].Name)
+		k := o.classify(n, s, o.ownerOf(owners[s.Inode], s.CgroupID))
 		if !first && !connected(s, k) {
 			continue // still connecting: counted once it is
 		}
 		ws := &winSock{key: k, lastSent: s.BytesAcked, lastRecv: s.BytesReceived, seenInLastRun: true}
 		d := o.dep(k, t)
-		if first {
+		if first && !n.late {
 			ws.baseSent, ws.baseRecv = s.BytesAcked, s.BytesReceived
 		} else {
 			ws.began = true
 			d.Opened++
 		}
-		o.live[s.Cookie] = ws
+		n.live[s.Cookie] = ws
 	}
 	if ended {
-		for c, ws := range o.live {
+		for c, ws := range n.live {
 			if !ws.seenInLastRun {
 				o.counted(ws, ws.lastSent, ws.lastRecv, t)
 				o.deps[ws.key].Closed++
-				delete(o.live, c)
+				delete(n.live, c)
 			}
 		}
 	}
@@ -371,14 +801,14 @@ func (o *observer) poll(ctx context.Context, t time.Time, first, final, ended bo
 // socket is named after its listener), and no more often than keeps the
 // passes under ownersShare of the time: on a host whose processes hold
 // hundreds of thousands of descriptors a pass takes a tenth of a second.
-func (o *observer) ownersOfNew(socks []sockdiag.Sock, all bool) map[uint64]Process {
+func (o *observer) ownersOfNew(n *winNS, socks []sockdiag.Sock, all bool) map[uint64]Process {
 	want := map[uint64]struct{}{}
 	for i := range socks {
 		s := &socks[i]
-		if _, known := o.live[s.Cookie]; known || s.Inode == 0 {
+		if _, known := n.live[s.Cookie]; known || s.Inode == 0 {
 			continue
 		}
-		if !all && o.classify(s, "").dir == snapshot.Downstream {
+		if !all && o.classify(n, s, owner{}).dir == snapshot.Downstream {
 			continue
 		}
 		want[s.Inode] = struct{}{}
@@ -395,20 +825,22 @@ func (o *observer) ownersOfNew(socks []sockdiag.Sock, all bool) map[uint64]Proce
 	return owners
 }
 
-// destroyed takes one destroy event. A socket a dump saw is counted from
-// its base to its final counters; one no dump saw began in the window and
-// counts whole. With onlyKnown (after the end dump) only sockets the
-// window saw alive are taken: anything else began after the window.
-func (o *observer) destroyed(s *sockdiag.Sock, onlyKnown bool) {
+// destroyed takes one destroy event of namespace n. A socket a dump saw is
+// counted from its base to its final counters; one no dump saw began in the
+// window and counts whole, owned by its listener's process (downstream) or
+// by the namespace's workload. With onlyKnown (after the end dump) only
+// sockets the window saw alive are taken: anything else began after the
+// window.
+func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	t := o.now()
-	if ws := o.live[s.Cookie]; ws != nil {
+	if ws := n.live[s.Cookie]; ws != nil {
 		sent, recv := s.BytesAcked, s.BytesReceived
 		if !s.HasBytes {
 			sent, recv = ws.lastSent, ws.lastRecv
 		}
 		o.counted(ws, sent, recv, t)
 		o.deps[ws.key].Closed++
-		delete(o.live, s.Cookie)
+		delete(n.live, s.Cookie)
 		return
 	}
 	if onlyKnown || !s.HasBytes {
@@ -417,55 +849,166 @@ func (o *observer) destroyed(s *sockdiag.Sock, onlyKnown bool) {
 	if s.Remote.Port() == 0 {
 		// A listener, a socket never connected, or a client socket the
 		// kernel disconnected (reset with SO_LINGER 0, or a failed connect):
-		// tcp_disconnect has cleared its peer port and counters.
-		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() {
-			o.res.ResetUnknown++
+		// tcp_disconnect has cleared its peer port, its local address and
+		// its counters, but not the peer's address or its local port.
+		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() && s.Local.Port() != 0 {
+			o.resetClient(n, resetKey{a, s.Local.Port()}, t)
 		}
 		return
 	}
-	k := o.classify(s, "")
+	k := o.classify(n, s, owner{})
 	if !connected(s, k) {
 		return
 	}
 	if k.dir == snapshot.Upstream {
-		o.res.Unattributed++
+		o.unattributed(k)
 	}
 	d := o.dep(k, t)
 	d.Opened++
 	d.Closed++
 	d.BytesSent += s.BytesAcked
 	d.BytesReceived += s.BytesReceived
+	if k.dir == snapshot.Downstream && o.local[s.Remote.Addr()] {
+		o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+	}
 }
 
-// finish takes the end dump, then the destroy events of sockets that ended
-// between the last read and that dump. Sockets the window saw alive that
-// neither the end dump nor an event reports count up to their last dump.
-func (o *observer) finish(ctx context.Context, end time.Time, ev *sockdiag.Events) error {
-	if err := o.poll(ctx, end, false, true, false); err != nil {
-		return err
+// unattributed counts an upstream socket no dump saw: no process, and
+// perhaps no workload either.
+func (o *observer) unattributed(k winKey) {
+	o.res.Unattributed++
+	if k.workload == "" {
+		o.res.WorkloadUnknown++
 	}
-	for c, ws := range o.live {
-		if ws.seenInLastRun {
-			o.counted(ws, ws.lastSent, ws.lastRecv, end)
-			delete(o.live, c)
+}
+
+// resetClient takes a client socket of namespace n that this host reset:
+// its server's end, if it is on this host, tells its port and bytes.
+func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
+	if d, ok := o.downs.take(k, t); ok {
+		o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
+		return
+	}
+	if len(o.resets) >= maxPairs {
+		o.res.ResetUnknown++
+		return
+	}
+	o.resets[k] = pendingReset{n.inode, n.workload, t}
+}
+
+// serverEnded takes a server socket whose client is on this host: the
+// client's end may be a reset one, whose event comes before or after.
+func (o *observer) serverEnded(k resetKey, d endedDown) {
+	if r, ok := o.resets[k]; ok {
+		delete(o.resets, k)
+		o.pairedReset(k, r, d)
+		return
+	}
+	o.downs.put(k, d)
+}
+
+// pairedReset records a reset client socket with what its server's end
+// moved, the other way round.
+func (o *observer) pairedReset(k resetKey, r pendingReset, d endedDown) {
+	key := winKey{dir: snapshot.Upstream, port: d.port, workload: r.workload, remote: k.server, netns: r.netns}
+	o.unattributed(key)
+	c := o.dep(key, r.t)
+	c.Opened++
+	c.Closed++
+	c.BytesSent += d.recv
+	c.BytesReceived += d.sent
+	o.res.ResetPaired++
+}
+
+// expirePairs settles the reset clients that waited longer than pairWait
+// for their server's end: it is elsewhere (settled as at the end).
+func (o *observer) expirePairs(now time.Time) {
+	for k, r := range o.resets {
+		if now.Sub(r.t) > pairWait {
+			delete(o.resets, k)
+			o.unpairedReset(k, r)
 		}
 	}
-	if ev != nil {
+}
+
+// settleResets settles the reset clients still waiting at the window's end.
+func (o *observer) settleResets() {
+	for k, r := range o.resets {
+		o.unpairedReset(k, r)
+	}
+	clear(o.resets)
+}
+
+// unpairedReset records a reset client socket whose server is not on this
+// host. Its port is the one port its namespace's workload was seen using
+// to that server within the window, if there is exactly one; its bytes are
+// lost (the kernel cleared them), so it is counted in ResetNoBytes. Without
+// a port it is in no record, only in ResetUnknown.
+func (o *observer) unpairedReset(k resetKey, r pendingReset) {
+	var found *winKey
+	for dk := range o.deps {
+		if dk.dir != snapshot.Upstream || dk.netns != r.netns || dk.remote != k.server || dk.workload != r.workload {
+			continue
+		}
+		if found != nil && found.port != dk.port {
+			found = nil
+			break
+		}
+		found = &dk
+	}
+	if found == nil {
+		o.res.ResetUnknown++
+		return
+	}
+	key := winKey{dir: snapshot.Upstream, port: found.port, workload: r.workload, remote: k.server, netns: r.netns}
+	c := o.dep(key, r.t)
+	c.Opened++
+	c.Closed++
+	o.res.ResetNoBytes++
+}
+
+// finish takes namespace n's end dump, then the destroy events of sockets
+// that ended between the last read and that dump. Sockets the window saw
+// alive that neither the end dump nor an event reports count up to their
+// last dump.
+//
+// With handOn (the subscription outlives this run) it reads no more events:
+// they are the next window's. The sockets still known are handed on in the
+// returned state: counted here up to the end dump (or their last dump),
+// closed in the next window when their events come.
+func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn bool) (*windowState, error) {
+	if err := o.poll(ctx, n, end, n.late, true, false); err != nil {
+		return nil, err
+	}
+	var st *windowState
+	if handOn {
+		st = o.handOn(n, end)
+	}
+	for c, ws := range n.live {
+		if ws.seenInLastRun || handOn {
+			o.counted(ws, ws.lastSent, ws.lastRecv, end)
+			delete(n.live, c)
+		}
+	}
+	if handOn {
+		return st, nil
+	}
+	if n.ev != nil {
 		// The kernel queues destroy events from a work queue: give the
 		// ones already due a moment to arrive.
 		for range 3 {
-			if len(o.live) == 0 {
+			if len(n.live) == 0 {
 				break
 			}
-			_ = ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(s, true) })
+			_ = n.ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
 		}
 	}
-	for c, ws := range o.live {
+	for c, ws := range n.live {
 		o.counted(ws, ws.lastSent, ws.lastRecv, end)
 		o.deps[ws.key].Closed++
-		delete(o.live, c)
+		delete(n.live, c)
 	}
-	return nil
+	return nil, nil
 }
 
 // apply puts the window into snap: each dependency's ConnWindow on the
@@ -477,9 +1020,37 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 	idx := make(map[winKey]int, len(snap.Connections))
 	for i, c := range snap.Connections {
 		if c.Protocol == "tcp" {
-			idx[winKey{c.Direction, c.Port, c.Process, c.RemoteIP}] = i
+			idx[winKey{c.Direction, c.Port, c.Process, c.Workload, c.RemoteIP, c.Netns}] = i
 		}
 	}
+	// A record's namespace and workload must be in the snapshot's lists:
+	// a namespace gone before the end scan, or a workload whose processes
+	// all exited, is added.
+	nss := map[uint64]bool{}
+	for _, ns := range snap.Namespaces {
+		nss[ns.Inode] = true
+	}
+	wls := map[string]bool{}
+	for _, w := range snap.Workloads {
+		wls[w.Name] = true
+	}
+	used := map[uint64]bool{}
+	for k := range o.deps {
+		used[k.netns] = true
+	}
+	for _, n := range o.nss {
+		if n.inode != 0 && !nss[n.inode] && used[n.inode] {
+			snap.Namespaces = append(snap.Namespaces, snapshot.Namespace{Inode: n.inode, PID: n.pid, Source: string(SourceNetlink)})
+			nss[n.inode] = true
+		}
+	}
+	for k := range o.deps {
+		if w := o.workloads[k.workload]; w != nil && !wls[k.workload] {
+			snap.Workloads = append(snap.Workloads, *w)
+			wls[k.workload] = true
+		}
+	}
+	slices.SortFunc(snap.Workloads, func(a, b snapshot.Workload) int { return cmp.Compare(a.Name, b.Name) })
 	for k, d := range o.deps {
 		cw := *d
 		w.Opened += cw.Opened
@@ -497,8 +1068,11 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 		}
 		snap.Connections = append(snap.Connections, snapshot.Connection{
 			Direction: k.dir, Protocol: "tcp", Port: k.port, Process: k.process, RemoteIP: k.remote, Window: &cw,
+			Workload: k.workload, Netns: k.netns,
 		})
 	}
-	slices.SortFunc(snap.Connections, compareConnections)
+	slices.SortStableFunc(snap.Connections, func(a, b snapshot.Connection) int {
+		return cmp.Or(compareConnections(a, b), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Netns, b.Netns))
+	})
 	snap.Window = &w
 }

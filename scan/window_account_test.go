@@ -14,7 +14,7 @@ import (
 // dump returns.
 type fakeKernel struct{ listen, conns []sockdiag.Sock }
 
-func (k *fakeKernel) dump(_ context.Context, states uint32, fn func(*sockdiag.Sock)) error {
+func (k *fakeKernel) dump(_ context.Context, _ sockdiag.Namespace, states uint32, fn func(*sockdiag.Sock)) error {
 	src := k.conns
 	if states == sockdiag.StatesListen {
 		src = k.listen
@@ -51,28 +51,29 @@ func TestWindowAccounting(t *testing.T) {
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 100, 20_000), // downstream, alive throughout
 	}
 	o := testObserver(t, k)
-	if err := o.refreshListeners(ctx, true); err != nil {
+	if err := o.refreshListeners(ctx, o.nss[0], true); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.poll(ctx, o.now(), true, false, false); err != nil {
+	if err := o.poll(ctx, o.nss[0], o.now(), true, false, false); err != nil {
 		t.Fatal(err)
 	}
 	ended := dsock(11, "10.0.0.1:40001", "10.0.0.9:443", 900, 95)
-	o.destroyed(&ended, false)
+	o.destroyed(o.nss[0], &ended, false)
 	began := dsock(13, "10.0.0.1:40002", "10.0.0.9:443", 300, 30) // began and ended between dumps
-	o.destroyed(&began, false)
+	o.destroyed(o.nss[0], &began, false)
 	refused := dsock(14, "10.0.0.1:40003", "10.0.0.9:443", 0, 0) // SYN never answered
-	o.destroyed(&refused, false)
+	o.destroyed(o.nss[0], &refused, false)
 	reset := dsock(15, "0.0.0.0:40004", "10.0.0.9:0", 0, 0) // this host reset it
-	o.destroyed(&reset, false)
+	o.destroyed(o.nss[0], &reset, false)
 	k.conns = []sockdiag.Sock{
 		dsock(10, "10.0.0.1:40000", "10.0.0.9:443", 1500, 5400),
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 150, 21_000),
 		dsock(16, "10.0.0.1:5432", "10.0.0.8:50001", 10, 10), // began, alive at the end
 	}
-	if err := o.finish(ctx, o.now(), nil); err != nil {
+	if _, err := o.finish(ctx, o.nss[0], o.now(), false); err != nil {
 		t.Fatal(err)
 	}
+	o.settleResets()
 	snap := &snapshot.Snapshot{}
 	o.apply(snap)
 	type fig struct {
@@ -81,13 +82,15 @@ func TestWindowAccounting(t *testing.T) {
 	}
 	got := map[winKey]fig{}
 	for _, c := range snap.Connections {
-		got[winKey{c.Direction, c.Port, c.Process, c.RemoteIP}] = fig{c.Window.BytesSent, c.Window.BytesReceived, c.Window.Opened, c.Window.Closed}
+		got[winKey{dir: c.Direction, port: c.Port, process: c.Process, remote: c.RemoteIP}] = fig{c.Window.BytesSent, c.Window.BytesReceived, c.Window.Opened, c.Window.Closed}
 	}
 	want := map[winKey]fig{
-		// 500+200+300 sent, 400+25+30 received; opened: 13; closed: 11, 13.
-		{snapshot.Upstream, 443, "", netip.MustParseAddr("10.0.0.9")}:    {1000, 455, 1, 2},
-		{snapshot.Downstream, 5432, "", netip.MustParseAddr("10.0.0.7")}: {50, 1000, 0, 0},
-		{snapshot.Downstream, 5432, "", netip.MustParseAddr("10.0.0.8")}: {10, 10, 1, 0},
+		// 500+200+300 sent, 400+25+30 received; opened: 13 and the reset
+		// one (on the one port used to 10.0.0.9, no bytes); closed: 11, 13
+		// and the reset one.
+		{dir: snapshot.Upstream, port: 443, remote: netip.MustParseAddr("10.0.0.9")}:    {1000, 455, 2, 3},
+		{dir: snapshot.Downstream, port: 5432, remote: netip.MustParseAddr("10.0.0.7")}: {50, 1000, 0, 0},
+		{dir: snapshot.Downstream, port: 5432, remote: netip.MustParseAddr("10.0.0.8")}: {10, 10, 1, 0},
 	}
 	for k, w := range want {
 		if got[k] != w {
@@ -97,11 +100,60 @@ func TestWindowAccounting(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("records %+v, want %d", got, len(want))
 	}
-	if w := snap.Window; w.Unattributed != 1 || w.ResetUnknown != 1 || w.Opened != 2 || w.Closed != 2 {
-		t.Errorf("window %+v, want 1 unattributed, 1 reset, 2 opened, 2 closed", w)
+	if w := snap.Window; w.Unattributed != 1 || w.ResetNoBytes != 1 || w.ResetUnknown != 0 || w.Opened != 3 || w.Closed != 3 {
+		t.Errorf("window %+v, want 1 unattributed, 1 reset without bytes, 3 opened, 3 closed", w)
 	}
 	if c := snap.Connections[len(snap.Connections)-1]; c.Direction != snapshot.Upstream || c.Window.BytesSentPerSecond != 100 {
 		t.Errorf("%+v: %v bytes/s sent, want 1000 over 10 s", c, c.Window.BytesSentPerSecond)
+	}
+}
+
+// TestWindowResetPairing: a client socket reset by this host keeps only
+// its local port and its server's address; where the server's end is on
+// this host too (another network namespace), its destroy event, before or
+// after, gives the port and the bytes, the other way round. Without it, a
+// reset client to a server it used on no other port is in no record.
+func TestWindowResetPairing(t *testing.T) {
+	client := dsock(20, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	server := dsock(21, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	elsewhere := dsock(22, "0.0.0.0:40011", "10.0.0.3:0", 0, 0)
+	tests := []struct {
+		name        string
+		serverFirst bool
+	}{{"client event first", false}, {"server event first", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testObserver(t, &fakeKernel{})
+			clientNS := o.nss[0]
+			clientNS.inode, clientNS.workload = 1001, "client.service"
+			serverNS := &winNS{inode: 1002, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}
+			o.nss = append(o.nss, serverNS)
+			o.local[netip.MustParseAddr("10.0.0.1")] = true
+			if tt.serverFirst {
+				o.destroyed(serverNS, &server, false)
+				o.destroyed(clientNS, &client, false)
+			} else {
+				o.destroyed(clientNS, &client, false)
+				o.destroyed(serverNS, &server, false)
+			}
+			o.destroyed(clientNS, &elsewhere, false)
+			o.settleResets()
+			snap := &snapshot.Snapshot{}
+			o.apply(snap)
+			var up *snapshot.Connection
+			for i, c := range snap.Connections {
+				if c.Direction == snapshot.Upstream {
+					up = &snap.Connections[i]
+				}
+			}
+			if up == nil || up.Port != 5432 || up.Netns != 1001 || up.Workload != "client.service" || up.RemoteIP != netip.MustParseAddr("10.0.0.2") ||
+				up.Window.BytesSent != 300 || up.Window.BytesReceived != 7000 || up.Window.Opened != 1 || up.Window.Closed != 1 {
+				t.Errorf("upstream record %+v, want port 5432 from netns 1001 (client.service) with 300 bytes sent, 7000 received", up)
+			}
+			if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 1 || w.WorkloadUnknown != 0 {
+				t.Errorf("window %+v, want 1 reset paired, 1 unknown", w)
+			}
+		})
 	}
 }
 
@@ -114,14 +166,43 @@ func TestWindowMemoryBounded(t *testing.T) {
 	for i := range uint64(1_000_000) {
 		s := dsock(100+i, "10.0.0.1:40000", "10.0.0.9:443", 1001, 2001)
 		s.Local = netip.AddrPortFrom(s.Local.Addr(), uint16(32768+i%20000))
-		o.destroyed(&s, false)
+		o.destroyed(o.nss[0], &s, false)
 	}
-	if len(o.deps) != 1 || len(o.live) != 0 {
-		t.Fatalf("%d records and %d live sockets after a million connections, want 1 and 0", len(o.deps), len(o.live))
+	if len(o.deps) != 1 || len(o.nss[0].live) != 0 {
+		t.Fatalf("%d records and %d live sockets after a million connections, want 1 and 0", len(o.deps), len(o.nss[0].live))
 	}
 	for _, d := range o.deps {
 		if d.Opened != 1_000_000 || d.BytesSent != 1_001_000_000 {
 			t.Errorf("%+v", d)
 		}
+	}
+}
+
+// BenchmarkWindowDestroyed is the window's cost per destroy event: one
+// connection's two ends (client and server) a loop. Side by side: a peer
+// on this host, whose server end is remembered for reset pairing, and a
+// peer elsewhere, whose is not.
+func BenchmarkWindowDestroyed(b *testing.B) {
+	for _, peer := range []struct {
+		name  string
+		local bool
+	}{{"peer_on_host", true}, {"peer_elsewhere", false}} {
+		b.Run(peer.name, func(b *testing.B) {
+			o := testObserver(&testing.T{}, &fakeKernel{})
+			if peer.local {
+				o.local[netip.MustParseAddr("10.0.0.1")] = true
+			}
+			n := o.nss[0]
+			client, server := dsock(0, "10.0.0.1:0", "10.0.0.2:5432", 101, 101), dsock(0, "10.0.0.2:5432", "10.0.0.1:0", 101, 101)
+			for i := 0; b.Loop(); i++ {
+				c, s := client, server
+				c.Cookie, s.Cookie = uint64(2*i), uint64(2*i+1)
+				c.Local = netip.AddrPortFrom(c.Local.Addr(), uint16(32768+i%20000))
+				s.Remote = c.Local
+				o.destroyed(n, &c, false)
+				o.destroyed(n, &s, false)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/event")
+		})
 	}
 }

@@ -2,11 +2,13 @@ package scan
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,12 @@ func windowScan() {
 		os.Exit(1)
 	}
 	windowBegun = func() { fmt.Fprintln(os.Stderr, "window begun") }
-	snap, err := Run(context.Background(), Options{Window: d, WindowPoll: time.Second})
+	if os.Getenv("PLANET_TEST_LISTEN_PID") != "" {
+		// What systemd sets to the PID it starts: unknown to the parent.
+		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	}
+	snap, err := Run(context.Background(), Options{Window: d, WindowPoll: time.Second,
+		WindowStateDir: os.Getenv("PLANET_WINDOW_STATE"), Namespaces: cmp.Or(os.Getenv("PLANET_WINDOW_NETNS"), NamespacesAuto)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error", err)
 		os.Exit(1)

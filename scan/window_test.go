@@ -34,7 +34,7 @@ func awaitWindow(t *testing.T) func() {
 type windowSum struct {
 	sent, received        uint64
 	opened, closed, alive int
-	processes             map[string]bool
+	processes, workloads  map[string]bool
 }
 
 func sumWindow(t *testing.T, snap *snapshot.Snapshot, dir snapshot.Direction, port uint16) windowSum {

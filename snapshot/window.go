@@ -35,6 +35,11 @@ type Window struct {
 	// CutShort: a signal (SIGINT, SIGTERM) ended the window early; the
 	// figures are right for the shorter window.
 	CutShort bool `json:"cut_short,omitempty"`
+	// Continued: the window began where the previous run's ended (Start is
+	// that end), its sockets handed on through the state directory and the
+	// destroy events in between queued in a subscription the service
+	// manager held (planet.socket): consecutive windows abut.
+	Continued bool `json:"continued,omitempty"`
 	// Method is WindowEvents or WindowPolling; Detail says why polling, and
 	// how often.
 	Method string `json:"method"`
@@ -47,12 +52,31 @@ type Window struct {
 	// began and ended between two dumps, so no process was ever seen holding
 	// them: their records have an empty process.
 	Unattributed int `json:"unattributed"`
+	// WorkloadUnknown counts those of them whose workload is unknown too:
+	// the kernel's destroy event does not carry the socket's cgroup, so a
+	// socket no dump saw has the workload of its network namespace where
+	// all its processes share one (a container, a pod), else none.
+	WorkloadUnknown int `json:"workload_unknown,omitempty"`
 	// ResetUnknown counts client sockets that no dump saw alive and that the
 	// kernel disconnected before destroying them: a reset by this host
 	// (SO_LINGER 0) or a connect that failed (refused, timed out). The kernel
 	// clears such a socket's peer port and counters, and the two cases look
 	// alike, so they are in no record.
 	ResetUnknown int `json:"reset_unknown,omitempty"`
+	// ResetPaired counts client sockets reset by this host whose server end
+	// was on this host too (another network namespace, or loopback): their
+	// port and bytes are the server end's, the other way round.
+	ResetPaired int `json:"reset_paired,omitempty"`
+	// ResetNoBytes counts reset client sockets whose server is elsewhere,
+	// put on the one port the same workload used to that server in the
+	// window: they count as opened and closed, with no bytes.
+	ResetNoBytes int `json:"reset_no_bytes,omitempty"`
+	// Namespaces counts the network namespaces the window heard destroy
+	// events of (planet's own included); NamespacesUnwatched those it could
+	// not (entering them refused): their connections that ended in the
+	// window are missing, and Detail says why.
+	Namespaces          int `json:"namespaces,omitempty"`
+	NamespacesUnwatched int `json:"namespaces_unwatched,omitempty"`
 	// EventOverruns counts the times the kernel dropped destroy events
 	// because planet's receive buffer was full; the bytes of the sockets lost
 	// that way are missing or counted up to the last dump that saw them.

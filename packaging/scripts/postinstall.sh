@@ -1,6 +1,6 @@
 #!/bin/sh
 # planet package: after unpacking. Creates the planet user and directories and
-# enables planet.timer on the first install.
+# enables planet.timer and planet.socket on the first install.
 # Called as: deb postinst "configure" [<old version>]; rpm %post <count>.
 set -e
 
@@ -46,9 +46,9 @@ if command -v systemctl >/dev/null 2>&1; then
 	if $first_install; then
 		# Enabling works without a running systemd (it only makes the
 		# timers.target.wants link), so an image built now scans once booted.
-		systemctl enable planet.timer >/dev/null 2>&1 || true
+		systemctl enable planet.timer planet.socket >/dev/null 2>&1 || true
 		if [ -d /run/systemd/system ]; then
-			systemctl start planet.timer || true
+			systemctl start planet.socket planet.timer || true
 		fi
 	fi
 fi

@@ -1,5 +1,6 @@
 #!/bin/sh
-# planet package: before removing the files. Stops and disables the timer.
+# planet package: before removing the files. Stops and disables the timer
+# and the socket.
 # Called as: deb prerm "remove" | "upgrade" ...; rpm %preun <count> (0: erase).
 set -e
 
@@ -10,8 +11,8 @@ esac
 
 if command -v systemctl >/dev/null 2>&1; then
 	if [ -d /run/systemd/system ]; then
-		systemctl stop planet.timer planet.service >/dev/null 2>&1 || true
+		systemctl stop planet.timer planet.socket planet.service >/dev/null 2>&1 || true
 	fi
-	systemctl disable planet.timer >/dev/null 2>&1 || true
+	systemctl disable planet.timer planet.socket >/dev/null 2>&1 || true
 fi
 exit 0

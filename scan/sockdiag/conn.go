@@ -32,7 +32,7 @@ const (
 	StatesListen = 1 << StateListen
 )
 
-func open() (int, error) {
+func openHere() (int, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return -1, fmt.Errorf("netlink sock_diag socket: %w", err)
@@ -47,7 +47,11 @@ func open() (int, error) {
 // (fn has then seen a possibly inconsistent table), ctx's error when
 // cancelled between reads.
 func Dump(ctx context.Context, family uint8, states uint32, fn func(*Sock)) error {
-	fd, err := open()
+	return dumpIn(ctx, Own, family, states, fn)
+}
+
+func dumpIn(ctx context.Context, ns Namespace, family uint8, states uint32, fn func(*Sock)) error {
+	fd, err := open(ns)
 	if err != nil {
 		return err
 	}
@@ -114,10 +118,15 @@ func Dump(ctx context.Context, family uint8, states uint32, fn func(*Sock)) erro
 // DumpAll is Dump over both families, retrying an interrupted dump up to
 // three times.
 func DumpAll(ctx context.Context, states uint32, fn func(*Sock)) error {
+	return DumpAllIn(ctx, Own, states, fn)
+}
+
+// DumpAllIn is DumpAll in network namespace ns (see Namespace).
+func DumpAllIn(ctx context.Context, ns Namespace, states uint32, fn func(*Sock)) error {
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		var err error
 		for range 3 {
-			if err = Dump(ctx, fam, states, fn); !errors.Is(err, ErrInterrupted) {
+			if err = dumpIn(ctx, ns, fam, states, fn); !errors.Is(err, ErrInterrupted) {
 				break
 			}
 		}
@@ -190,10 +199,16 @@ const DefaultEventBuffer = 8 << 20
 // counted by Overruns. It fails on kernels without destroy groups (before
 // 4.4) or where netlink is filtered (seccomp, RestrictAddressFamilies).
 func Subscribe(rcvbuf int) (*Events, error) {
+	return SubscribeIn(Own, rcvbuf)
+}
+
+// SubscribeIn is Subscribe in network namespace ns (see Namespace): the
+// events of the sockets of that namespace only.
+func SubscribeIn(ns Namespace, rcvbuf int) (*Events, error) {
 	if rcvbuf <= 0 {
 		rcvbuf = DefaultEventBuffer
 	}
-	fd, err := open()
+	fd, err := open(ns)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +216,7 @@ func Subscribe(rcvbuf int) (*Events, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 	}
-	groups := uint32(1<<(unix.SKNLGRP_INET_TCP_DESTROY-1) | 1<<(unix.SKNLGRP_INET6_TCP_DESTROY-1))
+	groups := uint32(destroyGroups)
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netlink sock_diag: subscribe to TCP destroy events: %w", err)
@@ -228,6 +243,12 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 	if _, err := unix.Poll(pfd, int(wait.Milliseconds())); err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("netlink sock_diag events: poll: %w", err)
 	}
+	return e.Drain(fn)
+}
+
+// Drain calls fn for each event already queued, without waiting. The Sock
+// passed to fn is only valid during the call.
+func (e *Events) Drain(fn func(*Sock)) error {
 	for {
 		n, err := e.batch.recv(e.fd)
 		switch {
@@ -264,4 +285,40 @@ func (e *Events) Read(wait time.Duration, fn func(*Sock)) error {
 			return nil
 		}
 	}
+}
+
+// Group waits on several subscriptions at once (one per network
+// namespace) with one system call per wake-up, not one per subscription.
+type Group struct {
+	evs []*Events
+	pfd []unix.PollFd
+}
+
+// NewGroup groups evs.
+func NewGroup(evs []*Events) *Group {
+	g := &Group{evs: evs, pfd: make([]unix.PollFd, len(evs))}
+	for i, e := range evs {
+		g.pfd[i] = unix.PollFd{Fd: int32(e.fd), Events: unix.POLLIN}
+	}
+	return g
+}
+
+// Wait waits up to wait for events on any subscription of the group, then
+// calls ready with the index (in the order given to NewGroup) of each that
+// has some queued; ready would then Drain it.
+func (g *Group) Wait(wait time.Duration, ready func(i int) error) error {
+	for i := range g.pfd {
+		g.pfd[i].Revents = 0
+	}
+	if _, err := unix.Poll(g.pfd, int(wait.Milliseconds())); err != nil && !errors.Is(err, unix.EINTR) {
+		return fmt.Errorf("netlink sock_diag events: poll: %w", err)
+	}
+	for i := range g.pfd {
+		if g.pfd[i].Revents != 0 {
+			if err := ready(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
@@ -39,7 +41,7 @@ func buildPlanet(t *testing.T, dir string) string {
 		testenv.Unavailable(t, "the go command is not in PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "planet")
-	out, err := exec.Command(goBin, "build", "-o", bin, "./planet").CombinedOutput()
+	out, err := exec.Command(goBin, "build", "-o", bin, "../../cmd/planet").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -374,7 +376,7 @@ func stallServer(t *testing.T) (url string, got <-chan struct{}) {
 func TestSignalDuringScan(t *testing.T) {
 	bin := buildPlanet(t, t.TempDir())
 	env := planetEnv(t)
-	fixture, err := filepath.Abs("../testdata/proc")
+	fixture, err := filepath.Abs("../../testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +457,7 @@ func TestSignalDuringScan(t *testing.T) {
 func TestOutsideInputLimits(t *testing.T) {
 	bin := buildPlanet(t, t.TempDir())
 	env := planetEnv(t)
-	fixture, err := filepath.Abs("../testdata/proc")
+	fixture, err := filepath.Abs("../../testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

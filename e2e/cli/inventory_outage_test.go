@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
@@ -24,7 +26,7 @@ import (
 // entry only.
 func TestInventoryOutage(t *testing.T) {
 	planet := buildPlanet(t, t.TempDir())
-	fixture, err := filepath.Abs("../testdata/proc")
+	fixture, err := filepath.Abs("../../testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

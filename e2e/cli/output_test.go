@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"os"

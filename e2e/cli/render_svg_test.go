@@ -1,8 +1,9 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,12 +33,11 @@ func TestSVGBinaries(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	b := svgBins{planet: filepath.Join(dir, "planet"), planetSVG: filepath.Join(dir, "planet-svg")}
-	for _, build := range [][2]string{{b.planet, "./planet"}, {b.planetSVG, "./planet-svg"}} {
+	for _, build := range [][2]string{{b.planet, "../../cmd/planet"}, {b.planetSVG, "../../cmd/planet-svg"}} {
 		if out, err := exec.Command(goBin, "build", "-o", build[0], build[1]).CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", build[1], err, out)
 		}
 	}
-	t.Run("ScanStartupCPU", b.testScanStartupCPU)
 	t.Run("RenderSVG", b.testRenderSVG)
 	t.Run("SVGFromExtension", b.testSVGFromExtension)
 	t.Run("IgnoresPlantedCache", b.testIgnoresPlantedCache)
@@ -62,7 +61,7 @@ func renderEnv(t *testing.T, extra ...string) []string {
 func fixtureSnapshot(t *testing.T, planet, dir string) string {
 	t.Helper()
 	snap := filepath.Join(dir, "snap.json")
-	cmd := exec.Command(planet, "scan", "--proc-root", "../testdata/proc", "-o", snap)
+	cmd := exec.Command(planet, "scan", "--proc-root", "../../testdata/proc", "-o", snap)
 	cmd.Env = renderEnv(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("planet scan: %v\n%s", err, out)
@@ -82,91 +81,15 @@ func TestPlanetDoesNotLinkSVGEngine(t *testing.T) {
 		return strings.Fields(string(out))
 	}
 	engine := []string{"github.com/goccy/go-graphviz", "github.com/tetratelabs/wazero"}
-	for _, pkg := range deps("./planet") {
+	for _, pkg := range deps("../../cmd/planet") {
 		for _, e := range engine {
 			if strings.HasPrefix(pkg, e) {
 				t.Errorf("cmd/planet depends on %s", pkg)
 			}
 		}
 	}
-	if !slices.Contains(deps("./planet-svg"), "github.com/goccy/go-graphviz") {
+	if !slices.Contains(deps("../../cmd/planet-svg"), "github.com/goccy/go-graphviz") {
 		t.Error("cmd/planet-svg does not link go-graphviz: is this test still looking at the right thing?")
-	}
-}
-
-// Start-up CPU of planet scan against a throwaway build of planet that also
-// links go-graphviz (blank import: only its init runs). planet is the build
-// without the SVG engine; the figures are logged for the record.
-func (b svgBins) testScanStartupCPU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement; skipped with -short")
-	}
-	goBin := testenv.NeedCommand(t, "go", "golang-go")
-	planet := b.planet
-	dir := t.TempDir()
-	// The wrapper is laid over the module with -overlay: nothing is written
-	// into the source tree.
-	modDir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "main.go")
-	wrapper := `package main
-
-import (
-	"context"
-	"os"
-
-	_ "github.com/goccy/go-graphviz"
-
-	"github.com/planetdeps/planet/cmd"
-)
-
-func main() {
-	os.Exit(cmd.Main(context.Background(), cmd.BuildInfo{Version: "heavy"}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-`
-	if err := os.WriteFile(src, []byte(wrapper), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(modDir, "planetheavy", "main.go"): src}})
-	overlayFile := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	heavy := filepath.Join(dir, "planet-heavy")
-	if out, err := exec.Command(goBin, "build", "-overlay", overlayFile, "-o", heavy, "./planetheavy").CombinedOutput(); err != nil {
-		t.Fatalf("go build (planet + go-graphviz): %v\n%s", err, out)
-	}
-	// The heavy build's engine caches under its own TMPDIR; one warm-up run
-	// fills it, so the figures below are its cheapest (warm) start-up.
-	env := renderEnv(t, "TMPDIR="+t.TempDir())
-	run := func(bin string) time.Duration {
-		cmd := exec.Command(bin, "scan", "--proc-root", "../testdata/proc")
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s scan: %v\n%s", bin, err, stderr.Bytes())
-		}
-		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	}
-	cold := run(heavy)
-	run(planet)
-	const runs = 15
-	var lean, fat []time.Duration
-	for range runs {
-		lean = append(lean, run(planet))
-		fat = append(fat, run(heavy))
-	}
-	median := func(d []time.Duration) time.Duration {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d[len(d)/2]
-	}
-	ml, mf := median(lean), median(fat)
-	t.Logf("planet scan user+sys CPU, median of %d: planet %v, planet+go-graphviz %v (warm cache; its first, cold run: %v)", runs, ml, mf, cold)
-	if ml >= mf {
-		t.Errorf("planet (%v) is not cheaper to start than a build linking go-graphviz (%v): does it link the engine?", ml, mf)
 	}
 }
 

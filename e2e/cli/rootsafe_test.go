@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
@@ -117,7 +119,7 @@ func TestTextfileDirPlantedEntries(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "scan", "--proc-root", "../testdata/proc", "-o", os.DevNull, "--textfile-dir", dir)
+			cmd := exec.CommandContext(ctx, bin, "scan", "--proc-root", "../../testdata/proc", "-o", os.DevNull, "--textfile-dir", dir)
 			cmd.Env = env
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -173,8 +175,8 @@ func TestOutputPlantedFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"scan", "--proc-root", "../testdata/proc", "-o", fifo},
-		{"scan", "--proc-root", "../testdata/proc", "-o", os.DevNull, "--textfile-dir", dir + "/x"},
+		{"scan", "--proc-root", "../../testdata/proc", "-o", fifo},
+		{"scan", "--proc-root", "../../testdata/proc", "-o", os.DevNull, "--textfile-dir", dir + "/x"},
 	} {
 		if strings.HasSuffix(args[len(args)-1], "/x") {
 			os.Mkdir(dir+"/x", 0o777)
@@ -206,7 +208,7 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := filepath.Join(dir, "snap.json")
-	if out, err := exec.Command(bin, "scan", "--proc-root", "../testdata/proc", "-o", snap).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "scan", "--proc-root", "../../testdata/proc", "-o", snap).CombinedOutput(); err != nil {
 		t.Fatalf("scan: %v %s", err, out)
 	}
 	t.Run("signal", func(t *testing.T) {

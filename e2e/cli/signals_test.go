@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
@@ -27,7 +29,7 @@ func TestSignalDuringMergeAndRender(t *testing.T) {
 	goBin := testenv.NeedCommand(t, "go", "golang-go")
 	bins := t.TempDir()
 	planet, planetSVG := filepath.Join(bins, "planet"), filepath.Join(bins, "planet-svg")
-	for _, b := range [][2]string{{planet, "./planet"}, {planetSVG, "./planet-svg"}} {
+	for _, b := range [][2]string{{planet, "../../cmd/planet"}, {planetSVG, "../../cmd/planet-svg"}} {
 		if out, err := exec.Command(goBin, "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
 		}

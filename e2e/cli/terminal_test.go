@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"fmt"
@@ -158,7 +160,7 @@ func TestTerminalStdin(t *testing.T) {
 // writes the snapshot's JSON.
 func TestTerminalScan(t *testing.T) {
 	planet := buildPlanet(t, t.TempDir())
-	fixture, err := filepath.Abs("../testdata/proc")
+	fixture, err := filepath.Abs("../../testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

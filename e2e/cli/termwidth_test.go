@@ -1,4 +1,6 @@
-package cmd
+//go:build e2e
+
+package cli_test
 
 import (
 	"net/netip"
@@ -30,7 +32,7 @@ func TestRenderTableFitsTerminal(t *testing.T) {
 	goBin := testenv.NeedCommand(t, "go", "golang-go")
 	dir := t.TempDir()
 	planet := filepath.Join(dir, "planet")
-	if out, err := exec.Command(goBin, "build", "-o", planet, "./planet").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, "build", "-o", planet, "../../cmd/planet").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	fleet := filepath.Join(dir, "fleet")

@@ -1,4 +1,6 @@
-package cmd_test
+//go:build e2e
+
+package cli_test
 
 import (
 	"bytes"
@@ -25,7 +27,7 @@ func TestScanWindowSignal(t *testing.T) {
 	}
 	goBin := testenv.NeedCommand(t, "go", "golang-go")
 	planet := filepath.Join(t.TempDir(), "planet")
-	if out, err := exec.Command(goBin, "build", "-o", planet, "./planet").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, "build", "-o", planet, "../../cmd/planet").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	for _, tt := range []struct {

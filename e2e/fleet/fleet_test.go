@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package fleet_test is planet's acceptance test (issue 6): a small fleet of
 // hosts, each a network namespace on one switch, running real services with
 // known dependencies. The test scans every host with the planet binary,

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package fleet_test
 
 import (
@@ -16,13 +18,13 @@ import (
 // <host>/snapshot.json each, as an ansible fetch leaves them), which the
 // README's quick start merges and draws. TestFleet -update (as root)
 // refreshes them together with testdata/before.graph.json.
-const fixtureDir = "../examples/fleet"
+const fixtureDir = "../../examples/fleet"
 
 // The README's picture and the block of example output under it.
 const (
-	picturePath = "../docs/fleet.svg"
-	readmePath  = "../README.md"
-	tableMarker = "<!-- fleet table: written by TestPicture in fleet/picture_test.go (go test ./fleet -run TestPicture -update) -->"
+	picturePath = "../../docs/fleet.svg"
+	readmePath  = "../../README.md"
+	tableMarker = "<!-- fleet table: written by TestPicture in e2e/fleet/picture_test.go (go test -tags e2e ./e2e/fleet -run TestPicture -update) -->"
 )
 
 // keepSnapshots, under -update, replaces the fixtures in to with the
@@ -94,7 +96,7 @@ func TestPicture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := normalGraph(t, g, trafficBefore); !bytes.Equal(got, want) {
-		t.Errorf("%s merges into another graph than testdata/before.graph.json: the fixtures are no longer the acceptance fleet's; refresh both with `go test ./fleet -run '^TestFleet$' -update` as root\n--- got\n%s", fixtureDir, got)
+		t.Errorf("%s merges into another graph than testdata/before.graph.json: the fixtures are no longer the acceptance fleet's; refresh both with `go test -tags e2e ./e2e/fleet -run '^TestFleet$' -update` as root\n--- got\n%s", fixtureDir, got)
 	}
 
 	svgPath := filepath.Join(tmp, "fleet.svg")

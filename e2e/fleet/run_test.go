@@ -1,3 +1,5 @@
+//go:build e2e
+
 package fleet_test
 
 import (
@@ -187,7 +189,7 @@ func buildPlanet(t *testing.T, dir string) string {
 	t.Helper()
 	gobin := testenv.NeedCommand(t, "go", "golang-go")
 	pkgs := []string{"planet"}
-	if m, _ := filepath.Glob("../cmd/planet-svg/*.go"); len(m) > 0 {
+	if m, _ := filepath.Glob("../../cmd/planet-svg/*.go"); len(m) > 0 {
 		pkgs = append(pkgs, "planet-svg")
 	}
 	for _, p := range pkgs {

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package packaging holds the tests of what ships in the deb and rpm (the
 // files next to this one, .goreleaser.yml's nfpms section) and of the ansible
 // example. The files themselves are not Go: the default config, the systemd
@@ -23,7 +25,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/planetdeps/planet/cmd"
+	"github.com/planetdeps/planet/internal/cli"
 )
 
 // The facts every packaging file must agree on.
@@ -63,7 +65,7 @@ func mdweExec(argv []string) {
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func serviceUnit(t testing.TB) unit {
 // scanCommand returns `planet scan` from the real command tree.
 func scanCommand(t testing.TB) (root, scan *cobra.Command) {
 	t.Helper()
-	root = cmd.NewRoot(cmd.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
+	root = cli.NewRoot(cli.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
 	scan, _, err := root.Find([]string{"scan"})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestDefaultConfigKeysAreFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 		var stdout, stderr bytes.Buffer
-		if code := cmd.Main(context.Background(), cmd.BuildInfo{}, []string{"--config", cfg, "version"}, nil, &stdout, &stderr); code != 0 {
+		if code := cli.Main(context.Background(), cli.BuildInfo{}, []string{"--config", cfg, "version"}, nil, &stdout, &stderr); code != 0 {
 			t.Errorf("planet refuses the config: exit %d: %s\n%s", code, stderr.String(), doc)
 		}
 	}

@@ -1,4 +1,4 @@
-package cmd_test
+package cli_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/planetdeps/planet/cmd"
+	"github.com/planetdeps/planet/internal/cli"
 	"github.com/planetdeps/planet/internal/golden"
 )
 
@@ -18,19 +18,19 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"planet": func() {
-			os.Exit(cmd.Main(context.Background(), cmd.BuildInfo{Version: "test", Commit: "none", Date: "unknown"},
+			os.Exit(cli.Main(context.Background(), cli.BuildInfo{Version: "test", Commit: "none", Date: "unknown"},
 				os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 		},
 	})
 }
 
 func TestScripts(t *testing.T) {
-	fixtures, err := filepath.Abs("../testdata")
+	fixtures, err := filepath.Abs("../../testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
 	testscript.Run(t, testscript.Params{
-		Dir:           "../testdata/script",
+		Dir:           "../../testdata/script",
 		UpdateScripts: golden.Updating(),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FIXTURES", fixtures)

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func TestConfigPerCommand(t *testing.T) {
 	}
 	dir := t.TempDir()
 	snap := filepath.Join(dir, "snap.json")
-	if code, _, stderr := run(t, "--config", "", "scan", "--proc-root", "../testdata/proc", "-o", snap); code != 0 {
+	if code, _, stderr := run(t, "--config", "", "scan", "--proc-root", "../../testdata/proc", "-o", snap); code != 0 {
 		t.Fatalf("scan: exit %d: %s", code, stderr)
 	}
 	good, _ := os.ReadFile(snap)
@@ -61,7 +61,7 @@ func TestConfigPerCommand(t *testing.T) {
 			wantStdout: ""},
 		{name: "render's format reaches render", config: "render:\n  format: dot", args: []string{"render", snap},
 			wantStdout: "digraph"},
-		{name: "misspelled top-level key", config: "inventroy: http://x/\n", args: []string{"scan", "--proc-root", "../testdata/proc", "-o", "-"},
+		{name: "misspelled top-level key", config: "inventroy: http://x/\n", args: []string{"scan", "--proc-root", "../../testdata/proc", "-o", "-"},
 			wantCode: ExitUsage, wantErr: []string{"planet.yaml", `unknown key "inventroy"`, `did you mean "inventory"`}},
 		{name: "misspelled key in a section", config: "scan:\n  textfile-dri: /x\n", args: []string{"merge", snap},
 			wantCode: ExitUsage, wantErr: []string{`unknown key "textfile-dri" in section scan`, `did you mean "textfile-dir"`}},
@@ -70,11 +70,11 @@ func TestConfigPerCommand(t *testing.T) {
 		{name: "a section that is not a map", config: "scan: yes\n", args: []string{"merge", snap},
 			wantCode: ExitUsage, wantErr: []string{"scan: want a section"}},
 		{name: "scan-only shorthand applies to scan", config: "textfile-dir: " + tf + "\nlog-level: warn\n",
-			args: []string{"scan", "--proc-root", "../testdata/proc", "-o", os.DevNull}, wantProm: true},
+			args: []string{"scan", "--proc-root", "../../testdata/proc", "-o", os.DevNull}, wantProm: true},
 		{name: "scan-only shorthand does not reach merge", config: "textfile-dir: " + tf + "\n", args: []string{"merge", snap},
 			wantStdout: "planet.graph/v1"},
 		{name: "the section wins over the shorthand", config: "textfile-dir: /nonexistent\nscan:\n  textfile-dir: " + tf + "\n",
-			args: []string{"scan", "--proc-root", "../testdata/proc", "-o", os.DevNull}, wantProm: true},
+			args: []string{"scan", "--proc-root", "../../testdata/proc", "-o", os.DevNull}, wantProm: true},
 		{name: "a global in a section", config: "merge:\n  log-level: bogus\n", args: []string{"merge", snap},
 			wantCode: ExitUsage, wantErr: []string{"--log-level"}},
 		{name: "not YAML", config: "scan: [\n", args: []string{"merge", snap},

@@ -1,7 +1,7 @@
 // Package cmd is planet's command line: cobra commands that parse flags and
 // configuration into options, call one package function, and write the
 // result. Logic lives in the scan, graph, render and inventory packages.
-package cmd
+package cli
 
 import (
 	"context"

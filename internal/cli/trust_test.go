@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestRootRefusesOthersConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := file(t, filepath.Join(xdg, "planet", "planet.yaml"), 0o644, 0o755)
-	if err := os.WriteFile(cfg, []byte("scan:\n  output: "+victim+"\n  proc-root: ../testdata/proc\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("scan:\n  output: "+victim+"\n  proc-root: ../../testdata/proc\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	chown(t, filepath.Dir(cfg), nobody)

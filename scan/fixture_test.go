@@ -19,6 +19,7 @@ func TestFixtureProc(t *testing.T) {
 		ProcRoot: "../testdata/proc",
 		Version:  "test",
 		Now:      func() time.Time { return at },
+		EUID:     func() int { return 0 }, // the golden snapshot is root's
 	})
 	if err != nil {
 		t.Fatal(err)

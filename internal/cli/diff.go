@@ -28,10 +28,14 @@ one.
 
 With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 2 trouble.`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := a.runDiff(cmd.Context(), args[0], args[1])
+			o, err := a.diffOptions(args[0], args[1])
+			if err == nil {
+				err = a.runDiff(cmd.Context(), o)
+			}
 			if err != nil && a.v.GetBool("exit-code") {
+				// Status 1 means changes: any trouble is 2.
 				if _, ok := err.(exitCode); !ok {
 					return codeError{ExitUsage, err}
 				}
@@ -39,48 +43,78 @@ With --exit-code it exits like git diff --exit-code: 0 no changes, 1 changes,
 			return err
 		},
 	}
-	f := c.Flags()
-	f.StringP("format", "f", "", "output format: text, json or markdown (a pull-request comment) (default: the one -o FILE's extension names, else text)")
-	f.StringP("output", "o", "-", "write the diff to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(diffExt))
-	f.Bool("exit-code", false, "exit 1 when there are changes, 0 when none, 2 on error")
-	f.Bool("ignore-bytes", false, "leave bandwidth out of the comparison (the default now)")
-	_ = f.MarkDeprecated("ignore-bytes", "bytes are left out unless --bytes-change is given")
-	f.Float64("bytes-change", 0, "also compare byte counts: report one that changed by more than this percent (0: bytes not compared)")
-	f.Bool("external-changes", false, "compare external peers one by one (per address or prefix) instead of as one node")
+	diffFlags(c)
 	return c
 }
 
-func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
-	opts := graph.DiffOptions{BytesChangePercent: a.v.GetFloat64("bytes-change"), ExternalChanges: a.v.GetBool("external-changes")}
-	if opts.BytesChangePercent != 0 { // 0 leaves bytes out
-		if err := checkPercent("bytes-change", opts.BytesChangePercent); err != nil {
-			return err
+// diffFormat is planet diff's output format (--format).
+type diffFormat string
+
+const (
+	diffText     diffFormat = "text"
+	diffJSON     diffFormat = "json"
+	diffMarkdown diffFormat = "markdown"
+)
+
+// parseDiffFormat reads --format: text, json, markdown, or "" (chosen by
+// -o FILE's extension).
+func parseDiffFormat(s string) (diffFormat, error) {
+	switch f := diffFormat(s); f {
+	case "", diffText, diffJSON, diffMarkdown:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: want text, json or markdown", s)
+}
+
+// diffWriters are the diff's writers, per format.
+var diffWriters = map[diffFormat]func(io.Writer, *graph.Diff) error{
+	diffText:     render.DiffText,
+	diffJSON:     render.DiffJSON,
+	diffMarkdown: render.DiffMarkdown,
+}
+
+// diffOptions is planet diff's settings, resolved from its arguments,
+// flags, PLANET_* environment and the config file (see diffFlags).
+type diffOptions struct {
+	oldPath, newPath string // "-" standard input
+	output           string // "-" standard output, else a file
+	format           diffFormat
+	exitCode         bool // --exit-code: status 1 for changes
+	compare          graph.DiffOptions
+}
+
+// diffOptions reads planet diff's settings: see diffFlags.
+func (a *app) diffOptions(oldPath, newPath string) (diffOptions, error) {
+	o := diffOptions{
+		oldPath: oldPath, newPath: newPath,
+		output:   a.v.GetString("output"),
+		exitCode: a.v.GetBool("exit-code"),
+		compare:  graph.DiffOptions{BytesChangePercent: a.v.GetFloat64("bytes-change"), ExternalChanges: a.v.GetBool("external-changes")},
+	}
+	if o.compare.BytesChangePercent != 0 { // 0 leaves bytes out
+		if err := checkPercent("bytes-change", o.compare.BytesChangePercent); err != nil {
+			return diffOptions{}, err
 		}
 	}
 	if a.v.GetBool("ignore-bytes") {
-		opts.BytesChangePercent = 0
+		o.compare.BytesChangePercent = 0
 	}
-	output := a.v.GetString("output")
-	format, err := outputFormats{byExt: diffExt, def: "text", strict: true}.choose(a.v.GetString("format"), output)
+	named, err := parseDiffFormat(a.v.GetString("format"))
 	if err != nil {
-		return err
+		return diffOptions{}, usageError(fmt.Errorf("--format %w", err))
 	}
-	var write func(io.Writer, *graph.Diff) error
-	switch f := format; f {
-	case "text":
-		write = render.DiffText
-	case "json":
-		write = render.DiffJSON
-	case "markdown":
-		write = render.DiffMarkdown
-	default:
-		return usageError(fmt.Errorf("--format %q: want text, json or markdown", f))
-	}
-	if oldPath == "-" || newPath == "-" {
+	o.format, err = outputFormats[diffFormat]{byExt: diffExt, def: diffText, strict: true}.choose(named, o.output)
+	return o, err
+}
+
+// runDiff is planet diff: read both graphs, compare, write the changes;
+// with exitCode, exitCode(1) when there are any.
+func (a *app) runDiff(ctx context.Context, o diffOptions) error {
+	if o.oldPath == "-" || o.newPath == "-" {
 		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
 	}
 	var graphs [2]*graph.Graph
-	for i, path := range []string{oldPath, newPath} {
+	for i, path := range []string{o.oldPath, o.newPath} {
 		in, err := render.ReadInput(ctx, path, a.stdin)
 		if err != nil {
 			return err
@@ -89,12 +123,25 @@ func (a *app) runDiff(ctx context.Context, oldPath, newPath string) error {
 			return err
 		}
 	}
-	d := graph.Compare(graphs[0], graphs[1], opts)
-	if err := a.writeOutput(output, func(w io.Writer) error { return write(w, d) }); err != nil {
+	d := graph.Compare(graphs[0], graphs[1], o.compare)
+	write := diffWriters[o.format]
+	if err := a.writeOutput(o.output, func(w io.Writer) error { return write(w, d) }); err != nil {
 		return err
 	}
-	if a.v.GetBool("exit-code") && !d.Empty() {
+	if o.exitCode && !d.Empty() {
 		return exitCode(1)
 	}
 	return nil
+}
+
+// diffFlags defines planet diff's flags on c; diffOptions reads them.
+func diffFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.StringP("format", "f", "", "output format: text, json or markdown (a pull-request comment) (default: the one -o FILE's extension names, else text)")
+	f.StringP("output", "o", "-", "write the diff to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(diffExt))
+	f.Bool("exit-code", false, "exit 1 when there are changes, 0 when none, 2 on error")
+	f.Bool("ignore-bytes", false, "leave bandwidth out of the comparison (the default now)")
+	_ = f.MarkDeprecated("ignore-bytes", "bytes are left out unless --bytes-change is given")
+	f.Float64("bytes-change", 0, "also compare byte counts: report one that changed by more than this percent (0: bytes not compared)")
+	f.Bool("external-changes", false, "compare external peers one by one (per address or prefix) instead of as one node")
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -44,42 +45,109 @@ for what metrics cannot carry).`,
 		// from the environment or config: checked once those are resolved.
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			if err := a.checkDurations("max-age", "lookback", "prometheus-timeout"); err != nil {
-				return err
-			}
-			if a.v.GetString("prometheus") != "" {
-				if len(paths) > 0 {
-					return usageError(fmt.Errorf("--prometheus takes no PATH arguments (got %q)", paths[0]))
-				}
-				return a.mergePrometheus(cmd)
-			}
-			if err := checkGraphOutput(a.v.GetString("output")); err != nil {
-				return err
-			}
-			if len(paths) == 0 {
-				return usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
-			}
-			in := graph.InputOptions{
-				MaxAge:    a.v.GetDuration("max-age"),
-				KeepGoing: a.v.GetBool("keep-going"),
-				Progress:  a.progress("merge: read %d/%d snapshots"),
-			}
-			mo := graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")}
-			if err := mo.Validate(); err != nil {
-				return usageError(err)
-			}
-			if slices.Contains(paths, "-") {
-				a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
-			}
-			g, notes, err := graph.MergeInputs(cmd.Context(), paths, a.stdin, in, mo)
-			a.logNotes(notes)
+			o, err := a.mergeOptions(paths)
 			if err != nil {
 				return err
 			}
-			a.logNotes(g.IncompleteNotes())
-			return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+			return a.runMerge(cmd.Context(), o)
 		},
 	}
+	mergeFlags(c)
+	return c
+}
+
+// mergeOptions is planet merge's settings, resolved from its arguments,
+// flags, PLANET_* environment and the config file (see mergeFlags).
+type mergeOptions struct {
+	paths  []string // snapshot files and directories, "-" standard input
+	output string   // "-" standard output, else a file
+	input  graph.InputOptions
+	merge  graph.MergeOptions
+	// prometheus, when set, reads the fleet from Prometheus instead of
+	// paths (--prometheus URL).
+	prometheus *promsrc.Options
+}
+
+// mergeOptions reads planet merge's settings: see mergeFlags. A value out
+// of range, or PATHs with --prometheus (or neither), is a usage error.
+func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
+	if err := a.checkDurations("max-age", "lookback", "prometheus-timeout"); err != nil {
+		return mergeOptions{}, err
+	}
+	o := mergeOptions{
+		paths:  paths,
+		output: a.v.GetString("output"),
+		merge:  graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")},
+	}
+	if url := a.v.GetString("prometheus"); url != "" {
+		if len(paths) > 0 {
+			return mergeOptions{}, usageError(fmt.Errorf("--prometheus takes no PATH arguments (got %q)", paths[0]))
+		}
+		if a.v.GetBool("keep-going") {
+			return mergeOptions{}, usageError(fmt.Errorf("--keep-going applies to snapshot files, not --prometheus"))
+		}
+		if err := o.merge.Validate(); err != nil {
+			return mergeOptions{}, usageError(err)
+		}
+		at, err := parseTime(a.v.GetString("time"))
+		if err != nil {
+			return mergeOptions{}, usageError(fmt.Errorf("--time: %w", err))
+		}
+		o.prometheus = &promsrc.Options{
+			URL:             url,
+			Selector:        a.v.GetString("selector"),
+			Time:            at,
+			Lookback:        a.v.GetDuration("lookback"),
+			MaxAge:          a.v.GetDuration("max-age"),
+			BearerTokenFile: a.v.GetString("bearer-token-file"),
+			Timeout:         a.v.GetDuration("prometheus-timeout"),
+			MaxSeries:       a.v.GetInt("prometheus-max-series"),
+			MaxQueries:      a.v.GetInt("prometheus-max-queries"),
+			Deadline:        a.v.GetDuration("prometheus-deadline"),
+		}
+		return o, checkGraphOutput(o.output)
+	}
+	if err := checkGraphOutput(o.output); err != nil {
+		return mergeOptions{}, err
+	}
+	if len(paths) == 0 {
+		return mergeOptions{}, usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
+	}
+	o.input = graph.InputOptions{
+		MaxAge:    a.v.GetDuration("max-age"),
+		KeepGoing: a.v.GetBool("keep-going"),
+		Progress:  a.progress("merge: read %d/%d snapshots"),
+	}
+	if err := o.merge.Validate(); err != nil {
+		return mergeOptions{}, usageError(err)
+	}
+	return o, nil
+}
+
+// runMerge is planet merge: read the fleet (snapshot files, or
+// Prometheus), merge it and write the graph.
+func (a *app) runMerge(ctx context.Context, o mergeOptions) error {
+	var g *graph.Graph
+	var notes []graph.Note
+	var err error
+	if o.prometheus != nil {
+		g, notes, err = promsrc.Merge(ctx, *o.prometheus, o.merge)
+	} else {
+		if slices.Contains(o.paths, "-") {
+			a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
+		}
+		g, notes, err = graph.MergeInputs(ctx, o.paths, a.stdin, o.input, o.merge)
+	}
+	a.logNotes(notes)
+	if err != nil {
+		return err
+	}
+	a.logNotes(g.IncompleteNotes())
+	return a.writeOutput(o.output, func(w io.Writer) error { return graph.Write(w, g) })
+}
+
+// mergeFlags defines planet merge's flags on c; mergeOptions reads them.
+func mergeFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.StringP("output", "o", "-", "write the graph to FILE (atomically); - for standard output")
 	f.String("by", graph.ByHostgroup, "node key: hostgroup (domain, else IP, where a host has none), host, or workload (hostgroup + systemd unit, container or pod: a service-level map)")
@@ -95,50 +163,12 @@ for what metrics cannot carry).`,
 	f.Int("prometheus-max-series", promsrc.DefaultMaxSeries, "with --prometheus: split queries so none returns more series than this")
 	f.Int("prometheus-max-queries", promsrc.DefaultMaxQueries, "with --prometheus: most queries one merge sends")
 	f.Duration("prometheus-deadline", promsrc.DefaultDeadline, "with --prometheus: limit for the whole merge, every query included")
-	return c
-}
-
-// mergePrometheus is merge --prometheus: options in, graph out.
-func (a *app) mergePrometheus(cmd *cobra.Command) error {
-	if a.v.GetBool("keep-going") {
-		return usageError(fmt.Errorf("--keep-going applies to snapshot files, not --prometheus"))
-	}
-	mo := graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")}
-	if err := mo.Validate(); err != nil {
-		return usageError(err)
-	}
-	at, err := parseTime(a.v.GetString("time"))
-	if err != nil {
-		return usageError(fmt.Errorf("--time: %w", err))
-	}
-	opts := promsrc.Options{
-		URL:             a.v.GetString("prometheus"),
-		Selector:        a.v.GetString("selector"),
-		Time:            at,
-		Lookback:        a.v.GetDuration("lookback"),
-		MaxAge:          a.v.GetDuration("max-age"),
-		BearerTokenFile: a.v.GetString("bearer-token-file"),
-		Timeout:         a.v.GetDuration("prometheus-timeout"),
-		MaxSeries:       a.v.GetInt("prometheus-max-series"),
-		MaxQueries:      a.v.GetInt("prometheus-max-queries"),
-		Deadline:        a.v.GetDuration("prometheus-deadline"),
-	}
-	if err := checkGraphOutput(a.v.GetString("output")); err != nil {
-		return err
-	}
-	g, notes, err := promsrc.Merge(cmd.Context(), opts, mo)
-	a.logNotes(notes)
-	if err != nil {
-		return err
-	}
-	a.logNotes(g.IncompleteNotes())
-	return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
 }
 
 // checkGraphOutput refuses -o graph.svg and the like: merge writes JSON.
 func checkGraphOutput(output string) error {
 	own := map[string]string{".json": "json"}
-	_, err := outputFormats{byExt: own, def: "json", elsewhere: renderElsewhere(own)}.choose("", output)
+	_, err := outputFormats[string]{byExt: own, def: "json", elsewhere: renderElsewhere(own)}.choose("", output)
 	return err
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // renderExt maps an output file's extension to the render format it means.
-var renderExt = map[string]string{
+var renderExt = map[string]render.Format{
 	".svg":     render.FormatSVG,
 	".dot":     render.FormatDOT,
 	".gv":      render.FormatDOT,
@@ -25,17 +25,18 @@ var renderExt = map[string]string{
 }
 
 // diffExt maps an output file's extension to the planet diff format it means.
-var diffExt = map[string]string{
-	".txt":      "text",
-	".json":     "json",
-	".md":       "markdown",
-	".markdown": "markdown",
+var diffExt = map[string]diffFormat{
+	".txt":      diffText,
+	".json":     diffJSON,
+	".md":       diffMarkdown,
+	".markdown": diffMarkdown,
 }
 
-// outputFormats says how a command picks its format from -o FILE.
-type outputFormats struct {
-	byExt map[string]string // extension (".svg", lower case) -> format
-	def   string            // standard output, or a file without an extension
+// outputFormats says how a command picks its format (F, a typed choice)
+// from -o FILE.
+type outputFormats[F ~string] struct {
+	byExt map[string]F // extension (".svg", lower case) -> format
+	def   F            // standard output, or a file without an extension
 	// strict refuses an extension byExt does not know when no format is
 	// named; otherwise such a file gets def.
 	strict bool
@@ -55,7 +56,7 @@ func isStdout(output string) bool {
 // format; else f.def. A file whose extension means another format than
 // named, or (strict) one no format is known for, is a usage error naming
 // both, so that -o graph.svg never holds a text table.
-func (f outputFormats) choose(named, output string) (string, error) {
+func (f outputFormats[F]) choose(named F, output string) (F, error) {
 	if isStdout(output) {
 		if named == "" {
 			return f.def, nil
@@ -89,10 +90,11 @@ func (f outputFormats) choose(named, output string) (string, error) {
 }
 
 // extList describes byExt for an error message: ".dot, .gv: dot; ...".
-func extList(byExt map[string]string) string {
+func extList[F ~string](byExt map[string]F) string {
 	exts := map[string][]string{}
 	var formats []string
-	for ext, format := range byExt {
+	for ext, f := range byExt {
+		format := string(f)
 		if _, ok := exts[format]; !ok {
 			formats = append(formats, format)
 		}
@@ -109,7 +111,7 @@ func extList(byExt map[string]string) string {
 
 // renderElsewhere tells merge and scan users which command writes a
 // picture or a textfile.
-func renderElsewhere(own map[string]string) map[string]string {
+func renderElsewhere[F ~string](own map[string]F) map[string]string {
 	m := map[string]string{}
 	for ext, format := range renderExt {
 		if _, ok := own[ext]; ok {

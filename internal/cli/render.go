@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -31,70 +33,113 @@ that no format is known for, is refused: graph.svg never holds a table.
 
 A snapshot rendered as a graph becomes a one-host graph. --focus NODE keeps NODE,
 what it depends on and what depends on it, --depth hops each way (0: no limit).`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.checkDurations("svg-timeout"); err != nil {
-				return err
-			}
-			ports, err := render.ParsePorts(a.v.GetStringSlice("exclude-port"))
-			if err != nil {
-				return usageError(err)
-			}
-			output := a.v.GetString("output")
-			format, err := outputFormats{byExt: renderExt, def: render.FormatTable, strict: true}.choose(a.v.GetString("format"), output)
-			if err != nil {
-				return err
-			}
-			opts := render.Options{
-				Format: format,
-				Filter: render.Filter{
-					Focus:        a.v.GetString("focus"),
-					Depth:        a.v.GetInt("depth"),
-					HideExternal: a.v.GetBool("hide-external"),
-					ExcludePorts: ports,
-				},
-				Force: a.v.GetBool("force"),
-				Width: terminalWidth(a.v.GetString("output"), a.stdout),
-				SVG: render.SVGOptions{
-					CacheDir: a.v.GetString("svg-cache-dir"),
-					Timeout:  a.v.GetDuration("svg-timeout"),
-					Logger:   a.log,
-				},
-			}
-			if err := opts.Validate(); err != nil {
-				return usageError(err)
-			}
-			if cmd.Flags().Changed("depth") && opts.Filter.Focus == "" {
-				return usageError(errors.New("--depth needs --focus NODE"))
-			}
 			path := "-"
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if path == "-" || a.v.GetString("diff") == "-" {
-				a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
-			}
-			in, err := render.ReadInput(cmd.Context(), path, a.stdin)
+			o, err := a.renderOptions(path, cmd.Flags().Changed("depth"))
 			if err != nil {
 				return err
 			}
-			if old := a.v.GetString("diff"); old != "" {
-				if opts.DiffBase, err = render.ReadInput(cmd.Context(), old, a.stdin); err != nil {
-					return err
-				}
-			}
-			out, err := render.Render(cmd.Context(), in, opts)
-			if err != nil {
-				return err
-			}
-			return a.writeOutput(output, func(w io.Writer) error {
-				_, err := w.Write(out)
-				return err
-			})
+			return a.runRender(cmd.Context(), o)
 		},
 	}
+	renderFlags(c)
+	return c
+}
+
+// renderOptions is planet render's settings, resolved from its argument,
+// flags, PLANET_* environment and the config file (see renderFlags).
+type renderOptions struct {
+	path     string // the snapshot or graph; "-" standard input
+	diffBase string // --diff OLD: "" none, "-" standard input
+	output   string // "-" standard output, else a file
+	render   render.Options
+}
+
+// renderOptions reads planet render's settings: see renderFlags. depthSet
+// says --depth was given on the command line.
+func (a *app) renderOptions(path string, depthSet bool) (renderOptions, error) {
+	if err := a.checkDurations("svg-timeout"); err != nil {
+		return renderOptions{}, err
+	}
+	ports, err := render.ParsePorts(a.v.GetStringSlice("exclude-port"))
+	if err != nil {
+		return renderOptions{}, usageError(fmt.Errorf("--exclude-port %w", err))
+	}
+	o := renderOptions{path: path, diffBase: a.v.GetString("diff"), output: a.v.GetString("output")}
+	var named render.Format
+	if s := a.v.GetString("format"); s != "" {
+		if named, err = render.ParseFormat(s); err != nil {
+			return renderOptions{}, usageError(fmt.Errorf("--format %w", err))
+		}
+	}
+	format, err := outputFormats[render.Format]{byExt: renderExt, def: render.FormatTable, strict: true}.choose(named, o.output)
+	if err != nil {
+		return renderOptions{}, err
+	}
+	o.render = render.Options{
+		Format: format,
+		Filter: render.Filter{
+			Focus:        a.v.GetString("focus"),
+			Depth:        a.v.GetInt("depth"),
+			HideExternal: a.v.GetBool("hide-external"),
+			ExcludePorts: ports,
+		},
+		Force: a.v.GetBool("force"),
+		Width: terminalWidth(o.output, a.stdout),
+		SVG: render.SVGOptions{
+			CacheDir: a.v.GetString("svg-cache-dir"),
+			Timeout:  a.v.GetDuration("svg-timeout"),
+			Logger:   a.log,
+		},
+	}
+	// Validated with a stand-in for the --diff base, which is read later,
+	// so that every option combination is refused before any input is.
+	check := o.render
+	if o.diffBase != "" {
+		check.DiffBase = &render.Input{}
+	}
+	if err := check.Validate(); err != nil {
+		return renderOptions{}, usageError(renderAdvice(err))
+	}
+	if depthSet && o.render.Filter.Focus == "" {
+		return renderOptions{}, usageError(errors.New("--depth needs --focus NODE"))
+	}
+	return o, nil
+}
+
+// runRender is planet render: read the input (and the --diff base), render
+// it in memory, then write it.
+func (a *app) runRender(ctx context.Context, o renderOptions) error {
+	if o.path == "-" || o.diffBase == "-" {
+		a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
+	}
+	in, err := render.ReadInput(ctx, o.path, a.stdin)
+	if err != nil {
+		return err
+	}
+	if o.diffBase != "" {
+		if o.render.DiffBase, err = render.ReadInput(ctx, o.diffBase, a.stdin); err != nil {
+			return err
+		}
+	}
+	out, err := render.Render(ctx, in, o.render)
+	if err != nil {
+		return renderAdvice(err)
+	}
+	return a.writeOutput(o.output, func(w io.Writer) error {
+		_, err := w.Write(out)
+		return err
+	})
+}
+
+// renderFlags defines planet render's flags on c; renderOptions reads them.
+func renderFlags(c *cobra.Command) {
 	f := c.Flags()
-	f.StringP("format", "f", "", "output format: "+strings.Join(render.Formats(), ", ")+" (default: the one -o FILE's extension names, else table)")
+	f.StringP("format", "f", "", "output format: "+strings.Join(formatNames(render.Formats()), ", ")+" (default: the one -o FILE's extension names, else table)")
 	f.StringP("output", "o", "-", "write to FILE (atomically); - for standard output. FILE's extension names the format: "+extList(renderExt))
 	f.String("focus", "", "render only NODE, what it depends on and what depends on it")
 	f.Int("depth", 1, "with --focus: hops to follow each way (0: no limit)")
@@ -104,5 +149,13 @@ what it depends on and what depends on it, --depth hops each way (0: no limit).`
 	f.Bool("force", false, "render DOT, SVG and Mermaid beyond their size limits")
 	f.Duration("svg-timeout", render.DefaultSVGTimeout, "kill the SVG layout after this long")
 	f.String("svg-cache-dir", "", "private cache for the SVG engine's compiled code (default /var/cache/planet as root, else the user cache dir's planet/)")
-	return c
+}
+
+// formatNames is formats as strings, for help and messages.
+func formatNames[F ~string](formats []F) []string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = string(f)
+	}
+	return names
 }

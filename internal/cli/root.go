@@ -1,11 +1,14 @@
-// Package cmd is planet's command line: cobra commands that parse flags and
-// configuration into options, call one package function, and write the
-// result. Logic lives in the scan, graph, render and inventory packages.
+// Package cli is planet's command line: a thin root (root.go) and one file
+// per command (scan.go, merge.go, diff.go, render.go, version.go), each an
+// options struct read from flags, PLANET_* environment and the config file,
+// and a run function that calls one library function and writes its result.
+// Logic lives in the scan, graph, render, promsrc and inventory packages;
+// this package alone knows the flags, and adds them to the libraries'
+// errors (flagadvice.go). The mains are cmd/planet and cmd/planet-svg.
 package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,13 +19,7 @@ import (
 	"github.com/spf13/viper"
 )
 
-// Exit codes, in one table.
 const (
-	ExitOK       = 0
-	ExitError    = 1
-	ExitUsage    = 2
-	ExitSIGINT   = 130
-	ExitSIGTERM  = 143
 	envPrefix    = "PLANET"
 	systemConfig = "/etc/planet/planet.yaml"
 )
@@ -69,13 +66,30 @@ func NewRoot(build BuildInfo, stdin io.Reader, stdout, stderr io.Writer) *cobra.
 	pf := root.PersistentFlags()
 	pf.String("config", "", "config file (default "+systemConfig+", then the user config dir's planet/planet.yaml)")
 	pf.String("log-level", "info", "stderr log level: debug, info, warn, error")
-	pf.String("log-format", "text", "stderr log format: text or json")
+	pf.String("log-format", string(logText), "stderr log format: text or json")
 	root.AddCommand(newScanCmd(a), newMergeCmd(a), newDiffCmd(a), newRenderCmd(a), newVersionCmd(a))
 	return root
 }
 
+// logFormat is --log-format: how the stderr log is written.
+type logFormat string
+
+const (
+	logText logFormat = "text"
+	logJSON logFormat = "json"
+)
+
+// parseLogFormat reads --log-format.
+func parseLogFormat(s string) (logFormat, error) {
+	switch f := logFormat(s); f {
+	case logText, logJSON:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: want text or json", s)
+}
+
 // init resolves configuration once: flag > PLANET_* environment > config
-// file > default. Commands then copy what they need into plain values.
+// file > default. Commands then copy what they need into their options.
 func (a *app) init(cmd *cobra.Command) error {
 	a.v.SetEnvPrefix(envPrefix)
 	a.v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
@@ -94,14 +108,15 @@ func (a *app) init(cmd *cobra.Command) error {
 	if err := level.UnmarshalText([]byte(a.v.GetString("log-level"))); err != nil {
 		return usageError(fmt.Errorf("--log-level: %w", err))
 	}
+	format, err := parseLogFormat(a.v.GetString("log-format"))
+	if err != nil {
+		return usageError(fmt.Errorf("--log-format %w", err))
+	}
 	hopts := &slog.HandlerOptions{Level: level}
-	switch f := a.v.GetString("log-format"); f {
-	case "text":
-		a.log = slog.New(slog.NewTextHandler(a.stderr, hopts))
-	case "json":
+	if format == logJSON {
 		a.log = slog.New(slog.NewJSONHandler(a.stderr, hopts))
-	default:
-		return usageError(fmt.Errorf("--log-format %q: want text or json", f))
+	} else {
+		a.log = slog.New(slog.NewTextHandler(a.stderr, hopts))
 	}
 	return nil
 }
@@ -116,60 +131,37 @@ func aliases(names map[string]string) func(*pflag.FlagSet, string) pflag.Normali
 	}
 }
 
-// exitCode ends planet with that status and no message (diff --exit-code).
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// codeError ends planet with a message and a chosen status.
-type codeError struct {
-	code int
-	err  error
+// findCommand returns a usage error when args name no command. cobra
+// reports that (an unknown command) with an error told apart only by its
+// text; its Find, which makes it, fails for nothing else, so it is asked
+// first, with the commands cobra adds on its own (help, completion, and
+// the shell-completion requests) in place.
+func findCommand(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil
+	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd(args...)
+	if _, _, err := root.Find(args); err != nil {
+		return usageError(err)
+	}
+	return nil
 }
 
-func (e codeError) Error() string { return e.err.Error() }
-func (e codeError) Unwrap() error { return e.err }
-
-type usageErr struct{ error }
-
-func (e usageErr) Unwrap() error { return e.error }
-
-func usageError(err error) error { return usageErr{err} }
-
-// Main runs planet and returns the process exit code.
+// Main runs planet and returns the process exit code (see exit.go).
 func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	args, err := legacyArgs(args, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "planet: %v\n", err)
-		return ExitUsage
-	}
-	root := NewRoot(build, stdin, stdout, stderr)
-	root.SetArgs(args)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	err = root.ExecuteContext(ctx)
 	if err == nil {
-		return ExitOK
-	}
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		var sig interface{ ExitCode() int }
-		fmt.Fprintf(stderr, "planet: interrupted: %v\n", cause)
-		if errors.As(cause, &sig) {
-			return sig.ExitCode()
+		root := NewRoot(build, stdin, stdout, stderr)
+		root.SetArgs(args)
+		root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+		if err = findCommand(root, args); err == nil {
+			err = root.ExecuteContext(ctx)
 		}
-		return ExitSIGINT
 	}
-	var quiet exitCode
-	if errors.As(err, &quiet) {
-		return int(quiet)
+	code, msg := exitStatus(ctx, err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "planet: %s\n", msg)
 	}
-	fmt.Fprintf(stderr, "planet: %v\n", err)
-	var ce codeError
-	if errors.As(err, &ce) {
-		return ce.code
-	}
-	var u usageErr
-	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
-		return ExitUsage
-	}
-	return ExitError
+	return code
 }

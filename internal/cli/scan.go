@@ -18,36 +18,121 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// Formats of planet scan's output.
+// scanFormat is planet scan's output format (--format).
+type scanFormat string
+
 const (
-	scanFormatJSON  = "json"
-	scanFormatTable = "table"
+	scanJSON  scanFormat = "json"
+	scanTable scanFormat = "table"
 )
+
+// parseScanFormat reads --format: json, table, or "" (chosen by where the
+// snapshot goes).
+func parseScanFormat(s string) (scanFormat, error) {
+	switch f := scanFormat(s); f {
+	case "", scanJSON, scanTable:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: want json or table", s)
+}
+
+// scanOptions is planet scan's settings, resolved from its flags, PLANET_*
+// environment and the config file (see scanFlags).
+type scanOptions struct {
+	output      string     // "-" standard output, "" nowhere, else a file
+	format      scanFormat // of output
+	textfileDir string     // "" for no textfile
+	scan        scan.Options
+}
+
+// scanOptions reads planet scan's settings: see scanFlags. A value out of
+// range is a usage error naming its flag.
+func (a *app) scanOptions() (scanOptions, error) {
+	if err := a.checkDurations("timeout", "window"); err != nil {
+		return scanOptions{}, err
+	}
+	invFormat, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
+	if err != nil {
+		return scanOptions{}, usageError(fmt.Errorf("--inventory-format: %w", err))
+	}
+	named, err := parseScanFormat(a.v.GetString("format"))
+	if err != nil {
+		return scanOptions{}, usageError(fmt.Errorf("--format %w", err))
+	}
+	o := scanOptions{textfileDir: a.v.GetString("textfile-dir")}
+	if o.output, o.format, err = a.scanOutput(a.v.GetString("output"), named, o.textfileDir != ""); err != nil {
+		return scanOptions{}, err
+	}
+	o.scan = scan.Options{
+		ProcRoot:          a.v.GetString("proc-root"),
+		SocketSource:      a.v.GetString("socket-source"),
+		Namespaces:        a.v.GetString("netns"),
+		Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
+		Inventory:         a.v.GetString("inventory"),
+		InventoryFormat:   invFormat,
+		InventoryStateDir: stateDir(a.v.GetString("state-dir")),
+		Darkstat:          a.v.GetString("darkstat"),
+		Timeout:           a.v.GetDuration("timeout"),
+		Strict:            a.v.GetBool("strict"),
+		Window:            a.v.GetDuration("window"),
+		Version:           a.build.Version,
+		Logger:            a.log,
+	}
+	return o, nil
+}
 
 // scanOutput resolves -o and --format for scan: where the snapshot goes
 // ("" for nowhere) and as what. See the command's help.
-func (a *app) scanOutput() (string, string, error) {
-	output, named := a.v.GetString("output"), a.v.GetString("format")
-	switch named {
-	case "", scanFormatJSON, scanFormatTable:
-	default:
-		return "", "", usageError(fmt.Errorf("--format %q: want json or table", named))
-	}
+func (a *app) scanOutput(output string, named scanFormat, textfile bool) (string, scanFormat, error) {
 	if output == "" {
-		if a.v.GetString("textfile-dir") != "" && !isTerminal(a.stdout) {
+		if textfile && !isTerminal(a.stdout) {
 			return "", "", nil
 		}
 		output = "-"
 	}
-	def := scanFormatJSON
+	def := scanJSON
 	if isStdout(output) && isTerminal(a.stdout) {
-		def = scanFormatTable
+		def = scanTable
 	}
-	own := map[string]string{".json": scanFormatJSON, ".txt": scanFormatTable}
+	own := map[string]scanFormat{".json": scanJSON, ".txt": scanTable}
 	elsewhere := renderElsewhere(own)
 	elsewhere[".prom"] = "--textfile-dir DIR writes DIR/" + render.TextfileName + " for node_exporter"
-	format, err := outputFormats{byExt: own, def: def, elsewhere: elsewhere}.choose(named, output)
+	format, err := outputFormats[scanFormat]{byExt: own, def: def, elsewhere: elsewhere}.choose(named, output)
 	return output, format, err
+}
+
+// runScan is planet scan: scan the host, write the snapshot and the
+// textfile. A scan cut short by a signal writes what it has, and still
+// returns the signal.
+func (a *app) runScan(ctx context.Context, o scanOptions) error {
+	snap, scanErr := scan.Run(ctx, o.scan)
+	scanErr = scanAdvice(scanErr)
+	if snap == nil {
+		return scanErr
+	}
+	cutShort := snap.Window != nil && snap.Window.CutShort
+	if err := ctx.Err(); err != nil && !cutShort {
+		return err // interrupted: write nothing
+	}
+	if o.output != "" {
+		write := func(w io.Writer) error { return snapshot.Write(w, snap) }
+		if o.format == scanTable {
+			write = func(w io.Writer) error { return render.Table(w, snap) }
+		}
+		if err := a.writeOutput(o.output, write); err != nil {
+			return errors.Join(err, scanErr)
+		}
+	}
+	if o.textfileDir != "" {
+		if err := render.WriteScanTextfile(o.textfileDir, o.scan.InventoryStateDir, snap, a.log); err != nil {
+			return errors.Join(err, scanErr)
+		}
+	}
+	if cutShort {
+		// Written, and still reported as interrupted (exit 128+signal).
+		return errors.Join(context.Cause(ctx), scanErr)
+	}
+	return scanErr
 }
 
 // rootStateDir is scan's state directory for root, and planet.service's
@@ -117,64 +202,21 @@ the window, and bytes per second. SIGINT or SIGTERM ends the window early:
 the shorter window's snapshot is written, marked cut_short, and the exit
 status is 128+signal. With --textfile-dir, the window byte and connection
 counters keep their totals in --state-dir (none: no counters).`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.checkDurations("timeout", "window"); err != nil {
-				return err
-			}
-			format, err := inventory.ParseFormat(a.v.GetString("inventory-format"))
-			if err != nil {
-				return usageError(err)
-			}
-			output, outFormat, err := a.scanOutput()
+			o, err := a.scanOptions()
 			if err != nil {
 				return err
 			}
-			state := stateDir(a.v.GetString("state-dir"))
-			opts := scan.Options{
-				ProcRoot:          a.v.GetString("proc-root"),
-				SocketSource:      a.v.GetString("socket-source"),
-				Namespaces:        a.v.GetString("netns"),
-				Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
-				Inventory:         a.v.GetString("inventory"),
-				InventoryFormat:   format,
-				InventoryStateDir: state,
-				Darkstat:          a.v.GetString("darkstat"),
-				Timeout:           a.v.GetDuration("timeout"),
-				Strict:            a.v.GetBool("strict"),
-				Window:            a.v.GetDuration("window"),
-				Version:           a.build.Version,
-				Logger:            a.log,
-			}
-			snap, scanErr := scan.Run(cmd.Context(), opts)
-			if snap == nil {
-				return scanErr
-			}
-			cutShort := snap.Window != nil && snap.Window.CutShort
-			if err := cmd.Context().Err(); err != nil && !cutShort {
-				return err // interrupted: write nothing
-			}
-			if output != "" {
-				write := func(w io.Writer) error { return snapshot.Write(w, snap) }
-				if outFormat == scanFormatTable {
-					write = func(w io.Writer) error { return render.Table(w, snap) }
-				}
-				if err := a.writeOutput(output, write); err != nil {
-					return errors.Join(err, scanErr)
-				}
-			}
-			if dir := a.v.GetString("textfile-dir"); dir != "" {
-				if err := render.WriteScanTextfile(dir, state, snap, a.log); err != nil {
-					return errors.Join(err, scanErr)
-				}
-			}
-			if cutShort {
-				// Written, and still reported as interrupted (exit 128+signal).
-				return errors.Join(context.Cause(cmd.Context()), scanErr)
-			}
-			return scanErr
+			return a.runScan(cmd.Context(), o)
 		},
 	}
+	scanFlags(c)
+	return c
+}
+
+// scanFlags defines planet scan's flags on c; scanOptions reads them.
+func scanFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.StringP("output", "o", "", "write the snapshot to FILE (atomically); - for standard output (the default, except into a pipe with --textfile-dir)")
 	f.StringP("format", "f", "", "snapshot output: json or table (default: table on a terminal, JSON in a pipe or file; a .txt FILE gets the table)")
@@ -194,5 +236,4 @@ counters keep their totals in --state-dir (none: no counters).`,
 		"task-inventory-addr": "inventory",
 		"task-darkstat-addr":  "darkstat",
 	}))
-	return c
 }

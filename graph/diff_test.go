@@ -136,7 +136,7 @@ func TestCompare(t *testing.T) {
 // second web host started calling the external peer.
 func TestCompareFleetGraphs(t *testing.T) {
 	read := func(name string) *Graph {
-		f, err := os.Open(filepath.Join("..", "fleet", "testdata", name))
+		f, err := os.Open(filepath.Join("..", "e2e", "fleet", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,3 +84,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 		})
 	}
 }
+
+// TestScanWindowOnProc: a window asked of /proc/net, which cannot give one,
+// is refused with the flag that gets past it.
+func TestScanWindowOnProc(t *testing.T) {
+	code, _, stderr := run(t, "--config", "", "scan", "--socket-source", "proc", "--window", "1s", "-o", os.DevNull)
+	if code != ExitError || !strings.Contains(stderr, "/proc/net has neither") || !strings.Contains(stderr, "use --socket-source auto or netlink on the live /proc") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming --socket-source", code, stderr)
+	}
+}

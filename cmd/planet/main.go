@@ -1,4 +1,5 @@
-// Command planet maps a fleet's dependencies. See the cmd package.
+// Command planet maps a fleet's dependencies. The commands are in
+// internal/cli.
 package main
 
 import (

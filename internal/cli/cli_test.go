@@ -14,7 +14,7 @@ import (
 
 // The CLI end to end: scripts under testdata/script/*.txtar run the real
 // planet command (this test binary re-executed as "planet") against inputs
-// they carry; "go test ./cmd -update" rewrites their expected output.
+// they carry; "go test ./internal/cli -update" rewrites their expected output.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"planet": func() {

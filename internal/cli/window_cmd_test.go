@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/planetdeps/planet/snapshot"
 )
 
 // TestScanWindowCounters: scan --window --textfile-dir --state-dir, run
-// twice, writes window counters that grow by each window's bytes (a
-// loopback transfer made during each), keeps their state private in the
+// twice, writes window counters that grow by each window's bytes (loopback
+// transfers made throughout, as the snapshot of the same run counts them), keeps their state private in the
 // state directory (made when missing; the second run finds it the way
 // planet.service does, through $STATE_DIRECTORY: the one --state-dir of the
 // inventory's last good copy), and leaves the instant families in the
@@ -43,28 +45,58 @@ func TestScanWindowCounters(t *testing.T) {
 	series := regexp.MustCompile(`(?m)^planet_traffic_window_bytes_total\{dependency="downstream",direction="ingress",[^}]*port="` + port + `"[^}]*\} (\S+)$`)
 	var last float64
 	for i := range 2 {
-		done := make(chan struct{})
+		// A loopback transfer every 100 ms until the scan returns: some
+		// land in the window, whenever it starts. What the window saw is in
+		// the snapshot; the counter grows by exactly that.
+		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			time.Sleep(500 * time.Millisecond)
-			c, err := net.Dial("tcp4", ln.Addr().String())
-			if err != nil {
-				t.Error(err)
-				return
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				c, err := net.Dial("tcp4", ln.Addr().String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.Write(make([]byte, 100_000))
+				c.Close()
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
 			}
-			c.Write(make([]byte, 100_000))
-			c.Close()
 		}()
-		args := []string{"--config", "", "scan", "--window", "1500ms", "--textfile-dir", tf, "-o", filepath.Join(t.TempDir(), "s.json")}
+		snapPath := filepath.Join(t.TempDir(), "s.json")
+		args := []string{"--config", "", "scan", "--window", "1500ms", "--textfile-dir", tf, "-o", snapPath}
 		if i == 0 {
 			args = append(args, "--state-dir", state)
 		} else {
 			t.Setenv("STATE_DIRECTORY", state+":"+t.TempDir())
 		}
 		code, _, stderr := run(t, args...)
+		close(stop)
 		<-done
 		if code != 0 {
 			t.Fatalf("run %d: exit %d: %s", i, code, stderr)
+		}
+		doc, err := os.ReadFile(snapPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := snapshot.Parse(doc, snapPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inWindow uint64
+		for _, c := range snap.Connections {
+			if c.Direction == snapshot.Downstream && strconv.Itoa(int(c.Port)) == port && c.Window != nil {
+				inWindow += c.Window.BytesReceived
+			}
+		}
+		if inWindow < 100_000 {
+			t.Fatalf("run %d: the window saw %d bytes to port %s, want at least one 100,000-byte transfer", i, inWindow, port)
 		}
 		prom, err := os.ReadFile(filepath.Join(tf, "planet.prom"))
 		if err != nil {
@@ -75,8 +107,8 @@ func TestScanWindowCounters(t *testing.T) {
 			t.Fatalf("run %d: no window bytes counter for port %s:\n%s", i, port, prom)
 		}
 		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		if v < last+100_000 || v > last+100_000+10 {
-			t.Errorf("run %d: counter %v, want %v + 100,000 (+ SYN/FIN)", i, v, last)
+		if v != last+float64(inWindow) {
+			t.Errorf("run %d: counter %v, want %v + the window's %d bytes", i, v, last, inWindow)
 		}
 		last = v
 		for _, fam := range []string{"# TYPE planet_downstream gauge", "# TYPE planet_scan_window_seconds gauge", "# TYPE planet_traffic_window_bytes_total counter"} {

@@ -3,6 +3,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -36,18 +37,51 @@ func TestScanWindowSignal(t *testing.T) {
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(tt.sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "snap.json")
-			var stderr bytes.Buffer
-			cmd := exec.Command(planet, "scan", "--window", "1h", "-o", out)
-			cmd.Env, cmd.Stderr = planetEnv(t), &stderr
-			if err := cmd.Start(); err != nil {
+			// The signal goes once planet logs (at debug level) that the
+			// window has begun: its handlers are in place by then.
+			r, w, err := os.Pipe()
+			if err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(700 * time.Millisecond)
+			cmd := exec.Command(planet, "--log-level", "debug", "scan", "--window", "1h", "-o", out)
+			cmd.Env, cmd.Stderr = planetEnv(t), w
+			err = cmd.Start()
+			w.Close()
+			if err != nil {
+				r.Close()
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			begun, read := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(read)
+				defer r.Close()
+				seen := false
+				lines := bufio.NewScanner(r)
+				for lines.Scan() {
+					stderr.Write(append(lines.Bytes(), '\n'))
+					if !seen && strings.Contains(lines.Text(), `msg="window begun"`) {
+						seen = true
+						close(begun)
+					}
+				}
+			}()
+			done := make(chan error, 1)
+			go func() {
+				<-read // every log line read before Wait
+				done <- cmd.Wait()
+			}()
+			select {
+			case <-begun:
+			case err := <-done:
+				t.Fatalf("planet ended before its window began: %v\n%s", err, stderr.String())
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("no \"window begun\" log line within 30 s")
+			}
 			if err := cmd.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
 			select {
 			case err := <-done:
 				var ee *exec.ExitError

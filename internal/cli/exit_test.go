@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/planetdeps/planet/promsrc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,35 @@ func TestScanWindowOnProc(t *testing.T) {
 	code, _, stderr := run(t, "--config", "", "scan", "--socket-source", "proc", "--window", "1s", "-o", os.DevNull)
 	if code != ExitError || !strings.Contains(stderr, "/proc/net has neither") || !strings.Contains(stderr, "use --socket-source auto or netlink on the live /proc") {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming --socket-source", code, stderr)
+	}
+}
+
+// TestPromsrcFlags: every setting promsrc names in its errors has a merge
+// flag, and merge --prometheus's errors name the flags.
+func TestPromsrcFlags(t *testing.T) {
+	root := NewRoot(BuildInfo{}, nil, nil, nil)
+	merge, _, err := root.Find([]string{"merge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []promsrc.Setting{promsrc.SettingURL, promsrc.SettingSelector, promsrc.SettingBearerTokenFile,
+		promsrc.SettingTimeout, promsrc.SettingMaxSeries, promsrc.SettingMaxQueries, promsrc.SettingDeadline} {
+		flag := promsrcFlag(s)
+		if !strings.HasPrefix(flag, "--") || merge.Flags().Lookup(flag[2:]) == nil {
+			t.Errorf("promsrc setting %s: %q is no flag of planet merge", s, flag)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--prometheus", "ftp://x"}, `--prometheus "ftp://x": want an http:// or https:// URL`},
+		{[]string{"--prometheus", "http://127.0.0.1:1", "--selector", "job=x"}, `--selector "job=x": want label matchers in braces`},
+		{[]string{"--prometheus", "http://127.0.0.1:1", "--bearer-token-file", filepath.Join(t.TempDir(), "none")}, "--bearer-token-file: "},
+	} {
+		code, _, stderr := run(t, append([]string{"--config", "", "merge"}, tt.args...)...)
+		if code != ExitError || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("merge %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
+		}
 	}
 }

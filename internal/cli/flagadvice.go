@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/planetdeps/planet/promsrc"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
 )
@@ -57,6 +58,26 @@ func focusAdvice(e *render.FocusError) error {
 		return fmt.Errorf("--focus %q: no such node in the graph; did you mean %s?", e.Name, strings.Join(quoted, ", "))
 	}
 	return fmt.Errorf("--focus %q: no such node in the graph (it has %d nodes; planet render -f table lists them)", e.Name, e.Nodes)
+}
+
+// promsrcFlags are the merge --prometheus flags that set promsrc's
+// settings, which its errors name through promsrc.Options.Names.
+var promsrcFlags = map[promsrc.Setting]string{
+	promsrc.SettingURL:             "--prometheus",
+	promsrc.SettingSelector:        "--selector",
+	promsrc.SettingBearerTokenFile: "--bearer-token-file",
+	promsrc.SettingTimeout:         "--prometheus-timeout",
+	promsrc.SettingMaxSeries:       "--prometheus-max-series",
+	promsrc.SettingMaxQueries:      "--prometheus-max-queries",
+	promsrc.SettingDeadline:        "--prometheus-deadline",
+}
+
+// promsrcFlag names a promsrc setting by its flag.
+func promsrcFlag(s promsrc.Setting) string {
+	if f, ok := promsrcFlags[s]; ok {
+		return f
+	}
+	return string(s)
 }
 
 // scanAdvice adds planet scan's flags to the scan's errors: an

@@ -104,6 +104,7 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 			MaxSeries:       a.v.GetInt("prometheus-max-series"),
 			MaxQueries:      a.v.GetInt("prometheus-max-queries"),
 			Deadline:        a.v.GetDuration("prometheus-deadline"),
+			Names:           promsrcFlag,
 		}
 		return o, checkGraphOutput(o.output)
 	}

@@ -1,11 +1,12 @@
 package cli
 
 import (
-	"github.com/planetdeps/planet/promsrc"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/planetdeps/planet/promsrc"
 )
 
 // TestUsageErrorsExit2: every way to ask planet for something it cannot do

@@ -5,17 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/internal/atomicfile"
 	"github.com/planetdeps/planet/promsrc"
 )
 
@@ -198,44 +194,4 @@ func parseTime(s string) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
-}
-
-// writeOutput is every command's -o: standard output for "-", "" or
-// "/dev/stdout" (the name, not whatever a link there points to), else
-// atomicfile.Write, which replaces a file or link at path by rename and
-// refuses anything else (a FIFO, a device outside root-only directories).
-func (a *app) writeOutput(path string, write func(io.Writer) error) error {
-	if path == "" || path == "-" || path == "/dev/stdout" {
-		return write(a.stdout)
-	}
-	return atomicfile.Write(path, 0o644, write)
-}
-
-// progress returns a callback that shows "done/total" on stderr, but only
-// when stderr is a terminal (never in logs or pipes).
-func (a *app) progress(format string) func(done, total int) {
-	f, ok := a.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressLine(f, format, 2*time.Second, time.Now)
-}
-
-// progressLine writes "\r"+format on w for each call once quiet has passed
-// since it was made, so short merges print nothing, and ends the line when
-// done reaches total.
-func progressLine(w io.Writer, format string, quiet time.Duration, now func() time.Time) func(done, total int) {
-	start := now()
-	var mu sync.Mutex
-	return func(done, total int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if now().Sub(start) < quiet {
-			return
-		}
-		fmt.Fprintf(w, "\r"+format, done, total)
-		if done == total {
-			fmt.Fprintln(w)
-		}
-	}
 }

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/term"
 
+	"github.com/planetdeps/planet/internal/atomicfile"
 	"github.com/planetdeps/planet/render"
 )
 
@@ -137,4 +141,44 @@ func (a *app) waitingForStdin(what, usage string) {
 	}
 	fmt.Fprintf(a.stderr, "planet: waiting for %s on standard input: end it with Ctrl-D, stop with Ctrl-C.\n"+
 		"planet: to read files instead: %s\n", what, usage)
+}
+
+// writeOutput is every command's -o: standard output for "-", "" or
+// "/dev/stdout" (the name, not whatever a link there points to), else
+// atomicfile.Write, which replaces a file or link at path by rename and
+// refuses anything else (a FIFO, a device outside root-only directories).
+func (a *app) writeOutput(path string, write func(io.Writer) error) error {
+	if path == "" || path == "-" || path == "/dev/stdout" {
+		return write(a.stdout)
+	}
+	return atomicfile.Write(path, 0o644, write)
+}
+
+// progress returns a callback that shows "done/total" on stderr, but only
+// when stderr is a terminal (never in logs or pipes).
+func (a *app) progress(format string) func(done, total int) {
+	f, ok := a.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressLine(f, format, 2*time.Second, time.Now)
+}
+
+// progressLine writes "\r"+format on w for each call once quiet has passed
+// since it was made, so short merges print nothing, and ends the line when
+// done reaches total.
+func progressLine(w io.Writer, format string, quiet time.Duration, now func() time.Time) func(done, total int) {
+	start := now()
+	var mu sync.Mutex
+	return func(done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now().Sub(start) < quiet {
+			return
+		}
+		fmt.Fprintf(w, "\r"+format, done, total)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
 }

@@ -20,6 +20,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.json")
+	badKey := filepath.Join(t.TempDir(), "planet.yaml")
+	if err := os.WriteFile(badKey, []byte("inventroy: http://x/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -33,6 +37,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud", "version"}, ExitUsage, "--log-level"},
 		{"bad log format", []string{"--log-format", "xml", "version"}, ExitUsage, `--log-format "xml": want text or json`},
 		{"legacy flag without value", []string{"scan", "-task-inventory-addr"}, ExitUsage, "needs a value"},
+		{"legacy flag, bad boolean", []string{"scan", "-task-darkstat-enabled=maybe"}, ExitUsage, `"maybe" is not a boolean`},
+		{"config: unknown key", []string{"--config", badKey, "version"}, ExitUsage, `unknown key "inventroy"`},
 
 		{"scan: an argument", []string{"scan", "extra"}, ExitUsage, `unknown command "extra" for "planet scan"`},
 		{"scan: bad format", []string{"scan", "--format", "yaml"}, ExitUsage, `--format "yaml": want json or table`},

@@ -22,7 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 )
 
 // fakeAPI is a misbehaving Prometheus on loopback: it answers every query of
@@ -104,17 +104,17 @@ func oneHost(sockets, traffic, scanned, unowned string) map[string][]series {
 		return m
 	}
 	return map[string][]series{
-		render.MetricUpstream: {
+		metrics.Upstream.Name: {
 			sample(with("local_address", "10.0.0.1", "port", "5432", "process_name", "app", "protocol", "tcp",
 				"remote_address", "10.0.0.9", "remote_hostgroup", "db"), sockets),
 			sample(with("local_address", "10.0.0.1", "port", "53", "process_name", "app", "protocol", "udp",
 				"remote_address", "10.0.0.53", "remote_hostgroup", "dns"), "1"),
 		},
-		render.MetricServer:        {sample(with("bind", "0.0.0.0:22", "port", "22", "process_name", "sshd", "protocol", "tcp"), "1")},
-		render.MetricTraffic:       {sample(with("direction", "egress", "remote_ip", "10.0.0.9"), traffic)},
-		render.MetricScanSuccess:   {sample(map[string]string{"instance": "web-1:9100", "source": "sockets"}, "1")},
-		render.MetricScanTimestamp: {sample(inst, scanned)},
-		render.MetricUnowned:       {sample(inst, unowned)},
+		metrics.ServerProcess.Name: {sample(with("bind", "0.0.0.0:22", "port", "22", "process_name", "sshd", "protocol", "tcp"), "1")},
+		metrics.Traffic.Name:       {sample(with("direction", "egress", "remote_ip", "10.0.0.9"), traffic)},
+		metrics.ScanSuccess.Name:   {sample(map[string]string{"instance": "web-1:9100", "source": "sockets"}, "1")},
+		metrics.ScanTimestamp.Name: {sample(inst, scanned)},
+		metrics.ScanUnowned.Name:   {sample(inst, unowned)},
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -48,7 +48,7 @@ func TestPrometheus(t *testing.T) {
 	var targets []target
 	for _, s := range append(cloneSnaps(snaps), stray) {
 		dir := t.TempDir()
-		if err := render.WriteTextfileDir(dir, s); err != nil {
+		if err := metrics.WriteTextfileDir(dir, s); err != nil {
 			t.Fatal(err)
 		}
 		job := "planet"

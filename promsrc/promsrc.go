@@ -50,7 +50,7 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/fetch"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -292,14 +292,14 @@ type family struct {
 }
 
 var families = []family{
-	{render.MetricUpstream, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{render.MetricDownstream, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{render.MetricServer, "max_over_time", []string{"local_hostgroup", "instance"}},
-	{render.MetricTraffic, "max_over_time", []string{"local_hostgroup", "instance"}},
+	{metrics.Upstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
+	{metrics.Downstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
+	{metrics.ServerProcess.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
+	{metrics.Traffic.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
 	// A source that failed once in the window counts as failed.
-	{render.MetricScanSuccess, "min_over_time", []string{"instance"}},
-	{render.MetricScanTimestamp, "max_over_time", []string{"instance"}},
-	{render.MetricUnowned, "max_over_time", []string{"instance"}},
+	{metrics.ScanSuccess.Name, "min_over_time", []string{metrics.LabelInstance}},
+	{metrics.ScanTimestamp.Name, "max_over_time", []string{metrics.LabelInstance}},
+	{metrics.ScanUnowned.Name, "max_over_time", []string{metrics.LabelInstance}},
 }
 
 // fetcher runs a family's query in pieces of at most maxSeries series.

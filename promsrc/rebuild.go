@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -98,7 +98,7 @@ func (r *rebuilder) host(instance string) *hostAcc {
 // returns why it was skipped, or "".
 func (r *rebuilder) add(family string, s series) string {
 	m := s.Metric
-	instance, ok := m["instance"]
+	instance, ok := m[metrics.LabelInstance]
 	if !ok {
 		return "no instance label"
 	}
@@ -110,80 +110,69 @@ func (r *rebuilder) add(family string, s series) string {
 		return "value " + valueText(s.Value[1]) + ": " + why
 	}
 	switch family {
-	case render.MetricUpstream, render.MetricDownstream:
-		port, err := strconv.ParseUint(m["port"], 10, 16)
-		if err != nil {
-			return fmt.Sprintf("port %q", m["port"])
-		}
-		if m["protocol"] == "" || m["remote_address"] == "" {
-			return "no protocol or remote_address"
-		}
-		h := r.host(instance)
-		dir := snapshot.Upstream
-		if family == render.MetricDownstream {
-			dir = snapshot.Downstream
-		}
-		h.locals[localKey{m["local_address"], m["local_hostgroup"]}]++
-		k := connKey{dir, m["protocol"], m["process_name"], m["workload"], uint16(port), m["remote_address"], m["remote_hostgroup"]}
-		// The same labels twice for one instance (two jobs scraping one
-		// exporter) are one observation, not two.
-		h.conns[k] = max(h.conns[k], v)
-	case render.MetricServer:
-		port, err := strconv.ParseUint(m["port"], 10, 16)
-		if err != nil {
-			return fmt.Sprintf("port %q", m["port"])
-		}
-		addr, err := bindAddr(m["bind"])
+	case metrics.Upstream.Name, metrics.Downstream.Name:
+		c, err := metrics.ReadConnection(family, m)
 		if err != nil {
 			return err.Error()
 		}
 		h := r.host(instance)
-		if g := m["local_hostgroup"]; g != "" {
-			h.groups[g]++
-		}
-		if v > 0 {
-			h.listeners[listenerKey{m["protocol"], m["process_name"], m["workload"], addr, uint16(port)}] = true
-		}
-	case render.MetricTraffic:
-		ip, err := netip.ParseAddr(m["remote_ip"])
+		h.locals[localKey{c.LocalAddress, c.LocalHostgroup}]++
+		k := connKey{c.Direction, c.Protocol, c.Process, c.Workload, c.Port, c.RemoteAddress, c.RemoteHostgroup}
+		// The same labels twice for one instance (two jobs scraping one
+		// exporter) are one observation, not two.
+		h.conns[k] = max(h.conns[k], v)
+	case metrics.ServerProcess.Name:
+		l, err := metrics.ReadServer(m)
 		if err != nil {
-			return fmt.Sprintf("remote_ip %q", m["remote_ip"])
+			return err.Error()
 		}
 		h := r.host(instance)
-		if g := m["local_hostgroup"]; g != "" {
-			h.groups[g]++
+		if l.LocalHostgroup != "" {
+			h.groups[l.LocalHostgroup]++
 		}
-		if d := m["local_domain"]; d != "" {
-			h.domains[d]++
+		if v > 0 {
+			h.listeners[listenerKey{l.Protocol, l.Process, l.Workload, l.Bind, l.Port}] = true
 		}
-		k := peerKey{ip.Unmap(), m["remote_domain"], m["remote_hostgroup"]}
-		p := h.peers[k]
-		if p == nil {
-			p = &peerAcc{}
-			h.peers[k] = p
+	case metrics.Traffic.Name:
+		p, err := metrics.ReadTraffic(m)
+		if err != nil {
+			return err.Error()
 		}
-		switch m["direction"] {
-		case "ingress":
-			p.ingress = max(p.ingress, v)
-		case "egress":
-			p.egress = max(p.egress, v)
+		h := r.host(instance)
+		if p.LocalHostgroup != "" {
+			h.groups[p.LocalHostgroup]++
+		}
+		if p.LocalDomain != "" {
+			h.domains[p.LocalDomain]++
+		}
+		k := peerKey{p.RemoteIP, p.RemoteDomain, p.RemoteHostgroup}
+		acc := h.peers[k]
+		if acc == nil {
+			acc = &peerAcc{}
+			h.peers[k] = acc
+		}
+		switch p.Direction {
+		case metrics.Ingress:
+			acc.ingress = max(acc.ingress, v)
+		case metrics.Egress:
+			acc.egress = max(acc.egress, v)
 		default:
-			return fmt.Sprintf("direction %q", m["direction"])
+			return fmt.Sprintf("direction %q", p.Direction)
 		}
-	case render.MetricScanSuccess:
-		src := m["source"]
-		if src == "" {
-			return "no source label"
+	case metrics.ScanSuccess.Name:
+		src, err := metrics.ReadScanSuccess(m)
+		if err != nil {
+			return err.Error()
 		}
 		h := r.host(instance)
 		if old, ok := h.sources[src]; ok {
 			v = min(old, v)
 		}
 		h.sources[src] = v
-	case render.MetricScanTimestamp:
+	case metrics.ScanTimestamp.Name:
 		h := r.host(instance)
 		h.scanned, h.hasScan = max(h.scanned, v), true
-	case render.MetricUnowned:
+	case metrics.ScanUnowned.Name:
 		h := r.host(instance)
 		h.unowned = max(h.unowned, v)
 	}
@@ -200,15 +189,15 @@ const maxUnixTime = 253402300799
 // 1e300, a negative) would become a wrapped or zero field.
 func checkValue(family string, v float64) string {
 	switch family {
-	case render.MetricTraffic:
+	case metrics.Traffic.Name:
 		if !(v >= 0 && v < math.MaxUint64) {
 			return "not a byte count"
 		}
-	case render.MetricScanTimestamp:
+	case metrics.ScanTimestamp.Name:
 		if !(v >= 0 && v <= maxUnixTime) {
 			return "not a Unix time between 1970 and 9999"
 		}
-	case render.MetricScanSuccess:
+	case metrics.ScanSuccess.Name:
 		if v != 0 && v != 1 {
 			return "want 0 or 1"
 		}
@@ -253,20 +242,6 @@ func valueText(raw []byte) string {
 	return serverText(string(raw))
 }
 
-// bindAddr is the address of a bind label, IP:port without brackets
-// (":::9100" is the IPv6 wildcard).
-func bindAddr(bind string) (netip.Addr, error) {
-	i := strings.LastIndexByte(bind, ':')
-	if i < 0 {
-		return netip.Addr{}, fmt.Errorf("bind %q", bind)
-	}
-	a, err := netip.ParseAddr(bind[:i])
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("bind %q", bind)
-	}
-	return a, nil
-}
-
 // snapshots rebuilds one snapshot per instance, sorted by instance; hosts
 // whose newest scan is older than maxAge before at are left out. A host with
 // no valid scan time in the window gets the window's start (at less
@@ -298,7 +273,7 @@ func (r *rebuilder) snapshots(at time.Time, lookback, maxAge time.Duration) ([]*
 			s.ScannedAt = at.Add(-lookback).UTC()
 			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
 				"instance %s: no valid %s in the window; scanned_at is the window's start, %s",
-				serverText(inst), render.MetricScanTimestamp, s.ScannedAt.Format(time.RFC3339))})
+				serverText(inst), metrics.ScanTimestamp.Name, s.ScannedAt.Format(time.RFC3339))})
 		}
 		if maxAge > 0 && h.hasScan && at.Sub(s.ScannedAt) > maxAge {
 			notes = append(notes, graph.Note{Level: graph.Info, Msg: fmt.Sprintf(

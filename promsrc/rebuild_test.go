@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// parseText reads the text exposition format as render.Textfile writes it
+// parseText reads the text exposition format as metrics.Textfile writes it
 // (no timestamps) into series with an added instance label.
 func parseText(t testing.TB, text []byte, instance string) map[string][]series {
 	t.Helper()
@@ -62,10 +62,10 @@ func parseText(t testing.TB, text []byte, instance string) map[string][]series {
 	return out
 }
 
-// notRead are the families render writes that promsrc leaves alone on
+// notRead are the families metrics.Textfile writes that promsrc leaves alone on
 // purpose: they say how current a scan's inventory was, for alerts, and no
 // graph is built from them.
-var notRead = map[string]bool{render.MetricInventoryAge: true, render.MetricInventorySkipped: true}
+var notRead = map[string]bool{metrics.InventoryAge.Name: true, metrics.InventorySkipped.Name: true}
 
 // viaMetrics renders each snapshot as its textfile, reads the series back
 // as Prometheus would serve them (instance = hostname) and rebuilds.
@@ -74,7 +74,7 @@ func viaMetrics(t testing.TB, snaps []*snapshot.Snapshot) ([]*snapshot.Snapshot,
 	r := newRebuilder()
 	for _, s := range snaps {
 		var buf bytes.Buffer
-		if err := render.Textfile(&buf, s); err != nil {
+		if err := metrics.Textfile(&buf, s); err != nil {
 			t.Fatal(err)
 		}
 		byName := parseText(t, buf.Bytes(), s.Host.Hostname+":9100")
@@ -88,7 +88,7 @@ func viaMetrics(t testing.TB, snaps []*snapshot.Snapshot) ([]*snapshot.Snapshot,
 		}
 		for name := range byName {
 			if !notRead[name] {
-				t.Errorf("render writes %s, which promsrc does not read", name)
+				t.Errorf("the textfile has %s, which promsrc does not read", name)
 			}
 		}
 	}

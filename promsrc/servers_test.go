@@ -99,7 +99,7 @@ func httpOK(u string, user, pass string) bool {
 }
 
 // startNodeExporter serves dir's textfiles with only the textfile collector,
-// as render/nodeexporter_test.go does; it returns host:port.
+// as metrics/nodeexporter_test.go does; it returns host:port.
 func startNodeExporter(t testing.TB, bin, dir string) string {
 	return startProcess(t, "node_exporter", bin, func(addr string) []string {
 		return []string{

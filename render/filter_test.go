@@ -173,7 +173,7 @@ func TestRenderFormatsAndInputs(t *testing.T) {
 		errSubstr string
 		usage     bool
 	}{
-		{name: "snapshot textfile", in: snap, opts: Options{Format: FormatTextfile}, golden: "realistic.prom.golden"},
+		{name: "snapshot textfile", in: snap, opts: Options{Format: FormatTextfile}, golden: "../../metrics/testdata/realistic.prom.golden"},
 		{name: "snapshot table", in: snap, opts: Options{Format: FormatTable}, golden: "realistic.table.golden"},
 		{name: "snapshot dot", in: snap, opts: Options{Format: FormatDOT}, golden: "realistic.graph.dot.golden"},
 		{name: "graph json", in: g, opts: Options{Format: FormatJSON}, golden: "fleet.graph.json.golden"},

@@ -1,3 +1,11 @@
+// Package render turns snapshots and merged graphs into what people and
+// tools consume: the Prometheus textfile for node_exporter's textfile
+// collector, DOT, Mermaid, JSON, tables for a terminal, diffs, and SVG
+// through the planet-svg helper process (the textfile itself is package
+// metrics'). It must stay cheap to link: planet scan uses it for its
+// table, so nothing heavy (no Graphviz, no client libraries) may be
+// imported here; render/svg, the only user of the Graphviz engine, is
+// linked into planet-svg alone.
 package render
 
 import (
@@ -9,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/metrics"
 )
 
 // Format is an output format of Render (planet render's --format).
@@ -140,7 +149,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("%s: the textfile format needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
 			in.Name, "planet.snapshot/v2", graph.Schema)
 	case opts.Format == FormatTextfile:
-		err := Textfile(&buf, in.Snapshot)
+		err := metrics.Textfile(&buf, in.Snapshot)
 		return buf.Bytes(), err
 	case opts.Format == FormatTable && in.Snapshot != nil && opts.Filter.IsZero():
 		err := Table(&buf, in.Snapshot)

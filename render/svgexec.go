@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/planetdeps/planet/internal/trust"
@@ -163,9 +162,6 @@ func findHelper(explicit string) (string, error) {
 	return resolved, nil
 }
 
-// errUntrusted is wrapped when a path another user could change is refused.
-var errUntrusted = trust.ErrUntrusted
-
 // checkTrusted returns nil when path and every directory above it are owned
 // by uid or root and writable by nobody else (sticky directories excepted),
 // walked without following links other users control: trust.Policy.Check.
@@ -236,26 +232,10 @@ func ensurePrivate(dir string, uid int) error {
 	return nil
 }
 
-// checkPrivate checks one directory with Lstat: a symlink is refused.
+// checkPrivate checks one directory is uid's alone, not a symlink:
+// trust.Policy.PrivateDir.
 func checkPrivate(dir string, uid int) error {
-	info, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("%s: not a directory (%v): %w", dir, info.Mode().Type(), errUntrusted)
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: owner unknown: %w", dir, errUntrusted)
-	}
-	if int(st.Uid) != uid {
-		return fmt.Errorf("%s: owned by uid %d, not %d: %w", dir, st.Uid, uid, errUntrusted)
-	}
-	if info.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s: writable by group or others (mode %v): %w", dir, info.Mode().Perm(), errUntrusted)
-	}
-	return nil
+	return trust.For(uid).PrivateDir(dir)
 }
 
 // privateTemp makes a fresh 0700 directory in a temp directory whose path

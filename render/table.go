@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -130,7 +131,7 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 			continue
 		}
 		withWl = withWl || c.Workload != ""
-		_, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
+		_, group := metrics.RemoteLabels(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 		rows = append(rows, connRow{c: c, hostgroup: group, domain: c.RemoteDomain, ip: c.RemoteIP.Unmap().String()})
 		withBytes = withBytes || c.BytesSent > 0 || c.BytesReceived > 0
 		withWindow = withWindow || c.Window != nil
@@ -201,7 +202,7 @@ func writeTraffic(buf *bytes.Buffer, t *snapshot.Traffic) {
 	}
 	rows := make([]peerRow, len(t.Peers))
 	for i, p := range t.Peers {
-		_, group := remote(p.RemoteIP, p.RemoteDomain, p.RemoteHostgroup)
+		_, group := metrics.RemoteLabels(p.RemoteIP, p.RemoteDomain, p.RemoteHostgroup)
 		rows[i] = peerRow{p: p, hostgroup: group}
 	}
 	slices.SortFunc(rows, func(a, b peerRow) int {

@@ -3,12 +3,15 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rivo/uniseg"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/snapshot"
 )
 
 func TestTableGolden(t *testing.T) {
@@ -149,5 +152,27 @@ func TestGraphTableFits(t *testing.T) {
 	// Lists are capped all the same: 3 names, then the rest counted.
 	if !strings.Contains(out.String(), "payments-frontend-web-00,payments-frontend-web-01,payments-frontend-web-02,+37 more") {
 		t.Errorf("the 40 hosts are not capped with +37 more:\n%s", out.String())
+	}
+}
+
+func TestTableShowsConntrack(t *testing.T) {
+	s := &snapshot.Snapshot{
+		Schema: snapshot.Schema, ScannedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+		Host: snapshot.Host{Hostname: "docker-1", Addresses: []netip.Addr{netip.MustParseAddr("10.1.0.5")}},
+		Connections: []snapshot.Connection{
+			{Direction: snapshot.Downstream, Protocol: "tcp", Port: 8080, RemoteIP: netip.MustParseAddr("10.9.0.50"),
+				Flows: 3, EndedFlows: 1, BackendIP: netip.MustParseAddr("172.17.0.2"), BackendPort: 80},
+			{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8000, Process: "caller", RemoteIP: netip.MustParseAddr("10.3.0.4"),
+				Sockets: 1, States: map[string]int{"ESTABLISHED": 1}, DialledIP: netip.MustParseAddr("10.96.0.10"), DialledPort: 80},
+		},
+	}
+	var buf bytes.Buffer
+	if err := Table(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"flows=3,ended=1 backend=172.17.0.2:80", "ESTABLISHED=1 dialled=10.96.0.10:80"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
 	}
 }

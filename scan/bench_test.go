@@ -22,7 +22,7 @@ func BenchmarkScan(b *testing.B) {
 		b.Fatalf("build holdconns: %v\n%s", err, out)
 	}
 	for _, n := range []int{1000, 10000} {
-		for _, source := range []string{SourceNetlink, SourceProc} {
+		for _, source := range []SourceKind{SourceNetlink, SourceProc} {
 			b.Run(fmt.Sprintf("conns=%d/source=%s", n, source), func(b *testing.B) {
 				hold := exec.Command(bin, "-n", fmt.Sprint(n))
 				hold.Stderr = os.Stderr

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/planetdeps/planet/inventory"
+	"github.com/planetdeps/planet/scan/procfs"
 )
 
 // A host with its uplink (eth0, 192.168.250.10/24, default route via .1)
@@ -34,59 +35,18 @@ fd00000000000000000000000000dddd 03 40 00 80  docker0
 `
 )
 
-func TestParseRoute(t *testing.T) {
-	if !littleEndian() {
-		t.Skip("skipped: the fixture is a little-endian host's /proc/net/route")
-	}
-	got, err := ParseRoute(strings.NewReader(routeDocker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Route{
-		{Iface: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("192.168.250.1"), Flags: 3, Metric: 100},
-		{Iface: "docker0", Dst: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("0.0.0.0"), Flags: 1},
-		{Iface: "eth0", Dst: netip.MustParsePrefix("192.168.250.0/24"), Gateway: netip.MustParseAddr("0.0.0.0"), Flags: 1, Metric: 100},
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %+v\nwant %+v", got, want)
-	}
-	for _, bad := range []string{
-		"Iface\tDestination\neth0\t00000000\n",          // too few fields
-		"h\neth0 ZZ000000 00000000 0003 0 0 0 00000000", // not hex
-		"h\neth0 00000000 00000000 0003 0 0 0 00FF00FF", // not a prefix mask
-	} {
-		if _, err := ParseRoute(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
-			t.Errorf("ParseRoute(%q) = %v, want an error naming line 2", bad, err)
-		}
-	}
-}
-
-func TestParseIPv6Route(t *testing.T) {
-	got, err := ParseIPv6Route(strings.NewReader(ipv6RouteDocker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[1].Dst != netip.MustParsePrefix("::/0") || got[1].Gateway != netip.MustParseAddr("2001:db8::1") ||
-		got[1].Iface != "eth0" || got[1].Metric != 0x400 || got[2].Flags != 0x00200200 {
-		t.Errorf("got %+v", got)
-	}
-	if _, err := ParseIPv6Route(strings.NewReader("0000 00 x\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Errorf("short line: err = %v, want it to name line 1", err)
-	}
-}
-
 func TestDefaultSources(t *testing.T) {
 	addrs := []netip.Addr{netip.MustParseAddr("172.17.0.1"), netip.MustParseAddr("192.168.250.10")}
-	routes4 := []Route{
-		{Iface: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("192.168.250.1"), Flags: rtfUp | rtfGateway, Metric: 100},
-		{Iface: "docker0", Dst: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.IPv4Unspecified(), Flags: rtfUp},
-		{Iface: "eth0", Dst: netip.MustParsePrefix("192.168.250.0/24"), Gateway: netip.IPv4Unspecified(), Flags: rtfUp},
+	routes4 := []procfs.Route{
+		{Iface: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("192.168.250.1"), Flags: procfs.RTFUp | procfs.RTFGateway, Metric: 100},
+		{Iface: "docker0", Dst: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.IPv4Unspecified(), Flags: procfs.RTFUp},
+		{Iface: "eth0", Dst: netip.MustParsePrefix("192.168.250.0/24"), Gateway: netip.IPv4Unspecified(), Flags: procfs.RTFUp},
 	}
 	if got := defaultSource4(routes4, addrs); got != netip.MustParseAddr("192.168.250.10") {
 		t.Errorf("defaultSource4 = %v, want 192.168.250.10", got)
 	}
 	// A lower-metric default through docker0 would win.
-	alt := append(slices.Clone(routes4), Route{Iface: "docker0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("172.17.0.254"), Flags: rtfUp | rtfGateway, Metric: 5})
+	alt := append(slices.Clone(routes4), procfs.Route{Iface: "docker0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("172.17.0.254"), Flags: procfs.RTFUp | procfs.RTFGateway, Metric: 5})
 	if got := defaultSource4(alt, addrs); got != netip.MustParseAddr("172.17.0.1") {
 		t.Errorf("defaultSource4, lower metric via docker0 = %v, want 172.17.0.1", got)
 	}
@@ -94,11 +54,11 @@ func TestDefaultSources(t *testing.T) {
 		t.Errorf("defaultSource4 without a default route = %v, want none", got)
 	}
 
-	routes6, err := ParseIPv6Route(strings.NewReader(ipv6RouteDocker))
+	routes6, err := procfs.ParseIPv6Route(strings.NewReader(ipv6RouteDocker))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ifas, err := ParseIfInet6Entries(strings.NewReader(ifInet6Docker))
+	ifas, err := procfs.ParseIfInet6Entries(strings.NewReader(ifInet6Docker))
 	if err != nil {
 		t.Fatal(err)
 	}

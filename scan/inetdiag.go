@@ -138,6 +138,22 @@ func diagSockets(ctx context.Context, sock *nl.NetlinkSocket) ([]Socket, error) 
 	return out, nil
 }
 
+// netlinkNS is the netlink source of another network namespace: a
+// sock_diag socket made inside the namespace at path, which must still be
+// the one of inode (see netlinkIn).
+type netlinkNS struct {
+	path  string
+	inode uint64
+}
+
+// Name implements SocketSource.
+func (netlinkNS) Name() string { return string(SourceNetlink) }
+
+// Sockets implements SocketSource.
+func (n netlinkNS) Sockets(ctx context.Context) ([]Socket, error) {
+	return netlinkIn(ctx, n.path, n.inode)
+}
+
 // netlinkIn dumps the sockets of the namespace at nsPath over a sock_diag
 // socket created inside it (setns on a locked thread, and back). A refused
 // setns is a *netlinkRefused.

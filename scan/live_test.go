@@ -125,7 +125,7 @@ func pair(t *testing.T, network, listenAddr, dialHost string) (uint16, net.Conn,
 	return port, client, server
 }
 
-func liveScan(t *testing.T, source string) *snapshot.Snapshot {
+func liveScan(t *testing.T, source SourceKind) *snapshot.Snapshot {
 	t.Helper()
 	s, err := Run(context.Background(), Options{SocketSource: source})
 	if err != nil {
@@ -192,8 +192,8 @@ func TestLiveSockets(t *testing.T) {
 	// The kernel settles asynchronously (the payload's ACKs, the closing
 	// handshake that leaves TIME_WAIT on the server side): scan until every
 	// check holds or the deadline passes, then report the last scan.
-	for _, source := range []string{SourceNetlink, SourceProc} {
-		t.Run(source, func(t *testing.T) {
+	for _, source := range []SourceKind{SourceNetlink, SourceProc} {
+		t.Run(source.String(), func(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			var failed []string
 			var s *snapshot.Snapshot
@@ -220,7 +220,7 @@ func TestLiveSockets(t *testing.T) {
 }
 
 // liveChecks returns what TestLiveSockets expects of a scan and does not find.
-func liveChecks(s *snapshot.Snapshot, source, me string, payload uint64, named, p4, p6, pDual, pTW, udpPort uint16) []string {
+func liveChecks(s *snapshot.Snapshot, source SourceKind, me string, payload uint64, named, p4, p6, pDual, pTW, udpPort uint16) []string {
 	var failed []string
 	add := func(what string, ok bool) {
 		if !ok {

@@ -17,8 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/planetdeps/planet/scan/procfs"
 	"github.com/planetdeps/planet/scan/workload"
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -44,20 +43,6 @@ type netNS struct {
 	pids  []int // the lowest few, ascending
 }
 
-// nsLink parses an ns link, "net:[4026531840]".
-func nsLink(link string) (uint64, bool) {
-	s, ok := strings.CutPrefix(link, "net:[")
-	if !ok {
-		return 0, false
-	}
-	s, ok = strings.CutSuffix(s, "]")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil && n != 0
-}
-
 // NetNamespaces lists the network namespaces of the processes under the
 // proc root, deduplicated by inode and sorted by it, and the inode of the
 // scanner's own (<root>/self/ns/net; 0 when that link is missing, as in a
@@ -66,35 +51,16 @@ func nsLink(link string) (uint64, bool) {
 // CAP_SYS_PTRACE), are skipped: their namespaces are found through another
 // process or not at all.
 func (p ProcFS) NetNamespaces() (self uint64, list []netNS, err error) {
-	if l, err := os.Readlink(filepath.Join(p.Root, "self", "ns", "net")); err == nil {
-		self, _ = nsLink(l)
-	}
-	root, err := os.Open(p.Root)
+	fs := p.fs()
+	self, _ = fs.NetNS("self")
+	pids, err := fs.PIDs()
 	if err != nil {
 		return 0, nil, err
 	}
-	names, err := root.Readdirnames(-1)
-	root.Close()
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s: %w", p.Root, err)
-	}
-	pids := make([]int, 0, len(names))
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil && pid > 0 {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
 	idx := map[uint64]int{}
-	buf := make([]byte, 64)
-	for _, pid := range pids {
-		n, err := unix.Readlink(filepath.Join(p.Root, strconv.Itoa(pid), "ns", "net"), buf)
-		if err != nil || n >= len(buf) {
-			continue
-		}
-		inode, ok := nsLink(string(buf[:n]))
-		if !ok {
-			continue
+	fs.NetNSAll(pids, func(pid int, inode uint64, err error) {
+		if err != nil {
+			return
 		}
 		i, seen := idx[inode]
 		if !seen {
@@ -105,7 +71,7 @@ func (p ProcFS) NetNamespaces() (self uint64, list []netNS, err error) {
 		if len(list[i].pids) < maxNamespacePIDs {
 			list[i].pids = append(list[i].pids, pid)
 		}
-	}
+	})
 	slices.SortFunc(list, func(a, b netNS) int { return cmp.Compare(a.inode, b.inode) })
 	return self, list, nil
 }
@@ -182,12 +148,7 @@ const maxNamespaceWorkers = 8
 func readOne(ctx context.Context, procRoot string, ns netNS, netlinkOK func() bool, refuse func(string)) *nsScan {
 	var last error
 	for _, pid := range ns.pids {
-		s, err := readNamespace(ctx, procRoot, ns.inode, pid, netlinkOK())
-		var nerr *netlinkRefused
-		if errors.As(err, &nerr) {
-			refuse(nerr.Error())
-			s, err = readNamespace(ctx, procRoot, ns.inode, pid, false)
-		}
+		s, err := readNamespace(ctx, procRoot, ns.inode, pid, netlinkOK(), func(err error) { refuse(err.Error()) })
 		if err == nil {
 			return &s
 		}
@@ -209,21 +170,17 @@ func (e *netlinkRefused) Error() string { return e.err.Error() }
 // readNamespace reads one namespace through process pid, and checks
 // afterwards that pid was still in it (a PID reused by another process in
 // between would have given another namespace's sockets).
-func readNamespace(ctx context.Context, procRoot string, inode uint64, pid int, useNetlink bool) (nsScan, error) {
-	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+func readNamespace(ctx context.Context, procRoot string, inode uint64, pid int, useNetlink bool, refused func(error)) (nsScan, error) {
+	proc := procfs.FS{Root: procRoot}
 	s := nsScan{info: snapshot.Namespace{Inode: inode, PID: pid}}
+	src := namespaceSource(proc, inode, pid, useNetlink, refused)
 	var err error
-	if useNetlink {
-		s.socks, err = netlinkIn(ctx, filepath.Join(dir, "ns", "net"), inode)
-		s.info.Source = SourceNetlink
-	} else {
-		s.socks, err = ProcSource{Root: dir}.Sockets(ctx)
-		s.info.Source = SourceProc
-	}
-	if err != nil {
+	if s.socks, err = src.Sockets(ctx); err != nil {
 		return s, vanished(err)
 	}
-	addrs, err := ProcFS{Root: dir}.Addresses()
+	s.info.Source = usedName(src)
+	dir := ProcFS{Root: filepath.Join(procRoot, strconv.Itoa(pid))}
+	addrs, err := dir.Addresses()
 	if err != nil {
 		return s, vanished(err)
 	}
@@ -232,9 +189,9 @@ func readNamespace(ctx context.Context, procRoot string, inode uint64, pid int, 
 			s.info.Addresses = append(s.info.Addresses, a)
 		}
 	}
-	if l, err := os.Readlink(filepath.Join(dir, "ns", "net")); err != nil {
+	if n, err := proc.NetNSOf(pid); err != nil && !errors.Is(err, procfs.ErrNotNetNS) {
 		return s, vanished(err)
-	} else if n, _ := nsLink(l); n != inode {
+	} else if n != inode {
 		return s, errVanished
 	}
 	s.info.Sockets = len(s.socks)
@@ -362,7 +319,7 @@ func namespacesSource(scans []nsScan, refused string) snapshot.Source {
 		switch {
 		case s.info.Error != "":
 			failed = append(failed, fmt.Sprintf("net:[%d] (pid %d): %s", s.info.Inode, s.info.PID, s.info.Error))
-		case s.info.Source == SourceNetlink:
+		case s.info.Source == string(SourceNetlink):
 			viaNetlink++
 		default:
 			viaProc++
@@ -387,9 +344,9 @@ func namespacesSource(scans []nsScan, refused string) snapshot.Source {
 
 // hostNamespace is the record of the namespace the scan ran in.
 func hostNamespace(inode uint64, source string, addrs []netip.Addr, sockets int) snapshot.Namespace {
-	ns := snapshot.Namespace{Inode: inode, Host: true, PID: os.Getpid(), Sockets: sockets, Source: SourceProc}
-	if strings.HasPrefix(source, SourceNetlink) {
-		ns.Source = SourceNetlink
+	ns := snapshot.Namespace{Inode: inode, Host: true, PID: os.Getpid(), Sockets: sockets, Source: string(SourceProc)}
+	if strings.HasPrefix(source, string(SourceNetlink)) {
+		ns.Source = string(SourceNetlink)
 	}
 	for _, a := range addrs {
 		if !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() {
@@ -450,10 +407,8 @@ func hostNetNS(procRoot string, live bool) (inode uint64, whose string, ok bool)
 		candidates = append(candidates, struct{ pid, whose string }{strconv.Itoa(os.Getppid()), "planet's parent's"})
 	}
 	for _, c := range candidates {
-		if l, err := os.Readlink(filepath.Join(procRoot, c.pid, "ns", "net")); err == nil {
-			if n, ok := nsLink(l); ok {
-				return n, c.whose, true
-			}
+		if n, err := (procfs.FS{Root: procRoot}).NetNS(c.pid); err == nil {
+			return n, c.whose, true
 		}
 	}
 	return 0, "", false

@@ -69,7 +69,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ns := find(t, s); ns.Source != SourceNetlink {
+		if ns := find(t, s); ns.Source != string(SourceNetlink) {
 			t.Errorf("as root the namespace was read by %q, want netlink", ns.Source)
 		}
 	})
@@ -88,7 +88,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ns := find(t, s); ns.Source != SourceProc {
+		if ns := find(t, s); ns.Source != string(SourceProc) {
 			t.Errorf("with the unit's privileges the namespace was read by %q, want proc", ns.Source)
 		}
 		src, _ := s.Source(snapshot.SourceNamespaces)

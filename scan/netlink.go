@@ -19,7 +19,7 @@ import (
 type NetlinkSource struct{ Handle *netlink.Handle }
 
 // Name implements SocketSource.
-func (NetlinkSource) Name() string { return "netlink" }
+func (NetlinkSource) Name() string { return string(SourceNetlink) }
 
 // Sockets implements SocketSource.
 func (n NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {

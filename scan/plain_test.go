@@ -48,7 +48,7 @@ var plainHelpers = map[string]func() int{
 func helperScan() int {
 	s, err := Run(context.Background(), Options{
 		Namespaces:   NamespacesOwn,
-		SocketSource: os.Getenv(scanSourceEnv),
+		SocketSource: SourceKind(os.Getenv(scanSourceEnv)),
 		Inventory:    os.Getenv(scanInventoryEnv),
 	})
 	if err != nil {
@@ -137,10 +137,10 @@ func newSelfCmd(mode string, arg ...string) *exec.Cmd {
 }
 
 // scanIn scans h with the given socket source (and inventory file).
-func scanIn(t *testing.T, h *testnet.Host, source, inventory string) *snapshot.Snapshot {
+func scanIn(t *testing.T, h *testnet.Host, source SourceKind, inventory string) *snapshot.Snapshot {
 	t.Helper()
 	cmd := h.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=scan", scanSourceEnv+"="+source, scanInventoryEnv+"="+inventory)
+	cmd.Env = append(os.Environ(), helperEnv+"=scan", scanSourceEnv+"="+source.String(), scanInventoryEnv+"="+inventory)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -159,8 +159,8 @@ func scanIn(t *testing.T, h *testnet.Host, source, inventory string) *snapshot.S
 // the test with the last scan's complaints after a deadline.
 func eventually(t *testing.T, h *testnet.Host, inventory string, check func(s *snapshot.Snapshot) []string) {
 	t.Helper()
-	for _, source := range []string{SourceNetlink, SourceProc} {
-		t.Run(source, func(t *testing.T) {
+	for _, source := range []SourceKind{SourceNetlink, SourceProc} {
+		t.Run(source.String(), func(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				s := scanIn(t, h, source, inventory)
@@ -225,7 +225,7 @@ func TestLiveHostIdentity(t *testing.T) {
 	if err := os.WriteFile(inv, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, source := range []string{SourceNetlink, SourceProc} {
+	for _, source := range []SourceKind{SourceNetlink, SourceProc} {
 		s := scanIn(t, h, source, "")
 		if len(s.Host.Addresses) == 0 || s.Host.Addresses[0] != own {
 			t.Errorf("%s: addresses %v, want %s first", source, s.Host.Addresses, own)

@@ -4,13 +4,11 @@ package scan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,18 +19,11 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// Socket source names for Options.SocketSource.
-const (
-	SourceAuto    = "auto"    // netlink, falling back to proc where refused
-	SourceNetlink = "netlink" // netlink only
-	SourceProc    = "proc"    // /proc/net/* only
-)
-
 // Options configure one scan. Zero values take the defaults.
 type Options struct {
-	ProcRoot        string // default /proc
-	SocketSource    string // auto (default), netlink or proc
-	Inventory       string // URL or file; empty: no inventory
+	ProcRoot        string     // default /proc
+	SocketSource    SourceKind // SourceAuto (the default, ""), SourceNetlink or SourceProc
+	Inventory       string     // URL or file; empty: no inventory
 	InventoryFormat inventory.Format
 	// InventoryStateDir keeps the last good inventory and falls back on it
 	// when a fetch fails (inventory.Options.StateDir); "" keeps none.
@@ -86,8 +77,12 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	default:
 		return nil, fmt.Errorf("namespaces %q: want %s, %s or %s", opts.Namespaces, NamespacesAuto, NamespacesAll, NamespacesOwn)
 	}
+	if err := opts.SocketSource.check(); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	proc := ProcFS{Root: opts.ProcRoot}
+	pfs := proc.fs()
 	snap := &snapshot.Snapshot{
 		Schema:        snapshot.Schema,
 		PlanetVersion: opts.Version,
@@ -98,7 +93,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		snap.Warnings = append(snap.Warnings, formatWarning(msg, args...))
 	}
 
-	hostname, err := proc.Hostname()
+	hostname, err := pfs.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("hostname: %w", err)
 	}
@@ -111,10 +106,10 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		local[a] = true
 	}
 	public := publicAddrs(addrs)
-	live := filepath.Clean(opts.ProcRoot) == "/proc"
+	live := liveProc(opts.ProcRoot)
 	snap.Host = snapshot.Host{Hostname: hostname, Addresses: identityFirst(public, hostIdentity(proc, live, public))}
 
-	lo, hi, err := proc.EphemeralRange()
+	lo, hi, err := pfs.EphemeralRange()
 	if err != nil {
 		lo, hi = 32768, 60999
 		warn("ephemeral port range unreadable, using the kernel default", "range", "32768-60999", "error", err)
@@ -144,7 +139,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		source += fmt.Sprintf("; %d closing sockets of planet's own earlier fetches left out", own)
 	}
 	snap.Sources = append(snap.Sources, snapshot.Source{Name: snapshot.SourceSockets, OK: true, Detail: source})
-	if snap.Host.LinkLocal, err = proc.LinkLocalAddresses(); err != nil {
+	if snap.Host.LinkLocal, err = pfs.IfInet6LinkLocal(); err != nil {
 		warn("IPv6 link-local addresses unreadable; peers reaching this host by one will not resolve to it", "error", err)
 	}
 
@@ -318,37 +313,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// readSockets picks the socket source. netlink reads the live kernel, so a
-// fixture proc root (anything but /proc) implies the proc source.
+// readSockets reads the sockets of the scanner's own network namespace
+// with the source opts choose, and names how for the snapshot's sources.
 func readSockets(ctx context.Context, opts Options, warn func(string, ...any)) ([]Socket, string, error) {
-	live := filepath.Clean(opts.ProcRoot) == "/proc"
-	switch opts.SocketSource {
-	case SourceProc:
-		socks, err := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
-		return socks, SourceProc, err
-	case SourceNetlink:
-		socks, err := NetlinkSource{}.Sockets(ctx)
-		return socks, SourceNetlink, err
-	case SourceAuto:
-		if !live {
-			socks, err := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
-			return socks, SourceProc, err
-		}
-		socks, err := NetlinkSource{}.Sockets(ctx)
-		if err == nil {
-			return socks, SourceNetlink, nil
-		}
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
-		}
+	src := opts.SocketSource.hostSource(opts.ProcRoot, func(err error) {
 		warn("netlink sock_diag refused, reading /proc/net instead (no byte counters)", "error", err)
-		socks, perr := ProcSource{Root: opts.ProcRoot}.Sockets(ctx)
-		if perr != nil {
-			return nil, "", errors.Join(err, perr)
-		}
-		return socks, SourceProc + " (netlink refused)", nil
+	})
+	socks, err := src.Sockets(ctx)
+	if err != nil {
+		return nil, "", err
 	}
-	return nil, "", fmt.Errorf("socket source %q: want auto, netlink or proc", opts.SocketSource)
+	return socks, src.Name(), nil
 }
 
 // publicAddrs keeps the addresses that identify this host to others:

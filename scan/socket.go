@@ -59,8 +59,15 @@ func stateName(s uint8) string {
 	return netstat.SkState(s).String()
 }
 
-// SocketSource lists the host's TCP and UDP sockets, IPv4 and IPv6.
+// SocketSource lists the TCP and UDP sockets, IPv4 and IPv6, of one
+// network namespace: the one seam every socket source plugs into
+// (NetlinkSource, ProcSource, the per-namespace netlink dump, a Fallback
+// chaining two). The scan picks its sources by a SourceKind.
 type SocketSource interface {
+	// Name is how the snapshot records the read ("netlink", "proc", a
+	// Fallback's "proc (netlink refused)"); a Fallback knows it only
+	// after Sockets.
 	Name() string
+	// Sockets dumps the table. A cancelled ctx ends it with ctx's error.
 	Sockets(ctx context.Context) ([]Socket, error)
 }

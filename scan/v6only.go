@@ -4,9 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -75,15 +72,4 @@ func v6onlySockets(protocol uint8) (map[uint64]bool, error) {
 		}
 		return out, err
 	})
-}
-
-// bindV6Only reads net.ipv6.bindv6only, the default of IPV6_V6ONLY for new
-// IPv6 sockets. /proc/net/tcp6 and udp6 do not show a socket's own setting
-// (nginx, for one, sets it on `listen [::]:80` whatever the default), so
-// the proc source can only apply this default to every IPv6 wildcard
-// socket. It is false when the file is missing or unreadable (the kernel's
-// default).
-func bindV6Only(root string) bool {
-	b, err := os.ReadFile(filepath.Join(root, "sys", "net", "ipv6", "bindv6only"))
-	return err == nil && strings.TrimSpace(string(b)) == "1"
 }

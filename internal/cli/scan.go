@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/planetdeps/planet/inventory"
+	"github.com/planetdeps/planet/metrics"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
 	"github.com/planetdeps/planet/scan/workload"
@@ -55,6 +56,10 @@ func (a *app) scanOptions() (scanOptions, error) {
 	if err != nil {
 		return scanOptions{}, usageError(fmt.Errorf("--inventory-format: %w", err))
 	}
+	source, err := scan.ParseSourceKind(a.v.GetString("socket-source"))
+	if err != nil {
+		return scanOptions{}, usageError(err)
+	}
 	named, err := parseScanFormat(a.v.GetString("format"))
 	if err != nil {
 		return scanOptions{}, usageError(fmt.Errorf("--format %w", err))
@@ -65,7 +70,7 @@ func (a *app) scanOptions() (scanOptions, error) {
 	}
 	o.scan = scan.Options{
 		ProcRoot:          a.v.GetString("proc-root"),
-		SocketSource:      a.v.GetString("socket-source"),
+		SocketSource:      source,
 		Namespaces:        a.v.GetString("netns"),
 		Workloads:         workload.UnderRoot(a.v.GetString("runtime-root")),
 		Inventory:         a.v.GetString("inventory"),
@@ -96,7 +101,7 @@ func (a *app) scanOutput(output string, named scanFormat, textfile bool) (string
 	}
 	own := map[string]scanFormat{".json": scanJSON, ".txt": scanTable}
 	elsewhere := renderElsewhere(own)
-	elsewhere[".prom"] = "--textfile-dir DIR writes DIR/" + render.TextfileName + " for node_exporter"
+	elsewhere[".prom"] = "--textfile-dir DIR writes DIR/" + metrics.TextfileName + " for node_exporter"
 	format, err := outputFormats[scanFormat]{byExt: own, def: def, elsewhere: elsewhere}.choose(named, output)
 	return output, format, err
 }
@@ -124,7 +129,7 @@ func (a *app) runScan(ctx context.Context, o scanOptions) error {
 		}
 	}
 	if o.textfileDir != "" {
-		if err := render.WriteScanTextfile(o.textfileDir, o.scan.InventoryStateDir, snap, a.log); err != nil {
+		if err := metrics.WriteScanTextfile(o.textfileDir, o.scan.InventoryStateDir, snap, a.log); err != nil {
 			return errors.Join(err, scanErr)
 		}
 	}
@@ -225,13 +230,13 @@ func scanFlags(c *cobra.Command) {
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
 	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
-	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+render.MetricWindowBytes+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
+	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+metrics.WindowBytes.Name+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
-	f.String("socket-source", scan.SourceAuto, "socket source: auto (netlink, /proc/net where refused), netlink or proc")
+	f.String("socket-source", scan.SourceAuto.String(), "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")
 	f.String("netns", scan.NamespacesAuto, "network namespaces: auto (all where planet runs in the host's, PID 1's, else own), all (the host's and every container's) or own (only planet's)")
 	f.String("runtime-root", "/", "where the container runtimes' state is: DIR/var/lib/docker, DIR/var/lib/containers/storage, DIR/var/log/pods, DIR/var/log/containers (read-only, for container and pod names)")
-	f.String("textfile-dir", "", "also write DIR/"+render.TextfileName+" for node_exporter's textfile collector")
+	f.String("textfile-dir", "", "also write DIR/"+metrics.TextfileName+" for node_exporter's textfile collector")
 	f.SetNormalizeFunc(aliases(map[string]string{
 		"task-inventory-addr": "inventory",
 		"task-darkstat-addr":  "darkstat",

@@ -92,6 +92,26 @@ func (p Policy) Open(path string) (*os.File, error) {
 	return os.NewFile(uintptr(rfd), name), nil
 }
 
+// PrivateDir returns nil when path is a directory, not a symbolic link,
+// owned by p.UID itself (root's own only when p.UID is 0) and writable by
+// no one else: a directory whose contents p.UID alone can change, such as
+// a cache of code that is then run. Only path itself is examined; Check
+// examines the directories above it. Errors name path and wrap
+// ErrUntrusted, or are the system's (fs.ErrNotExist).
+func (p Policy) PrivateDir(path string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s: not a directory (%s): %w", path, Kind(st.Mode), ErrUntrusted)
+	}
+	if int(st.Uid) != p.UID {
+		return fmt.Errorf("%s: owned by uid %d, not %d: %w", path, st.Uid, p.UID, ErrUntrusted)
+	}
+	return Policy{UID: p.UID, Strict: true}.checkStat(path, &st)
+}
+
 // walked is the end of a walk: O_PATH descriptors of what the path names
 // and of the directory holding it, the last component and the resolved name.
 type walked struct {

@@ -234,3 +234,77 @@ func privateDir(t *testing.T) string {
 	}
 	return dir
 }
+
+func TestPrivateDir(t *testing.T) {
+	uid := os.Geteuid()
+	tests := []struct {
+		name    string
+		root    bool // needs root to chown
+		setup   func(t *testing.T, dir string) string
+		wantErr string // "" : private
+	}{
+		{name: "0700, ours", setup: func(t *testing.T, dir string) string {
+			return mkdir(t, filepath.Join(dir, "c"), 0o700)
+		}},
+		{name: "0755, ours", setup: func(t *testing.T, dir string) string {
+			return mkdir(t, filepath.Join(dir, "c"), 0o755)
+		}},
+		{name: "group writable", wantErr: "writable by group or others", setup: func(t *testing.T, dir string) string {
+			return mkdir(t, filepath.Join(dir, "c"), 0o770)
+		}},
+		{name: "sticky and world writable", wantErr: "writable by group or others", setup: func(t *testing.T, dir string) string {
+			return mkdir(t, filepath.Join(dir, "c"), 0o777|os.ModeSticky)
+		}},
+		{name: "a symlink to our directory", wantErr: "not a directory (a symbolic link)", setup: func(t *testing.T, dir string) string {
+			target := mkdir(t, filepath.Join(dir, "c"), 0o700)
+			link := filepath.Join(dir, "l")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}},
+		{name: "a file", wantErr: "not a directory (a regular file)", setup: func(t *testing.T, dir string) string {
+			return mkfile(t, filepath.Join(dir, "f"), 0o600)
+		}},
+		{name: "owned by nobody", root: true, wantErr: "owned by uid", setup: func(t *testing.T, dir string) string {
+			d := mkdir(t, filepath.Join(dir, "c"), 0o700)
+			if err := os.Chown(d, nobodyUID(t), -1); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root {
+				testenv.NeedRoot(t)
+			}
+			path := tt.setup(t, t.TempDir())
+			err := For(uid).PrivateDir(path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("PrivateDir: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrUntrusted) {
+				t.Errorf("PrivateDir = %v, want %q wrapping ErrUntrusted", err, tt.wantErr)
+			}
+		})
+	}
+	if err := For(uid).PrivateDir(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing directory: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// mkdir makes a directory with exactly mode (umask aside).
+func mkdir(t *testing.T, path string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -7,11 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/planetdeps/planet/scan/procfs"
 )
 
 // Bounds on what the host's state can make a scan read.
@@ -88,7 +89,7 @@ func (r *Resolver) problem(format string, args ...any) {
 // none or is gone.
 func (r *Resolver) Of(pid int) Workload {
 	r.init()
-	b, err := readBounded(filepath.Join(r.ProcRoot, strconv.Itoa(pid), "cgroup"), 64<<10)
+	b, err := procfs.FS{Root: r.ProcRoot}.Cgroup(pid)
 	if err != nil {
 		return Workload{}
 	}
@@ -265,22 +266,12 @@ func readBeneath(root, rel string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// readBounded reads at most limit bytes of a /proc file.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
-}
-
 // Command returns process pid's command line with its arguments joined by
 // spaces, at most MaxCommand bytes (cut at a character boundary, ending in
 // "…"); "" when it is gone or a kernel thread.
 func (r *Resolver) Command(pid int) string {
 	r.init()
-	b, err := readBounded(filepath.Join(r.ProcRoot, strconv.Itoa(pid), "cmdline"), MaxCommand+1)
+	b, err := procfs.FS{Root: r.ProcRoot}.Cmdline(pid, MaxCommand+1)
 	if err != nil {
 		return ""
 	}

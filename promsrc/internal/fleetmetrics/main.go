@@ -18,7 +18,7 @@ import (
 	"strings"
 
 	"github.com/planetdeps/planet/graph/fleetgen"
-	"github.com/planetdeps/planet/render"
+	"github.com/planetdeps/planet/metrics"
 )
 
 func main() {
@@ -49,7 +49,7 @@ func run() error {
 	var buf bytes.Buffer
 	for _, s := range snaps {
 		buf.Reset()
-		if err := render.Textfile(&buf, s); err != nil {
+		if err := metrics.Textfile(&buf, s); err != nil {
 			return err
 		}
 		inst := `{instance="` + s.Host.Hostname + `:9100",job="node"`

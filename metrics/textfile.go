@@ -1,11 +1,4 @@
-// Package render turns snapshots and merged graphs into what people and
-// tools consume: the Prometheus textfile for node_exporter's textfile
-// collector, DOT, Mermaid, JSON, tables for a terminal, diffs, and SVG
-// through the planet-svg helper process. It must stay cheap to link:
-// `planet scan --textfile-dir` uses it on every cron run, so nothing heavy
-// (no Graphviz, no client libraries) may be imported here; render/svg, the
-// only user of the Graphviz engine, is linked into planet-svg alone.
-package render
+package metrics
 
 import (
 	"bytes"
@@ -67,30 +60,6 @@ func writeTextfileDir(dir string, write func(io.Writer) error) error {
 	return atomicfile.Write(filepath.Join(dir, TextfileName), 0o644, write)
 }
 
-// Metric names. Dashboards query these (and promsrc reads them back from
-// Prometheus); never rename them.
-const (
-	MetricUpstream      = "planet_upstream"
-	MetricDownstream    = "planet_downstream"
-	MetricServer        = "planet_server_process"
-	MetricTraffic       = "planet_traffic_bytes_total"
-	MetricScanSuccess   = "planet_scan_success"
-	MetricScanTimestamp = "planet_scan_timestamp_seconds"
-	MetricUnowned       = "planet_scan_unowned_sockets"
-	// Only in the textfile of a scan that used an inventory.
-	MetricInventoryAge     = "planet_inventory_age_seconds"
-	MetricInventorySkipped = "planet_inventory_skipped_entries"
-)
-
-// connectionLabels are the label names of planet_upstream and
-// planet_downstream, sorted.
-// workload is the one label planet adds to the original exporter's: the
-// socket owner's systemd unit, container or pod (snapshot v2), empty (so
-// absent to Prometheus) where unknown.
-var connectionLabels = []string{"local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup", workloadLabel}
-
-const workloadLabel = "workload"
-
 // textfile renders s; extra families (the window counters) come from
 // outside the snapshot.
 func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
@@ -103,33 +72,26 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 	localAddress := s.Host.Label()
 	localHostgroup := s.Host.Hostgroup
 
-	up := newFamily(MetricUpstream, "gauge",
-		"Sockets this host has open to a server it depends on, by the server's port (with the flows only connection tracking shows).", sum, connectionLabels...)
-	down := newFamily(MetricDownstream, "gauge",
-		"Sockets peers have open to a server process on this host, by the listening port (with the flows only connection tracking shows).", sum, connectionLabels...)
+	up := newFamily(Upstream, sum)
+	down := newFamily(Downstream, sum)
 	for _, c := range s.Connections {
 		f := up
 		if c.Direction == snapshot.Downstream {
 			f = down
 		}
-		addr, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
+		addr, group := RemoteLabels(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 		// A record made from conntrack flows has no socket on this host.
 		f.add(float64(c.Sockets+c.Flows), localAddress, localHostgroup, strconv.Itoa(int(c.Port)),
 			c.Process, c.Protocol, addr, group, c.Workload)
 	}
 
-	// A server process is there or not; its socket count (SO_REUSEPORT
-	// workers) is not what anyone alerts on, and the old exporter said 1.
-	server := newFamily(MetricServer, "gauge",
-		"A server process listening on this host (1 while it listens).", maxOf,
-		"bind", "local_hostgroup", "port", "process_name", "protocol", workloadLabel)
+	// A server process is there or not (see ServerProcess).
+	server := newFamily(ServerProcess, maxOf)
 	for _, l := range s.Listeners {
 		server.add(1, l.Bind(), localHostgroup, strconv.Itoa(int(l.Port)), l.Process, l.Protocol, l.Workload)
 	}
 
-	traffic := newFamily(MetricTraffic, "counter",
-		"Bytes exchanged with a remote IP since darkstat started, as counted by darkstat.", sum,
-		"direction", "local_domain", "local_hostgroup", "remote_domain", "remote_hostgroup", "remote_ip")
+	traffic := newFamily(Traffic, sum)
 	if s.Traffic != nil {
 		for _, p := range s.Traffic.Peers {
 			ip := p.RemoteIP.Unmap()
@@ -137,15 +99,14 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 			if ip.IsLoopback() {
 				group = loopbackHostgroup
 			}
-			traffic.add(float64(p.IngressBytes), "ingress", s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
-			traffic.add(float64(p.EgressBytes), "egress", s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
+			traffic.add(float64(p.IngressBytes), Ingress, s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
+			traffic.add(float64(p.EgressBytes), Egress, s.Host.Domain, localHostgroup, p.RemoteDomain, group, ip.String())
 		}
 	}
 
 	// A source reported twice (it should not be) succeeded only if every
 	// report says so.
-	success := newFamily(MetricScanSuccess, "gauge",
-		"Whether the scan's source worked (1) or failed (0); sources the scan did not use are absent.", minOf, "source")
+	success := newFamily(ScanSuccess, minOf)
 	for _, src := range s.Sources {
 		v := 0.0
 		if src.OK {
@@ -154,18 +115,17 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 		success.add(v, src.Name)
 	}
 
-	timestamp := newFamily(MetricScanTimestamp, "gauge", "When the scan ran, in seconds since the Unix epoch.", sum)
+	timestamp := newFamily(ScanTimestamp, sum)
 	timestamp.add(unixSeconds(s))
 
-	unowned := newFamily(MetricUnowned, "gauge",
-		"Sockets whose owning process could not be read (usually: the scan did not run as root).", sum)
+	unowned := newFamily(ScanUnowned, sum)
 	unowned.add(float64(s.UnownedSockets))
 
 	families := []*family{up, down, server, traffic, success, timestamp, unowned}
 	families = append(families, inventoryFamilies(s)...)
 	families = append(families, windowGauges(s)...)
 	families = append(families, extra...)
-	slices.SortFunc(families, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(families, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
 	var buf bytes.Buffer
 	for _, f := range families {
 		f.write(&buf)
@@ -173,11 +133,11 @@ func textfile(s *snapshot.Snapshot, extra ...*family) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// remote returns remote_address and remote_hostgroup for a peer: its domain
+// RemoteLabels returns remote_address and remote_hostgroup for a peer: its domain
 // where the inventory knows it, else its IP. A loopback peer keeps its IP
 // (every host's 127.0.0.1 is a different machine, so a domain would mislead)
 // and is always in hostgroup localhost.
-func remote(ip netip.Addr, domain, hostgroup string) (address, group string) {
+func RemoteLabels(ip netip.Addr, domain, hostgroup string) (address, group string) {
 	ip = ip.Unmap()
 	if ip.IsLoopback() {
 		return ip.String(), loopbackHostgroup
@@ -195,10 +155,8 @@ func remote(ip netip.Addr, domain, hostgroup string) (address, group string) {
 // no copy to fall back on, has neither family (planet_scan_success says
 // the latter).
 func inventoryFamilies(s *snapshot.Snapshot) []*family {
-	age := newFamily(MetricInventoryAge, "gauge",
-		"Age of the inventory this scan labelled peers with, in seconds: 0 when the scan fetched it, else the time since the last good copy it fell back on was fetched.", maxOf)
-	skipped := newFamily(MetricInventorySkipped, "gauge",
-		"Inventory entries left out as unusable (bad or missing ip_address, neither domain nor hostgroup), each logged as a warning.", maxOf)
+	age := newFamily(InventoryAge, maxOf)
+	skipped := newFamily(InventorySkipped, maxOf)
 	used := false
 	for _, src := range s.Sources {
 		if src.Name != snapshot.SourceInventory || (!src.OK && src.FetchedAt == nil) {
@@ -228,10 +186,9 @@ func unixSeconds(s *snapshot.Snapshot) float64 {
 // label values so records that map to the same labels are merged, not
 // emitted twice.
 type family struct {
-	name, typ, help string
-	labels          []string // label names, sorted
-	merge           func(old, v float64) float64
-	series          map[string]*series
+	Family
+	merge  func(old, v float64) float64
+	series map[string]*series
 }
 
 type series struct {
@@ -245,18 +202,18 @@ func maxOf(a, b float64) float64 { return math.Max(a, b) }
 
 func minOf(a, b float64) float64 { return math.Min(a, b) }
 
-func newFamily(name, typ, help string, merge func(old, v float64) float64, labels ...string) *family {
-	if !slices.IsSorted(labels) {
-		panic("render: labels of " + name + " are not sorted")
+func newFamily(f Family, merge func(old, v float64) float64) *family {
+	if !slices.IsSorted(f.Labels) {
+		panic("metrics: labels of " + f.Name + " are not sorted")
 	}
-	return &family{name: name, typ: typ, help: help, labels: labels, merge: merge, series: map[string]*series{}}
+	return &family{Family: f, merge: merge, series: map[string]*series{}}
 }
 
 // add records one value; values are the label values in the order of
-// f.labels.
+// f.Labels.
 func (f *family) add(v float64, values ...string) {
-	if len(values) != len(f.labels) {
-		panic(fmt.Sprintf("render: %s takes %d label values, got %d", f.name, len(f.labels), len(values)))
+	if len(values) != len(f.Labels) {
+		panic(fmt.Sprintf("metrics: %s takes %d label values, got %d", f.Name, len(f.Labels), len(values)))
 	}
 	for i, lv := range values {
 		// The format is UTF-8; /proc/PID/comm is whatever bytes a
@@ -283,14 +240,14 @@ func (f *family) write(buf *bytes.Buffer) {
 	}
 	slices.SortFunc(all, func(a, b *series) int { return slices.Compare(a.values, b.values) })
 
-	fmt.Fprintf(buf, "# HELP %s %s\n# TYPE %s %s\n", f.name, helpEscaper.Replace(f.help), f.name, f.typ)
+	fmt.Fprintf(buf, "# HELP %s %s\n# TYPE %s %s\n", f.Name, helpEscaper.Replace(f.Help), f.Name, f.Type)
 	for _, s := range all {
-		buf.WriteString(f.name)
-		if len(f.labels) > 0 {
+		buf.WriteString(f.Name)
+		if len(f.Labels) > 0 {
 			buf.WriteByte('{')
 			first := true
-			for i, name := range f.labels {
-				if name == workloadLabel && s.values[i] == "" {
+			for i, name := range f.Labels {
+				if name == LabelWorkload && s.values[i] == "" {
 					// Absent, as Prometheus reads an empty label anyway:
 					// a host without workloads writes the original lines.
 					continue

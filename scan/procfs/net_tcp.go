@@ -1,9 +1,8 @@
-package scan
+package procfs
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -11,64 +10,55 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
-// ProcSource reads /proc/net/{tcp,tcp6,udp,udp6} under a proc root. It is the
-// fallback where netlink sock_diag is refused (some containers), and the
-// source for fixture trees. It has no byte counters.
-//
-// It reads the same files as github.com/cakturk/go-netstat but not through
-// it: that package hard-codes /proc, hides the socket inode, and finds owners
-// with a loop over every socket for every fd. Owners are found by Owners.
-type ProcSource struct{ Root string }
-
-// Name implements SocketSource.
-func (ProcSource) Name() string { return "proc" }
-
-// Sockets implements SocketSource. tcp6 and udp6 are read too: IPv4
-// connections accepted by a dual-stack listener only appear there.
-func (p ProcSource) Sockets(ctx context.Context) ([]Socket, error) {
-	var out []Socket
-	v6only := bindV6Only(p.Root)
-	for _, f := range []struct{ file, proto string }{
-		{"tcp", "tcp"}, {"tcp6", "tcp"}, {"udp", "udp"}, {"udp6", "udp"},
-	} {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		path := filepath.Join(p.Root, "net", f.file)
-		fh, err := os.Open(path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && (f.file == "tcp6" || f.file == "udp6") {
-				continue // kernel without IPv6
-			}
-			return nil, err
-		}
-		socks, err := ParseProcNet(fh, f.proto)
-		fh.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		family := uint8(unix.AF_INET)
-		if strings.HasSuffix(f.file, "6") {
-			family = unix.AF_INET6
-		}
-		for i := range socks {
-			socks[i].Family = family
-			socks[i].V6Only = family == unix.AF_INET6 && v6only
-		}
-		out = append(out, socks...)
-	}
-	return out, nil
+// Socket is one row of net/tcp, tcp6, udp or udp6 (the format of
+// net/ipv4/tcp_ipv4.c get_tcp4_sock and its siblings). The files have no
+// byte counters and no per-socket IPV6_V6ONLY.
+type Socket struct {
+	Local  netip.AddrPort // IPv4-mapped IPv6 already unmapped
+	Remote netip.AddrPort
+	// State is the kernel's socket state number (include/net/tcp_states.h);
+	// UDP reports ESTABLISHED when connected and CLOSE when not.
+	State uint8
+	UID   uint32
+	Inode uint64 // 0 for sockets no process holds (TIME_WAIT)
 }
 
-// ParseProcNet parses one /proc/net/{tcp,tcp6,udp,udp6} table.
-func ParseProcNet(r io.Reader, proto string) ([]Socket, error) {
+// NetTCP reads net/tcp, the IPv4 TCP sockets of the root's network
+// namespace.
+func (p FS) NetTCP() ([]Socket, error) { return p.netSockets("tcp", false) }
+
+// NetTCP6 reads net/tcp6, the IPv6 TCP sockets (IPv4 connections accepted
+// by a dual-stack listener among them, unmapped). A kernel without IPv6
+// has no such file: nil, no error.
+func (p FS) NetTCP6() ([]Socket, error) { return p.netSockets("tcp6", true) }
+
+// netSockets reads one net/{tcp,tcp6,udp,udp6} file; optional files may
+// be missing. A parse error names the file and line.
+func (p FS) netSockets(file string, optional bool) ([]Socket, error) {
+	path := p.Path("net", file)
+	f, err := os.Open(path)
+	if err != nil {
+		if optional && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	socks, err := ParseNetSockets(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return socks, nil
+}
+
+// ParseNetSockets parses one net/{tcp,tcp6,udp,udp6} table: a header line,
+// then "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ..." per
+// socket, addresses in the kernel's hex form (see parseHexAddrPort). An
+// error names the line.
+func ParseNetSockets(r io.Reader) ([]Socket, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), 64<<10)
 	var out []Socket
@@ -107,10 +97,7 @@ func ParseProcNet(r io.Reader, proto string) ([]Socket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: inode %q: %w", line, fields[9], err)
 		}
-		out = append(out, Socket{
-			Protocol: proto, State: uint8(st), Local: local, Remote: remote,
-			Inode: inode, UID: uint32(uid),
-		})
+		out = append(out, Socket{State: uint8(st), Local: local, Remote: remote, Inode: inode, UID: uint32(uid)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("line %d: %w", line+1, err)

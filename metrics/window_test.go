@@ -1,4 +1,4 @@
-package render
+package metrics
 
 import (
 	"bytes"
@@ -13,24 +13,6 @@ import (
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/snapshot"
 )
-
-// windowed is realistic() scanned with a 300 s window: two of its records
-// carry window figures, and one dependency only lived within the window.
-func windowed() *snapshot.Snapshot {
-	s := realistic()
-	start := s.ScannedAt.Add(-300 * time.Second)
-	s.Window = &snapshot.Window{Start: start, Seconds: 300, Requested: 300, Method: snapshot.WindowEvents,
-		Opened: 40, Closed: 40, BytesMeaning: snapshot.WindowBytesMeaning}
-	cw := func(opened int, sent, recv uint64) *snapshot.ConnWindow {
-		return &snapshot.ConnWindow{Opened: opened, Closed: opened, OpenedPerSecond: float64(opened) / 300,
-			BytesSent: sent, BytesReceived: recv, BytesSentPerSecond: float64(sent) / 300, BytesReceivedPerSecond: float64(recv) / 300,
-			FirstSeen: start, LastSeen: s.ScannedAt}
-	}
-	s.Connections[0].Window = cw(0, 3000, 600_000)
-	s.Connections = append(s.Connections, snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 5432,
-		Process: "backup", RemoteIP: ip("10.9.9.9"), RemoteHostgroup: "db", RemoteDomain: "db.service.consul", Window: cw(40, 480_000_000, 1_200_000)})
-	return s
-}
 
 func stateTextfile(t *testing.T, dir, state string, s *snapshot.Snapshot) string {
 	t.Helper()

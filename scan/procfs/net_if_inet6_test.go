@@ -1,4 +1,4 @@
-package scan
+package procfs
 
 import (
 	"net/netip"
@@ -59,7 +59,7 @@ func TestLinkLocalAddressesWithoutIPv6(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ProcFS{Root: root}.LinkLocalAddresses()
+	got, err := FS{Root: root}.IfInet6LinkLocal()
 	if err != nil || got != nil {
 		t.Fatalf("no if_inet6: %v, %v; want none and no error", got, err)
 	}

@@ -1,4 +1,4 @@
-package scan
+package procfs
 
 import (
 	"net/netip"
@@ -43,7 +43,14 @@ func TestParseHexAddrPort(t *testing.T) {
 	}
 }
 
-func TestParseProcNet(t *testing.T) {
+// Kernel socket states (include/net/tcp_states.h) the cases use.
+const (
+	stateEstablished = 1
+	stateTimeWait    = 6
+	stateListen      = 10
+)
+
+func TestParseNetSockets(t *testing.T) {
 	const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 	tests := []struct {
 		name    string
@@ -57,14 +64,14 @@ func TestParseProcNet(t *testing.T) {
 				"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0\n" +
 				"   1: 0100007F:9C41 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1\n",
 			want: []Socket{
-				{Protocol: "tcp", State: stateListen, Local: netip.MustParseAddrPort("127.0.0.1:8080"), Remote: netip.MustParseAddrPort("0.0.0.0:0"), Inode: 4242, UID: 1000},
-				{Protocol: "tcp", State: stateEstablished, Local: netip.MustParseAddrPort("127.0.0.1:40001"), Remote: netip.MustParseAddrPort("127.0.0.1:8080"), Inode: 4343},
+				{State: stateListen, Local: netip.MustParseAddrPort("127.0.0.1:8080"), Remote: netip.MustParseAddrPort("0.0.0.0:0"), Inode: 4242, UID: 1000},
+				{State: stateEstablished, Local: netip.MustParseAddrPort("127.0.0.1:40001"), Remote: netip.MustParseAddrPort("127.0.0.1:8080"), Inode: 4343},
 			},
 		},
 		{
 			name: "time wait has no inode",
 			in:   header + "   0: 0100007F:9C41 0100007F:1F90 06 00000000:00000000 03:00000F9E 00000000     0        0 0 3 0000000000000000\n",
-			want: []Socket{{Protocol: "tcp", State: stateTimeWait, Local: netip.MustParseAddrPort("127.0.0.1:40001"), Remote: netip.MustParseAddrPort("127.0.0.1:8080")}},
+			want: []Socket{{State: stateTimeWait, Local: netip.MustParseAddrPort("127.0.0.1:40001"), Remote: netip.MustParseAddrPort("127.0.0.1:8080")}},
 		},
 		{name: "header only", in: header},
 		{name: "empty", in: ""},
@@ -77,7 +84,7 @@ func TestParseProcNet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseProcNet(strings.NewReader(tt.in), "tcp")
+			got, err := ParseNetSockets(strings.NewReader(tt.in))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -201,17 +208,6 @@ func TestSocketInode(t *testing.T) {
 		got, ok := socketInode([]byte(tt.in))
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("socketInode(%q) = %d, %v", tt.in, got, ok)
-		}
-	}
-}
-
-func TestStateName(t *testing.T) {
-	for s, want := range map[uint8]string{
-		stateEstablished: "ESTABLISHED", stateTimeWait: "TIME_WAIT", stateClose: "CLOSE",
-		stateCloseWait: "CLOSE_WAIT", stateListen: "LISTEN", 200: "UNKNOWN",
-	} {
-		if got := stateName(s); got != want {
-			t.Errorf("stateName(%d) = %q, want %q", s, got, want)
 		}
 	}
 }

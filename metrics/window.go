@@ -1,4 +1,4 @@
-package render
+package metrics
 
 import (
 	"bytes"
@@ -21,35 +21,9 @@ import (
 	"github.com/planetdeps/planet/snapshot"
 )
 
-// Window metric names: families of a scan with an observation window
-// (scan --window), next to the instant families above, which they leave
-// as they are.
-const (
-	// MetricWindowBytes is a counter per dependency and direction of the
-	// TCP payload bytes seen in all windows so far: rate() of it is the
-	// dependency's bandwidth. Kept monotonic across runs by CounterState.
-	MetricWindowBytes = "planet_traffic_window_bytes_total"
-	// MetricWindowConnections counts the connections opened, likewise.
-	MetricWindowConnections = "planet_traffic_window_connections_total"
-	// MetricWindowRate is the last window's bytes per second, a gauge that
-	// needs no state.
-	MetricWindowRate = "planet_traffic_window_bytes_per_second"
-	// MetricWindowSeconds is the last window's length.
-	MetricWindowSeconds = "planet_scan_window_seconds"
-)
-
-// windowLabels: the dependency's labels (as planet_upstream's) with which
-// side depends on which (dependency: upstream, downstream) and which way the
-// bytes went (direction: egress from this host, ingress to it, as
-// planet_traffic_bytes_total says it).
-var windowLabels = []string{"dependency", "direction", "local_address", "local_hostgroup", "port", "process_name", "protocol", "remote_address", "remote_hostgroup"}
-
-// connectionWindowLabels: windowLabels without direction.
-var connectionWindowLabels = slices.Delete(slices.Clone(windowLabels), 1, 2)
-
 // windowLabelValues returns the label values of one record and direction.
 func windowLabelValues(s *snapshot.Snapshot, c *snapshot.Connection, direction string) []string {
-	addr, group := remote(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
+	addr, group := RemoteLabels(c.RemoteIP, c.RemoteDomain, c.RemoteHostgroup)
 	return []string{string(c.Direction), direction, s.Host.Label(), s.Host.Hostgroup, strconv.Itoa(int(c.Port)), c.Process, c.Protocol, addr, group}
 }
 
@@ -59,17 +33,16 @@ func windowGauges(s *snapshot.Snapshot) []*family {
 	if s.Window == nil {
 		return nil
 	}
-	rate := newFamily(MetricWindowRate, "gauge",
-		"TCP payload bytes per second over the last observation window, per dependency and direction (egress: sent by this host).", sum, windowLabels...)
+	rate := newFamily(WindowRate, sum)
 	for i := range s.Connections {
 		c := &s.Connections[i]
 		if c.Window == nil {
 			continue
 		}
-		rate.add(c.Window.BytesSentPerSecond, windowLabelValues(s, c, "egress")...)
-		rate.add(c.Window.BytesReceivedPerSecond, windowLabelValues(s, c, "ingress")...)
+		rate.add(c.Window.BytesSentPerSecond, windowLabelValues(s, c, Egress)...)
+		rate.add(c.Window.BytesReceivedPerSecond, windowLabelValues(s, c, Ingress)...)
 	}
-	secs := newFamily(MetricWindowSeconds, "gauge", "Length of the last observation window, in seconds.", sum)
+	secs := newFamily(WindowSeconds, sum)
 	secs.add(s.Window.Seconds)
 	return []*family{rate, secs}
 }
@@ -142,7 +115,7 @@ func LoadCounterState(path string) (*CounterState, error) {
 		return cs, fmt.Errorf("window counter state %s: schema %q, want %q", path, got.Schema, counterSchema)
 	}
 	for i, s := range got.Series {
-		if s == nil || (s.Metric != MetricWindowBytes && s.Metric != MetricWindowConnections) || len(s.Labels) != len(windowLabels) {
+		if s == nil || (s.Metric != WindowBytes.Name && s.Metric != WindowConnections.Name) || len(s.Labels) != len(WindowBytes.Labels) {
 			return cs, fmt.Errorf("window counter state %s: series[%d] is not a window counter", path, i)
 		}
 		cs.Series = append(cs.Series, s)
@@ -177,10 +150,10 @@ func (cs *CounterState) Add(s *snapshot.Snapshot) {
 		if c.Window == nil {
 			continue
 		}
-		add(MetricWindowBytes, c.Window.BytesSent, windowLabelValues(s, c, "egress"))
-		add(MetricWindowBytes, c.Window.BytesReceived, windowLabelValues(s, c, "ingress"))
+		add(WindowBytes.Name, c.Window.BytesSent, windowLabelValues(s, c, Egress))
+		add(WindowBytes.Name, c.Window.BytesReceived, windowLabelValues(s, c, Ingress))
 		// Connections have no byte direction: stored with an empty one.
-		add(MetricWindowConnections, uint64(c.Window.Opened), windowLabelValues(s, c, ""))
+		add(WindowConnections.Name, uint64(c.Window.Opened), windowLabelValues(s, c, ""))
 	}
 	cs.Series = slices.DeleteFunc(cs.Series, func(c *counterSeries) bool { return now.Sub(c.LastSeen) > counterMaxIdle })
 	if len(cs.Series) > maxCounterSeries {
@@ -207,12 +180,10 @@ func (cs *CounterState) Save(path string) error {
 
 // families returns the counter families of the state.
 func (cs *CounterState) families() []*family {
-	bytesF := newFamily(MetricWindowBytes, "counter",
-		"TCP payload bytes moved per dependency and direction (egress: sent by this host) within observation windows, summed over all windows so far; rate() gives bytes per second.", sum, windowLabels...)
-	connF := newFamily(MetricWindowConnections, "counter",
-		"TCP connections opened per dependency within observation windows, summed over all windows so far; rate() gives connections per second.", sum, connectionWindowLabels...)
+	bytesF := newFamily(WindowBytes, sum)
+	connF := newFamily(WindowConnections, sum)
 	for _, c := range cs.Series {
-		if c.Metric == MetricWindowConnections {
+		if c.Metric == WindowConnections.Name {
 			connF.add(float64(c.Value), slices.Delete(slices.Clone(c.Labels), 1, 2)...)
 			continue
 		}

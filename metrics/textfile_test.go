@@ -1,4 +1,4 @@
-package render
+package metrics
 
 import (
 	"bytes"
@@ -478,28 +478,6 @@ func TestTextfileCountsFlows(t *testing.T) {
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("textfile lacks\n%s\n in:\n%s", want, out)
-		}
-	}
-}
-
-func TestTableShowsConntrack(t *testing.T) {
-	s := &snapshot.Snapshot{
-		Schema: snapshot.Schema, ScannedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
-		Host: snapshot.Host{Hostname: "docker-1", Addresses: []netip.Addr{netip.MustParseAddr("10.1.0.5")}},
-		Connections: []snapshot.Connection{
-			{Direction: snapshot.Downstream, Protocol: "tcp", Port: 8080, RemoteIP: netip.MustParseAddr("10.9.0.50"),
-				Flows: 3, EndedFlows: 1, BackendIP: netip.MustParseAddr("172.17.0.2"), BackendPort: 80},
-			{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8000, Process: "caller", RemoteIP: netip.MustParseAddr("10.3.0.4"),
-				Sockets: 1, States: map[string]int{"ESTABLISHED": 1}, DialledIP: netip.MustParseAddr("10.96.0.10"), DialledPort: 80},
-		},
-	}
-	var buf bytes.Buffer
-	if err := Table(&buf, s); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"flows=3,ended=1 backend=172.17.0.2:80", "ESTABLISHED=1 dialled=10.96.0.10:80"} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
 }

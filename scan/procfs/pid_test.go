@@ -1,0 +1,150 @@
+package procfs
+
+import (
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// pidTree makes a proc root with processes 1, 7 and 12: their fd links,
+// ns/net links and comm files as the kernel shows them.
+func pidTree(t *testing.T) FS {
+	t.Helper()
+	root := t.TempDir()
+	link := func(target string, elem ...string) {
+		p := filepath.Join(append([]string{root}, elem...)...)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link("net:[4026531840]", "1", "ns", "net")
+	link("socket:[100]", "1", "fd", "3")
+	link("/dev/null", "1", "fd", "0")
+	link("net:[4026532999]", "7", "ns", "net")
+	link("socket:[200]", "7", "fd", "4")
+	link("socket:[200]", "7", "fd", "5")
+	link("pipe:[300]", "7", "fd", "6")
+	link("mnt:[4026531841]", "12", "ns", "net")
+	link("7", "self")
+	if err := os.WriteFile(filepath.Join(root, "7", "comm"), []byte("nginx: worker\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"sys", "12x", "0"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return FS{Root: root}
+}
+
+func TestPIDs(t *testing.T) {
+	p := pidTree(t)
+	got, err := p.PIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 7, 12}; !slices.Equal(got, want) {
+		t.Errorf("PIDs = %v, want %v", got, want)
+	}
+	if _, err := (FS{Root: filepath.Join(p.Root, "missing")}).PIDs(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("PIDs of a missing root: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestFDSockets(t *testing.T) {
+	p := pidTree(t)
+	buf := make([]byte, 64)
+	for _, tt := range []struct {
+		pid     int
+		want    []uint64
+		wantErr error
+	}{
+		{pid: 1, want: []uint64{100}},
+		{pid: 7, want: []uint64{200, 200}}, // one socket on two fds
+		{pid: 12, wantErr: fs.ErrNotExist}, // no fd directory
+		{pid: 99, wantErr: fs.ErrNotExist}, // exited
+	} {
+		var got []uint64
+		err := p.FDSockets(tt.pid, buf, func(inode uint64) { got = append(got, inode) })
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("pid %d: err = %v, want %v", tt.pid, err, tt.wantErr)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("pid %d: sockets %v, want %v", tt.pid, got, tt.want)
+		}
+	}
+}
+
+func TestNetNS(t *testing.T) {
+	p := pidTree(t)
+	for _, tt := range []struct {
+		process string
+		want    uint64
+		wantErr error
+	}{
+		{process: "1", want: 4026531840},
+		{process: "self", want: 4026532999},
+		{process: "12", wantErr: ErrNotNetNS},
+		{process: "99", wantErr: fs.ErrNotExist},
+	} {
+		got, err := p.NetNS(tt.process)
+		if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("NetNS(%s) = %d, %v; want %d, %v", tt.process, got, err, tt.want, tt.wantErr)
+		}
+	}
+	got := map[int]uint64{}
+	p.NetNSAll([]int{1, 7, 12, 99}, func(pid int, inode uint64, err error) {
+		if err == nil {
+			got[pid] = inode
+		}
+	})
+	if want := map[int]uint64{1: 4026531840, 7: 4026532999}; !maps.Equal(got, want) {
+		t.Errorf("NetNSAll = %v, want %v", got, want)
+	}
+	for link, want := range map[string]uint64{"net:[4026531840]": 4026531840, "net:[0]": 0, "net:[x]": 0, "mnt:[1]": 0, "net:[1": 0} {
+		if got, ok := ParseNetNSLink(link); got != want || ok != (want != 0) {
+			t.Errorf("ParseNetNSLink(%q) = %d, %v", link, got, ok)
+		}
+	}
+}
+
+func TestComm(t *testing.T) {
+	p := pidTree(t)
+	if got, err := p.Comm(7); got != "nginx: worker" || err != nil {
+		t.Errorf("Comm(7) = %q, %v; want the name without its newline", got, err)
+	}
+	if _, err := p.Comm(99); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Comm of an exited process: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestCgroupAndCmdline(t *testing.T) {
+	p := pidTree(t)
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(p.Root, "7", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cgroup", "0::/system.slice/nginx.service\n")
+	write("cmdline", "nginx: worker process\x00\x00")
+	if got, err := p.Cgroup(7); string(got) != "0::/system.slice/nginx.service\n" || err != nil {
+		t.Errorf("Cgroup(7) = %q, %v", got, err)
+	}
+	if got, err := p.Cmdline(7, 64); string(got) != "nginx: worker process\x00\x00" || err != nil {
+		t.Errorf("Cmdline(7, 64) = %q, %v", got, err)
+	}
+	if got, err := p.Cmdline(7, 5); string(got) != "nginx" || err != nil {
+		t.Errorf("Cmdline(7, 5) = %q, %v; want it cut at 5 bytes", got, err)
+	}
+	if _, err := p.Cgroup(99); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Cgroup of an exited process: %v, want fs.ErrNotExist", err)
+	}
+}

@@ -19,7 +19,7 @@ import (
 //
 // graph-heap-MiB is the live heap after the merge (the graph and nothing
 // else), which grows with the graph, not with the number of files. Peak RSS
-// is measured outside the benchmark with graph/fleetgen/cmd/fleetgen.
+// is measured outside the benchmark with internal/cmd/fleetgen.
 func BenchmarkFleet(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("snapshots=%d", n), func(b *testing.B) {

@@ -131,12 +131,12 @@ func TestCompare(t *testing.T) {
 }
 
 // TestCompareFleetGraphs diffs the two graphs the fleet acceptance test
-// keeps (fleet/testdata, refreshed by go test ./fleet -update): between
+// keeps (e2e/fleet/testdata, refreshed by go test -tags e2e ./e2e/fleet -update): between
 // them monitor stopped scraping lb, lb started health-checking db and a
 // second web host started calling the external peer.
 func TestCompareFleetGraphs(t *testing.T) {
 	read := func(name string) *Graph {
-		f, err := os.Open(filepath.Join("..", "fleet", "testdata", name))
+		f, err := os.Open(filepath.Join("..", "e2e", "fleet", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

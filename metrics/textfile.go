@@ -20,8 +20,8 @@ import (
 // textfile directory.
 const TextfileName = "planet.prom"
 
-// loopbackHostgroup is the hostgroup every loopback peer belongs to (SPEC 2),
-// whether or not an inventory said so.
+// loopbackHostgroup is the hostgroup every loopback peer belongs to
+// (docs/scan.md, "What a scan sees"), whether or not an inventory said so.
 const loopbackHostgroup = "localhost"
 
 // Textfile writes s in the Prometheus text exposition format (version 0.0.4)

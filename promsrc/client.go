@@ -64,10 +64,11 @@ type client struct {
 	queries  int
 	warnings map[string]bool
 	notes    func(msg string)
+	opt      func(Setting) string // names a setting in errors
 }
 
 func newClient(opts Options, token string) (*client, error) {
-	u, err := parseServerURL(opts.URL)
+	u, err := parseServerURL(opts.URL, opts.name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,29 +89,30 @@ func newClient(opts Options, token string) (*client, error) {
 		endpoint: u.String(), name: name, user: user, token: token, http: &own,
 		timeout: opts.Timeout, maxBytes: opts.MaxResponseBytes, maxQueries: opts.MaxQueries,
 		retries: opts.Retries, backoff: opts.RetryBackoff, at: opts.Time,
-		warnings: map[string]bool{},
+		warnings: map[string]bool{}, opt: opts.name,
 	}, nil
 }
 
-// parseServerURL parses --prometheus. Its errors never repeat a user or
+// parseServerURL parses Options.URL (name names it in errors). Its errors
+// never repeat a user or
 // password: url.Parse's own error quotes the whole URL, and its detail (an
 // invalid escape, a bad port) can be a piece of the password, so a URL that
 // holds an '@' is reported with everything before the '@' masked and
 // without the detail.
-func parseServerURL(raw string) (*url.URL, error) {
+func parseServerURL(raw string, name func(Setting) string) (*url.URL, error) {
 	shown := strconv.Quote(redactURL(raw))
 	u, err := url.Parse(raw)
 	if err != nil {
 		if strings.Contains(raw, "@") {
-			return nil, fmt.Errorf("--prometheus %s: not a valid URL; percent-encode special characters in the user and password (%% as %%25, @ as %%40, / as %%2F, : as %%3A, # as %%23)", shown)
+			return nil, fmt.Errorf("%s %s: not a valid URL; percent-encode special characters in the user and password (%% as %%25, @ as %%40, / as %%2F, : as %%3A, # as %%23)", name(SettingURL), shown)
 		}
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("--prometheus %s: not a valid URL: %v", shown, err)
+		return nil, fmt.Errorf("%s %s: not a valid URL: %v", name(SettingURL), shown, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("--prometheus %s: want an http:// or https:// URL of the server (e.g. http://prometheus:9090)", shown)
+		return nil, fmt.Errorf("%s %s: want an http:// or https:// URL of the server (e.g. http://prometheus:9090)", name(SettingURL), shown)
 	}
 	return u, nil
 }
@@ -209,8 +211,8 @@ func (c *client) query(ctx context.Context, expr string) ([]series, error) {
 // the server's Retry-After, capped), and returns the envelope's data.
 func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error) {
 	if c.maxQueries > 0 && c.queries >= c.maxQueries {
-		return nil, fmt.Errorf("prometheus %s: %w: %d queries sent, the limit (--prometheus-max-queries); %s",
-			c.name, ErrTooManyQueries, c.queries, tooManyHint)
+		return nil, fmt.Errorf("prometheus %s: %w: %d queries sent, the limit (%s); %s",
+			c.name, ErrTooManyQueries, c.queries, c.opt(SettingMaxQueries), c.tooManyHint())
 	}
 	c.queries++
 	form := url.Values{
@@ -267,10 +269,10 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 			return nil, 0, context.Cause(parent)
 		}
 		if re := (*errRedirect)(nil); errors.As(err, &re) {
-			return nil, 0, fmt.Errorf("prometheus %s: %w: %s; planet sends credentials only to the origin given (scheme, host and port): if the server moved, give its new address to --prometheus", c.name, ErrRedirect, re.to)
+			return nil, 0, fmt.Errorf("prometheus %s: %w: %s; planet sends credentials only to the origin given (scheme, host and port): if the server moved, give its new address to %s", c.name, ErrRedirect, re.to, c.opt(SettingURL))
 		}
 		if ctx.Err() != nil {
-			return nil, 0, fmt.Errorf("prometheus %s: %w: no answer within %s (raise --prometheus-timeout for a big fleet)", c.name, ErrUnreachable, c.timeout)
+			return nil, 0, fmt.Errorf("prometheus %s: %w: no answer within %s (raise %s for a big fleet)", c.name, ErrUnreachable, c.timeout, c.opt(SettingTimeout))
 		}
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
@@ -282,10 +284,10 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		how := "no credentials were sent: use --bearer-token-file or user:password@ in the URL"
+		how := "no credentials were sent: use " + c.opt(SettingBearerTokenFile) + " or user:password@ in the URL"
 		switch {
 		case c.token != "":
-			how = "check the token in --bearer-token-file"
+			how = "check the token in " + c.opt(SettingBearerTokenFile)
 		case c.user != nil:
 			how = "check the user and password in the URL"
 		}
@@ -342,8 +344,8 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 }
 
 func (c *client) tooLarge(size, expr string) error {
-	return fmt.Errorf("prometheus %s: %w: %s than %d bytes for %s (lower --prometheus-max-series so queries are split finer)",
-		c.name, ErrTooLarge, size, c.maxBytes, expr)
+	return fmt.Errorf("prometheus %s: %w: %s than %d bytes for %s (lower %s so queries are split finer)",
+		c.name, ErrTooLarge, size, c.maxBytes, expr, c.opt(SettingMaxSeries))
 }
 
 func retryAfter(h string) time.Duration {

@@ -436,7 +436,7 @@ func TestRedirectKeepsCredentials(t *testing.T) {
 					t.Fatalf("error %v, want %v", err, tt.wantErr)
 				}
 				t.Log(err)
-				if !strings.Contains(err.Error(), "--prometheus") {
+				if !strings.Contains(err.Error(), "Options.URL") {
 					t.Errorf("error %q gives no hint", err)
 				}
 			} else if err != nil {
@@ -483,7 +483,7 @@ func TestQueryLimits(t *testing.T) {
 	}{
 		{name: "a small fleet fits", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, maxRequests: 14},
 		{name: "200 groups above max-series", api: &fakeAPI{counts: claim(200, DefaultMaxSeries+1)},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"200 groups", "at least 400 more queries", "--prometheus-max-queries 200", "--selector"}, maxRequests: 1},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"200 groups", "at least 400 more queries", "Options.MaxQueries 200", "Options.Selector"}, maxRequests: 1},
 		{name: "2000 groups, 16,010 queries before", api: &fakeAPI{counts: claim(2000, 20001)},
 			wantErr: ErrTooManyQueries, maxRequests: 1},
 		// Each fits alone but no two share a query: 150 fetches a family,
@@ -492,9 +492,9 @@ func TestQueryLimits(t *testing.T) {
 		{name: "the plan grows past the limit", api: &fakeAPI{counts: claim(150, 15000)},
 			wantErr: ErrTooManyQueries, wantMsg: []string{"150 groups", "at least 150 more queries", "48 of the limit"}, maxRequests: 152},
 		{name: "a lower limit", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, opts: Options{MaxQueries: 5},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"5 queries sent", "--prometheus-max-queries"}, maxRequests: 5},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"5 queries sent", "Options.MaxQueries"}, maxRequests: 5},
 		{name: "deadline", api: &fakeAPI{series: oneHost("1", "1", now, "0"), delay: 100 * time.Millisecond},
-			opts: Options{Deadline: 350 * time.Millisecond}, wantErr: ErrDeadline, wantMsg: []string{"350ms", "--prometheus-deadline", "queries sent"}, maxRequests: 4},
+			opts: Options{Deadline: 350 * time.Millisecond}, wantErr: ErrDeadline, wantMsg: []string{"350ms", "Options.Deadline", "queries sent"}, maxRequests: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

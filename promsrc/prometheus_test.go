@@ -195,11 +195,11 @@ func TestPrometheus(t *testing.T) {
 		{name: "503 until the retries run out", change: func(o *Options) { o.URL, o.BearerTokenFile, o.Retries = front.URL, tokenFile, 2 },
 			unavailable: 100, wantErr: ErrUnavailable, wantMsg: []string{"503", "gave up after 3 attempts"}},
 		{name: "wrong bearer token", change: func(o *Options) { o.URL, o.BearerTokenFile = front.URL, badTokenFile },
-			wantErr: ErrAuth, wantMsg: []string{"401", "--bearer-token-file"}},
+			wantErr: ErrAuth, wantMsg: []string{"401", "Options.BearerTokenFile"}},
 		{name: "bad selector", change: func(o *Options) { o.Selector = `{job=~"("}` },
 			wantErr: ErrBadQuery, wantMsg: []string{"bad_data", "missing closing )", `job=~"("`}},
 		{name: "selector with a metric name", change: func(o *Options) { o.Selector = `up{job="node"}` },
-			wantMsg: []string{"--selector", "braces"}},
+			wantMsg: []string{"Options.Selector", "braces"}},
 		{name: "unreachable", change: func(o *Options) { o.URL = closed },
 			wantErr: ErrUnreachable, wantMsg: []string{closed, "connection refused"}},
 		{name: "no credentials", change: func(o *Options) { o.URL = base },
@@ -211,11 +211,11 @@ func TestPrometheus(t *testing.T) {
 		{name: "not the API", change: func(o *Options) { o.URL = authURL(base) + "/nope" },
 			wantErr: ErrProtocol, wantMsg: []string{"404"}},
 		{name: "answer above the size limit", change: func(o *Options) { o.MaxResponseBytes = 200 },
-			wantErr: ErrTooLarge, wantMsg: []string{"200 bytes", "--prometheus-max-series"}},
+			wantErr: ErrTooLarge, wantMsg: []string{"200 bytes", "Options.MaxSeries"}},
 		{name: "nothing in the window", change: func(o *Options) { o.Time, o.Lookback = at.Add(-24*time.Hour), time.Minute },
 			wantErr: ErrNoSeries, wantMsg: []string{`{job="planet"}`}},
 		{name: "missing token file", change: func(o *Options) { o.BearerTokenFile = filepath.Join(t.TempDir(), "none") },
-			wantMsg: []string{"--bearer-token-file", "no such file"}},
+			wantMsg: []string{"Options.BearerTokenFile", "no such file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

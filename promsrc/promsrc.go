@@ -93,6 +93,32 @@ type Options struct {
 	RetryBackoff time.Duration
 	// Client is the HTTP client; nil means a default one.
 	Client *http.Client
+	// Names names a setting in errors and their advice ("raise the
+	// timeout"): the command line passes its flags' names. Nil names them
+	// by their Options field.
+	Names func(Setting) string
+}
+
+// Setting is one of Options' settings, as errors name it (Options.Names).
+type Setting string
+
+// The settings errors name: Options' fields of those names.
+const (
+	SettingURL             Setting = "URL"
+	SettingSelector        Setting = "Selector"
+	SettingBearerTokenFile Setting = "BearerTokenFile"
+	SettingTimeout         Setting = "Timeout"
+	SettingMaxSeries       Setting = "MaxSeries"
+	SettingMaxQueries      Setting = "MaxQueries"
+	SettingDeadline        Setting = "Deadline"
+)
+
+// name is how errors name s: o.Names(s), else the Options field.
+func (o Options) name(s Setting) string {
+	if o.Names != nil {
+		return o.Names(s)
+	}
+	return "Options." + string(s)
 }
 
 // Defaults of Options.
@@ -162,11 +188,11 @@ func Merge(ctx context.Context, opts Options, mo graph.MergeOptions) (*graph.Gra
 // instance, sorted by instance. See Rebuild for what they carry.
 func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph.Note, error) {
 	opts = opts.withDefaults()
-	sel, err := parseSelector(opts.Selector)
+	sel, err := parseSelector(opts.Selector, opts.name)
 	if err != nil {
 		return nil, nil, err
 	}
-	token, err := readToken(ctx, opts.BearerTokenFile)
+	token, err := readToken(ctx, opts.BearerTokenFile, opts.name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,8 +201,8 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, opts.Deadline, fmt.Errorf(
-		"prometheus %s: %w: the merge took longer than %s (--prometheus-deadline); raise it for a slow server or a big fleet, or narrow --selector",
-		c.name, ErrDeadline, opts.Deadline))
+		"prometheus %s: %w: the merge took longer than %s (%s); raise it for a slow server or a big fleet, or narrow %s",
+		c.name, ErrDeadline, opts.Deadline, opts.name(SettingDeadline), opts.name(SettingSelector)))
 	defer cancel()
 	var notes []graph.Note
 	c.notes = func(msg string) { notes = append(notes, graph.Note{Level: graph.Warning, Name: c.name, Msg: msg}) }
@@ -215,36 +241,37 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// maxToken bounds --bearer-token-file: a token is a line, not a file.
+// maxToken bounds Options.BearerTokenFile: a token is a line, not a file.
 const maxToken = 64 << 10
 
-// readToken reads --bearer-token-file: opened without blocking, a regular
-// file (checked on the descriptor) of at most maxToken bytes.
-func readToken(ctx context.Context, path string) (string, error) {
+// readToken reads Options.BearerTokenFile: opened without blocking, a
+// regular file (checked on the descriptor) of at most maxToken bytes. name
+// names the setting in errors.
+func readToken(ctx context.Context, path string, name func(Setting) string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
 	b, err := fetch.ReadFile(ctx, path, maxToken)
 	if err != nil {
-		return "", fmt.Errorf("--bearer-token-file: %w", err)
+		return "", fmt.Errorf("%s: %w", name(SettingBearerTokenFile), err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", fmt.Errorf("--bearer-token-file %s: empty", path)
+		return "", fmt.Errorf("%s %s: empty", name(SettingBearerTokenFile), path)
 	}
 	return tok, nil
 }
 
 // parseSelector returns the matchers inside a selector's braces. The
 // matchers themselves are Prometheus' to judge: a bad one comes back as a 400
-// whose message is passed through.
-func parseSelector(s string) (string, error) {
+// whose message is passed through. name names the setting in errors.
+func parseSelector(s string, name func(Setting) string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", nil
 	}
 	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
-		return "", fmt.Errorf("--selector %q: want label matchers in braces, like {job=\"node\"}", s)
+		return "", fmt.Errorf("%s %q: want label matchers in braces, like {job=\"node\"}", name(SettingSelector), s)
 	}
 	return strings.TrimSpace(strings.TrimSuffix(s[1:len(s)-1], ",")), nil
 }
@@ -364,8 +391,8 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		}
 	}
 	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
-		return fmt.Errorf("prometheus %s: %w: the server counts %d %s series in %d groups by %s (%d of them above --prometheus-max-series %d), which takes at least %d more queries; %d of the limit (--prometheus-max-queries %d) are left; %s",
-			f.c.name, ErrTooManyQueries, total, fam.name, len(groups), label, big, f.maxSeries, need, left, f.c.maxQueries, tooManyHint)
+		return fmt.Errorf("prometheus %s: %w: the server counts %d %s series in %d groups by %s (%d of them above %s %d), which takes at least %d more queries; %d of the limit (%s %d) are left; %s",
+			f.c.name, ErrTooManyQueries, total, fam.name, len(groups), label, big, f.c.opt(SettingMaxSeries), f.maxSeries, need, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
 	}
 	var batch []string
 	n := 0
@@ -396,7 +423,10 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 }
 
 // tooManyHint says what to do when the query limit is reached.
-const tooManyHint = "check the counts (count by (local_hostgroup) of each planet_ family) against the fleet's size, narrow --selector, or raise --prometheus-max-series or --prometheus-max-queries"
+func (c *client) tooManyHint() string {
+	return fmt.Sprintf("check the counts (count by (local_hostgroup) of each planet_ family) against the fleet's size, narrow %s, or raise %s or %s",
+		c.opt(SettingSelector), c.opt(SettingMaxSeries), c.opt(SettingMaxQueries))
+}
 
 // warn passes a note about the answers on, if anyone listens.
 func (f *fetcher) warn(msg string) {

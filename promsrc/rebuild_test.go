@@ -314,7 +314,7 @@ func TestHelpers(t *testing.T) {
 		{`job="node"`, "", true},
 		{`up{job="node"}`, "", true},
 	} {
-		got, err := parseSelector(tt.in)
+		got, err := parseSelector(tt.in, Options{}.name)
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("parseSelector(%q) = %q, %v", tt.in, got, err)
 		}

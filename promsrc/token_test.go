@@ -44,7 +44,7 @@ func TestReadToken(t *testing.T) {
 			var err error
 			go func() {
 				defer close(done)
-				got, err = readToken(context.Background(), tt.path)
+				got, err = readToken(context.Background(), tt.path, Options{}.name)
 			}()
 			select {
 			case <-done:
@@ -57,8 +57,8 @@ func TestReadToken(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--bearer-token-file") {
-				t.Fatalf("err = %v, want --bearer-token-file and %q", err, tt.wantErr)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "Options.BearerTokenFile") {
+				t.Fatalf("err = %v, want Options.BearerTokenFile and %q", err, tt.wantErr)
 			}
 			if tt.path != "" && !strings.Contains(err.Error(), tt.path) {
 				t.Errorf("err %v does not name %s", err, tt.path)

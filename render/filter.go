@@ -34,20 +34,21 @@ func (f Filter) IsZero() bool {
 // Validate checks f's values.
 func (f Filter) Validate() error {
 	if f.Depth < 0 {
-		return fmt.Errorf("--depth %d: must be 0 (no limit) or more", f.Depth)
+		return fmt.Errorf("depth %d: %w", f.Depth, ErrDepth)
 	}
 	return nil
 }
 
 // ParsePorts reads port lists as flags, environment and config give them:
-// "22,9100", "22 9100", or one port per element.
+// "22,9100", "22 9100", or one port per element. An error quotes the
+// element at fault (the caller names the setting).
 func ParsePorts(values []string) ([]uint16, error) {
 	var ports []uint16
 	for _, v := range values {
 		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			p, err := strconv.ParseUint(f, 10, 16)
 			if err != nil || p == 0 {
-				return nil, fmt.Errorf("--exclude-port %q: want port numbers 1-65535, comma-separated", f)
+				return nil, fmt.Errorf("%q: want port numbers 1-65535, comma-separated", f)
 			}
 			ports = append(ports, uint16(p))
 		}
@@ -140,19 +141,55 @@ func focusNode(g, orig *graph.Graph, name string) (string, error) {
 	case len(found) > 1:
 		ids := make([]string, len(found))
 		for i, n := range found {
-			ids[i] = strconv.Quote(n.ID)
+			ids[i] = n.ID
 		}
-		return "", fmt.Errorf("--focus %q is ambiguous: name one of %s", name, strings.Join(ids, ", "))
+		return "", &FocusError{Name: name, Problem: FocusAmbiguous, Candidates: ids}
 	case len(orig.Lookup(name)) > 0:
-		return "", fmt.Errorf("--focus %q: the node is hidden by --hide-external or --exclude-port", name)
+		return "", &FocusError{Name: name, Problem: FocusHidden}
 	}
-	msg := fmt.Sprintf("--focus %q: no such node in the graph", name)
-	if close := closeNames(g, name, 5); len(close) > 0 {
-		msg += "; did you mean " + strings.Join(close, ", ") + "?"
-	} else {
-		msg += fmt.Sprintf(" (it has %d nodes; planet render -f table lists them)", len(g.Nodes))
+	return "", &FocusError{Name: name, Problem: FocusMissing, Candidates: closeNames(g, name, 5), Nodes: len(g.Nodes)}
+}
+
+// FocusProblem is why Filter.Focus names no node.
+type FocusProblem int
+
+const (
+	// FocusMissing: no node of the graph has the name.
+	FocusMissing FocusProblem = iota
+	// FocusAmbiguous: several nodes have it (Candidates).
+	FocusAmbiguous
+	// FocusHidden: the node is there, and the filter's HideExternal or
+	// ExcludePorts drops it.
+	FocusHidden
+)
+
+// FocusError is a Filter.Focus that names no single node of the graph.
+// Candidates are the node IDs it could mean (the ambiguous matches, or
+// the closest names to a missing one, nearest first); Nodes is the
+// graph's node count.
+type FocusError struct {
+	Name       string
+	Problem    FocusProblem
+	Candidates []string
+	Nodes      int
+}
+
+func (e *FocusError) Error() string {
+	quoted := make([]string, len(e.Candidates))
+	for i, c := range e.Candidates {
+		quoted[i] = strconv.Quote(c)
 	}
-	return "", fmt.Errorf("%s", msg)
+	switch e.Problem {
+	case FocusAmbiguous:
+		return fmt.Sprintf("focus %q is ambiguous: name one of %s", e.Name, strings.Join(quoted, ", "))
+	case FocusHidden:
+		return fmt.Sprintf("focus %q: the node is hidden by the filter (external nodes or ports left out)", e.Name)
+	}
+	msg := fmt.Sprintf("focus %q: no such node in the graph", e.Name)
+	if len(quoted) > 0 {
+		return msg + "; did you mean " + strings.Join(quoted, ", ") + "?"
+	}
+	return msg + fmt.Sprintf(" (it has %d nodes; its table lists them)", e.Nodes)
 }
 
 // closeNames returns up to n node IDs that look like name: those containing
@@ -179,7 +216,7 @@ func closeNames(g *graph.Graph, name string, n int) []string {
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Or(cmp.Compare(a.dist, b.dist), strings.Compare(a.id, b.id)) })
 	var out []string
 	for _, c := range cands[:min(n, len(cands))] {
-		out = append(out, strconv.Quote(c.id))
+		out = append(out, c.id)
 	}
 	return out
 }

@@ -52,9 +52,9 @@ func TestFilterApply(t *testing.T) {
 		{name: "exclude dns, hide external", f: Filter{ExcludePorts: []uint16{53}, HideExternal: true, Focus: "db", Depth: 1},
 			nodes: []string{"db", "monitoring", "web"}, edges: 3, traffic: 2},
 		{name: "focus unknown", f: Filter{Focus: "dbb"}, errSubstr: `did you mean "db"`},
-		{name: "focus unknown far", f: Filter{Focus: "zzzzzzzzzz"}, errSubstr: "planet render -f table lists them"},
-		{name: "focus hidden", f: Filter{Focus: "10.0.0.2", HideExternal: true}, errSubstr: "hidden by --hide-external"},
-		{name: "negative depth", f: Filter{Focus: "db", Depth: -1}, errSubstr: "--depth -1"},
+		{name: "focus unknown far", f: Filter{Focus: "zzzzzzzzzz"}, errSubstr: "its table lists them"},
+		{name: "focus hidden", f: Filter{Focus: "10.0.0.2", HideExternal: true}, errSubstr: "hidden by the filter"},
+		{name: "negative depth", f: Filter{Focus: "db", Depth: -1}, errSubstr: "depth -1: must be 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,9 +180,9 @@ func TestRenderFormatsAndInputs(t *testing.T) {
 		{name: "graph table", in: g, opts: Options{Format: FormatTable}, golden: "fleet.graph.table.golden"},
 		{name: "graph focus dot", in: g, opts: Options{Format: FormatDOT, Filter: Filter{Focus: "db", Depth: 1}}, golden: "fleet-focus-db.graph.dot.golden"},
 		{name: "snapshot filtered table", in: snap, opts: Options{Format: FormatTable, Filter: Filter{HideExternal: true}}, golden: "realistic-hide-external.graph.table.golden"},
-		{name: "graph textfile", in: g, opts: Options{Format: FormatTextfile}, errSubstr: "fleet.json: -f textfile needs a snapshot"},
+		{name: "graph textfile", in: g, opts: Options{Format: FormatTextfile}, errSubstr: "fleet.json: the textfile format needs a snapshot"},
 		{name: "textfile filtered", in: snap, opts: Options{Format: FormatTextfile, Filter: Filter{HideExternal: true}}, errSubstr: "not to the textfile", usage: true},
-		{name: "bad format", in: g, opts: Options{Format: "png"}, errSubstr: `--format "png"`, usage: true},
+		{name: "bad format", in: g, opts: Options{Format: "png"}, errSubstr: `unknown format "png"`, usage: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

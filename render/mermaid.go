@@ -20,11 +20,12 @@ const (
 )
 
 // LimitError is a render refused because the result would be too large to
-// be drawn (Mermaid) or would take minutes to lay out (SVG).
+// be drawn (Mermaid) or would take minutes to lay out (SVG). A narrower
+// Filter, or Options.Force, gets past it.
 type LimitError struct{ Msg string }
 
 func (e *LimitError) Error() string {
-	return e.Msg + "; narrow the graph with --focus NODE --depth N, --hide-external or --exclude-port P, or pass --force"
+	return e.Msg + "; narrow the graph with a filter (focus, external nodes, ports), or force it"
 }
 
 // Mermaid writes g as a Mermaid flowchart (flowchart LR) for READMEs and CI

@@ -131,6 +131,11 @@ function label(g) {
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
 		"--user-data-dir="+filepath.Join(dir, "profile"), "--allow-file-access-from-files",
 		"--virtual-time-budget=120000", "--dump-dom", (&urlPath{pagePath}).String())
+	// chromium writes crash-report settings and dconf state under the home
+	// directory whatever --user-data-dir says: a test writes only to its
+	// temp dir.
+	home := filepath.Join(dir, "home")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	dom, err := cmd.Output()

@@ -20,19 +20,40 @@ import (
 	"github.com/planetdeps/planet/metrics"
 )
 
-// Output formats of planet render.
+// Format is an output format of Render (planet render's --format).
+type Format string
+
+// The formats Render knows.
 const (
-	FormatTextfile = "textfile"
-	FormatDOT      = "dot"
-	FormatSVG      = "svg"
-	FormatMermaid  = "mermaid"
-	FormatJSON     = "json"
-	FormatTable    = "table"
+	FormatTextfile Format = "textfile"
+	FormatDOT      Format = "dot"
+	FormatSVG      Format = "svg"
+	FormatMermaid  Format = "mermaid"
+	FormatJSON     Format = "json"
+	FormatTable    Format = "table"
 )
 
 // Formats lists the formats Render knows.
-func Formats() []string {
-	return []string{FormatTextfile, FormatDOT, FormatSVG, FormatMermaid, FormatJSON, FormatTable}
+func Formats() []Format {
+	return []Format{FormatTextfile, FormatDOT, FormatSVG, FormatMermaid, FormatJSON, FormatTable}
+}
+
+// formatList is Formats for a message: "textfile, dot, svg, ...".
+func formatList() string {
+	names := make([]string, 0, len(Formats()))
+	for _, f := range Formats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// ParseFormat reads a format's name. An unknown name is an error quoting
+// it and listing the known ones (the caller names where it came from).
+func ParseFormat(s string) (Format, error) {
+	if f := Format(s); slices.Contains(Formats(), f) {
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: want one of %s", s, formatList())
 }
 
 // SVG layout limits: beyond them Graphviz's dot layout can take minutes, so
@@ -55,7 +76,7 @@ const DOTMaxEdges = 100_000
 
 // Options says what Render produces.
 type Options struct {
-	Format string
+	Format Format
 	Filter Filter
 	// Force renders DOT, SVG and Mermaid beyond their size limits.
 	Force bool
@@ -70,24 +91,41 @@ type Options struct {
 }
 
 // UsageError is an option combination Render refuses before reading
-// anything; the command line reports it as a usage error.
-type UsageError struct{ Msg string }
+// anything; the command line reports it as a usage error. Err is one of
+// ErrFormat, ErrDepth, ErrDiffFormat or ErrFilterFormat, wrapped with the
+// value at fault.
+type UsageError struct{ Err error }
 
-func (e *UsageError) Error() string { return e.Msg }
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// The option errors of Validate (in a *UsageError), for a caller to name
+// the setting at fault in its own terms (a flag, a config key).
+var (
+	// ErrFormat: Options.Format is not one of Formats.
+	ErrFormat = errors.New("unknown format")
+	// ErrDepth: Filter.Depth is negative.
+	ErrDepth = errors.New("must be 0 (no limit) or more")
+	// ErrDiffFormat: a DiffBase with a format that is not a picture
+	// (dot, svg, mermaid).
+	ErrDiffFormat = errors.New("changes are highlighted in a picture (dot, svg, mermaid) only")
+	// ErrFilterFormat: a filter with the textfile format.
+	ErrFilterFormat = errors.New("filters apply to graph formats (dot, svg, mermaid, json, table), not to the textfile")
+)
 
 // Validate checks the options on their own, before any input is read.
 func (o Options) Validate() error {
 	if !slices.Contains(Formats(), o.Format) {
-		return &UsageError{fmt.Sprintf("--format %q: want one of %s", o.Format, strings.Join(Formats(), ", "))}
+		return &UsageError{fmt.Errorf("%w %q: want one of %s", ErrFormat, o.Format, formatList())}
 	}
 	if err := o.Filter.Validate(); err != nil {
-		return &UsageError{err.Error()}
+		return &UsageError{err}
 	}
 	if o.DiffBase != nil && o.Format != FormatDOT && o.Format != FormatSVG && o.Format != FormatMermaid {
-		return &UsageError{"--diff highlights changes in a picture (dot, svg, mermaid); for a list of the changes (text, json, markdown) use planet diff"}
+		return &UsageError{fmt.Errorf("format %s: %w", o.Format, ErrDiffFormat)}
 	}
 	if o.Format == FormatTextfile && !o.Filter.IsZero() {
-		return &UsageError{"--focus, --hide-external and --exclude-port apply to graph formats (dot, svg, mermaid, json, table), not to the textfile"}
+		return &UsageError{ErrFilterFormat}
 	}
 	return nil
 }
@@ -108,7 +146,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	var buf bytes.Buffer
 	switch {
 	case opts.Format == FormatTextfile && in.Snapshot == nil:
-		return nil, fmt.Errorf("%s: -f textfile needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
+		return nil, fmt.Errorf("%s: the textfile format needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
 			in.Name, "planet.snapshot/v2", graph.Schema)
 	case opts.Format == FormatTextfile:
 		err := metrics.Textfile(&buf, in.Snapshot)
@@ -161,7 +199,7 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 		}
 		return svgLabelsOnTop(svgFonts(svg)), nil
 	default:
-		err = errors.New("render: unknown format " + opts.Format)
+		err = fmt.Errorf("render: %w %q", ErrFormat, opts.Format)
 	}
 	if err != nil {
 		return nil, err

@@ -15,6 +15,10 @@ import (
 	"github.com/planetdeps/planet/internal/trust"
 )
 
+// ErrSVGTimeout is the layout killed at SVGOptions.Timeout; a narrower
+// Filter or a longer timeout gets past it.
+var ErrSVGTimeout = errors.New("the layout took longer than the SVG timeout")
+
 // SVG is drawn by a companion binary, planet-svg, that reads DOT on standard
 // input and writes SVG: the SVG engine (go-graphviz, Graphviz compiled to
 // WebAssembly) compiles itself in a package init, so linking it into planet
@@ -69,7 +73,7 @@ func SVG(ctx context.Context, dot []byte, opts SVGOptions) ([]byte, error) {
 	if timeout <= 0 {
 		timeout = DefaultSVGTimeout
 	}
-	run, cancel := context.WithTimeout(ctx, timeout)
+	run, cancel := context.WithTimeout(ctx, timeout) // see ErrSVGTimeout
 	defer cancel()
 	cmd := exec.CommandContext(run, helper)
 	// Nothing of planet's environment reaches the engine but its cache.
@@ -87,7 +91,7 @@ func SVG(ctx context.Context, dot []byte, opts SVGOptions) ([]byte, error) {
 	case ctx.Err() != nil:
 		return nil, context.Cause(ctx)
 	case errors.Is(run.Err(), context.DeadlineExceeded):
-		return nil, fmt.Errorf("svg: %s did not finish within %s and was killed; narrow the graph with --focus NODE --depth N, --hide-external or --exclude-port P, or raise --svg-timeout", helper, timeout)
+		return nil, fmt.Errorf("svg: %s did not finish within %s and was killed: %w", helper, timeout, ErrSVGTimeout)
 	case err != nil:
 		return nil, fmt.Errorf("svg: %s: %w: %s", helper, err, bytes.TrimSpace(stderr.buf.Bytes()))
 	case stdout.over:

@@ -73,7 +73,8 @@ type verdict struct {
 }
 
 // Classify turns sockets into listeners and aggregated dependencies, as
-// SPEC.md section 3 says. owners maps socket inodes to processes.
+// docs/scan.md ("What a scan sees") says. owners maps socket inodes to
+// processes.
 func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Classified {
 	var out Classified
 	owner := func(s *Socket) (Process, bool) {

@@ -11,14 +11,16 @@ import (
 )
 
 // TestFixtureProc scans the fixture /proc tree under testdata/proc (made by
-// testdata/mkproc.py): every classification rule of SPEC.md section 3 has a
-// socket there, and the golden snapshot is the expected result.
+// testdata/mkproc.py): every classification rule of docs/scan.md ("What a
+// scan sees") has a socket there, and the golden snapshot is the expected
+// result.
 func TestFixtureProc(t *testing.T) {
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	s, err := Run(context.Background(), Options{
 		ProcRoot: "../testdata/proc",
 		Version:  "test",
 		Now:      func() time.Time { return at },
+		EUID:     func() int { return 0 }, // the golden snapshot is root's
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,11 @@ type Options struct {
 	// state at their default places.
 	Workloads *workload.Resolver
 	Now       func() time.Time
-	Logger    *slog.Logger
+	// EUID is the scanner's effective user ID, which words the hint of the
+	// unowned-sockets warning the snapshot keeps; nil is os.Geteuid (a
+	// fixture scan's golden snapshot names the user it expects).
+	EUID   func() int
+	Logger *slog.Logger
 }
 
 // DegradedError is returned with a usable snapshot when a source failed in
@@ -203,7 +207,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 	}
 	if c.Unowned > 0 {
 		hint := "run as root to see other users' processes"
-		if os.Geteuid() == 0 {
+		if opts.EUID() == 0 {
 			hint = "their processes are not visible here: another PID namespace, or they exited mid-scan"
 		}
 		warn("sockets without a known owner process", "sockets", c.Unowned, "hint", hint)
@@ -301,6 +305,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.EUID == nil {
+		o.EUID = os.Geteuid
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -231,7 +231,7 @@ func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 // for the shorter window. It fails only when no dump can be had at all.
 func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange, warn func(string, ...any)) (*observer, error) {
 	if opts.SocketSource == SourceProc || filepath.Clean(opts.ProcRoot) != "/proc" {
-		return nil, fmt.Errorf("%w (byte counters and socket cookies; /proc/net has neither): use --socket-source auto or netlink on the live /proc", ErrWindowSource)
+		return nil, fmt.Errorf("%w (byte counters and socket cookies; /proc/net has neither)", ErrWindowSource)
 	}
 	o := newObserver(proc, eph, opts.Now)
 	if opts.Workloads != nil {

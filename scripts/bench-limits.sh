@@ -15,7 +15,7 @@ hosts=${1:-10000}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go build -o "$out/planet" ./cmd/planet
-go build -o "$out/fleetgen" ./graph/fleetgen/cmd/fleetgen
+go build -o "$out/fleetgen" ./internal/cmd/fleetgen
 P=$out/planet
 
 run() { # LABEL COMMAND...

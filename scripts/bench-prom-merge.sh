@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$out/planet" ./cmd/planet
-go build -o "$out/fleetgen" ./graph/fleetgen/cmd/fleetgen
+go build -o "$out/fleetgen" ./internal/cmd/fleetgen
 go build -o "$out/fleetmetrics" ./promsrc/internal/fleetmetrics
 at=$(( $(date +%s) - 600 ))
 

@@ -1,4 +1,5 @@
-// Command planet maps a fleet's dependencies. See the cmd package.
+// Command planet maps a fleet's dependencies. The commands are in
+// internal/cli.
 package main
 
 import (
@@ -9,12 +10,12 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/planetdeps/planet/cmd"
+	"github.com/planetdeps/planet/internal/cli"
 )
 
 // Stamped by the release build (-ldflags "-X main.version=..."); a build
 // without them (go install, go build) reports the module's build info
-// instead: see cmd.ResolveBuild.
+// instead: see cli.ResolveBuild.
 var (
 	version = "dev"
 	commit  = "none"
@@ -57,6 +58,6 @@ func run() int {
 		os.Exit(signalError{s.(syscall.Signal)}.ExitCode())
 	}()
 	info, _ := debug.ReadBuildInfo()
-	build := cmd.ResolveBuild(cmd.BuildInfo{Version: version, Commit: commit, Date: date}, info)
-	return cmd.Main(ctx, build, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	build := cli.ResolveBuild(cli.BuildInfo{Version: version, Commit: commit, Date: date}, info)
+	return cli.Main(ctx, build, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

@@ -1,5 +1,6 @@
 // Package darkstat reads per-host byte counters from a darkstat on this
-// host (SPEC.md section 4) and turns them into snapshot peers.
+// host (docs/scan.md, "Bandwidth (darkstat)") and turns them into snapshot
+// peers.
 //
 // darkstat 3.0.719, the version Debian and Ubuntu ship, serves them only as
 // an HTML table at /hosts/ (paged by 30 rows unless full=yes). Newer builds

@@ -13,13 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/planetdeps/planet/cmd"
+	"github.com/planetdeps/planet/internal/cli"
 )
 
 // commandPages lists the man page every available command must get, and
 // planet-svg's.
 func commandPages() []string {
-	root := cmd.NewRoot(cmd.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
+	root := cli.NewRoot(cli.BuildInfo{}, strings.NewReader(""), io.Discard, io.Discard)
 	var pages []string
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {

@@ -193,6 +193,10 @@ type observer struct {
 	deps       map[winKey]*snapshot.ConnWindow
 	resets     map[resetKey]pendingReset
 	downs      downTable
+	// ups: recently ended client sockets whose server is on this host, so
+	// that their server's end, when it comes after, is known to be paired
+	// already and is not kept for a reset client reusing the port later.
+	ups downTable
 	// local: addresses of the watched namespaces; a server socket whose
 	// peer is one of them may be the far end of a reset client here.
 	local map[netip.Addr]bool
@@ -723,13 +727,15 @@ func (o *observer) dep(k winKey, t time.Time) *snapshot.ConnWindow {
 // counted adds what a socket moved in the window, given its counters now.
 // Counters below what was seen before (a reset clears them) count as the
 // last seen.
-func (o *observer) counted(ws *winSock, sent, recv uint64, t time.Time) {
+func (o *observer) counted(ws *winSock, sent, recv uint64, t time.Time) (dSent, dRecv uint64) {
 	if sent < ws.lastSent || recv < ws.lastRecv {
 		sent, recv = ws.lastSent, ws.lastRecv
 	}
 	d := o.dep(ws.key, t)
-	d.BytesSent += sent - ws.baseSent
-	d.BytesReceived += recv - ws.baseRecv
+	dSent, dRecv = sent-ws.baseSent, recv-ws.baseRecv
+	d.BytesSent += dSent
+	d.BytesReceived += dRecv
+	return dSent, dRecv
 }
 
 // connected reports whether a socket ever carried a connection: a client
@@ -838,9 +844,19 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		if !s.HasBytes {
 			sent, recv = ws.lastSent, ws.lastRecv
 		}
-		o.counted(ws, sent, recv, t)
+		dSent, dRecv := o.counted(ws, sent, recv, t)
 		o.deps[ws.key].Closed++
 		delete(n.live, s.Cookie)
+		if o.local[s.Remote.Addr()] {
+			// Both ends on this host: pair them, so neither waits for a
+			// reset client that is not coming.
+			switch ws.key.dir {
+			case snapshot.Upstream:
+				o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
+			case snapshot.Downstream:
+				o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), dSent, dRecv, t})
+			}
+		}
 		return
 	}
 	if onlyKnown || !s.HasBytes {
@@ -862,6 +878,9 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	}
 	if k.dir == snapshot.Upstream {
 		o.unattributed(k)
+		if o.local[s.Remote.Addr()] {
+			o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
+		}
 	}
 	d := o.dep(k, t)
 	d.Opened++
@@ -904,7 +923,21 @@ func (o *observer) serverEnded(k resetKey, d endedDown) {
 		o.pairedReset(k, r, d)
 		return
 	}
+	if _, ok := o.ups.take(k, d.t); ok {
+		return // its client ended normally: nothing to pair
+	}
 	o.downs.put(k, d)
+}
+
+// clientEnded takes a client socket that ended normally (its peer port
+// intact) and whose server is on this host: the server's end, before or
+// after, belongs to it, and must not be paired with a later reset client
+// that happens to reuse the same ephemeral port.
+func (o *observer) clientEnded(k resetKey, t time.Time) {
+	if _, ok := o.downs.take(k, t); ok {
+		return
+	}
+	o.ups.put(k, endedDown{t: t})
 }
 
 // pairedReset records a reset client socket with what its server's end

@@ -206,3 +206,64 @@ func BenchmarkWindowDestroyed(b *testing.B) {
 		})
 	}
 }
+
+// TestWindowResetNotPairedWithStale: a reset client must be paired with its
+// own server end, never with the end of an earlier, normally closed
+// connection that used the same ephemeral port (on a busy host ports come
+// round again within seconds). Every order of the four events.
+func TestWindowResetNotPairedWithStale(t *testing.T) {
+	normalClient := dsock(30, "10.0.0.1:40010", "10.0.0.2:5432", 500, 9000)
+	normalServer := dsock(31, "10.0.0.2:5432", "10.0.0.1:40010", 9000, 500)
+	resetClient := dsock(32, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	resetServer := dsock(33, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	tests := []struct {
+		name              string
+		normalServerFirst bool
+		resetServerFirst  bool
+	}{
+		{"client ends first, reset client first", false, false},
+		{"client ends first, reset server first", false, true},
+		{"server ends first, reset client first", true, false},
+		{"server ends first, reset server first", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testObserver(t, &fakeKernel{})
+			n := o.nss[0]
+			o.local[netip.MustParseAddr("10.0.0.1")] = true
+			o.local[netip.MustParseAddr("10.0.0.2")] = true
+			if tt.normalServerFirst {
+				o.destroyed(n, &normalServer, false)
+				o.destroyed(n, &normalClient, false)
+			} else {
+				o.destroyed(n, &normalClient, false)
+				o.destroyed(n, &normalServer, false)
+			}
+			if tt.resetServerFirst {
+				o.destroyed(n, &resetServer, false)
+				o.destroyed(n, &resetClient, false)
+			} else {
+				o.destroyed(n, &resetClient, false)
+				o.destroyed(n, &resetServer, false)
+			}
+			o.settleResets()
+			snap := &snapshot.Snapshot{}
+			o.apply(snap)
+			var up *snapshot.Connection
+			for i, c := range snap.Connections {
+				if c.Direction == snapshot.Upstream {
+					if up != nil {
+						t.Fatalf("two upstream records: %+v and %+v", *up, c)
+					}
+					up = &snap.Connections[i]
+				}
+			}
+			if up == nil || up.Port != 5432 || up.Window.Opened != 2 || up.Window.BytesSent != 800 || up.Window.BytesReceived != 16000 {
+				t.Errorf("upstream record %+v, want port 5432, 2 connections, 800 bytes sent and 16000 received", up)
+			}
+			if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+				t.Errorf("window %+v, want the reset client paired with its own server end", w)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -205,8 +206,12 @@ func TestWindowPolling(t *testing.T) {
 	var ta tally
 	done := make(chan *snapshot.Snapshot, 1)
 	wait := awaitWindow(t)
+	// The window ends when the test says (a cancel after the last close),
+	// not after a fixed time that a loaded machine can outrun.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
-		s, err := Run(context.Background(), Options{Window: 4 * time.Second, WindowPoll: 100 * time.Millisecond})
+		s, err := Run(ctx, Options{Window: time.Hour, WindowPoll: 100 * time.Millisecond})
 		if err != nil {
 			t.Error(err)
 		}
@@ -223,8 +228,9 @@ func TestWindowPolling(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(400 * time.Millisecond) // lives through several dumps
-		c.Close()
+		closeAndWaitGone(t, c.(*net.TCPConn), srv.port())
 	}
+	cancel()
 	snap := <-done
 	if snap == nil {
 		t.FailNow()
@@ -296,5 +302,41 @@ func TestWindowProcRefused(t *testing.T) {
 	_, err := Run(context.Background(), Options{Window: time.Second, SocketSource: SourceProc})
 	if !errors.Is(err, ErrWindowSource) || !strings.Contains(err.Error(), "/proc/net has neither") {
 		t.Fatalf("error %v, want ErrWindowSource saying /proc/net has neither", err)
+	}
+}
+
+// closeAndWaitGone closes c cleanly (its write side, then the server's
+// close seen as EOF) and waits until no socket of the connection to port
+// is left in the kernel's table but TIME_WAIT: both ends have ended, so a
+// dump can no longer see them alive.
+func closeAndWaitGone(t *testing.T, c *net.TCPConn, port uint16) {
+	t.Helper()
+	local := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		alive := false
+		err := sockdiag.DumpAll(context.Background(), sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			ports := [2]uint16{s.Local.Port(), s.Remote.Port()}
+			if ports == [2]uint16{local, port} || ports == [2]uint16{port, local} {
+				alive = true
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !alive {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection from port %d to %d is still in the socket table after 10 s", local, port)
+		}
+		time.Sleep(5 * time.Millisecond) // poll the kernel's table
 	}
 }

@@ -1030,7 +1030,7 @@ func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 	if _, err := c.each(winners, &notes, m.Add); err != nil {
 		return nil, notes, err
 	}
-	g, err := m.Graph()
+	g, err := m.finish()
 	if err != nil {
 		return nil, notes, err
 	}

@@ -880,7 +880,7 @@ func (v *endView) widen(w endView) {
 // pairs moved to with their views, the destination's own taken in; Graph
 // folds those instead of the held and pending ones. The Merger is not
 // changed, so a second Graph gives the same graph.
-func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
+func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
 	if len(m.forwards) == 0 {
 		return nil, nil
 	}
@@ -919,16 +919,12 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 			dst.server.widen(mv.p.server)
 		}
 		to[mv.to] = dst
-		e := edges[mv.to.edge]
-		if e == nil {
-			e = &edgeAgg{}
-			edges[mv.to.edge] = e
-		}
-		if mv.p.client.seen {
-			for _, p := range edges[mv.from.edge].clientProcs {
+		e := edges.get(mv.to.edge)
+		if src := edges.peek(mv.from.edge); mv.p.client.seen && src != nil {
+			for _, p := range src.clientProcs {
 				e.clientProcs = addProcess(e.clientProcs, p)
 			}
-			for _, w := range edges[mv.from.edge].clientWls {
+			for _, w := range src.clientWls {
 				e.clientWls = addWorkload(e.clientWls, w)
 			}
 		}
@@ -938,8 +934,47 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 	return moved, to
 }
 
-// Graph builds the graph from what was added so far.
-func (m *Merger) Graph() (*Graph, error) {
+// Graph builds the graph from what was added so far. The Merger is not
+// changed: more snapshots can still be added and Graph called again.
+func (m *Merger) Graph() (*Graph, error) { return m.graph(false) }
+
+// finish is Graph for a Merger that is done: it hands its edge aggregates
+// over to the graph's edges one at a time (each freed as its edge is made),
+// so that the two never take memory side by side. The Merger must not be
+// used after.
+func (m *Merger) finish() (*Graph, error) { return m.graph(true) }
+
+// edgeOverlay is Graph's view of the edges: the Merger's aggregates, with
+// copies (made on first change) of those the held and pending pairs and
+// the forwards change. A nil entry is an edge all of whose pairs moved away.
+type edgeOverlay struct {
+	base    map[edgeKey]*edgeAgg
+	changed map[edgeKey]*edgeAgg
+}
+
+// get returns the edge's copy, made from the Merger's aggregate (or empty)
+// on first use.
+func (o *edgeOverlay) get(k edgeKey) *edgeAgg {
+	if e, ok := o.changed[k]; ok && e != nil {
+		return e
+	}
+	e := &edgeAgg{}
+	if b := o.base[k]; b != nil {
+		e = b.clone()
+	}
+	o.changed[k] = e
+	return e
+}
+
+// peek returns the edge as Graph sees it now, without copying it.
+func (o *edgeOverlay) peek(k edgeKey) *edgeAgg {
+	if e, ok := o.changed[k]; ok {
+		return e
+	}
+	return o.base[k]
+}
+
+func (m *Merger) graph(consume bool) (*Graph, error) {
 	if err := m.settleDeferred(); err != nil {
 		return nil, err
 	}
@@ -964,6 +999,7 @@ func (m *Merger) Graph() (*Graph, error) {
 		names[n.key.name]++
 	}
 	ids := make([]string, len(m.nodes))
+	g.Nodes = make([]*Node, 0, len(m.nodes))
 	for i, n := range m.nodes {
 		ids[i] = n.key.name
 		if names[n.key.name] > 1 {
@@ -983,39 +1019,49 @@ func (m *Merger) Graph() (*Graph, error) {
 	// The held pairs (both ends in, server scanned) and those still
 	// pending (seen by one end only: the other end's snapshot had nothing
 	// for them, or was declared and never added, as it could not be read)
-	// are folded into copies of the edges, after the forwards have moved
+	// are folded into copies of their edges, after the forwards have moved
 	// some of them, so that more snapshots can still be added and Graph
 	// called again with the same result. Folding sums, and moving sums or
 	// takes the larger, so map order does not matter.
-	edges := make(map[edgeKey]*edgeAgg, len(m.edges))
+	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
-	for k, e := range m.edges {
-		edges[k] = e.clone()
-	}
 	moved, to := m.forwarded(&sum, edges)
 	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
 		for k, p := range pairs {
 			_, gone := moved[k]
 			_, taken := to[k]
 			if !gone && !taken {
-				m.foldInto(&sum, edges[k.edge], k, &p)
+				m.foldInto(&sum, edges.get(k.edge), k, &p)
 			}
 		}
 	}
 	for k, p := range to {
-		m.foldInto(&sum, edges[k.edge], k, &p)
+		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}
 	if sum.overflow >= 0 {
 		return nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
 	}
 	// An edge all of whose pairs moved away is gone.
 	for k := range moved {
-		if e := edges[k.edge]; e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
-			delete(edges, k.edge)
+		if e := edges.peek(k.edge); e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
+			edges.changed[k.edge] = nil
 		}
 	}
-	for k, e := range edges {
-		out := &Edge{
+	n := len(m.edges)
+	for k, e := range edges.changed {
+		if _, ok := m.edges[k]; !ok && e != nil {
+			n++
+		}
+	}
+	g.Edges = make([]*Edge, 0, n)
+	// Edges are allocated in blocks: one allocation per edge costs more
+	// time, and in the Go allocator's rounding, memory.
+	var block []Edge
+	emit := func(k edgeKey, e *edgeAgg, own bool) {
+		if len(block) == cap(block) {
+			block = make([]Edge, 0, 4096)
+		}
+		block = append(block, Edge{
 			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
 			SeenFrom:               e.seenFrom(),
 			ClientProcesses:        e.clientProcs,
@@ -1030,8 +1076,32 @@ func (m *Merger) Graph() (*Graph, error) {
 			Windowed:               e.windowed,
 			BytesPerSecondToServer: e.c2sRate,
 			BytesPerSecondToClient: e.s2cRate,
+		})
+		out := &block[len(block)-1]
+		if !own {
+			// The Merger's own lists: Graph sorts its copies.
+			out.ClientProcesses, out.ServerProcesses = slices.Clone(e.clientProcs), slices.Clone(e.serverProcs)
+			out.ClientWorkloads, out.ServerWorkloads = slices.Clone(e.clientWls), slices.Clone(e.serverWls)
 		}
 		g.Edges = append(g.Edges, out)
+	}
+	// Edges the forwards made, then the Merger's (changed or not).
+	for k, e := range edges.changed {
+		if _, ok := m.edges[k]; !ok && e != nil {
+			emit(k, e, true)
+		}
+	}
+	for k, e := range m.edges {
+		if c, ok := edges.changed[k]; ok {
+			if c != nil {
+				emit(k, c, true)
+			}
+		} else {
+			emit(k, e, consume)
+		}
+		if consume {
+			delete(m.edges, k)
+		}
 	}
 	for k, t := range m.traffic {
 		out := &Traffic{From: ids[k.from], To: ids[k.to], Bytes: max(t.sender, t.receiver)}
@@ -1131,5 +1201,5 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 			return nil, err
 		}
 	}
-	return m.Graph()
+	return m.finish()
 }

@@ -512,8 +512,8 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if err := m.add(s); err != nil {
 		return err
 	}
-	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > MaxEntries {
-		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, MaxEntries, tooLargeHint)
+	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > maxEntries {
+		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, maxEntries, tooLargeHint)
 	}
 	return nil
 }

@@ -71,13 +71,13 @@ for what metrics cannot carry).`,
 			if slices.Contains(paths, "-") {
 				a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
 			}
-			g, notes, err := graph.MergeInputs(cmd.Context(), paths, a.stdin, in, mo)
+			g, notes, err := graph.MergeFleet(cmd.Context(), paths, a.stdin, in, mo)
 			a.logNotes(notes)
 			if err != nil {
 				return err
 			}
 			a.logNotes(g.IncompleteNotes())
-			return a.writeOutput(a.v.GetString("output"), func(w io.Writer) error { return graph.Write(w, g) })
+			return a.writeOutput(a.v.GetString("output"), g.Write)
 		},
 	}
 	f := c.Flags()

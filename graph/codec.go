@@ -487,8 +487,13 @@ func (d *docReader) array(member string, fn func(frag []byte, what string, off i
 // render and diff would refuse, is an error wrapping ErrTooLarge, and
 // nothing is written; so is one whose text passes MaxSize, once it does.
 func Write(w io.Writer, g *Graph) error {
-	if err := g.checkEntries(); err != nil {
-		return err
+	return writeGraph(w, g, len(g.Edges), func(i int) *Edge { return g.Edges[i] })
+}
+
+// writeGraph is Write with g's edges given by count and edge(i), in order.
+func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error {
+	if n := len(g.Nodes) + nEdges + len(g.Traffic); n > maxEntries {
+		return fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, maxEntries, tooLargeHint)
 	}
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
@@ -537,7 +542,7 @@ func Write(w io.Writer, g *Graph) error {
 		bw.WriteString("]")
 	}
 	list("nodes", len(g.Nodes), func(i int) any { return g.Nodes[i] }, false)
-	list("edges", len(g.Edges), func(i int) any { return g.Edges[i] }, false)
+	list("edges", nEdges, func(i int) any { return edge(i) }, false)
 	list("traffic", len(g.Traffic), func(i int) any { return g.Traffic[i] }, true)
 	if werr != nil {
 		return werr
@@ -565,12 +570,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	c.err = err
 	return n, err
-}
-
-// checkEntries refuses a graph with more than MaxEntries entries.
-func (g *Graph) checkEntries() error {
-	if n := len(g.Nodes) + len(g.Edges) + len(g.Traffic); n > maxEntries {
-		return fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, maxEntries, tooLargeHint)
-	}
-	return nil
 }

@@ -974,9 +974,11 @@ func (o *edgeOverlay) peek(k edgeKey) *edgeAgg {
 	return o.base[k]
 }
 
-func (m *Merger) graph(consume bool) (*Graph, error) {
+// build makes the graph's header, nodes and traffic (in no order) and the
+// edges as Graph sees them: ids are the node IDs by Merger node index.
+func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	if err := m.settleDeferred(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	generated := m.newest
 	if generated.IsZero() && m.count > 0 {
@@ -1039,13 +1041,33 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}
 	if sum.overflow >= 0 {
-		return nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
+		return nil, nil, nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
 	}
 	// An edge all of whose pairs moved away is gone.
 	for k := range moved {
 		if e := edges.peek(k.edge); e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
 			edges.changed[k.edge] = nil
 		}
+	}
+	for k, t := range m.traffic {
+		out := &Traffic{From: ids[k.from], To: ids[k.to], Bytes: max(t.sender, t.receiver)}
+		switch {
+		case t.seenSender && t.seenReceiver:
+			out.SeenFrom = SeenBoth
+		case t.seenSender:
+			out.SeenFrom = SeenSender
+		default:
+			out.SeenFrom = SeenReceiver
+		}
+		g.Traffic = append(g.Traffic, out)
+	}
+	return g, ids, edges, nil
+}
+
+func (m *Merger) graph(consume bool) (*Graph, error) {
+	g, ids, edges, err := m.build()
+	if err != nil {
+		return nil, err
 	}
 	n := len(m.edges)
 	for k, e := range edges.changed {
@@ -1061,22 +1083,7 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 		if len(block) == cap(block) {
 			block = make([]Edge, 0, 4096)
 		}
-		block = append(block, Edge{
-			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			SeenFrom:               e.seenFrom(),
-			ClientProcesses:        e.clientProcs,
-			ServerProcesses:        e.serverProcs,
-			ClientWorkloads:        e.clientWls,
-			ServerWorkloads:        e.serverWls,
-			ClientHosts:            e.clientHosts.len(),
-			ServerHosts:            e.serverHosts.len(),
-			Sockets:                e.sockets,
-			PortBytesToServer:      e.c2s,
-			PortBytesToClient:      e.s2c,
-			Windowed:               e.windowed,
-			BytesPerSecondToServer: e.c2sRate,
-			BytesPerSecondToClient: e.s2cRate,
-		})
+		block = append(block, m.toEdge(ids, k, e))
 		out := &block[len(block)-1]
 		if !own {
 			// The Merger's own lists: Graph sorts its copies.
@@ -1103,22 +1110,31 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 			delete(m.edges, k)
 		}
 	}
-	for k, t := range m.traffic {
-		out := &Traffic{From: ids[k.from], To: ids[k.to], Bytes: max(t.sender, t.receiver)}
-		switch {
-		case t.seenSender && t.seenReceiver:
-			out.SeenFrom = SeenBoth
-		case t.seenSender:
-			out.SeenFrom = SeenSender
-		default:
-			out.SeenFrom = SeenReceiver
-		}
-		g.Traffic = append(g.Traffic, out)
-	}
 	if err := g.index(); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return g, nil
+}
+
+// toEdge makes the graph edge of aggregate e, whose key is k; its lists
+// are e's own.
+func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
+	return Edge{
+		From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
+		SeenFrom:               e.seenFrom(),
+		ClientProcesses:        e.clientProcs,
+		ServerProcesses:        e.serverProcs,
+		ClientWorkloads:        e.clientWls,
+		ServerWorkloads:        e.serverWls,
+		ClientHosts:            e.clientHosts.len(),
+		ServerHosts:            e.serverHosts.len(),
+		Sockets:                e.sockets,
+		PortBytesToServer:      e.c2s,
+		PortBytesToClient:      e.s2c,
+		Windowed:               e.windowed,
+		BytesPerSecondToServer: e.c2sRate,
+		BytesPerSecondToClient: e.s2cRate,
+	}
 }
 
 // seenFrom says what saw the edge's host pairs: "both" when every pair

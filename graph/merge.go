@@ -154,7 +154,6 @@ func (s *idSet) len() int {
 // seen by different hosts at each end is not counted once.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
-	clientWls, serverWls     []string
 	clientHosts, serverHosts idSet
 	// pairs counts folded host pairs by what saw them: both ends, the
 	// client only, the server only.
@@ -162,10 +161,46 @@ type edgeAgg struct {
 	sockets                             int
 	// c2s: bytes client -> server; s2c: server -> client.
 	c2s, s2c uint64
-	// The same as bytes per second over observation windows (scan
-	// --window); windowed: some folded pair had a windowed end.
+	// more holds what few edges have (nil until one does): a by-host
+	// fleet has millions of edges, and every byte here counts.
+	more *edgeMore
+}
+
+// edgeMore is an edge's workloads and windowed rates.
+type edgeMore struct {
+	clientWls, serverWls []string
+	// The same as c2s and s2c as bytes per second over observation
+	// windows (scan --window); windowed: some folded pair had a windowed
+	// end.
 	windowed         bool
 	c2sRate, s2cRate float64
+}
+
+// extra returns e.more, made on first use.
+func (e *edgeAgg) extra() *edgeMore {
+	if e.more == nil {
+		e.more = &edgeMore{}
+	}
+	return e.more
+}
+
+// addWorkloads adds workload names (each may be empty: none) to the client
+// and server ends.
+func (e *edgeAgg) addWorkloads(client, server string) {
+	if client == "" && server == "" {
+		return
+	}
+	x := e.extra()
+	x.clientWls = addWorkload(x.clientWls, client)
+	x.serverWls = addWorkload(x.serverWls, server)
+}
+
+// wls returns the client and server workloads.
+func (e *edgeAgg) wls() (client, server []string) {
+	if e.more == nil {
+		return nil, nil
+	}
+	return e.more.clientWls, e.more.serverWls
 }
 
 // hostPairKey is one client/server host pair of an edge: endpoint IDs (a
@@ -697,9 +732,10 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	e.c2s = sum.u64(e.c2s, max(p.client.c2s, p.server.c2s))
 	e.s2c = sum.u64(e.s2c, max(p.client.s2c, p.server.s2c))
 	if p.client.windowed || p.server.windowed {
-		e.windowed = true
-		e.c2sRate = sum.f64(e.c2sRate, max(p.client.c2sRate, p.server.c2sRate))
-		e.s2cRate = sum.f64(e.s2cRate, max(p.client.s2cRate, p.server.s2cRate))
+		x := e.extra()
+		x.windowed = true
+		x.c2sRate = sum.f64(x.c2sRate, max(p.client.c2sRate, p.server.c2sRate))
+		x.s2cRate = sum.f64(x.s2cRate, max(p.client.s2cRate, p.server.s2cRate))
 	}
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
@@ -774,8 +810,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 		k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
 		e := m.edge(k)
 		e.clientProcs = addProcess(e.clientProcs, c.Process)
-		e.clientWls = addWorkload(e.clientWls, c.Workload)
-		e.serverWls = addWorkload(e.serverWls, farWl)
+		e.addWorkloads(c.Workload, farWl)
 		e.clientHosts.add(self)
 		e.serverHosts.add(remoteEP)
 		p := view(hostPairKey{k, self, remoteEP})
@@ -802,8 +837,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
 	e := m.edge(k)
 	e.serverProcs = addProcess(e.serverProcs, c.Process)
-	e.serverWls = addWorkload(e.serverWls, c.Workload)
-	e.clientWls = addWorkload(e.clientWls, farWl)
+	e.addWorkloads(farWl, c.Workload)
 	e.serverHosts.add(self)
 	e.clientHosts.add(remoteEP)
 	p := view(hostPairKey{k, remoteEP, self})
@@ -827,8 +861,11 @@ func (e *edgeAgg) clone() *edgeAgg {
 	c := *e
 	c.clientProcs = slices.Clone(e.clientProcs)
 	c.serverProcs = slices.Clone(e.serverProcs)
-	c.clientWls = slices.Clone(e.clientWls)
-	c.serverWls = slices.Clone(e.serverWls)
+	if e.more != nil {
+		x := *e.more
+		x.clientWls, x.serverWls = slices.Clone(x.clientWls), slices.Clone(x.serverWls)
+		c.more = &x
+	}
 	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
 	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
 	return &c
@@ -924,8 +961,9 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 			for _, p := range src.clientProcs {
 				e.clientProcs = addProcess(e.clientProcs, p)
 			}
-			for _, w := range src.clientWls {
-				e.clientWls = addWorkload(e.clientWls, w)
+			client, _ := src.wls()
+			for _, w := range client {
+				e.addWorkloads(w, "")
 			}
 		}
 		e.clientHosts.add(mv.to.client)
@@ -1088,7 +1126,7 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 		if !own {
 			// The Merger's own lists: Graph sorts its copies.
 			out.ClientProcesses, out.ServerProcesses = slices.Clone(e.clientProcs), slices.Clone(e.serverProcs)
-			out.ClientWorkloads, out.ServerWorkloads = slices.Clone(e.clientWls), slices.Clone(e.serverWls)
+			out.ClientWorkloads, out.ServerWorkloads = slices.Clone(out.ClientWorkloads), slices.Clone(out.ServerWorkloads)
 		}
 		g.Edges = append(g.Edges, out)
 	}
@@ -1119,21 +1157,25 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 // toEdge makes the graph edge of aggregate e, whose key is k; its lists
 // are e's own.
 func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
+	var x edgeMore
+	if e.more != nil {
+		x = *e.more
+	}
 	return Edge{
 		From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
 		SeenFrom:               e.seenFrom(),
 		ClientProcesses:        e.clientProcs,
 		ServerProcesses:        e.serverProcs,
-		ClientWorkloads:        e.clientWls,
-		ServerWorkloads:        e.serverWls,
+		ClientWorkloads:        x.clientWls,
+		ServerWorkloads:        x.serverWls,
 		ClientHosts:            e.clientHosts.len(),
 		ServerHosts:            e.serverHosts.len(),
 		Sockets:                e.sockets,
 		PortBytesToServer:      e.c2s,
 		PortBytesToClient:      e.s2c,
-		Windowed:               e.windowed,
-		BytesPerSecondToServer: e.c2sRate,
-		BytesPerSecondToClient: e.s2cRate,
+		Windowed:               x.windowed,
+		BytesPerSecondToServer: x.c2sRate,
+		BytesPerSecondToClient: x.s2cRate,
 	}
 }
 

@@ -458,8 +458,10 @@ func scanMembers(doc []byte) (dup, crowded *memberError) {
 			}
 			if d == len(stack)-1 {
 				b.WriteString(last)
-			} else {
-				b.Write(names[stack[d+1].first-1])
+			} else if i := stack[d+1].first - 1; i >= 0 {
+				// (A malformed object may hold a value with no name
+				// before it: the decoder reports that.)
+				b.Write(names[i])
 			}
 		}
 		return b.String()

@@ -347,3 +347,17 @@ func TestGraphLimitsAgree(t *testing.T) {
 		t.Errorf("Write: %v, %d bytes written", err, out.Len())
 	}
 }
+
+// One node, edge or traffic pair of more than MaxEntrySize bytes is refused
+// where it starts, before the rest of it is held, with the file, line and
+// byte.
+func TestGraphEntryTooLarge(t *testing.T) {
+	var doc bytes.Buffer
+	doc.WriteString("{\"schema\": \"planet.graph/v1\", \"generated_at\": \"2025-03-01T12:00:00Z\", \"by\": \"host\", \"external\": \"ip\", \"snapshots\": 1,\n\"nodes\": [{\"id\": \"a\", \"kind\": \"host\", \"host_count\": 1, \"hosts\": [\"")
+	doc.WriteString(strings.Repeat("x", MaxEntrySize))
+	doc.WriteString("\"]}], \"edges\": []}")
+	_, err := Parse(doc.Bytes(), "big.json")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: line 2 (byte 128): graph too large: nodes[0]: larger than 16777216 bytes") {
+		t.Errorf("Parse: %v", err)
+	}
+}

@@ -53,6 +53,10 @@ func TestParseErrors(t *testing.T) {
 		{"negative count", replace(`"sockets": 9`, `"sockets": -9`), "negative"},
 		{"negative unowned sockets", replace(`"host_count": 2`, `"host_count": 2, "unowned_sockets": -1`), "negative"},
 		{"null node", replace(`"nodes": [`, `"nodes": [null,`), "null"},
+		{"duplicate member in an edge", replace(`"sockets": 9`, `"sockets": 9, "Sockets": 9`), "duplicate member"},
+		{"duplicate member of the graph", replace(`"by": "hostgroup"`, `"by": "hostgroup", "BY": "host"`), "duplicate member"},
+		{"truncated, where", doc[:len(doc)/2], "line "},
+		{"unknown field, where", replace(`"host_count": 2`, `"host_count": 2, "color": "red"`), "line "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -259,6 +259,10 @@ func DecodeFragment(frag []byte, name, what string, base int64, baseLine int, v 
 		if e.Offset >= 0 {
 			e.Line += baseLine - 1
 			e.Offset += base
+		} else {
+			// No position inside the value (an unknown field): where the
+			// value starts.
+			e.Offset, e.Line = base, baseLine
 		}
 		return e
 	}

@@ -310,22 +310,27 @@ func TestMergeWithoutHeldDescriptors(t *testing.T) {
 }
 
 // What merge writes, render and diff read: a graph over MaxEntries is
-// refused by Parse before it is decoded, by Write before a byte is
+// refused by Parse as soon as it reads one entry too many, by Write before a byte is
 // written, and by the Merger as soon as it grows past the limit.
 func TestGraphLimitsAgree(t *testing.T) {
+	defer func(n int) { maxEntries = n }(maxEntries)
+	maxEntries = 1000
 	var doc bytes.Buffer
-	doc.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T12:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[],"edges":[null`)
-	for range MaxEntries {
-		doc.WriteString(",null")
+	doc.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T12:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[`)
+	for i := range maxEntries + 1 {
+		if i > 0 {
+			doc.WriteString(",")
+		}
+		fmt.Fprintf(&doc, `{"id":"n%d","kind":"external","host_count":1}`, i)
 	}
-	doc.WriteString("]}")
+	doc.WriteString(`],"edges":[]}`)
 	_, err := Parse(doc.Bytes(), "big.json")
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: graph too large: 250001 nodes, edges and traffic pairs, more than 250000") {
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: line 1 (byte 47007): graph too large: more than 1000 nodes, edges and traffic pairs") {
 		t.Errorf("Parse: %v", err)
 	}
 
 	s := host("big", "web", "10.0.0.1", t0)
-	for i := range MaxEntries {
+	for i := range maxEntries {
 		s.Connections = append(s.Connections, up(443, "app", netip.AddrFrom4([4]byte{198, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "", 1))
 	}
 	m, _ := NewMerger(MergeOptions{By: ByHost})
@@ -334,11 +339,25 @@ func TestGraphLimitsAgree(t *testing.T) {
 	}
 
 	g := &Graph{Schema: Schema, By: ByHost, External: "ip"}
-	for i := range MaxEntries + 1 {
+	for i := range maxEntries + 1 {
 		g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprint(i), Kind: KindExternal, HostCount: 1})
 	}
 	var out bytes.Buffer
 	if err := Write(&out, g); !errors.Is(err, ErrTooLarge) || out.Len() != 0 {
 		t.Errorf("Write: %v, %d bytes written", err, out.Len())
+	}
+}
+
+// One node, edge or traffic pair of more than MaxEntrySize bytes is refused
+// where it starts, before the rest of it is held, with the file, line and
+// byte.
+func TestGraphEntryTooLarge(t *testing.T) {
+	var doc bytes.Buffer
+	doc.WriteString("{\"schema\": \"planet.graph/v1\", \"generated_at\": \"2025-03-01T12:00:00Z\", \"by\": \"host\", \"external\": \"ip\", \"snapshots\": 1,\n\"nodes\": [{\"id\": \"a\", \"kind\": \"host\", \"host_count\": 1, \"hosts\": [\"")
+	doc.WriteString(strings.Repeat("x", MaxEntrySize))
+	doc.WriteString("\"]}], \"edges\": []}")
+	_, err := Parse(doc.Bytes(), "big.json")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: line 2 (byte 128): graph too large: nodes[0]: larger than 16777216 bytes") {
+		t.Errorf("Parse: %v", err)
 	}
 }

@@ -1,91 +1,249 @@
 package graph
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/planetdeps/planet/snapshot"
 )
 
 // Limits of one graph document, the same for what merge writes and what
-// render and diff read. They keep render and diff (two graphs) under
-// 512 MiB of memory: decoded, an entry (node, edge or traffic pair) takes
-// about a kilobyte, and the gonum graph that some queries build three
-// times that. A fleet merged by host with one node per external IP
-// exceeds them quickly; --external collapse or cidr:N, or merging by
-// hostgroup, gives the graph a size people can read.
+// render and diff read. The graph is written and read one element (node,
+// edge or traffic pair) at a time, so no more than one element's text is
+// ever held: memory follows the decoded graph, which MaxEntries bounds. A
+// fleet of 10,000 fleetgen hosts merged by host, with one node per external
+// IP, is about 2.2 million entries and 730 MB; merging by hostgroup or
+// grouping external peers gives a graph people can read.
 const (
 	// MaxSize bounds the bytes of one graph document.
-	MaxSize = 64 << 20
+	MaxSize = 1 << 30
 	// MaxEntries bounds its nodes, edges and traffic pairs together.
-	MaxEntries = 250_000
+	MaxEntries = 4_000_000
+	// MaxEntrySize bounds the text of one node, edge or traffic pair (a
+	// hostgroup node lists its hosts' names: 100,000 hosts are ~3 MB).
+	MaxEntrySize = 16 << 20
+	// maxHeaderValue bounds the text of one of the graph's other members.
+	maxHeaderValue = 4 << 10
 )
 
-// ErrTooLarge is wrapped by errors about a graph over MaxSize or MaxEntries.
+// maxEntries and maxSize are MaxEntries and MaxSize, lowered by tests.
+var (
+	maxEntries = MaxEntries
+	maxSize    = int64(MaxSize)
+)
+
+// ErrTooLarge is wrapped by errors about a graph over MaxSize, MaxEntries
+// or MaxEntrySize.
 var ErrTooLarge = errors.New("graph too large")
 
 // tooLargeHint says how to make a graph smaller.
 const tooLargeHint = "merge --by hostgroup, group external peers with --external collapse or cidr:N, or merge fewer hosts into one graph"
 
-// countEntries counts the elements of the arrays that are members of doc's
-// top-level object (nodes, edges, traffic...), without decoding them, so
-// that a document with too many is refused before it takes memory.
-func countEntries(doc []byte) int {
-	n, depth := 0, 0
-	for i := 0; i < len(doc); i++ {
-		switch doc[i] {
-		case '"':
-			for i++; i < len(doc) && doc[i] != '"'; i++ {
-				if doc[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			if depth == 3 {
-				n++
-			}
-		case '}', ']':
-			depth--
-		case ',':
-		default:
-			if depth == 2 && doc[i] > ' ' && doc[i] != ':' {
-				// A scalar element of a top-level array: counts too,
-				// once (skip to its end).
-				n++
-				for i+1 < len(doc) && doc[i+1] != ',' && doc[i+1] != ']' && doc[i+1] > ' ' {
-					i++
-				}
-			}
-		}
-	}
-	return n
-}
-
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// Parse strictly decodes one graph document: the schema must be Schema,
-// unknown fields and trailing data are errors, and the content must be
-// consistent (edges between known nodes, no duplicates). Errors are
-// *snapshot.Error values naming name, with the byte offset and line where
-// decoding broke; an unknown schema wraps snapshot.ErrSchema.
+// Parse strictly decodes one graph document held in memory; see Read.
 func Parse(doc []byte, name string) (*Graph, error) {
-	if n := countEntries(doc); n > MaxEntries {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, MaxEntries, tooLargeHint)}
-	}
-	var g Graph
-	if err := snapshot.DecodeStrict(doc, name, Schema, &g); err != nil {
+	return Read(bytes.NewReader(doc), name)
+}
+
+// Read strictly decodes one graph document from r, one element at a time:
+// the schema must be Schema, unknown fields, a member named twice, trailing
+// data and a truncated document are errors, and the content must be
+// consistent (edges between known nodes, no duplicates). A document over
+// MaxSize bytes or MaxEntries entries, or with an entry over MaxEntrySize
+// bytes, is refused as soon as the reader gets there, wrapping
+// ErrTooLarge. Errors are *snapshot.Error values naming name, with the byte
+// offset and line where decoding broke; an unknown schema wraps
+// snapshot.ErrSchema. Repeated strings (node IDs in edges, protocols,
+// process and workload names) share one copy.
+func Read(r io.Reader, name string) (*Graph, error) {
+	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}}
+	g, err := d.graph()
+	if err != nil {
 		return nil, err
 	}
-	if g.Schema != Schema {
-		return nil, snapshot.SchemaMismatch(name, g.Schema, Schema)
+	return g, nil
+}
+
+// graphMembers are the graph document's members, as encoding/json would
+// match them (case-insensitively).
+var graphMembers = []string{"schema", "generated_at", "by", "external", "snapshots", "windowed_snapshots", "nodes", "edges", "traffic"}
+
+func (d *docReader) graph() (*Graph, error) {
+	var g Graph
+	c, err := d.nonSpace()
+	switch {
+	case err == io.EOF && d.off == 0:
+		return nil, &snapshot.Error{Name: d.name, Offset: -1, Err: errors.New("empty file, expected a " + Schema + " document")}
+	case err != nil:
+		return nil, d.fail(err)
+	case c != '{':
+		return nil, d.syntax(fmt.Errorf("%w: the document is not a JSON object", snapshot.ErrSchema))
 	}
+	d.next()
+	seen := map[string]bool{}
+	schemaSeen := false
+	for first := true; ; first = false {
+		c, err := d.nonSpace()
+		if err != nil {
+			return nil, d.fail(err)
+		}
+		if c == '}' && first {
+			d.next()
+			break
+		}
+		keyOff, keyLine := d.off, d.line
+		raw, err := d.value(nil, maxHeaderValue, "member name")
+		if err != nil {
+			return nil, err
+		}
+		var key string
+		if raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
+			return nil, d.syntaxAt(keyOff, keyLine, errors.New("expected a member name"))
+		}
+		member := ""
+		for _, m := range graphMembers {
+			if strings.EqualFold(m, key) {
+				member = m
+			}
+		}
+		switch {
+		case member == "" && !schemaSeen:
+			return nil, d.syntaxAt(keyOff, keyLine, fmt.Errorf("%w: unknown member %q before a \"schema\" member", snapshot.ErrSchema, key))
+		case member == "":
+			return nil, d.syntaxAt(keyOff, keyLine, fmt.Errorf("json: unknown field %q", key))
+		case seen[member]:
+			return nil, d.syntaxAt(keyOff, keyLine, fmt.Errorf("%s: duplicate member (a name may appear once per object, whatever its case)", key))
+		}
+		seen[member] = true
+		if c, err := d.nonSpace(); err != nil {
+			return nil, d.fail(err)
+		} else if c != ':' {
+			return nil, d.syntax(fmt.Errorf("after member name %q: want ':'", key))
+		}
+		d.next()
+		switch member {
+		case "nodes":
+			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
+				var n *Node
+				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &n); err != nil {
+					return err
+				}
+				if n == nil {
+					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
+				}
+				n.ID = d.str(n.ID)
+				n.Kind = d.str(n.Kind)
+				g.Nodes = append(g.Nodes, n)
+				return nil
+			})
+		case "edges":
+			var block []Edge
+			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
+				var e *Edge
+				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &e); err != nil {
+					return err
+				}
+				if e == nil {
+					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
+				}
+				if e.BytesPerSecondToServer < 0 || e.BytesPerSecondToClient < 0 {
+					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: negative bytes per second", what)}
+				}
+				e.From, e.To, e.Protocol, e.SeenFrom = d.str(e.From), d.str(e.To), d.str(e.Protocol), d.str(e.SeenFrom)
+				for _, l := range [][]string{e.ClientProcesses, e.ServerProcesses, e.ClientWorkloads, e.ServerWorkloads} {
+					for i := range l {
+						l[i] = d.str(l[i])
+					}
+				}
+				// Edges are kept in blocks: one allocation each costs
+				// more time and, rounded up, more memory.
+				if len(block) == cap(block) {
+					block = make([]Edge, 0, 4096)
+				}
+				block = append(block, *e)
+				g.Edges = append(g.Edges, &block[len(block)-1])
+				return nil
+			})
+		case "traffic":
+			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
+				var t *Traffic
+				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &t); err != nil {
+					return err
+				}
+				if t == nil {
+					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
+				}
+				t.From, t.To, t.SeenFrom = d.str(t.From), d.str(t.To), d.str(t.SeenFrom)
+				g.Traffic = append(g.Traffic, t)
+				return nil
+			})
+		default:
+			off, line := d.off, d.line
+			var raw []byte
+			if raw, err = d.value(nil, maxHeaderValue, member); err != nil {
+				return nil, err
+			}
+			var dst any
+			switch member {
+			case "schema":
+				dst = &g.Schema
+			case "generated_at":
+				dst = &g.GeneratedAt
+			case "by":
+				dst = &g.By
+			case "external":
+				dst = &g.External
+			case "snapshots":
+				dst = &g.Snapshots
+			case "windowed_snapshots":
+				dst = &g.WindowedSnapshots
+			}
+			err = snapshot.DecodeFragment(raw, d.name, member, off, line, dst)
+			if err == nil && member == "schema" {
+				schemaSeen = true
+				if g.Schema != Schema {
+					return nil, snapshot.SchemaMismatch(d.name, g.Schema, Schema)
+				}
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err = d.nonSpace()
+		if err != nil {
+			return nil, d.fail(err)
+		}
+		d.next()
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return nil, d.syntaxAt(d.off-1, d.line, fmt.Errorf("invalid character %q after object key:value pair", c))
+		}
+	}
+	if _, err := d.nonSpace(); err == nil {
+		return nil, d.syntax(errors.New("trailing data after the document"))
+	} else if err != io.EOF {
+		return nil, d.fail(err)
+	}
+	if !schemaSeen {
+		return nil, &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%w: no \"schema\" member", snapshot.ErrSchema)}
+	}
+	return g.check(d.name)
+}
+
+// check validates a decoded graph and puts it in its documented order.
+func (g *Graph) check(name string) (*Graph, error) {
 	if g.By != ByHostgroup && g.By != ByHost && g.By != ByWorkload {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is not %s, %s or %s", g.By, ByHostgroup, ByHost, ByWorkload)}
 	}
@@ -97,24 +255,6 @@ func Parse(doc []byte, name string) (*Graph, error) {
 	}
 	if g.Snapshots < 0 {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: errors.New("snapshots: negative")}
-	}
-	for i, n := range g.Nodes {
-		if n == nil {
-			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("nodes[%d]: null", i)}
-		}
-	}
-	for i, e := range g.Edges {
-		if e == nil {
-			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("edges[%d]: null", i)}
-		}
-		if e.BytesPerSecondToServer < 0 || e.BytesPerSecondToClient < 0 {
-			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("edges[%d]: negative bytes per second", i)}
-		}
-	}
-	for i, t := range g.Traffic {
-		if t == nil {
-			return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("traffic[%d]: null", i)}
-		}
 	}
 	// Empty and null lists are the same graph; keep one form so a read
 	// graph compares equal to the same graph read again.
@@ -128,7 +268,7 @@ func Parse(doc []byte, name string) (*Graph, error) {
 	if err := g.index(); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
-	return &g, nil
+	return g, nil
 }
 
 func nilIfEmptyT(t []*Traffic) []*Traffic {
@@ -138,52 +278,296 @@ func nilIfEmptyT(t []*Traffic) []*Traffic {
 	return t
 }
 
-// Read reads one graph document from r, refusing more than MaxSize bytes.
-func Read(r io.Reader, name string) (*Graph, error) {
-	doc, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+// docReader reads a JSON document from a stream one value at a time,
+// keeping its byte offset and line for errors.
+type docReader struct {
+	br      *bufio.Reader
+	name    string
+	off     int64 // bytes consumed
+	line    int   // 1-based line of off
+	entries int   // array elements read so far
+	intern  map[string]string
+}
+
+// str returns the one copy of s.
+func (d *docReader) str(s string) string {
+	if v, ok := d.intern[s]; ok {
+		return v
+	}
+	d.intern[s] = s
+	return s
+}
+
+// nonSpace skips white space and returns the next byte without consuming it.
+func (d *docReader) nonSpace() (byte, error) {
+	for {
+		c, err := d.br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\t', '\r':
+			d.off++
+			continue
+		case '\n':
+			d.off++
+			d.line++
+			continue
+		}
+		_ = d.br.UnreadByte()
+		return c, nil
+	}
+}
+
+// next consumes the byte nonSpace returned.
+func (d *docReader) next() {
+	_, _ = d.br.ReadByte()
+	d.off++
+}
+
+// fail reports a read error; the end of the input is a truncated document.
+func (d *docReader) fail(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return snapshot.Truncated(d.name, d.off, d.line)
+	}
+	return &snapshot.Error{Name: d.name, Offset: -1, Err: err}
+}
+
+func (d *docReader) syntax(err error) error { return d.syntaxAt(d.off, d.line, err) }
+
+func (d *docReader) syntaxAt(off int64, line int, err error) error {
+	return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: err}
+}
+
+// value reads one JSON value's text (after white space) into buf, refusing
+// more than limit bytes: an object or array to its matching end, a string
+// to its closing quote, a literal or number to the next delimiter. Whether
+// the text is valid JSON is the decoder's to say.
+func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
+	c, err := d.nonSpace()
 	if err != nil {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
+		return nil, d.fail(err)
 	}
-	if len(doc) > MaxSize {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", MaxSize)}
+	start, startLine := d.off, d.line
+	tooLong := func() error {
+		err := fmt.Errorf("%s: larger than %d bytes", what, limit)
+		if limit >= MaxEntrySize {
+			err = fmt.Errorf("%w: %s: larger than %d bytes: %s", ErrTooLarge, what, limit, tooLargeHint)
+		}
+		return d.syntaxAt(start, startLine, err)
 	}
-	return Parse(doc, name)
+	depth, inString, escaped := 0, false, false
+	for {
+		b, err := d.br.ReadByte()
+		if err != nil {
+			if err == io.EOF && depth == 0 && !inString && len(buf) > 0 {
+				return buf, nil // a number or literal at the end
+			}
+			return nil, d.fail(err)
+		}
+		if len(buf) == 0 {
+			switch b {
+			case '{', '[':
+				depth = 1
+			case '"':
+				inString = true
+			}
+			buf = append(buf, b)
+			d.off++
+			if depth == 0 && !inString && !literal(c) {
+				return nil, d.syntaxAt(start, startLine, fmt.Errorf("invalid character %q looking for beginning of value", b))
+			}
+			continue
+		}
+		if depth == 0 && !inString {
+			// A literal or number ends at a delimiter, left unread.
+			if !literal(b) {
+				_ = d.br.UnreadByte()
+				return buf, nil
+			}
+		}
+		if len(buf) >= limit {
+			return nil, tooLong()
+		}
+		buf = append(buf, b)
+		d.off++
+		if b == '\n' {
+			d.line++
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case inString && b == '\\':
+			escaped = true
+		case inString && b == '"':
+			inString = false
+			if depth == 0 {
+				return buf, nil
+			}
+		case inString:
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+		case b == '}' || b == ']':
+			depth--
+			if depth == 0 {
+				return buf, nil
+			}
+		}
+	}
+}
+
+// literal says whether c may be part of a JSON number or literal.
+func literal(c byte) bool {
+	return c == '-' || c == '+' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// array reads the array (or null) member named member, calling fn with each
+// element's text, its name for errors ("edges[3]"), offset and line.
+func (d *docReader) array(member string, fn func(frag []byte, what string, off int64, line int) error) error {
+	c, err := d.nonSpace()
+	if err != nil {
+		return d.fail(err)
+	}
+	if c != '[' {
+		off, line := d.off, d.line
+		raw, err := d.value(nil, maxHeaderValue, member)
+		if err != nil {
+			return err
+		}
+		if string(raw) == "null" {
+			return nil
+		}
+		return d.syntaxAt(off, line, fmt.Errorf("%s: want an array, not %.20s", member, raw))
+	}
+	d.next()
+	var buf []byte
+	for i := 0; ; i++ {
+		c, err := d.nonSpace()
+		if err != nil {
+			return d.fail(err)
+		}
+		if c == ']' && i == 0 {
+			d.next()
+			return nil
+		}
+		what := member + "[" + strconv.Itoa(i) + "]"
+		if d.entries++; d.entries > maxEntries {
+			return &snapshot.Error{Name: d.name, Offset: d.off, Line: d.line, Err: fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, maxEntries, tooLargeHint)}
+		}
+		if d.off > maxSize {
+			return &snapshot.Error{Name: d.name, Offset: d.off, Line: d.line, Err: fmt.Errorf("%w: larger than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)}
+		}
+		off, line := d.off, d.line
+		if buf, err = d.value(buf[:0], MaxEntrySize, what); err != nil {
+			return err
+		}
+		if err := fn(buf, what, off, line); err != nil {
+			return err
+		}
+		if c, err = d.nonSpace(); err != nil {
+			return d.fail(err)
+		}
+		d.next()
+		switch c {
+		case ']':
+			return nil
+		case ',':
+		default:
+			return d.syntaxAt(d.off-1, d.line, fmt.Errorf("invalid character %q after %s", c, what))
+		}
+	}
 }
 
 // Write encodes g as indented JSON followed by a newline, in the documented
-// order. Nodes and Edges are never null in the output. A graph over
-// MaxEntries or MaxSize, which render and diff would refuse, is an error
-// wrapping ErrTooLarge, and nothing is written.
+// order, one element at a time (the bytes are those encoding/json gives
+// the whole Graph with two-space indentation and no HTML escaping). Nodes
+// and Edges are never null in the output. A graph over MaxEntries, which
+// render and diff would refuse, is an error wrapping ErrTooLarge, and
+// nothing is written; so is one whose text passes MaxSize, once it does.
 func Write(w io.Writer, g *Graph) error {
-	if err := g.checkEntries(); err != nil {
-		return err
-	}
-	out := *g
-	out.Schema = Schema
-	if out.Nodes == nil {
-		out.Nodes = []*Node{}
-	}
-	if out.Edges == nil {
-		out.Edges = []*Edge{}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&out); err != nil {
-		return err
-	}
-	if buf.Len() > MaxSize {
-		return fmt.Errorf("%w: %d bytes, more than %d: %s", ErrTooLarge, buf.Len(), MaxSize, tooLargeHint)
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	return writeGraph(w, g, len(g.Edges), func(i int) *Edge { return g.Edges[i] })
 }
 
-// checkEntries refuses a graph with more than MaxEntries entries.
-func (g *Graph) checkEntries() error {
-	if n := len(g.Nodes) + len(g.Edges) + len(g.Traffic); n > MaxEntries {
-		return fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, MaxEntries, tooLargeHint)
+// writeGraph is Write with g's edges given by count and edge(i), in order.
+func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error {
+	if n := len(g.Nodes) + nEdges + len(g.Traffic); n > maxEntries {
+		return fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, maxEntries, tooLargeHint)
 	}
-	return nil
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	head := struct {
+		Schema            string    `json:"schema"`
+		GeneratedAt       time.Time `json:"generated_at"`
+		By                string    `json:"by"`
+		External          string    `json:"external"`
+		Snapshots         int       `json:"snapshots"`
+		WindowedSnapshots int       `json:"windowed_snapshots,omitempty"`
+	}{Schema, g.GeneratedAt, g.By, g.External, g.Snapshots, g.WindowedSnapshots}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&head); err != nil {
+		return err
+	}
+	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n}\n")))
+	enc.SetIndent("    ", "  ")
+	var werr error
+	list := func(member string, n int, elem func(i int) any, omitEmpty bool) {
+		if werr != nil || n == 0 && omitEmpty {
+			return
+		}
+		bw.WriteString(",\n  \"" + member + "\": [")
+		for i := range n {
+			buf.Reset()
+			if err := enc.Encode(elem(i)); err != nil {
+				werr = err
+				return
+			}
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString("\n    ")
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			if cw.n > maxSize {
+				werr = fmt.Errorf("%w: more than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)
+				return
+			}
+		}
+		if n > 0 {
+			bw.WriteString("\n  ")
+		}
+		bw.WriteString("]")
+	}
+	list("nodes", len(g.Nodes), func(i int) any { return g.Nodes[i] }, false)
+	list("edges", nEdges, func(i int) any { return edge(i) }, false)
+	list("traffic", len(g.Traffic), func(i int) any { return g.Traffic[i] }, true)
+	if werr != nil {
+		return werr
+	}
+	bw.WriteString("\n}\n")
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return cw.err
+}
+
+// countingWriter counts the bytes written through it and keeps the first
+// error.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
 }

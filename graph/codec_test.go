@@ -2,12 +2,14 @@ package graph
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -51,6 +53,10 @@ func TestParseErrors(t *testing.T) {
 		{"negative count", replace(`"sockets": 9`, `"sockets": -9`), "negative"},
 		{"negative unowned sockets", replace(`"host_count": 2`, `"host_count": 2, "unowned_sockets": -1`), "negative"},
 		{"null node", replace(`"nodes": [`, `"nodes": [null,`), "null"},
+		{"duplicate member in an edge", replace(`"sockets": 9`, `"sockets": 9, "Sockets": 9`), "duplicate member"},
+		{"duplicate member of the graph", replace(`"by": "hostgroup"`, `"by": "hostgroup", "BY": "host"`), "duplicate member"},
+		{"truncated, where", doc[:len(doc)/2], "line "},
+		{"unknown field, where", replace(`"host_count": 2`, `"host_count": 2, "color": "red"`), "line "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,5 +177,41 @@ func TestParseIncompleteAndMixed(t *testing.T) {
 	}
 	if mixed != 1 || incomplete != 1 {
 		t.Errorf("%d mixed edges, %d incomplete nodes; want 1, 1", mixed, incomplete)
+	}
+}
+
+// Write, which encodes one element at a time, gives the bytes encoding/json
+// gives the whole graph (two-space indentation, no HTML escaping), names
+// that need escaping included.
+func TestWriteIsEncodingJSON(t *testing.T) {
+	odd := "a<b>&c\"d\\e\u2028f\x01g\xffé"
+	g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 2, WindowedSnapshots: 1,
+		GeneratedAt: time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC),
+		Nodes:       []*Node{{ID: odd, Kind: KindHost, HostCount: 1, Hosts: []string{odd}}, {ID: "b", Kind: KindExternal}},
+		Edges: []*Edge{{From: odd, To: "b", Protocol: "tcp", Port: 443, SeenFrom: SeenClient, ClientProcesses: []string{odd},
+			Sockets: 3, Windowed: true, BytesPerSecondToServer: 1e21, BytesPerSecondToClient: 0.000001}},
+		Traffic: []*Traffic{{From: odd, To: "b", Bytes: 7, SeenFrom: SeenSender}},
+	}
+	for _, g := range []*Graph{g, {Schema: Schema, By: ByHostgroup, External: "collapse"}} {
+		var got, want bytes.Buffer
+		if err := Write(&got, g); err != nil {
+			t.Fatal(err)
+		}
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		out := *g
+		if out.Nodes == nil {
+			out.Nodes = []*Node{}
+		}
+		if out.Edges == nil {
+			out.Edges = []*Edge{}
+		}
+		if err := enc.Encode(&out); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("Write:\n%s\nencoding/json:\n%s", got.String(), want.String())
+		}
 	}
 }

@@ -1003,6 +1003,19 @@ func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts Input
 // time into a Merger. Documents from stdin or a FIFO that may be chosen are
 // kept in a private temporary file, not in memory. What `planet merge` runs.
 func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo MergeOptions) (*Graph, []Note, error) {
+	m, notes, err := mergeInputs(ctx, paths, stdin, in, mo)
+	if err != nil {
+		return nil, notes, err
+	}
+	g, err := m.finish()
+	if err != nil {
+		return nil, notes, err
+	}
+	return g, notes, nil
+}
+
+// mergeInputs is MergeInputs up to the graph: every chosen snapshot added.
+func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo MergeOptions) (*Merger, []Note, error) {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}
@@ -1030,9 +1043,5 @@ func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 	if _, err := c.each(winners, &notes, m.Add); err != nil {
 		return nil, notes, err
 	}
-	g, err := m.Graph()
-	if err != nil {
-		return nil, notes, err
-	}
-	return g, notes, nil
+	return m, notes, nil
 }

@@ -154,10 +154,6 @@ func (s *idSet) len() int {
 // seen by different hosts at each end is not counted once.
 type edgeAgg struct {
 	clientProcs, serverProcs []string
-	clientWls, serverWls     []string
-	// dialled: the addresses (ip:port) clients dialled where a DNAT sent
-	// them to this server (a service VIP, a DNAT router's port).
-	dialled                  []string
 	clientHosts, serverHosts idSet
 	// pairs counts folded host pairs by what saw them: both ends, the
 	// client only, the server only.
@@ -165,10 +161,56 @@ type edgeAgg struct {
 	sockets                             int
 	// c2s: bytes client -> server; s2c: server -> client.
 	c2s, s2c uint64
-	// The same as bytes per second over observation windows (scan
-	// --window); windowed: some folded pair had a windowed end.
+	// more holds what few edges have (nil until one does): a by-host
+	// fleet has millions of edges, and every byte here counts.
+	more *edgeMore
+}
+
+// edgeMore is an edge's workloads and windowed rates.
+type edgeMore struct {
+	clientWls, serverWls []string
+	// dialled: the addresses (ip:port) clients dialled where a DNAT sent
+	// them to this server (a service VIP, a DNAT router's port).
+	dialled []string
+	// The same as c2s and s2c as bytes per second over observation
+	// windows (scan --window); windowed: some folded pair had a windowed
+	// end.
 	windowed         bool
 	c2sRate, s2cRate float64
+}
+
+// extra returns e.more, made on first use.
+func (e *edgeAgg) extra() *edgeMore {
+	if e.more == nil {
+		e.more = &edgeMore{}
+	}
+	return e.more
+}
+
+// addWorkloads adds workload names (each may be empty: none) to the client
+// and server ends.
+func (e *edgeAgg) addWorkloads(client, server string) {
+	if client == "" && server == "" {
+		return
+	}
+	x := e.extra()
+	x.clientWls = addWorkload(x.clientWls, client)
+	x.serverWls = addWorkload(x.serverWls, server)
+}
+
+// addDialled adds an address a client dialled to reach this edge's server
+// through a DNAT.
+func (e *edgeAgg) addDialled(a netip.AddrPort) {
+	x := e.extra()
+	x.dialled = addWorkload(x.dialled, a.String())
+}
+
+// wls returns the client and server workloads.
+func (e *edgeAgg) wls() (client, server []string) {
+	if e.more == nil {
+		return nil, nil
+	}
+	return e.more.clientWls, e.more.serverWls
 }
 
 // hostPairKey is one client/server host pair of an edge: endpoint IDs (a
@@ -515,8 +557,8 @@ func (m *Merger) Add(s *snapshot.Snapshot) error {
 	if err := m.add(s); err != nil {
 		return err
 	}
-	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > MaxEntries {
-		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, MaxEntries, tooLargeHint)
+	if n := len(m.nodes) + len(m.edges) + len(m.traffic); n > maxEntries {
+		return fmt.Errorf("%w: more than %d nodes, edges and traffic pairs: %s", ErrTooLarge, maxEntries, tooLargeHint)
 	}
 	return nil
 }
@@ -700,9 +742,10 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	e.c2s = sum.u64(e.c2s, max(p.client.c2s, p.server.c2s))
 	e.s2c = sum.u64(e.s2c, max(p.client.s2c, p.server.s2c))
 	if p.client.windowed || p.server.windowed {
-		e.windowed = true
-		e.c2sRate = sum.f64(e.c2sRate, max(p.client.c2sRate, p.server.c2sRate))
-		e.s2cRate = sum.f64(e.s2cRate, max(p.client.s2cRate, p.server.s2cRate))
+		x := e.extra()
+		x.windowed = true
+		x.c2sRate = sum.f64(x.c2sRate, max(p.client.c2sRate, p.server.c2sRate))
+		x.s2cRate = sum.f64(x.s2cRate, max(p.client.s2cRate, p.server.s2cRate))
 	}
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
@@ -777,10 +820,9 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 		k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
 		e := m.edge(k)
 		e.clientProcs = addProcess(e.clientProcs, c.Process)
-		e.clientWls = addWorkload(e.clientWls, c.Workload)
-		e.serverWls = addWorkload(e.serverWls, farWl)
+		e.addWorkloads(c.Workload, farWl)
 		if c.DialledIP.IsValid() {
-			e.dialled = addWorkload(e.dialled, netip.AddrPortFrom(c.DialledIP.Unmap().WithZone(""), c.DialledPort).String())
+			e.addDialled(netip.AddrPortFrom(c.DialledIP.Unmap().WithZone(""), c.DialledPort))
 		}
 		e.clientHosts.add(self)
 		e.serverHosts.add(remoteEP)
@@ -798,8 +840,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
 	e := m.edge(k)
 	e.serverProcs = addProcess(e.serverProcs, c.Process)
-	e.serverWls = addWorkload(e.serverWls, c.Workload)
-	e.clientWls = addWorkload(e.clientWls, farWl)
+	e.addWorkloads(farWl, c.Workload)
 	e.serverHosts.add(self)
 	e.clientHosts.add(remoteEP)
 	p := view(hostPairKey{k, remoteEP, self})
@@ -839,9 +880,12 @@ func (e *edgeAgg) clone() *edgeAgg {
 	c := *e
 	c.clientProcs = slices.Clone(e.clientProcs)
 	c.serverProcs = slices.Clone(e.serverProcs)
-	c.clientWls = slices.Clone(e.clientWls)
-	c.dialled = slices.Clone(e.dialled)
-	c.serverWls = slices.Clone(e.serverWls)
+	if e.more != nil {
+		x := *e.more
+		x.clientWls, x.serverWls = slices.Clone(x.clientWls), slices.Clone(x.serverWls)
+		x.dialled = slices.Clone(x.dialled)
+		c.more = &x
+	}
 	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
 	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
 	return &c
@@ -893,7 +937,7 @@ func (v *endView) widen(w endView) {
 // pairs moved to with their views, the destination's own taken in; Graph
 // folds those instead of the held and pending ones. The Merger is not
 // changed, so a second Graph gives the same graph.
-func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
+func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostPairKey]struct{}, to map[hostPairKey]hostPair) {
 	if len(m.forwards) == 0 {
 		return nil, nil
 	}
@@ -932,21 +976,18 @@ func (m *Merger) forwarded(sum *checkedSum, edges map[edgeKey]*edgeAgg) (moved m
 			dst.server.widen(mv.p.server)
 		}
 		to[mv.to] = dst
-		e := edges[mv.to.edge]
-		if e == nil {
-			e = &edgeAgg{}
-			edges[mv.to.edge] = e
-		}
-		if mv.p.client.seen {
-			for _, p := range edges[mv.from.edge].clientProcs {
+		e := edges.get(mv.to.edge)
+		if src := edges.peek(mv.from.edge); mv.p.client.seen && src != nil {
+			for _, p := range src.clientProcs {
 				e.clientProcs = addProcess(e.clientProcs, p)
 			}
-			for _, w := range edges[mv.from.edge].clientWls {
-				e.clientWls = addWorkload(e.clientWls, w)
+			client, _ := src.wls()
+			for _, w := range client {
+				e.addWorkloads(w, "")
 			}
 			// What the client dialled: the router's port.
 			if ip := mv.p.serverIP; ip.IsValid() {
-				e.dialled = addWorkload(e.dialled, netip.AddrPortFrom(ip, mv.from.edge.port).String())
+				e.addDialled(netip.AddrPortFrom(ip, mv.from.edge.port))
 			}
 		}
 		e.clientHosts.add(mv.to.client)
@@ -975,10 +1016,51 @@ func (m *Merger) backendNode(f forward, proto uint16) int32 {
 	return f.node
 }
 
-// Graph builds the graph from what was added so far.
-func (m *Merger) Graph() (*Graph, error) {
+// Graph builds the graph from what was added so far. The Merger is not
+// changed: more snapshots can still be added and Graph called again.
+func (m *Merger) Graph() (*Graph, error) { return m.graph(false) }
+
+// finish is Graph for a Merger that is done: it hands its edge aggregates
+// over to the graph's edges one at a time (each freed as its edge is made),
+// so that the two never take memory side by side. The Merger must not be
+// used after.
+func (m *Merger) finish() (*Graph, error) { return m.graph(true) }
+
+// edgeOverlay is Graph's view of the edges: the Merger's aggregates, with
+// copies (made on first change) of those the held and pending pairs and
+// the forwards change. A nil entry is an edge all of whose pairs moved away.
+type edgeOverlay struct {
+	base    map[edgeKey]*edgeAgg
+	changed map[edgeKey]*edgeAgg
+}
+
+// get returns the edge's copy, made from the Merger's aggregate (or empty)
+// on first use.
+func (o *edgeOverlay) get(k edgeKey) *edgeAgg {
+	if e, ok := o.changed[k]; ok && e != nil {
+		return e
+	}
+	e := &edgeAgg{}
+	if b := o.base[k]; b != nil {
+		e = b.clone()
+	}
+	o.changed[k] = e
+	return e
+}
+
+// peek returns the edge as Graph sees it now, without copying it.
+func (o *edgeOverlay) peek(k edgeKey) *edgeAgg {
+	if e, ok := o.changed[k]; ok {
+		return e
+	}
+	return o.base[k]
+}
+
+// build makes the graph's header, nodes and traffic (in no order) and the
+// edges as Graph sees them: ids are the node IDs by Merger node index.
+func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	if err := m.settleDeferred(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	generated := m.newest
 	if generated.IsZero() && m.count > 0 {
@@ -1001,6 +1083,7 @@ func (m *Merger) Graph() (*Graph, error) {
 		names[n.key.name]++
 	}
 	ids := make([]string, len(m.nodes))
+	g.Nodes = make([]*Node, 0, len(m.nodes))
 	for i, n := range m.nodes {
 		ids[i] = n.key.name
 		if names[n.key.name] > 1 {
@@ -1020,56 +1103,33 @@ func (m *Merger) Graph() (*Graph, error) {
 	// The held pairs (both ends in, server scanned) and those still
 	// pending (seen by one end only: the other end's snapshot had nothing
 	// for them, or was declared and never added, as it could not be read)
-	// are folded into copies of the edges, after the forwards have moved
+	// are folded into copies of their edges, after the forwards have moved
 	// some of them, so that more snapshots can still be added and Graph
 	// called again with the same result. Folding sums, and moving sums or
 	// takes the larger, so map order does not matter.
-	edges := make(map[edgeKey]*edgeAgg, len(m.edges))
+	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
-	for k, e := range m.edges {
-		edges[k] = e.clone()
-	}
 	moved, to := m.forwarded(&sum, edges)
 	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
 		for k, p := range pairs {
 			_, gone := moved[k]
 			_, taken := to[k]
 			if !gone && !taken {
-				m.foldInto(&sum, edges[k.edge], k, &p)
+				m.foldInto(&sum, edges.get(k.edge), k, &p)
 			}
 		}
 	}
 	for k, p := range to {
-		m.foldInto(&sum, edges[k.edge], k, &p)
+		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}
 	if sum.overflow >= 0 {
-		return nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
+		return nil, nil, nil, fmt.Errorf("merge: an edge's total of %s overflows", sum.what)
 	}
 	// An edge all of whose pairs moved away is gone.
 	for k := range moved {
-		if e := edges[k.edge]; e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
-			delete(edges, k.edge)
+		if e := edges.peek(k.edge); e != nil && e.pairsBoth+e.pairsClient+e.pairsServer == 0 {
+			edges.changed[k.edge] = nil
 		}
-	}
-	for k, e := range edges {
-		out := &Edge{
-			From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-			SeenFrom:               e.seenFrom(),
-			ClientProcesses:        e.clientProcs,
-			ServerProcesses:        e.serverProcs,
-			ClientWorkloads:        e.clientWls,
-			ServerWorkloads:        e.serverWls,
-			Dialled:                e.dialled,
-			ClientHosts:            e.clientHosts.len(),
-			ServerHosts:            e.serverHosts.len(),
-			Sockets:                e.sockets,
-			PortBytesToServer:      e.c2s,
-			PortBytesToClient:      e.s2c,
-			Windowed:               e.windowed,
-			BytesPerSecondToServer: e.c2sRate,
-			BytesPerSecondToClient: e.s2cRate,
-		}
-		g.Edges = append(g.Edges, out)
 	}
 	for k, t := range m.traffic {
 		out := &Traffic{From: ids[k.from], To: ids[k.to], Bytes: max(t.sender, t.receiver)}
@@ -1083,10 +1143,86 @@ func (m *Merger) Graph() (*Graph, error) {
 		}
 		g.Traffic = append(g.Traffic, out)
 	}
+	return g, ids, edges, nil
+}
+
+func (m *Merger) graph(consume bool) (*Graph, error) {
+	g, ids, edges, err := m.build()
+	if err != nil {
+		return nil, err
+	}
+	n := len(m.edges)
+	for k, e := range edges.changed {
+		if _, ok := m.edges[k]; !ok && e != nil {
+			n++
+		}
+	}
+	g.Edges = make([]*Edge, 0, n)
+	// Edges are allocated in blocks: one allocation per edge costs more
+	// time, and in the Go allocator's rounding, memory.
+	var block []Edge
+	emit := func(k edgeKey, e *edgeAgg, own bool) {
+		if len(block) == cap(block) {
+			block = make([]Edge, 0, 4096)
+		}
+		block = append(block, m.toEdge(ids, k, e))
+		out := &block[len(block)-1]
+		if !own {
+			// The Merger's own lists: Graph sorts its copies.
+			out.ClientProcesses, out.ServerProcesses = slices.Clone(e.clientProcs), slices.Clone(e.serverProcs)
+			out.ClientWorkloads, out.ServerWorkloads = slices.Clone(out.ClientWorkloads), slices.Clone(out.ServerWorkloads)
+			out.Dialled = slices.Clone(out.Dialled)
+		}
+		g.Edges = append(g.Edges, out)
+	}
+	// Edges the forwards made, then the Merger's (changed or not).
+	for k, e := range edges.changed {
+		if _, ok := m.edges[k]; !ok && e != nil {
+			emit(k, e, true)
+		}
+	}
+	for k, e := range m.edges {
+		if c, ok := edges.changed[k]; ok {
+			if c != nil {
+				emit(k, c, true)
+			}
+		} else {
+			emit(k, e, consume)
+		}
+		if consume {
+			delete(m.edges, k)
+		}
+	}
 	if err := g.index(); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return g, nil
+}
+
+// toEdge makes the graph edge of aggregate e, whose key is k; its lists
+// are e's own.
+func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
+	var x edgeMore
+	if e.more != nil {
+		x = *e.more
+	}
+	return Edge{
+		From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
+		SeenFrom:               e.seenFrom(),
+		ClientProcesses:        e.clientProcs,
+		ServerProcesses:        e.serverProcs,
+		ClientWorkloads:        x.clientWls,
+		ServerWorkloads:        x.serverWls,
+		Dialled:                x.dialled,
+		ClientHosts:            e.clientHosts.len(),
+		ServerHosts:            e.serverHosts.len(),
+		Sockets:                e.sockets,
+		PortBytesToServer:      e.c2s,
+		PortBytesToClient:      e.s2c,
+		Windowed:               x.windowed,
+		BytesPerSecondToServer: x.c2sRate,
+		BytesPerSecondToClient: x.s2cRate,
+	}
 }
 
 // seenFrom says what saw the edge's host pairs: "both" when every pair
@@ -1169,5 +1305,5 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 			return nil, err
 		}
 	}
-	return m.Graph()
+	return m.finish()
 }

@@ -261,9 +261,12 @@ func (m *Merger) settleDeferred() error {
 	return nil
 }
 
-// sortWorkloads orders edge workload lists like process lists.
+// sortWorkloads orders edge workload lists (and the dialled addresses)
+// like process lists.
 func sortWorkloads(e *Edge) {
 	slices.Sort(e.ClientWorkloads)
 	slices.Sort(e.ServerWorkloads)
+	slices.Sort(e.Dialled)
 	e.ClientWorkloads, e.ServerWorkloads = nilIfEmpty(e.ClientWorkloads), nilIfEmpty(e.ServerWorkloads)
+	e.Dialled = nilIfEmpty(e.Dialled)
 }

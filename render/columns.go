@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,68 +64,138 @@ func (c *columns) fit(width int, steps ...narrowing) *columns {
 func (c *columns) Write(p []byte) (int, error) { return c.text.Write(p) }
 
 // Flush writes the buffered lines, aligned, and empties the buffer. A final
-// line without a newline is written without one.
+// line without a newline is written without one. The lines are read in
+// passes (widths, then text), each splitting one line at a time, so a table
+// of millions of lines takes its text and not a cell array besides.
 func (c *columns) Flush() {
-	text := c.text.String()
-	c.text.Reset()
-	if text == "" {
+	text := c.text.Bytes()
+	if len(text) == 0 {
 		return
 	}
-	lines := strings.Split(text, "\n")
-	trailingNewline := lines[len(lines)-1] == ""
+	trailingNewline := text[len(text)-1] == '\n'
 	if trailingNewline {
-		lines = lines[:len(lines)-1]
+		text = text[:len(text)-1]
 	}
-	rows := make([][]string, len(lines))
-	for i, line := range lines {
-		rows[i] = strings.Split(line, "\t")
-	}
-	var dropped []string
-	if c.maxWidth > 0 {
-		rows, dropped = c.narrow(rows)
-	}
-	for _, row := range rows {
-		for j := range row {
-			row[j] = strings.ReplaceAll(row[j], listSep, ",")
+	var cells []string // one line's, reused
+	each := func(fn func(i int, row []string)) {
+		rest := text
+		for i := 0; ; i++ {
+			line, tail, more := bytes.Cut(rest, []byte{'\n'})
+			cells = splitCells(cells[:0], line)
+			fn(i, cells)
+			if !more {
+				return
+			}
+			rest = tail
 		}
 	}
+	var (
+		dropped []string
+		gone    []bool
+		cut     []int // a column's narrowed width; 0: not narrowed
+	)
+	if c.maxWidth > 0 {
+		gone, cut, dropped = c.narrow(each)
+	}
+	// shown is a row's cells as written: narrowed columns cut, lists
+	// joined with ",", and columns left out dropped.
+	var shownCells []string
+	shown := func(row []string) []string {
+		shownCells = shownCells[:0]
+		for j, cell := range row {
+			if j < len(gone) && gone[j] {
+				continue
+			}
+			if j < len(cut) && cut[j] > 0 {
+				cell = truncate(cell, cut[j])
+			}
+			shownCells = append(shownCells, strings.ReplaceAll(cell, listSep, ","))
+		}
+		return shownCells
+	}
 	var widths []int
-	for i := range rows {
-		for j, cell := range rows[i][:len(rows[i])-1] {
+	lines := 0
+	each(func(i int, row []string) {
+		lines = i + 1
+		row = shown(row)
+		for j, cell := range row[:len(row)-1] {
 			if j == len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[j] = max(widths[j], uniseg.StringWidth(cell))
+			widths[j] = max(widths[j], termWidth(cell))
 		}
-	}
-	for i, row := range rows {
+	})
+	var out bytes.Buffer
+	each(func(i int, row []string) {
+		row = shown(row)
 		last := len(row) - 1
 		for j, cell := range row[:last] {
-			c.out.WriteString(cell)
-			c.out.WriteString(strings.Repeat(" ", widths[j]-uniseg.StringWidth(cell)+columnGap))
+			out.WriteString(cell)
+			pad := widths[j] - termWidth(cell) + columnGap
+			for range pad {
+				out.WriteByte(' ')
+			}
 		}
-		c.out.WriteString(row[last])
-		if i < len(rows)-1 || trailingNewline {
-			c.out.WriteByte('\n')
+		out.WriteString(row[last])
+		if i < lines-1 || trailingNewline {
+			out.WriteByte('\n')
 		}
-	}
+		if out.Len() >= 64<<10 {
+			c.out.Write(out.Bytes())
+			out.Reset()
+		}
+	})
+	c.out.Write(out.Bytes())
+	c.text.Reset()
 	if len(dropped) > 0 {
 		fmt.Fprintf(c.out, "(not shown in %d columns: %s)\n", c.maxWidth, strings.Join(dropped, ", "))
 	}
 }
 
-// narrow takes c's steps until every line of rows fits c.maxWidth (or the
-// steps run out) and returns the rows and the headers (first row) of the
-// columns it left out. Every row has the same number of cells.
-func (c *columns) narrow(rows [][]string) ([][]string, []string) {
-	n := len(rows[0])
-	widths := make([]int, n)
-	for _, row := range rows {
-		for j, cell := range row {
-			widths[j] = max(widths[j], dispWidth(cell))
+// splitCells appends line's tab-separated cells to cells.
+func splitCells(cells []string, line []byte) []string {
+	for {
+		cell, rest, more := bytes.Cut(line, []byte{'\t'})
+		cells = append(cells, string(cell))
+		if !more {
+			return cells
+		}
+		line = rest
+	}
+}
+
+// termWidth is uniseg.StringWidth, at once for printable ASCII (one
+// column a byte).
+func termWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return uniseg.StringWidth(s)
 		}
 	}
-	gone := make([]bool, n)
+	return len(s)
+}
+
+// narrow takes c's steps until every line fits c.maxWidth (or the steps
+// run out) and returns the columns it leaves out, the width each narrowed
+// column is cut to (0 where it is not), and the headers (first row) of the
+// columns left out. Every row has the same number of cells.
+func (c *columns) narrow(each func(func(i int, row []string))) (gone []bool, cut []int, dropped []string) {
+	var widths []int
+	var header []string
+	each(func(i int, row []string) {
+		if i == 0 {
+			header = slices.Clone(row)
+			widths = make([]int, len(row))
+		}
+		for j, cell := range row {
+			if j < len(widths) {
+				widths[j] = max(widths[j], dispWidth(cell))
+			}
+		}
+	})
+	n := len(widths)
+	gone = make([]bool, n)
+	cut = make([]int, n)
 	total := func() int {
 		t := -columnGap
 		for j, w := range widths {
@@ -134,7 +205,6 @@ func (c *columns) narrow(rows [][]string) ([][]string, []string) {
 		}
 		return t
 	}
-	var dropped []string
 	for _, st := range c.steps {
 		if total() <= c.maxWidth {
 			break
@@ -144,22 +214,17 @@ func (c *columns) narrow(rows [][]string) ([][]string, []string) {
 		}
 		if st.width == 0 {
 			gone[st.col] = true
-			dropped = append(dropped, rows[0][st.col])
+			dropped = append(dropped, header[st.col])
 			continue
 		}
 		if widths[st.col] > st.width {
 			widths[st.col] = max(st.width, widths[st.col]-(total()-c.maxWidth))
 		}
 	}
-	out := make([][]string, len(rows))
-	for i, row := range rows {
-		for j, cell := range row {
-			if !gone[j] {
-				out[i] = append(out[i], truncate(cell, widths[j]))
-			}
-		}
-	}
-	return out, dropped
+	// A column's cells are cut to its final width (truncate leaves a cell
+	// that fits as it is).
+	copy(cut, widths)
+	return gone, cut, dropped
 }
 
 // truncate cuts s to at most width terminal columns. A list (names joined
@@ -204,4 +269,4 @@ func truncate(s string, width int) string {
 }
 
 // dispWidth is the terminal columns s takes once written (listSep as ",").
-func dispWidth(s string) int { return uniseg.StringWidth(strings.ReplaceAll(s, listSep, ",")) }
+func dispWidth(s string) int { return termWidth(strings.ReplaceAll(s, listSep, ",")) }

@@ -34,8 +34,14 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 	if g == nil {
 		return errors.New("table: no graph")
 	}
-	var buf bytes.Buffer
-	tw := newColumns(&buf)
+	// Into w itself when it is a buffer (Render's): a table of millions of
+	// edges is not copied once more.
+	var own bytes.Buffer
+	buf, direct := w.(*bytes.Buffer)
+	if !direct {
+		buf = &own
+	}
+	tw := newColumns(buf)
 	fmt.Fprintf(tw, "GRAPH\t%s\n", graph.Schema)
 	fmt.Fprintf(tw, "GENERATED\t%s\n", g.GeneratedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "SNAPSHOTS\t%d\n", g.Snapshots)
@@ -53,7 +59,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
 			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
 		})
-		tw = newColumns(&buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15})
+		tw = newColumns(buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15})
 		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
 		for _, n := range nodes {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cell(n.ID), n.Kind, n.HostCount, cells(n.Hosts), cells(n.Domains))
@@ -61,7 +67,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		tw.Flush()
 	}
 
-	writeIncomplete(&buf, g)
+	writeIncomplete(buf, g)
 
 	buf.WriteString("\nDEPENDENCIES (client -> server; PORT is the server's)\n")
 	if len(g.Edges) == 0 {
@@ -90,7 +96,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 			steps = slices.Insert(steps, 7, narrowing{4, 12})
 			steps = slices.Insert(steps, 12, narrowing{4, 0})
 		}
-		tw = newColumns(&buf).fit(width, steps...)
+		tw = newColumns(buf).fit(width, steps...)
 		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES"+wlHead+"\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
 		edges := g.Edges // by from, to as text: the same unless a name is an address
 		if order.addrs {
@@ -116,7 +122,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 
 	if len(g.Traffic) > 0 {
 		buf.WriteString("\nTRAFFIC (darkstat, all ports; bytes since darkstat started)\n")
-		tw = newColumns(&buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8})
+		tw = newColumns(buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8})
 		fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
 		traffic := g.Traffic
 		if order.addrs {
@@ -129,6 +135,9 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)
 		}
 		tw.Flush()
+	}
+	if direct {
+		return nil
 	}
 	_, err := w.Write(buf.Bytes())
 	return err

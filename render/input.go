@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -30,20 +31,45 @@ func ReadInput(ctx context.Context, path string, stdin io.Reader) (*Input, error
 	}
 	// Opened without blocking and checked on the descriptor: a FIFO swapped
 	// in for the file cannot hang the render.
-	doc, err := fetch.ReadFile(ctx, path, graph.MaxSize)
+	f, err := fetch.OpenFile(ctx, path, graph.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	return ParseInput(doc, path)
+	defer f.Close()
+	return readInput(f, path)
 }
 
+// sniffSize is how much of a document is read to find its schema: planet
+// writes "schema" first.
+const sniffSize = 64 << 10
+
+// readInput reads a snapshot (at most snapshot.MaxSize bytes, whole) or a
+// graph (streamed, within graph's limits), whichever its schema names.
 func readInput(r io.Reader, name string) (*Input, error) {
-	doc, err := io.ReadAll(io.LimitReader(r, graph.MaxSize+1))
+	br := bufio.NewReaderSize(r, sniffSize)
+	head, err := br.Peek(sniffSize)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
+	}
+	if schema, err := snapshot.SniffSchema(head); err == nil && schema == graph.Schema {
+		g, err := graph.Read(br, name)
+		if err != nil {
+			return nil, err
+		}
+		return &Input{Name: name, Graph: g}, nil
+	}
+	// A snapshot, or a document whose schema is not at its start: read
+	// whole, up to a snapshot's limit; only a graph may be larger.
+	doc, err := io.ReadAll(io.LimitReader(br, snapshot.MaxSize+1))
 	if err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
-	if len(doc) > graph.MaxSize {
-		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", graph.MaxSize)}
+	if len(doc) > snapshot.MaxSize {
+		g, err := graph.Read(io.MultiReader(bytes.NewReader(doc), br), name)
+		if err != nil {
+			return nil, err
+		}
+		return &Input{Name: name, Graph: g}, nil
 	}
 	return ParseInput(doc, name)
 }

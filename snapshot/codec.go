@@ -242,6 +242,54 @@ type trailingError struct{ offset int64 }
 
 func (e *trailingError) Error() string { return "trailing data after the document" }
 
+// DecodeFragment strictly decodes frag, one JSON value read out of a larger
+// document at byte offset base (on 1-based line baseLine), into v: unknown
+// fields, a member named twice in one object, an object of more than
+// MaxMembers members and trailing data are *Error values naming name, with
+// the offset and line in the whole document; what names the value in
+// messages ("edges[12]"). Streaming readers (graph.Read) decode each element
+// this way, so a document's elements need not be in memory together.
+func DecodeFragment(frag []byte, name, what string, base int64, baseLine int, v any) error {
+	wrap := func(err error) error {
+		e, ok := positioned(name, frag, err).(*Error)
+		if !ok {
+			return err
+		}
+		e.Err = fmt.Errorf("%s: %w", what, e.Err)
+		if e.Offset >= 0 {
+			e.Line += baseLine - 1
+			e.Offset += base
+		} else {
+			// No position inside the value (an unknown field): where the
+			// value starts.
+			e.Offset, e.Line = base, baseLine
+		}
+		return e
+	}
+	dup, crowded := scanMembers(frag)
+	if crowded != nil {
+		return wrap(crowded)
+	}
+	dec := json.NewDecoder(bytes.NewReader(frag))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return wrap(err)
+	}
+	if off := dec.InputOffset(); len(bytes.TrimSpace(frag[off:])) != 0 {
+		return wrap(&trailingError{off + int64(len(frag[off:])-len(bytes.TrimLeft(frag[off:], " \t\r\n")))})
+	}
+	if dup != nil {
+		return wrap(dup)
+	}
+	return nil
+}
+
+// Truncated is the error for a document that ends at byte offset off (on
+// line line) before its last value does.
+func Truncated(name string, off int64, line int) error {
+	return &Error{Name: name, Offset: off, Line: line, Err: fmt.Errorf("truncated document: %w", io.ErrUnexpectedEOF)}
+}
+
 // positioned turns a decoding error into an Error with a byte offset and line.
 func positioned(name string, doc []byte, err error) error {
 	off := int64(-1)
@@ -414,8 +462,10 @@ func scanMembers(doc []byte) (dup, crowded *memberError) {
 			}
 			if d == len(stack)-1 {
 				b.WriteString(last)
-			} else {
-				b.Write(names[stack[d+1].first-1])
+			} else if i := stack[d+1].first - 1; i >= 0 {
+				// (A malformed object may hold a value with no name
+				// before it: the decoder reports that.)
+				b.Write(names[i])
 			}
 		}
 		return b.String()

@@ -31,11 +31,13 @@ func (e signalError) Error() string { return "received " + e.sig.String() }
 func (e signalError) ExitCode() int { return 128 + int(e.sig) }
 
 // softMemoryLimit is where the garbage collector starts working harder
-// (unless GOMEMLIMIT says otherwise): what merge, render and diff keep
-// alive on the largest inputs the limits accept (snapshot.MaxSize,
-// graph.MaxSize, graph.MaxEntries) stays below it, and so their peak RSS
-// stays under 512 MiB instead of growing to twice the live heap.
-const softMemoryLimit = 256 << 20
+// (unless GOMEMLIMIT says otherwise), so that peak RSS does not grow to
+// twice the live heap. A graph of millions of edges (graph.MaxEntries)
+// keeps more than this alive whatever the collector does; below 512 MiB
+// it then runs back to back, doubling the CPU time of render and diff
+// without lowering their peak (measured: 256 MiB gave the same 1.09 GB
+// peak for a 2-million-edge render, in 74 s against 34 s).
+const softMemoryLimit = 512 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {

@@ -124,23 +124,27 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 // runMerge is planet merge: read the fleet (snapshot files, or
 // Prometheus), merge it and write the graph.
 func (a *app) runMerge(ctx context.Context, o mergeOptions) error {
-	var g *graph.Graph
-	var notes []graph.Note
-	var err error
 	if o.prometheus != nil {
-		g, notes, err = promsrc.Merge(ctx, *o.prometheus, o.merge)
-	} else {
-		if slices.Contains(o.paths, "-") {
-			a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
+		g, notes, err := promsrc.Merge(ctx, *o.prometheus, o.merge)
+		a.logNotes(notes)
+		if err != nil {
+			return err
 		}
-		g, notes, err = graph.MergeInputs(ctx, o.paths, a.stdin, o.input, o.merge)
+		a.logNotes(g.IncompleteNotes())
+		return a.writeOutput(o.output, func(w io.Writer) error { return graph.Write(w, g) })
 	}
+	if slices.Contains(o.paths, "-") {
+		a.waitingForStdin("snapshots (JSON, one or many back to back)", "planet merge FILE|DIR...")
+	}
+	// MergeFleet writes the graph from the merge's own aggregates, one
+	// edge at a time, rather than building every edge first.
+	m, notes, err := graph.MergeFleet(ctx, o.paths, a.stdin, o.input, o.merge)
 	a.logNotes(notes)
 	if err != nil {
 		return err
 	}
-	a.logNotes(g.IncompleteNotes())
-	return a.writeOutput(o.output, func(w io.Writer) error { return graph.Write(w, g) })
+	a.logNotes(m.IncompleteNotes())
+	return a.writeOutput(o.output, m.Write)
 }
 
 // mergeFlags defines planet merge's flags on c; mergeOptions reads them.

@@ -92,6 +92,31 @@ func ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 	return getFile(ctx, path, limit)
 }
 
+// OpenFile opens a local regular file of at most limit bytes for reading,
+// with ReadFile's checks, for a caller that reads it as a stream.
+func OpenFile(ctx context.Context, path string, limit int64) (*os.File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+	case !info.Mode().IsRegular():
+		err = fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, fileKind(info.Mode()))
+	case info.Size() > limit:
+		err = fmt.Errorf("%s: %w (%d bytes, limit %d)", path, ErrTooLarge, info.Size(), limit)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // getFile reads a regular file of at most limit bytes. The file is opened
 // with O_NONBLOCK, so a FIFO swapped in after a check cannot block the open,
 // and its type is checked on the open descriptor, not on the name.

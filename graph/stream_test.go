@@ -1,0 +1,44 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/planetdeps/planet/graph/fleetgen"
+)
+
+// What merge writes from a Merged is what Write writes of the Graph
+// MergeInputs builds from the same files, byte for byte, for every way of
+// keying nodes and grouping external peers.
+func TestMergedWritesTheGraph(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := fleetgen.Generate(dir, fleetgen.Options{Hosts: 60, Records: 40, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, mo := range []MergeOptions{
+		{}, {By: ByHost}, {By: ByWorkload}, {By: ByHost, External: "collapse"}, {External: "cidr:16"},
+	} {
+		g, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, mo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got bytes.Buffer
+		if err := Write(&want, g); err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := MergeFleet(context.Background(), []string{dir}, nil, InputOptions{}, mo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Write(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("%+v: Merged.Write gives %d bytes, Write(MergeInputs) %d, and they differ", mo, got.Len(), want.Len())
+		}
+		if len(g.Edges) == 0 || len(r.Nodes().Nodes) != len(g.Nodes) {
+			t.Errorf("%+v: %d edges, %d nodes against %d", mo, len(g.Edges), len(r.Nodes().Nodes), len(g.Nodes))
+		}
+	}
+}

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,8 +27,10 @@ const columnGap = 2
 // wide as its widest cell in any line (tabwriter's column blocks, which end
 // at a line with fewer cells, never come into play).
 //
-// Write buffers text; Flush writes it to the underlying buffer with every
+// Write buffers text; Flush writes it to the underlying writer with every
 // cell but a line's last padded to its column's widest cell plus columnGap.
+// A table of millions of lines is given as a generator instead (rows),
+// which Flush runs once per pass, so its text is never held whole.
 // A line's text after its last tab is not a column cell and is never padded,
 // as with tabwriter. Cells must hold no tab or newline (see cell).
 //
@@ -36,8 +39,9 @@ const columnGap = 2
 // (its cells ending in "…"; a list keeps "+N more"), or a column left out
 // (a line under the table names those).
 type columns struct {
-	out      *bytes.Buffer
+	out      io.Writer
 	text     bytes.Buffer
+	source   func(w io.Writer) // rows' generator, or nil: text
 	maxWidth int
 	steps    []narrowing
 }
@@ -51,7 +55,48 @@ type narrowing struct{ col, width int }
 // is written as ",".
 const listSep = "\x1f"
 
-func newColumns(out *bytes.Buffer) *columns { return &columns{out: out} }
+func newColumns(out io.Writer) *columns { return &columns{out: out} }
+
+// rows makes gen the table's text, in place of what Write buffered: Flush
+// calls it once for each pass over the lines (two, three with fit), and
+// it must write the same text each time.
+func (c *columns) rows(gen func(w io.Writer)) *columns {
+	c.source = gen
+	return c
+}
+
+// lineSplitter calls fn with each complete line written to it (without its
+// newline); end passes on a last line without one.
+type lineSplitter struct {
+	partial []byte
+	fn      func(line []byte, newline bool)
+}
+
+func (s *lineSplitter) Write(p []byte) (int, error) {
+	n := len(p)
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			s.partial = append(s.partial, p...)
+			return n, nil
+		}
+		if len(s.partial) > 0 {
+			s.partial = append(s.partial, p[:i]...)
+			s.fn(s.partial, true)
+			s.partial = s.partial[:0]
+		} else {
+			s.fn(p[:i], true)
+		}
+		p = p[i+1:]
+	}
+}
+
+func (s *lineSplitter) end() {
+	if len(s.partial) > 0 {
+		s.fn(s.partial, false)
+		s.partial = s.partial[:0]
+	}
+}
 
 // fit limits the table to width terminal columns (0: no limit), narrowing
 // it by steps as needed.
@@ -69,25 +114,27 @@ func (c *columns) Write(p []byte) (int, error) { return c.text.Write(p) }
 // of millions of lines takes its text and not a cell array besides.
 func (c *columns) Flush() {
 	text := c.text.Bytes()
-	if len(text) == 0 {
+	if len(text) == 0 && c.source == nil {
 		return
 	}
-	trailingNewline := text[len(text)-1] == '\n'
-	if trailingNewline {
-		text = text[:len(text)-1]
-	}
 	var cells []string // one line's, reused
+	// lastNewline: whether the last line ends in a newline (a final line
+	// without one is written without one).
+	lastNewline := true
 	each := func(fn func(i int, row []string)) {
-		rest := text
-		for i := 0; ; i++ {
-			line, tail, more := bytes.Cut(rest, []byte{'\n'})
+		i := 0
+		split := &lineSplitter{fn: func(line []byte, newline bool) {
+			lastNewline = newline
 			cells = splitCells(cells[:0], line)
 			fn(i, cells)
-			if !more {
-				return
-			}
-			rest = tail
+			i++
+		}}
+		if c.source != nil {
+			c.source(split)
+		} else {
+			_, _ = split.Write(text)
 		}
+		split.end()
 	}
 	var (
 		dropped []string
@@ -114,9 +161,7 @@ func (c *columns) Flush() {
 		return shownCells
 	}
 	var widths []int
-	lines := 0
 	each(func(i int, row []string) {
-		lines = i + 1
 		row = shown(row)
 		for j, cell := range row[:len(row)-1] {
 			if j == len(widths) {
@@ -126,7 +171,12 @@ func (c *columns) Flush() {
 		}
 	})
 	var out bytes.Buffer
+	lines := 0
 	each(func(i int, row []string) {
+		lines = i + 1
+		if i > 0 {
+			out.WriteByte('\n')
+		}
 		row = shown(row)
 		last := len(row) - 1
 		for j, cell := range row[:last] {
@@ -137,16 +187,17 @@ func (c *columns) Flush() {
 			}
 		}
 		out.WriteString(row[last])
-		if i < lines-1 || trailingNewline {
-			out.WriteByte('\n')
-		}
 		if out.Len() >= 64<<10 {
-			c.out.Write(out.Bytes())
+			_, _ = c.out.Write(out.Bytes())
 			out.Reset()
 		}
 	})
-	c.out.Write(out.Bytes())
+	if lines > 0 && lastNewline {
+		out.WriteByte('\n')
+	}
+	_, _ = c.out.Write(out.Bytes())
 	c.text.Reset()
+	c.source = nil
 	if len(dropped) > 0 {
 		fmt.Fprintf(c.out, "(not shown in %d columns: %s)\n", c.maxWidth, strings.Join(dropped, ", "))
 	}

@@ -1,7 +1,7 @@
 package render
 
 import (
-	"bytes"
+	"bufio"
 	"cmp"
 	"errors"
 	"fmt"
@@ -34,13 +34,10 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 	if g == nil {
 		return errors.New("table: no graph")
 	}
-	// Into w itself when it is a buffer (Render's): a table of millions of
-	// edges is not copied once more.
-	var own bytes.Buffer
-	buf, direct := w.(*bytes.Buffer)
-	if !direct {
-		buf = &own
-	}
+	// Written as it goes: the lists of nodes and edges are generated once
+	// per pass of the table's alignment, so a table of millions of edges
+	// is never held in memory.
+	buf := bufio.NewWriterSize(w, 64<<10)
 	tw := newColumns(buf)
 	fmt.Fprintf(tw, "GRAPH\t%s\n", graph.Schema)
 	fmt.Fprintf(tw, "GENERATED\t%s\n", g.GeneratedAt.UTC().Format(time.RFC3339))
@@ -59,12 +56,12 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
 			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
 		})
-		tw = newColumns(buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15})
-		fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
-		for _, n := range nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cell(n.ID), n.Kind, n.HostCount, cells(n.Hosts), cells(n.Domains))
-		}
-		tw.Flush()
+		newColumns(buf).fit(width, narrowing{4, 24}, narrowing{3, 24}, narrowing{4, 12}, narrowing{3, 12}, narrowing{0, 24}, narrowing{0, 15}).rows(func(tw io.Writer) {
+			fmt.Fprintln(tw, "NODE\tKIND\tHOSTS\tSCANNED\tDOMAINS")
+			for _, n := range nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cell(n.ID), n.Kind, n.HostCount, cells(n.Hosts), cells(n.Domains))
+			}
+		}).Flush()
 	}
 
 	writeIncomplete(buf, g)
@@ -96,8 +93,6 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 			steps = slices.Insert(steps, 7, narrowing{4, 12})
 			steps = slices.Insert(steps, 12, narrowing{4, 0})
 		}
-		tw = newColumns(buf).fit(width, steps...)
-		fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES"+wlHead+"\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
 		edges := g.Edges // by from, to as text: the same unless a name is an address
 		if order.addrs {
 			edges = slices.Clone(g.Edges)
@@ -105,19 +100,21 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
 			})
 		}
-		for _, e := range edges {
-			wl := ""
-			if withWl {
-				wl = "\t" + cells(e.ClientWorkloads) + " -> " + cells(e.ServerWorkloads)
+		newColumns(buf).fit(width, steps...).rows(func(tw io.Writer) {
+			fmt.Fprintln(tw, "CLIENT\tSERVER\tPORT\tPROCESSES"+wlHead+"\tHOSTS\tSOCKETS\tSEEN_FROM\tTO_SERVER\tTO_CLIENT")
+			for _, e := range edges {
+				wl := ""
+				if withWl {
+					wl = "\t" + cells(e.ClientWorkloads) + " -> " + cells(e.ServerWorkloads)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s%s\t%d -> %d\t%d\t%s\t%s\t%s\n",
+					cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
+					cells(e.ClientProcesses), cells(e.ServerProcesses), wl,
+					e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom,
+					knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToServer),
+					knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToClient))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s%s\t%d -> %d\t%d\t%s\t%s\t%s\n",
-				cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
-				cells(e.ClientProcesses), cells(e.ServerProcesses), wl,
-				e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom,
-				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToServer),
-				knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToClient))
-		}
-		tw.Flush()
+		}).Flush()
 	}
 
 	if len(g.Traffic) > 0 {
@@ -136,16 +133,12 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		}
 		tw.Flush()
 	}
-	if direct {
-		return nil
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	return buf.Flush()
 }
 
 // writeIncomplete lists the nodes with hosts whose scan could not see every
 // socket's owner process; nothing when every scan was complete.
-func writeIncomplete(buf *bytes.Buffer, g *graph.Graph) {
+func writeIncomplete(buf *bufio.Writer, g *graph.Graph) {
 	var tw *columns
 	for _, n := range g.Nodes {
 		if len(n.IncompleteHosts) == 0 {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -131,7 +132,16 @@ func (o Options) Validate() error {
 }
 
 // Render produces in as opts.Format, in memory, so that nothing is written
-// when any step fails.
+// when any step fails; see RenderTo for the formats.
+func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := RenderTo(ctx, &buf, in, opts); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// RenderTo writes in as opts.Format to w:
 //
 //   - textfile: the snapshot's Prometheus metrics (a graph is refused: the
 //     textfile describes one host's sockets, and dashboards key on it);
@@ -139,39 +149,51 @@ func (o Options) Validate() error {
 //     filter is set, the graph's (GraphTable);
 //   - dot, svg, mermaid, json: the graph, or the snapshot merged alone into
 //     a one-host graph, after opts.Filter.
-func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
+//
+// A graph's table and JSON, the formats without a size limit, are written
+// as they are made, so their text (hundreds of megabytes for millions of
+// edges) is never held whole; every check that can refuse the input comes
+// first, so an error after the first byte is w's. The other formats are
+// made in memory and written at the end, nothing when a step fails.
+func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	if err := opts.Validate(); err != nil {
-		return nil, err
+		return err
 	}
 	var buf bytes.Buffer
 	switch {
 	case opts.Format == FormatTextfile && in.Snapshot == nil:
-		return nil, fmt.Errorf("%s: the textfile format needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
+		return fmt.Errorf("%s: the textfile format needs a snapshot (%s) and this is a merged graph (%s); render the hosts' snapshots, or pick dot, svg, mermaid, json or table",
 			in.Name, "planet.snapshot/v2", graph.Schema)
 	case opts.Format == FormatTextfile:
-		err := metrics.Textfile(&buf, in.Snapshot)
-		return buf.Bytes(), err
+		if err := metrics.Textfile(&buf, in.Snapshot); err != nil {
+			return err
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
 	case opts.Format == FormatTable && in.Snapshot != nil && opts.Filter.IsZero():
-		err := Table(&buf, in.Snapshot)
-		return buf.Bytes(), err
+		if err := Table(&buf, in.Snapshot); err != nil {
+			return err
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
 	}
 	g, err := in.AsGraph()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if g, err = opts.Filter.Apply(g); err != nil {
-		return nil, err
+		return err
 	}
 	var marks diffMarks
 	if opts.DiffBase != nil {
 		if g, marks, err = withDiff(g, opts.DiffBase, opts.Filter); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	switch opts.Format {
 	case FormatDOT:
 		if !opts.Force && len(g.Edges) > DOTMaxEdges {
-			return nil, &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
+			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
 		}
 		var b []byte
 		if b, err = dotBytes(g, marks); err == nil {
@@ -180,31 +202,33 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 	case FormatMermaid:
 		err = mermaid(&buf, g, marks, opts.Force)
 	case FormatJSON:
-		err = graph.Write(&buf, g)
+		return graph.Write(w, g)
 	case FormatTable:
-		err = GraphTableWidth(&buf, g, opts.Width)
+		return GraphTableWidth(w, g, opts.Width)
 	case FormatSVG:
 		if !opts.Force {
 			if err := checkDrawingSize(g, marks); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		dot, err := dotBytes(g, marks)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		svg, err := SVG(ctx, dot, opts.SVG)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return svgLabelsOnTop(svgFonts(svg)), nil
+		_, err = w.Write(svgLabelsOnTop(svgFonts(svg)))
+		return err
 	default:
 		err = fmt.Errorf("render: %w %q", ErrFormat, opts.Format)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return buf.Bytes(), nil
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 // CheckSVGSize refuses a graph whose drawing (external peers and

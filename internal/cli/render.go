@@ -112,7 +112,7 @@ func (a *app) renderOptions(path string, depthSet bool) (renderOptions, error) {
 }
 
 // runRender is planet render: read the input (and the --diff base), render
-// it in memory, then write it.
+// it and write it.
 func (a *app) runRender(ctx context.Context, o renderOptions) error {
 	if o.path == "-" || o.diffBase == "-" {
 		a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
@@ -126,14 +126,18 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 			return err
 		}
 	}
-	out, err := render.Render(ctx, in, o.render)
-	if err != nil {
-		return renderAdvice(err)
-	}
-	return a.writeOutput(o.output, func(w io.Writer) error {
-		_, err := w.Write(out)
-		return err
+	// The table and JSON of a graph are written as they are made (an
+	// output file replaced only once whole); every refusal comes before
+	// the first byte.
+	var renderErr error
+	err = a.writeOutput(o.output, func(w io.Writer) error {
+		renderErr = render.RenderTo(ctx, w, in, o.render)
+		return renderErr
 	})
+	if renderErr != nil {
+		return renderAdvice(renderErr)
+	}
+	return err
 }
 
 // renderFlags defines planet render's flags on c; renderOptions reads them.

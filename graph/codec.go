@@ -66,7 +66,7 @@ func Parse(doc []byte, name string) (*Graph, error) {
 // snapshot.ErrSchema. Repeated strings (node IDs in edges, protocols,
 // process and workload names) share one copy.
 func Read(r io.Reader, name string) (*Graph, error) {
-	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}}
+	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}}
 	g, err := d.graph()
 	if err != nil {
 		return nil, err
@@ -156,15 +156,11 @@ func (d *docReader) graph() (*Graph, error) {
 				if e == nil {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
 				}
-				if e.BytesPerSecondToServer < 0 || e.BytesPerSecondToClient < 0 {
+				if b := e.Bytes(); b.BytesPerSecondToServer < 0 || b.BytesPerSecondToClient < 0 {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: negative bytes per second", what)}
 				}
 				e.From, e.To, e.Protocol, e.SeenFrom = d.str(e.From), d.str(e.To), d.str(e.Protocol), d.str(e.SeenFrom)
-				for _, l := range [][]string{e.ClientProcesses, e.ServerProcesses, e.ClientWorkloads, e.ServerWorkloads} {
-					for i := range l {
-						l[i] = d.str(l[i])
-					}
-				}
+				e.EdgeNames = d.names(e.EdgeNames)
 				// Edges are kept in blocks: one allocation each costs
 				// more time and, rounded up, more memory.
 				if len(block) == cap(block) {
@@ -287,6 +283,9 @@ type docReader struct {
 	line    int   // 1-based line of off
 	entries int   // array elements read so far
 	intern  map[string]string
+	// nameSets holds each distinct EdgeNames (see names), by key.
+	nameSets map[string]*EdgeNames
+	key      []byte
 }
 
 // str returns the one copy of s.
@@ -296,6 +295,39 @@ func (d *docReader) str(s string) string {
 	}
 	d.intern[s] = s
 	return s
+}
+
+// names returns the one copy of n's lists, sorted (nil when all are
+// empty): the edges of a fleet repeat a few sets of processes and
+// workloads.
+func (d *docReader) names(n *EdgeNames) *EdgeNames {
+	if n.empty() {
+		return nil
+	}
+	n.sort()
+	lists := []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled}
+	// The key spells each list's length and each name's length and text.
+	d.key = d.key[:0]
+	for _, l := range lists {
+		d.key = strconv.AppendInt(d.key, int64(len(*l)), 10)
+		for _, s := range *l {
+			d.key = append(d.key, ':')
+			d.key = strconv.AppendInt(d.key, int64(len(s)), 10)
+			d.key = append(d.key, ':')
+			d.key = append(d.key, s...)
+		}
+		d.key = append(d.key, ';')
+	}
+	if v, ok := d.nameSets[string(d.key)]; ok {
+		return v
+	}
+	for _, l := range lists {
+		for i := range *l {
+			(*l)[i] = d.str((*l)[i])
+		}
+	}
+	d.nameSets[string(d.key)] = n
+	return n
 }
 
 // nonSpace skips white space and returns the next byte without consuming it.

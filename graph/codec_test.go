@@ -188,8 +188,8 @@ func TestWriteIsEncodingJSON(t *testing.T) {
 	g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 2, WindowedSnapshots: 1,
 		GeneratedAt: time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC),
 		Nodes:       []*Node{{ID: odd, Kind: KindHost, HostCount: 1, Hosts: []string{odd}}, {ID: "b", Kind: KindExternal}},
-		Edges: []*Edge{{From: odd, To: "b", Protocol: "tcp", Port: 443, SeenFrom: SeenClient, ClientProcesses: []string{odd},
-			Sockets: 3, Windowed: true, BytesPerSecondToServer: 1e21, BytesPerSecondToClient: 0.000001}},
+		Edges: []*Edge{{From: odd, To: "b", Protocol: "tcp", Port: 443, SeenFrom: SeenClient, EdgeNames: &EdgeNames{ClientProcesses: []string{odd}},
+			Sockets: 3, EdgeBytes: &EdgeBytes{Windowed: true, BytesPerSecondToServer: 1e21, BytesPerSecondToClient: 0.000001}}},
 		Traffic: []*Traffic{{From: odd, To: "b", Bytes: 7, SeenFrom: SeenSender}},
 	}
 	for _, g := range []*Graph{g, {Schema: Schema, By: ByHostgroup, External: "collapse"}} {

@@ -193,8 +193,8 @@ func compareKeys(a, b EdgeKey) int {
 
 func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
 	var ch []FieldChange
-	ch = appendChange(ch, "client_processes", strings.Join(o.ClientProcesses, ","), strings.Join(n.ClientProcesses, ","))
-	ch = appendChange(ch, "server_processes", strings.Join(o.ServerProcesses, ","), strings.Join(n.ServerProcesses, ","))
+	ch = appendChange(ch, "client_processes", strings.Join(o.Names().ClientProcesses, ","), strings.Join(n.Names().ClientProcesses, ","))
+	ch = appendChange(ch, "server_processes", strings.Join(o.Names().ServerProcesses, ","), strings.Join(n.Names().ServerProcesses, ","))
 	// Host counts of a dependency on collapsed external peers follow which
 	// addresses were seen, not what depends on what.
 	if !collapsed || (n.From != ExternalNode && n.To != ExternalNode) {
@@ -203,11 +203,11 @@ func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
 	}
 	ch = appendChange(ch, "seen_from", o.SeenFrom, n.SeenFrom)
 	if opts.BytesChangePercent > 0 {
-		if bytesChanged(o.PortBytesToServer, n.PortBytesToServer, opts.BytesChangePercent) {
-			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.PortBytesToServer), fmtUint(n.PortBytesToServer)})
+		if bytesChanged(o.Bytes().PortBytesToServer, n.Bytes().PortBytesToServer, opts.BytesChangePercent) {
+			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.Bytes().PortBytesToServer), fmtUint(n.Bytes().PortBytesToServer)})
 		}
-		if bytesChanged(o.PortBytesToClient, n.PortBytesToClient, opts.BytesChangePercent) {
-			ch = append(ch, FieldChange{"port_bytes_to_client", fmtUint(o.PortBytesToClient), fmtUint(n.PortBytesToClient)})
+		if bytesChanged(o.Bytes().PortBytesToClient, n.Bytes().PortBytesToClient, opts.BytesChangePercent) {
+			ch = append(ch, FieldChange{"port_bytes_to_client", fmtUint(o.Bytes().PortBytesToClient), fmtUint(n.Bytes().PortBytesToClient)})
 		}
 	}
 	return ch
@@ -304,14 +304,19 @@ func collapseExternal(g *Graph) *Graph {
 			out.Edges = append(out.Edges, &c)
 			continue
 		}
-		m.ClientProcesses = union(m.ClientProcesses, e.ClientProcesses)
-		m.ServerProcesses = union(m.ServerProcesses, e.ServerProcesses)
+		// m's lists may be shared with other edges: a new set.
+		names := m.Names()
+		names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
+		names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
+		m.EdgeNames = edgeNames(names)
 		m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
 		if m.SeenFrom != e.SeenFrom {
 			m.SeenFrom = SeenBoth
 		}
-		m.PortBytesToServer += e.PortBytesToServer
-		m.PortBytesToClient += e.PortBytesToClient
+		b := m.Bytes()
+		b.PortBytesToServer += e.Bytes().PortBytesToServer
+		b.PortBytesToClient += e.Bytes().PortBytesToClient
+		m.EdgeBytes = edgeBytes(b)
 	}
 	slices.SortFunc(out.Edges, compareEdges)
 	traffic := map[[2]string]*Traffic{}

@@ -18,11 +18,13 @@ func TestCompare(t *testing.T) {
 	db := &Node{ID: "db", Kind: KindHostgroup, HostCount: 1}
 	cache := &Node{ID: "cache", Kind: KindHostgroup, HostCount: 1}
 	webDB := &Edge{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth,
-		ClientProcesses: []string{"web"}, ServerProcesses: []string{"postgres"}, ClientHosts: 2, ServerHosts: 1, Sockets: 4,
-		PortBytesToServer: 1000, PortBytesToClient: 10000}
+		EdgeNames: &EdgeNames{ClientProcesses: []string{"web"}, ServerProcesses: []string{"postgres"}}, ClientHosts: 2, ServerHosts: 1, Sockets: 4,
+		EdgeBytes: &EdgeBytes{PortBytesToServer: 1000, PortBytesToClient: 10000}}
 	webCache := &Edge{From: "web", To: "cache", Protocol: "tcp", Port: 6379, SeenFrom: SeenClient, ClientHosts: 1, ServerHosts: 1}
 	with := func(e *Edge, f func(*Edge)) *Edge {
 		c := *e
+		names, bytes := *c.EdgeNames, *c.EdgeBytes
+		c.EdgeNames, c.EdgeBytes = &names, &bytes
 		f(&c)
 		return &c
 	}
@@ -183,11 +185,11 @@ func TestCompareQuietByDefault(t *testing.T) {
 	db := &Node{ID: "db", Kind: KindHostgroup, HostCount: 1}
 	scan := func(bytes uint64, ips ...string) *Graph {
 		g := diffGraph([]*Node{db, web}, []*Edge{{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth,
-			ClientHosts: 2, ServerHosts: 1, PortBytesToServer: bytes, PortBytesToClient: 10 * bytes}}, []*Traffic{{From: "web", To: "db", Bytes: 3 * bytes}})
+			ClientHosts: 2, ServerHosts: 1, EdgeBytes: &EdgeBytes{PortBytesToServer: bytes, PortBytesToClient: 10 * bytes}}}, []*Traffic{{From: "web", To: "db", Bytes: 3 * bytes}})
 		for i, ip := range ips {
 			g.Nodes = append(g.Nodes, &Node{ID: ip, Kind: KindExternal, HostCount: 1})
 			g.Edges = append(g.Edges, &Edge{From: "web", To: ip, Protocol: "tcp", Port: 443, SeenFrom: SeenClient,
-				ClientProcesses: []string{"app"}, ClientHosts: 1 + i%2, ServerHosts: 1, PortBytesToServer: bytes})
+				EdgeNames: &EdgeNames{ClientProcesses: []string{"app"}}, ClientHosts: 1 + i%2, ServerHosts: 1, EdgeBytes: &EdgeBytes{PortBytesToServer: bytes}})
 		}
 		slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 		slices.SortFunc(g.Edges, compareEdges)

@@ -236,7 +236,29 @@ type Edge struct {
 	// SeenFrom says which ends reported the dependency, per client/server
 	// host pair: "client" (upstream records only), "server" (downstream
 	// records only), "both" (every pair from both ends) or "mixed".
-	SeenFrom        string   `json:"seen_from"`
+	SeenFrom string `json:"seen_from"`
+	// EdgeNames holds the edge's process, workload and dialled-address
+	// lists; nil when all are empty. Read them through Names.
+	*EdgeNames
+	ClientHosts int `json:"client_hosts"`
+	ServerHosts int `json:"server_hosts"`
+	// Sockets sums, over the client/server host pairs, the larger of the
+	// pair's two ends' socket totals: both ends of a pair count the same
+	// sockets, and either may miss some or not have been scanned.
+	// Connection-tracking flows no socket shows (snapshot.Connection.Flows)
+	// count as sockets here.
+	Sockets int `json:"sockets"`
+	// EdgeBytes holds the edge's byte counts; nil when none is known.
+	// Read them through Bytes.
+	*EdgeBytes
+
+	uid int64 // gonum line ID: position in Graph.Edges
+}
+
+// EdgeNames are an edge's lists of names (JSON members of the edge, in
+// this order). Edges read from one document share one EdgeNames value per
+// distinct set of lists: never modify one in place.
+type EdgeNames struct {
 	ClientProcesses []string `json:"client_processes,omitempty"`
 	ServerProcesses []string `json:"server_processes,omitempty"`
 	// ClientWorkloads and ServerWorkloads name the workloads (systemd
@@ -247,15 +269,17 @@ type Edge struct {
 	// where a DNAT sent them to this server: a service VIP resolved on
 	// the client host (snapshot.Connection.DialledIP), a DNAT router's
 	// published port. Empty when every client dialled the server itself.
-	Dialled     []string `json:"dialled,omitempty"`
-	ClientHosts int      `json:"client_hosts"`
-	ServerHosts int      `json:"server_hosts"`
-	// Sockets sums, over the client/server host pairs, the larger of the
-	// pair's two ends' socket totals: both ends of a pair count the same
-	// sockets, and either may miss some or not have been scanned.
-	// Connection-tracking flows no socket shows (snapshot.Connection.Flows)
-	// count as sockets here.
-	Sockets int `json:"sockets"`
+	Dialled []string `json:"dialled,omitempty"`
+}
+
+// empty says whether every list is empty.
+func (n *EdgeNames) empty() bool {
+	return n == nil || len(n.ClientProcesses)+len(n.ServerProcesses)+len(n.ClientWorkloads)+len(n.ServerWorkloads)+len(n.Dialled) == 0
+}
+
+// EdgeBytes are an edge's byte counts (JSON members of the edge, in this
+// order), apart from the edge because most graphs have few of them.
+type EdgeBytes struct {
 	// PortBytesToServer and PortBytesToClient are per-connection TCP counters
 	// of this port (summed per host pair like Sockets), absent when unknown.
 	PortBytesToServer uint64 `json:"port_bytes_to_server,omitempty"`
@@ -268,8 +292,38 @@ type Edge struct {
 	Windowed               bool    `json:"windowed,omitempty"`
 	BytesPerSecondToServer float64 `json:"bytes_per_second_to_server,omitempty"`
 	BytesPerSecondToClient float64 `json:"bytes_per_second_to_client,omitempty"`
+}
 
-	uid int64 // gonum line ID: position in Graph.Edges
+// edgeNames is n, or nil when every list is empty.
+func edgeNames(n EdgeNames) *EdgeNames {
+	if n.empty() {
+		return nil
+	}
+	return &n
+}
+
+// edgeBytes is b, or nil when every count is zero.
+func edgeBytes(b EdgeBytes) *EdgeBytes {
+	if b == (EdgeBytes{}) {
+		return nil
+	}
+	return &b
+}
+
+// Names returns the edge's lists (all empty when it has none).
+func (e *Edge) Names() EdgeNames {
+	if e.EdgeNames == nil {
+		return EdgeNames{}
+	}
+	return *e.EdgeNames
+}
+
+// Bytes returns the edge's byte counts (all zero when none is known).
+func (e *Edge) Bytes() EdgeBytes {
+	if e.EdgeBytes == nil {
+		return EdgeBytes{}
+	}
+	return *e.EdgeBytes
 }
 
 // Traffic is the bytes darkstat saw flowing From -> To, over all ports: the
@@ -366,10 +420,13 @@ func (e *Edge) check(g *Graph) error {
 	if e.ClientHosts < 0 || e.ServerHosts < 0 || e.Sockets < 0 {
 		return errorf("edge %s: negative count", e)
 	}
-	slices.Sort(e.ClientProcesses)
-	slices.Sort(e.ServerProcesses)
-	e.ClientProcesses, e.ServerProcesses = nilIfEmpty(e.ClientProcesses), nilIfEmpty(e.ServerProcesses)
-	sortWorkloads(e)
+	if e.EdgeNames.empty() {
+		e.EdgeNames = nil
+	}
+	e.EdgeNames.sort()
+	if e.EdgeBytes != nil && *e.EdgeBytes == (EdgeBytes{}) {
+		e.EdgeBytes = nil
+	}
 	return nil
 }
 

@@ -1167,11 +1167,12 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 		}
 		block = append(block, m.toEdge(ids, k, e))
 		out := &block[len(block)-1]
-		if !own {
-			// The Merger's own lists: Graph sorts its copies.
-			out.ClientProcesses, out.ServerProcesses = slices.Clone(e.clientProcs), slices.Clone(e.serverProcs)
-			out.ClientWorkloads, out.ServerWorkloads = slices.Clone(out.ClientWorkloads), slices.Clone(out.ServerWorkloads)
-			out.Dialled = slices.Clone(out.Dialled)
+		if x := out.EdgeNames; !own && x != nil {
+			// The Merger's own lists (in toEdge's new EdgeNames): Graph
+			// sorts its copies.
+			x.ClientProcesses, x.ServerProcesses = slices.Clone(x.ClientProcesses), slices.Clone(x.ServerProcesses)
+			x.ClientWorkloads, x.ServerWorkloads = slices.Clone(x.ClientWorkloads), slices.Clone(x.ServerWorkloads)
+			x.Dialled = slices.Clone(x.Dialled)
 		}
 		g.Edges = append(g.Edges, out)
 	}
@@ -1208,20 +1209,24 @@ func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
 	}
 	return Edge{
 		From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-		SeenFrom:               e.seenFrom(),
-		ClientProcesses:        e.clientProcs,
-		ServerProcesses:        e.serverProcs,
-		ClientWorkloads:        x.clientWls,
-		ServerWorkloads:        x.serverWls,
-		Dialled:                x.dialled,
-		ClientHosts:            e.clientHosts.len(),
-		ServerHosts:            e.serverHosts.len(),
-		Sockets:                e.sockets,
-		PortBytesToServer:      e.c2s,
-		PortBytesToClient:      e.s2c,
-		Windowed:               x.windowed,
-		BytesPerSecondToServer: x.c2sRate,
-		BytesPerSecondToClient: x.s2cRate,
+		SeenFrom: e.seenFrom(),
+		EdgeNames: edgeNames(EdgeNames{
+			ClientProcesses: e.clientProcs,
+			ServerProcesses: e.serverProcs,
+			ClientWorkloads: x.clientWls,
+			ServerWorkloads: x.serverWls,
+			Dialled:         x.dialled,
+		}),
+		ClientHosts: e.clientHosts.len(),
+		ServerHosts: e.serverHosts.len(),
+		Sockets:     e.sockets,
+		EdgeBytes: edgeBytes(EdgeBytes{
+			PortBytesToServer:      e.c2s,
+			PortBytesToClient:      e.s2c,
+			Windowed:               x.windowed,
+			BytesPerSecondToServer: x.c2sRate,
+			BytesPerSecondToClient: x.s2cRate,
+		}),
 	}
 }
 

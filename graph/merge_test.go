@@ -83,9 +83,9 @@ func describe(g *Graph) (nodes, edges, traffic []string) {
 	}
 	for _, e := range g.Edges {
 		s := fmt.Sprintf("%s->%s %s/%d %s sockets=%d clients=%d servers=%d cp=%v sp=%v",
-			e.From, e.To, e.Protocol, e.Port, e.SeenFrom, e.Sockets, e.ClientHosts, e.ServerHosts, e.ClientProcesses, e.ServerProcesses)
-		if e.PortBytesToServer != 0 || e.PortBytesToClient != 0 {
-			s += fmt.Sprintf(" bytes=%d/%d", e.PortBytesToServer, e.PortBytesToClient)
+			e.From, e.To, e.Protocol, e.Port, e.SeenFrom, e.Sockets, e.ClientHosts, e.ServerHosts, e.Names().ClientProcesses, e.Names().ServerProcesses)
+		if e.Bytes().PortBytesToServer != 0 || e.Bytes().PortBytesToClient != 0 {
+			s += fmt.Sprintf(" bytes=%d/%d", e.PortBytesToServer, e.Bytes().PortBytesToClient)
 		}
 		edges = append(edges, s)
 	}

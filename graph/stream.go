@@ -74,10 +74,7 @@ func (r *Merged) Write(w io.Writer) error {
 		k := r.keys[i]
 		agg := r.edges.peek(k)
 		e = r.m.toEdge(r.ids, k, agg)
-		slices.Sort(e.ClientProcesses)
-		slices.Sort(e.ServerProcesses)
-		e.ClientProcesses, e.ServerProcesses = nilIfEmpty(e.ClientProcesses), nilIfEmpty(e.ServerProcesses)
-		sortWorkloads(&e)
+		e.EdgeNames.sort() // toEdge's new EdgeNames, with the Merger's lists
 		return &e
 	})
 }

@@ -39,10 +39,10 @@ func TestMergeWindow(t *testing.T) {
 		t.Errorf("windowed_snapshots %d, want 2", g.WindowedSnapshots)
 	}
 	pg, httpE := edgeBetween(t, g, "app", "db", 5432), edgeBetween(t, g, "app", "web", 80)
-	if !pg.Windowed || pg.BytesPerSecondToServer != 2_000_000 || pg.BytesPerSecondToClient != 14_000 {
-		t.Errorf("app->db: windowed %v, %v B/s to server and %v to client; want 2e6 (client's sum, larger) and 14000", pg.Windowed, pg.BytesPerSecondToServer, pg.BytesPerSecondToClient)
+	if !pg.Bytes().Windowed || pg.Bytes().BytesPerSecondToServer != 2_000_000 || pg.Bytes().BytesPerSecondToClient != 14_000 {
+		t.Errorf("app->db: windowed %v, %v B/s to server and %v to client; want 2e6 (client's sum, larger) and 14000", pg.Windowed, pg.BytesPerSecondToServer, pg.Bytes().BytesPerSecondToClient)
 	}
-	if httpE.Windowed || httpE.BytesPerSecondToServer != 0 {
+	if httpE.Bytes().Windowed || httpE.Bytes().BytesPerSecondToServer != 0 {
 		t.Errorf("app->web: %+v, want no window figures", httpE)
 	}
 	var buf bytes.Buffer
@@ -53,7 +53,7 @@ func TestMergeWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := edgeBetween(t, back, "app", "db", 5432); e.BytesPerSecondToServer != 2_000_000 || back.WindowedSnapshots != 2 {
+	if e := edgeBetween(t, back, "app", "db", 5432); e.Bytes().BytesPerSecondToServer != 2_000_000 || back.WindowedSnapshots != 2 {
 		t.Errorf("round trip lost the window: %+v", e)
 	}
 	bad := bytes.Replace(buf.Bytes(), []byte(`"windowed_snapshots": 2`), []byte(`"windowed_snapshots": 9`), 1)
@@ -83,8 +83,8 @@ func TestMergeWindowHostPairs(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := edgeBetween(t, g, "app", "db", 5432)
-		if !e.Windowed || e.BytesPerSecondToServer != 2_100_000 || e.BytesPerSecondToClient != 120_000 {
-			t.Errorf("app->db: windowed %v, %v B/s to server, %v to client; want 2.1e6 and 120000 (per pair the larger end)", e.Windowed, e.BytesPerSecondToServer, e.BytesPerSecondToClient)
+		if !e.Bytes().Windowed || e.Bytes().BytesPerSecondToServer != 2_100_000 || e.Bytes().BytesPerSecondToClient != 120_000 {
+			t.Errorf("app->db: windowed %v, %v B/s to server, %v to client; want 2.1e6 and 120000 (per pair the larger end)", e.Windowed, e.BytesPerSecondToServer, e.Bytes().BytesPerSecondToClient)
 		}
 	}
 	// app-2 declared (db's records resolve to it) and never added: the pair
@@ -105,8 +105,8 @@ func TestMergeWindowHostPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := edgeBetween(t, g, "app", "db", 5432); e.BytesPerSecondToServer != 2_000_000 || e.BytesPerSecondToClient != 120_000 {
-		t.Errorf("app-2 never added: %v and %v B/s, want 1.1e6+0.9e6 and 50000+70000", e.BytesPerSecondToServer, e.BytesPerSecondToClient)
+	if e := edgeBetween(t, g, "app", "db", 5432); e.Bytes().BytesPerSecondToServer != 2_000_000 || e.Bytes().BytesPerSecondToClient != 120_000 {
+		t.Errorf("app-2 never added: %v and %v B/s, want 1.1e6+0.9e6 and 50000+70000", e.BytesPerSecondToServer, e.Bytes().BytesPerSecondToClient)
 	}
 	// An unwindowed client and a windowed server: the server's rates.
 	plain := host("app-1", "app", "10.0.0.1", t0, up(5432, "api", "10.0.0.3", "db", 2))
@@ -114,8 +114,8 @@ func TestMergeWindowHostPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := edgeBetween(t, g, "app", "db", 5432); !e.Windowed || e.BytesPerSecondToServer != 2_000_000 {
-		t.Errorf("half windowed: windowed %v, %v B/s to server, want the server's 2e6", e.Windowed, e.BytesPerSecondToServer)
+	if e := edgeBetween(t, g, "app", "db", 5432); !e.Bytes().Windowed || e.Bytes().BytesPerSecondToServer != 2_000_000 {
+		t.Errorf("half windowed: windowed %v, %v B/s to server, want the server's 2e6", e.Windowed, e.Bytes().BytesPerSecondToServer)
 	}
 }
 
@@ -147,8 +147,8 @@ func TestMergeWindowForwards(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := edgeBetween(t, g, "app", "backend", 80)
-		if !e.Windowed || e.BytesPerSecondToServer != 1_500_000 || e.BytesPerSecondToClient != 20_000 {
-			t.Errorf("app->backend: windowed %v, %v and %v B/s; want 1.5e6 (the client's two records) and 20000 (the backend's)", e.Windowed, e.BytesPerSecondToServer, e.BytesPerSecondToClient)
+		if !e.Bytes().Windowed || e.Bytes().BytesPerSecondToServer != 1_500_000 || e.Bytes().BytesPerSecondToClient != 20_000 {
+			t.Errorf("app->backend: windowed %v, %v and %v B/s; want 1.5e6 (the client's two records) and 20000 (the backend's)", e.Windowed, e.BytesPerSecondToServer, e.Bytes().BytesPerSecondToClient)
 		}
 	}
 }

@@ -261,12 +261,14 @@ func (m *Merger) settleDeferred() error {
 	return nil
 }
 
-// sortWorkloads orders edge workload lists (and the dialled addresses)
+// sort orders the lists in place, emptied ones nil.
 // like process lists.
-func sortWorkloads(e *Edge) {
-	slices.Sort(e.ClientWorkloads)
-	slices.Sort(e.ServerWorkloads)
-	slices.Sort(e.Dialled)
-	e.ClientWorkloads, e.ServerWorkloads = nilIfEmpty(e.ClientWorkloads), nilIfEmpty(e.ServerWorkloads)
-	e.Dialled = nilIfEmpty(e.Dialled)
+func (n *EdgeNames) sort() {
+	if n == nil {
+		return
+	}
+	for _, l := range []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled} {
+		slices.Sort(*l)
+		*l = nilIfEmpty(*l)
+	}
 }

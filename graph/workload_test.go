@@ -58,7 +58,7 @@ func edgeList(g *Graph) []string {
 	var out []string
 	for _, e := range g.Edges {
 		out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom+
-			" ["+strings.Join(e.ClientWorkloads, ",")+"] -> ["+strings.Join(e.ServerWorkloads, ",")+"]")
+			" ["+strings.Join(e.Names().ClientWorkloads, ",")+"] -> ["+strings.Join(e.Names().ServerWorkloads, ",")+"]")
 	}
 	return out
 }
@@ -229,7 +229,7 @@ func TestMergeForwardsByWorkload(t *testing.T) {
 			}
 			if got := edgeList(g); !slices.Equal(got, []string{tc.want}) {
 				t.Errorf("by %s, order %s,%s,%s: edges %q, want %q", tc.by, order[0].Host.Hostname, order[1].Host.Hostname, order[2].Host.Hostname, got, tc.want)
-			} else if d := g.Edges[0].Dialled; !slices.Equal(d, []string{"10.0.0.5:8081"}) {
+			} else if d := g.Edges[0].Names().Dialled; !slices.Equal(d, []string{"10.0.0.5:8081"}) {
 				t.Errorf("by %s: dialled %q, want the router's port the client dialled", tc.by, d)
 			}
 		}

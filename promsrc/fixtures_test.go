@@ -95,7 +95,12 @@ func fleet() []*snapshot.Snapshot {
 // domain, peers reaching a scanned host by an address it is not labelled by).
 func carried(g *graph.Graph) *graph.Graph {
 	for _, e := range g.Edges {
-		e.PortBytesToServer, e.PortBytesToClient = 0, 0
+		if b := e.EdgeBytes; b != nil {
+			b.PortBytesToServer, b.PortBytesToClient = 0, 0
+			if *b == (graph.EdgeBytes{}) {
+				e.EdgeBytes = nil
+			}
+		}
 	}
 	return g
 }

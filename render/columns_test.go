@@ -105,7 +105,7 @@ func wideGraph() *graph.Graph {
 	for i, n := range wideNames {
 		to := wideNames[(i+1)%len(wideNames)].name
 		g.Edges = append(g.Edges, &graph.Edge{From: n.name, To: to, Protocol: "tcp", Port: uint16(3000 + i), SeenFrom: graph.SeenBoth,
-			ClientProcesses: []string{n.name}, ServerProcesses: []string{to}, ClientHosts: 1, ServerHosts: 1, Sockets: 1})
+			EdgeNames: &graph.EdgeNames{ClientProcesses: []string{n.name}, ServerProcesses: []string{to}}, ClientHosts: 1, ServerHosts: 1, Sockets: 1})
 		g.Traffic = append(g.Traffic, &graph.Traffic{From: n.name, To: to, Bytes: 4096, SeenFrom: graph.SeenBoth})
 	}
 	return g

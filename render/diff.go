@@ -56,10 +56,10 @@ func edgeLine(e *graph.Edge) string {
 }
 
 func edgeProcs(e *graph.Edge) string {
-	if len(e.ClientProcesses) == 0 && len(e.ServerProcesses) == 0 {
+	if len(e.Names().ClientProcesses) == 0 && len(e.Names().ServerProcesses) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%s -> %s)", cell(procsOrUnknown(e.ClientProcesses)), cell(procsOrUnknown(e.ServerProcesses)))
+	return fmt.Sprintf(" (%s -> %s)", cell(procsOrUnknown(e.Names().ClientProcesses)), cell(procsOrUnknown(e.Names().ServerProcesses)))
 }
 
 // procsOrUnknown is a side's process names, or "unknown" (not "-", which
@@ -219,10 +219,10 @@ func diffRows(d *graph.Diff) []string {
 // mdProcs is an edge's "(client processes -> server processes)" cell, a
 // side with none known "unknown"; "-" when neither is known.
 func mdProcs(e *graph.Edge) string {
-	if len(e.ClientProcesses) == 0 && len(e.ServerProcesses) == 0 {
+	if len(e.Names().ClientProcesses) == 0 && len(e.Names().ServerProcesses) == 0 {
 		return "-"
 	}
-	return "(" + mdText(procsOrUnknown(e.ClientProcesses)) + " -&gt; " + mdText(procsOrUnknown(e.ServerProcesses)) + ")"
+	return "(" + mdText(procsOrUnknown(e.Names().ClientProcesses)) + " -&gt; " + mdText(procsOrUnknown(e.Names().ServerProcesses)) + ")"
 }
 
 // mdChanges is "field old -> new; ..." in Markdown.

@@ -17,12 +17,12 @@ func diffFixture() *graph.Diff {
 	db := &graph.Node{ID: "db", Kind: graph.KindHostgroup, HostCount: 1}
 	nasty := &graph.Node{ID: "evil|\"grp\"\n<b>", Kind: graph.KindHostgroup, HostCount: 1}
 	old := &graph.Graph{Schema: graph.Schema, Nodes: []*graph.Node{db, web}, Edges: []*graph.Edge{
-		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"web"}, ServerProcesses: []string{"postgres"}, ClientHosts: 2, ServerHosts: 1, PortBytesToClient: 1000},
+		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"web"}, ServerProcesses: []string{"postgres"}}, ClientHosts: 2, ServerHosts: 1, EdgeBytes: &graph.EdgeBytes{PortBytesToClient: 1000}},
 		{From: "web", To: "db", Protocol: "tcp", Port: 6432, SeenFrom: graph.SeenClient, ClientHosts: 1, ServerHosts: 1},
 	}}
 	new := &graph.Graph{Schema: graph.Schema, Nodes: []*graph.Node{db, nasty, web}, Edges: []*graph.Edge{
-		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"web"}, ServerProcesses: []string{"pgbouncer"}, ClientHosts: 2, ServerHosts: 1, PortBytesToClient: 9000},
-		{From: "web", To: "evil|\"grp\"\n<b>", Protocol: "udp", Port: 53, SeenFrom: graph.SeenClient, ClientProcesses: []string{"my app"}, ClientHosts: 1, ServerHosts: 1},
+		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"web"}, ServerProcesses: []string{"pgbouncer"}}, ClientHosts: 2, ServerHosts: 1, EdgeBytes: &graph.EdgeBytes{PortBytesToClient: 9000}},
+		{From: "web", To: "evil|\"grp\"\n<b>", Protocol: "udp", Port: 53, SeenFrom: graph.SeenClient, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"my app"}}, ClientHosts: 1, ServerHosts: 1},
 	}}
 	return graph.Compare(old, new, graph.DiffOptions{BytesChangePercent: 50})
 }
@@ -65,7 +65,7 @@ func bigDiff(n int) *graph.Diff {
 		from := fmt.Sprintf("payments-settlement-reconciler-%04d", i/10)
 		to := fmt.Sprintf("ledger-primary-database-%02d", i%10)
 		new.Edges = append(new.Edges, &graph.Edge{From: from, To: to, Protocol: "tcp", Port: uint16(5000 + i), SeenFrom: graph.SeenBoth,
-			ClientProcesses: []string{"java"}, ServerProcesses: []string{"postgres"}, ClientHosts: 1, ServerHosts: 1})
+			EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"java"}, ServerProcesses: []string{"postgres"}}, ClientHosts: 1, ServerHosts: 1})
 	}
 	return graph.Compare(old, new, graph.DiffOptions{})
 }
@@ -127,11 +127,11 @@ func TestDiffReadable(t *testing.T) {
 	web := &graph.Node{ID: "web", Kind: graph.KindHostgroup, HostCount: 1}
 	db := &graph.Node{ID: "db", Kind: graph.KindHostgroup, HostCount: 1}
 	old := &graph.Graph{Schema: graph.Schema, Nodes: []*graph.Node{db, web}, Edges: []*graph.Edge{
-		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"php-fpm"}, ServerProcesses: []string{"postgres"}, PortBytesToServer: 1 << 20},
+		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"php-fpm"}, ServerProcesses: []string{"postgres"}}, EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 1 << 20}},
 	}}
 	new := &graph.Graph{Schema: graph.Schema, Nodes: []*graph.Node{db, web}, Edges: []*graph.Edge{
-		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenClient, ClientProcesses: []string{"php-fpm"}, PortBytesToServer: 9 << 20},
-		{From: "web", To: "db", Protocol: "tcp", Port: 6379, SeenFrom: graph.SeenClient, ClientProcesses: []string{"php-fpm"}},
+		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenClient, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"php-fpm"}}, EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 9 << 20}},
+		{From: "web", To: "db", Protocol: "tcp", Port: 6379, SeenFrom: graph.SeenClient, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"php-fpm"}}},
 	}}
 	d := graph.Compare(old, new, graph.DiffOptions{BytesChangePercent: 50})
 	var md, text, js bytes.Buffer

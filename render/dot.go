@@ -358,13 +358,13 @@ func (l *drawLink) tooltip() []string {
 			lines = append(lines, fmt.Sprintf("+%d more", len(l.edges)-i))
 			break
 		}
-		line := portLabel(e) + ": " + sideLabel(e.ClientProcesses, e.ClientWorkloads) + " -> " + sideLabel(e.ServerProcesses, e.ServerWorkloads) +
+		line := portLabel(e) + ": " + sideLabel(e.Names().ClientProcesses, e.Names().ClientWorkloads) + " -> " + sideLabel(e.Names().ServerProcesses, e.Names().ServerWorkloads) +
 			fmt.Sprintf(", hosts %d -> %d, sockets %d, seen from %s", e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom)
-		if e.PortBytesToServer > 0 || e.PortBytesToClient > 0 {
-			line += ", bytes since open: to server " + bytesIEC(e.PortBytesToServer) + ", to client " + bytesIEC(e.PortBytesToClient)
+		if e.Bytes().PortBytesToServer > 0 || e.Bytes().PortBytesToClient > 0 {
+			line += ", bytes since open: to server " + bytesIEC(e.Bytes().PortBytesToServer) + ", to client " + bytesIEC(e.Bytes().PortBytesToClient)
 		}
-		if e.Windowed {
-			line += ", bandwidth over the scans' windows: to server " + rateSI(e.BytesPerSecondToServer) + ", to client " + rateSI(e.BytesPerSecondToClient)
+		if e.Bytes().Windowed {
+			line += ", bandwidth over the scans' windows: to server " + rateSI(e.Bytes().BytesPerSecondToServer) + ", to client " + rateSI(e.Bytes().BytesPerSecondToClient)
 		}
 		lines = append(lines, line)
 	}
@@ -409,7 +409,7 @@ func (d *drawing) legend(marks diffMarks) string {
 	}
 	label := "arrow: client → server; label: proto/ports client process → server process (? unknown)"
 	for _, l := range d.links {
-		if slices.ContainsFunc(l.edges, func(e *graph.Edge) bool { return len(e.ClientWorkloads)+len(e.ServerWorkloads) > 0 }) {
+		if slices.ContainsFunc(l.edges, func(e *graph.Edge) bool { return len(e.Names().ClientWorkloads)+len(e.Names().ServerWorkloads) > 0 }) {
 			label = "arrow: client → server; label: proto/ports client process (workload) → server process (workload) (? unknown)"
 			break
 		}

@@ -129,15 +129,15 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 			d.links = append(d.links, l)
 		}
 		l.edges = append(l.edges, e)
-		if e.Windowed {
+		if e.Bytes().Windowed {
 			// Bandwidth over a window outranks the totals of the sockets
 			// alive at its end.
 			l.windowed = true
-			l.rateToServer += e.BytesPerSecondToServer
-			l.rateToClient += e.BytesPerSecondToClient
+			l.rateToServer += e.Bytes().BytesPerSecondToServer
+			l.rateToClient += e.Bytes().BytesPerSecondToClient
 		} else {
-			l.toServer += e.PortBytesToServer
-			l.toClient += e.PortBytesToClient
+			l.toServer += e.Bytes().PortBytesToServer
+			l.toClient += e.Bytes().PortBytesToClient
 		}
 		l.pair = max(l.pair, bw[newPair(e.From, e.To)])
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
@@ -181,7 +181,7 @@ func (d *drawing) foldInfra() {
 			}
 			gr.froms = append(gr.froms, l.from.label())
 			gr.tos = append(gr.tos, l.to.label())
-			for _, p := range e.ServerProcesses {
+			for _, p := range e.Names().ServerProcesses {
 				gr.servers = append(gr.servers, display(p))
 			}
 		}
@@ -323,8 +323,8 @@ func (l *drawLink) lines(withBytes bool) []string {
 	var groups []*procs
 	for _, e := range l.edges {
 		k := ""
-		if len(e.ClientProcesses) > 0 || len(e.ServerProcesses) > 0 || len(e.ClientWorkloads) > 0 || len(e.ServerWorkloads) > 0 {
-			k = sideLabel(e.ClientProcesses, e.ClientWorkloads) + " → " + sideLabel(e.ServerProcesses, e.ServerWorkloads)
+		if len(e.Names().ClientProcesses) > 0 || len(e.Names().ServerProcesses) > 0 || len(e.Names().ClientWorkloads) > 0 || len(e.Names().ServerWorkloads) > 0 {
+			k = sideLabel(e.Names().ClientProcesses, e.Names().ClientWorkloads) + " → " + sideLabel(e.Names().ServerProcesses, e.Names().ServerWorkloads)
 		}
 		i := slices.IndexFunc(groups, func(p *procs) bool { return p.key == k })
 		if i < 0 {

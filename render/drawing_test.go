@@ -31,8 +31,8 @@ func serviceFleet(t testing.TB, teams int) *graph.Graph {
 	}
 	edge := func(from, to, proto string, port uint16, cp, sp string, bytes uint64) {
 		g.Edges = append(g.Edges, &graph.Edge{From: from, To: to, Protocol: proto, Port: port, SeenFrom: graph.SeenBoth,
-			ClientProcesses: []string{cp}, ServerProcesses: []string{sp}, ClientHosts: 2, ServerHosts: 2, Sockets: 4,
-			PortBytesToServer: bytes, PortBytesToClient: bytes * 3})
+			EdgeNames: &graph.EdgeNames{ClientProcesses: []string{cp}, ServerProcesses: []string{sp}}, ClientHosts: 2, ServerHosts: 2, Sockets: 4,
+			EdgeBytes: &graph.EdgeBytes{PortBytesToServer: bytes, PortBytesToClient: bytes * 3}})
 	}
 	names := []string{"payments", "search", "catalog", "users", "orders", "billing", "mail", "media", "reviews", "ads", "geo", "auth"}
 	node("edge-proxy", 4)
@@ -259,12 +259,12 @@ func linksGraph(t testing.TB) *graph.Graph {
 		Nodes: []*graph.Node{{ID: "api", Kind: graph.KindHostgroup, HostCount: 2}, {ID: "lb", Kind: graph.KindHostgroup, HostCount: 1},
 			{ID: "203.0.113.9", Kind: graph.KindExternal, HostCount: 1}},
 		Edges: []*graph.Edge{
-			{From: "lb", To: "api", Protocol: "tcp", Port: 80, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"nginx"}, PortBytesToServer: 1_000_000, PortBytesToClient: 50_000_000},
-			{From: "lb", To: "api", Protocol: "tcp", Port: 443, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"nginx"}, PortBytesToServer: 200_000, PortBytesToClient: 3_000_000},
-			{From: "lb", To: "api", Protocol: "tcp", Port: 9000, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"php-fpm"}},
-			{From: "api", To: "api", Protocol: "tcp", Port: 6379, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"php-fpm"}, ServerProcesses: []string{"redis-server"}},
-			{From: "api", To: "api", Protocol: "tcp", Port: 8500, SeenFrom: graph.SeenBoth, ClientProcesses: []string{"consul"}, ServerProcesses: []string{"consul"}},
-			{From: "api", To: "203.0.113.9", Protocol: "tcp", Port: 443, SeenFrom: graph.SeenClient, ClientProcesses: []string{"php-fpm"}},
+			{From: "lb", To: "api", Protocol: "tcp", Port: 80, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"nginx"}}, EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 1_000_000, PortBytesToClient: 50_000_000}},
+			{From: "lb", To: "api", Protocol: "tcp", Port: 443, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"nginx"}}, EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 200_000, PortBytesToClient: 3_000_000}},
+			{From: "lb", To: "api", Protocol: "tcp", Port: 9000, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"haproxy"}, ServerProcesses: []string{"php-fpm"}}},
+			{From: "api", To: "api", Protocol: "tcp", Port: 6379, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"php-fpm"}, ServerProcesses: []string{"redis-server"}}},
+			{From: "api", To: "api", Protocol: "tcp", Port: 8500, SeenFrom: graph.SeenBoth, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"consul"}, ServerProcesses: []string{"consul"}}},
+			{From: "api", To: "203.0.113.9", Protocol: "tcp", Port: 443, SeenFrom: graph.SeenClient, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"php-fpm"}}},
 		}}
 	var buf bytes.Buffer
 	if err := graph.Write(&buf, g); err != nil {

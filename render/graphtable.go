@@ -73,7 +73,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		// A WORKLOADS column only where snapshots named workloads, so a
 		// fleet scanned without them reads as before.
 		withWl := slices.ContainsFunc(g.Edges, func(e *graph.Edge) bool {
-			return len(e.ClientWorkloads) > 0 || len(e.ServerWorkloads) > 0
+			return len(e.Names().ClientWorkloads) > 0 || len(e.Names().ServerWorkloads) > 0
 		})
 		// Narrow: processes (and workloads), then socket and seen-from
 		// columns out, then names (an IPv4 address whole), the hosts column
@@ -105,14 +105,14 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 			for _, e := range edges {
 				wl := ""
 				if withWl {
-					wl = "\t" + cells(e.ClientWorkloads) + " -> " + cells(e.ServerWorkloads)
+					wl = "\t" + cells(e.Names().ClientWorkloads) + " -> " + cells(e.Names().ServerWorkloads)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s/%d\t%s -> %s%s\t%d -> %d\t%d\t%s\t%s\t%s\n",
 					cell(e.From), cell(e.To), cell(e.Protocol), e.Port,
-					cells(e.ClientProcesses), cells(e.ServerProcesses), wl,
+					cells(e.Names().ClientProcesses), cells(e.Names().ServerProcesses), wl,
 					e.ClientHosts, e.ServerHosts, e.Sockets, e.SeenFrom,
-					knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToServer),
-					knownBytes(e.PortBytesToServer, e.PortBytesToClient, e.PortBytesToClient))
+					knownBytes(e.Bytes().PortBytesToServer, e.Bytes().PortBytesToClient, e.Bytes().PortBytesToServer),
+					knownBytes(e.Bytes().PortBytesToServer, e.Bytes().PortBytesToClient, e.Bytes().PortBytesToClient))
 			}
 		}).Flush()
 	}

@@ -113,7 +113,7 @@ func hostileDiff(names []string) (d *graph.Diff, want [][]string) {
 	}
 	for i, n := range names {
 		port := uint16(1000 + i)
-		e := &graph.Edge{From: n, To: "srv " + n, Protocol: n, Port: port, ClientProcesses: []string{n}, ServerProcesses: []string{"p", n}}
+		e := &graph.Edge{From: n, To: "srv " + n, Protocol: n, Port: port, EdgeNames: &graph.EdgeNames{ClientProcesses: []string{n}, ServerProcesses: []string{"p", n}}}
 		d.AddedEdges = append(d.AddedEdges, e)
 		want = append(want, []string{"added", show(n), show("srv " + n), show(n) + "/" + strconv.Itoa(int(port)),
 			"(" + show(n) + " -> " + show("p,"+n) + ")"})

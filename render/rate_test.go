@@ -32,8 +32,8 @@ func TestDOTWindowedEdge(t *testing.T) {
 	}
 	g.Nodes = []*graph.Node{{ID: "app", Kind: graph.KindHostgroup, HostCount: 1}, {ID: "db", Kind: graph.KindHostgroup, HostCount: 1}, {ID: "web", Kind: graph.KindHostgroup, HostCount: 1}}
 	g.Edges = []*graph.Edge{{From: "app", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, Sockets: 3,
-		PortBytesToServer: 19_700_000, PortBytesToClient: 1 << 20,
-		Windowed: true, BytesPerSecondToServer: 1_200_000, BytesPerSecondToClient: 80_000}}
+		EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 19_700_000, PortBytesToClient: 1 << 20, Windowed: true, BytesPerSecondToServer: 1_200_000, BytesPerSecondToClient: 80_000},
+	}}
 	var doc strings.Builder
 	if err := graph.Write(&doc, g); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestDOTWindowedEdge(t *testing.T) {
 	// A second link from scans without a window: its totals since open, and
 	// the legend says what both kinds of numbers and widths mean.
 	g.Edges = append(g.Edges, &graph.Edge{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: graph.SeenBoth, Sockets: 1,
-		PortBytesToServer: 3 << 20, PortBytesToClient: 50 << 20})
+		EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 3 << 20, PortBytesToClient: 50 << 20}})
 	b.Reset()
 	if err := DOT(&b, g); err != nil {
 		t.Fatal(err)

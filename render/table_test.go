@@ -110,8 +110,8 @@ func TestGraphTableFits(t *testing.T) {
 		ip := fmt.Sprintf("10.0.%d.%d", i/100, i%100)
 		g.Nodes = append(g.Nodes, &graph.Node{ID: ip, Kind: graph.KindExternal, HostCount: 1})
 		g.Edges = append(g.Edges, &graph.Edge{From: web.ID, To: ip, Protocol: "tcp", Port: 443, SeenFrom: graph.SeenClient,
-			ClientProcesses: []string{"java", "python3", "node", "envoy", "nginx"}, ClientHosts: 40, ServerHosts: 1, Sockets: 1,
-			PortBytesToServer: 123456789, PortBytesToClient: 987654321})
+			EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"java", "python3", "node", "envoy", "nginx"}}, ClientHosts: 40, ServerHosts: 1, Sockets: 1,
+			EdgeBytes: &graph.EdgeBytes{PortBytesToServer: 123456789, PortBytesToClient: 987654321}})
 	}
 	var buf bytes.Buffer
 	if err := graph.Write(&buf, g); err != nil {

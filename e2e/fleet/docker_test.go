@@ -184,8 +184,8 @@ func TestDockerHost(t *testing.T) {
 			var got []string
 			for _, e := range g.Edges {
 				got = append(got, e.From+" -> "+e.To+" "+e.Protocol+"/"+strconv.Itoa(int(e.Port))+" "+e.SeenFrom+
-					" ["+strings.Join(e.ClientProcesses, ",")+" -> "+strings.Join(e.ServerProcesses, ",")+"]"+
-					" ["+strings.Join(e.ClientWorkloads, ",")+" -> "+strings.Join(e.ServerWorkloads, ",")+"]")
+					" ["+strings.Join(e.Names().ClientProcesses, ",")+" -> "+strings.Join(e.Names().ServerProcesses, ",")+"]"+
+					" ["+strings.Join(e.Names().ClientWorkloads, ",")+" -> "+strings.Join(e.Names().ServerWorkloads, ",")+"]")
 			}
 			slices.Sort(tc.want)
 			if !slices.Equal(got, tc.want) {

@@ -232,8 +232,8 @@ func TestMergeLive(t *testing.T) {
 		m.scan(s, "cache-1", false)
 		g, _, _ := m.merge()
 		e := m.edge(g, "app", "cache", "udp", 8125)
-		if !slices.Equal(e.ServerProcesses, []string{m.comm}) || e.SeenFrom != graph.SeenClient {
-			t.Errorf("%s: server processes %q, seen from %s; want [%s], client", e, e.ServerProcesses, e.SeenFrom, m.comm)
+		if !slices.Equal(e.Names().ServerProcesses, []string{m.comm}) || e.SeenFrom != graph.SeenClient {
+			t.Errorf("%s: server processes %q, seen from %s; want [%s], client", e, e.Names().ServerProcesses, e.SeenFrom, m.comm)
 		}
 	})
 
@@ -257,8 +257,8 @@ func TestMergeLive(t *testing.T) {
 		m.scan(s, "api-1", false)
 		g, _, _ := m.merge()
 		e := m.edge(g, "app", "api", "tcp", 8000)
-		if !slices.Equal(e.ServerProcesses, []string{m.comm}) || len(e.ClientProcesses) != 0 {
-			t.Errorf("%s: processes %q -> %q; want none -> [%s] (the client's side is TIME_WAIT)", e, e.ClientProcesses, e.ServerProcesses, m.comm)
+		if !slices.Equal(e.Names().ServerProcesses, []string{m.comm}) || len(e.Names().ClientProcesses) != 0 {
+			t.Errorf("%s: processes %q -> %q; want none -> [%s] (the client's side is TIME_WAIT)", e, e.Names().ClientProcesses, e.Names().ServerProcesses, m.comm)
 		}
 	})
 
@@ -327,8 +327,8 @@ func TestMergeLive(t *testing.T) {
 			t.Errorf("the table does not name the incomplete scan:\n%s", table)
 		}
 		e := m.edge(g, "client", "svc", "tcp", 8080)
-		if len(e.ServerProcesses) != 0 {
-			t.Errorf("%s: server processes %q from a scan that could not see them", e, e.ServerProcesses)
+		if len(e.Names().ServerProcesses) != 0 {
+			t.Errorf("%s: server processes %q from a scan that could not see them", e, e.Names().ServerProcesses)
 		}
 	})
 }

@@ -325,8 +325,8 @@ func checkEdges(t *testing.T, g *graph.Graph, want []wantEdge) {
 			}
 		}
 		check("seen_from", e.SeenFrom, w.SeenFrom)
-		check("client_processes", e.ClientProcesses, w.Client)
-		check("server_processes", e.ServerProcesses, w.Server)
+		check("client_processes", e.Names().ClientProcesses, w.Client)
+		check("server_processes", e.Names().ServerProcesses, w.Server)
 		check("client_hosts", e.ClientHosts, w.ClientHosts)
 		check("server_hosts", e.ServerHosts, w.Servers)
 		check("sockets", e.Sockets, w.Sockets)
@@ -336,8 +336,8 @@ func checkEdges(t *testing.T, g *graph.Graph, want []wantEdge) {
 		// One byte per connection more to the server: on the connecting
 		// end tcpi_bytes_acked also counts the SYN, which takes one
 		// sequence number (the accepting end's count starts after it).
-		check("port_bytes_to_server", e.PortBytesToServer, w.ToServer+uint64(w.Sockets))
-		check("port_bytes_to_client", e.PortBytesToClient, w.ToClient)
+		check("port_bytes_to_server", e.Bytes().PortBytesToServer, w.ToServer+uint64(w.Sockets))
+		check("port_bytes_to_client", e.Bytes().PortBytesToClient, w.ToClient)
 	}
 	for key, e := range got {
 		t.Errorf("unexpected edge %s: %+v", key, *e)

@@ -443,10 +443,10 @@ func TestNAT(t *testing.T) {
 			var got []string
 			for _, e := range g.Edges {
 				line := fmt.Sprintf("%s -> %s %s/%d seen=%s [%s -> %s] [%s -> %s] sockets=%d",
-					e.From, e.To, e.Protocol, e.Port, e.SeenFrom, strings.Join(e.ClientProcesses, ","), strings.Join(e.ServerProcesses, ","),
-					strings.Join(e.ClientWorkloads, ","), strings.Join(e.ServerWorkloads, ","), e.Sockets)
-				if len(e.Dialled) > 0 {
-					line += " dialled=" + strings.Join(e.Dialled, ",")
+					e.From, e.To, e.Protocol, e.Port, e.SeenFrom, strings.Join(e.Names().ClientProcesses, ","), strings.Join(e.Names().ServerProcesses, ","),
+					strings.Join(e.Names().ClientWorkloads, ","), strings.Join(e.Names().ServerWorkloads, ","), e.Sockets)
+				if len(e.Names().Dialled) > 0 {
+					line += " dialled=" + strings.Join(e.Names().Dialled, ",")
 				}
 				got = append(got, line)
 			}

@@ -130,65 +130,76 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 		old, new = collapseExternal(old), collapseExternal(new)
 	}
 
-	oldNodes := map[string]*Node{}
-	for _, n := range old.Nodes {
-		oldNodes[n.ID] = n
-	}
-	newNodes := map[string]*Node{}
-	for _, n := range new.Nodes {
-		newNodes[n.ID] = n
-		o, ok := oldNodes[n.ID]
-		if !ok {
-			d.AddedNodes = append(d.AddedNodes, n)
-			continue
-		}
-		var ch []FieldChange
-		ch = appendChange(ch, "kind", o.Kind, n.Kind)
-		if !d.ExternalCollapsed || n.ID != ExternalNode {
-			ch = appendChange(ch, "host_count", strconv.Itoa(o.HostCount), strconv.Itoa(n.HostCount))
-		}
-		if len(ch) > 0 {
-			d.ChangedNodes = append(d.ChangedNodes, NodeChange{ID: n.ID, Changes: ch})
-		}
-	}
-	for _, n := range old.Nodes {
-		if _, ok := newNodes[n.ID]; !ok {
-			d.RemovedNodes = append(d.RemovedNodes, n)
-		}
-	}
-
-	oldEdges := map[EdgeKey]*Edge{}
-	for _, e := range old.Edges {
-		oldEdges[keyOf(e)] = e
-	}
-	newEdges := map[EdgeKey]*Edge{}
-	for _, e := range new.Edges {
-		k := keyOf(e)
-		newEdges[k] = e
-		o, ok := oldEdges[k]
-		if !ok {
-			d.AddedEdges = append(d.AddedEdges, e)
-			continue
-		}
-		if ch := edgeChanges(o, e, opts, d.ExternalCollapsed); len(ch) > 0 {
-			d.ChangedEdges = append(d.ChangedEdges, EdgeChange{EdgeKey: k, Changes: ch})
-		}
-	}
-	for _, e := range old.Edges {
-		if _, ok := newEdges[keyOf(e)]; !ok {
-			d.RemovedEdges = append(d.RemovedEdges, e)
-		}
-	}
+	// Both graphs' lists are in their documented order (nodes by ID,
+	// edges by key): one pass over each, side by side, finds what was
+	// added, removed and changed, in that order, without an index of
+	// either graph (millions of edges make that index as large as a graph).
+	oldNodes := sortedBy(old.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	newNodes := sortedBy(new.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	join(oldNodes, newNodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) },
+		func(o *Node) { d.RemovedNodes = append(d.RemovedNodes, o) },
+		func(n *Node) { d.AddedNodes = append(d.AddedNodes, n) },
+		func(o, n *Node) {
+			var ch []FieldChange
+			ch = appendChange(ch, "kind", o.Kind, n.Kind)
+			if !d.ExternalCollapsed || n.ID != ExternalNode {
+				ch = appendChange(ch, "host_count", strconv.Itoa(o.HostCount), strconv.Itoa(n.HostCount))
+			}
+			if len(ch) > 0 {
+				d.ChangedNodes = append(d.ChangedNodes, NodeChange{ID: n.ID, Changes: ch})
+			}
+		})
+	join(sortedBy(old.Edges, compareEdges), sortedBy(new.Edges, compareEdges), compareEdges,
+		func(o *Edge) { d.RemovedEdges = append(d.RemovedEdges, o) },
+		func(n *Edge) { d.AddedEdges = append(d.AddedEdges, n) },
+		func(o, n *Edge) {
+			if ch := edgeChanges(o, n, opts, d.ExternalCollapsed); len(ch) > 0 {
+				d.ChangedEdges = append(d.ChangedEdges, EdgeChange{EdgeKey: keyOf(n), Changes: ch})
+			}
+		})
 	if d.BytesCompared {
 		d.Traffic = trafficChanges(old.Traffic, new.Traffic, opts.BytesChangePercent)
 	}
-	// Graph lists are already sorted; the traversal keeps that order.
-	slices.SortFunc(d.ChangedEdges, func(a, b EdgeChange) int { return compareKeys(a.EdgeKey, b.EdgeKey) })
 	return d
 }
 
-func compareKeys(a, b EdgeKey) int {
-	return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+// sortedBy returns list in the order of compare: list itself when it is
+// (a graph's lists are), else a sorted copy.
+func sortedBy[T any](list []T, compare func(a, b T) int) []T {
+	if slices.IsSortedFunc(list, compare) {
+		return list
+	}
+	return slices.SortedStableFunc(slices.Values(list), compare)
+}
+
+// join walks two lists sorted by compare side by side, calling onlyOld for
+// an element only old has, onlyNew for one only new has and both for one
+// of each that compare equal, in order.
+func join[T any](old, new []T, compare func(a, b T) int, onlyOld, onlyNew func(T), both func(o, n T)) {
+	i, j := 0, 0
+	for i < len(old) || j < len(new) {
+		c := 0
+		switch {
+		case i == len(old):
+			c = 1
+		case j == len(new):
+			c = -1
+		default:
+			c = compare(old[i], new[j])
+		}
+		switch {
+		case c < 0:
+			onlyOld(old[i])
+			i++
+		case c > 0:
+			onlyNew(new[j])
+			j++
+		default:
+			both(old[i], new[j])
+			i++
+			j++
+		}
+	}
 }
 
 func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
@@ -293,8 +304,15 @@ func collapseExternal(g *Graph) *Graph {
 	}
 	out.Nodes = append(out.Nodes, ext)
 	slices.SortFunc(out.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+	// Only the edges of external nodes change: the others are g's own,
+	// shared (Compare reads them only).
 	merged := map[EdgeKey]*Edge{}
+	out.Edges = make([]*Edge, 0, len(g.Edges))
 	for _, e := range g.Edges {
+		if !ids[e.From] && !ids[e.To] {
+			out.Edges = append(out.Edges, e)
+			continue
+		}
 		k := EdgeKey{rename(e.From), rename(e.To), e.Protocol, e.Port}
 		m := merged[k]
 		if m == nil {

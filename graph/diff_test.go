@@ -223,3 +223,47 @@ func TestCompareQuietByDefault(t *testing.T) {
 		t.Errorf("external peers gone: %s", d.Summary())
 	}
 }
+
+// TestCompareWalksInOrder: Compare walks both graphs side by side in key
+// order, whatever order a graph built by hand has its lists in, and
+// reports each list in that order.
+func TestCompareWalksInOrder(t *testing.T) {
+	node := func(id string, hosts int) *Node { return &Node{ID: id, Kind: KindHostgroup, HostCount: hosts} }
+	edge := func(from, to string, port uint16, clientHosts int) *Edge {
+		return &Edge{From: from, To: to, Protocol: "tcp", Port: port, SeenFrom: SeenBoth, ClientHosts: clientHosts, ServerHosts: 1}
+	}
+	old := diffGraph([]*Node{node("web", 1), node("a", 1), node("db", 1), node("c", 1)},
+		[]*Edge{edge("web", "db", 5432, 1), edge("a", "db", 80, 1), edge("web", "db", 443, 1), edge("c", "db", 80, 1), edge("a", "db", 22, 1)}, nil)
+	new := diffGraph([]*Node{node("web", 2), node("db", 1), node("b", 1), node("d", 1)},
+		[]*Edge{edge("web", "db", 5432, 2), edge("d", "db", 80, 1), edge("web", "db", 443, 1), edge("b", "db", 80, 1)}, nil)
+	d := Compare(old, new, DiffOptions{})
+	var got []string
+	for _, n := range d.AddedNodes {
+		got = append(got, "+node "+n.ID)
+	}
+	for _, n := range d.RemovedNodes {
+		got = append(got, "-node "+n.ID)
+	}
+	for _, n := range d.ChangedNodes {
+		got = append(got, "~node "+n.ID)
+	}
+	for _, e := range d.AddedEdges {
+		got = append(got, "+"+e.String())
+	}
+	for _, e := range d.RemovedEdges {
+		got = append(got, "-"+e.String())
+	}
+	for _, e := range d.ChangedEdges {
+		got = append(got, "~"+e.EdgeKey.String())
+	}
+	want := []string{"+node b", "+node d", "-node a", "-node c", "~node web",
+		"+b -> db tcp/80", "+d -> db tcp/80", "-a -> db tcp/22", "-a -> db tcp/80", "-c -> db tcp/80",
+		"~web -> db tcp/5432"}
+	if !slices.Equal(got, want) {
+		t.Errorf("diff:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The graphs' own lists are left in their order.
+	if old.Edges[0].Port != 5432 || new.Nodes[0].ID != "web" {
+		t.Error("Compare reordered a graph's lists")
+	}
+}

@@ -159,7 +159,7 @@ func (d *docReader) graph() (*Graph, error) {
 				if b := e.Bytes(); b.BytesPerSecondToServer < 0 || b.BytesPerSecondToClient < 0 {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: negative bytes per second", what)}
 				}
-				e.From, e.To, e.Protocol, e.SeenFrom = d.str(e.From), d.str(e.To), d.str(e.Protocol), d.str(e.SeenFrom)
+				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
 				e.EdgeNames = d.names(e.EdgeNames)
 				// Edges are kept in blocks: one allocation each costs
 				// more time and, rounded up, more memory.
@@ -179,7 +179,7 @@ func (d *docReader) graph() (*Graph, error) {
 				if t == nil {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
 				}
-				t.From, t.To, t.SeenFrom = d.str(t.From), d.str(t.To), d.str(t.SeenFrom)
+				t.From, t.To = d.str(t.From), d.str(t.To)
 				g.Traffic = append(g.Traffic, t)
 				return nil
 			})

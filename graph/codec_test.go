@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,26 @@ func TestWriteIsEncodingJSON(t *testing.T) {
 		}
 		if got.String() != want.String() {
 			t.Errorf("Write:\n%s\nencoding/json:\n%s", got.String(), want.String())
+		}
+	}
+}
+
+// TestParseSeenFrom: each SeenFrom value reads back from its name, which
+// is what the JSON holds; any other text is an error naming it.
+func TestParseSeenFrom(t *testing.T) {
+	for _, v := range []SeenFrom{SeenBoth, SeenClient, SeenServer, SeenMixed, SeenSender, SeenReceiver} {
+		got, err := ParseSeenFrom(v.String())
+		if err != nil || got != v {
+			t.Errorf("ParseSeenFrom(%q) = %v, %v; want %v", v.String(), got, err, v)
+		}
+		text, _ := json.Marshal(v)
+		if want := `"` + v.String() + `"`; string(text) != want {
+			t.Errorf("JSON of %v: %s, want %s", v, text, want)
+		}
+	}
+	for _, bad := range []string{"", "Both", "nobody", "both "} {
+		if v, err := ParseSeenFrom(bad); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("ParseSeenFrom(%q) = %v, %v; want an error quoting it", bad, v, err)
 		}
 	}
 }

@@ -212,7 +212,7 @@ func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
 		ch = appendChange(ch, "client_hosts", strconv.Itoa(o.ClientHosts), strconv.Itoa(n.ClientHosts))
 		ch = appendChange(ch, "server_hosts", strconv.Itoa(o.ServerHosts), strconv.Itoa(n.ServerHosts))
 	}
-	ch = appendChange(ch, "seen_from", o.SeenFrom, n.SeenFrom)
+	ch = appendChange(ch, "seen_from", o.SeenFrom.String(), n.SeenFrom.String())
 	if opts.BytesChangePercent > 0 {
 		if bytesChanged(o.Bytes().PortBytesToServer, n.Bytes().PortBytesToServer, opts.BytesChangePercent) {
 			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.Bytes().PortBytesToServer), fmtUint(n.Bytes().PortBytesToServer)})

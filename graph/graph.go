@@ -96,8 +96,10 @@ package graph
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,20 +121,62 @@ const (
 	KindWorkload = "workload"
 )
 
-// SeenFrom values of an edge or a traffic entry.
+// SeenFrom says which ends saw an edge (SeenBoth, SeenClient, SeenServer,
+// SeenMixed) or a traffic entry (SeenBoth, SeenSender, SeenReceiver). It is
+// one byte in memory (an edge of millions carries one) and its name in JSON.
+type SeenFrom uint8
+
+// SeenFrom values. The zero value is none of them, and no graph holds it.
 const (
-	SeenBoth   = "both"
-	SeenClient = "client"
-	SeenServer = "server"
+	SeenBoth SeenFrom = iota + 1
+	SeenClient
+	SeenServer
 	// SeenMixed: the edge's client/server host pairs were not all seen the
 	// same way (some from both ends, some from one; or some only from the
 	// client and others only from the server), as when only some hosts of
 	// a hostgroup were scanned.
-	SeenMixed = "mixed"
+	SeenMixed
 	// Traffic is seen by the sender (egress), the receiver (ingress) or both.
-	SeenSender   = "sender"
-	SeenReceiver = "receiver"
+	SeenSender
+	SeenReceiver
 )
+
+// seenNames are the SeenFrom values' names, by value.
+var seenNames = [...]string{SeenBoth: "both", SeenClient: "client", SeenServer: "server", SeenMixed: "mixed",
+	SeenSender: "sender", SeenReceiver: "receiver"}
+
+// String is the value's name ("both", "client"...), "" for the zero value
+// and "seen_from(N)" for a value no constant names.
+func (s SeenFrom) String() string {
+	if int(s) < len(seenNames) {
+		return seenNames[s]
+	}
+	return "seen_from(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseSeenFrom reads a SeenFrom value's name; any other text is an error
+// quoting it and listing the names.
+func ParseSeenFrom(name string) (SeenFrom, error) {
+	for v, n := range seenNames {
+		if n != "" && n == name {
+			return SeenFrom(v), nil
+		}
+	}
+	return 0, fmt.Errorf("seen_from: %q is not one of %s", name, strings.Join(seenNames[1:], ", "))
+}
+
+// MarshalText writes the value's name.
+func (s SeenFrom) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a value's name (see ParseSeenFrom).
+func (s *SeenFrom) UnmarshalText(text []byte) error {
+	v, err := ParseSeenFrom(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
 
 // Keying of nodes (MergeOptions.By, Graph.By).
 const (
@@ -186,7 +230,7 @@ func (g *Graph) gonumGraph() *multi.WeightedDirectedGraph {
 		for _, e := range g.Edges {
 			gg.SetWeightedLine(multi.WeightedLine{
 				F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
-				W: float64(e.Sockets), UID: e.uid,
+				W: float64(e.Sockets), UID: int64(e.uid),
 			})
 		}
 		g.gonum.g = gg
@@ -236,7 +280,10 @@ type Edge struct {
 	// SeenFrom says which ends reported the dependency, per client/server
 	// host pair: "client" (upstream records only), "server" (downstream
 	// records only), "both" (every pair from both ends) or "mixed".
-	SeenFrom string `json:"seen_from"`
+	SeenFrom SeenFrom `json:"seen_from"`
+	// uid is the gonum line ID: the position in Graph.Edges (at most
+	// MaxEntries). It sits here to share a word with Port and SeenFrom.
+	uid int32
 	// EdgeNames holds the edge's process, workload and dialled-address
 	// lists; nil when all are empty. Read them through Names.
 	*EdgeNames
@@ -251,8 +298,6 @@ type Edge struct {
 	// EdgeBytes holds the edge's byte counts; nil when none is known.
 	// Read them through Bytes.
 	*EdgeBytes
-
-	uid int64 // gonum line ID: position in Graph.Edges
 }
 
 // EdgeNames are an edge's lists of names (JSON members of the edge, in
@@ -329,10 +374,10 @@ func (e *Edge) Bytes() EdgeBytes {
 // Traffic is the bytes darkstat saw flowing From -> To, over all ports: the
 // larger of the senders' egress total and the receivers' ingress total.
 type Traffic struct {
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Bytes    uint64 `json:"bytes"`
-	SeenFrom string `json:"seen_from"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Bytes    uint64   `json:"bytes"`
+	SeenFrom SeenFrom `json:"seen_from"`
 }
 
 func compareEdges(a, b *Edge) int {
@@ -369,14 +414,14 @@ func (g *Graph) index() error {
 		if i > 0 && compareEdges(g.Edges[i-1], e) == 0 {
 			return errorf("edges: duplicate edge %s", e)
 		}
-		e.uid = int64(i)
+		e.uid = int32(i)
 	}
 	for i, t := range g.Traffic {
 		if g.byID[t.From] == nil || g.byID[t.To] == nil {
 			return errorf("traffic: %s -> %s: unknown node", t.From, t.To)
 		}
 		if t.SeenFrom != SeenBoth && t.SeenFrom != SeenSender && t.SeenFrom != SeenReceiver {
-			return errorf("traffic: %s -> %s: seen_from %q", t.From, t.To, t.SeenFrom)
+			return errorf("traffic: %s -> %s: seen_from %q", t.From, t.To, t.SeenFrom.String())
 		}
 		if i > 0 && compareTraffic(g.Traffic[i-1], t) == 0 {
 			return errorf("traffic: duplicate entry %s -> %s", t.From, t.To)
@@ -415,7 +460,7 @@ func (e *Edge) check(g *Graph) error {
 	switch e.SeenFrom {
 	case SeenBoth, SeenClient, SeenServer, SeenMixed:
 	default:
-		return errorf("edge %s: seen_from %q", e, e.SeenFrom)
+		return errorf("edge %s: seen_from %q", e, e.SeenFrom.String())
 	}
 	if e.ClientHosts < 0 || e.ServerHosts < 0 || e.Sockets < 0 {
 		return errorf("edge %s: negative count", e)

@@ -1233,7 +1233,7 @@ func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
 // seenFrom says what saw the edge's host pairs: "both" when every pair
 // was seen from both ends, "client" or "server" when every pair was seen
 // from that end only, "mixed" otherwise.
-func (e *edgeAgg) seenFrom() string {
+func (e *edgeAgg) seenFrom() SeenFrom {
 	switch {
 	case e.pairsClient == 0 && e.pairsServer == 0:
 		return SeenBoth

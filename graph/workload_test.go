@@ -57,7 +57,7 @@ func dbHost(addr string, clients ...string) *snapshot.Snapshot {
 func edgeList(g *Graph) []string {
 	var out []string
 	for _, e := range g.Edges {
-		out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom+
+		out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom.String()+
 			" ["+strings.Join(e.Names().ClientWorkloads, ",")+"] -> ["+strings.Join(e.Names().ServerWorkloads, ",")+"]")
 	}
 	return out
@@ -143,7 +143,7 @@ func TestMergeByWorkloadHostPairs(t *testing.T) {
 	sockets := func(g *Graph) []string {
 		var out []string
 		for _, e := range g.Edges {
-			out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom+" sockets="+itoa(e.Sockets))
+			out = append(out, e.From+" -> "+e.To+" :"+itoa(int(e.Port))+" "+e.SeenFrom.String()+" sockets="+itoa(e.Sockets))
 		}
 		return out
 	}

@@ -157,10 +157,10 @@ func checkTraffic(t *testing.T, g *graph.Graph, want []wantTraffic) {
 	t.Helper()
 	var got, exp []string
 	for _, tr := range g.Traffic {
-		got = append(got, tr.From+" -> "+tr.To+" "+tr.SeenFrom)
+		got = append(got, tr.From+" -> "+tr.To+" "+tr.SeenFrom.String())
 	}
 	for _, w := range want {
-		exp = append(exp, w.From+" -> "+w.To+" "+w.SeenFrom)
+		exp = append(exp, w.From+" -> "+w.To+" "+w.SeenFrom.String())
 		tr := trafficOf(g, w.From, w.To)
 		if tr == nil {
 			continue

@@ -183,7 +183,7 @@ func TestDockerHost(t *testing.T) {
 			}
 			var got []string
 			for _, e := range g.Edges {
-				got = append(got, e.From+" -> "+e.To+" "+e.Protocol+"/"+strconv.Itoa(int(e.Port))+" "+e.SeenFrom+
+				got = append(got, e.From+" -> "+e.To+" "+e.Protocol+"/"+strconv.Itoa(int(e.Port))+" "+e.SeenFrom.String()+
 					" ["+strings.Join(e.Names().ClientProcesses, ",")+" -> "+strings.Join(e.Names().ServerProcesses, ",")+"]"+
 					" ["+strings.Join(e.Names().ClientWorkloads, ",")+" -> "+strings.Join(e.Names().ServerWorkloads, ",")+"]")
 			}

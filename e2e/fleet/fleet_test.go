@@ -92,7 +92,7 @@ const (
 type wantEdge struct {
 	From, To             string
 	Port                 uint16
-	SeenFrom             string
+	SeenFrom             graph.SeenFrom
 	Client, Server       []string // process names on each end
 	ClientHosts, Servers int      // distinct hosts on each end
 	Sockets              int
@@ -157,7 +157,7 @@ var nodesBefore = []wantNode{
 type wantTraffic struct {
 	From, To string
 	Payload  uint64
-	SeenFrom string
+	SeenFrom graph.SeenFrom
 }
 
 var trafficBefore = []wantTraffic{

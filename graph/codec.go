@@ -142,7 +142,7 @@ func (d *docReader) graph() (*Graph, error) {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
 				}
 				n.ID = d.str(n.ID)
-				n.Kind = d.str(n.Kind)
+				n.Kind = NodeKind(d.str(string(n.Kind)))
 				g.Nodes = append(g.Nodes, n)
 				return nil
 			})

@@ -236,3 +236,18 @@ func TestParseSeenFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestParseNodeKind: each kind reads back from its name; any other text is
+// an error naming it.
+func TestParseNodeKind(t *testing.T) {
+	for _, k := range []NodeKind{KindHostgroup, KindHost, KindExternal, KindWorkload} {
+		if got, err := ParseNodeKind(string(k)); err != nil || got != k {
+			t.Errorf("ParseNodeKind(%q) = %q, %v", k, got, err)
+		}
+	}
+	for _, bad := range []string{"", "Host", "peer", "host "} {
+		if k, err := ParseNodeKind(bad); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("ParseNodeKind(%q) = %q, %v; want an error quoting it", bad, k, err)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 		func(n *Node) { d.AddedNodes = append(d.AddedNodes, n) },
 		func(o, n *Node) {
 			var ch []FieldChange
-			ch = appendChange(ch, "kind", o.Kind, n.Kind)
+			ch = appendChange(ch, "kind", string(o.Kind), string(n.Kind))
 			if !d.ExternalCollapsed || n.ID != ExternalNode {
 				ch = appendChange(ch, "host_count", strconv.Itoa(o.HostCount), strconv.Itoa(n.HostCount))
 			}

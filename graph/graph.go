@@ -111,15 +111,30 @@ import (
 // Schema is the only graph schema this build reads and writes.
 const Schema = "planet.graph/v1"
 
+// NodeKind is what a node stands for; its name in JSON.
+type NodeKind string
+
 // Node kinds.
 const (
-	KindHostgroup = "hostgroup" // a hostgroup from the inventory
-	KindHost      = "host"      // one host: no hostgroup known, or the graph is keyed by host
-	KindExternal  = "external"  // peers no snapshot and no inventory explains
+	KindHostgroup NodeKind = "hostgroup" // a hostgroup from the inventory
+	KindHost      NodeKind = "host"      // one host: no hostgroup known, or the graph is keyed by host
+	KindExternal  NodeKind = "external"  // peers no snapshot and no inventory explains
 	// KindWorkload is one workload (systemd unit, container, pod) of a
 	// hostgroup or host, with By "workload": "<hostgroup or host>/<workload>".
-	KindWorkload = "workload"
+	KindWorkload NodeKind = "workload"
 )
+
+// nodeKinds lists the node kinds, in the order Lookup tries them.
+var nodeKinds = []NodeKind{KindHostgroup, KindHost, KindExternal, KindWorkload}
+
+// ParseNodeKind reads a node kind's name; any other text is an error
+// quoting it and listing the kinds.
+func ParseNodeKind(name string) (NodeKind, error) {
+	if k := NodeKind(name); slices.Contains(nodeKinds, k) {
+		return k, nil
+	}
+	return "", fmt.Errorf("kind: %q is not one of hostgroup, host, external, workload", name)
+}
 
 // SeenFrom says which ends saw an edge (SeenBoth, SeenClient, SeenServer,
 // SeenMixed) or a traffic entry (SeenBoth, SeenSender, SeenReceiver). It is
@@ -240,8 +255,8 @@ func (g *Graph) gonumGraph() *multi.WeightedDirectedGraph {
 
 // Node is a hostgroup, a host or a group of external peers.
 type Node struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
+	ID   string   `json:"id"`
+	Kind NodeKind `json:"kind"`
 	// HostCount is the number of distinct hosts in the node: scanned hosts
 	// (by identity) plus unscanned peers (by IP).
 	HostCount int `json:"host_count"`
@@ -434,9 +449,7 @@ func (n *Node) check() error {
 	if n.ID == "" {
 		return errorf("nodes: empty id")
 	}
-	switch n.Kind {
-	case KindHostgroup, KindHost, KindExternal, KindWorkload:
-	default:
+	if _, err := ParseNodeKind(string(n.Kind)); err != nil {
 		return errorf("node %q: unknown kind %q", n.ID, n.Kind)
 	}
 	if n.HostCount < 0 || n.UnownedSockets < 0 {
@@ -500,8 +513,8 @@ func (g *Graph) Lookup(name string) []*Node {
 		return []*Node{n}
 	}
 	var out []*Node
-	for _, kind := range []string{KindHostgroup, KindHost, KindExternal, KindWorkload} {
-		if n := g.byID[kind+":"+name]; n != nil {
+	for _, kind := range nodeKinds {
+		if n := g.byID[string(kind)+":"+name]; n != nil {
 			out = append(out, n)
 		}
 	}

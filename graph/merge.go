@@ -99,7 +99,10 @@ func Identity(h snapshot.Host) string {
 	return b.String()
 }
 
-type nodeKey struct{ kind, name string }
+type nodeKey struct {
+	kind NodeKind
+	name string
+}
 
 type nodeAgg struct {
 	key     nodeKey
@@ -1087,7 +1090,7 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	for i, n := range m.nodes {
 		ids[i] = n.key.name
 		if names[n.key.name] > 1 {
-			ids[i] = n.key.kind + ":" + n.key.name
+			ids[i] = string(n.key.kind) + ":" + n.key.name
 		}
 		g.Nodes = append(g.Nodes, &Node{
 			ID:        ids[i],

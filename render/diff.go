@@ -202,10 +202,10 @@ func diffRows(d *graph.Diff) []string {
 		row("changed", mdText(c.From), mdText(c.To), port(c.Protocol, c.Port), mdChanges(c.Changes))
 	}
 	for _, n := range d.AddedNodes {
-		row("node added", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(n.Kind), n.HostCount))
+		row("node added", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount))
 	}
 	for _, n := range d.RemovedNodes {
-		row("node removed", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(n.Kind), n.HostCount))
+		row("node removed", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount))
 	}
 	for _, n := range d.ChangedNodes {
 		row("node changed", mdText(n.ID), "-", "-", mdChanges(n.Changes))

@@ -282,7 +282,7 @@ func nodeTooltip(n *drawNode) []string {
 	if n.folded > 0 {
 		return []string{fmt.Sprintf("%d external addresses (per-IP nodes, folded: merge --external collapse or cidr:N groups them for good)", n.folded)}
 	}
-	lines := []string{n.Kind + " " + display(n.ID)}
+	lines := []string{string(n.Kind) + " " + display(n.ID)}
 	if len(n.Hosts) > 0 {
 		lines = append(lines, "scanned: "+displayList(n.Hosts))
 	}

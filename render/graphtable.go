@@ -52,7 +52,7 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 		buf.WriteString("  none\n")
 	} else {
 		nodes := slices.Clone(g.Nodes)
-		rank := map[string]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindWorkload: 2, graph.KindExternal: 3}
+		rank := map[graph.NodeKind]int{graph.KindHostgroup: 0, graph.KindHost: 1, graph.KindWorkload: 2, graph.KindExternal: 3}
 		slices.SortStableFunc(nodes, func(a, b *graph.Node) int {
 			return cmp.Or(cmp.Compare(rank[a.Kind], rank[b.Kind]), order.compare(a.ID, b.ID))
 		})

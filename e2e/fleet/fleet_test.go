@@ -135,7 +135,8 @@ var after = []wantEdge{
 
 // wantNodes: id, kind, host count, scanned hostnames.
 type wantNode struct {
-	ID, Kind  string
+	ID        string
+	Kind      graph.NodeKind
 	HostCount int
 	Hosts     []string
 }

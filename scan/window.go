@@ -100,6 +100,9 @@ type winNS struct {
 	// late: found after the window's start, so its first dump's sockets
 	// began within the window.
 	late bool
+	// overrunsBefore: the event overruns met while discarding what was
+	// queued before the window, which are no part of it.
+	overrunsBefore uint64
 }
 
 // resetKey pairs the two ends of a connection on this host that one end
@@ -209,6 +212,10 @@ type observer struct {
 	workloads map[string]*snapshot.Workload
 	pidWL     map[int]string
 	res       snapshot.Window
+	// handedOn is the state the window leaves for the next, saved in
+	// stateDir by commit once the snapshot is written.
+	handedOn *windowState
+	stateDir string
 }
 
 // owner is a socket's process and workload.
@@ -280,6 +287,18 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		o.addNamespaces(false, warn)
 	}
 	o.describeNamespaces(others, polling)
+	if held != nil && prev == nil {
+		// Without the previous window's state, the events queued in the
+		// held subscription are of sockets that ended before this window
+		// (since the last run, or since boot): this window starts now, so
+		// they are no part of it.
+		discarded := 0
+		if err := held.Drain(func(*sockdiag.Sock) { discarded++ }); err != nil {
+			return nil, fmt.Errorf("window start: discarding queued destroy events: %w", err)
+		}
+		own.overrunsBefore = held.Overruns()
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; no previous window to continue: %d destroy events queued before the window discarded", o.res.Detail, discarded), "; ")
+	}
 	start := o.now()
 	if prev != nil {
 		// The previous window's sockets are this one's from its end; a
@@ -402,9 +421,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			return nil, fmt.Errorf("window end: %w", err)
 		}
 		if st != nil {
-			if err := saveWindowState(opts.WindowStateDir, st); err != nil {
-				warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
-			}
+			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
 	}
 	o.settleResets()
@@ -423,7 +440,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	var truncated uint64
 	for _, n := range o.nss {
 		if n.ev != nil {
-			o.res.EventOverruns += n.ev.Overruns()
+			o.res.EventOverruns += n.ev.Overruns() - n.overrunsBefore
 			truncated += n.ev.Truncated()
 		}
 	}

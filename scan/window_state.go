@@ -94,6 +94,17 @@ func saveWindowState(dir string, st *windowState) error {
 	return nil
 }
 
+// commit saves the state the window hands on, if any, in its state
+// directory: once, after the snapshot is written.
+func (o *observer) commit() error {
+	st := o.handedOn
+	if st == nil {
+		return nil
+	}
+	o.handedOn = nil
+	return saveWindowState(o.stateDir, st)
+}
+
 // continueFrom takes up a handed-on state in namespace n: its sockets are
 // the window's as if a dump had seen them, with their counters as the
 // previous window counted them, so that what they move from then on (or

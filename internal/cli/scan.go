@@ -112,7 +112,7 @@ func (a *app) scanOutput(output string, named scanFormat, textfile bool) (string
 // textfile. A scan cut short by a signal writes what it has, and still
 // returns the signal.
 func (a *app) runScan(ctx context.Context, o scanOptions) error {
-	snap, scanErr := scan.Run(ctx, o.scan)
+	snap, commit, scanErr := scan.RunPending(ctx, o.scan)
 	scanErr = scanAdvice(scanErr)
 	if snap == nil {
 		return scanErr
@@ -134,6 +134,12 @@ func (a *app) runScan(ctx context.Context, o scanOptions) error {
 		if err := metrics.WriteScanTextfile(o.textfileDir, o.scan.InventoryStateDir, snap, a.log); err != nil {
 			return errors.Join(err, scanErr)
 		}
+	}
+	// Only now that the snapshot and the textfile are written may the next
+	// window continue from this one: were either lost, so would the
+	// traffic this window counted.
+	if err := commit(); err != nil {
+		a.log.Warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
 	}
 	if cutShort {
 		// Written, and still reported as interrupted (exit 128+signal).

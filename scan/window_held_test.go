@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetdeps/planet/scan/sockdiag"
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -113,5 +115,59 @@ func TestWindowStateCommittedAfter(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%s after commit: %v", path, err)
+	}
+}
+
+// TestWindowStateUnreadable: what is at the state file's path and cannot be
+// a state (a FIFO, which a plain read would wait on forever; a file far
+// larger than any state, which a plain read would take whole) costs the
+// continuation, with a warning, not the scan.
+func TestWindowStateUnreadable(t *testing.T) {
+	tests := []struct {
+		name, warning string
+		make          func(path string) error
+	}{
+		{"fifo", "not a regular file", func(path string) error { return unix.Mkfifo(path, 0o600) }},
+		{"huge", "larger than", func(path string) error {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			return errors.Join(f.Truncate(1<<40), f.Close()) // sparse: 1 TiB of zeros
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			held := heldEvents(t)
+			defer held.Close()
+			dir := t.TempDir()
+			if err := tt.make(filepath.Join(dir, windowStateFile)); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				snap *snapshot.Snapshot
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				s, _, err := RunPending(context.Background(), Options{Window: 100 * time.Millisecond, WindowStateDir: dir, Namespaces: NamespacesOwn})
+				done <- result{s, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the scan is stuck on the state file")
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if w := strings.Join(r.snap.Warnings, "\n"); !strings.Contains(w, "hand-on state is unreadable") || !strings.Contains(w, tt.warning) {
+				t.Errorf("warnings %q, want the state unreadable: %s", w, tt.warning)
+			}
+			if r.snap.Window.Continued {
+				t.Error("continued from an unreadable state")
+			}
+		})
 	}
 }

@@ -1,15 +1,19 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/internal/trust"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -43,23 +47,40 @@ type savedSock struct {
 	Received  uint64             `json:"received"`
 }
 
+// maxWindowState bounds the state file: some 300,000 sockets. A larger one
+// is not read (the next window starts afresh) and not written.
+const maxWindowState = 64 << 20
+
 // loadWindowState reads the state a previous window in namespace netns
 // handed on: nil when there is none, it is of another namespace, or older
-// than maxContinue at now. The file is removed once read, so that a state
-// is continued from once.
+// than maxContinue at now. The file is opened as internal/trust allows
+// (owned by this user or root, writable by no one else, a regular file:
+// never a FIFO that would block), read up to maxWindowState and decoded
+// strictly. It is removed once read, so that a state is continued from
+// once. Errors name the file.
 func loadWindowState(dir string, netns uint64, now time.Time) (*windowState, error) {
 	path := filepath.Join(dir, windowStateFile)
-	b, err := os.ReadFile(path)
+	f, err := trust.For(os.Geteuid()).Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("window state: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxWindowState+1))
+	if err != nil {
+		return nil, fmt.Errorf("window state %s: %w", path, err)
 	}
 	_ = os.Remove(path)
+	if len(b) > maxWindowState {
+		return nil, fmt.Errorf("window state %s: larger than %d bytes", path, maxWindowState)
+	}
 	var st windowState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("window state %s: %w", path, err)
 	}
 	if st.Netns != netns || st.End.IsZero() || now.Sub(st.End) > maxContinue || now.Before(st.End) {
 		return nil, nil
@@ -67,31 +88,21 @@ func loadWindowState(dir string, netns uint64, now time.Time) (*windowState, err
 	return &st, nil
 }
 
-// saveWindowState writes st to dir, replacing the file whole.
+// saveWindowState writes st to dir, replacing the file whole
+// (internal/atomicfile). A state over maxWindowState is not written.
 func saveWindowState(dir string, st *windowState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return fmt.Errorf("window state: %w", err)
 	}
 	path := filepath.Join(dir, windowStateFile)
-	tmp, err := os.CreateTemp(dir, windowStateFile+".*")
-	if err != nil {
+	if len(b) > maxWindowState {
+		return fmt.Errorf("window state %s: %d sockets, larger than %d bytes", path, len(st.Sockets), maxWindowState)
+	}
+	return atomicfile.Write(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	})
 }
 
 // commit saves the state the window hands on, if any, in its state

@@ -82,6 +82,10 @@ type winSock struct {
 	baseSent, baseRecv   uint64
 	lastSent, lastRecv   uint64
 	began, seenInLastRun bool
+	// handedUnseen: handed on by the previous window though its end dump
+	// did not see it (its destroy event was still to come, or lost); if no
+	// dump or event of this window sees it either, it is closed at the end.
+	handedUnseen bool
 }
 
 // winNS is one network namespace the window watches.
@@ -216,6 +220,8 @@ type observer struct {
 	// stateDir by commit once the snapshot is written.
 	handedOn *windowState
 	stateDir string
+	// handedLost counts the sockets handed on whose end was never heard.
+	handedLost int
 }
 
 // owner is a socket's process and workload.
@@ -423,6 +429,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if st != nil {
 			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
+	}
+	if o.handedLost > 0 {
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d sockets handed on from the previous window ended unheard (their destroy events lost): closed at this window's end", o.res.Detail, o.handedLost), "; ")
 	}
 	o.settleResets()
 	o.res.Seconds = end.Sub(start).Seconds()
@@ -744,12 +753,19 @@ func (o *observer) dep(k winKey, t time.Time) *snapshot.ConnWindow {
 // counted adds what a socket moved in the window, given its counters now.
 // Counters below what was seen before (a reset clears them) count as the
 // last seen.
+//
+// A socket that moved nothing makes no record of its own: a socket handed
+// on from the previous window that no dump of this one saw would otherwise
+// make an empty one.
 func (o *observer) counted(ws *winSock, sent, recv uint64, t time.Time) (dSent, dRecv uint64) {
 	if sent < ws.lastSent || recv < ws.lastRecv {
 		sent, recv = ws.lastSent, ws.lastRecv
 	}
-	d := o.dep(ws.key, t)
 	dSent, dRecv = sent-ws.baseSent, recv-ws.baseRecv
+	if dSent == 0 && dRecv == 0 && o.deps[ws.key] == nil {
+		return 0, 0
+	}
+	d := o.dep(ws.key, t)
 	d.BytesSent += dSent
 	d.BytesReceived += dRecv
 	return dSent, dRecv
@@ -786,7 +802,7 @@ func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final
 			if s.BytesAcked >= ws.lastSent && s.BytesReceived >= ws.lastRecv {
 				ws.lastSent, ws.lastRecv = s.BytesAcked, s.BytesReceived
 			}
-			ws.seenInLastRun = true
+			ws.seenInLastRun, ws.handedUnseen = true, false
 			o.dep(ws.key, t)
 			continue
 		}
@@ -808,7 +824,7 @@ func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final
 		for c, ws := range n.live {
 			if !ws.seenInLastRun {
 				o.counted(ws, ws.lastSent, ws.lastRecv, t)
-				o.deps[ws.key].Closed++
+				o.dep(ws.key, t).Closed++
 				delete(n.live, c)
 			}
 		}
@@ -862,7 +878,7 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 			sent, recv = ws.lastSent, ws.lastRecv
 		}
 		dSent, dRecv := o.counted(ws, sent, recv, t)
-		o.deps[ws.key].Closed++
+		o.dep(ws.key, t).Closed++
 		delete(n.live, s.Cookie)
 		if o.local[s.Remote.Addr()] {
 			// Both ends on this host: pair them, so neither waits for a
@@ -1035,7 +1051,19 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn b
 		st = o.handOn(n, end)
 	}
 	for c, ws := range n.live {
-		if ws.seenInLastRun || handOn {
+		switch {
+		case handOn && ws.handedUnseen && !ws.seenInLastRun:
+			// Handed on unseen, and neither a dump nor an event of this
+			// window saw it: its end was lost (an event overrun). It is
+			// closed here, in the record of its dependency if this window
+			// has one, and not handed on again.
+			if d := o.deps[ws.key]; d != nil {
+				o.counted(ws, ws.lastSent, ws.lastRecv, end)
+				d.Closed++
+			}
+			o.handedLost++
+			delete(n.live, c)
+		case ws.seenInLastRun || handOn:
 			o.counted(ws, ws.lastSent, ws.lastRecv, end)
 			delete(n.live, c)
 		}
@@ -1055,7 +1083,7 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn b
 	}
 	for c, ws := range n.live {
 		o.counted(ws, ws.lastSent, ws.lastRecv, end)
-		o.deps[ws.key].Closed++
+		o.dep(ws.key, end).Closed++
 		delete(n.live, c)
 	}
 	return nil, nil

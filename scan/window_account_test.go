@@ -1,8 +1,10 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -265,5 +267,58 @@ func TestWindowResetNotPairedWithStale(t *testing.T) {
 				t.Errorf("window %+v, want the reset client paired with its own server end", w)
 			}
 		})
+	}
+}
+
+// TestWindowHandOnLost: a socket handed on that the end dump did not see
+// is handed on once more, marked; when the next window neither sees it in
+// a dump nor hears its end (its destroy event was lost), it is closed
+// there and handed on no further. Neither window makes a record for it:
+// it moved nothing in them.
+func TestWindowHandOnLost(t *testing.T) {
+	ctx := context.Background()
+	alive := dsock(30, "10.0.0.1:40100", "10.0.0.9:443", 500, 50)
+	lost := savedSock{Cookie: 31, Direction: snapshot.Upstream, Port: 5432, Remote: netip.MustParseAddr("10.0.0.8"), Sent: 900, Received: 90}
+	st := &windowState{Sockets: []savedSock{
+		{Cookie: 30, Direction: snapshot.Upstream, Port: 443, Remote: netip.MustParseAddr("10.0.0.9"), Sent: 400, Received: 40},
+		lost,
+	}}
+	handed := make([][]savedSock, 0, 3)
+	for run := range 3 {
+		k := &fakeKernel{conns: []sockdiag.Sock{alive}}
+		o := testObserver(t, k)
+		n := o.nss[0]
+		o.continueFrom(n, st)
+		n.late = true
+		if err := o.poll(ctx, n, o.now(), true, false, false); err != nil {
+			t.Fatal(err)
+		}
+		n.late = false
+		var err error
+		if st, err = o.finish(ctx, n, o.now(), true); err != nil {
+			t.Fatal(err)
+		}
+		handed = append(handed, st.Sockets)
+		snap := &snapshot.Snapshot{}
+		o.apply(snap)
+		for _, c := range snap.Connections {
+			if c.Port == lost.Port {
+				t.Errorf("run %d: a record %+v for the lost socket, which moved nothing", run, c.Window)
+			}
+		}
+		if run == 1 && o.handedLost != 1 {
+			t.Errorf("run %d: %d handed-on sockets closed unheard, want 1", run, o.handedLost)
+		}
+	}
+	want := [][]savedSock{
+		{{Cookie: 30, Direction: snapshot.Upstream, Port: 443, Remote: netip.MustParseAddr("10.0.0.9"), Sent: 500, Received: 50}, {Cookie: 31, Direction: snapshot.Upstream, Port: 5432, Remote: lost.Remote, Sent: 900, Received: 90, Unseen: true}},
+		{{Cookie: 30, Direction: snapshot.Upstream, Port: 443, Remote: netip.MustParseAddr("10.0.0.9"), Sent: 500, Received: 50}},
+		{{Cookie: 30, Direction: snapshot.Upstream, Port: 443, Remote: netip.MustParseAddr("10.0.0.9"), Sent: 500, Received: 50}},
+	}
+	for i := range want {
+		slices.SortFunc(handed[i], func(a, b savedSock) int { return cmp.Compare(a.Cookie, b.Cookie) })
+		if !slices.Equal(handed[i], want[i]) {
+			t.Errorf("run %d handed on %+v, want %+v", i, handed[i], want[i])
+		}
 	}
 }

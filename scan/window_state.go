@@ -45,6 +45,8 @@ type savedSock struct {
 	Remote    netip.Addr         `json:"remote"`
 	Sent      uint64             `json:"sent"`
 	Received  uint64             `json:"received"`
+	// Unseen: the end dump did not see it; handed on once more only.
+	Unseen bool `json:"unseen,omitempty"`
 }
 
 // maxWindowState bounds the state file: some 300,000 sockets. A larger one
@@ -123,7 +125,7 @@ func (o *observer) commit() error {
 func (o *observer) continueFrom(n *winNS, st *windowState) {
 	for _, s := range st.Sockets {
 		k := winKey{s.Direction, s.Port, s.Process, s.Workload, s.Remote, n.inode}
-		n.live[s.Cookie] = &winSock{key: k, baseSent: s.Sent, baseRecv: s.Received, lastSent: s.Sent, lastRecv: s.Received}
+		n.live[s.Cookie] = &winSock{key: k, baseSent: s.Sent, baseRecv: s.Received, lastSent: s.Sent, lastRecv: s.Received, handedUnseen: s.Unseen}
 		if s.Workload != "" && o.workloads[s.Workload] == nil {
 			if o.workloads == nil {
 				o.workloads = map[string]*snapshot.Workload{}
@@ -135,13 +137,18 @@ func (o *observer) continueFrom(n *winNS, st *windowState) {
 
 // handOn is the state namespace n leaves for the next window: the sockets
 // alive at the end dump, and those whose end was not yet heard (their
-// events are still to come through the held subscription).
+// events are still to come through the held subscription), marked Unseen.
+// A socket already handed on unseen that this window did not see either is
+// not handed on again: its event was lost.
 func (o *observer) handOn(n *winNS, end time.Time) *windowState {
 	st := &windowState{End: end.UTC(), Netns: n.inode, Sockets: make([]savedSock, 0, len(n.live))}
 	for c, ws := range n.live {
+		if ws.handedUnseen && !ws.seenInLastRun {
+			continue
+		}
 		k := ws.key
 		st.Sockets = append(st.Sockets, savedSock{Cookie: c, Direction: k.dir, Port: k.port, Process: k.process,
-			Workload: k.workload, Remote: k.remote, Sent: ws.lastSent, Received: ws.lastRecv})
+			Workload: k.workload, Remote: k.remote, Sent: ws.lastSent, Received: ws.lastRecv, Unseen: !ws.seenInLastRun})
 	}
 	return st
 }

@@ -111,11 +111,19 @@ type winNS struct {
 
 // resetKey pairs the two ends of a connection on this host that one end
 // reset: the client's socket keeps only its local port and the server's
-// address, the server's reports both.
+// address, the server's reports both, and the client's network namespace is
+// the one its address belongs to (see observer.local). Two namespaces
+// using one ephemeral port toward one server are two keys.
 type resetKey struct {
+	netns  uint64 // the client's
 	server netip.Addr
 	client uint16
 }
+
+// sharedAddr, in observer.local, is an address more than one watched
+// namespace has: a server end whose peer has it cannot name its client's
+// namespace, and is not paired.
+const sharedAddr = ^uint64(0)
 
 // pendingReset is a reset client socket waiting for its server's destroy
 // event; endedDown a server socket's, kept a while for a reset client.
@@ -163,17 +171,17 @@ func (t *downTable) slot(k resetKey) *downSlot {
 	// Fibonacci hashing of the address's low 64 bits and the port: the
 	// keys are local addresses and ephemeral ports, not chosen by peers.
 	a := k.server.As16()
-	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client)) * 0x9e3779b97f4a7c15
+	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client) ^ k.netns<<20) * 0x9e3779b97f4a7c15
 	return &t.slots[h>>(64-downBits)]
 }
 
 func (t *downTable) put(k resetKey, d endedDown) { *t.slot(k) = downSlot{k, d} }
 
-// take returns and forgets the server end of k, if one ended no longer
-// than pairWait before now.
-func (t *downTable) take(k resetKey, now time.Time) (endedDown, bool) {
+// take returns and forgets the entry of k, if one ended no longer than
+// pairWait before now and, with port non-zero, was of that server port.
+func (t *downTable) take(k resetKey, port uint16, now time.Time) (endedDown, bool) {
 	s := t.slot(k)
-	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait {
+	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait || (port != 0 && s.d.port != port) {
 		return endedDown{}, false
 	}
 	d := s.d
@@ -204,9 +212,10 @@ type observer struct {
 	// that their server's end, when it comes after, is known to be paired
 	// already and is not kept for a reset client reusing the port later.
 	ups downTable
-	// local: addresses of the watched namespaces; a server socket whose
-	// peer is one of them may be the far end of a reset client here.
-	local map[netip.Addr]bool
+	// local: addresses of the watched namespaces (but loopback ones), each
+	// with its namespace's inode (sharedAddr: several); a server socket
+	// whose peer is one of them may be the far end of a reset client there.
+	local map[netip.Addr]uint64
 	// refused: namespaces whose events could not be had (setns refused),
 	// refusedWhy the first error.
 	refused    map[uint64]bool
@@ -237,7 +246,7 @@ func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 		pidWL:       map[int]string{},
 		deps:        map[winKey]*snapshot.ConnWindow{},
 		resets:      map[resetKey]pendingReset{},
-		local:       map[netip.Addr]bool{},
+		local:       map[netip.Addr]uint64{},
 	}
 }
 
@@ -553,21 +562,47 @@ func (o *observer) watch(ns netNS, late bool) (*winNS, error) {
 		n := &winNS{inode: ns.inode, pid: pid, ns: sockdiag.NamespaceFD(int(f.Fd())), file: f, ev: ev,
 			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
 		if addrs, err := (ProcFS{Root: filepath.Join(o.proc.Root, strconv.Itoa(pid))}).Addresses(); err == nil {
-			for _, a := range addrs {
-				o.local[a] = true
-			}
+			o.addLocal(ns.inode, addrs)
 		}
 		return n, nil
 	}
 	return nil, nil
 }
 
+// addLocal notes addrs as namespace netns's.
+func (o *observer) addLocal(netns uint64, addrs []netip.Addr) {
+	for _, a := range addrs {
+		if a.IsLoopback() {
+			continue // every namespace has its own
+		}
+		if prev, ok := o.local[a]; ok && prev != netns {
+			netns = sharedAddr
+		}
+		o.local[a] = netns
+	}
+}
+
+// onHost reports whether a is an address of a watched namespace (or a
+// loopback one, which a socket of namespace n reaches in n).
+func (o *observer) onHost(a netip.Addr) bool {
+	_, ok := o.local[a]
+	return ok || a.IsLoopback()
+}
+
+// peerNS is the namespace of the peer a, on this host, of a socket of
+// namespace n: false when a is not a watched namespace's or several have it.
+func (o *observer) peerNS(n *winNS, a netip.Addr) (uint64, bool) {
+	if a.IsLoopback() {
+		return n.inode, true
+	}
+	ns, ok := o.local[a]
+	return ns, ok && ns != sharedAddr
+}
+
 // describeNamespaces records which namespaces the window hears.
 func (o *observer) describeNamespaces(others, polling bool) {
 	if addrs, err := o.proc.Addresses(); err == nil {
-		for _, a := range addrs {
-			o.local[a] = true
-		}
+		o.addLocal(o.nss[0].inode, addrs)
 	}
 	switch {
 	case polling && others:
@@ -880,14 +915,16 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		dSent, dRecv := o.counted(ws, sent, recv, t)
 		o.dep(ws.key, t).Closed++
 		delete(n.live, s.Cookie)
-		if o.local[s.Remote.Addr()] {
-			// Both ends on this host: pair them, so neither waits for a
-			// reset client that is not coming.
-			switch ws.key.dir {
-			case snapshot.Upstream:
-				o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
-			case snapshot.Downstream:
-				o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), dSent, dRecv, t})
+		// Both ends on this host: pair them, so neither waits for a reset
+		// client that is not coming.
+		switch ws.key.dir {
+		case snapshot.Upstream:
+			if o.onHost(s.Remote.Addr()) {
+				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
+			}
+		case snapshot.Downstream:
+			if ns, ok := o.peerNS(n, s.Remote.Addr()); ok {
+				o.serverEnded(resetKey{ns, s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), dSent, dRecv, t})
 			}
 		}
 		return
@@ -901,7 +938,7 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		// tcp_disconnect has cleared its peer port, its local address and
 		// its counters, but not the peer's address or its local port.
 		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() && s.Local.Port() != 0 {
-			o.resetClient(n, resetKey{a, s.Local.Port()}, t)
+			o.resetClient(n, resetKey{n.inode, a, s.Local.Port()}, t)
 		}
 		return
 	}
@@ -911,8 +948,8 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	}
 	if k.dir == snapshot.Upstream {
 		o.unattributed(k)
-		if o.local[s.Remote.Addr()] {
-			o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
+		if o.onHost(s.Remote.Addr()) {
+			o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
 		}
 	}
 	d := o.dep(k, t)
@@ -920,8 +957,10 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	d.Closed++
 	d.BytesSent += s.BytesAcked
 	d.BytesReceived += s.BytesReceived
-	if k.dir == snapshot.Downstream && o.local[s.Remote.Addr()] {
-		o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+	if k.dir == snapshot.Downstream {
+		if ns, ok := o.peerNS(n, s.Remote.Addr()); ok {
+			o.serverEnded(resetKey{ns, s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+		}
 	}
 }
 
@@ -937,7 +976,7 @@ func (o *observer) unattributed(k winKey) {
 // resetClient takes a client socket of namespace n that this host reset:
 // its server's end, if it is on this host, tells its port and bytes.
 func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
-	if d, ok := o.downs.take(k, t); ok {
+	if d, ok := o.downs.take(k, 0, t); ok {
 		o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
 		return
 	}
@@ -950,14 +989,21 @@ func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
 
 // serverEnded takes a server socket whose client is on this host: the
 // client's end may be a reset one, whose event comes before or after.
+//
+// A client that ended normally with the same namespace, port and server
+// port is its own: that comes first. Else a reset client waiting with its
+// key is taken for its client. (A server end whose normal client ends
+// after it, while a reset client of the same namespace and port to another
+// port of the same server waits, is still mistaken for the reset one's:
+// nothing in either event tells them apart.)
 func (o *observer) serverEnded(k resetKey, d endedDown) {
+	if _, ok := o.ups.take(k, d.port, d.t); ok {
+		return // its client ended normally: nothing to pair
+	}
 	if r, ok := o.resets[k]; ok {
 		delete(o.resets, k)
 		o.pairedReset(k, r, d)
 		return
-	}
-	if _, ok := o.ups.take(k, d.t); ok {
-		return // its client ended normally: nothing to pair
 	}
 	o.downs.put(k, d)
 }
@@ -966,11 +1012,11 @@ func (o *observer) serverEnded(k resetKey, d endedDown) {
 // intact) and whose server is on this host: the server's end, before or
 // after, belongs to it, and must not be paired with a later reset client
 // that happens to reuse the same ephemeral port.
-func (o *observer) clientEnded(k resetKey, t time.Time) {
-	if _, ok := o.downs.take(k, t); ok {
+func (o *observer) clientEnded(k resetKey, serverPort uint16, t time.Time) {
+	if _, ok := o.downs.take(k, serverPort, t); ok {
 		return
 	}
-	o.ups.put(k, endedDown{t: t})
+	o.ups.put(k, endedDown{port: serverPort, t: t})
 }
 
 // pairedReset records a reset client socket with what its server's end

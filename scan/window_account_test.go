@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,7 +131,7 @@ func TestWindowResetPairing(t *testing.T) {
 			clientNS.inode, clientNS.workload = 1001, "client.service"
 			serverNS := &winNS{inode: 1002, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}
 			o.nss = append(o.nss, serverNS)
-			o.local[netip.MustParseAddr("10.0.0.1")] = true
+			o.local[netip.MustParseAddr("10.0.0.1")] = clientNS.inode
 			if tt.serverFirst {
 				o.destroyed(serverNS, &server, false)
 				o.destroyed(clientNS, &client, false)
@@ -192,7 +193,7 @@ func BenchmarkWindowDestroyed(b *testing.B) {
 		b.Run(peer.name, func(b *testing.B) {
 			o := testObserver(&testing.T{}, &fakeKernel{})
 			if peer.local {
-				o.local[netip.MustParseAddr("10.0.0.1")] = true
+				o.local[netip.MustParseAddr("10.0.0.1")] = 0
 			}
 			n := o.nss[0]
 			client, server := dsock(0, "10.0.0.1:0", "10.0.0.2:5432", 101, 101), dsock(0, "10.0.0.2:5432", "10.0.0.1:0", 101, 101)
@@ -232,8 +233,8 @@ func TestWindowResetNotPairedWithStale(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := testObserver(t, &fakeKernel{})
 			n := o.nss[0]
-			o.local[netip.MustParseAddr("10.0.0.1")] = true
-			o.local[netip.MustParseAddr("10.0.0.2")] = true
+			o.local[netip.MustParseAddr("10.0.0.1")] = 0
+			o.local[netip.MustParseAddr("10.0.0.2")] = 0
 			if tt.normalServerFirst {
 				o.destroyed(n, &normalServer, false)
 				o.destroyed(n, &normalClient, false)
@@ -320,5 +321,77 @@ func TestWindowHandOnLost(t *testing.T) {
 		if !slices.Equal(handed[i], want[i]) {
 			t.Errorf("run %d handed on %+v, want %+v", i, handed[i], want[i])
 		}
+	}
+}
+
+// TestWindowResetNamespaces: A (netns 2) resets its connection from port
+// 40000 to S:80 while B (netns 3) ends its own from port 40000 to S:443
+// normally: A's reset client is paired with S:80's end only, and B's
+// connection stays B's, in every order of the four events.
+func TestWindowResetNamespaces(t *testing.T) {
+	s := "10.0.0.20"
+	events := []struct {
+		name string
+		ns   int // index in the observer's namespaces: 0 A, 1 B, 2 S
+		sock sockdiag.Sock
+	}{
+		{"A reset client", 0, dsock(40, "0.0.0.0:40000", s+":0", 0, 0)},
+		{"S:80 end", 2, dsock(41, s+":80", "10.0.0.12:40000", 7000, 300)},
+		{"B client", 1, dsock(42, "10.0.0.13:40000", s+":443", 500, 9000)},
+		{"S:443 end", 2, dsock(43, s+":443", "10.0.0.13:40000", 9000, 500)},
+	}
+	var orders [][]int
+	var permute func(done []int, rest []int)
+	permute = func(done, rest []int) {
+		if len(rest) == 0 {
+			orders = append(orders, done)
+			return
+		}
+		for i := range rest {
+			permute(append(slices.Clone(done), rest[i]), append(slices.Clone(rest[:i]), rest[i+1:]...))
+		}
+	}
+	permute(nil, []int{0, 1, 2, 3})
+	for _, order := range orders {
+		var names []string
+		for _, i := range order {
+			names = append(names, events[i].name)
+		}
+		t.Run(strings.Join(names, ", "), func(t *testing.T) {
+			o := testObserver(t, &fakeKernel{})
+			o.nss[0].inode = 2
+			o.nss = append(o.nss, &winNS{inode: 3, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}},
+				&winNS{inode: 4, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}})
+			o.addLocal(2, []netip.Addr{netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("127.0.0.1")})
+			o.addLocal(3, []netip.Addr{netip.MustParseAddr("10.0.0.13"), netip.MustParseAddr("127.0.0.1")})
+			o.addLocal(4, []netip.Addr{netip.MustParseAddr(s), netip.MustParseAddr("127.0.0.1")})
+			for _, i := range order {
+				e := events[i]
+				o.destroyed(o.nss[e.ns], &e.sock, false)
+			}
+			o.settleResets()
+			snap := &snapshot.Snapshot{}
+			o.apply(snap)
+			type fig struct {
+				netns      uint64
+				port       uint16
+				sent, recv uint64
+				opened     int
+			}
+			var got []fig
+			for _, c := range snap.Connections {
+				if c.Direction == snapshot.Upstream {
+					got = append(got, fig{c.Netns, c.Port, c.Window.BytesSent, c.Window.BytesReceived, c.Window.Opened})
+				}
+			}
+			slices.SortFunc(got, func(a, b fig) int { return cmp.Compare(a.netns, b.netns) })
+			want := []fig{{2, 80, 300, 7000, 1}, {3, 443, 500, 9000, 1}}
+			if !slices.Equal(got, want) {
+				t.Errorf("upstream records %+v, want %+v", got, want)
+			}
+			if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+				t.Errorf("window %+v, want A's reset client paired with S:80's end", w)
+			}
+		})
 	}
 }

@@ -198,16 +198,22 @@ type observer struct {
 	now  func() time.Time
 	// dump reads one namespace's table; tests replace it.
 	dump func(ctx context.Context, ns sockdiag.Namespace, states uint32, fn func(*sockdiag.Sock)) error
-	wl   *workload.Resolver
-	cg   *cgroupIndex
-	nss  []*winNS
+	// owners reads /proc for the processes holding socket inodes; tests
+	// replace it.
+	owners func(want map[uint64]struct{}) (map[uint64]Process, error)
+	wl     *workload.Resolver
+	cg     *cgroupIndex
+	nss    []*winNS
 	// listenOwner caches listener inodes' processes across refreshes.
 	listenOwner map[uint64]owner
 	// nextOwners: the earliest time for the next /proc pass within the window.
 	nextOwners time.Time
 	deps       map[winKey]*snapshot.ConnWindow
-	resets     map[resetKey]pendingReset
-	downs      downTable
+	// upPorts indexes the upstream records by namespace, server and
+	// workload: the one port used, 0 for several.
+	upPorts map[upKey]uint16
+	resets  map[resetKey]pendingReset
+	downs   downTable
 	// ups: recently ended client sockets whose server is on this host, so
 	// that their server's end, when it comes after, is known to be paired
 	// already and is not kept for a reset client reusing the port later.
@@ -233,18 +239,26 @@ type observer struct {
 	handedLost int
 }
 
+// upKey is what a reset client socket still tells of its dependency.
+type upKey struct {
+	netns    uint64
+	remote   netip.Addr
+	workload string
+}
+
 // owner is a socket's process and workload.
 type owner struct{ process, workload string }
 
 func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 	return &observer{
-		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAllIn,
+		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAllIn, owners: proc.Owners,
 		wl:          &workload.Resolver{ProcRoot: proc.Root},
 		cg:          &cgroupIndex{},
 		nss:         []*winNS{{ns: sockdiag.Own, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}},
 		listenOwner: map[uint64]owner{},
 		pidWL:       map[int]string{},
 		deps:        map[winKey]*snapshot.ConnWindow{},
+		upPorts:     map[upKey]uint16{},
 		resets:      map[resetKey]pendingReset{},
 		local:       map[netip.Addr]uint64{},
 	}
@@ -324,15 +338,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		o.res.Continued = true
 	}
 	o.res.Start = start.UTC().Truncate(time.Millisecond)
-	o.cg.refresh()
+	o.cg.refresh(o.now())
 	o.namespaceWorkloads()
-	for _, n := range o.nss {
-		if err := o.refreshListeners(ctx, n, true); err != nil && n == own {
-			return nil, fmt.Errorf("window start: %w", err)
-		}
-		if err := o.poll(ctx, n, o.now(), true, false, polling); err != nil && n == own {
-			return nil, fmt.Errorf("window start: %w", err)
-		}
+	if errs := o.sweep(ctx, o.nss, o.now(), true, false, polling); errs[0].listen != nil || errs[0].conns != nil {
+		return nil, fmt.Errorf("window start: %w", errors.Join(errs[0].listen, errs[0].conns))
 	}
 	own.late = false
 	opts.Logger.Debug("window begun", "method", o.res.Method, "namespaces", len(o.nss), "length", opts.Window)
@@ -393,17 +402,16 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 				o.namespaceWorkloads()
 				listEvents()
 			}
-			o.cg.refreshIfMissed()
-			for _, n := range o.nss {
-				err := o.refreshListeners(ctx, n, false)
-				if err == nil {
-					err = o.poll(ctx, n, now, n.late, false, polling)
-					n.late = false
+			o.cg.refreshIfMissed(now)
+			for i, e := range o.sweep(ctx, o.nss, now, false, false, polling) {
+				if err := errors.Join(e.listen, e.conns); err != nil {
+					if ctx.Err() == nil {
+						failedDumps++
+						lastDumpErr = err
+					}
+					continue
 				}
-				if err != nil && ctx.Err() == nil {
-					failedDumps++
-					lastDumpErr = err
-				}
+				o.nss[i].late = false
 			}
 			o.expirePairs(now)
 			// The dumps walk the kernel's socket hash once per namespace:
@@ -427,15 +435,17 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 		}
 	}
-	o.cg.refreshIfMissed()
-	for _, n := range o.nss {
-		_ = o.refreshListeners(ctx, n, true)
-		handOn := n == own && held != nil && opts.WindowStateDir != ""
-		st, err := o.finish(ctx, n, end, handOn)
-		if err != nil && n == own {
-			return nil, fmt.Errorf("window end: %w", err)
+	o.cg.refreshIfMissed(end)
+	errs := o.sweep(ctx, o.nss, end, false, true, false)
+	if errs[0].conns != nil {
+		return nil, fmt.Errorf("window end: %w", errs[0].conns)
+	}
+	for i, n := range o.nss {
+		if errs[i].conns != nil {
+			continue // only its instant scan
 		}
-		if st != nil {
+		handOn := n == own && held != nil && opts.WindowStateDir != ""
+		if st := o.finish(n, end, handOn); st != nil {
 			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
 	}
@@ -649,37 +659,110 @@ func (o *observer) namespaceWorkloads() {
 	}
 }
 
-// refreshListeners re-reads namespace n's TCP listeners, so that
-// connections to a server started within the window count as downstream.
-// Their processes come from /proc at the window's ends (all), and in
-// between within the budget ownersOfNew keeps; their workloads from their
-// cgroups.
-func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) error {
-	type l struct {
-		addr          netip.AddrPort
-		inode, cgroup uint64
-		family        uint8
-	}
-	var ls []l
-	if err := o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) { ls = append(ls, l{s.Local, s.Inode, s.CgroupID, s.Family}) }); err != nil {
-		return err
-	}
+// listenSock is a TCP listener as a dump reports it.
+type listenSock struct {
+	addr          netip.AddrPort
+	inode, cgroup uint64
+	family        uint8
+}
+
+// sweepErr is one namespace's dump errors in a sweep.
+type sweepErr struct{ listen, conns error }
+
+// sweep dumps the TCP listeners and connected sockets of every namespace in
+// nss, then reads /proc once for the processes of the listeners and
+// sockets new to the window in all of them (a pass walks every process's
+// descriptors: one per sweep, not two per namespace), then takes them in:
+// the listeners, so that connections to a server started within the window
+// count as downstream, and the sockets (see takeConns; first for all at
+// the start, else for a namespace found late).
+//
+// At the window's ends (start, final) it looks for the owners of every new
+// socket, as an instant scan does. In between it looks only for those of
+// new listeners and upstream sockets (a downstream socket is named after
+// its listener), and no more often than keeps the passes under ownersShare
+// of the time: on a host whose processes hold hundreds of thousands of
+// descriptors a pass takes a tenth of a second. Listeners' workloads come
+// from their cgroups.
+//
+// A namespace whose listeners cannot be dumped keeps its earlier ones; one
+// whose sockets cannot be is left as it was. The errors are by namespace,
+// in nss's order.
+func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, final, ended bool) []sweepErr {
+	all := start || final
+	errs := make([]sweepErr, len(nss))
+	listens := make([][]listenSock, len(nss))
+	conns := make([][]sockdiag.Sock, len(nss))
 	want := map[uint64]struct{}{}
-	for _, x := range ls {
-		if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
-			want[x.inode] = struct{}{}
+	newListeners := false
+	for i, n := range nss {
+		var ls []listenSock
+		if errs[i].listen = o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) {
+			ls = append(ls, listenSock{s.Local, s.Inode, s.CgroupID, s.Family})
+		}); errs[i].listen == nil {
+			listens[i] = ls
+			// With the owners known so far: what classifies the new sockets
+			// below needs only the listeners' addresses.
+			o.takeListeners(n, ls)
+			for _, x := range ls {
+				if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
+					want[x.inode] = struct{}{}
+					newListeners = true
+				}
+			}
+		}
+		var socks []sockdiag.Sock
+		if errs[i].conns = o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			if s.Remote.Port() != 0 && s.HasBytes {
+				socks = append(socks, *s)
+			}
+		}); errs[i].conns != nil {
+			continue
+		}
+		conns[i] = socks
+		for j := range socks {
+			s := &socks[j]
+			if _, known := n.live[s.Cookie]; known || s.Inode == 0 {
+				continue
+			}
+			if !all && o.classify(n, s, owner{}).dir == snapshot.Downstream {
+				continue
+			}
+			want[s.Inode] = struct{}{}
 		}
 	}
+	var owners map[uint64]Process
 	if now := time.Now(); len(want) > 0 && (all || !now.Before(o.nextOwners)) {
-		owners, err := o.proc.Owners(want)
-		if err != nil {
-			return err
-		}
+		var err error
+		owners, err = o.owners(want)
 		o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
-		for ino := range want {
-			o.listenOwner[ino] = o.ownerOf(owners[ino], 0) // a miss is cached as unknown too
+		if err == nil && newListeners {
+			// A listener whose process was not found is cached as unknown
+			// too; an unreadable /proc caches nothing.
+			for i, n := range nss {
+				if listens[i] == nil {
+					continue
+				}
+				for _, x := range listens[i] {
+					if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
+						o.listenOwner[x.inode] = o.ownerOf(owners[x.inode], 0)
+					}
+				}
+				o.takeListeners(n, listens[i])
+			}
 		}
 	}
+	for i, n := range nss {
+		if errs[i].conns == nil {
+			o.takeConns(n, conns[i], owners, t, start || n.late, ended)
+		}
+	}
+	return errs
+}
+
+// takeListeners makes ls namespace n's listeners, each with its process
+// as far as known and its cgroup's workload.
+func (o *observer) takeListeners(n *winNS, ls []listenSock) {
 	binds := make(map[uint16][]*bind, len(ls))
 	for _, x := range ls {
 		ow := o.listenOwner[x.inode]
@@ -692,7 +775,6 @@ func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) err
 		})
 	}
 	n.binds = binds
-	return nil
 }
 
 // ownerOf names a socket's owner: the process /proc found holding it, the
@@ -780,6 +862,14 @@ func (o *observer) dep(k winKey, t time.Time) *snapshot.ConnWindow {
 	if d == nil {
 		d = &snapshot.ConnWindow{FirstSeen: t}
 		o.deps[k] = d
+		if k.dir == snapshot.Upstream {
+			u := upKey{k.netns, k.remote, k.workload}
+			if p, ok := o.upPorts[u]; !ok {
+				o.upPorts[u] = k.port
+			} else if p != k.port {
+				o.upPorts[u] = 0
+			}
+		}
 	}
 	d.LastSeen = t
 	return d
@@ -813,21 +903,12 @@ func connected(s *sockdiag.Sock, k winKey) bool {
 	return s.Remote.Port() != 0 && (k.dir == snapshot.Downstream || s.BytesAcked > 0)
 }
 
-// poll dumps namespace n's connected sockets. At the start (first) their
-// counters are the window's base; later, a new cookie is a socket that
-// began in the window; final is the end dump. With ended (no destroy
-// events), a known socket missing from the dump has ended: it is counted
-// up to its last dump.
-func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final, ended bool) error {
-	var socks []sockdiag.Sock
-	if err := o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
-		if s.Remote.Port() != 0 && s.HasBytes {
-			socks = append(socks, *s)
-		}
-	}); err != nil {
-		return err
-	}
-	owners := o.ownersOfNew(n, socks, first || final)
+// takeConns takes namespace n's connected sockets as a dump at t found
+// them, with the owners /proc found for the new ones. At the start (first)
+// their counters are the window's base; later, a new cookie is a socket
+// that began in the window. With ended (no destroy events), a known socket
+// missing from the dump has ended: it is counted up to its last dump.
+func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]Process, t time.Time, first, ended bool) {
 	for _, ws := range n.live {
 		ws.seenInLastRun = false
 	}
@@ -864,39 +945,6 @@ func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final
 			}
 		}
 	}
-	return nil
-}
-
-// ownersOfNew reads /proc for the processes of sockets the window has not
-// seen before.
-//
-// At the window's ends (all) it looks for every new socket, as an instant
-// scan does. In between it looks only for upstream ones (a downstream
-// socket is named after its listener), and no more often than keeps the
-// passes under ownersShare of the time: on a host whose processes hold
-// hundreds of thousands of descriptors a pass takes a tenth of a second.
-func (o *observer) ownersOfNew(n *winNS, socks []sockdiag.Sock, all bool) map[uint64]Process {
-	want := map[uint64]struct{}{}
-	for i := range socks {
-		s := &socks[i]
-		if _, known := n.live[s.Cookie]; known || s.Inode == 0 {
-			continue
-		}
-		if !all && o.classify(n, s, owner{}).dir == snapshot.Downstream {
-			continue
-		}
-		want[s.Inode] = struct{}{}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	now := time.Now()
-	if !all && now.Before(o.nextOwners) {
-		return nil
-	}
-	owners, _ := o.proc.Owners(want) // unreadable /proc: sockets stay unattributed
-	o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
-	return owners
 }
 
 // destroyed takes one destroy event of namespace n. A socket a dump saw is
@@ -1057,29 +1105,19 @@ func (o *observer) settleResets() {
 // lost (the kernel cleared them), so it is counted in ResetNoBytes. Without
 // a port it is in no record, only in ResetUnknown.
 func (o *observer) unpairedReset(k resetKey, r pendingReset) {
-	var found *winKey
-	for dk := range o.deps {
-		if dk.dir != snapshot.Upstream || dk.netns != r.netns || dk.remote != k.server || dk.workload != r.workload {
-			continue
-		}
-		if found != nil && found.port != dk.port {
-			found = nil
-			break
-		}
-		found = &dk
-	}
-	if found == nil {
+	port := o.upPorts[upKey{r.netns, k.server, r.workload}]
+	if port == 0 {
 		o.res.ResetUnknown++
 		return
 	}
-	key := winKey{dir: snapshot.Upstream, port: found.port, workload: r.workload, remote: k.server, netns: r.netns}
+	key := winKey{dir: snapshot.Upstream, port: port, workload: r.workload, remote: k.server, netns: r.netns}
 	c := o.dep(key, r.t)
 	c.Opened++
 	c.Closed++
 	o.res.ResetNoBytes++
 }
 
-// finish takes namespace n's end dump, then the destroy events of sockets
+// finish takes, after namespace n's end dump (a final sweep), the destroy events of sockets
 // that ended between the last read and that dump. Sockets the window saw
 // alive that neither the end dump nor an event reports count up to their
 // last dump.
@@ -1088,10 +1126,7 @@ func (o *observer) unpairedReset(k resetKey, r pendingReset) {
 // they are the next window's. The sockets still known are handed on in the
 // returned state: counted here up to the end dump (or their last dump),
 // closed in the next window when their events come.
-func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn bool) (*windowState, error) {
-	if err := o.poll(ctx, n, end, n.late, true, false); err != nil {
-		return nil, err
-	}
+func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 	var st *windowState
 	if handOn {
 		st = o.handOn(n, end)
@@ -1115,7 +1150,7 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn b
 		}
 	}
 	if handOn {
-		return st, nil
+		return st
 	}
 	if n.ev != nil {
 		// The kernel queues destroy events from a work queue: give the
@@ -1132,7 +1167,7 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn b
 		o.dep(ws.key, end).Closed++
 		delete(n.live, c)
 	}
-	return nil, nil
+	return nil
 }
 
 // apply puts the window into snap: each dependency's ConnWindow on the

@@ -54,11 +54,8 @@ func TestWindowAccounting(t *testing.T) {
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 100, 20_000), // downstream, alive throughout
 	}
 	o := testObserver(t, k)
-	if err := o.refreshListeners(ctx, o.nss[0], true); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.poll(ctx, o.nss[0], o.now(), true, false, false); err != nil {
-		t.Fatal(err)
+	if errs := o.sweep(ctx, o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+		t.Fatal(errs)
 	}
 	ended := dsock(11, "10.0.0.1:40001", "10.0.0.9:443", 900, 95)
 	o.destroyed(o.nss[0], &ended, false)
@@ -73,9 +70,10 @@ func TestWindowAccounting(t *testing.T) {
 		dsock(12, "10.0.0.1:5432", "10.0.0.7:50000", 150, 21_000),
 		dsock(16, "10.0.0.1:5432", "10.0.0.8:50001", 10, 10), // began, alive at the end
 	}
-	if _, err := o.finish(ctx, o.nss[0], o.now(), false); err != nil {
-		t.Fatal(err)
+	if errs := o.sweep(ctx, o.nss, o.now(), false, true, false); errs[0] != (sweepErr{}) {
+		t.Fatal(errs)
 	}
+	o.finish(o.nss[0], o.now(), false)
 	o.settleResets()
 	snap := &snapshot.Snapshot{}
 	o.apply(snap)
@@ -291,14 +289,14 @@ func TestWindowHandOnLost(t *testing.T) {
 		n := o.nss[0]
 		o.continueFrom(n, st)
 		n.late = true
-		if err := o.poll(ctx, n, o.now(), true, false, false); err != nil {
-			t.Fatal(err)
+		if errs := o.sweep(ctx, o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+			t.Fatal(errs)
 		}
 		n.late = false
-		var err error
-		if st, err = o.finish(ctx, n, o.now(), true); err != nil {
-			t.Fatal(err)
+		if errs := o.sweep(ctx, o.nss, o.now(), false, true, false); errs[0] != (sweepErr{}) {
+			t.Fatal(errs)
 		}
+		st = o.finish(n, o.now(), true)
 		handed = append(handed, st.Sockets)
 		snap := &snapshot.Snapshot{}
 		o.apply(snap)
@@ -393,5 +391,36 @@ func TestWindowResetNamespaces(t *testing.T) {
 				t.Errorf("window %+v, want A's reset client paired with S:80's end", w)
 			}
 		})
+	}
+}
+
+// TestWindowOneOwnersPass: a sweep of every watched namespace reads /proc
+// for the owners of their new listeners and sockets in one pass, not one
+// or two per namespace: a pass walks every process's descriptors.
+func TestWindowOneOwnersPass(t *testing.T) {
+	ctx := context.Background()
+	k := &fakeKernel{listen: []sockdiag.Sock{dsock(1, "0.0.0.0:5432", "0.0.0.0:0", 0, 0)}}
+	o := testObserver(t, k)
+	for ns := range uint64(3) {
+		o.nss = append(o.nss, &winNS{inode: 10 + ns, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}})
+	}
+	var passes []int
+	o.owners = func(want map[uint64]struct{}) (map[uint64]Process, error) {
+		passes = append(passes, len(want))
+		return nil, nil
+	}
+	sock := func(cookie, inode uint64) sockdiag.Sock {
+		s := dsock(cookie, "10.0.0.1:40000", "10.0.0.9:443", 1, 1)
+		s.Inode = inode
+		return s
+	}
+	k.listen[0].Inode = 100
+	k.conns = []sockdiag.Sock{sock(10, 110), sock(11, 111)}
+	o.sweep(ctx, o.nss, o.now(), true, false, false)
+	k.conns = append(k.conns, sock(12, 112))
+	o.sweep(ctx, o.nss, o.now(), false, true, false)
+	// The start: the listener and two sockets; the end: the one new socket.
+	if !slices.Equal(passes, []int{3, 1}) {
+		t.Errorf("owner passes of %v inodes, want one of 3 at the start and one of 1 at the end", passes)
 	}
 }

@@ -107,6 +107,9 @@ type winNS struct {
 	// overrunsBefore: the event overruns met while discarding what was
 	// queued before the window, which are no part of it.
 	overrunsBefore uint64
+	// self is {inode}, set by peerNS: the namespace of a loopback peer,
+	// without an allocation per event.
+	self [1]uint64
 }
 
 // resetKey pairs the two ends of a connection on this host that one end
@@ -119,11 +122,6 @@ type resetKey struct {
 	server netip.Addr
 	client uint16
 }
-
-// sharedAddr, in observer.local, is an address more than one watched
-// namespace has: a server end whose peer has it cannot name its client's
-// namespace, and is not paired.
-const sharedAddr = ^uint64(0)
 
 // pendingReset is a reset client socket waiting for its server's destroy
 // event; endedDown a server socket's, kept a while for a reset client.
@@ -219,9 +217,10 @@ type observer struct {
 	// already and is not kept for a reset client reusing the port later.
 	ups downTable
 	// local: addresses of the watched namespaces (but loopback ones), each
-	// with its namespace's inode (sharedAddr: several); a server socket
-	// whose peer is one of them may be the far end of a reset client there.
-	local map[netip.Addr]uint64
+	// with the inodes of the namespaces that have it (usually one); a
+	// server socket whose peer is one of them may be the far end of a reset
+	// client in one of those.
+	local map[netip.Addr][]uint64
 	// refused: namespaces whose events could not be had (setns refused),
 	// refusedWhy the first error.
 	refused    map[uint64]bool
@@ -260,7 +259,7 @@ func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 		deps:        map[winKey]*snapshot.ConnWindow{},
 		upPorts:     map[upKey]uint16{},
 		resets:      map[resetKey]pendingReset{},
-		local:       map[netip.Addr]uint64{},
+		local:       map[netip.Addr][]uint64{},
 	}
 }
 
@@ -585,10 +584,9 @@ func (o *observer) addLocal(netns uint64, addrs []netip.Addr) {
 		if a.IsLoopback() {
 			continue // every namespace has its own
 		}
-		if prev, ok := o.local[a]; ok && prev != netns {
-			netns = sharedAddr
+		if !slices.Contains(o.local[a], netns) {
+			o.local[a] = append(o.local[a], netns)
 		}
-		o.local[a] = netns
 	}
 }
 
@@ -599,14 +597,16 @@ func (o *observer) onHost(a netip.Addr) bool {
 	return ok || a.IsLoopback()
 }
 
-// peerNS is the namespace of the peer a, on this host, of a socket of
-// namespace n: false when a is not a watched namespace's or several have it.
-func (o *observer) peerNS(n *winNS, a netip.Addr) (uint64, bool) {
+// peerNS calls fn with each namespace the peer a of a socket of namespace
+// n may be in, on this host: n itself for a loopback address, else those
+// that have a (none when it is no watched namespace's). Two namespaces may
+// have one address (the same private subnet in two): each is a candidate.
+func (o *observer) peerNS(n *winNS, a netip.Addr) []uint64 {
 	if a.IsLoopback() {
-		return n.inode, true
+		n.self[0] = n.inode
+		return n.self[:]
 	}
-	ns, ok := o.local[a]
-	return ns, ok && ns != sharedAddr
+	return o.local[a]
 }
 
 // describeNamespaces records which namespaces the window hears.
@@ -971,8 +971,8 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
 			}
 		case snapshot.Downstream:
-			if ns, ok := o.peerNS(n, s.Remote.Addr()); ok {
-				o.serverEnded(resetKey{ns, s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), dSent, dRecv, t})
+			if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {
+				o.serverEnded(nss, s.Local.Addr(), s.Remote.Port(), endedDown{s.Local.Port(), dSent, dRecv, t})
 			}
 		}
 		return
@@ -1006,8 +1006,8 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	d.BytesSent += s.BytesAcked
 	d.BytesReceived += s.BytesReceived
 	if k.dir == snapshot.Downstream {
-		if ns, ok := o.peerNS(n, s.Remote.Addr()); ok {
-			o.serverEnded(resetKey{ns, s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+		if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {
+			o.serverEnded(nss, s.Local.Addr(), s.Remote.Port(), endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
 		}
 	}
 }
@@ -1044,16 +1044,26 @@ func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
 // after it, while a reset client of the same namespace and port to another
 // port of the same server waits, is still mistaken for the reset one's:
 // nothing in either event tells them apart.)
-func (o *observer) serverEnded(k resetKey, d endedDown) {
-	if _, ok := o.ups.take(k, d.port, d.t); ok {
-		return // its client ended normally: nothing to pair
+//
+// Its client is in one of the namespaces clientNS (see peerNS), on port
+// clientPort, and its server address is server.
+func (o *observer) serverEnded(clientNS []uint64, server netip.Addr, clientPort uint16, d endedDown) {
+	for _, ns := range clientNS {
+		if _, ok := o.ups.take(resetKey{ns, server, clientPort}, d.port, d.t); ok {
+			return // its client ended normally: nothing to pair
+		}
 	}
-	if r, ok := o.resets[k]; ok {
-		delete(o.resets, k)
-		o.pairedReset(k, r, d)
-		return
+	for _, ns := range clientNS {
+		k := resetKey{ns, server, clientPort}
+		if r, ok := o.resets[k]; ok {
+			delete(o.resets, k)
+			o.pairedReset(k, r, d)
+			return
+		}
 	}
-	o.downs.put(k, d)
+	for _, ns := range clientNS {
+		o.downs.put(resetKey{ns, server, clientPort}, d)
+	}
 }
 
 // clientEnded takes a client socket that ended normally (its peer port

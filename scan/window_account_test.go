@@ -129,7 +129,7 @@ func TestWindowResetPairing(t *testing.T) {
 			clientNS.inode, clientNS.workload = 1001, "client.service"
 			serverNS := &winNS{inode: 1002, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}
 			o.nss = append(o.nss, serverNS)
-			o.local[netip.MustParseAddr("10.0.0.1")] = clientNS.inode
+			o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{clientNS.inode}
 			if tt.serverFirst {
 				o.destroyed(serverNS, &server, false)
 				o.destroyed(clientNS, &client, false)
@@ -191,7 +191,7 @@ func BenchmarkWindowDestroyed(b *testing.B) {
 		b.Run(peer.name, func(b *testing.B) {
 			o := testObserver(&testing.T{}, &fakeKernel{})
 			if peer.local {
-				o.local[netip.MustParseAddr("10.0.0.1")] = 0
+				o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
 			}
 			n := o.nss[0]
 			client, server := dsock(0, "10.0.0.1:0", "10.0.0.2:5432", 101, 101), dsock(0, "10.0.0.2:5432", "10.0.0.1:0", 101, 101)
@@ -231,8 +231,8 @@ func TestWindowResetNotPairedWithStale(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := testObserver(t, &fakeKernel{})
 			n := o.nss[0]
-			o.local[netip.MustParseAddr("10.0.0.1")] = 0
-			o.local[netip.MustParseAddr("10.0.0.2")] = 0
+			o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
+			o.local[netip.MustParseAddr("10.0.0.2")] = []uint64{0}
 			if tt.normalServerFirst {
 				o.destroyed(n, &normalServer, false)
 				o.destroyed(n, &normalClient, false)
@@ -325,7 +325,8 @@ func TestWindowHandOnLost(t *testing.T) {
 // TestWindowResetNamespaces: A (netns 2) resets its connection from port
 // 40000 to S:80 while B (netns 3) ends its own from port 40000 to S:443
 // normally: A's reset client is paired with S:80's end only, and B's
-// connection stays B's, in every order of the four events.
+// connection stays B's, in every order of the four events; a third
+// namespace with A's address changes nothing.
 func TestWindowResetNamespaces(t *testing.T) {
 	s := "10.0.0.20"
 	events := []struct {
@@ -363,6 +364,8 @@ func TestWindowResetNamespaces(t *testing.T) {
 			o.addLocal(2, []netip.Addr{netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("127.0.0.1")})
 			o.addLocal(3, []netip.Addr{netip.MustParseAddr("10.0.0.13"), netip.MustParseAddr("127.0.0.1")})
 			o.addLocal(4, []netip.Addr{netip.MustParseAddr(s), netip.MustParseAddr("127.0.0.1")})
+			// Another namespace with A's private address: a candidate too.
+			o.addLocal(5, []netip.Addr{netip.MustParseAddr("10.0.0.12")})
 			for _, i := range order {
 				e := events[i]
 				o.destroyed(o.nss[e.ns], &e.sock, false)

@@ -214,7 +214,10 @@ dependency, the connections opened and closed and the bytes each way within
 the window, and bytes per second. SIGINT or SIGTERM ends the window early:
 the shorter window's snapshot is written, marked cut_short, and the exit
 status is 128+signal. With --textfile-dir, the window byte and connection
-counters keep their totals in --state-dir (none: no counters).`,
+counters keep their totals in --state-dir (none: no counters). Handed a
+destroy-event subscription held between runs (systemd's planet.socket), a
+window continues where the last one ended: --state-dir keeps the sockets it
+hands on (window-sockets.json), saved once the snapshot is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o, err := a.scanOptions()
@@ -238,7 +241,7 @@ func scanFlags(c *cobra.Command) {
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
 	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
-	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+metrics.WindowBytes.Name+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
+	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, the window byte counters' totals, so the textfile's "+metrics.WindowBytes.Name+" only grows, and the sockets a window hands on to the next (window-sockets.json, with a held destroy-event subscription such as planet.socket) (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto.String(), "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")

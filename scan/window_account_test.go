@@ -427,3 +427,47 @@ func TestWindowOneOwnersPass(t *testing.T) {
 		t.Errorf("owner passes of %v inodes, want one of 3 at the start and one of 1 at the end", passes)
 	}
 }
+
+// BenchmarkWindowUnpairedReset is the cost of settling one reset client
+// whose server is elsewhere, on a window with 10,000 upstream records:
+// the index of upstream records by namespace, server and workload (what
+// unpairedReset does), side by side with a walk of every record (what it
+// did before).
+func BenchmarkWindowUnpairedReset(b *testing.B) {
+	o := testObserver(&testing.T{}, &fakeKernel{})
+	server := netip.MustParseAddr("10.0.0.9")
+	t0 := o.now()
+	for i := range 10_000 {
+		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		o.dep(winKey{dir: snapshot.Upstream, port: 443, remote: a}, t0)
+	}
+	o.dep(winKey{dir: snapshot.Upstream, port: 5432, remote: server}, t0)
+	k, r := resetKey{server: server, client: 40000}, pendingReset{t: t0}
+	b.Run("index", func(b *testing.B) {
+		for b.Loop() {
+			o.unpairedReset(k, r)
+		}
+	})
+	b.Run("walk", func(b *testing.B) {
+		for b.Loop() {
+			var found *winKey
+			for dk := range o.deps {
+				if dk.dir != snapshot.Upstream || dk.netns != r.netns || dk.remote != k.server || dk.workload != r.workload {
+					continue
+				}
+				if found != nil && found.port != dk.port {
+					found = nil
+					break
+				}
+				found = &dk
+			}
+			if found == nil {
+				b.Fatal("no port found")
+			}
+			o.dep(winKey{dir: snapshot.Upstream, port: found.port, remote: k.server}, r.t).Opened++
+		}
+	})
+	if o.res.ResetNoBytes == 0 {
+		b.Fatal("the reset clients were not put on their one port")
+	}
+}

@@ -1054,6 +1054,9 @@ func (o *observer) serverEnded(clientNS []uint64, server netip.Addr, clientPort 
 		}
 	}
 	for _, ns := range clientNS {
+		if len(o.resets) == 0 {
+			break // the usual case: no reset client waits
+		}
 		k := resetKey{ns, server, clientPort}
 		if r, ok := o.resets[k]; ok {
 			delete(o.resets, k)

@@ -1206,30 +1206,49 @@ func (m *Merger) graph(consume bool) (*Graph, error) {
 // toEdge makes the graph edge of aggregate e, whose key is k; its lists
 // are e's own.
 func (m *Merger) toEdge(ids []string, k edgeKey, e *edgeAgg) Edge {
+	var out Edge
+	var names EdgeNames
+	var bytes EdgeBytes
+	m.fillEdge(&out, &names, &bytes, ids, k, e)
+	// New copies of the lists' and counts' holders: out keeps them.
+	out.EdgeNames, out.EdgeBytes = edgeNames(names), edgeBytes(bytes)
+	return out
+}
+
+// fillEdge sets *out to the graph edge of aggregate e, whose key is k,
+// with its lists in *names and its counts in *bytes (out points at them
+// when they are not empty): a writer reuses the three for every edge.
+func (m *Merger) fillEdge(out *Edge, names *EdgeNames, bytes *EdgeBytes, ids []string, k edgeKey, e *edgeAgg) {
 	var x edgeMore
 	if e.more != nil {
 		x = *e.more
 	}
-	return Edge{
+	*names = EdgeNames{
+		ClientProcesses: e.clientProcs,
+		ServerProcesses: e.serverProcs,
+		ClientWorkloads: x.clientWls,
+		ServerWorkloads: x.serverWls,
+		Dialled:         x.dialled,
+	}
+	*bytes = EdgeBytes{
+		PortBytesToServer:      e.c2s,
+		PortBytesToClient:      e.s2c,
+		Windowed:               x.windowed,
+		BytesPerSecondToServer: x.c2sRate,
+		BytesPerSecondToClient: x.s2cRate,
+	}
+	*out = Edge{
 		From: ids[k.from], To: ids[k.to], Protocol: m.protos[k.proto], Port: k.port,
-		SeenFrom: e.seenFrom(),
-		EdgeNames: edgeNames(EdgeNames{
-			ClientProcesses: e.clientProcs,
-			ServerProcesses: e.serverProcs,
-			ClientWorkloads: x.clientWls,
-			ServerWorkloads: x.serverWls,
-			Dialled:         x.dialled,
-		}),
+		SeenFrom:    e.seenFrom(),
 		ClientHosts: e.clientHosts.len(),
 		ServerHosts: e.serverHosts.len(),
 		Sockets:     e.sockets,
-		EdgeBytes: edgeBytes(EdgeBytes{
-			PortBytesToServer:      e.c2s,
-			PortBytesToClient:      e.s2c,
-			Windowed:               x.windowed,
-			BytesPerSecondToServer: x.c2sRate,
-			BytesPerSecondToClient: x.s2cRate,
-		}),
+	}
+	if !names.empty() {
+		out.EdgeNames = names
+	}
+	if *bytes != (EdgeBytes{}) {
+		out.EdgeBytes = bytes
 	}
 }
 

@@ -69,12 +69,16 @@ func (r *Merged) IncompleteNotes() []Note { return r.g.IncompleteNotes() }
 // Write writes the graph as Write writes the Graph Merger.Graph would
 // build, with the same limits.
 func (r *Merged) Write(w io.Writer) error {
-	var e Edge
+	var (
+		e     Edge
+		names EdgeNames
+		bytes EdgeBytes
+	)
 	return writeGraph(w, r.g, len(r.keys), func(i int) *Edge {
 		k := r.keys[i]
 		agg := r.edges.peek(k)
-		e = r.m.toEdge(r.ids, k, agg)
-		e.EdgeNames.sort() // toEdge's new EdgeNames, with the Merger's lists
+		r.m.fillEdge(&e, &names, &bytes, r.ids, k, agg)
+		e.EdgeNames.sort() // names, with the Merger's lists
 		return &e
 	})
 }

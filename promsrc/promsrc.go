@@ -171,34 +171,70 @@ func (o Options) withDefaults() Options {
 // window.
 var ErrNoSeries = errors.New("no planet series")
 
-// Merge queries the server and merges the hosts it finds into a graph.
+// Merge queries the server and merges the hosts it finds into a graph. Each
+// host's snapshot goes into the graph's Merger as soon as its batch of
+// queries is answered (see Snapshots for the plan), so memory holds one
+// batch of series and the graph, not the fleet.
 func Merge(ctx context.Context, opts Options, mo graph.MergeOptions) (*graph.Graph, []graph.Note, error) {
-	if err := mo.Validate(); err != nil {
+	m, err := graph.NewMerger(mo)
+	if err != nil {
 		return nil, nil, err
 	}
-	snaps, notes, err := Snapshots(ctx, opts)
+	clock := mo.Now
+	if clock.IsZero() {
+		clock = time.Now()
+	}
+	notes, err := stream(ctx, opts, clock, m.Declare, m.Add)
 	if err != nil {
 		return nil, notes, err
 	}
-	g, err := graph.Merge(snaps, mo)
+	g, err := m.Graph()
 	return g, notes, err
 }
 
-// Snapshots queries the server and returns one rebuilt snapshot per
-// instance, sorted by instance. See Rebuild for what they carry.
+// Snapshots queries the server and returns one rebuilt snapshot per host,
+// sorted by instance; of several instances that are the same host
+// (graph.Identity) only the one Merge would merge. See Rebuild for what
+// they carry.
+//
+// The queries run in three steps. A census counts each instance's series of
+// the record families (connections, listeners, traffic) by its own labels
+// (count by (instance, local_address, local_hostgroup, local_domain)),
+// which settles every host's record before any of its records is fetched.
+// The per-host families (scan time, success, unowned sockets) are fetched
+// next, split as the package documentation says. Then the instances, in
+// order, are packed into batches of at most Options.MaxSeries series of
+// each record family, and each batch's record families are fetched
+// (instance=~"a|b|..."); a host's snapshot is complete when its batch is.
 func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph.Note, error) {
+	var snaps []*snapshot.Snapshot
+	notes, err := stream(ctx, opts, time.Now(), func(snapshot.Host) {}, func(s *snapshot.Snapshot) error {
+		snaps = append(snaps, s)
+		return nil
+	})
+	if err != nil {
+		return nil, notes, err
+	}
+	return snaps, notes, nil
+}
+
+// stream runs the queries Snapshots describes, passes every host to merge
+// to declare first, then each rebuilt snapshot to add as soon as its batch
+// is answered, in instance order. clock is the merge's clock, for the
+// choice between instances that are the same host.
+func stream(ctx context.Context, opts Options, clock time.Time, declare func(snapshot.Host), add func(*snapshot.Snapshot) error) ([]graph.Note, error) {
 	opts = opts.withDefaults()
 	sel, err := parseSelector(opts.Selector, opts.name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	token, err := readToken(ctx, opts.BearerTokenFile, opts.name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := newClient(opts, token)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, opts.Deadline, fmt.Errorf(
 		"prometheus %s: %w: the merge took longer than %s (%s); raise it for a slow server or a big fleet, or narrow %s",
@@ -206,32 +242,194 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 	defer cancel()
 	var notes []graph.Note
 	c.notes = func(msg string) { notes = append(notes, graph.Note{Level: graph.Warning, Name: c.name, Msg: msg}) }
-	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
-	r := newRebuilder()
-	for _, fam := range families {
-		err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
-			if msg := r.add(fam.name, s); msg != "" {
-				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
-			}
-		})
-		if err != nil {
-			if errors.Is(err, ErrDeadline) {
-				err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
-			}
-			return nil, notes, err
+	named := func(ns []graph.Note) {
+		for _, n := range ns {
+			notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
 		}
 	}
-	snaps, rnotes := r.snapshots(opts.Time, opts.Lookback, opts.MaxAge)
-	for _, n := range rnotes {
-		notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
-	}
-	if len(snaps) == 0 && r.hosts() == 0 {
-		return nil, notes, fmt.Errorf("prometheus %s: %w matching %s in the %s before %s",
-			c.name, ErrNoSeries, cmpOr(opts.Selector, "{}"), opts.Lookback, opts.Time.UTC().Format(time.RFC3339))
+	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
+	r := newRebuilder()
+	r.census = true
+	hosts, err := func() ([]*hostAcc, error) {
+		if err := f.census(ctx, r); err != nil {
+			return nil, err
+		}
+		for _, fam := range hostFamilies {
+			err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
+				if msg := r.add(fam.name, s); msg != "" {
+					r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if r.hosts() == 0 {
+			return nil, fmt.Errorf("prometheus %s: %w matching %s in the %s before %s",
+				c.name, ErrNoSeries, cmpOr(opts.Selector, "{}"), opts.Lookback, opts.Time.UTC().Format(time.RFC3339))
+		}
+		hosts, pnotes := r.plan(opts.Time, opts.Lookback, opts.MaxAge, clock)
+		named(pnotes)
+		for _, h := range hosts {
+			declare(h.host)
+		}
+		return hosts, f.records(ctx, r, hosts, add)
+	}()
+	named(r.skipNotes())
+	if err != nil {
+		if errors.Is(err, ErrDeadline) {
+			err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
+		}
+		return notes, err
 	}
 	notes = append(notes, graph.Note{Level: graph.Info, Name: c.name, Msg: fmt.Sprintf(
-		"%d hosts from %d queries at %s over %s", len(snaps), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
-	return snaps, notes, nil
+		"%d hosts from %d queries at %s over %s", len(hosts), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
+	return notes, nil
+}
+
+// censusLabels are the labels the census counts series by: the instance
+// and the host's own labels, from which its host record is rebuilt.
+var censusLabels = []string{metrics.LabelInstance, metrics.LabelLocalAddress, metrics.LabelLocalHostgroup, metrics.LabelLocalDomain}
+
+// census counts every instance's series of each record family by the
+// host's own labels (one answer a family: a row per instance and label
+// set, a few per host) into r: hostAcc.series, and the counts hostAcc.ident
+// settles the host record by.
+func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
+	for i, fam := range recordFamilies {
+		rows, err := f.c.query(ctx, "count by ("+strings.Join(censusLabels, ", ")+") ("+fam.over+"("+f.selector(fam.name, nil)+"))")
+		if err != nil {
+			return err
+		}
+		for _, s := range rows {
+			m := s.Metric
+			instance, ok := m[metrics.LabelInstance]
+			if !ok {
+				// Such series are never fetched: every record query asks
+				// for instances by name.
+				r.skip(fam.name, seriesText("count", m)+": no instance label")
+				continue
+			}
+			v, err := s.value()
+			if err != nil {
+				return fmt.Errorf("prometheus %s: %w: %s", f.c.name, ErrProtocol, serverText(err.Error()))
+			}
+			n, ok := seriesCount(v)
+			if !ok {
+				// Not a count: the host is fetched in a batch of its own,
+				// which MaxResponseBytes bounds.
+				f.warn(fmt.Sprintf("count of %s series by instance: %s is %s, not a count; fetching that instance alone",
+					fam.name, seriesText("", m), valueText(s.Value[1])))
+				n = f.maxSeries
+			}
+			h := r.host(instance)
+			h.series[i] += n
+			group := m[metrics.LabelLocalHostgroup]
+			switch fam.name {
+			case metrics.Upstream.Name, metrics.Downstream.Name:
+				h.locals[localKey{m[metrics.LabelLocalAddress], group}] += n
+			default:
+				if group != "" {
+					h.groups[group] += n
+				}
+				if d := m[metrics.LabelLocalDomain]; d != "" && fam.name == metrics.Traffic.Name {
+					h.domains[d] += n
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// maxBatchHosts bounds the instances one record query names, so its
+// matcher stays a reasonable size however few series each host has.
+const maxBatchHosts = 1000
+
+// batch is a run of hosts, in instance order, whose record families are
+// fetched together.
+type batch struct {
+	hosts  []*hostAcc
+	series [len(recordFamilies)]int
+}
+
+// records packs hosts into batches of at most maxSeries series of each
+// record family (a host with more is a batch of its own: MaxResponseBytes
+// is the hard limit), refuses a plan that cannot fit the query limit before
+// it starts, then fetches each batch's record families, rebuilds its hosts'
+// snapshots, passes them to add and lets them go.
+func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, add func(*snapshot.Snapshot) error) error {
+	var batches []batch
+	var cur batch
+	need, total := 0, 0
+	flush := func() {
+		if len(cur.hosts) == 0 {
+			return
+		}
+		for _, n := range cur.series {
+			if n > 0 {
+				need++
+			}
+		}
+		batches = append(batches, cur)
+		cur = batch{}
+	}
+	for _, h := range hosts {
+		full := len(cur.hosts) >= maxBatchHosts
+		for i, n := range h.series {
+			total += n
+			full = full || cur.series[i]+n > f.maxSeries
+		}
+		if full {
+			flush()
+		}
+		cur.hosts = append(cur.hosts, h)
+		for i, n := range h.series {
+			cur.series[i] += n
+		}
+	}
+	flush()
+	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d batches of at most %s %d series a family, %d queries; %d of the limit (%s %d) are left; %s",
+			f.c.name, ErrTooManyQueries, total, len(hosts), len(batches), f.c.opt(SettingMaxSeries), f.maxSeries, need, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
+	}
+	for _, b := range batches {
+		names := make([]string, len(b.hosts))
+		in := make(map[string]bool, len(b.hosts))
+		for i, h := range b.hosts {
+			names[i] = h.instance
+			in[h.instance] = true
+		}
+		matcher := matchAny(metrics.LabelInstance, names)
+		for i, fam := range recordFamilies {
+			if b.series[i] == 0 {
+				continue
+			}
+			res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matcher})+")")
+			if err != nil {
+				return err
+			}
+			for _, s := range res {
+				// A server applying the matcher sends no other instance;
+				// one that does is not let grow a host outside the batch.
+				if !in[s.Metric[metrics.LabelInstance]] {
+					continue
+				}
+				if msg := r.add(fam.name, s); msg != "" {
+					r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
+				}
+			}
+		}
+		for _, h := range b.hosts {
+			err := add(h.snapshot())
+			// The records are in the merger now; the host's are let go.
+			h.conns, h.listeners, h.peers = nil, nil, nil
+			delete(r.byInstance, h.instance)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func cmpOr(s, def string) string {
@@ -291,16 +489,26 @@ type family struct {
 	split []string // labels to split big answers on, in order
 }
 
-var families = []family{
-	{metrics.Upstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.Downstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.ServerProcess.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.Traffic.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
+// recordFamilies carry a host's records: a series each; they are fetched
+// in batches of hosts (fetcher.records), planned by the census.
+var recordFamilies = [...]family{
+	{metrics.Upstream.Name, "max_over_time", nil},
+	{metrics.Downstream.Name, "max_over_time", nil},
+	{metrics.ServerProcess.Name, "max_over_time", nil},
+	{metrics.Traffic.Name, "max_over_time", nil},
+}
+
+// hostFamilies carry a few series a host; they are fetched first, split by
+// instance.
+var hostFamilies = []family{
 	// A source that failed once in the window counts as failed.
 	{metrics.ScanSuccess.Name, "min_over_time", []string{metrics.LabelInstance}},
 	{metrics.ScanTimestamp.Name, "max_over_time", []string{metrics.LabelInstance}},
 	{metrics.ScanUnowned.Name, "max_over_time", []string{metrics.LabelInstance}},
 }
+
+// families are all the families read, record families first.
+var families = append(recordFamilies[:len(recordFamilies):len(recordFamilies)], hostFamilies...)
 
 // fetcher runs a family's query in pieces of at most maxSeries series.
 type fetcher struct {
@@ -424,7 +632,7 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 
 // tooManyHint says what to do when the query limit is reached.
 func (c *client) tooManyHint() string {
-	return fmt.Sprintf("check the counts (count by (local_hostgroup) of each planet_ family) against the fleet's size, narrow %s, or raise %s or %s",
+	return fmt.Sprintf("check the counts (count by (instance) of each planet_ family) against the fleet's size, narrow %s, or raise %s or %s",
 		c.opt(SettingSelector), c.opt(SettingMaxSeries), c.opt(SettingMaxQueries))
 }
 

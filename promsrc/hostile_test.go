@@ -23,6 +23,7 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/metrics"
+	"github.com/planetdeps/planet/snapshot"
 )
 
 // fakeAPI is a misbehaving Prometheus on loopback: it answers every query of
@@ -505,15 +506,15 @@ func TestQueryLimits(t *testing.T) {
 		// Refused after the census and the per-host families, before the
 		// first record query.
 		{name: "200 hosts above max-series", api: &fakeAPI{counts: claim(200, DefaultMaxSeries+1)},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"of 200 hosts", "200 batches", "800 queries", "190 of the limit", "Options.MaxQueries 200", "Options.Selector"}, maxRequests: 10},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"of 200 hosts", "800 queries", "190 of the limit", "Options.MaxQueries 200", "Options.Selector"}, maxRequests: 10},
 		{name: "2000 hosts above max-series", api: &fakeAPI{counts: claim(2000, 20001)},
 			wantErr: ErrTooManyQueries, wantMsg: []string{"8000 queries"}, maxRequests: 10},
 		// 3000 hosts of 5 series a family fit 20,000 series a query, but
-		// not maxBatchHosts: three batches of 4 queries.
+		// not maxBatchHosts: three batches a family, 12 queries.
 		{name: "hosts packed into batches", api: &fakeAPI{counts: claim(3000, 5)}, maxRequests: 22},
-		// Two hosts of 60 series do not fit a query of 100: 100 batches.
+		// Two hosts of 60 series do not fit a query of 100: 100 a family.
 		{name: "a lower max-series", api: &fakeAPI{counts: claim(100, 60)}, opts: Options{MaxSeries: 100},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"100 batches", "Options.MaxSeries 100"}, maxRequests: 10},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"400 queries", "Options.MaxSeries 100"}, maxRequests: 10},
 		{name: "a lower limit", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, opts: Options{MaxQueries: 5},
 			wantErr: ErrTooManyQueries, wantMsg: []string{"5 queries sent", "Options.MaxQueries"}, maxRequests: 5},
 		{name: "deadline", api: &fakeAPI{series: oneHost("1", "1", now, "0"), delay: 100 * time.Millisecond},
@@ -545,5 +546,50 @@ func TestQueryLimits(t *testing.T) {
 				t.Errorf("took %s with a deadline of %s", took, opts.Deadline)
 			}
 		})
+	}
+}
+
+// TestStreamsHosts: a host goes to the merger as soon as every record
+// family's batch holding it is in, not after the last query; all hosts are
+// declared before the first is added, in instance order.
+func TestStreamsHosts(t *testing.T) {
+	f := &fakeAPI{counts: func(_ string, labels []string) []series {
+		out := make([]series, 3)
+		for i := range out {
+			// 5 series of each family: with MaxSeries 5, a batch each.
+			out[i] = sample(map[string]string{"instance": fmt.Sprintf("i%d:9100", i)}, map[bool]string{true: "1", false: "5"}[len(labels) == 1])
+		}
+		return out
+	}}
+	srv := f.start(t)
+	var declared, added []string
+	var requestsAt []int32
+	notes, err := stream(context.Background(), Options{URL: srv.URL, MaxSeries: 5}, time.Now(),
+		func(h snapshot.Host) {
+			if len(added) > 0 {
+				t.Errorf("%s declared after a host was added", h.Hostname)
+			}
+			declared = append(declared, h.Hostname)
+		},
+		func(s *snapshot.Snapshot) error {
+			added = append(added, s.Host.Hostname)
+			requestsAt = append(requestsAt, f.requests.Load())
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"i0", "i1", "i2"}
+	if !slices.Equal(declared, want) || !slices.Equal(added, want) {
+		t.Fatalf("declared %v, added %v; want %v both", declared, added, want)
+	}
+	// 4 census queries, 3 per-host families (count and fetch), then 3
+	// batches of each of the 4 record families: 22 in all.
+	total := f.requests.Load()
+	if total != 22 {
+		t.Errorf("%d requests, want 22 (notes %v)", total, notes)
+	}
+	if requestsAt[0] >= total {
+		t.Errorf("the first host was added after request %d of %d: not streamed", requestsAt[0], total)
 	}
 }

@@ -345,87 +345,108 @@ func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
 // matcher stays a reasonable size however few series each host has.
 const maxBatchHosts = 1000
 
-// batch is a run of hosts, in instance order, whose record families are
-// fetched together.
-type batch struct {
-	hosts  []*hostAcc
-	series [len(recordFamilies)]int
+// span is one record query: the hosts[start:end] of a family's batch, of
+// which names have series of the family.
+type span struct {
+	start, end int
+	names      []string
 }
 
-// records packs hosts into batches of at most maxSeries series of each
-// record family (a host with more is a batch of its own: MaxResponseBytes
-// is the hard limit), refuses a plan that cannot fit the query limit before
-// it starts, then fetches each batch's record families, rebuilds its hosts'
-// snapshots, passes them to add and lets them go.
-func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, add func(*snapshot.Snapshot) error) error {
-	var batches []batch
-	var cur batch
-	need, total := 0, 0
-	flush := func() {
-		if len(cur.hosts) == 0 {
-			return
+// spans packs hosts, in order, into one family's batches of at most
+// maxSeries series (a host with more is a batch of its own:
+// MaxResponseBytes is the hard limit) and maxBatchHosts instances. Hosts
+// without series of the family are named by no query.
+func spans(hosts []*hostAcc, family, maxSeries int) []span {
+	var out []span
+	cur, n := span{}, 0
+	for i, h := range hosts {
+		c := h.series[family]
+		if c == 0 {
+			continue
 		}
-		for _, n := range cur.series {
-			if n > 0 {
-				need++
+		if len(cur.names) > 0 && (n+c > maxSeries || len(cur.names) >= maxBatchHosts) {
+			cur.end = i
+			out = append(out, cur)
+			cur, n = span{start: i}, 0
+		}
+		cur.names = append(cur.names, h.instance)
+		n += c
+	}
+	if len(cur.names) > 0 {
+		cur.end = len(hosts)
+		out = append(out, cur)
+	}
+	return out
+}
+
+// records fetches the record families of hosts, each family in batches of
+// its own (spans), refusing a plan that cannot fit the query limit before
+// it starts. The family whose batches cover the fewest hosts is fetched
+// next, and every host all families have covered is complete: its snapshot
+// is rebuilt, passed to add and let go. So memory holds the hosts between
+// the families' fronts, about one batch of series.
+func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, add func(*snapshot.Snapshot) error) error {
+	plans := make([][]span, len(recordFamilies))
+	covered := make([]int, len(recordFamilies)) // hosts[:covered[i]] have family i in
+	need, total := 0, 0
+	for i := range recordFamilies {
+		plans[i] = spans(hosts, i, f.maxSeries)
+		need += len(plans[i])
+		for _, h := range hosts {
+			total += h.series[i]
+		}
+		if len(plans[i]) == 0 {
+			covered[i] = len(hosts)
+		}
+	}
+	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d queries of at most %s %d series; %d of the limit (%s %d) are left; %s",
+			f.c.name, ErrTooManyQueries, total, len(hosts), need, f.c.opt(SettingMaxSeries), f.maxSeries, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
+	}
+	done := 0
+	for done < len(hosts) {
+		fi := 0
+		for i := range covered {
+			if covered[i] < covered[fi] {
+				fi = i
 			}
 		}
-		batches = append(batches, cur)
-		cur = batch{}
-	}
-	for _, h := range hosts {
-		full := len(cur.hosts) >= maxBatchHosts
-		for i, n := range h.series {
-			total += n
-			full = full || cur.series[i]+n > f.maxSeries
+		if low := covered[fi]; low > done {
+			for _, h := range hosts[done:low] {
+				err := add(h.snapshot())
+				// The records are in the merger now; the host's are let go.
+				h.conns, h.listeners, h.peers = nil, nil, nil
+				delete(r.byInstance, h.instance)
+				if err != nil {
+					return err
+				}
+			}
+			done = low
+			continue
 		}
-		if full {
-			flush()
+		sp := plans[fi][0]
+		plans[fi] = plans[fi][1:]
+		covered[fi] = sp.end
+		if len(plans[fi]) == 0 {
+			covered[fi] = len(hosts)
 		}
-		cur.hosts = append(cur.hosts, h)
-		for i, n := range h.series {
-			cur.series[i] += n
+		fam := recordFamilies[fi]
+		res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matchAny(metrics.LabelInstance, sp.names)})+")")
+		if err != nil {
+			return err
 		}
-	}
-	flush()
-	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
-		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d batches of at most %s %d series a family, %d queries; %d of the limit (%s %d) are left; %s",
-			f.c.name, ErrTooManyQueries, total, len(hosts), len(batches), f.c.opt(SettingMaxSeries), f.maxSeries, need, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
-	}
-	for _, b := range batches {
-		names := make([]string, len(b.hosts))
-		in := make(map[string]bool, len(b.hosts))
-		for i, h := range b.hosts {
-			names[i] = h.instance
-			in[h.instance] = true
+		in := make(map[string]bool, len(sp.names))
+		for _, n := range sp.names {
+			in[n] = true
 		}
-		matcher := matchAny(metrics.LabelInstance, names)
-		for i, fam := range recordFamilies {
-			if b.series[i] == 0 {
+		for _, s := range res {
+			// A server applying the matcher sends no other instance;
+			// one that does is not let grow a host outside the batch.
+			if !in[s.Metric[metrics.LabelInstance]] {
 				continue
 			}
-			res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matcher})+")")
-			if err != nil {
-				return err
-			}
-			for _, s := range res {
-				// A server applying the matcher sends no other instance;
-				// one that does is not let grow a host outside the batch.
-				if !in[s.Metric[metrics.LabelInstance]] {
-					continue
-				}
-				if msg := r.add(fam.name, s); msg != "" {
-					r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
-				}
-			}
-		}
-		for _, h := range b.hosts {
-			err := add(h.snapshot())
-			// The records are in the merger now; the host's are let go.
-			h.conns, h.listeners, h.peers = nil, nil, nil
-			delete(r.byInstance, h.instance)
-			if err != nil {
-				return err
+			if msg := r.add(fam.name, s); msg != "" {
+				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
 			}
 		}
 	}

@@ -26,14 +26,19 @@
 // number. increase() would be the bytes of the window only: a different
 // quantity from what a file merge reports.
 //
-// # Splitting
+// # Splitting and streaming
 //
-// No single answer may exceed Options.MaxResponseBytes. Before fetching a
-// family, count by (local_hostgroup) tells how many series each hostgroup
-// has; hostgroups are packed into queries of at most Options.MaxSeries
-// series (local_hostgroup=~"a|b|..."), and a hostgroup larger than that is
-// split again by instance. The per-host series (timestamp, success,
-// unowned) are split by instance the same way.
+// No single answer may exceed Options.MaxResponseBytes. A census comes
+// first: count by (instance, local_address, local_hostgroup, local_domain)
+// of each record family (connections, listeners, traffic), a few rows a
+// host, settles every host's record, so every host is declared to the
+// merger before any record is added. The per-host series (timestamp,
+// success, unowned) follow, split by instance after a count by (instance)
+// into queries of at most Options.MaxSeries series. Then each record
+// family is fetched in batches of instances, in order, of at most
+// Options.MaxSeries series (instance=~"a|b|..."); a host whose every
+// family's batch is in goes to the merger at once and is let go, so memory
+// holds about one batch of series and the graph, not the fleet.
 package promsrc
 
 import (
@@ -403,26 +408,22 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d queries of at most %s %d series; %d of the limit (%s %d) are left; %s",
 			f.c.name, ErrTooManyQueries, total, len(hosts), need, f.c.opt(SettingMaxSeries), f.maxSeries, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
 	}
-	done := 0
-	for done < len(hosts) {
+	// The order of the queries, and after each how many hosts are
+	// complete: the family whose batches cover the fewest hosts goes next.
+	type step struct {
+		family, ready int
+		sp            span
+	}
+	var steps []step
+	for {
 		fi := 0
 		for i := range covered {
 			if covered[i] < covered[fi] {
 				fi = i
 			}
 		}
-		if low := covered[fi]; low > done {
-			for _, h := range hosts[done:low] {
-				err := add(h.snapshot())
-				// The records are in the merger now; the host's are let go.
-				h.conns, h.listeners, h.peers = nil, nil, nil
-				delete(r.byInstance, h.instance)
-				if err != nil {
-					return err
-				}
-			}
-			done = low
-			continue
+		if covered[fi] == len(hosts) {
+			break
 		}
 		sp := plans[fi][0]
 		plans[fi] = plans[fi][1:]
@@ -430,16 +431,64 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 		if len(plans[fi]) == 0 {
 			covered[fi] = len(hosts)
 		}
-		fam := recordFamilies[fi]
-		res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matchAny(metrics.LabelInstance, sp.names)})+")")
-		if err != nil {
-			return err
+		steps = append(steps, step{family: fi, ready: slices.Min(covered), sp: sp})
+	}
+	// One query is in flight while the answer before it is folded in and
+	// its complete hosts merged: Prometheus evaluates while planet decodes.
+	type answer struct {
+		res []series
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan answer)
+	go func() {
+		defer close(answers)
+		for _, st := range steps {
+			fam := recordFamilies[st.family]
+			res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)})+")")
+			select {
+			case answers <- answer{res, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		in := make(map[string]bool, len(sp.names))
-		for _, n := range sp.names {
+	}()
+	done := 0
+	merge := func(ready int) error {
+		for _, h := range hosts[done:ready] {
+			err := add(h.snapshot())
+			// The records are in the merger now; the host's are let go.
+			h.conns, h.listeners, h.peers = nil, nil, nil
+			delete(r.byInstance, h.instance)
+			if err != nil {
+				return err
+			}
+		}
+		done = max(done, ready)
+		return nil
+	}
+	// Hosts with no record series at all are complete before any query.
+	if len(steps) == 0 {
+		return merge(len(hosts))
+	}
+	for _, st := range steps {
+		a, ok := <-answers
+		if !ok {
+			return context.Cause(ctx)
+		}
+		if a.err != nil {
+			return a.err
+		}
+		fam := recordFamilies[st.family]
+		in := make(map[string]bool, len(st.sp.names))
+		for _, n := range st.sp.names {
 			in[n] = true
 		}
-		for _, s := range res {
+		for _, s := range a.res {
 			// A server applying the matcher sends no other instance;
 			// one that does is not let grow a host outside the batch.
 			if !in[s.Metric[metrics.LabelInstance]] {
@@ -448,6 +497,9 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 			if msg := r.add(fam.name, s); msg != "" {
 				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
 			}
+		}
+		if err := merge(st.ready); err != nil {
+			return err
 		}
 	}
 	return nil

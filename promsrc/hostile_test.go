@@ -554,10 +554,15 @@ func TestQueryLimits(t *testing.T) {
 // declared before the first is added, in instance order.
 func TestStreamsHosts(t *testing.T) {
 	f := &fakeAPI{counts: func(_ string, labels []string) []series {
+		// 5 series of each record family (with MaxSeries 5, a batch
+		// each), 1 of each per-host family (counted by instance alone).
+		n := "5"
+		if len(labels) == 1 {
+			n = "1"
+		}
 		out := make([]series, 3)
 		for i := range out {
-			// 5 series of each family: with MaxSeries 5, a batch each.
-			out[i] = sample(map[string]string{"instance": fmt.Sprintf("i%d:9100", i)}, map[bool]string{true: "1", false: "5"}[len(labels) == 1])
+			out[i] = sample(map[string]string{"instance": fmt.Sprintf("i%d:9100", i)}, n)
 		}
 		return out
 	}}

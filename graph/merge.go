@@ -28,6 +28,15 @@ type MergeOptions struct {
 	Now time.Time
 }
 
+// MaxClockSkew is how far a snapshot's scanned_at may be ahead of the
+// merge's clock (MergeOptions.Now, fleet.InputOptions.Now) and still count
+// as a sane time: the clocks of a fleet drift by seconds, not minutes. A
+// later scan time (a host whose clock was wrong, a planted file) is a
+// warning; such a snapshot loses to any snapshot of its host with a sane
+// time, is left out under a maximum age (its age is unknown), and never
+// sets the graph's generated_at.
+const MaxClockSkew = 5 * time.Minute
+
 type externalMode struct {
 	collapse, cidr bool
 	bits4, bits6   int
@@ -316,7 +325,7 @@ const peerBit = 1 << 31
 //
 // A remote IP resolves to a scanned host only if that host was declared
 // (Declare, or Add) before the record referencing it was added. Declare every
-// host first, then Add each chosen snapshot; MergeInputs and Merge do so.
+// host first, then Add each chosen snapshot; fleet.MergeInputs and Merge do so.
 // Newest-wins between snapshots of one host is the caller's choice: Add
 // refuses a second snapshot of a host with ErrDuplicateHost.
 type Merger struct {
@@ -1020,11 +1029,11 @@ func (m *Merger) backendNode(f forward, proto uint16) int32 {
 // changed: more snapshots can still be added and Graph called again.
 func (m *Merger) Graph() (*Graph, error) { return m.graph(false) }
 
-// finish is Graph for a Merger that is done: it hands its edge aggregates
+// Finish is Graph for a Merger that is done: it hands its edge aggregates
 // over to the graph's edges one at a time (each freed as its edge is made),
 // so that the two never take memory side by side. The Merger must not be
 // used after.
-func (m *Merger) finish() (*Graph, error) { return m.graph(true) }
+func (m *Merger) Finish() (*Graph, error) { return m.graph(true) }
 
 // edgeOverlay is Graph's view of the edges: the Merger's aggregates, with
 // copies (made on first change) of those the held and pending pairs and
@@ -1275,8 +1284,8 @@ func (m *Merger) newer(a, b *snapshot.Snapshot) bool {
 // Merge builds a graph from snapshots held in memory. Of several snapshots
 // of one host (same Identity) the newest with a sane scan time is merged
 // (on a tie, the first);
-// ReadInputs already does this and reports it. For a fleet too large to hold,
-// use MergeInputs, which streams.
+// fleet.ReadInputs already does this and reports it. For a fleet too large
+// to hold, use fleet.MergeInputs, which streams.
 func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 	m, err := NewMerger(opts)
 	if err != nil {
@@ -1305,5 +1314,5 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 			return nil, err
 		}
 	}
-	return m.finish()
+	return m.Finish()
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	planetfleet "github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/metrics"
@@ -76,7 +77,7 @@ func TestPrometheus(t *testing.T) {
 	good := Options{URL: authURL(base), Selector: `{job="planet"}`, Time: at, RetryBackoff: time.Millisecond}
 
 	for _, mo := range []graph.MergeOptions{{}, {By: graph.ByHost}, {External: "collapse"}} {
-		want, _, err := graph.MergeInputs(ctx, []string{files}, nil, graph.InputOptions{}, mo)
+		want, _, err := planetfleet.MergeInputs(ctx, []string{files}, nil, planetfleet.InputOptions{}, mo)
 		if err != nil {
 			t.Fatal(err)
 		}

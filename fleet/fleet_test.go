@@ -340,11 +340,11 @@ func TestMergeInputsMatchesMerge(t *testing.T) {
 		host("db1", "db", "10.0.0.2", t0, down(5432, "postgres", "10.0.0.1", "web", 4), down(5432, "postgres", "10.0.0.4", "", 1)),
 	}
 	dir := fetchTree(t, snaps...)
-	streamed, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{External: "collapse"})
+	streamed, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{External: graph.MustParseExternal("collapse")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMemory, err := graph.Merge(snaps, graph.MergeOptions{External: "collapse"})
+	inMemory, err := graph.Merge(snaps, graph.MergeOptions{External: graph.MustParseExternal("collapse")})
 	if err != nil {
 		t.Fatal(err)
 	}

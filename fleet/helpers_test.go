@@ -42,14 +42,6 @@ func down(port uint16, process, remote, remoteHG string, sockets int) snapshot.C
 	return conn(snapshot.Downstream, port, process, remote, remoteHG, sockets)
 }
 
-// forwarded is a published-port record made from conntrack flows: this
-// host takes port from client and forwards it to backend:bport.
-func forwarded(port uint16, client, backend string, bport uint16, flows int) snapshot.Connection {
-	return snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: port,
-		RemoteIP: netip.MustParseAddr(client), Flows: flows,
-		BackendIP: netip.MustParseAddr(backend), BackendPort: bport}
-}
-
 // describeEdges renders a graph's edges compactly.
 func describeEdges(g *graph.Graph) (edges []string) {
 	for _, e := range g.Edges {

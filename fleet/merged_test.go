@@ -18,7 +18,7 @@ func TestMergedWritesTheGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mo := range []graph.MergeOptions{
-		{}, {By: graph.ByHost}, {By: graph.ByWorkload}, {By: graph.ByHost, External: "collapse"}, {External: "cidr:16"},
+		{}, {By: graph.ByHost}, {By: graph.ByWorkload}, {By: graph.ByHost, External: graph.MustParseExternal("collapse")}, {External: graph.MustParseExternal("cidr:16")},
 	} {
 		g, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, mo)
 		if err != nil {

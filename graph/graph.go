@@ -439,7 +439,7 @@ func (g *Graph) EdgesBetween(from, to string) []*Edge {
 }
 
 // externalName is the node name of an external peer under an External mode.
-func externalName(ip netip.Addr, mode externalMode) string {
+func externalName(ip netip.Addr, mode External) string {
 	switch {
 	case mode.collapse:
 		return "external"

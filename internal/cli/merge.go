@@ -71,10 +71,13 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 	if err := a.checkDurations("max-age", "lookback", "prometheus-timeout"); err != nil {
 		return mergeOptions{}, err
 	}
-	o := mergeOptions{
-		paths:  paths,
-		output: a.v.GetString("output"),
-		merge:  graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")},
+	o := mergeOptions{paths: paths, output: a.v.GetString("output")}
+	var err error
+	if o.merge.By, err = graph.ParseBy(a.v.GetString("by")); err != nil {
+		return mergeOptions{}, usageError(fmt.Errorf("--by: %w", err))
+	}
+	if o.merge.External, err = graph.ParseExternal(a.v.GetString("external")); err != nil {
+		return mergeOptions{}, usageError(fmt.Errorf("--external: %w", err))
 	}
 	if url := a.v.GetString("prometheus"); url != "" {
 		if len(paths) > 0 {
@@ -82,9 +85,6 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 		}
 		if a.v.GetBool("keep-going") {
 			return mergeOptions{}, usageError(fmt.Errorf("--keep-going applies to snapshot files, not --prometheus"))
-		}
-		if err := o.merge.Validate(); err != nil {
-			return mergeOptions{}, usageError(err)
 		}
 		at, err := parseTime(a.v.GetString("time"))
 		if err != nil {
@@ -115,9 +115,6 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 		MaxAge:    a.v.GetDuration("max-age"),
 		KeepGoing: a.v.GetBool("keep-going"),
 		Progress:  a.progress("merge: read %d/%d snapshots"),
-	}
-	if err := o.merge.Validate(); err != nil {
-		return mergeOptions{}, usageError(err)
 	}
 	return o, nil
 }

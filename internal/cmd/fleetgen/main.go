@@ -98,13 +98,17 @@ func merge(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	mo, err := mergeOptions(*by, *external)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	progress := func(done, total int) {
 		if done == 1 || done == total {
 			fmt.Fprintf(os.Stderr, "read %d/%d after %v\n", done, total, time.Since(start).Round(time.Millisecond))
 		}
 	}
-	g, notes, err := fleet.MergeInputs(context.Background(), fl.Args(), os.Stdin, fleet.InputOptions{Progress: progress}, graph.MergeOptions{By: *by, External: *external})
+	g, notes, err := fleet.MergeInputs(context.Background(), fl.Args(), os.Stdin, fleet.InputOptions{Progress: progress}, mo)
 	for _, n := range notes {
 		fmt.Fprintln(os.Stderr, n)
 	}
@@ -129,4 +133,17 @@ func decode(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "decoded %d snapshots\n", n)
 	return nil
+}
+
+// mergeOptions reads -by and -external.
+func mergeOptions(by, external string) (graph.MergeOptions, error) {
+	b, err := graph.ParseBy(by)
+	if err != nil {
+		return graph.MergeOptions{}, fmt.Errorf("-by: %w", err)
+	}
+	ext, err := graph.ParseExternal(external)
+	if err != nil {
+		return graph.MergeOptions{}, fmt.Errorf("-external: %w", err)
+	}
+	return graph.MergeOptions{By: b, External: ext}, nil
 }

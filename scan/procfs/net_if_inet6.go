@@ -69,30 +69,22 @@ func readIfInet6[T any](p FS, parse func(io.Reader) ([]T, error)) ([]T, error) {
 // A link-local line without a usable interface name is an error naming the
 // line; other lines are only checked for their address.
 func ParseIfInet6LinkLocal(r io.Reader) ([]netip.Addr, error) {
-	sc := bufio.NewScanner(r)
 	var out []netip.Addr
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		a, err := ifInet6Addr(n, f[0])
-		if err != nil {
-			return nil, err
-		}
+	err := eachIfInet6(r, func(n int, f []string, a netip.Addr) error {
 		if !a.IsLinkLocalUnicast() {
-			continue
+			return nil
 		}
 		if len(f) != 6 {
-			return nil, fmt.Errorf("line %d: want 6 fields (address, ifindex, prefix length, scope, flags, interface), got %d", n, len(f))
+			return fmt.Errorf("line %d: want 6 fields (address, ifindex, prefix length, scope, flags, interface), got %d", n, len(f))
 		}
 		name := f[5]
 		if len(name) > maxIfName || strings.ContainsAny(name, "%/") || !printableASCII(name) {
-			return nil, fmt.Errorf("line %d: interface name %q is not one the kernel gives", n, name)
+			return fmt.Errorf("line %d: interface name %q is not one the kernel gives", n, name)
 		}
 		out = append(out, a.WithZone(name))
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
@@ -111,8 +103,22 @@ func printableASCII(s string) bool {
 // ParseIfInet6 parses /proc/net/if_inet6: 32 hex digits of address, then
 // ifindex, prefix length, scope, flags and interface name.
 func ParseIfInet6(r io.Reader) ([]netip.Addr, error) {
-	sc := bufio.NewScanner(r)
 	var out []netip.Addr
+	err := eachIfInet6(r, func(_ int, _ []string, a netip.Addr) error {
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachIfInet6 calls fn with each non-blank line of /proc/net/if_inet6: its
+// number (from 1), its fields and its decoded address. A bad address, a
+// read error or fn's error ends it.
+func eachIfInet6(r io.Reader, fn func(n int, fields []string, a netip.Addr) error) error {
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 {
@@ -120,11 +126,13 @@ func ParseIfInet6(r io.Reader) ([]netip.Addr, error) {
 		}
 		a, err := ifInet6Addr(n, f[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, a)
+		if err := fn(n, f, a); err != nil {
+			return err
+		}
 	}
-	return out, sc.Err()
+	return sc.Err()
 }
 
 // IfAddr6 is one row of /proc/net/if_inet6.
@@ -139,30 +147,25 @@ type IfAddr6 struct {
 // ParseIfInet6Entries parses /proc/net/if_inet6: 32 hex digits of address,
 // then ifindex, prefix length, scope and flags in hex, and the interface.
 func ParseIfInet6Entries(r io.Reader) ([]IfAddr6, error) {
-	sc := bufio.NewScanner(r)
 	var out []IfAddr6
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		a, err := ifInet6Addr(n, f[0])
-		if err != nil {
-			return nil, err
-		}
+	err := eachIfInet6(r, func(n int, f []string, a netip.Addr) error {
 		e := IfAddr6{Addr: a}
 		if len(f) >= 6 {
 			plen, err1 := strconv.ParseUint(f[2], 16, 8)
 			scope, err2 := strconv.ParseUint(f[3], 16, 8)
 			flags, err3 := strconv.ParseUint(f[4], 16, 8)
 			if err := errors.Join(err1, err2, err3); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n, err)
+				return fmt.Errorf("line %d: %w", n, err)
 			}
 			e.Prefix, e.Scope, e.Flags, e.Iface = int(plen), uint8(scope), uint8(flags), f[5]
 		}
 		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // ifInet6Addr decodes the address field of /proc/net/if_inet6's line n: 32

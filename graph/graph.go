@@ -48,7 +48,7 @@
 //     or to the wildcard.
 //   - client_hosts/server_hosts count distinct hosts: scanned hosts by
 //     identity (hostname and addresses), unscanned peers by IP.
-//   - Of several snapshots of one host the newest wins; see MergeInputs.
+//   - Of several snapshots of one host the newest wins; see fleet.MergeInputs.
 //
 // # planet.graph/v1
 //

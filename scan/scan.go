@@ -76,6 +76,32 @@ func (e *DegradedError) Error() string {
 // sockets cannot be read at all or ctx is cancelled (SIGINT/SIGTERM); see
 // DegradedError for the other case.
 func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
+	snap, commit, err := RunPending(ctx, opts)
+	if snap != nil {
+		if cerr := commit(); cerr != nil {
+			opts.withDefaults().Logger.Warn("the window's hand-on state was not written; the next window starts afresh", "error", cerr)
+		}
+	}
+	return snap, err
+}
+
+// RunPending is Run, except that what a window leaves for the next (its
+// hand-on state, see Options.WindowStateDir) is not saved yet: commit saves
+// it, and should be called only once the snapshot is written, so that a
+// window whose snapshot was lost is not continued from. commit is never nil;
+// it does nothing when there is nothing to save, and its error names the
+// state file.
+func RunPending(ctx context.Context, opts Options) (snap *snapshot.Snapshot, commit func() error, err error) {
+	commit = func() error { return nil }
+	var win *observer
+	snap, err = run(ctx, opts, &win)
+	if snap != nil && win != nil {
+		commit = win.commit
+	}
+	return snap, commit, err
+}
+
+func run(ctx context.Context, opts Options, winOut **observer) (*snapshot.Snapshot, error) {
 	opts = opts.withDefaults()
 	switch opts.Namespaces {
 	case NamespacesAuto, NamespacesAll, NamespacesOwn:
@@ -126,6 +152,7 @@ func Run(ctx context.Context, opts Options) (*snapshot.Snapshot, error) {
 		if win, err = observeWindow(ctx, opts, proc, eph, warn); err != nil {
 			return nil, err
 		}
+		*winOut = win
 		// A signal ended the window early: the rest of the scan still
 		// runs, and the snapshot says it was cut short.
 		ctx = context.WithoutCancel(ctx)

@@ -82,6 +82,10 @@ type winSock struct {
 	baseSent, baseRecv   uint64
 	lastSent, lastRecv   uint64
 	began, seenInLastRun bool
+	// handedUnseen: handed on by the previous window though its end dump
+	// did not see it (its destroy event was still to come, or lost); if no
+	// dump or event of this window sees it either, it is closed at the end.
+	handedUnseen bool
 }
 
 // winNS is one network namespace the window watches.
@@ -100,12 +104,21 @@ type winNS struct {
 	// late: found after the window's start, so its first dump's sockets
 	// began within the window.
 	late bool
+	// overrunsBefore: the event overruns met while discarding what was
+	// queued before the window, which are no part of it.
+	overrunsBefore uint64
+	// self is {inode}, set by peerNS: the namespace of a loopback peer,
+	// without an allocation per event.
+	self [1]uint64
 }
 
 // resetKey pairs the two ends of a connection on this host that one end
 // reset: the client's socket keeps only its local port and the server's
-// address, the server's reports both.
+// address, the server's reports both, and the client's network namespace is
+// the one its address belongs to (see observer.local). Two namespaces
+// using one ephemeral port toward one server are two keys.
 type resetKey struct {
+	netns  uint64 // the client's
 	server netip.Addr
 	client uint16
 }
@@ -156,17 +169,17 @@ func (t *downTable) slot(k resetKey) *downSlot {
 	// Fibonacci hashing of the address's low 64 bits and the port: the
 	// keys are local addresses and ephemeral ports, not chosen by peers.
 	a := k.server.As16()
-	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client)) * 0x9e3779b97f4a7c15
+	h := (binary.BigEndian.Uint64(a[8:]) ^ uint64(k.client)<<48 ^ uint64(k.client) ^ k.netns<<20) * 0x9e3779b97f4a7c15
 	return &t.slots[h>>(64-downBits)]
 }
 
 func (t *downTable) put(k resetKey, d endedDown) { *t.slot(k) = downSlot{k, d} }
 
-// take returns and forgets the server end of k, if one ended no longer
-// than pairWait before now.
-func (t *downTable) take(k resetKey, now time.Time) (endedDown, bool) {
+// take returns and forgets the entry of k, if one ended no longer than
+// pairWait before now and, with port non-zero, was of that server port.
+func (t *downTable) take(k resetKey, port uint16, now time.Time) (endedDown, bool) {
 	s := t.slot(k)
-	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait {
+	if s.key != k || s.d.t.IsZero() || now.Sub(s.d.t) > pairWait || (port != 0 && s.d.port != port) {
 		return endedDown{}, false
 	}
 	d := s.d
@@ -183,23 +196,31 @@ type observer struct {
 	now  func() time.Time
 	// dump reads one namespace's table; tests replace it.
 	dump func(ctx context.Context, ns sockdiag.Namespace, states uint32, fn func(*sockdiag.Sock)) error
-	wl   *workload.Resolver
-	cg   *cgroupIndex
-	nss  []*winNS
+	// owners reads /proc for the processes holding socket inodes; tests
+	// replace it.
+	owners func(want map[uint64]struct{}) (map[uint64]Process, error)
+	wl     *workload.Resolver
+	cg     *cgroupIndex
+	nss    []*winNS
 	// listenOwner caches listener inodes' processes across refreshes.
 	listenOwner map[uint64]owner
 	// nextOwners: the earliest time for the next /proc pass within the window.
 	nextOwners time.Time
 	deps       map[winKey]*snapshot.ConnWindow
-	resets     map[resetKey]pendingReset
-	downs      downTable
+	// upPorts indexes the upstream records by namespace, server and
+	// workload: the one port used, 0 for several.
+	upPorts map[upKey]uint16
+	resets  map[resetKey]pendingReset
+	downs   downTable
 	// ups: recently ended client sockets whose server is on this host, so
 	// that their server's end, when it comes after, is known to be paired
 	// already and is not kept for a reset client reusing the port later.
 	ups downTable
-	// local: addresses of the watched namespaces; a server socket whose
-	// peer is one of them may be the far end of a reset client here.
-	local map[netip.Addr]bool
+	// local: addresses of the watched namespaces (but loopback ones), each
+	// with the inodes of the namespaces that have it (usually one); a
+	// server socket whose peer is one of them may be the far end of a reset
+	// client in one of those.
+	local map[netip.Addr][]uint64
 	// refused: namespaces whose events could not be had (setns refused),
 	// refusedWhy the first error.
 	refused    map[uint64]bool
@@ -209,6 +230,19 @@ type observer struct {
 	workloads map[string]*snapshot.Workload
 	pidWL     map[int]string
 	res       snapshot.Window
+	// handedOn is the state the window leaves for the next, saved in
+	// stateDir by commit once the snapshot is written.
+	handedOn *windowState
+	stateDir string
+	// handedLost counts the sockets handed on whose end was never heard.
+	handedLost int
+}
+
+// upKey is what a reset client socket still tells of its dependency.
+type upKey struct {
+	netns    uint64
+	remote   netip.Addr
+	workload string
 }
 
 // owner is a socket's process and workload.
@@ -216,15 +250,16 @@ type owner struct{ process, workload string }
 
 func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 	return &observer{
-		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAllIn,
+		proc: proc, eph: eph, now: now, dump: sockdiag.DumpAllIn, owners: proc.Owners,
 		wl:          &workload.Resolver{ProcRoot: proc.Root},
 		cg:          &cgroupIndex{},
 		nss:         []*winNS{{ns: sockdiag.Own, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}},
 		listenOwner: map[uint64]owner{},
 		pidWL:       map[int]string{},
 		deps:        map[winKey]*snapshot.ConnWindow{},
+		upPorts:     map[upKey]uint16{},
 		resets:      map[resetKey]pendingReset{},
-		local:       map[netip.Addr]bool{},
+		local:       map[netip.Addr][]uint64{},
 	}
 }
 
@@ -280,6 +315,18 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		o.addNamespaces(false, warn)
 	}
 	o.describeNamespaces(others, polling)
+	if held != nil && prev == nil {
+		// Without the previous window's state, the events queued in the
+		// held subscription are of sockets that ended before this window
+		// (since the last run, or since boot): this window starts now, so
+		// they are no part of it.
+		discarded := 0
+		if err := held.Drain(func(*sockdiag.Sock) { discarded++ }); err != nil {
+			return nil, fmt.Errorf("window start: discarding queued destroy events: %w", err)
+		}
+		own.overrunsBefore = held.Overruns()
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; no previous window to continue: %d destroy events queued before the window discarded", o.res.Detail, discarded), "; ")
+	}
 	start := o.now()
 	if prev != nil {
 		// The previous window's sockets are this one's from its end; a
@@ -290,15 +337,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		o.res.Continued = true
 	}
 	o.res.Start = start.UTC().Truncate(time.Millisecond)
-	o.cg.refresh()
+	o.cg.refresh(o.now())
 	o.namespaceWorkloads()
-	for _, n := range o.nss {
-		if err := o.refreshListeners(ctx, n, true); err != nil && n == own {
-			return nil, fmt.Errorf("window start: %w", err)
-		}
-		if err := o.poll(ctx, n, o.now(), true, false, polling); err != nil && n == own {
-			return nil, fmt.Errorf("window start: %w", err)
-		}
+	if errs := o.sweep(ctx, o.nss, o.now(), true, false, polling); errs[0].listen != nil || errs[0].conns != nil {
+		return nil, fmt.Errorf("window start: %w", errors.Join(errs[0].listen, errs[0].conns))
 	}
 	own.late = false
 	opts.Logger.Debug("window begun", "method", o.res.Method, "namespaces", len(o.nss), "length", opts.Window)
@@ -359,17 +401,16 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 				o.namespaceWorkloads()
 				listEvents()
 			}
-			o.cg.refreshIfMissed()
-			for _, n := range o.nss {
-				err := o.refreshListeners(ctx, n, false)
-				if err == nil {
-					err = o.poll(ctx, n, now, n.late, false, polling)
-					n.late = false
+			o.cg.refreshIfMissed(now)
+			for i, e := range o.sweep(ctx, o.nss, now, false, false, polling) {
+				if err := errors.Join(e.listen, e.conns); err != nil {
+					if ctx.Err() == nil {
+						failedDumps++
+						lastDumpErr = err
+					}
+					continue
 				}
-				if err != nil && ctx.Err() == nil {
-					failedDumps++
-					lastDumpErr = err
-				}
+				o.nss[i].late = false
 			}
 			o.expirePairs(now)
 			// The dumps walk the kernel's socket hash once per namespace:
@@ -393,19 +434,22 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 		}
 	}
-	o.cg.refreshIfMissed()
-	for _, n := range o.nss {
-		_ = o.refreshListeners(ctx, n, true)
+	o.cg.refreshIfMissed(end)
+	errs := o.sweep(ctx, o.nss, end, false, true, false)
+	if errs[0].conns != nil {
+		return nil, fmt.Errorf("window end: %w", errs[0].conns)
+	}
+	for i, n := range o.nss {
+		if errs[i].conns != nil {
+			continue // only its instant scan
+		}
 		handOn := n == own && held != nil && opts.WindowStateDir != ""
-		st, err := o.finish(ctx, n, end, handOn)
-		if err != nil && n == own {
-			return nil, fmt.Errorf("window end: %w", err)
+		if st := o.finish(n, end, handOn); st != nil {
+			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
-		if st != nil {
-			if err := saveWindowState(opts.WindowStateDir, st); err != nil {
-				warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
-			}
-		}
+	}
+	if o.handedLost > 0 {
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d sockets handed on from the previous window ended unheard (their destroy events lost): closed at this window's end", o.res.Detail, o.handedLost), "; ")
 	}
 	o.settleResets()
 	o.res.Seconds = end.Sub(start).Seconds()
@@ -423,7 +467,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	var truncated uint64
 	for _, n := range o.nss {
 		if n.ev != nil {
-			o.res.EventOverruns += n.ev.Overruns()
+			o.res.EventOverruns += n.ev.Overruns() - n.overrunsBefore
 			truncated += n.ev.Truncated()
 		}
 	}
@@ -527,21 +571,48 @@ func (o *observer) watch(ns netNS, late bool) (*winNS, error) {
 		n := &winNS{inode: ns.inode, pid: pid, ns: sockdiag.NamespaceFD(int(f.Fd())), file: f, ev: ev,
 			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
 		if addrs, err := (ProcFS{Root: filepath.Join(o.proc.Root, strconv.Itoa(pid))}).Addresses(); err == nil {
-			for _, a := range addrs {
-				o.local[a] = true
-			}
+			o.addLocal(ns.inode, addrs)
 		}
 		return n, nil
 	}
 	return nil, nil
 }
 
+// addLocal notes addrs as namespace netns's.
+func (o *observer) addLocal(netns uint64, addrs []netip.Addr) {
+	for _, a := range addrs {
+		if a.IsLoopback() {
+			continue // every namespace has its own
+		}
+		if !slices.Contains(o.local[a], netns) {
+			o.local[a] = append(o.local[a], netns)
+		}
+	}
+}
+
+// onHost reports whether a is an address of a watched namespace (or a
+// loopback one, which a socket of namespace n reaches in n).
+func (o *observer) onHost(a netip.Addr) bool {
+	_, ok := o.local[a]
+	return ok || a.IsLoopback()
+}
+
+// peerNS calls fn with each namespace the peer a of a socket of namespace
+// n may be in, on this host: n itself for a loopback address, else those
+// that have a (none when it is no watched namespace's). Two namespaces may
+// have one address (the same private subnet in two): each is a candidate.
+func (o *observer) peerNS(n *winNS, a netip.Addr) []uint64 {
+	if a.IsLoopback() {
+		n.self[0] = n.inode
+		return n.self[:]
+	}
+	return o.local[a]
+}
+
 // describeNamespaces records which namespaces the window hears.
 func (o *observer) describeNamespaces(others, polling bool) {
 	if addrs, err := o.proc.Addresses(); err == nil {
-		for _, a := range addrs {
-			o.local[a] = true
-		}
+		o.addLocal(o.nss[0].inode, addrs)
 	}
 	switch {
 	case polling && others:
@@ -588,37 +659,110 @@ func (o *observer) namespaceWorkloads() {
 	}
 }
 
-// refreshListeners re-reads namespace n's TCP listeners, so that
-// connections to a server started within the window count as downstream.
-// Their processes come from /proc at the window's ends (all), and in
-// between within the budget ownersOfNew keeps; their workloads from their
-// cgroups.
-func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) error {
-	type l struct {
-		addr          netip.AddrPort
-		inode, cgroup uint64
-		family        uint8
-	}
-	var ls []l
-	if err := o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) { ls = append(ls, l{s.Local, s.Inode, s.CgroupID, s.Family}) }); err != nil {
-		return err
-	}
+// listenSock is a TCP listener as a dump reports it.
+type listenSock struct {
+	addr          netip.AddrPort
+	inode, cgroup uint64
+	family        uint8
+}
+
+// sweepErr is one namespace's dump errors in a sweep.
+type sweepErr struct{ listen, conns error }
+
+// sweep dumps the TCP listeners and connected sockets of every namespace in
+// nss, then reads /proc once for the processes of the listeners and
+// sockets new to the window in all of them (a pass walks every process's
+// descriptors: one per sweep, not two per namespace), then takes them in:
+// the listeners, so that connections to a server started within the window
+// count as downstream, and the sockets (see takeConns; first for all at
+// the start, else for a namespace found late).
+//
+// At the window's ends (start, final) it looks for the owners of every new
+// socket, as an instant scan does. In between it looks only for those of
+// new listeners and upstream sockets (a downstream socket is named after
+// its listener), and no more often than keeps the passes under ownersShare
+// of the time: on a host whose processes hold hundreds of thousands of
+// descriptors a pass takes a tenth of a second. Listeners' workloads come
+// from their cgroups.
+//
+// A namespace whose listeners cannot be dumped keeps its earlier ones; one
+// whose sockets cannot be is left as it was. The errors are by namespace,
+// in nss's order.
+func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, final, ended bool) []sweepErr {
+	all := start || final
+	errs := make([]sweepErr, len(nss))
+	listens := make([][]listenSock, len(nss))
+	conns := make([][]sockdiag.Sock, len(nss))
 	want := map[uint64]struct{}{}
-	for _, x := range ls {
-		if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
-			want[x.inode] = struct{}{}
+	newListeners := false
+	for i, n := range nss {
+		var ls []listenSock
+		if errs[i].listen = o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) {
+			ls = append(ls, listenSock{s.Local, s.Inode, s.CgroupID, s.Family})
+		}); errs[i].listen == nil {
+			listens[i] = ls
+			// With the owners known so far: what classifies the new sockets
+			// below needs only the listeners' addresses.
+			o.takeListeners(n, ls)
+			for _, x := range ls {
+				if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
+					want[x.inode] = struct{}{}
+					newListeners = true
+				}
+			}
+		}
+		var socks []sockdiag.Sock
+		if errs[i].conns = o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			if s.Remote.Port() != 0 && s.HasBytes {
+				socks = append(socks, *s)
+			}
+		}); errs[i].conns != nil {
+			continue
+		}
+		conns[i] = socks
+		for j := range socks {
+			s := &socks[j]
+			if _, known := n.live[s.Cookie]; known || s.Inode == 0 {
+				continue
+			}
+			if !all && o.classify(n, s, owner{}).dir == snapshot.Downstream {
+				continue
+			}
+			want[s.Inode] = struct{}{}
 		}
 	}
+	var owners map[uint64]Process
 	if now := time.Now(); len(want) > 0 && (all || !now.Before(o.nextOwners)) {
-		owners, err := o.proc.Owners(want)
-		if err != nil {
-			return err
-		}
+		var err error
+		owners, err = o.owners(want)
 		o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
-		for ino := range want {
-			o.listenOwner[ino] = o.ownerOf(owners[ino], 0) // a miss is cached as unknown too
+		if err == nil && newListeners {
+			// A listener whose process was not found is cached as unknown
+			// too; an unreadable /proc caches nothing.
+			for i, n := range nss {
+				if listens[i] == nil {
+					continue
+				}
+				for _, x := range listens[i] {
+					if _, ok := o.listenOwner[x.inode]; !ok && x.inode != 0 {
+						o.listenOwner[x.inode] = o.ownerOf(owners[x.inode], 0)
+					}
+				}
+				o.takeListeners(n, listens[i])
+			}
 		}
 	}
+	for i, n := range nss {
+		if errs[i].conns == nil {
+			o.takeConns(n, conns[i], owners, t, start || n.late, ended)
+		}
+	}
+	return errs
+}
+
+// takeListeners makes ls namespace n's listeners, each with its process
+// as far as known and its cgroup's workload.
+func (o *observer) takeListeners(n *winNS, ls []listenSock) {
 	binds := make(map[uint16][]*bind, len(ls))
 	for _, x := range ls {
 		ow := o.listenOwner[x.inode]
@@ -631,7 +775,6 @@ func (o *observer) refreshListeners(ctx context.Context, n *winNS, all bool) err
 		})
 	}
 	n.binds = binds
-	return nil
 }
 
 // ownerOf names a socket's owner: the process /proc found holding it, the
@@ -719,6 +862,14 @@ func (o *observer) dep(k winKey, t time.Time) *snapshot.ConnWindow {
 	if d == nil {
 		d = &snapshot.ConnWindow{FirstSeen: t}
 		o.deps[k] = d
+		if k.dir == snapshot.Upstream {
+			u := upKey{k.netns, k.remote, k.workload}
+			if p, ok := o.upPorts[u]; !ok {
+				o.upPorts[u] = k.port
+			} else if p != k.port {
+				o.upPorts[u] = 0
+			}
+		}
 	}
 	d.LastSeen = t
 	return d
@@ -727,12 +878,19 @@ func (o *observer) dep(k winKey, t time.Time) *snapshot.ConnWindow {
 // counted adds what a socket moved in the window, given its counters now.
 // Counters below what was seen before (a reset clears them) count as the
 // last seen.
+//
+// A socket that moved nothing makes no record of its own: a socket handed
+// on from the previous window that no dump of this one saw would otherwise
+// make an empty one.
 func (o *observer) counted(ws *winSock, sent, recv uint64, t time.Time) (dSent, dRecv uint64) {
 	if sent < ws.lastSent || recv < ws.lastRecv {
 		sent, recv = ws.lastSent, ws.lastRecv
 	}
-	d := o.dep(ws.key, t)
 	dSent, dRecv = sent-ws.baseSent, recv-ws.baseRecv
+	if dSent == 0 && dRecv == 0 && o.deps[ws.key] == nil {
+		return 0, 0
+	}
+	d := o.dep(ws.key, t)
 	d.BytesSent += dSent
 	d.BytesReceived += dRecv
 	return dSent, dRecv
@@ -745,21 +903,12 @@ func connected(s *sockdiag.Sock, k winKey) bool {
 	return s.Remote.Port() != 0 && (k.dir == snapshot.Downstream || s.BytesAcked > 0)
 }
 
-// poll dumps namespace n's connected sockets. At the start (first) their
-// counters are the window's base; later, a new cookie is a socket that
-// began in the window; final is the end dump. With ended (no destroy
-// events), a known socket missing from the dump has ended: it is counted
-// up to its last dump.
-func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final, ended bool) error {
-	var socks []sockdiag.Sock
-	if err := o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
-		if s.Remote.Port() != 0 && s.HasBytes {
-			socks = append(socks, *s)
-		}
-	}); err != nil {
-		return err
-	}
-	owners := o.ownersOfNew(n, socks, first || final)
+// takeConns takes namespace n's connected sockets as a dump at t found
+// them, with the owners /proc found for the new ones. At the start (first)
+// their counters are the window's base; later, a new cookie is a socket
+// that began in the window. With ended (no destroy events), a known socket
+// missing from the dump has ended: it is counted up to its last dump.
+func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]Process, t time.Time, first, ended bool) {
 	for _, ws := range n.live {
 		ws.seenInLastRun = false
 	}
@@ -769,7 +918,7 @@ func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final
 			if s.BytesAcked >= ws.lastSent && s.BytesReceived >= ws.lastRecv {
 				ws.lastSent, ws.lastRecv = s.BytesAcked, s.BytesReceived
 			}
-			ws.seenInLastRun = true
+			ws.seenInLastRun, ws.handedUnseen = true, false
 			o.dep(ws.key, t)
 			continue
 		}
@@ -791,44 +940,11 @@ func (o *observer) poll(ctx context.Context, n *winNS, t time.Time, first, final
 		for c, ws := range n.live {
 			if !ws.seenInLastRun {
 				o.counted(ws, ws.lastSent, ws.lastRecv, t)
-				o.deps[ws.key].Closed++
+				o.dep(ws.key, t).Closed++
 				delete(n.live, c)
 			}
 		}
 	}
-	return nil
-}
-
-// ownersOfNew reads /proc for the processes of sockets the window has not
-// seen before.
-//
-// At the window's ends (all) it looks for every new socket, as an instant
-// scan does. In between it looks only for upstream ones (a downstream
-// socket is named after its listener), and no more often than keeps the
-// passes under ownersShare of the time: on a host whose processes hold
-// hundreds of thousands of descriptors a pass takes a tenth of a second.
-func (o *observer) ownersOfNew(n *winNS, socks []sockdiag.Sock, all bool) map[uint64]Process {
-	want := map[uint64]struct{}{}
-	for i := range socks {
-		s := &socks[i]
-		if _, known := n.live[s.Cookie]; known || s.Inode == 0 {
-			continue
-		}
-		if !all && o.classify(n, s, owner{}).dir == snapshot.Downstream {
-			continue
-		}
-		want[s.Inode] = struct{}{}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	now := time.Now()
-	if !all && now.Before(o.nextOwners) {
-		return nil
-	}
-	owners, _ := o.proc.Owners(want) // unreadable /proc: sockets stay unattributed
-	o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
-	return owners
 }
 
 // destroyed takes one destroy event of namespace n. A socket a dump saw is
@@ -845,16 +961,18 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 			sent, recv = ws.lastSent, ws.lastRecv
 		}
 		dSent, dRecv := o.counted(ws, sent, recv, t)
-		o.deps[ws.key].Closed++
+		o.dep(ws.key, t).Closed++
 		delete(n.live, s.Cookie)
-		if o.local[s.Remote.Addr()] {
-			// Both ends on this host: pair them, so neither waits for a
-			// reset client that is not coming.
-			switch ws.key.dir {
-			case snapshot.Upstream:
-				o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
-			case snapshot.Downstream:
-				o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), dSent, dRecv, t})
+		// Both ends on this host: pair them, so neither waits for a reset
+		// client that is not coming.
+		switch ws.key.dir {
+		case snapshot.Upstream:
+			if o.onHost(s.Remote.Addr()) {
+				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
+			}
+		case snapshot.Downstream:
+			if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {
+				o.serverEnded(nss, s.Local.Addr(), s.Remote.Port(), endedDown{s.Local.Port(), dSent, dRecv, t})
 			}
 		}
 		return
@@ -868,7 +986,7 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		// tcp_disconnect has cleared its peer port, its local address and
 		// its counters, but not the peer's address or its local port.
 		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() && s.Local.Port() != 0 {
-			o.resetClient(n, resetKey{a, s.Local.Port()}, t)
+			o.resetClient(n, resetKey{n.inode, a, s.Local.Port()}, t)
 		}
 		return
 	}
@@ -878,8 +996,8 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	}
 	if k.dir == snapshot.Upstream {
 		o.unattributed(k)
-		if o.local[s.Remote.Addr()] {
-			o.clientEnded(resetKey{s.Remote.Addr(), s.Local.Port()}, t)
+		if o.onHost(s.Remote.Addr()) {
+			o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
 		}
 	}
 	d := o.dep(k, t)
@@ -887,8 +1005,10 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 	d.Closed++
 	d.BytesSent += s.BytesAcked
 	d.BytesReceived += s.BytesReceived
-	if k.dir == snapshot.Downstream && o.local[s.Remote.Addr()] {
-		o.serverEnded(resetKey{s.Local.Addr(), s.Remote.Port()}, endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+	if k.dir == snapshot.Downstream {
+		if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {
+			o.serverEnded(nss, s.Local.Addr(), s.Remote.Port(), endedDown{s.Local.Port(), s.BytesAcked, s.BytesReceived, t})
+		}
 	}
 }
 
@@ -904,7 +1024,7 @@ func (o *observer) unattributed(k winKey) {
 // resetClient takes a client socket of namespace n that this host reset:
 // its server's end, if it is on this host, tells its port and bytes.
 func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
-	if d, ok := o.downs.take(k, t); ok {
+	if d, ok := o.downs.take(k, 0, t); ok {
 		o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
 		return
 	}
@@ -917,27 +1037,47 @@ func (o *observer) resetClient(n *winNS, k resetKey, t time.Time) {
 
 // serverEnded takes a server socket whose client is on this host: the
 // client's end may be a reset one, whose event comes before or after.
-func (o *observer) serverEnded(k resetKey, d endedDown) {
-	if r, ok := o.resets[k]; ok {
-		delete(o.resets, k)
-		o.pairedReset(k, r, d)
-		return
+//
+// A client that ended normally with the same namespace, port and server
+// port is its own: that comes first. Else a reset client waiting with its
+// key is taken for its client. (A server end whose normal client ends
+// after it, while a reset client of the same namespace and port to another
+// port of the same server waits, is still mistaken for the reset one's:
+// nothing in either event tells them apart.)
+//
+// Its client is in one of the namespaces clientNS (see peerNS), on port
+// clientPort, and its server address is server.
+func (o *observer) serverEnded(clientNS []uint64, server netip.Addr, clientPort uint16, d endedDown) {
+	for _, ns := range clientNS {
+		if _, ok := o.ups.take(resetKey{ns, server, clientPort}, d.port, d.t); ok {
+			return // its client ended normally: nothing to pair
+		}
 	}
-	if _, ok := o.ups.take(k, d.t); ok {
-		return // its client ended normally: nothing to pair
+	for _, ns := range clientNS {
+		if len(o.resets) == 0 {
+			break // the usual case: no reset client waits
+		}
+		k := resetKey{ns, server, clientPort}
+		if r, ok := o.resets[k]; ok {
+			delete(o.resets, k)
+			o.pairedReset(k, r, d)
+			return
+		}
 	}
-	o.downs.put(k, d)
+	for _, ns := range clientNS {
+		o.downs.put(resetKey{ns, server, clientPort}, d)
+	}
 }
 
 // clientEnded takes a client socket that ended normally (its peer port
 // intact) and whose server is on this host: the server's end, before or
 // after, belongs to it, and must not be paired with a later reset client
 // that happens to reuse the same ephemeral port.
-func (o *observer) clientEnded(k resetKey, t time.Time) {
-	if _, ok := o.downs.take(k, t); ok {
+func (o *observer) clientEnded(k resetKey, serverPort uint16, t time.Time) {
+	if _, ok := o.downs.take(k, serverPort, t); ok {
 		return
 	}
-	o.ups.put(k, endedDown{t: t})
+	o.ups.put(k, endedDown{port: serverPort, t: t})
 }
 
 // pairedReset records a reset client socket with what its server's end
@@ -978,29 +1118,19 @@ func (o *observer) settleResets() {
 // lost (the kernel cleared them), so it is counted in ResetNoBytes. Without
 // a port it is in no record, only in ResetUnknown.
 func (o *observer) unpairedReset(k resetKey, r pendingReset) {
-	var found *winKey
-	for dk := range o.deps {
-		if dk.dir != snapshot.Upstream || dk.netns != r.netns || dk.remote != k.server || dk.workload != r.workload {
-			continue
-		}
-		if found != nil && found.port != dk.port {
-			found = nil
-			break
-		}
-		found = &dk
-	}
-	if found == nil {
+	port := o.upPorts[upKey{r.netns, k.server, r.workload}]
+	if port == 0 {
 		o.res.ResetUnknown++
 		return
 	}
-	key := winKey{dir: snapshot.Upstream, port: found.port, workload: r.workload, remote: k.server, netns: r.netns}
+	key := winKey{dir: snapshot.Upstream, port: port, workload: r.workload, remote: k.server, netns: r.netns}
 	c := o.dep(key, r.t)
 	c.Opened++
 	c.Closed++
 	o.res.ResetNoBytes++
 }
 
-// finish takes namespace n's end dump, then the destroy events of sockets
+// finish takes, after namespace n's end dump (a final sweep), the destroy events of sockets
 // that ended between the last read and that dump. Sockets the window saw
 // alive that neither the end dump nor an event reports count up to their
 // last dump.
@@ -1009,22 +1139,31 @@ func (o *observer) unpairedReset(k resetKey, r pendingReset) {
 // they are the next window's. The sockets still known are handed on in the
 // returned state: counted here up to the end dump (or their last dump),
 // closed in the next window when their events come.
-func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn bool) (*windowState, error) {
-	if err := o.poll(ctx, n, end, n.late, true, false); err != nil {
-		return nil, err
-	}
+func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 	var st *windowState
 	if handOn {
 		st = o.handOn(n, end)
 	}
 	for c, ws := range n.live {
-		if ws.seenInLastRun || handOn {
+		switch {
+		case handOn && ws.handedUnseen && !ws.seenInLastRun:
+			// Handed on unseen, and neither a dump nor an event of this
+			// window saw it: its end was lost (an event overrun). It is
+			// closed here, in the record of its dependency if this window
+			// has one, and not handed on again.
+			if d := o.deps[ws.key]; d != nil {
+				o.counted(ws, ws.lastSent, ws.lastRecv, end)
+				d.Closed++
+			}
+			o.handedLost++
+			delete(n.live, c)
+		case ws.seenInLastRun || handOn:
 			o.counted(ws, ws.lastSent, ws.lastRecv, end)
 			delete(n.live, c)
 		}
 	}
 	if handOn {
-		return st, nil
+		return st
 	}
 	if n.ev != nil {
 		// The kernel queues destroy events from a work queue: give the
@@ -1038,10 +1177,10 @@ func (o *observer) finish(ctx context.Context, n *winNS, end time.Time, handOn b
 	}
 	for c, ws := range n.live {
 		o.counted(ws, ws.lastSent, ws.lastRecv, end)
-		o.deps[ws.key].Closed++
+		o.dep(ws.key, end).Closed++
 		delete(n.live, c)
 	}
-	return nil, nil
+	return nil
 }
 
 // apply puts the window into snap: each dependency's ConnWindow on the

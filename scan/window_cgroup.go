@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // cgroupIndex maps cgroup v2 ids to paths. The kernel reports a socket's
@@ -19,8 +20,22 @@ type cgroupIndex struct {
 	root   string // the cgroup2 mount; "" when none was found
 	found  bool   // root looked for
 	byID   map[uint64]string
-	missed bool // an id was looked up and not found since the last walk
+	missed bool // an id not met before was looked up and not found since the last walk
+	// absent: ids the last walk did not find (a cgroup removed since, or
+	// not a cgroup), up to maxAbsent: looking one up again does not make
+	// another walk.
+	absent map[uint64]struct{}
+	walked time.Time // the last walk
+	walks  int
 }
+
+// cgroupRewalk is the least time between two walks of the cgroup tree for
+// ids not found (a cgroup made since the last): a walk reads every cgroup
+// directory on the host. maxAbsent bounds the ids remembered as not found.
+const (
+	cgroupRewalk = 10 * time.Second
+	maxAbsent    = 4096
+)
 
 // mountinfo is where the cgroup2 mount is looked up.
 var mountinfo = "/proc/self/mountinfo"
@@ -46,13 +61,13 @@ func cgroup2Root() string {
 	return ""
 }
 
-// refresh walks the cgroup2 tree again. Directories that vanish mid-walk
-// are skipped.
-func (c *cgroupIndex) refresh() {
+// refresh walks the cgroup2 tree again, at now. Directories that vanish
+// mid-walk are skipped.
+func (c *cgroupIndex) refresh(now time.Time) {
 	if !c.found {
 		c.root, c.found = cgroup2Root(), true
 	}
-	c.missed = false
+	c.missed, c.walked = false, now
 	if c.root == "" {
 		return
 	}
@@ -74,21 +89,38 @@ func (c *cgroupIndex) refresh() {
 		return nil
 	})
 	c.byID = by
+	c.walks++
+	for id := range c.absent {
+		if _, ok := by[id]; ok {
+			delete(c.absent, id)
+		}
+	}
 }
 
-// refreshIfMissed walks again when a lookup failed since the last walk: a
-// cgroup made within the window.
-func (c *cgroupIndex) refreshIfMissed() {
-	if c.missed {
-		c.refresh()
+// refreshIfMissed walks again, at now, when an id not met before was not
+// found since the last walk (a cgroup made within the window), and the
+// last walk is cgroupRewalk old.
+func (c *cgroupIndex) refreshIfMissed(now time.Time) {
+	if c.missed && now.Sub(c.walked) >= cgroupRewalk {
+		c.refresh(now)
 	}
 }
 
 // path is the cgroup path of id, relative to the cgroup2 mount.
 func (c *cgroupIndex) path(id uint64) (string, bool) {
 	p, ok := c.byID[id]
-	if !ok && c.root != "" {
-		c.missed = true
+	if ok || c.root == "" {
+		return p, ok
 	}
-	return p, ok
+	if _, known := c.absent[id]; known {
+		return "", false
+	}
+	c.missed = true
+	if len(c.absent) < maxAbsent {
+		if c.absent == nil {
+			c.absent = map[uint64]struct{}{}
+		}
+		c.absent[id] = struct{}{}
+	}
+	return "", false
 }

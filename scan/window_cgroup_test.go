@@ -41,7 +41,8 @@ func TestCgroupIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c cgroupIndex
-	c.refresh()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.refresh(start)
 	tests := []struct {
 		id   uint64
 		want string
@@ -63,9 +64,33 @@ func TestCgroupIndex(t *testing.T) {
 	if _, ok := c.path(inode(later)); ok {
 		t.Fatal("a cgroup made after the walk was found before another")
 	}
-	c.refreshIfMissed()
+	c.refreshIfMissed(start.Add(cgroupRewalk))
 	if got, ok := c.path(inode(later)); !ok || got != "/system.slice/late.service" {
 		t.Errorf("after a miss and refreshIfMissed: %q, %v", got, ok)
+	}
+	// An id no walk finds (a cgroup removed, or none) is looked for once:
+	// looking it up again does not walk again. A new miss walks again, but
+	// not sooner than cgroupRewalk after the last walk.
+	walks := c.walks
+	for i := range 3 {
+		c.path(inode(mi))
+		c.refreshIfMissed(start.Add(time.Duration(i+2) * cgroupRewalk))
+	}
+	if c.walks != walks {
+		t.Errorf("%d walks for an id known not to be found, want none", c.walks-walks)
+	}
+	again := filepath.Join(root, "system.slice", "again.service")
+	if err := os.Mkdir(again, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.path(inode(again))
+	c.refreshIfMissed(start.Add(cgroupRewalk + time.Second))
+	if c.walks != walks {
+		t.Error("walked again sooner than cgroupRewalk after the last walk")
+	}
+	c.refreshIfMissed(start.Add(2 * cgroupRewalk))
+	if got, ok := c.path(inode(again)); !ok || got != "/system.slice/again.service" || c.walks != walks+1 {
+		t.Errorf("%d walks later: %q, %v, want one walk that finds the new cgroup", c.walks-walks, got, ok)
 	}
 }
 

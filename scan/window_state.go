@@ -1,15 +1,19 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/internal/trust"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -41,25 +45,44 @@ type savedSock struct {
 	Remote    netip.Addr         `json:"remote"`
 	Sent      uint64             `json:"sent"`
 	Received  uint64             `json:"received"`
+	// Unseen: the end dump did not see it; handed on once more only.
+	Unseen bool `json:"unseen,omitempty"`
 }
+
+// maxWindowState bounds the state file: some 300,000 sockets. A larger one
+// is not read (the next window starts afresh) and not written.
+const maxWindowState = 64 << 20
 
 // loadWindowState reads the state a previous window in namespace netns
 // handed on: nil when there is none, it is of another namespace, or older
-// than maxContinue at now. The file is removed once read, so that a state
-// is continued from once.
+// than maxContinue at now. The file is opened as internal/trust allows
+// (owned by this user or root, writable by no one else, a regular file:
+// never a FIFO that would block), read up to maxWindowState and decoded
+// strictly. It is removed once read, so that a state is continued from
+// once. Errors name the file.
 func loadWindowState(dir string, netns uint64, now time.Time) (*windowState, error) {
 	path := filepath.Join(dir, windowStateFile)
-	b, err := os.ReadFile(path)
+	f, err := trust.For(os.Geteuid()).Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("window state: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxWindowState+1))
+	if err != nil {
+		return nil, fmt.Errorf("window state %s: %w", path, err)
 	}
 	_ = os.Remove(path)
+	if len(b) > maxWindowState {
+		return nil, fmt.Errorf("window state %s: larger than %d bytes", path, maxWindowState)
+	}
 	var st windowState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("window state %s: %w", path, err)
 	}
 	if st.Netns != netns || st.End.IsZero() || now.Sub(st.End) > maxContinue || now.Before(st.End) {
 		return nil, nil
@@ -67,31 +90,32 @@ func loadWindowState(dir string, netns uint64, now time.Time) (*windowState, err
 	return &st, nil
 }
 
-// saveWindowState writes st to dir, replacing the file whole.
+// saveWindowState writes st to dir, replacing the file whole
+// (internal/atomicfile). A state over maxWindowState is not written.
 func saveWindowState(dir string, st *windowState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return fmt.Errorf("window state: %w", err)
 	}
 	path := filepath.Join(dir, windowStateFile)
-	tmp, err := os.CreateTemp(dir, windowStateFile+".*")
-	if err != nil {
+	if len(b) > maxWindowState {
+		return fmt.Errorf("window state %s: %d sockets, larger than %d bytes", path, len(st.Sockets), maxWindowState)
+	}
+	return atomicfile.Write(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
+	})
+}
+
+// commit saves the state the window hands on, if any, in its state
+// directory: once, after the snapshot is written.
+func (o *observer) commit() error {
+	st := o.handedOn
+	if st == nil {
+		return nil
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	o.handedOn = nil
+	return saveWindowState(o.stateDir, st)
 }
 
 // continueFrom takes up a handed-on state in namespace n: its sockets are
@@ -101,7 +125,7 @@ func saveWindowState(dir string, st *windowState) error {
 func (o *observer) continueFrom(n *winNS, st *windowState) {
 	for _, s := range st.Sockets {
 		k := winKey{s.Direction, s.Port, s.Process, s.Workload, s.Remote, n.inode}
-		n.live[s.Cookie] = &winSock{key: k, baseSent: s.Sent, baseRecv: s.Received, lastSent: s.Sent, lastRecv: s.Received}
+		n.live[s.Cookie] = &winSock{key: k, baseSent: s.Sent, baseRecv: s.Received, lastSent: s.Sent, lastRecv: s.Received, handedUnseen: s.Unseen}
 		if s.Workload != "" && o.workloads[s.Workload] == nil {
 			if o.workloads == nil {
 				o.workloads = map[string]*snapshot.Workload{}
@@ -113,13 +137,18 @@ func (o *observer) continueFrom(n *winNS, st *windowState) {
 
 // handOn is the state namespace n leaves for the next window: the sockets
 // alive at the end dump, and those whose end was not yet heard (their
-// events are still to come through the held subscription).
+// events are still to come through the held subscription), marked Unseen.
+// A socket already handed on unseen that this window did not see either is
+// not handed on again: its event was lost.
 func (o *observer) handOn(n *winNS, end time.Time) *windowState {
 	st := &windowState{End: end.UTC(), Netns: n.inode, Sockets: make([]savedSock, 0, len(n.live))}
 	for c, ws := range n.live {
+		if ws.handedUnseen && !ws.seenInLastRun {
+			continue
+		}
 		k := ws.key
 		st.Sockets = append(st.Sockets, savedSock{Cookie: c, Direction: k.dir, Port: k.port, Process: k.process,
-			Workload: k.workload, Remote: k.remote, Sent: ws.lastSent, Received: ws.lastRecv})
+			Workload: k.workload, Remote: k.remote, Sent: ws.lastSent, Received: ws.lastRecv, Unseen: !ws.seenInLastRun})
 	}
 	return st
 }

@@ -112,7 +112,7 @@ func (a *app) scanOutput(output string, named scanFormat, textfile bool) (string
 // textfile. A scan cut short by a signal writes what it has, and still
 // returns the signal.
 func (a *app) runScan(ctx context.Context, o scanOptions) error {
-	snap, scanErr := scan.Run(ctx, o.scan)
+	snap, commit, scanErr := scan.RunPending(ctx, o.scan)
 	scanErr = scanAdvice(scanErr)
 	if snap == nil {
 		return scanErr
@@ -134,6 +134,12 @@ func (a *app) runScan(ctx context.Context, o scanOptions) error {
 		if err := metrics.WriteScanTextfile(o.textfileDir, o.scan.InventoryStateDir, snap, a.log); err != nil {
 			return errors.Join(err, scanErr)
 		}
+	}
+	// Only now that the snapshot and the textfile are written may the next
+	// window continue from this one: were either lost, so would the
+	// traffic this window counted.
+	if err := commit(); err != nil {
+		a.log.Warn("the window's hand-on state was not written; the next window starts afresh", "error", err)
 	}
 	if cutShort {
 		// Written, and still reported as interrupted (exit 128+signal).
@@ -208,7 +214,10 @@ dependency, the connections opened and closed and the bytes each way within
 the window, and bytes per second. SIGINT or SIGTERM ends the window early:
 the shorter window's snapshot is written, marked cut_short, and the exit
 status is 128+signal. With --textfile-dir, the window byte and connection
-counters keep their totals in --state-dir (none: no counters).`,
+counters keep their totals in --state-dir (none: no counters). Handed a
+destroy-event subscription held between runs (systemd's planet.socket), a
+window continues where the last one ended: --state-dir keeps the sockets it
+hands on (window-sockets.json), saved once the snapshot is written.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o, err := a.scanOptions()
@@ -232,7 +241,7 @@ func scanFlags(c *cobra.Command) {
 	f.String("darkstat", "", "darkstat URL for per-peer bandwidth, e.g. http://127.0.0.1:667/ (alias --task-darkstat-addr)")
 	f.Duration("timeout", 0, "timeout for each outside source, inventory and darkstat (default 10s)")
 	f.Bool("strict", false, "exit non-zero when an optional source fails too: darkstat, or the inventory answered from the last good copy")
-	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, and the window byte counters' totals, so the textfile's "+metrics.WindowBytes.Name+" only grows (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
+	f.String("state-dir", "", "keep here the last good inventory, used when a fetch fails, the window byte counters' totals, so the textfile's "+metrics.WindowBytes.Name+" only grows, and the sockets a window hands on to the next (window-sockets.json, with a held destroy-event subscription such as planet.socket) (default: $STATE_DIRECTORY under systemd, "+rootStateDir+" as root, else the user cache dir's planet/; none: keep nothing)")
 	f.String("proc-root", "/proc", "proc filesystem root (a fixture tree implies --socket-source proc)")
 	f.String("socket-source", scan.SourceAuto.String(), "socket source: auto (netlink, /proc/net where refused), netlink or proc")
 	f.Duration("window", 0, "watch the host's TCP connections for DURATION and record every one that ends in it, with bytes per second each way (0: one instant)")

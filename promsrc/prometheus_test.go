@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	planetfleet "github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/metrics"
@@ -76,14 +77,14 @@ func TestPrometheus(t *testing.T) {
 	at := time.Now()
 	good := Options{URL: authURL(base), Selector: `{job="planet"}`, Time: at, RetryBackoff: time.Millisecond}
 
-	for _, mo := range []graph.MergeOptions{{}, {By: graph.ByHost}, {External: "collapse"}} {
-		want, _, err := graph.MergeInputs(ctx, []string{files}, nil, graph.InputOptions{}, mo)
+	for _, mo := range []graph.MergeOptions{{}, {By: graph.ByHost}, {External: graph.MustParseExternal("collapse")}} {
+		want, _, err := planetfleet.MergeInputs(ctx, []string{files}, nil, planetfleet.InputOptions{}, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		carried(want)
 		for _, maxSeries := range []int{0, 3} {
-			t.Run("equal/"+mo.By+mo.External+"/max-series-"+strconv.Itoa(maxSeries), func(t *testing.T) {
+			t.Run("equal/"+string(mo.By)+mo.External.String()+"/max-series-"+strconv.Itoa(maxSeries), func(t *testing.T) {
 				opts := good
 				opts.MaxSeries = maxSeries
 				got, notes, err := Merge(ctx, opts, mo)

@@ -43,8 +43,9 @@ var (
 // or MaxEntrySize.
 var ErrTooLarge = errors.New("graph too large")
 
-// tooLargeHint says how to make a graph smaller.
-const tooLargeHint = "merge --by hostgroup, group external peers with --external collapse or cidr:N, or merge fewer hosts into one graph"
+// tooLargeHint says how to make a graph smaller, in the merge's terms
+// (MergeOptions); the command layer names its flags.
+const tooLargeHint = "key nodes by hostgroup, group external peers (collapse, or cidr:N), or merge fewer hosts into one graph"
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
@@ -243,7 +244,7 @@ func (g *Graph) check(name string) (*Graph, error) {
 	if g.By != ByHostgroup && g.By != ByHost && g.By != ByWorkload {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is not %s, %s or %s", g.By, ByHostgroup, ByHost, ByWorkload)}
 	}
-	if _, err := parseExternal(g.External); err != nil {
+	if _, err := ParseExternal(g.External); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("external: %w", err)}
 	}
 	if g.WindowedSnapshots < 0 || g.WindowedSnapshots > g.Snapshots {

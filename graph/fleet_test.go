@@ -28,7 +28,7 @@ func TestSyntheticFleet(t *testing.T) {
 			t.Fatalf("%s: %d records, want %d", s.Host.Hostname, len(s.Connections), opts.Records)
 		}
 	}
-	g, err := Merge(a, MergeOptions{External: "collapse"})
+	g, err := Merge(a, MergeOptions{External: MustParseExternal("collapse")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@
 //     or to the wildcard.
 //   - client_hosts/server_hosts count distinct hosts: scanned hosts by
 //     identity (hostname and addresses), unscanned peers by IP.
-//   - Of several snapshots of one host the newest wins; see MergeInputs.
+//   - Of several snapshots of one host the newest wins; see fleet.MergeInputs.
 //
 // # planet.graph/v1
 //
@@ -554,7 +554,7 @@ func (g *Graph) EdgesBetween(from, to string) []*Edge {
 }
 
 // externalName is the node name of an external peer under an External mode.
-func externalName(ip netip.Addr, mode externalMode) string {
+func externalName(ip netip.Addr, mode External) string {
 	switch {
 	case mode.collapse:
 		return "external"

@@ -16,24 +16,55 @@ import (
 
 // MergeOptions says how snapshots become nodes.
 type MergeOptions struct {
-	// By is ByHostgroup (the default when empty), ByHost or ByWorkload.
-	By string
-	// External groups peers that no snapshot and no inventory explains:
-	// "ip" (the default when empty) makes one node per IP, "collapse" one
-	// node named "external", "cidr:N" one node per IPv4 /N prefix (IPv6
-	// peers by /64), "cidr:N,M" per IPv4 /N and IPv6 /M.
-	External string
+	// By keys the nodes; empty is ByHostgroup.
+	By By
+	// External groups peers that no snapshot and no inventory explains;
+	// the zero value makes one node per IP.
+	External External
 	// Now is the merge's clock (zero: time.Now()): a snapshot scanned more
 	// than MaxClockSkew after it does not set the graph's generated_at.
 	Now time.Time
 }
 
-type externalMode struct {
+// By is how a merge keys its nodes: ByHostgroup, ByHost or ByWorkload
+// (untyped constants, so that they also fill Graph.By, the document's
+// text). ParseBy reads one.
+type By string
+
+// ParseBy reads a By from its text: "hostgroup" (or ""), "host" or
+// "workload". The error names the value and the choices.
+func ParseBy(s string) (By, error) {
+	switch s {
+	case "":
+		return ByHostgroup, nil
+	case ByHostgroup, ByHost, ByWorkload:
+		return By(s), nil
+	}
+	return "", fmt.Errorf("%q is not %s, %s or %s", s, ByHostgroup, ByHost, ByWorkload)
+}
+
+// MaxClockSkew is how far a snapshot's scanned_at may be ahead of the
+// merge's clock (MergeOptions.Now, fleet.InputOptions.Now) and still count
+// as a sane time: the clocks of a fleet drift by seconds, not minutes. A
+// later scan time (a host whose clock was wrong, a planted file) is a
+// warning; such a snapshot loses to any snapshot of its host with a sane
+// time, is left out under a maximum age (its age is unknown), and never
+// sets the graph's generated_at.
+const MaxClockSkew = 5 * time.Minute
+
+// External is how a merge groups the peers no snapshot and no inventory
+// explains (Graph.External is its text). The zero value, "ip", makes one
+// node per IP; ParseExternal makes the others: "collapse" one node named
+// "external", "cidr:N" one node per IPv4 /N prefix (IPv6 peers by /64),
+// "cidr:N,M" per IPv4 /N and IPv6 /M.
+type External struct {
 	collapse, cidr bool
 	bits4, bits6   int
 }
 
-func (m externalMode) String() string {
+// String is the External's text, as ParseExternal reads it and the graph's
+// "external" member records it ("cidr:N,M" always with both lengths).
+func (m External) String() string {
 	switch {
 	case m.collapse:
 		return "collapse"
@@ -43,39 +74,49 @@ func (m externalMode) String() string {
 	return "ip"
 }
 
-// parseExternal validates an External option.
-func parseExternal(s string) (externalMode, error) {
+// ParseExternal reads an External from its text: "ip" (or ""),
+// "collapse", "cidr:N" (N 0 to 32) or "cidr:N,M" (M 0 to 128). The error
+// names the value and what is wrong with it.
+func ParseExternal(s string) (External, error) {
 	switch s {
 	case "", "ip":
-		return externalMode{}, nil
+		return External{}, nil
 	case "collapse":
-		return externalMode{collapse: true}, nil
+		return External{collapse: true}, nil
 	}
 	spec, ok := strings.CutPrefix(s, "cidr:")
 	if !ok {
-		return externalMode{}, fmt.Errorf("%q: want ip, collapse, cidr:N or cidr:N,M", s)
+		return External{}, fmt.Errorf("%q: want ip, collapse, cidr:N or cidr:N,M", s)
 	}
 	v4, v6, hasV6 := strings.Cut(spec, ",")
-	m := externalMode{cidr: true, bits6: 64}
+	m := External{cidr: true, bits6: 64}
 	var err error
 	if m.bits4, err = strconv.Atoi(v4); err != nil || m.bits4 < 0 || m.bits4 > 32 {
-		return externalMode{}, fmt.Errorf("%q: IPv4 prefix length must be 0 to 32", s)
+		return External{}, fmt.Errorf("%q: IPv4 prefix length must be 0 to 32", s)
 	}
 	if hasV6 {
 		if m.bits6, err = strconv.Atoi(v6); err != nil || m.bits6 < 0 || m.bits6 > 128 {
-			return externalMode{}, fmt.Errorf("%q: IPv6 prefix length must be 0 to 128", s)
+			return External{}, fmt.Errorf("%q: IPv6 prefix length must be 0 to 128", s)
 		}
 	}
 	return m, nil
 }
 
-// Validate checks the options; the zero value is valid.
-func (o MergeOptions) Validate() error {
-	if o.By != "" && o.By != ByHostgroup && o.By != ByHost && o.By != ByWorkload {
-		return fmt.Errorf("by: %q is not %s, %s or %s", o.By, ByHostgroup, ByHost, ByWorkload)
+// MustParseExternal is ParseExternal for a value known to be valid (a
+// literal); it panics on an invalid one.
+func MustParseExternal(s string) External {
+	m, err := ParseExternal(s)
+	if err != nil {
+		panic("graph: MustParseExternal: " + err.Error())
 	}
-	if _, err := parseExternal(o.External); err != nil {
-		return fmt.Errorf("external: %w", err)
+	return m
+}
+
+// Validate checks the options; the zero value is valid. An External is
+// valid by construction.
+func (o MergeOptions) Validate() error {
+	if _, err := ParseBy(string(o.By)); err != nil {
+		return fmt.Errorf("by: %w", err)
 	}
 	return nil
 }
@@ -319,12 +360,12 @@ const peerBit = 1 << 31
 //
 // A remote IP resolves to a scanned host only if that host was declared
 // (Declare, or Add) before the record referencing it was added. Declare every
-// host first, then Add each chosen snapshot; MergeInputs and Merge do so.
+// host first, then Add each chosen snapshot; fleet.MergeInputs and Merge do so.
 // Newest-wins between snapshots of one host is the caller's choice: Add
 // refuses a second snapshot of a host with ErrDuplicateHost.
 type Merger struct {
-	by  string
-	ext externalMode
+	by  By
+	ext External
 
 	hosts   []declared
 	ident   map[string]int32
@@ -374,11 +415,8 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	ext, _ := parseExternal(opts.External)
-	by := opts.By
-	if by == "" {
-		by = ByHostgroup
-	}
+	ext := opts.External
+	by, _ := ParseBy(string(opts.By))
 	clock := opts.Now
 	if clock.IsZero() {
 		clock = time.Now()
@@ -1023,11 +1061,11 @@ func (m *Merger) backendNode(f forward, proto uint16) int32 {
 // changed: more snapshots can still be added and Graph called again.
 func (m *Merger) Graph() (*Graph, error) { return m.graph(false) }
 
-// finish is Graph for a Merger that is done: it hands its edge aggregates
+// Finish is Graph for a Merger that is done: it hands its edge aggregates
 // over to the graph's edges one at a time (each freed as its edge is made),
 // so that the two never take memory side by side. The Merger must not be
 // used after.
-func (m *Merger) finish() (*Graph, error) { return m.graph(true) }
+func (m *Merger) Finish() (*Graph, error) { return m.graph(true) }
 
 // edgeOverlay is Graph's view of the edges: the Merger's aggregates, with
 // copies (made on first change) of those the held and pending pairs and
@@ -1074,7 +1112,7 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	g := &Graph{
 		Schema:            Schema,
 		GeneratedAt:       generated.UTC(),
-		By:                m.by,
+		By:                string(m.by),
 		External:          m.ext.String(),
 		Snapshots:         m.count,
 		WindowedSnapshots: m.windowed,
@@ -1302,8 +1340,8 @@ func (m *Merger) newer(a, b *snapshot.Snapshot) bool {
 // Merge builds a graph from snapshots held in memory. Of several snapshots
 // of one host (same Identity) the newest with a sane scan time is merged
 // (on a tie, the first);
-// ReadInputs already does this and reports it. For a fleet too large to hold,
-// use MergeInputs, which streams.
+// fleet.ReadInputs already does this and reports it. For a fleet too large
+// to hold, use fleet.MergeInputs, which streams.
 func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 	m, err := NewMerger(opts)
 	if err != nil {
@@ -1332,5 +1370,5 @@ func Merge(snaps []*snapshot.Snapshot, opts MergeOptions) (*Graph, error) {
 			return nil, err
 		}
 	}
-	return m.finish()
+	return m.Finish()
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +164,7 @@ func TestMerge(t *testing.T) {
 		},
 		{
 			name: "external peers collapsed",
-			opts: MergeOptions{External: "collapse"},
+			opts: MergeOptions{External: MustParseExternal("collapse")},
 			snaps: []*snapshot.Snapshot{web1(
 				up(443, "curl", "93.184.216.34", "", 1),
 				up(443, "curl", "8.8.8.8", "", 1),
@@ -177,7 +178,7 @@ func TestMerge(t *testing.T) {
 		},
 		{
 			name: "external peers by prefix",
-			opts: MergeOptions{External: "cidr:24"},
+			opts: MergeOptions{External: MustParseExternal("cidr:24")},
 			snaps: []*snapshot.Snapshot{web1(
 				up(443, "curl", "93.184.216.34", "", 1),
 				up(443, "curl", "93.184.216.35", "", 1),
@@ -366,16 +367,48 @@ func check(t *testing.T, what string, got, want []string) {
 }
 
 func TestMergeOptionsInvalid(t *testing.T) {
-	for _, o := range []MergeOptions{
-		{By: "domain"},
-		{External: "cidr:33"},
-		{External: "cidr:-1"},
-		{External: "cidr:x"},
-		{External: "cidr:24,129"},
-		{External: "group"},
+	if _, err := Merge(nil, MergeOptions{By: "domain"}); err == nil || err.Error() != `by: "domain" is not hostgroup, host or workload` {
+		t.Errorf("By domain: err = %v", err)
+	}
+}
+
+// TestParseByAndExternal: each option's text is read by its parser, and
+// an External's text round-trips through String.
+func TestParseByAndExternal(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string // want "": an error
+	}{
+		{"", ByHostgroup}, {"hostgroup", ByHostgroup}, {"host", ByHost}, {"workload", ByWorkload},
+		{"domain", ""}, {"Host", ""},
 	} {
-		if _, err := Merge(nil, o); err == nil {
-			t.Errorf("%+v: no error", o)
+		got, err := ParseBy(tt.in)
+		if (err != nil) != (tt.want == "") || string(got) != tt.want {
+			t.Errorf("ParseBy(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		in, want, errSubstr string
+	}{
+		{in: "", want: "ip"}, {in: "ip", want: "ip"}, {in: "collapse", want: "collapse"},
+		{in: "cidr:24", want: "cidr:24,64"}, {in: "cidr:16,32", want: "cidr:16,32"}, {in: "cidr:0,0", want: "cidr:0,0"},
+		{in: "cidr:33", errSubstr: `"cidr:33": IPv4 prefix length must be 0 to 32`},
+		{in: "cidr:-1", errSubstr: "IPv4 prefix length"},
+		{in: "cidr:x", errSubstr: "IPv4 prefix length"},
+		{in: "cidr:24,129", errSubstr: `"cidr:24,129": IPv6 prefix length must be 0 to 128`},
+		{in: "group", errSubstr: `"group": want ip, collapse, cidr:N or cidr:N,M`},
+	} {
+		got, err := ParseExternal(tt.in)
+		if tt.errSubstr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errSubstr) {
+				t.Errorf("ParseExternal(%q) = %v, %v; want an error with %q", tt.in, got, err, tt.errSubstr)
+			}
+			continue
+		}
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParseExternal(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+		if again, err := ParseExternal(got.String()); err != nil || again != got {
+			t.Errorf("ParseExternal(%q) = %v, %v; want %v again", got.String(), again, err, got)
 		}
 	}
 }
@@ -414,8 +447,8 @@ func TestGolden(t *testing.T) {
 	}{
 		{"hostgroup.json", MergeOptions{}},
 		{"host.json", MergeOptions{By: ByHost}},
-		{"collapse.json", MergeOptions{External: "collapse"}},
-		{"cidr.json", MergeOptions{External: "cidr:16"}},
+		{"collapse.json", MergeOptions{External: MustParseExternal("collapse")}},
+		{"cidr.json", MergeOptions{External: MustParseExternal("cidr:16")}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			g, err := Merge(fleet, tc.opts)

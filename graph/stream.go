@@ -2,7 +2,6 @@ package graph
 
 import (
 	"cmp"
-	"context"
 	"io"
 	"slices"
 )
@@ -20,8 +19,10 @@ type Merged struct {
 	keys  []edgeKey // in the documented order
 }
 
-// merged finishes the merge into a Merged; the Merger must not be used after.
-func (m *Merger) merged() (*Merged, error) {
+// FinishMerged is Finish into a Merged, which writes the graph without
+// building its edges: what `planet merge` writes. The Merger must not be
+// used after.
+func (m *Merger) FinishMerged() (*Merged, error) {
 	g, ids, edges, err := m.build()
 	if err != nil {
 		return nil, err
@@ -81,15 +82,4 @@ func (r *Merged) Write(w io.Writer) error {
 		e.EdgeNames.sort() // names, with the Merger's lists
 		return &e
 	})
-}
-
-// MergeFleet is MergeInputs for `planet merge`: the same merge, finished
-// into a Merged that writes the graph without holding its edges twice.
-func MergeFleet(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo MergeOptions) (*Merged, []Note, error) {
-	m, notes, err := mergeInputs(ctx, paths, stdin, in, mo)
-	if err != nil {
-		return nil, notes, err
-	}
-	r, err := m.merged()
-	return r, notes, err
 }

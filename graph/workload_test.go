@@ -218,7 +218,10 @@ func TestMergeForwardsByWorkload(t *testing.T) {
 		Connections: []snapshot.Connection{{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "web",
 			RemoteIP: a("10.0.0.1"), Sockets: 1, Workload: "web.service"}},
 	}
-	for _, tc := range []struct{ by, want string }{
+	for _, tc := range []struct {
+		by   By
+		want string
+	}{
 		{ByHost, "10.0.0.1 -> 10.0.9.2 :80 both [fetcher.service] -> [web.service]"},
 		{ByWorkload, "10.0.0.1/fetcher.service -> 10.0.9.2/web.service :80 both [fetcher.service] -> [web.service]"},
 	} {

@@ -14,6 +14,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Errors a caller may decide by (errors.Is). Every error returned also names
@@ -184,11 +187,34 @@ type series struct {
 }
 
 func (s series) value() (float64, error) {
+	raw := s.Value[1]
+	// A plain quoted number, as Prometheus writes every sample, is parsed
+	// in place; anything else goes through the JSON decoder.
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && !bytes.ContainsAny(raw[1:n-1], `"\`) {
+		return strconv.ParseFloat(string(raw[1:n-1]), 64)
+	}
 	var v string
-	if err := json.Unmarshal(s.Value[1], &v); err != nil {
-		return 0, fmt.Errorf("sample value %s: %w", s.Value[1], err)
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, fmt.Errorf("sample value %s: %w", raw, err)
 	}
 	return strconv.ParseFloat(v, 64)
+}
+
+// answerOptions decode an answer's data with go-json-experiment/json (one
+// pass, about twice as fast as encoding/json on label maps;
+// BenchmarkDecodeVector) as leniently as encoding/json: names matched
+// ignoring case, a name given twice keeps the last, invalid UTF-8 replaced.
+var answerOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// decodeVector decodes an instant query's data.
+func decodeVector(data []byte) (vectorData, error) {
+	var vec vectorData
+	err := jsonv2.Unmarshal(data, &vec, answerOptions)
+	return vec, err
 }
 
 // query runs one instant query and returns its vector.
@@ -197,8 +223,8 @@ func (c *client) query(ctx context.Context, expr string) ([]series, error) {
 	if err != nil {
 		return nil, err
 	}
-	var vec vectorData
-	if err := json.Unmarshal(body, &vec); err != nil {
+	vec, err := decodeVector(body)
+	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(err.Error()))
 	}
 	if vec.ResultType != "vector" {

@@ -23,16 +23,17 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/metrics"
+	"github.com/planetdeps/planet/snapshot"
 )
 
 // fakeAPI is a misbehaving Prometheus on loopback: it answers every query of
 // a family with the same series (no matcher is applied), and count queries
-// with the counts of those series by the asked label unless counts says
+// with the counts of those series by the asked labels unless counts says
 // otherwise. Requests are counted and their Authorization headers kept.
 type fakeAPI struct {
 	series map[string][]series
-	// counts, if set, answers count by (label) queries instead.
-	counts func(family, label string) []series
+	// counts, if set, answers count by (labels) queries instead.
+	counts func(family string, labels []string) []series
 	delay  time.Duration
 
 	requests atomic.Int32
@@ -60,17 +61,27 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var result []series
-	if label, ok := strings.CutPrefix(q, "count by ("); ok {
-		label, _, _ = strings.Cut(label, ")")
+	if by, ok := strings.CutPrefix(q, "count by ("); ok {
+		by, _, _ = strings.Cut(by, ")")
+		labels := strings.Split(by, ", ")
 		if f.counts != nil {
-			result = f.counts(fam, label)
+			result = f.counts(fam, labels)
 		} else {
 			n := map[string]int{}
+			keys := map[string]map[string]string{}
 			for _, s := range f.series[fam] {
-				n[s.Metric[label]]++
+				key := map[string]string{}
+				for _, l := range labels {
+					if v, ok := s.Metric[l]; ok {
+						key[l] = v
+					}
+				}
+				k := fmt.Sprint(key)
+				keys[k] = key
+				n[k]++
 			}
-			for v, c := range n {
-				result = append(result, sample(map[string]string{label: v}, fmt.Sprint(c)))
+			for k, c := range n {
+				result = append(result, sample(keys[k], fmt.Sprint(c)))
 			}
 		}
 	} else {
@@ -303,7 +314,7 @@ func TestNonFiniteValues(t *testing.T) {
 		{name: "negative scan time", sockets: "1", traffic: "1", scanned: "-1", unowned: "0", wantUpstream: 2, wantNoScanTime: true,
 			wantWarn: []string{`planet_scan_timestamp_seconds{`, "-1"}},
 		{name: "+Inf counts", sockets: "1", traffic: "1", scanned: now, unowned: "0", counts: "+Inf", wantUpstream: 2,
-			wantWarn: []string{"count of planet_upstream series by local_hostgroup", `{local_hostgroup="web"}`, "+Inf"}},
+			wantWarn: []string{"count of planet_upstream series by instance", `{instance="web-1:9100",local_hostgroup="web"}`, "+Inf"}},
 		{name: "NaN counts", sockets: "1", traffic: "1", scanned: now, unowned: "0", counts: "NaN", wantUpstream: 2,
 			wantWarn: []string{"count of planet_upstream series", "NaN"}},
 		{name: "1e300 counts", sockets: "1", traffic: "1", scanned: now, unowned: "0", counts: "1e300", wantUpstream: 2,
@@ -313,8 +324,12 @@ func TestNonFiniteValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeAPI{series: oneHost(tt.sockets, tt.traffic, tt.scanned, tt.unowned)}
 			if tt.counts != "" {
-				f.counts = func(_, label string) []series {
-					return []series{sample(map[string]string{label: "web"}, tt.counts)}
+				f.counts = func(_ string, labels []string) []series {
+					m := map[string]string{"instance": "web-1:9100"}
+					if slices.Contains(labels, "local_hostgroup") {
+						m["local_hostgroup"] = "web"
+					}
+					return []series{sample(m, tt.counts)}
 				}
 			}
 			srv := f.start(t)
@@ -461,14 +476,18 @@ func TestRedirectKeepsCredentials(t *testing.T) {
 // number of queries, and the whole merge has a deadline.
 func TestQueryLimits(t *testing.T) {
 	now := fmt.Sprint(time.Now().Unix())
-	claim := func(groups, each int) func(string, string) []series {
-		return func(_, label string) []series {
-			if label != "local_hostgroup" {
-				return []series{sample(map[string]string{label: "i1:9100"}, fmt.Sprint(each))}
+	// claim answers the census with hosts instances of each series of
+	// every record family, and the per-host families' counts with one
+	// series an instance.
+	claim := func(hosts, each int) func(string, []string) []series {
+		return func(_ string, labels []string) []series {
+			n := each
+			if len(labels) == 1 {
+				n = 1
 			}
-			out := make([]series, groups)
+			out := make([]series, hosts)
 			for i := range out {
-				out[i] = sample(map[string]string{label: fmt.Sprintf("g%d", i)}, fmt.Sprint(each))
+				out[i] = sample(map[string]string{"instance": fmt.Sprintf("i%d:9100", i)}, fmt.Sprint(n))
 			}
 			return out
 		}
@@ -481,16 +500,21 @@ func TestQueryLimits(t *testing.T) {
 		wantMsg     []string
 		maxRequests int32
 	}{
-		{name: "a small fleet fits", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, maxRequests: 14},
-		{name: "200 groups above max-series", api: &fakeAPI{counts: claim(200, DefaultMaxSeries+1)},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"200 groups", "at least 400 more queries", "Options.MaxQueries 200", "Options.Selector"}, maxRequests: 1},
-		{name: "2000 groups, 16,010 queries before", api: &fakeAPI{counts: claim(2000, 20001)},
-			wantErr: ErrTooManyQueries, maxRequests: 1},
-		// Each fits alone but no two share a query: 150 fetches a family,
-		// so the first family fits (151 queries) and the second is refused
-		// at its count, the 152nd.
-		{name: "the plan grows past the limit", api: &fakeAPI{counts: claim(150, 15000)},
-			wantErr: ErrTooManyQueries, wantMsg: []string{"150 groups", "at least 150 more queries", "48 of the limit"}, maxRequests: 152},
+		// 4 census queries, a count and a fetch for each of the 3 per-host
+		// families, and a fetch of the 3 record families web-1 has.
+		{name: "a small fleet fits", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, maxRequests: 13},
+		// Refused after the census and the per-host families, before the
+		// first record query.
+		{name: "200 hosts above max-series", api: &fakeAPI{counts: claim(200, DefaultMaxSeries+1)},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"of 200 hosts", "800 queries", "190 of the limit", "Options.MaxQueries 200", "Options.Selector"}, maxRequests: 10},
+		{name: "2000 hosts above max-series", api: &fakeAPI{counts: claim(2000, 20001)},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"8000 queries"}, maxRequests: 10},
+		// 3000 hosts of 5 series a family fit 20,000 series a query, but
+		// not maxBatchHosts: three batches a family, 12 queries.
+		{name: "hosts packed into batches", api: &fakeAPI{counts: claim(3000, 5)}, maxRequests: 22},
+		// Two hosts of 60 series do not fit a query of 100: 100 a family.
+		{name: "a lower max-series", api: &fakeAPI{counts: claim(100, 60)}, opts: Options{MaxSeries: 100},
+			wantErr: ErrTooManyQueries, wantMsg: []string{"400 queries", "Options.MaxSeries 100"}, maxRequests: 10},
 		{name: "a lower limit", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, opts: Options{MaxQueries: 5},
 			wantErr: ErrTooManyQueries, wantMsg: []string{"5 queries sent", "Options.MaxQueries"}, maxRequests: 5},
 		{name: "deadline", api: &fakeAPI{series: oneHost("1", "1", now, "0"), delay: 100 * time.Millisecond},
@@ -522,5 +546,55 @@ func TestQueryLimits(t *testing.T) {
 				t.Errorf("took %s with a deadline of %s", took, opts.Deadline)
 			}
 		})
+	}
+}
+
+// TestStreamsHosts: a host goes to the merger as soon as every record
+// family's batch holding it is in, not after the last query; all hosts are
+// declared before the first is added, in instance order.
+func TestStreamsHosts(t *testing.T) {
+	f := &fakeAPI{counts: func(_ string, labels []string) []series {
+		// 5 series of each record family (with MaxSeries 5, a batch
+		// each), 1 of each per-host family (counted by instance alone).
+		n := "5"
+		if len(labels) == 1 {
+			n = "1"
+		}
+		out := make([]series, 3)
+		for i := range out {
+			out[i] = sample(map[string]string{"instance": fmt.Sprintf("i%d:9100", i)}, n)
+		}
+		return out
+	}}
+	srv := f.start(t)
+	var declared, added []string
+	var requestsAt []int32
+	notes, err := stream(context.Background(), Options{URL: srv.URL, MaxSeries: 5}, time.Now(),
+		func(h snapshot.Host) {
+			if len(added) > 0 {
+				t.Errorf("%s declared after a host was added", h.Hostname)
+			}
+			declared = append(declared, h.Hostname)
+		},
+		func(s *snapshot.Snapshot) error {
+			added = append(added, s.Host.Hostname)
+			requestsAt = append(requestsAt, f.requests.Load())
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"i0", "i1", "i2"}
+	if !slices.Equal(declared, want) || !slices.Equal(added, want) {
+		t.Fatalf("declared %v, added %v; want %v both", declared, added, want)
+	}
+	// 4 census queries, 3 per-host families (count and fetch), then 3
+	// batches of each of the 4 record families: 22 in all.
+	total := f.requests.Load()
+	if total != 22 {
+		t.Errorf("%d requests, want 22 (notes %v)", total, notes)
+	}
+	if requestsAt[0] >= total {
+		t.Errorf("the first host was added after request %d of %d: not streamed", requestsAt[0], total)
 	}
 }

@@ -3,6 +3,7 @@ package promsrc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	planetfleet "github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/metrics"
@@ -75,14 +77,14 @@ func TestPrometheus(t *testing.T) {
 	at := time.Now()
 	good := Options{URL: authURL(base), Selector: `{job="planet"}`, Time: at, RetryBackoff: time.Millisecond}
 
-	for _, mo := range []graph.MergeOptions{{}, {By: graph.ByHost}, {External: "collapse"}} {
-		want, _, err := graph.MergeInputs(ctx, []string{files}, nil, graph.InputOptions{}, mo)
+	for _, mo := range []graph.MergeOptions{{}, {By: graph.ByHost}, {External: graph.MustParseExternal("collapse")}} {
+		want, _, err := planetfleet.MergeInputs(ctx, []string{files}, nil, planetfleet.InputOptions{}, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		carried(want)
 		for _, maxSeries := range []int{0, 3} {
-			t.Run("equal/"+mo.By+mo.External+"/max-series-"+strconv.Itoa(maxSeries), func(t *testing.T) {
+			t.Run("equal/"+string(mo.By)+mo.External.String()+"/max-series-"+strconv.Itoa(maxSeries), func(t *testing.T) {
 				opts := good
 				opts.MaxSeries = maxSeries
 				got, notes, err := Merge(ctx, opts, mo)
@@ -100,25 +102,28 @@ func TestPrometheus(t *testing.T) {
 	}
 
 	t.Run("split", func(t *testing.T) {
-		// With 3 series a query the fixture needs many queries, and a
-		// hostgroup above the limit is split by instance.
-		opts := good
-		opts.MaxSeries = 3
-		c, err := newClient(opts.withDefaults(), "")
-		if err != nil {
-			t.Fatal(err)
+		// With 3 series a query the hosts go in batches of their own or
+		// two (web-1 and web-2 have 4 upstream series each, db-1 1,
+		// tools-1 2), and the per-host families are split by instance.
+		queries := func(maxSeries int) int {
+			opts := good
+			opts.MaxSeries = maxSeries
+			_, notes, err := Snapshots(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range notes {
+				var hosts, q int
+				if _, err := fmt.Sscanf(n.Msg, "%d hosts from %d queries", &hosts, &q); err == nil {
+					return q
+				}
+			}
+			t.Fatalf("no note gives the queries: %v", notes)
+			return 0
 		}
-		f := &fetcher{c: c, sel: `job="planet"`, window: "1h", maxSeries: 3}
-		var n int
-		if err := f.fetch(ctx, families[0], nil, families[0].split, func(series) { n++ }); err != nil {
-			t.Fatal(err)
-		}
-		// web-1 and web-2 have 4 upstream series each, db-1 1, tools-1 2.
-		if n != 11 {
-			t.Errorf("%d planet_upstream series, want 11", n)
-		}
-		if c.queries < 5 {
-			t.Errorf("%d queries; the split should take at least 5", c.queries)
+		whole, split := queries(0), queries(3)
+		if split < whole+5 {
+			t.Errorf("%d queries with 3 series a query, %d without; the split should take at least 5 more", split, whole)
 		}
 	})
 

@@ -26,14 +26,19 @@
 // number. increase() would be the bytes of the window only: a different
 // quantity from what a file merge reports.
 //
-// # Splitting
+// # Splitting and streaming
 //
-// No single answer may exceed Options.MaxResponseBytes. Before fetching a
-// family, count by (local_hostgroup) tells how many series each hostgroup
-// has; hostgroups are packed into queries of at most Options.MaxSeries
-// series (local_hostgroup=~"a|b|..."), and a hostgroup larger than that is
-// split again by instance. The per-host series (timestamp, success,
-// unowned) are split by instance the same way.
+// No single answer may exceed Options.MaxResponseBytes. A census comes
+// first: count by (instance, local_address, local_hostgroup, local_domain)
+// of each record family (connections, listeners, traffic), a few rows a
+// host, settles every host's record, so every host is declared to the
+// merger before any record is added. The per-host series (timestamp,
+// success, unowned) follow, split by instance after a count by (instance)
+// into queries of at most Options.MaxSeries series. Then each record
+// family is fetched in batches of instances, in order, of at most
+// Options.MaxSeries series (instance=~"a|b|..."); a host whose every
+// family's batch is in goes to the merger at once and is let go, so memory
+// holds about one batch of series and the graph, not the fleet.
 package promsrc
 
 import (
@@ -171,34 +176,70 @@ func (o Options) withDefaults() Options {
 // window.
 var ErrNoSeries = errors.New("no planet series")
 
-// Merge queries the server and merges the hosts it finds into a graph.
+// Merge queries the server and merges the hosts it finds into a graph. Each
+// host's snapshot goes into the graph's Merger as soon as its batch of
+// queries is answered (see Snapshots for the plan), so memory holds one
+// batch of series and the graph, not the fleet.
 func Merge(ctx context.Context, opts Options, mo graph.MergeOptions) (*graph.Graph, []graph.Note, error) {
-	if err := mo.Validate(); err != nil {
+	m, err := graph.NewMerger(mo)
+	if err != nil {
 		return nil, nil, err
 	}
-	snaps, notes, err := Snapshots(ctx, opts)
+	clock := mo.Now
+	if clock.IsZero() {
+		clock = time.Now()
+	}
+	notes, err := stream(ctx, opts, clock, m.Declare, m.Add)
 	if err != nil {
 		return nil, notes, err
 	}
-	g, err := graph.Merge(snaps, mo)
+	g, err := m.Graph()
 	return g, notes, err
 }
 
-// Snapshots queries the server and returns one rebuilt snapshot per
-// instance, sorted by instance. See Rebuild for what they carry.
+// Snapshots queries the server and returns one rebuilt snapshot per host,
+// sorted by instance; of several instances that are the same host
+// (graph.Identity) only the one Merge would merge. See Rebuild for what
+// they carry.
+//
+// The queries run in three steps. A census counts each instance's series of
+// the record families (connections, listeners, traffic) by its own labels
+// (count by (instance, local_address, local_hostgroup, local_domain)),
+// which settles every host's record before any of its records is fetched.
+// The per-host families (scan time, success, unowned sockets) are fetched
+// next, split as the package documentation says. Then the instances, in
+// order, are packed into batches of at most Options.MaxSeries series of
+// each record family, and each batch's record families are fetched
+// (instance=~"a|b|..."); a host's snapshot is complete when its batch is.
 func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph.Note, error) {
+	var snaps []*snapshot.Snapshot
+	notes, err := stream(ctx, opts, time.Now(), func(snapshot.Host) {}, func(s *snapshot.Snapshot) error {
+		snaps = append(snaps, s)
+		return nil
+	})
+	if err != nil {
+		return nil, notes, err
+	}
+	return snaps, notes, nil
+}
+
+// stream runs the queries Snapshots describes, passes every host to merge
+// to declare first, then each rebuilt snapshot to add as soon as its batch
+// is answered, in instance order. clock is the merge's clock, for the
+// choice between instances that are the same host.
+func stream(ctx context.Context, opts Options, clock time.Time, declare func(snapshot.Host), add func(*snapshot.Snapshot) error) ([]graph.Note, error) {
 	opts = opts.withDefaults()
 	sel, err := parseSelector(opts.Selector, opts.name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	token, err := readToken(ctx, opts.BearerTokenFile, opts.name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := newClient(opts, token)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, opts.Deadline, fmt.Errorf(
 		"prometheus %s: %w: the merge took longer than %s (%s); raise it for a slow server or a big fleet, or narrow %s",
@@ -206,32 +247,262 @@ func Snapshots(ctx context.Context, opts Options) ([]*snapshot.Snapshot, []graph
 	defer cancel()
 	var notes []graph.Note
 	c.notes = func(msg string) { notes = append(notes, graph.Note{Level: graph.Warning, Name: c.name, Msg: msg}) }
+	named := func(ns []graph.Note) {
+		for _, n := range ns {
+			notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
+		}
+	}
 	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
 	r := newRebuilder()
-	for _, fam := range families {
-		err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
+	r.census = true
+	hosts, err := func() ([]*hostAcc, error) {
+		if err := f.census(ctx, r); err != nil {
+			return nil, err
+		}
+		for _, fam := range hostFamilies {
+			err := f.fetch(ctx, fam, nil, fam.split, func(s series) {
+				if msg := r.add(fam.name, s); msg != "" {
+					r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if r.hosts() == 0 {
+			return nil, fmt.Errorf("prometheus %s: %w matching %s in the %s before %s",
+				c.name, ErrNoSeries, cmpOr(opts.Selector, "{}"), opts.Lookback, opts.Time.UTC().Format(time.RFC3339))
+		}
+		hosts, pnotes := r.plan(opts.Time, opts.Lookback, opts.MaxAge, clock)
+		named(pnotes)
+		for _, h := range hosts {
+			declare(h.host)
+		}
+		return hosts, f.records(ctx, r, hosts, add)
+	}()
+	named(r.skipNotes())
+	if err != nil {
+		if errors.Is(err, ErrDeadline) {
+			err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
+		}
+		return notes, err
+	}
+	notes = append(notes, graph.Note{Level: graph.Info, Name: c.name, Msg: fmt.Sprintf(
+		"%d hosts from %d queries at %s over %s", len(hosts), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
+	return notes, nil
+}
+
+// censusLabels are the labels the census counts series by: the instance
+// and the host's own labels, from which its host record is rebuilt.
+var censusLabels = []string{metrics.LabelInstance, metrics.LabelLocalAddress, metrics.LabelLocalHostgroup, metrics.LabelLocalDomain}
+
+// census counts every instance's series of each record family by the
+// host's own labels (one answer a family: a row per instance and label
+// set, a few per host) into r: hostAcc.series, and the counts hostAcc.ident
+// settles the host record by.
+func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
+	for i, fam := range recordFamilies {
+		rows, err := f.c.query(ctx, "count by ("+strings.Join(censusLabels, ", ")+") ("+fam.over+"("+f.selector(fam.name, nil)+"))")
+		if err != nil {
+			return err
+		}
+		for _, s := range rows {
+			m := s.Metric
+			instance, ok := m[metrics.LabelInstance]
+			if !ok {
+				// Such series are never fetched: every record query asks
+				// for instances by name.
+				r.skip(fam.name, seriesText("count", m)+": no instance label")
+				continue
+			}
+			v, err := s.value()
+			if err != nil {
+				return fmt.Errorf("prometheus %s: %w: %s", f.c.name, ErrProtocol, serverText(err.Error()))
+			}
+			n, ok := seriesCount(v)
+			if !ok {
+				// Not a count: the host is fetched in a batch of its own,
+				// which MaxResponseBytes bounds.
+				f.warn(fmt.Sprintf("count of %s series by instance: %s is %s, not a count; fetching that instance alone",
+					fam.name, seriesText("", m), valueText(s.Value[1])))
+				n = f.maxSeries
+			}
+			h := r.host(instance)
+			h.series[i] += n
+			group := m[metrics.LabelLocalHostgroup]
+			switch fam.name {
+			case metrics.Upstream.Name, metrics.Downstream.Name:
+				h.locals[localKey{m[metrics.LabelLocalAddress], group}] += n
+			default:
+				if group != "" {
+					h.groups[group] += n
+				}
+				if d := m[metrics.LabelLocalDomain]; d != "" && fam.name == metrics.Traffic.Name {
+					h.domains[d] += n
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// maxBatchHosts bounds the instances one record query names, so its
+// matcher stays a reasonable size however few series each host has.
+const maxBatchHosts = 1000
+
+// span is one record query: the hosts[start:end] of a family's batch, of
+// which names have series of the family.
+type span struct {
+	start, end int
+	names      []string
+}
+
+// spans packs hosts, in order, into one family's batches of at most
+// maxSeries series (a host with more is a batch of its own:
+// MaxResponseBytes is the hard limit) and maxBatchHosts instances. Hosts
+// without series of the family are named by no query.
+func spans(hosts []*hostAcc, family, maxSeries int) []span {
+	var out []span
+	cur, n := span{}, 0
+	for i, h := range hosts {
+		c := h.series[family]
+		if c == 0 {
+			continue
+		}
+		if len(cur.names) > 0 && (n+c > maxSeries || len(cur.names) >= maxBatchHosts) {
+			cur.end = i
+			out = append(out, cur)
+			cur, n = span{start: i}, 0
+		}
+		cur.names = append(cur.names, h.instance)
+		n += c
+	}
+	if len(cur.names) > 0 {
+		cur.end = len(hosts)
+		out = append(out, cur)
+	}
+	return out
+}
+
+// records fetches the record families of hosts, each family in batches of
+// its own (spans), refusing a plan that cannot fit the query limit before
+// it starts. The family whose batches cover the fewest hosts is fetched
+// next, and every host all families have covered is complete: its snapshot
+// is rebuilt, passed to add and let go. So memory holds the hosts between
+// the families' fronts, about one batch of series.
+func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, add func(*snapshot.Snapshot) error) error {
+	plans := make([][]span, len(recordFamilies))
+	covered := make([]int, len(recordFamilies)) // hosts[:covered[i]] have family i in
+	need, total := 0, 0
+	for i := range recordFamilies {
+		plans[i] = spans(hosts, i, f.maxSeries)
+		need += len(plans[i])
+		for _, h := range hosts {
+			total += h.series[i]
+		}
+		if len(plans[i]) == 0 {
+			covered[i] = len(hosts)
+		}
+	}
+	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d queries of at most %s %d series; %d of the limit (%s %d) are left; %s",
+			f.c.name, ErrTooManyQueries, total, len(hosts), need, f.c.opt(SettingMaxSeries), f.maxSeries, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
+	}
+	// The order of the queries, and after each how many hosts are
+	// complete: the family whose batches cover the fewest hosts goes next.
+	type step struct {
+		family, ready int
+		sp            span
+	}
+	var steps []step
+	for {
+		fi := 0
+		for i := range covered {
+			if covered[i] < covered[fi] {
+				fi = i
+			}
+		}
+		if covered[fi] == len(hosts) {
+			break
+		}
+		sp := plans[fi][0]
+		plans[fi] = plans[fi][1:]
+		covered[fi] = sp.end
+		if len(plans[fi]) == 0 {
+			covered[fi] = len(hosts)
+		}
+		steps = append(steps, step{family: fi, ready: slices.Min(covered), sp: sp})
+	}
+	// One query is in flight while the answer before it is folded in and
+	// its complete hosts merged: Prometheus evaluates while planet decodes.
+	type answer struct {
+		res []series
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan answer)
+	go func() {
+		defer close(answers)
+		for _, st := range steps {
+			fam := recordFamilies[st.family]
+			res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)})+")")
+			select {
+			case answers <- answer{res, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	done := 0
+	merge := func(ready int) error {
+		for _, h := range hosts[done:ready] {
+			err := add(h.snapshot())
+			// The records are in the merger now; the host's are let go.
+			h.conns, h.listeners, h.peers = nil, nil, nil
+			delete(r.byInstance, h.instance)
+			if err != nil {
+				return err
+			}
+		}
+		done = max(done, ready)
+		return nil
+	}
+	// Hosts with no record series at all are complete before any query.
+	if len(steps) == 0 {
+		return merge(len(hosts))
+	}
+	for _, st := range steps {
+		a, ok := <-answers
+		if !ok {
+			return context.Cause(ctx)
+		}
+		if a.err != nil {
+			return a.err
+		}
+		fam := recordFamilies[st.family]
+		in := make(map[string]bool, len(st.sp.names))
+		for _, n := range st.sp.names {
+			in[n] = true
+		}
+		for _, s := range a.res {
+			// A server applying the matcher sends no other instance;
+			// one that does is not let grow a host outside the batch.
+			if !in[s.Metric[metrics.LabelInstance]] {
+				continue
+			}
 			if msg := r.add(fam.name, s); msg != "" {
 				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
 			}
-		})
-		if err != nil {
-			if errors.Is(err, ErrDeadline) {
-				err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
-			}
-			return nil, notes, err
+		}
+		if err := merge(st.ready); err != nil {
+			return err
 		}
 	}
-	snaps, rnotes := r.snapshots(opts.Time, opts.Lookback, opts.MaxAge)
-	for _, n := range rnotes {
-		notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
-	}
-	if len(snaps) == 0 && r.hosts() == 0 {
-		return nil, notes, fmt.Errorf("prometheus %s: %w matching %s in the %s before %s",
-			c.name, ErrNoSeries, cmpOr(opts.Selector, "{}"), opts.Lookback, opts.Time.UTC().Format(time.RFC3339))
-	}
-	notes = append(notes, graph.Note{Level: graph.Info, Name: c.name, Msg: fmt.Sprintf(
-		"%d hosts from %d queries at %s over %s", len(snaps), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
-	return snaps, notes, nil
+	return nil
 }
 
 func cmpOr(s, def string) string {
@@ -291,16 +562,26 @@ type family struct {
 	split []string // labels to split big answers on, in order
 }
 
-var families = []family{
-	{metrics.Upstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.Downstream.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.ServerProcess.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
-	{metrics.Traffic.Name, "max_over_time", []string{metrics.LabelLocalHostgroup, metrics.LabelInstance}},
+// recordFamilies carry a host's records: a series each; they are fetched
+// in batches of hosts (fetcher.records), planned by the census.
+var recordFamilies = [...]family{
+	{metrics.Upstream.Name, "max_over_time", nil},
+	{metrics.Downstream.Name, "max_over_time", nil},
+	{metrics.ServerProcess.Name, "max_over_time", nil},
+	{metrics.Traffic.Name, "max_over_time", nil},
+}
+
+// hostFamilies carry a few series a host; they are fetched first, split by
+// instance.
+var hostFamilies = []family{
 	// A source that failed once in the window counts as failed.
 	{metrics.ScanSuccess.Name, "min_over_time", []string{metrics.LabelInstance}},
 	{metrics.ScanTimestamp.Name, "max_over_time", []string{metrics.LabelInstance}},
 	{metrics.ScanUnowned.Name, "max_over_time", []string{metrics.LabelInstance}},
 }
+
+// families are all the families read, record families first.
+var families = append(recordFamilies[:len(recordFamilies):len(recordFamilies)], hostFamilies...)
 
 // fetcher runs a family's query in pieces of at most maxSeries series.
 type fetcher struct {
@@ -424,7 +705,7 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 
 // tooManyHint says what to do when the query limit is reached.
 func (c *client) tooManyHint() string {
-	return fmt.Sprintf("check the counts (count by (local_hostgroup) of each planet_ family) against the fleet's size, narrow %s, or raise %s or %s",
+	return fmt.Sprintf("check the counts (count by (instance) of each planet_ family) against the fleet's size, narrow %s, or raise %s or %s",
 		c.opt(SettingSelector), c.opt(SettingMaxSeries), c.opt(SettingMaxQueries))
 }
 

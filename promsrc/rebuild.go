@@ -58,13 +58,26 @@ type hostAcc struct {
 	scanned   float64
 	hasScan   bool
 	unowned   float64
+
+	// series counts the host's series of each of recordFamilies, from the
+	// census (count queries); the batches of a streamed merge are packed
+	// by them.
+	series [len(recordFamilies)]int
+	// host and scannedAt are the host record and scan time plan settles
+	// on, before any record is rebuilt.
+	host      snapshot.Host
+	scannedAt time.Time
 }
 
 // rebuilder groups series by instance and rebuilds snapshots from them.
 type rebuilder struct {
 	byInstance map[string]*hostAcc
-	skipped    map[string]int    // family -> series skipped
-	firstSkip  map[string]string // family -> why the first was skipped
+	// census: the host's own labels (local_address, local_hostgroup,
+	// local_domain) are counted from count queries (fetcher.census), not from
+	// the series add folds in.
+	census    bool
+	skipped   map[string]int    // family -> series skipped
+	firstSkip map[string]string // family -> why the first was skipped
 }
 
 func newRebuilder() *rebuilder {
@@ -116,7 +129,9 @@ func (r *rebuilder) add(family string, s series) string {
 			return err.Error()
 		}
 		h := r.host(instance)
-		h.locals[localKey{c.LocalAddress, c.LocalHostgroup}]++
+		if !r.census {
+			h.locals[localKey{c.LocalAddress, c.LocalHostgroup}]++
+		}
 		k := connKey{c.Direction, c.Protocol, c.Process, c.Workload, c.Port, c.RemoteAddress, c.RemoteHostgroup}
 		// The same labels twice for one instance (two jobs scraping one
 		// exporter) are one observation, not two.
@@ -127,7 +142,7 @@ func (r *rebuilder) add(family string, s series) string {
 			return err.Error()
 		}
 		h := r.host(instance)
-		if l.LocalHostgroup != "" {
+		if l.LocalHostgroup != "" && !r.census {
 			h.groups[l.LocalHostgroup]++
 		}
 		if v > 0 {
@@ -139,10 +154,10 @@ func (r *rebuilder) add(family string, s series) string {
 			return err.Error()
 		}
 		h := r.host(instance)
-		if p.LocalHostgroup != "" {
+		if p.LocalHostgroup != "" && !r.census {
 			h.groups[p.LocalHostgroup]++
 		}
-		if p.LocalDomain != "" {
+		if p.LocalDomain != "" && !r.census {
 			h.domains[p.LocalDomain]++
 		}
 		k := peerKey{p.RemoteIP, p.RemoteDomain, p.RemoteHostgroup}
@@ -242,13 +257,9 @@ func valueText(raw []byte) string {
 	return serverText(string(raw))
 }
 
-// snapshots rebuilds one snapshot per instance, sorted by instance; hosts
-// whose newest scan is older than maxAge before at are left out. A host with
-// no valid scan time in the window gets the window's start (at less
-// lookback), with a warning: it was scraped within the window, and it must
-// neither look newer than a host that has one nor give the graph a
-// generated_at of year 1.
-func (r *rebuilder) snapshots(at time.Time, lookback, maxAge time.Duration) ([]*snapshot.Snapshot, []graph.Note) {
+// skipNotes says how many series of each family were skipped, and why the
+// first was.
+func (r *rebuilder) skipNotes() []graph.Note {
 	var notes []graph.Note
 	for _, fam := range families {
 		if n := r.skipped[fam.name]; n > 0 {
@@ -256,37 +267,71 @@ func (r *rebuilder) snapshots(at time.Time, lookback, maxAge time.Duration) ([]*
 				"%d %s series skipped (first: %s)", n, fam.name, r.firstSkip[fam.name])})
 		}
 	}
+	return notes
+}
+
+// snapshots rebuilds the snapshot of every host plan chooses, in instance
+// order, from the series folded in so far.
+func (r *rebuilder) snapshots(at time.Time, lookback, maxAge time.Duration) ([]*snapshot.Snapshot, []graph.Note) {
+	hosts, notes := r.plan(at, lookback, maxAge, time.Now())
+	out := make([]*snapshot.Snapshot, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, h.snapshot())
+	}
+	return out, append(r.skipNotes(), notes...)
+}
+
+// plan settles every instance's host record and scan time, and returns the
+// hosts to merge, sorted by instance. Hosts whose newest scan is older than
+// maxAge before at are left out. A host with no valid scan time in the
+// window gets the window's start (at less lookback), with a warning: it was
+// scraped within the window, and it must neither look newer than a host
+// that has one nor give the graph a generated_at of year 1. Of instances
+// that are the same host (graph.Identity), the one with the newer sane scan
+// time (not after clock plus graph.MaxClockSkew) is kept, the first on a
+// tie, as graph.Merge would choose between their snapshots.
+func (r *rebuilder) plan(at time.Time, lookback, maxAge time.Duration, clock time.Time) ([]*hostAcc, []graph.Note) {
+	var notes []graph.Note
 	instances := make([]string, 0, len(r.byInstance))
 	for k := range r.byInstance {
 		instances = append(instances, k)
 	}
 	slices.Sort(instances)
-	out := make([]*snapshot.Snapshot, 0, len(instances))
-	seen := map[string]string{}
+	out := make([]*hostAcc, 0, len(instances))
+	seen := map[string]int{} // identity -> index in out
+	limit := clock.Add(graph.MaxClockSkew)
 	for _, inst := range instances {
 		h := r.byInstance[inst]
-		s, warn := h.snapshot()
+		var warn string
+		h.host, warn = h.ident()
 		if warn != "" {
 			notes = append(notes, graph.Note{Level: graph.Warning, Msg: "instance " + serverText(inst) + ": " + warn})
 		}
+		h.scannedAt = h.scanTime()
 		if !h.hasScan {
-			s.ScannedAt = at.Add(-lookback).UTC()
+			h.scannedAt = at.Add(-lookback).UTC()
 			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
 				"instance %s: no valid %s in the window; scanned_at is the window's start, %s",
-				serverText(inst), metrics.ScanTimestamp.Name, s.ScannedAt.Format(time.RFC3339))})
+				serverText(inst), metrics.ScanTimestamp.Name, h.scannedAt.Format(time.RFC3339))})
 		}
-		if maxAge > 0 && h.hasScan && at.Sub(s.ScannedAt) > maxAge {
+		if maxAge > 0 && h.hasScan && at.Sub(h.scannedAt) > maxAge {
 			notes = append(notes, graph.Note{Level: graph.Info, Msg: fmt.Sprintf(
-				"instance %s left out: newest scan %s is older than %s", serverText(inst), s.ScannedAt.Format(time.RFC3339), maxAge)})
+				"instance %s left out: newest scan %s is older than %s", serverText(inst), h.scannedAt.Format(time.RFC3339), maxAge)})
 			continue
 		}
-		id := graph.Identity(s.Host)
-		if other, dup := seen[id]; dup {
-			notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
-				"instances %s and %s are the same host %s; the newer scan is merged", serverText(other), serverText(inst), serverText(s.Host.Hostname))})
+		id := graph.Identity(h.host)
+		i, dup := seen[id]
+		if !dup {
+			seen[id] = len(out)
+			out = append(out, h)
+			continue
 		}
-		seen[id] = inst
-		out = append(out, s)
+		old := out[i]
+		notes = append(notes, graph.Note{Level: graph.Warning, Msg: fmt.Sprintf(
+			"instances %s and %s are the same host %s; the newer scan is merged", serverText(old.instance), serverText(inst), serverText(h.host.Hostname))})
+		if fa, fb := h.scannedAt.After(limit), old.scannedAt.After(limit); fa != fb && fb || fa == fb && h.scannedAt.After(old.scannedAt) {
+			out[i] = h
+		}
 	}
 	return out, notes
 }
@@ -301,24 +346,23 @@ func HostnameOf(instance string) string {
 	return instance
 }
 
-// snapshot rebuilds the host's snapshot and says what was ambiguous.
-func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
-	var warn string
-	s := &snapshot.Snapshot{
-		Schema:         snapshot.Schema,
-		PlanetVersion:  PlanetVersion,
-		Host:           snapshot.Host{Hostname: HostnameOf(h.instance)},
-		UnownedSockets: int(h.unowned),
+// scanTime is the newest scan time in the window; zero without one.
+func (h *hostAcc) scanTime() time.Time {
+	if !h.hasScan {
+		return time.Time{}
 	}
-	if h.hasScan {
-		sec, frac := math.Modf(h.scanned)
-		// float64 seconds hold about a microsecond today; finer is noise.
-		s.ScannedAt = time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
-	}
+	sec, frac := math.Modf(h.scanned)
+	// float64 seconds hold about a microsecond today; finer is noise.
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
+}
 
-	// The host's own labels: those of its connection series, else the
-	// hostgroup of its listeners and traffic. An inventory change within the
-	// window gives two sets; the one on more series wins.
+// ident rebuilds the host record from the host's own labels and says what
+// was ambiguous: those of its connection series, else the hostgroup of its
+// listeners and traffic. An inventory change within the window gives two
+// sets; the one on more series wins.
+func (h *hostAcc) ident() (snapshot.Host, string) {
+	var warn string
+	host := snapshot.Host{Hostname: HostnameOf(h.instance)}
 	local, n := mostCommon(h.locals, func(a, b localKey) int {
 		return cmp.Or(strings.Compare(a.address, b.address), strings.Compare(a.hostgroup, b.hostgroup))
 	})
@@ -328,16 +372,29 @@ func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
 	if len(h.locals) == 0 {
 		local.hostgroup, _ = mostCommon(h.groups, strings.Compare)
 	}
-	s.Host.Hostgroup = local.hostgroup
+	host.Hostgroup = local.hostgroup
 	domain, _ := mostCommon(h.domains, strings.Compare)
 	if ip, err := netip.ParseAddr(local.address); err == nil {
-		s.Host.Addresses = []netip.Addr{ip}
-	} else if domain == "" && local.address != s.Host.Hostname {
+		host.Addresses = []netip.Addr{ip}
+	} else if domain == "" && local.address != host.Hostname {
 		// local_address is the domain, else the first address, else the
 		// hostname (snapshot.Host.Label).
 		domain = local.address
 	}
-	s.Host.Domain = domain
+	host.Domain = domain
+	return host, warn
+}
+
+// snapshot rebuilds the host's snapshot with the host record and scan time
+// plan settled on.
+func (h *hostAcc) snapshot() *snapshot.Snapshot {
+	s := &snapshot.Snapshot{
+		Schema:         snapshot.Schema,
+		PlanetVersion:  PlanetVersion,
+		Host:           h.host,
+		ScannedAt:      h.scannedAt,
+		UnownedSockets: int(h.unowned),
+	}
 
 	workloads := map[string]bool{}
 	for k, v := range h.conns {
@@ -394,7 +451,7 @@ func (h *hostAcc) snapshot() (*snapshot.Snapshot, string) {
 	for _, name := range srcs {
 		s.Sources = append(s.Sources, snapshot.Source{Name: name, OK: h.sources[name] == 1, Detail: "from prometheus"})
 	}
-	return s, warn
+	return s
 }
 
 func toBytes(v float64) uint64 {

@@ -110,10 +110,10 @@ func TestRoundTrip(t *testing.T) {
 	for _, mo := range []graph.MergeOptions{
 		{},
 		{By: graph.ByHost},
-		{External: "collapse"},
-		{External: "cidr:16,32"},
+		{External: graph.MustParseExternal("collapse")},
+		{External: graph.MustParseExternal("cidr:16,32")},
 	} {
-		t.Run(mo.By+"/"+mo.External, func(t *testing.T) {
+		t.Run(string(mo.By)+"/"+mo.External.String(), func(t *testing.T) {
 			snaps := fleet()
 			rebuilt, notes := viaMetrics(t, snaps)
 			for _, n := range notes {

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go build -o "$out/planet" ./cmd/planet
-go build -o "$out/fleetgen" ./graph/fleetgen/cmd/fleetgen
+go build -o "$out/fleetgen" ./internal/cmd/fleetgen
 for n in "$@"; do
   fleet=$out/fleet$n
   "$out/fleetgen" gen -n "$n" -dir "$fleet" >/dev/null 2>&1

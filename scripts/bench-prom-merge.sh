@@ -47,11 +47,15 @@ until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do
   sleep 0.5
 done
 
+# Prometheus' CPU seconds so far (user + system, from /proc).
+promcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$prom/stat"; }
 measure() { # name, command...
   local name=$1; shift
-  /usr/bin/time -f '%e %M' -o "$out/time" "$@" 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
-  read -r secs kib < "$out/time"
-  printf '%-32s %8.2f s %10d KiB peak RSS\n' "$name" "$secs" "$kib"
+  local before; before=$(promcpu)
+  /usr/bin/time -f '%e %U %S %M' -o "$out/time" "$@" 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
+  read -r secs user sys kib < "$out/time"
+  printf '%-28s %8.2f s wall %8.2f s CPU %10d KiB peak RSS; Prometheus %6.2f s CPU\n' "$name" "$secs" \
+    "$(echo "$user + $sys" | bc)" "$kib" "$(echo "$(promcpu) - $before" | bc)"
 }
 echo "== merge"
 measure "planet merge DIR" "$out/planet" merge "$out/fleet" -o "$out/files.json"

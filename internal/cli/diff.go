@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/planetdeps/planet/document"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/render"
 )
@@ -115,7 +116,7 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	}
 	var graphs [2]*graph.Graph
 	for i, path := range []string{o.oldPath, o.newPath} {
-		in, err := render.ReadInput(ctx, path, a.stdin)
+		in, err := document.ReadFile(ctx, path, a.stdin)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/promsrc"
 	"github.com/planetdeps/planet/render"
 	"github.com/planetdeps/planet/scan"
@@ -85,6 +86,16 @@ func promsrcFlag(s promsrc.Setting) string {
 func scanAdvice(err error) error {
 	if errors.Is(err, scan.ErrWindowSource) {
 		return fmt.Errorf("%w: use --socket-source auto or netlink on the live /proc", err)
+	}
+	return err
+}
+
+// graphAdvice adds planet merge's flags to a graph too large to write or
+// read (graph.ErrTooLarge), whichever command met it: graph says what
+// would make it smaller in the merge's terms.
+func graphAdvice(err error) error {
+	if errors.Is(err, graph.ErrTooLarge) {
+		return fmt.Errorf("%w (planet merge --by hostgroup, --external collapse or cidr:N)", err)
 	}
 	return err
 }

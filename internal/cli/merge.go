@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/promsrc"
 )
@@ -57,7 +58,7 @@ for what metrics cannot carry).`,
 type mergeOptions struct {
 	paths  []string // snapshot files and directories, "-" standard input
 	output string   // "-" standard output, else a file
-	input  graph.InputOptions
+	input  fleet.InputOptions
 	merge  graph.MergeOptions
 	// prometheus, when set, reads the fleet from Prometheus instead of
 	// paths (--prometheus URL).
@@ -70,10 +71,13 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 	if err := a.checkDurations("max-age", "lookback", "prometheus-timeout"); err != nil {
 		return mergeOptions{}, err
 	}
-	o := mergeOptions{
-		paths:  paths,
-		output: a.v.GetString("output"),
-		merge:  graph.MergeOptions{By: a.v.GetString("by"), External: a.v.GetString("external")},
+	o := mergeOptions{paths: paths, output: a.v.GetString("output")}
+	var err error
+	if o.merge.By, err = graph.ParseBy(a.v.GetString("by")); err != nil {
+		return mergeOptions{}, usageError(fmt.Errorf("--by: %w", err))
+	}
+	if o.merge.External, err = graph.ParseExternal(a.v.GetString("external")); err != nil {
+		return mergeOptions{}, usageError(fmt.Errorf("--external: %w", err))
 	}
 	if url := a.v.GetString("prometheus"); url != "" {
 		if len(paths) > 0 {
@@ -81,9 +85,6 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 		}
 		if a.v.GetBool("keep-going") {
 			return mergeOptions{}, usageError(fmt.Errorf("--keep-going applies to snapshot files, not --prometheus"))
-		}
-		if err := o.merge.Validate(); err != nil {
-			return mergeOptions{}, usageError(err)
 		}
 		at, err := parseTime(a.v.GetString("time"))
 		if err != nil {
@@ -110,13 +111,10 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 	if len(paths) == 0 {
 		return mergeOptions{}, usageError(fmt.Errorf("requires at least 1 arg(s), only received 0: snapshot files or directories, - for standard input, or --prometheus URL"))
 	}
-	o.input = graph.InputOptions{
+	o.input = fleet.InputOptions{
 		MaxAge:    a.v.GetDuration("max-age"),
 		KeepGoing: a.v.GetBool("keep-going"),
 		Progress:  a.progress("merge: read %d/%d snapshots"),
-	}
-	if err := o.merge.Validate(); err != nil {
-		return mergeOptions{}, usageError(err)
 	}
 	return o, nil
 }
@@ -138,7 +136,7 @@ func (a *app) runMerge(ctx context.Context, o mergeOptions) error {
 	}
 	// MergeFleet writes the graph from the merge's own aggregates, one
 	// edge at a time, rather than building every edge first.
-	m, notes, err := graph.MergeFleet(ctx, o.paths, a.stdin, o.input, o.merge)
+	m, notes, err := fleet.MergeFleet(ctx, o.paths, a.stdin, o.input, o.merge)
 	a.logNotes(notes)
 	if err != nil {
 		return err

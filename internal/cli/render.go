@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/planetdeps/planet/document"
 	"github.com/planetdeps/planet/render"
 )
 
@@ -117,12 +118,12 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 	if o.path == "-" || o.diffBase == "-" {
 		a.waitingForStdin("a snapshot or graph (JSON)", "planet render FILE")
 	}
-	in, err := render.ReadInput(ctx, o.path, a.stdin)
+	in, err := document.ReadFile(ctx, o.path, a.stdin)
 	if err != nil {
 		return err
 	}
 	if o.diffBase != "" {
-		if o.render.DiffBase, err = render.ReadInput(ctx, o.diffBase, a.stdin); err != nil {
+		if o.render.DiffBase, err = document.ReadFile(ctx, o.diffBase, a.stdin); err != nil {
 			return err
 		}
 	}

@@ -156,7 +156,7 @@ func Main(ctx context.Context, build BuildInfo, args []string, stdin io.Reader, 
 		root.SetArgs(args)
 		root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 		if err = findCommand(root, args); err == nil {
-			err = root.ExecuteContext(ctx)
+			err = graphAdvice(root.ExecuteContext(ctx))
 		}
 	}
 	code, msg := exitStatus(ctx, err)

@@ -409,7 +409,7 @@ func TestNAT(t *testing.T) {
 	}
 	label := func(h string) string { return snaps[h].Host.Label() }
 	for _, tc := range []struct {
-		by   string
+		by   graph.By
 		want []string
 	}{
 		{graph.ByHost, []string{
@@ -435,7 +435,7 @@ func TestNAT(t *testing.T) {
 			label("app") + "/syslogc.service -> " + label("server") + "/syslogd.service udp/514 seen=both [syslogc -> syslogd] [syslogc.service -> syslogd.service] sockets=1",
 		}},
 	} {
-		t.Run("merge by "+tc.by, func(t *testing.T) {
+		t.Run("merge by "+string(tc.by), func(t *testing.T) {
 			g, err := graph.Merge(all, graph.MergeOptions{By: tc.by})
 			if err != nil {
 				t.Fatal(err)

@@ -5,7 +5,7 @@
 //	/usr/bin/time -v fleetgen merge -o /tmp/graph.json /tmp/fleet
 //	/usr/bin/time -v fleetgen decode /tmp/fleet
 //
-// merge runs graph.MergeInputs as `planet merge` does; decode is the
+// merge runs fleet.MergeInputs as `planet merge` does; decode is the
 // baseline: a plain encoding/json decode of every file into a Snapshot.
 // Each prints its wall time and the process's peak RSS on stderr.
 package main
@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/graph/fleetgen"
 	"github.com/planetdeps/planet/internal/atomicfile"
@@ -97,13 +98,17 @@ func merge(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	mo, err := mergeOptions(*by, *external)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	progress := func(done, total int) {
 		if done == 1 || done == total {
 			fmt.Fprintf(os.Stderr, "read %d/%d after %v\n", done, total, time.Since(start).Round(time.Millisecond))
 		}
 	}
-	g, notes, err := graph.MergeInputs(context.Background(), fl.Args(), os.Stdin, graph.InputOptions{Progress: progress}, graph.MergeOptions{By: *by, External: *external})
+	g, notes, err := fleet.MergeInputs(context.Background(), fl.Args(), os.Stdin, fleet.InputOptions{Progress: progress}, mo)
 	for _, n := range notes {
 		fmt.Fprintln(os.Stderr, n)
 	}
@@ -128,4 +133,17 @@ func decode(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "decoded %d snapshots\n", n)
 	return nil
+}
+
+// mergeOptions reads -by and -external.
+func mergeOptions(by, external string) (graph.MergeOptions, error) {
+	b, err := graph.ParseBy(by)
+	if err != nil {
+		return graph.MergeOptions{}, fmt.Errorf("-by: %w", err)
+	}
+	ext, err := graph.ParseExternal(external)
+	if err != nil {
+		return graph.MergeOptions{}, fmt.Errorf("-external: %w", err)
+	}
+	return graph.MergeOptions{By: b, External: ext}, nil
 }

@@ -1,4 +1,4 @@
-package graph
+package fleet
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/graph/fleetgen"
 )
 
@@ -19,7 +20,7 @@ import (
 // encoding/json; merge-by-host writes the by-host graph (millions of edges
 // at 10,000 hosts) as planet merge does. One op is the whole fleet:
 //
-//	go test ./graph -run '^$' -bench Fleet -benchtime 1x -benchmem -timeout 30m
+//	go test ./fleet -run '^$' -bench Fleet -benchtime 1x -benchmem -timeout 30m
 //
 // graph-heap-MiB is the live heap after the merge (the graph and nothing
 // else), which grows with the graph, not with the number of files. Peak RSS
@@ -50,10 +51,10 @@ func BenchmarkFleet(b *testing.B) {
 			})
 			b.Run("merge", func(b *testing.B) {
 				b.SetBytes(size)
-				var g *Graph
+				var g *graph.Graph
 				for b.Loop() {
 					var err error
-					g, _, err = MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{})
+					g, _, err = MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -68,7 +69,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.Run("merge-by-host", func(b *testing.B) {
 				b.SetBytes(size)
 				for b.Loop() {
-					r, _, err := MergeFleet(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{By: ByHost})
+					r, _, err := MergeFleet(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{By: graph.ByHost})
 					if err != nil {
 						b.Fatal(err)
 					}

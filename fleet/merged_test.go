@@ -1,10 +1,11 @@
-package graph
+package fleet
 
 import (
 	"bytes"
 	"context"
 	"testing"
 
+	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/graph/fleetgen"
 )
 
@@ -16,15 +17,15 @@ func TestMergedWritesTheGraph(t *testing.T) {
 	if _, err := fleetgen.Generate(dir, fleetgen.Options{Hosts: 60, Records: 40, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	for _, mo := range []MergeOptions{
-		{}, {By: ByHost}, {By: ByWorkload}, {By: ByHost, External: "collapse"}, {External: "cidr:16"},
+	for _, mo := range []graph.MergeOptions{
+		{}, {By: graph.ByHost}, {By: graph.ByWorkload}, {By: graph.ByHost, External: graph.MustParseExternal("collapse")}, {External: graph.MustParseExternal("cidr:16")},
 	} {
 		g, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var want, got bytes.Buffer
-		if err := Write(&want, g); err != nil {
+		if err := graph.Write(&want, g); err != nil {
 			t.Fatal(err)
 		}
 		r, _, err := MergeFleet(context.Background(), []string{dir}, nil, InputOptions{}, mo)
@@ -35,7 +36,7 @@ func TestMergedWritesTheGraph(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Errorf("%+v: Merged.Write gives %d bytes, Write(MergeInputs) %d, and they differ", mo, got.Len(), want.Len())
+			t.Errorf("%+v: graph.Merged.Write gives %d bytes, graph.Write(MergeInputs) %d, and they differ", mo, got.Len(), want.Len())
 		}
 		if len(g.Edges) == 0 || len(r.Nodes().Nodes) != len(g.Nodes) {
 			t.Errorf("%+v: %d edges, %d nodes against %d", mo, len(g.Edges), len(r.Nodes().Nodes), len(g.Nodes))

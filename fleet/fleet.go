@@ -1,11 +1,16 @@
-package graph
+// Package fleet reads a fleet's snapshots from the file system for a merge:
+// files, directories walked for *.json, standard input and FIFOs carrying
+// snapshots back to back. It chooses the newest snapshot of each host (two
+// passes: every document validated and reduced to its header, then the
+// chosen ones read again one at a time into a graph.Merger), within a
+// bound on the bytes being decoded at once and on the descriptors held.
+// The graph package merges; this one owns the file system.
+package fleet
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,28 +25,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/planetdeps/planet/document"
+	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/snapshot"
 )
-
-// Level says how much a Note matters.
-type Level string
-
-const (
-	// Info: something the user asked for happened (an older snapshot left out).
-	Info Level = "note"
-	// Warning: an input was skipped because it could not be used.
-	Warning Level = "warning"
-)
-
-// Note is something the caller should tell the user; the package never prints.
-type Note struct {
-	Level Level
-	Name  string // the input it is about: a path, "-" or "- (document N)"
-	Msg   string
-}
-
-func (n Note) String() string { return string(n.Level) + ": " + n.Name + ": " + n.Msg }
 
 // InputOptions controls how inputs are found and chosen.
 type InputOptions struct {
@@ -65,14 +53,6 @@ var ErrNoSnapshots = errors.New("no snapshots to merge")
 // the loop check cannot see (no inode numbers).
 const maxWalkDepth = 64
 
-// MaxClockSkew is how far a snapshot's scanned_at may be ahead of the
-// merge's clock (InputOptions.Now) and still count as a sane time: the
-// clocks of a fleet drift by seconds, not minutes. A later scan time (a host
-// whose clock was wrong, a planted file) is a warning; such a snapshot loses
-// to any snapshot of its host with a sane time, is left out under MaxAge
-// (its age is unknown), and never sets the graph's generated_at.
-const MaxClockSkew = 5 * time.Minute
-
 // maxNoteHostname cuts the hostname the first pass keeps per snapshot for
 // its notes, so that what it keeps per file is small whatever the file holds.
 const maxNoteHostname = 256
@@ -90,7 +70,7 @@ type candidate struct {
 	hostname  string            // cut to maxNoteHostname
 	ident     [sha256.Size]byte // digest of the host's Identity
 	scannedAt time.Time
-	future    bool // scanned_at more than MaxClockSkew after the merge's clock
+	future    bool // scanned_at more than graph.MaxClockSkew after the merge's clock
 
 	path      string   // the file to open again when f is nil
 	f         *os.File // the held descriptor of the file, or the spill file
@@ -114,7 +94,7 @@ type collector struct {
 	ctx     context.Context
 	opts    InputOptions // Now set
 	stdin   io.Reader
-	notes   []Note
+	notes   []graph.Note
 	found   []*candidate // every candidate, in input order
 	visited map[[2]uint64]bool
 	usedIn  bool
@@ -138,8 +118,8 @@ type pendingFile struct {
 	walking bool // found in a directory rather than named
 }
 
-func (c *collector) note(level Level, name, format string, args ...any) {
-	c.notes = append(c.notes, Note{Level: level, Name: name, Msg: fmt.Sprintf(format, args...)})
+func (c *collector) note(level graph.Level, name, format string, args ...any) {
+	c.notes = append(c.notes, graph.Note{Level: level, Name: name, Msg: fmt.Sprintf(format, args...)})
 }
 
 // fail reports an unusable input: an error, or a warning with KeepGoing.
@@ -147,7 +127,7 @@ func (c *collector) fail(name string, err error) error {
 	if !c.opts.KeepGoing {
 		return err
 	}
-	c.note(Warning, name, "skipped: %v", strings.TrimPrefix(err.Error(), name+": "))
+	c.note(graph.Warning, name, "skipped: %v", strings.TrimPrefix(err.Error(), name+": "))
 	return nil
 }
 
@@ -332,7 +312,7 @@ func (c *collector) markVisited(info fs.FileInfo) bool {
 // opened, so a walk cannot block.
 func (c *collector) walk(dir string, depth int) error {
 	if depth > maxWalkDepth {
-		c.note(Warning, dir, "deeper than %d directories (a symlink loop?), not walked", maxWalkDepth)
+		c.note(graph.Warning, dir, "deeper than %d directories (a symlink loop?), not walked", maxWalkDepth)
 		return nil
 	}
 	entries, err := os.ReadDir(dir)
@@ -349,15 +329,15 @@ func (c *collector) walk(dir string, depth int) error {
 		if typ&fs.ModeSymlink != 0 {
 			if info, err = os.Stat(p); err != nil {
 				if errors.Is(err, syscall.ELOOP) {
-					c.note(Warning, p, "symlink loop, skipped")
+					c.note(graph.Warning, p, "symlink loop, skipped")
 				} else if strings.HasSuffix(p, ".json") {
-					c.note(Warning, p, "skipped: %v", err)
+					c.note(graph.Warning, p, "skipped: %v", err)
 				}
 				continue
 			}
 			typ = info.Mode().Type()
 			if typ.IsDir() {
-				c.note(Info, p, "a symbolic link to a directory, not followed")
+				c.note(graph.Info, p, "a symbolic link to a directory, not followed")
 				continue
 			}
 		}
@@ -365,12 +345,12 @@ func (c *collector) walk(dir string, depth int) error {
 		case typ.IsDir():
 			if info == nil {
 				if info, err = e.Info(); err != nil {
-					c.note(Warning, p, "skipped: %v", err)
+					c.note(graph.Warning, p, "skipped: %v", err)
 					continue
 				}
 			}
 			if c.markVisited(info) {
-				c.note(Warning, p, "directory already walked (symlink loop), not followed")
+				c.note(graph.Warning, p, "directory already walked (symlink loop), not followed")
 				continue
 			}
 			if err := c.walk(p, depth+1); err != nil {
@@ -380,7 +360,7 @@ func (c *collector) walk(dir string, depth int) error {
 		case typ.IsRegular():
 			c.files = append(c.files, pendingFile{p, true})
 		default:
-			c.note(Warning, p, "not a regular file (%s), skipped", typ.Type())
+			c.note(graph.Warning, p, "not a regular file (%s), skipped", typ.Type())
 		}
 	}
 	return nil
@@ -403,7 +383,7 @@ var (
 func (c *collector) readFiles() error {
 	type result struct {
 		cd    *candidate
-		notes []Note
+		notes []graph.Note
 		err   error
 	}
 	results := make([]result, len(c.files))
@@ -463,7 +443,7 @@ feed:
 // byte is read, its header (schema, scanned_at, host) is read and offered
 // to the choice, and what loses is validated in full. It returns no
 // candidate, with a note, for a graph found by a walk.
-func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err error) {
+func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []graph.Note, err error) {
 	f, err := openRegular(pf.path)
 	if err != nil {
 		return nil, nil, err
@@ -479,23 +459,23 @@ func (c *collector) readFile(pf pendingFile) (cd *candidate, notes []Note, err e
 	}
 	size := info.Size()
 	if size > snapshot.MaxSize {
-		if schema := sniffPrefix(f); pf.walking && strings.HasPrefix(schema, "planet.graph/") {
-			return nil, []Note{{Info, pf.path, fmt.Sprintf("a graph (%s), not a snapshot: skipped", schema)}}, nil
+		if schema := sniffPrefix(f); pf.walking && document.IsGraphSchema(schema) {
+			return nil, []graph.Note{{Level: graph.Info, Name: pf.path, Msg: fmt.Sprintf("a graph (%s), not a snapshot: skipped", schema)}}, nil
 		}
 		return nil, nil, &snapshot.Error{Name: pf.path, Offset: -1, Err: fmt.Errorf("larger than %d bytes", snapshot.MaxSize)}
 	}
 	n := c.budget.acquire(size)
-	h, herr := readHeader(io.NewSectionReader(f, 0, size))
+	h, herr := snapshot.ReadHeader(io.NewSectionReader(f, 0, size))
 	c.budget.release(n)
-	if pf.walking && strings.HasPrefix(h.Schema, "planet.graph/") {
-		return nil, []Note{{Info, pf.path, fmt.Sprintf("a graph (%s), not a snapshot: skipped", h.Schema)}}, nil
+	if pf.walking && document.IsGraphSchema(h.Schema) {
+		return nil, []graph.Note{{Level: graph.Info, Name: pf.path, Msg: fmt.Sprintf("a graph (%s), not a snapshot: skipped", h.Schema)}}, nil
 	}
 	cd = &candidate{name: pf.path, path: pf.path, off: 0, size: size}
 	var host snapshot.Host
 	if h.Host != nil && testHookHeader != nil {
 		testHookHeader(h.Host)
 	}
-	if herr == nil && h.complete() && snapshot.IsSchema(h.Schema) && len(h.Host.Addresses) <= snapshot.MaxAddresses {
+	if herr == nil && h.Complete() && snapshot.IsSchema(h.Schema) && len(h.Host.Addresses) <= snapshot.MaxAddresses {
 		cd.fill(*h.Host, *h.ScannedAt)
 		host = *h.Host
 	} else {
@@ -595,60 +575,8 @@ func (c *collector) parse(cd *candidate, f *os.File) (*snapshot.Snapshot, error)
 // sniffPrefix returns the schema named at the start of f, if planet wrote
 // it there (planet writes "schema" first).
 func sniffPrefix(f *os.File) string {
-	h, _ := readHeader(io.NewSectionReader(f, 0, 4096))
+	h, _ := snapshot.ReadHeader(io.NewSectionReader(f, 0, 4096))
 	return h.Schema
-}
-
-type header struct {
-	Schema    string
-	ScannedAt *time.Time
-	Host      *snapshot.Host
-}
-
-func (h header) complete() bool { return h.ScannedAt != nil && h.Host != nil }
-
-// readHeader decodes schema, scanned_at and host from the start of a
-// snapshot document, stopping as soon as it has them: planet writes them
-// first, so this reads a few hundred bytes, not the whole document. The
-// caller bounds r.
-func readHeader(r io.Reader) (header, error) {
-	var h header
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 4096))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return h, errors.New("not an object")
-	}
-	seen := map[string]bool{}
-	for dec.More() && !(h.Schema != "" && h.complete()) {
-		tok, err := dec.Token()
-		if err != nil {
-			return h, err
-		}
-		key, _ := tok.(string)
-		if seen[strings.ToLower(key)] {
-			return h, errors.New("member named twice")
-		}
-		seen[strings.ToLower(key)] = true
-		switch key {
-		case "schema":
-			err = dec.Decode(&h.Schema)
-		case "scanned_at":
-			err = dec.Decode(&h.ScannedAt)
-		case "host":
-			err = dec.Decode(&h.Host)
-		case "connections", "listeners", "traffic":
-			return h, errors.New("header not first")
-		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		}
-		if err != nil {
-			return h, err
-		}
-		if h.Schema != "" && !snapshot.IsSchema(h.Schema) {
-			return h, errors.New("schema")
-		}
-	}
-	return h, nil
 }
 
 // openRegular opens a file found by the walk without blocking and checks
@@ -685,25 +613,25 @@ func (cd *candidate) fill(h snapshot.Host, scannedAt time.Time) {
 }
 
 func identDigest(h snapshot.Host) [sha256.Size]byte {
-	return sha256.Sum256([]byte(Identity(h)))
+	return sha256.Sum256([]byte(graph.Identity(h)))
 }
 
 // admit applies the merge's clock: it marks a snapshot dated in the future,
 // and leaves out (ok false) what MaxAge excludes.
-func (c *collector) admit(cd *candidate) (notes []Note, ok bool) {
+func (c *collector) admit(cd *candidate) (notes []graph.Note, ok bool) {
 	now := c.opts.Now
-	if ahead := cd.scannedAt.Sub(now); ahead > MaxClockSkew {
+	if ahead := cd.scannedAt.Sub(now); ahead > graph.MaxClockSkew {
 		cd.future = true
 		at := cd.scannedAt.UTC().Format(time.RFC3339)
 		if c.opts.MaxAge > 0 {
-			return []Note{{Warning, cd.name, fmt.Sprintf("left out: host %s scanned_at %s is %s ahead of this machine's clock, so its age is unknown (max-age %s)",
+			return []graph.Note{{Level: graph.Warning, Name: cd.name, Msg: fmt.Sprintf("left out: host %s scanned_at %s is %s ahead of this machine's clock, so its age is unknown (max-age %s)",
 				cd.hostname, at, ahead.Round(time.Second), c.opts.MaxAge)}}, false
 		}
-		return []Note{{Warning, cd.name, fmt.Sprintf("host %s scanned_at %s is %s ahead of this machine's clock: any snapshot of the host with a sane time wins over it, and it does not set generated_at",
+		return []graph.Note{{Level: graph.Warning, Name: cd.name, Msg: fmt.Sprintf("host %s scanned_at %s is %s ahead of this machine's clock: any snapshot of the host with a sane time wins over it, and it does not set generated_at",
 			cd.hostname, at, ahead.Round(time.Second))}}, true
 	}
 	if c.opts.MaxAge > 0 && now.Sub(cd.scannedAt) > c.opts.MaxAge {
-		return []Note{{Info, cd.name, fmt.Sprintf("left out: host %s scanned %s, older than max-age %s",
+		return []graph.Note{{Level: graph.Info, Name: cd.name, Msg: fmt.Sprintf("left out: host %s scanned %s, older than max-age %s",
 			cd.hostname, cd.scannedAt.UTC().Format(time.RFC3339), c.opts.MaxAge)}}, false
 	}
 	return nil, true
@@ -781,11 +709,11 @@ func (c *collector) choose() []*chosen {
 			continue
 		}
 		if o.future && !w.future {
-			c.note(Info, o.name, "left out: host %s is merged from %s, whose scan time (%s) is sane",
+			c.note(graph.Info, o.name, "left out: host %s is merged from %s, whose scan time (%s) is sane",
 				o.hostname, w.name, w.scannedAt.UTC().Format(time.RFC3339))
 			continue
 		}
-		c.note(Info, o.name, "left out: host %s (scanned %s) is merged from the newer %s (scanned %s)",
+		c.note(graph.Info, o.name, "left out: host %s (scanned %s) is merged from the newer %s (scanned %s)",
 			o.hostname, o.scannedAt.UTC().Format(time.RFC3339), w.name, w.scannedAt.UTC().Format(time.RFC3339))
 	}
 	return winners
@@ -827,15 +755,15 @@ func (c *collector) load(cd *candidate) (*snapshot.Snapshot, error) {
 // loadOrFallBack loads the chosen snapshot of a host; with KeepGoing, one
 // that fails is noted and the host's next best valid snapshot is tried
 // (nil when none is left).
-func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []Note, error) {
+func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []graph.Note, error) {
 	s, err := c.load(w)
 	if err == nil || !c.opts.KeepGoing {
 		return s, nil, err
 	}
-	skipped := func(cd *candidate, err error) Note {
-		return Note{Level: Warning, Name: cd.name, Msg: "skipped: " + strings.TrimPrefix(err.Error(), cd.name+": ")}
+	skipped := func(cd *candidate, err error) graph.Note {
+		return graph.Note{Level: graph.Warning, Name: cd.name, Msg: "skipped: " + strings.TrimPrefix(err.Error(), cd.name+": ")}
 	}
-	notes := []Note{skipped(w, err)}
+	notes := []graph.Note{skipped(w, err)}
 	c.mu.Lock()
 	older := slices.Clone(c.fallbacks[w.ident])
 	c.mu.Unlock()
@@ -851,7 +779,7 @@ func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []Note, er
 			notes = append(notes, skipped(cd, err))
 			continue
 		}
-		return s, append(notes, Note{Level: Info, Name: cd.name, Msg: "used instead for host " + cd.hostname}), nil
+		return s, append(notes, graph.Note{Level: graph.Info, Name: cd.name, Msg: "used instead for host " + cd.hostname}), nil
 	}
 	return nil, notes, nil
 }
@@ -898,7 +826,7 @@ func (b *byteBudget) release(n int64) {
 // come in name order, and the error is the one of the first failing
 // snapshot by name. With KeepGoing, a snapshot that fails to read now (it
 // was valid in the first pass) is left out with a warning.
-func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Snapshot) error) (int, error) {
+func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapshot.Snapshot) error) (int, error) {
 	ctx, opts := c.ctx, c.opts
 	var (
 		mu       sync.Mutex
@@ -906,7 +834,7 @@ func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Sna
 		done     int
 		failed   = -1
 		firstErr error
-		perFile  = make([][]Note, len(winners))
+		perFile  = make([][]graph.Note, len(winners))
 		next     atomic.Int64
 		stop     atomic.Bool
 		wg       sync.WaitGroup
@@ -966,7 +894,7 @@ func (c *collector) each(winners []*chosen, notes *[]Note, fn func(*snapshot.Sna
 // validated in full; per host the newest snapshot is kept, and those older
 // than MaxAge are left out, each with a note. Use it for a few snapshots;
 // MergeInputs merges a fleet without holding it.
-func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts InputOptions) ([]*snapshot.Snapshot, []Note, error) {
+func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts InputOptions) ([]*snapshot.Snapshot, []graph.Note, error) {
 	c, winners, err := collect(ctx, paths, stdin, opts)
 	if err != nil {
 		return nil, c.notes, err
@@ -994,20 +922,20 @@ func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts Input
 	return out, notes, nil
 }
 
-// MergeInputs is ReadInputs followed by Merge without holding the snapshots:
+// MergeInputs is ReadInputs followed by graph.Merge without holding the snapshots:
 // a first pass reads and validates every document in full, keeping only
 // what choosing needs (per file: name, host digest, scan time; per host:
 // the best snapshot's host header and open descriptor), to choose the
 // newest snapshot per host and learn every host's addresses; a second
 // reads the chosen documents again, from the same descriptors, one at a
-// time into a Merger. Documents from stdin or a FIFO that may be chosen are
-// kept in a private temporary file, not in memory. What `planet merge` runs.
-func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo MergeOptions) (*Graph, []Note, error) {
+// time into a graph.Merger. Documents from stdin or a FIFO that may be chosen are
+// kept in a private temporary file, not in memory. MergeFleet is what `planet merge` runs.
+func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo graph.MergeOptions) (*graph.Graph, []graph.Note, error) {
 	m, notes, err := mergeInputs(ctx, paths, stdin, in, mo)
 	if err != nil {
 		return nil, notes, err
 	}
-	g, err := m.finish()
+	g, err := m.Finish()
 	if err != nil {
 		return nil, notes, err
 	}
@@ -1015,14 +943,14 @@ func MergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 }
 
 // mergeInputs is MergeInputs up to the graph: every chosen snapshot added.
-func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo MergeOptions) (*Merger, []Note, error) {
+func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo graph.MergeOptions) (*graph.Merger, []graph.Note, error) {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}
 	if mo.Now.IsZero() {
 		mo.Now = in.Now
 	}
-	m, err := NewMerger(mo)
+	m, err := graph.NewMerger(mo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1037,11 +965,22 @@ func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 	}
 	notes := c.notes
 	if amb := m.AmbiguousAddresses(); len(amb) > 0 {
-		notes = append(notes, Note{Level: Info, Name: "merge", Msg: fmt.Sprintf(
+		notes = append(notes, graph.Note{Level: graph.Info, Name: "merge", Msg: fmt.Sprintf(
 			"%d address(es) belong to several hosts and resolve no peer (e.g. %s)", len(amb), amb[0])})
 	}
 	if _, err := c.each(winners, &notes, m.Add); err != nil {
 		return nil, notes, err
 	}
 	return m, notes, nil
+}
+
+// MergeFleet is MergeInputs for `planet merge`: the same merge, finished
+// into a graph.Merged that writes the graph without holding its edges twice.
+func MergeFleet(ctx context.Context, paths []string, stdin io.Reader, in InputOptions, mo graph.MergeOptions) (*graph.Merged, []graph.Note, error) {
+	m, notes, err := mergeInputs(ctx, paths, stdin, in, mo)
+	if err != nil {
+		return nil, notes, err
+	}
+	r, err := m.FinishMerged()
+	return r, notes, err
 }

@@ -1,4 +1,4 @@
-package graph
+package fleet
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -45,7 +46,7 @@ func fetchTree(t *testing.T, snaps ...*snapshot.Snapshot) string {
 	return dir
 }
 
-func hasNote(notes []Note, level Level, name, msg string) bool {
+func hasNote(notes []graph.Note, level graph.Level, name, msg string) bool {
 	for _, n := range notes {
 		if n.Level == level && strings.Contains(n.Name, name) && strings.Contains(n.Msg, msg) {
 			return true
@@ -92,24 +93,24 @@ func TestNewestWinsAndMaxAge(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "b/web1.json"), encode(t, host("web1", "web", "10.0.0.1", t0, up(6379, "nginx", "10.0.0.9", "cache", 1))))
 	stale := writeFile(t, filepath.Join(dir, "c/db1.json"), encode(t, host("db1", "db", "10.0.0.2", t0.Add(-48*time.Hour))))
 	opts := InputOptions{Now: t0.Add(time.Minute), MaxAge: 24 * time.Hour}
-	g, notes, err := MergeInputs(context.Background(), []string{dir}, nil, opts, MergeOptions{})
+	g, notes, err := MergeInputs(context.Background(), []string{dir}, nil, opts, graph.MergeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasNote(notes, Info, old, "is merged from the newer") {
+	if !hasNote(notes, graph.Info, old, "is merged from the newer") {
 		t.Errorf("no newest-wins note for %s: %v", old, notes)
 	}
-	if !hasNote(notes, Info, stale, "older than max-age") {
+	if !hasNote(notes, graph.Info, stale, "older than max-age") {
 		t.Errorf("no max-age note for %s: %v", stale, notes)
 	}
-	_, edges, _ := describe(g)
+	edges := describeEdges(g)
 	check(t, "edges", edges, []string{"web->cache tcp/6379 client sockets=1 clients=1 servers=1 cp=[nginx] sp=[]"})
 	if g.Snapshots != 1 || !g.GeneratedAt.Equal(t0) {
 		t.Errorf("snapshots %d, generated_at %v", g.Snapshots, g.GeneratedAt)
 	}
 	// All left out by max-age: nothing to merge.
 	opts.MaxAge = time.Second
-	if _, _, err := MergeInputs(context.Background(), []string{dir}, nil, opts, MergeOptions{}); !errors.Is(err, ErrNoSnapshots) {
+	if _, _, err := MergeInputs(context.Background(), []string{dir}, nil, opts, graph.MergeOptions{}); !errors.Is(err, ErrNoSnapshots) {
 		t.Errorf("err = %v, want ErrNoSnapshots", err)
 	}
 }
@@ -145,7 +146,7 @@ func TestBadInputs(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "db1/snapshot.json"), good)
 			bad := writeFile(t, filepath.Join(dir, "web1/snapshot.json"), tt.data)
 			for _, paths := range [][]string{{dir}, {filepath.Join(dir, "db1/snapshot.json"), bad}} {
-				_, _, err := MergeInputs(context.Background(), paths, nil, InputOptions{}, MergeOptions{})
+				_, _, err := MergeInputs(context.Background(), paths, nil, InputOptions{}, graph.MergeOptions{})
 				if err == nil {
 					t.Fatal("no error")
 				}
@@ -156,11 +157,11 @@ func TestBadInputs(t *testing.T) {
 				if !errors.As(err, &se) {
 					t.Errorf("error %T is not a *snapshot.Error", err)
 				}
-				g, notes, err := MergeInputs(context.Background(), paths, nil, InputOptions{KeepGoing: true}, MergeOptions{})
+				g, notes, err := MergeInputs(context.Background(), paths, nil, InputOptions{KeepGoing: true}, graph.MergeOptions{})
 				if err != nil {
 					t.Fatalf("keep going: %v", err)
 				}
-				if !hasNote(notes, Warning, bad, "skipped") {
+				if !hasNote(notes, graph.Warning, bad, "skipped") {
 					t.Errorf("keep going: no warning about %s: %v", bad, notes)
 				}
 				if g.Snapshots != 1 || g.Node("db") == nil {
@@ -176,11 +177,11 @@ func TestKeepGoingFallsBackToOlderSnapshot(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "old/web1.json"), encode(t, host("web1", "web", "10.0.0.1", t0.Add(-time.Hour), up(6379, "nginx", "10.0.0.9", "cache", 1))))
 	newer := encode(t, host("web1", "web", "10.0.0.1", t0, up(5432, "nginx", "10.0.0.9", "db", 1)))
 	broken := writeFile(t, filepath.Join(dir, "new/web1.json"), newer[:len(newer)-20])
-	g, notes, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{KeepGoing: true}, MergeOptions{})
+	g, notes, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{KeepGoing: true}, graph.MergeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasNote(notes, Warning, broken, "truncated document") || !hasNote(notes, Info, "old/web1.json", "used instead") {
+	if !hasNote(notes, graph.Warning, broken, "truncated document") || !hasNote(notes, graph.Info, "old/web1.json", "used instead") {
 		t.Errorf("notes: %v", notes)
 	}
 	if g.Node("cache") == nil {
@@ -218,7 +219,7 @@ func TestDirectoryWithFIFOAndSymlinks(t *testing.T) {
 		done := make(chan struct{})
 		var (
 			snaps []*snapshot.Snapshot
-			notes []Note
+			notes []graph.Note
 			err   error
 		)
 		go func() {
@@ -236,15 +237,15 @@ func TestDirectoryWithFIFOAndSymlinks(t *testing.T) {
 		if len(snaps) != 1 {
 			t.Errorf("%d snapshots, want 1", len(snaps))
 		}
-		if !hasNote(notes, Warning, fifo, "not a regular file") {
+		if !hasNote(notes, graph.Warning, fifo, "not a regular file") {
 			t.Errorf("no FIFO warning: %v", notes)
 		}
 		for _, link := range []string{loopDir, outLink} {
-			if !hasNote(notes, Info, link, "symbolic link to a directory, not followed") {
+			if !hasNote(notes, graph.Info, link, "symbolic link to a directory, not followed") {
 				t.Errorf("no note that %s was not followed: %v", link, notes)
 			}
 		}
-		if !hasNote(notes, Warning, self, "symlink loop") {
+		if !hasNote(notes, graph.Warning, self, "symlink loop") {
 			t.Errorf("no self-link warning: %v", notes)
 		}
 	}
@@ -256,32 +257,32 @@ func TestStdinStream(t *testing.T) {
 	in.Write(encode(t, host("db1", "db", "10.0.0.2", t0, down(5432, "postgres", "10.0.0.1", "web", 1))))
 	in.Write(encode(t, host("web1", "web", "10.0.0.1", t0, up(5432, "python3", "10.0.0.2", "db", 1))))
 	stream := in.Bytes()
-	g, notes, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(stream), InputOptions{}, MergeOptions{})
+	g, notes, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(stream), InputOptions{}, graph.MergeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasNote(notes, Info, "- (document 1)", "is merged from the newer") {
+	if !hasNote(notes, graph.Info, "- (document 1)", "is merged from the newer") {
 		t.Errorf("notes: %v", notes)
 	}
-	_, edges, _ := describe(g)
+	edges := describeEdges(g)
 	check(t, "edges", edges, []string{"web->db tcp/5432 both sockets=1 clients=1 servers=1 cp=[python3] sp=[postgres]"})
 
 	// A stream broken in its third document: an error, or with KeepGoing
 	// the first two and a warning.
 	third := bytes.LastIndex(stream, []byte(`"python3"`))
 	broken := slices.Concat(stream[:third], []byte(`python3`), stream[third+len(`"python3"`):])
-	if _, _, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(broken), InputOptions{}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "document 3") {
+	if _, _, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(broken), InputOptions{}, graph.MergeOptions{}); err == nil || !strings.Contains(err.Error(), "document 3") {
 		t.Errorf("broken stream: err = %v", err)
 	}
 	truncated := stream[:len(stream)-30]
-	if _, _, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(truncated), InputOptions{}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+	if _, _, err := MergeInputs(context.Background(), []string{"-"}, bytes.NewReader(truncated), InputOptions{}, graph.MergeOptions{}); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Errorf("truncated stream: err = %v", err)
 	}
 	snaps, notes, err := ReadInputs(context.Background(), []string{"-"}, bytes.NewReader(broken), InputOptions{KeepGoing: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snaps) != 2 || !hasNote(notes, Warning, "-", "skipped") {
+	if len(snaps) != 2 || !hasNote(notes, graph.Warning, "-", "skipped") {
 		t.Errorf("%d snapshots, notes %v", len(snaps), notes)
 	}
 	if _, _, err := ReadInputs(context.Background(), []string{"-"}, strings.NewReader(""), InputOptions{}); err == nil {
@@ -294,12 +295,12 @@ func TestStdinStream(t *testing.T) {
 
 func TestInputEdgeCases(t *testing.T) {
 	dir := fetchTree(t, host("web1", "web", "10.0.0.1", t0))
-	g, err := Merge([]*snapshot.Snapshot{host("web1", "web", "10.0.0.1", t0)}, MergeOptions{})
+	g, err := graph.Merge([]*snapshot.Snapshot{host("web1", "web", "10.0.0.1", t0)}, graph.MergeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := Write(&buf, g); err != nil {
+	if err := graph.Write(&buf, g); err != nil {
 		t.Fatal(err)
 	}
 	prev := writeFile(t, filepath.Join(dir, "graph.json"), buf.Bytes())
@@ -307,7 +308,7 @@ func TestInputEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasNote(notes, Info, prev, "a graph") {
+	if !hasNote(notes, graph.Info, prev, "a graph") {
 		t.Errorf("a graph in the directory: notes %v", notes)
 	}
 	// Named explicitly, a graph is not a snapshot: an error.
@@ -322,10 +323,10 @@ func TestInputEdgeCases(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := MergeInputs(ctx, []string{dir}, nil, InputOptions{}, MergeOptions{}); !errors.Is(err, context.Canceled) {
+	if _, _, err := MergeInputs(ctx, []string{dir}, nil, InputOptions{}, graph.MergeOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
 	}
-	if _, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{By: "rack"}); err == nil {
+	if _, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{By: "rack"}); err == nil {
 		t.Error("bad options: no error")
 	}
 }
@@ -339,23 +340,23 @@ func TestMergeInputsMatchesMerge(t *testing.T) {
 		host("db1", "db", "10.0.0.2", t0, down(5432, "postgres", "10.0.0.1", "web", 4), down(5432, "postgres", "10.0.0.4", "", 1)),
 	}
 	dir := fetchTree(t, snaps...)
-	streamed, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, MergeOptions{External: "collapse"})
+	streamed, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{External: graph.MustParseExternal("collapse")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMemory, err := Merge(snaps, MergeOptions{External: "collapse"})
+	inMemory, err := graph.Merge(snaps, graph.MergeOptions{External: graph.MustParseExternal("collapse")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var a, b bytes.Buffer
-	if err := Write(&a, streamed); err != nil {
+	if err := graph.Write(&a, streamed); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(&b, inMemory); err != nil {
+	if err := graph.Write(&b, inMemory); err != nil {
 		t.Fatal(err)
 	}
 	if a.String() != b.String() {
-		t.Errorf("MergeInputs and Merge differ:\n%s\n%s", a.String(), b.String())
+		t.Errorf("MergeInputs and graph.Merge differ:\n%s\n%s", a.String(), b.String())
 	}
 }
 

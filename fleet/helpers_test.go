@@ -46,7 +46,7 @@ func down(port uint16, process, remote, remoteHG string, sockets int) snapshot.C
 func describeEdges(g *graph.Graph) (edges []string) {
 	for _, e := range g.Edges {
 		edges = append(edges, fmt.Sprintf("%s->%s %s/%d %s sockets=%d clients=%d servers=%d cp=%v sp=%v",
-			e.From, e.To, e.Protocol, e.Port, e.SeenFrom, e.Sockets, e.ClientHosts, e.ServerHosts, e.ClientProcesses, e.ServerProcesses))
+			e.From, e.To, e.Protocol, e.Port, e.SeenFrom, e.Sockets, e.ClientHosts, e.ServerHosts, e.Names().ClientProcesses, e.Names().ServerProcesses))
 	}
 	return edges
 }

@@ -47,7 +47,7 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, err
 		return nil, err
 	}
 	defer f.Close()
-	return Read(f, path)
+	return Read(fetch.Reader(ctx, f), path)
 }
 
 // sniffSize is how much of a document is read to find its schema: planet

@@ -82,12 +82,13 @@ func waitReadable(ctx context.Context, f *os.File) error {
 // returns once ctx is done, with ctx's cause: through a read deadline where
 // r is an *os.File the runtime polls, else by reading in a goroutine (which
 // stays blocked until the read returns; planet exits soon after). Regular
-// files never block and are returned as they are.
+// files never block, but a big one takes a while: each Read checks ctx
+// first, so a signal stops the reading within one buffer.
 func Reader(ctx context.Context, r io.Reader) io.Reader {
 	f, ok := r.(*os.File)
 	if ok {
 		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
-			return r
+			return &ctxReader{ctx: ctx, r: r}
 		}
 		if f.SetReadDeadline(time.Time{}) == nil {
 			return &deadlineReader{ctx: ctx, f: f}
@@ -162,4 +163,18 @@ func (g *goReader) Read(p []byte) (int, error) {
 	case <-g.ctx.Done():
 		return 0, context.Cause(g.ctx)
 	}
+}
+
+// ctxReader is a reader of a regular file that ends with ctx's cause once
+// ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
 }

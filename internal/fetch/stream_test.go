@@ -117,6 +117,31 @@ func TestReaderCancels(t *testing.T) {
 	}
 }
 
+// TestReaderRegularFileCancels: a regular file never blocks, but a big one
+// takes long to read: once the context is done the next read ends with its
+// cause, so a signal stops a command reading one.
+func TestReaderRegularFileCancels(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(path, make([]byte, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	rd := Reader(ctx, f)
+	buf := make([]byte, 1024)
+	if n, err := rd.Read(buf); n != len(buf) || err != nil {
+		t.Fatalf("first read %d %v", n, err)
+	}
+	cancel(errStop)
+	if n, err := rd.Read(buf); n != 0 || !errors.Is(err, errStop) {
+		t.Errorf("read after cancel: %d, %v; want 0 and the cause", n, err)
+	}
+}
+
 func TestOpenStreamRefusesDirectory(t *testing.T) {
 	if _, err := OpenStream(context.Background(), t.TempDir()); !errors.Is(err, ErrNotRegular) {
 		t.Errorf("err = %v, want ErrNotRegular", err)

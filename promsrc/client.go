@@ -17,6 +17,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Errors a caller may decide by (errors.Is). Every error returned also names
@@ -203,9 +204,11 @@ func (s series) value() (float64, error) {
 // answerOptions decode an answer's data with go-json-experiment/json (one
 // pass, about twice as fast as encoding/json on label maps;
 // BenchmarkDecodeVector) as leniently as encoding/json: names matched
-// ignoring case, a name given twice keeps the last, invalid UTF-8 replaced.
+// ignoring case only (not '_' or '-'), a name given twice keeps the last,
+// invalid UTF-8 replaced.
 var answerOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
 	jsontext.AllowDuplicateNames(true),
 	jsontext.AllowInvalidUTF8(true),
 )

@@ -440,8 +440,14 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 		err error
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	answers := make(chan answer)
+	// On any return, the query goroutine is stopped and waited for: it
+	// counts queries and adds notes that the caller reads after.
+	defer func() {
+		cancel()
+		for range answers {
+		}
+	}()
 	go func() {
 		defer close(answers)
 		for _, st := range steps {

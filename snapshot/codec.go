@@ -13,6 +13,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // MaxSize bounds one snapshot document. A real host's snapshot is a few
@@ -138,13 +139,15 @@ func DecodeStrict(doc []byte, name, schema string, v any) error {
 // strictOptions make github.com/go-json-experiment/json (the
 // encoding/json/v2 design; about twice as fast as encoding/json on
 // snapshots, docs/performance.md) decode as DecodeStrict promises, with
-// encoding/json's meaning otherwise: member names matched ignoring case,
+// encoding/json's meaning otherwise: member names matched ignoring case
+// only (strings.EqualFold: "host_name" and "host-name" are not "hostname"),
 // invalid UTF-8 replaced. Names given twice are let through here:
 // scanMembers reports them first, with encoding/json's rules for which
 // names are the same.
 var strictOptions = jsonv2.JoinOptions(
 	jsonv2.RejectUnknownMembers(true),
 	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
 	jsontext.AllowDuplicateNames(true),
 	jsontext.AllowInvalidUTF8(true),
 )

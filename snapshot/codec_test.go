@@ -94,6 +94,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "second host", doc: strings.Replace(good, `"sources"`, `"host": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "host: duplicate member", wantLine: 12},
 		{name: "second host, other case", doc: strings.Replace(good, `"sources"`, `"HOST": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "HOST: duplicate member"},
 		{name: "second host, escaped", doc: strings.Replace(good, `"sources"`, `"h\u006fst": {"hostname": "other", "addresses": []}, "sources"`, 1), want: "host: duplicate member"},
+		// Names match as encoding/json matches them: ignoring case only, not
+		// '_' or '-' (go-json-experiment's default would take these).
+		{name: "look-alike name", doc: strings.Replace(good, `"scanned_at"`, `"scanned-at"`, 1), want: `unknown field "scanned-at" in the document`},
+		{name: "look-alike name, no delimiter", doc: strings.Replace(good, `"scanned_at"`, `"scannedat"`, 1), want: `unknown field "scannedat" in the document`},
+		{name: "look-alike second member", doc: strings.Replace(good, `"hostgroup"`, `"host-name": "evil", "hostgroup"`, 1), want: `unknown field "host-name" in /host`},
 		{name: "nested duplicate", doc: strings.Replace(good, `"sockets": 2`, `"sockets": 2, "Sockets": 900`, 1), want: "connections[0].Sockets: duplicate member"},
 		// An object of more members than planet ever writes is refused
 		// before decoding (a decoded map costs five times its text).

@@ -2,45 +2,24 @@ package fleet
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/snapshot"
+	"github.com/planetdeps/planet/internal/snapfixtures"
 )
 
 // The snapshots these tests read, built the way graph's tests build them.
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// host builds a snapshot; conns are added with up/down.
-func host(name, hostgroup, addr string, at time.Time, conns ...snapshot.Connection) *snapshot.Snapshot {
-	h := snapshot.Host{Hostname: name, Hostgroup: hostgroup}
-	if addr != "" {
-		h.Addresses = []netip.Addr{netip.MustParseAddr(addr)}
-	}
-	return &snapshot.Snapshot{
-		Schema: snapshot.Schema, PlanetVersion: "test", ScannedAt: at, Host: h,
-		Sources:     []snapshot.Source{{Name: snapshot.SourceSockets, OK: true}},
-		Listeners:   []snapshot.Listener{},
-		Connections: conns,
-	}
-}
-
-func conn(dir snapshot.Direction, port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return snapshot.Connection{Direction: dir, Protocol: "tcp", Port: port, Process: process,
-		RemoteIP: netip.MustParseAddr(remote), RemoteHostgroup: remoteHG, Sockets: sockets}
-}
-
-func up(port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return conn(snapshot.Upstream, port, process, remote, remoteHG, sockets)
-}
-
-func down(port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return conn(snapshot.Downstream, port, process, remote, remoteHG, sockets)
-}
+// The snapshot builders graph's and fleet's tests share.
+var (
+	host = snapfixtures.Host
+	up   = snapfixtures.Up
+	down = snapfixtures.Down
+)
 
 // describeEdges renders a graph's edges compactly.
 func describeEdges(g *graph.Graph) (edges []string) {

@@ -12,38 +12,20 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/internal/golden"
+	"github.com/planetdeps/planet/internal/snapfixtures"
 
 	"github.com/planetdeps/planet/snapshot"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// host builds a snapshot; conns are added with up/down.
-func host(name, hostgroup, addr string, at time.Time, conns ...snapshot.Connection) *snapshot.Snapshot {
-	h := snapshot.Host{Hostname: name, Hostgroup: hostgroup}
-	if addr != "" {
-		h.Addresses = []netip.Addr{netip.MustParseAddr(addr)}
-	}
-	return &snapshot.Snapshot{
-		Schema: snapshot.Schema, PlanetVersion: "test", ScannedAt: at, Host: h,
-		Sources:     []snapshot.Source{{Name: snapshot.SourceSockets, OK: true}},
-		Listeners:   []snapshot.Listener{},
-		Connections: conns,
-	}
-}
-
-func conn(dir snapshot.Direction, proto string, port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return snapshot.Connection{Direction: dir, Protocol: proto, Port: port, Process: process,
-		RemoteIP: netip.MustParseAddr(remote), RemoteHostgroup: remoteHG, Sockets: sockets}
-}
-
-func up(port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return conn(snapshot.Upstream, "tcp", port, process, remote, remoteHG, sockets)
-}
-
-func down(port uint16, process, remote, remoteHG string, sockets int) snapshot.Connection {
-	return conn(snapshot.Downstream, "tcp", port, process, remote, remoteHG, sockets)
-}
+// The snapshot builders graph's and fleet's tests share.
+var (
+	host = snapfixtures.Host
+	conn = snapfixtures.Conn
+	up   = snapfixtures.Up
+	down = snapfixtures.Down
+)
 
 // forwarded is a published-port record made from conntrack flows: this
 // host takes port from client and forwards it to backend:bport.

@@ -16,8 +16,8 @@ import (
 
 func TestTextfileExpfmt(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			s := fx.snap()
+		t.Run(fx.Name, func(t *testing.T) {
+			s := fx.Snap()
 			checkExpfmt(t, textfileFor(t, s), s)
 		})
 	}

@@ -7,31 +7,16 @@ import (
 
 	goldenfile "github.com/planetdeps/planet/internal/golden"
 	"github.com/planetdeps/planet/internal/snapfixtures"
-	"github.com/planetdeps/planet/snapshot"
 )
 
 // The snapshots the textfile writer is tested with (internal/snapfixtures).
 var (
-	fixtures  = fixtureList()
+	fixtures  = snapfixtures.All
 	realistic = snapfixtures.Realistic
 	hostile   = snapfixtures.Hostile
 	minimal   = snapfixtures.Minimal
 	windowed  = snapfixtures.Windowed
 )
-
-// fixture is a snapfixtures.Fixture with the field names the tests use.
-type fixture struct {
-	name string
-	snap func() *snapshot.Snapshot
-}
-
-func fixtureList() []fixture {
-	out := make([]fixture, len(snapfixtures.All))
-	for i, f := range snapfixtures.All {
-		out[i].name, out[i].snap = f.Name, f.Snap
-	}
-	return out
-}
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 

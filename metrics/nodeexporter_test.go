@@ -42,8 +42,8 @@ func TestNodeExporterTextfile(t *testing.T) {
 	})
 
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			s := fx.snap()
+		t.Run(fx.Name, func(t *testing.T) {
+			s := fx.Snap()
 			if err := WriteTextfileDir(dir, s); err != nil {
 				t.Fatal(err)
 			}

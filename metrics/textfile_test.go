@@ -28,8 +28,8 @@ func textfileFor(t *testing.T, s *snapshot.Snapshot) []byte {
 
 func TestTextfileGolden(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			golden(t, fx.name+".prom.golden", textfileFor(t, fx.snap()))
+		t.Run(fx.Name, func(t *testing.T) {
+			golden(t, fx.Name+".prom.golden", textfileFor(t, fx.Snap()))
 		})
 	}
 }
@@ -49,8 +49,8 @@ func TestTextfilePromtool(t *testing.T) {
 		t.Fatalf("promtool accepted a lint problem (err %v, output %q)", err, out)
 	}
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			if out, err := check(textfileFor(t, fx.snap())); err != nil || len(out) > 0 {
+		t.Run(fx.Name, func(t *testing.T) {
+			if out, err := check(textfileFor(t, fx.Snap())); err != nil || len(out) > 0 {
 				t.Fatalf("promtool check metrics: %v\n%s", err, out)
 			}
 		})
@@ -62,8 +62,8 @@ func TestTextfilePromtool(t *testing.T) {
 // family twice, no series twice, series sorted, no timestamps.
 func TestTextfileStructure(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			out := string(textfileFor(t, fx.snap()))
+		t.Run(fx.Name, func(t *testing.T) {
+			out := string(textfileFor(t, fx.Snap()))
 			if !strings.HasSuffix(out, "\n") {
 				t.Fatal("output does not end in a newline")
 			}

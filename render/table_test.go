@@ -16,12 +16,12 @@ import (
 
 func TestTableGolden(t *testing.T) {
 	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
+		t.Run(fx.Name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := Table(&buf, fx.snap()); err != nil {
+			if err := Table(&buf, fx.Snap()); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, fx.name+".table.golden", buf.Bytes())
+			golden(t, fx.Name+".table.golden", buf.Bytes())
 		})
 	}
 }

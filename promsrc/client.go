@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -64,11 +65,30 @@ type client struct {
 	maxQueries int
 	backoff    time.Duration
 	at         time.Time
+	opt        func(Setting) string // names a setting in errors
 
+	// mu guards what queries in flight at once share: the count of queries
+	// sent, the warnings seen, and the calls of notes.
+	mu       sync.Mutex
 	queries  int
 	warnings map[string]bool
 	notes    func(msg string)
-	opt      func(Setting) string // names a setting in errors
+}
+
+// note passes a note about the answers on, if anyone listens.
+func (c *client) note(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.notes != nil {
+		c.notes(msg)
+	}
+}
+
+// sent is the number of queries sent so far.
+func (c *client) sent() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queries
 }
 
 func newClient(opts Options, token string) (*client, error) {
@@ -169,16 +189,11 @@ func sameOrigin(origin string, credentials bool, next func(*http.Request, []*htt
 
 // apiResponse is the envelope of every API answer.
 type apiResponse struct {
-	Status    string          `json:"status"`
-	Data      json.RawMessage `json:"data"`
-	ErrorType string          `json:"errorType"`
-	Error     string          `json:"error"`
-	Warnings  []string        `json:"warnings"`
-}
-
-type vectorData struct {
-	ResultType string   `json:"resultType"`
-	Result     []series `json:"result"`
+	Status    string         `json:"status"`
+	Data      jsontext.Value `json:"data"`
+	ErrorType string         `json:"errorType"`
+	Error     string         `json:"error"`
+	Warnings  []string       `json:"warnings"`
 }
 
 // series is one element of an instant vector: labels and [time, "value"].
@@ -201,11 +216,10 @@ func (s series) value() (float64, error) {
 	return strconv.ParseFloat(v, 64)
 }
 
-// answerOptions decode an answer's data with go-json-experiment/json (one
-// pass, about twice as fast as encoding/json on label maps;
-// BenchmarkDecodeVector) as leniently as encoding/json: names matched
-// ignoring case only (not '_' or '-'), a name given twice keeps the last,
-// invalid UTF-8 replaced.
+// answerOptions decode an answer's envelope, and the strings in it that
+// hold escapes, with go-json-experiment/json as leniently as encoding/json:
+// names matched ignoring case only (not '_' or '-'), a name given twice
+// keeps the last, invalid UTF-8 replaced.
 var answerOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(true),
 	jsonv1.MatchCaseSensitiveDelimiter(true),
@@ -213,15 +227,8 @@ var answerOptions = jsonv2.JoinOptions(
 	jsontext.AllowInvalidUTF8(true),
 )
 
-// decodeVector decodes an instant query's data.
-func decodeVector(data []byte) (vectorData, error) {
-	var vec vectorData
-	err := jsonv2.Unmarshal(data, &vec, answerOptions)
-	return vec, err
-}
-
 // query runs one instant query and returns its vector.
-func (c *client) query(ctx context.Context, expr string) ([]series, error) {
+func (c *client) query(ctx context.Context, expr string) (*vector, error) {
 	body, err := c.post(ctx, expr)
 	if err != nil {
 		return nil, err
@@ -230,20 +237,23 @@ func (c *client) query(ctx context.Context, expr string) ([]series, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(err.Error()))
 	}
-	if vec.ResultType != "vector" {
-		return nil, fmt.Errorf("prometheus %s: %w: result type %q for %s, want vector", c.name, ErrProtocol, vec.ResultType, expr)
+	if vec.resultType != "vector" {
+		return nil, fmt.Errorf("prometheus %s: %w: result type %q for %s, want vector", c.name, ErrProtocol, vec.resultType, expr)
 	}
-	return vec.Result, nil
+	return vec, nil
 }
 
 // post sends one query, retrying 503 and 429 with exponential backoff (or
 // the server's Retry-After, capped), and returns the envelope's data.
-func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error) {
+func (c *client) post(ctx context.Context, expr string) (jsontext.Value, error) {
+	c.mu.Lock()
 	if c.maxQueries > 0 && c.queries >= c.maxQueries {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("prometheus %s: %w: %d queries sent, the limit (%s); %s",
-			c.name, ErrTooManyQueries, c.queries, c.opt(SettingMaxQueries), c.tooManyHint())
+			c.name, ErrTooManyQueries, c.maxQueries, c.opt(SettingMaxQueries), c.tooManyHint())
 	}
 	c.queries++
+	c.mu.Unlock()
 	form := url.Values{
 		"query":   {expr},
 		"time":    {formatTime(c.at)},
@@ -277,7 +287,7 @@ func (c *client) post(ctx context.Context, expr string) (json.RawMessage, error)
 // does not stall a CI job.
 const maxRetryAfter = 10 * time.Second
 
-func (c *client) once(parent context.Context, form url.Values, expr string) (json.RawMessage, time.Duration, error) {
+func (c *client) once(parent context.Context, form url.Values, expr string) (jsontext.Value, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
@@ -343,10 +353,11 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		return nil, 0, c.tooLarge("more", expr)
 	}
 	var env apiResponse
-	if err := json.Unmarshal(body, &env); err != nil || env.Status == "" {
+	if err := jsonv2.Unmarshal(body, &env, answerOptions); err != nil || env.Status == "" {
 		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s: %q (is the URL the server's base URL?)",
 			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), excerpt(body))
 	}
+	c.mu.Lock()
 	for _, w := range env.Warnings {
 		w = serverText(w)
 		if !c.warnings[w] && len(c.warnings) < maxWarnings {
@@ -356,6 +367,7 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 			}
 		}
 	}
+	c.mu.Unlock()
 	if env.Status != "success" {
 		kind, msg := serverText(env.ErrorType), serverText(env.Error)
 		switch resp.StatusCode {

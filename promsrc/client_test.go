@@ -1,7 +1,6 @@
 package promsrc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,61 +146,6 @@ func TestNewClientURL(t *testing.T) {
 			t.Errorf("%s: %v %q %q", tt.in, err, c.endpoint, c.name)
 		}
 	}
-}
-
-// BenchmarkDecodeVector decodes an answer of 20,000 planet_upstream series
-// (the default MaxSeries) and parses each value, as query does, side by
-// side with encoding/json doing the same:
-//
-//	go test ./promsrc -run '^$' -bench DecodeVector -benchmem
-func BenchmarkDecodeVector(b *testing.B) {
-	var buf bytes.Buffer
-	buf.WriteString(`{"resultType":"vector","result":[`)
-	for i := range 20000 {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		fmt.Fprintf(&buf, `{"metric":{"instance":"host-%d.example.com:9100","job":"node","local_address":"10.%d.%d.%d","local_hostgroup":"web","port":"%d","process_name":"app","protocol":"tcp","remote_address":"10.9.%d.%d","remote_hostgroup":"db","workload":""},"value":[1764500000.123,"%d"]}`,
-			i/200, i/65536%256, i/256%256, i%256, 1000+i%50, i/256%256, i%256, 1+i%7)
-	}
-	buf.WriteString(`]}`)
-	body := buf.Bytes()
-	check := func(b *testing.B, vec vectorData, value func(series) (float64, error)) {
-		if len(vec.Result) != 20000 {
-			b.Fatalf("%d series", len(vec.Result))
-		}
-		for _, s := range vec.Result {
-			if _, err := value(s); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.Run("encoding/json", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			var vec vectorData
-			if err := json.Unmarshal(body, &vec); err != nil {
-				b.Fatal(err)
-			}
-			check(b, vec, func(s series) (float64, error) {
-				var v string
-				if err := json.Unmarshal(s.Value[1], &v); err != nil {
-					return 0, err
-				}
-				return strconv.ParseFloat(v, 64)
-			})
-		}
-	})
-	b.Run("client", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			vec, err := decodeVector(body)
-			if err != nil {
-				b.Fatal(err)
-			}
-			check(b, vec, series.value)
-		}
-	})
 }
 
 // TestSeriesValue: a sample's value, parsed in place when it is a plain

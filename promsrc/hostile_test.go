@@ -517,8 +517,10 @@ func TestQueryLimits(t *testing.T) {
 			wantErr: ErrTooManyQueries, wantMsg: []string{"400 queries", "Options.MaxSeries 100"}, maxRequests: 10},
 		{name: "a lower limit", api: &fakeAPI{series: oneHost("1", "1", now, "0")}, opts: Options{MaxQueries: 5},
 			wantErr: ErrTooManyQueries, wantMsg: []string{"5 queries sent", "Options.MaxQueries"}, maxRequests: 5},
+		// Answers that take 100ms each: within 350ms, at most 4 rounds of
+		// Options.Parallel queries in flight.
 		{name: "deadline", api: &fakeAPI{series: oneHost("1", "1", now, "0"), delay: 100 * time.Millisecond},
-			opts: Options{Deadline: 350 * time.Millisecond}, wantErr: ErrDeadline, wantMsg: []string{"350ms", "Options.Deadline", "queries sent"}, maxRequests: 4},
+			opts: Options{Deadline: 350 * time.Millisecond}, wantErr: ErrDeadline, wantMsg: []string{"350ms", "Options.Deadline", "queries sent"}, maxRequests: 4 * DefaultParallel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

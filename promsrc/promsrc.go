@@ -89,6 +89,11 @@ type Options struct {
 	// server (or proxy) claiming absurd counts would otherwise drive
 	// thousands of them. A plan that cannot fit is refused before it starts.
 	MaxQueries int
+	// Parallel is the most queries in flight at once (default 3): sent, or
+	// answered and not yet folded in. The server evaluates the next ones
+	// while planet decodes an answer; each holds at most one answer (of
+	// about MaxSeries series) in memory.
+	Parallel int
 	// Deadline bounds the whole merge, every query and retry included
 	// (default 10m); Timeout bounds each request within it.
 	Deadline time.Duration
@@ -133,6 +138,7 @@ const (
 	DefaultMaxSeries        = 20000
 	DefaultMaxResponseBytes = 64 << 20
 	DefaultMaxQueries       = 200
+	DefaultParallel         = 3
 	DefaultDeadline         = 10 * time.Minute
 	DefaultRetries          = 3
 	DefaultRetryBackoff     = 500 * time.Millisecond
@@ -159,6 +165,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Deadline <= 0 {
 		o.Deadline = DefaultDeadline
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
 	}
 	switch {
 	case o.Retries == 0:
@@ -252,7 +261,7 @@ func stream(ctx context.Context, opts Options, clock time.Time, declare func(sna
 			notes = append(notes, graph.Note{Level: n.Level, Name: c.name, Msg: n.Msg})
 		}
 	}
-	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries}
+	f := &fetcher{c: c, sel: sel, window: promDuration(opts.Lookback), maxSeries: opts.MaxSeries, parallel: opts.Parallel}
 	r := newRebuilder()
 	r.census = true
 	hosts, err := func() ([]*hostAcc, error) {
@@ -283,12 +292,12 @@ func stream(ctx context.Context, opts Options, clock time.Time, declare func(sna
 	named(r.skipNotes())
 	if err != nil {
 		if errors.Is(err, ErrDeadline) {
-			err = fmt.Errorf("%w (%d queries sent)", err, c.queries)
+			err = fmt.Errorf("%w (%d queries sent)", err, c.sent())
 		}
 		return notes, err
 	}
 	notes = append(notes, graph.Note{Level: graph.Info, Name: c.name, Msg: fmt.Sprintf(
-		"%d hosts from %d queries at %s over %s", len(hosts), c.queries, opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
+		"%d hosts from %d queries at %s over %s", len(hosts), c.sent(), opts.Time.UTC().Format(time.RFC3339), opts.Lookback)})
 	return notes, nil
 }
 
@@ -301,19 +310,20 @@ var censusLabels = []string{metrics.LabelInstance, metrics.LabelLocalAddress, me
 // set, a few per host) into r: hostAcc.series, and the counts hostAcc.ident
 // settles the host record by.
 func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
-	for i, fam := range recordFamilies {
-		rows, err := f.c.query(ctx, "count by ("+strings.Join(censusLabels, ", ")+") ("+fam.over+"("+f.selector(fam.name, nil)+"))")
-		if err != nil {
-			return err
-		}
-		for _, s := range rows {
+	expr := func(i int) string {
+		fam := recordFamilies[i]
+		return "count by (" + strings.Join(censusLabels, ", ") + ") (" + fam.over + "(" + f.selector(fam.name, nil) + "))"
+	}
+	return f.c.inOrder(ctx, f.parallel, len(recordFamilies), expr, func(i int, rows *vector) error {
+		fam := recordFamilies[i]
+		return rows.each(func(s series) error {
 			m := s.Metric
 			instance, ok := m[metrics.LabelInstance]
 			if !ok {
 				// Such series are never fetched: every record query asks
 				// for instances by name.
 				r.skip(fam.name, seriesText("count", m)+": no instance label")
-				continue
+				return nil
 			}
 			v, err := s.value()
 			if err != nil {
@@ -341,9 +351,9 @@ func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
 					h.domains[d] += n
 				}
 			}
-		}
-	}
-	return nil
+			return nil
+		})
+	})
 }
 
 // maxBatchHosts bounds the instances one record query names, so its
@@ -404,7 +414,7 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 			covered[i] = len(hosts)
 		}
 	}
-	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+	if left := f.c.maxQueries - f.c.sent(); f.c.maxQueries > 0 && need > left {
 		return fmt.Errorf("prometheus %s: %w: the server counts %d record series of %d hosts, which take %d queries of at most %s %d series; %d of the limit (%s %d) are left; %s",
 			f.c.name, ErrTooManyQueries, total, len(hosts), need, f.c.opt(SettingMaxSeries), f.maxSeries, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
 	}
@@ -433,36 +443,6 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 		}
 		steps = append(steps, step{family: fi, ready: slices.Min(covered), sp: sp})
 	}
-	// One query is in flight while the answer before it is folded in and
-	// its complete hosts merged: Prometheus evaluates while planet decodes.
-	type answer struct {
-		res []series
-		err error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	answers := make(chan answer)
-	// On any return, the query goroutine is stopped and waited for: it
-	// counts queries and adds notes that the caller reads after.
-	defer func() {
-		cancel()
-		for range answers {
-		}
-	}()
-	go func() {
-		defer close(answers)
-		for _, st := range steps {
-			fam := recordFamilies[st.family]
-			res, err := f.c.query(ctx, fam.over+"("+f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)})+")")
-			select {
-			case answers <- answer{res, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
 	done := 0
 	merge := func(ready int) error {
 		for _, h := range hosts[done:ready] {
@@ -481,34 +461,37 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 	if len(steps) == 0 {
 		return merge(len(hosts))
 	}
-	for _, st := range steps {
-		a, ok := <-answers
-		if !ok {
-			return context.Cause(ctx)
-		}
-		if a.err != nil {
-			return a.err
-		}
+	// Several queries are in flight while the answers before them are
+	// folded in and their complete hosts merged: Prometheus evaluates
+	// while planet decodes.
+	expr := func(i int) string {
+		st := steps[i]
+		fam := recordFamilies[st.family]
+		return fam.over + "(" + f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)}) + ")"
+	}
+	return f.c.inOrder(ctx, f.parallel, len(steps), expr, func(i int, res *vector) error {
+		st := steps[i]
 		fam := recordFamilies[st.family]
 		in := make(map[string]bool, len(st.sp.names))
 		for _, n := range st.sp.names {
 			in[n] = true
 		}
-		for _, s := range a.res {
+		err := res.each(func(s series) error {
 			// A server applying the matcher sends no other instance;
 			// one that does is not let grow a host outside the batch.
 			if !in[s.Metric[metrics.LabelInstance]] {
-				continue
+				return nil
 			}
 			if msg := r.add(fam.name, s); msg != "" {
 				r.skip(fam.name, seriesText(fam.name, s.Metric)+": "+msg)
 			}
-		}
-		if err := merge(st.ready); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-	}
-	return nil
+		return merge(st.ready)
+	})
 }
 
 func cmpOr(s, def string) string {
@@ -595,6 +578,7 @@ type fetcher struct {
 	sel       string
 	window    string
 	maxSeries int
+	parallel  int // queries in flight at once (Options.Parallel)
 }
 
 func (f *fetcher) selector(metric string, extra []string) string {
@@ -617,10 +601,10 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		if err != nil {
 			return err
 		}
-		for _, s := range res {
+		return res.each(func(s series) error {
 			fn(s)
-		}
-		return nil
+			return nil
+		})
 	}
 	if len(split) == 0 {
 		return data(extra)
@@ -634,9 +618,9 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		value string
 		n     int
 	}
-	groups := make([]group, 0, len(counts))
+	groups := make([]group, 0, counts.len())
 	total := 0
-	for _, s := range counts {
+	err = counts.each(func(s series) error {
 		v, err := s.value()
 		if err != nil {
 			return fmt.Errorf("prometheus %s: %w: %s", f.c.name, ErrProtocol, serverText(err.Error()))
@@ -651,6 +635,10 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 		}
 		groups = append(groups, group{s.Metric[label], n})
 		total += n
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if total == 0 {
 		return nil
@@ -677,7 +665,7 @@ func (f *fetcher) fetch(ctx context.Context, fam family, extra, split []string, 
 			fill += g.n
 		}
 	}
-	if left := f.c.maxQueries - f.c.queries; f.c.maxQueries > 0 && need > left {
+	if left := f.c.maxQueries - f.c.sent(); f.c.maxQueries > 0 && need > left {
 		return fmt.Errorf("prometheus %s: %w: the server counts %d %s series in %d groups by %s (%d of them above %s %d), which takes at least %d more queries; %d of the limit (%s %d) are left; %s",
 			f.c.name, ErrTooManyQueries, total, fam.name, len(groups), label, big, f.c.opt(SettingMaxSeries), f.maxSeries, need, left, f.c.opt(SettingMaxQueries), f.c.maxQueries, f.c.tooManyHint())
 	}
@@ -717,9 +705,7 @@ func (c *client) tooManyHint() string {
 
 // warn passes a note about the answers on, if anyone listens.
 func (f *fetcher) warn(msg string) {
-	if f.c.notes != nil {
-		f.c.notes(msg)
-	}
+	f.c.note(msg)
 }
 
 // maxCount is the largest series count or socket count taken as one: far

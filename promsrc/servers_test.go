@@ -190,7 +190,9 @@ func instantValue(t testing.TB, base, expr string) string {
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Data vectorData `json:"data"`
+		Data struct {
+			Result []series `json:"result"`
+		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		t.Fatal(err)

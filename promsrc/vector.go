@@ -16,11 +16,13 @@ import (
 // vector is an instant query's result, decoded in one pass over the
 // answer's data without a map or a string per series: every series' label
 // names and values are pairs in one slice, each distinct string is one
-// string for the whole answer, and the samples' raw JSON sits in one
+// string for the whole answer (labels are indexes of them), and the
+// samples' raw JSON sits in one
 // buffer. each hands the series out one at a time.
 type vector struct {
 	resultType string
-	labels     []string // name, value, name, value... of every series in turn
+	strs       []string // every distinct string of the answer, once
+	labels     []uint32 // name, value, name, value... of every series in turn, as indexes of strs
 	raw        []byte   // the samples' [time, "value"] elements, as sent
 	series     []vseries
 }
@@ -41,7 +43,7 @@ func (v *vector) each(fn func(series) error) error {
 	for _, s := range v.series {
 		clear(m)
 		for i := s.lo; i < s.hi; i += 2 {
-			m[v.labels[i]] = v.labels[i+1]
+			m[v.strs[v.labels[i]]] = v.strs[v.labels[i+1]]
 		}
 		if err := fn(series{Metric: m, Value: [2]json.RawMessage{v.raw[s.t0:s.t1:s.t1], v.raw[s.v0:s.v1:s.v1]}}); err != nil {
 			return err
@@ -59,12 +61,12 @@ func (v *vector) each(fn func(series) error) error {
 // the series by its index.
 func decodeVector(data []byte) (*vector, error) {
 	d := vectorDecoder{
-		dec:  jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
-		strs: map[string]string{},
-		// Room for the labels of a typical answer (a label name and
-		// value take 20-30 bytes of JSON), so they are not copied as
+		dec: jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		ids: map[string]uint32{},
+		// Room for the labels of a typical answer (a label name or
+		// value takes 10-15 bytes of JSON), so they are not copied as
 		// they grow.
-		vec: vector{labels: make([]string, 0, len(data)/24)},
+		vec: vector{labels: make([]uint32, 0, len(data)/10)},
 	}
 	if err := d.top(); err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func decodeVector(data []byte) (*vector, error) {
 
 type vectorDecoder struct {
 	dec     *jsontext.Decoder
-	strs    map[string]string // every distinct string of the answer, once
+	ids     map[string]uint32 // the index in vec.strs of every distinct string
 	nameBuf []byte
 	vec     vector
 }
@@ -132,29 +134,36 @@ func (d *vectorDecoder) more() (bool, error) {
 	return true, nil
 }
 
+// intern is the index of b's string in vec.strs.
+func (d *vectorDecoder) intern(b []byte) uint32 {
+	id, ok := d.ids[string(b)]
+	if !ok {
+		id = uint32(len(d.vec.strs))
+		s := string(b)
+		d.vec.strs = append(d.vec.strs, s)
+		d.ids[s] = id
+	}
+	return id
+}
+
 // str reads a string (or null, as ""), interned.
-func (d *vectorDecoder) str(what string) (string, error) {
+func (d *vectorDecoder) str(what string) (uint32, error) {
 	raw, err := d.dec.ReadValue()
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	switch raw.Kind() {
 	case 'n':
-		return "", nil
+		return d.intern(nil), nil
 	case '"':
 	default:
-		return "", &semantic{what + ": want a string, got " + kindName(raw.Kind())}
+		return 0, &semantic{what + ": want a string, got " + kindName(raw.Kind())}
 	}
 	b, err := unquote(raw)
 	if err != nil {
-		return "", &semantic{what + ": " + err.Error()}
+		return 0, &semantic{what + ": " + err.Error()}
 	}
-	s, ok := d.strs[string(b)]
-	if !ok {
-		s = string(b)
-		d.strs[s] = s
-	}
-	return s, nil
+	return d.intern(b), nil
 }
 
 func (d *vectorDecoder) top() error {
@@ -166,7 +175,10 @@ func (d *vectorDecoder) top() error {
 		}
 		switch {
 		case is(name, "resultType"):
-			d.vec.resultType, err = d.str("resultType")
+			var t uint32
+			if t, err = d.str("resultType"); err == nil {
+				d.vec.resultType = d.vec.strs[t]
+			}
 		case is(name, "result"):
 			// A second result replaces the first, as a name given twice
 			// keeps the last.
@@ -229,14 +241,10 @@ func (d *vectorDecoder) metric() error {
 		if label, ok, err = d.name(".metric"); !ok || err != nil {
 			break
 		}
-		l, seen := d.strs[string(label)]
-		if !seen {
-			l = string(label)
-			d.strs[l] = l
-		}
-		var v string
+		l := d.intern(label)
+		var v uint32
 		if v, err = d.str(""); err != nil {
-			return at(".metric."+strconv.Quote(l), err)
+			return at(".metric."+strconv.Quote(d.vec.strs[l]), err)
 		}
 		d.vec.labels = append(d.vec.labels, l, v)
 	}

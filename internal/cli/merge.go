@@ -100,6 +100,7 @@ func (a *app) mergeOptions(paths []string) (mergeOptions, error) {
 			Timeout:         a.v.GetDuration("prometheus-timeout"),
 			MaxSeries:       a.v.GetInt("prometheus-max-series"),
 			MaxQueries:      a.v.GetInt("prometheus-max-queries"),
+			Parallel:        a.v.GetInt("prometheus-parallel"),
 			Deadline:        a.v.GetDuration("prometheus-deadline"),
 			Names:           promsrcFlag,
 		}
@@ -161,6 +162,7 @@ func mergeFlags(c *cobra.Command) {
 	f.Duration("prometheus-timeout", promsrc.DefaultTimeout, "with --prometheus: limit for each request")
 	f.Int("prometheus-max-series", promsrc.DefaultMaxSeries, "with --prometheus: split queries so none returns more series than this")
 	f.Int("prometheus-max-queries", promsrc.DefaultMaxQueries, "with --prometheus: most queries one merge sends")
+	f.Int("prometheus-parallel", promsrc.DefaultParallel, "with --prometheus: most queries in flight at once (each holds one answer in memory)")
 	f.Duration("prometheus-deadline", promsrc.DefaultDeadline, "with --prometheus: limit for the whole merge, every query included")
 }
 

@@ -38,7 +38,9 @@
 // family is fetched in batches of instances, in order, of at most
 // Options.MaxSeries series (instance=~"a|b|..."); a host whose every
 // family's batch is in goes to the merger at once and is let go, so memory
-// holds about one batch of series and the graph, not the fleet.
+// holds a few batches of series and the graph, not the fleet. Up to
+// Options.Parallel queries are in flight at once, their answers folded in
+// order: the server evaluates the next ones while planet decodes.
 package promsrc
 
 import (
@@ -399,7 +401,8 @@ func spans(hosts []*hostAcc, family, maxSeries int) []span {
 // it starts. The family whose batches cover the fewest hosts is fetched
 // next, and every host all families have covered is complete: its snapshot
 // is rebuilt, passed to add and let go. So memory holds the hosts between
-// the families' fronts, about one batch of series.
+// the families' fronts, about one batch of series, and the answers of the
+// f.parallel queries in flight.
 func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, add func(*snapshot.Snapshot) error) error {
 	plans := make([][]span, len(recordFamilies))
 	covered := make([]int, len(recordFamilies)) // hosts[:covered[i]] have family i in

@@ -4,6 +4,10 @@
 # Usage: scripts/bench-prom-merge.sh [HOSTS]   (default 10000; takes minutes)
 # PLANET_BENCH_TIMEOUT sets --prometheus-timeout (default 5m: on a cold TSDB a
 # count over a million series takes longer than the 30s default).
+# PLANET_BENCH_RUNS (default 1) repeats the merges, alternating, on the same
+# fleet and server. Each round runs the file merge, then --prometheus with
+# one query in flight (--prometheus-parallel 1, as before issue 21's
+# parallel queries), then with the default.
 # Needs prometheus and promtool (apt-get install prometheus) and GNU time.
 #
 # The fleet's textfiles are loaded the fast honest way: rendered as the
@@ -54,25 +58,33 @@ measure() { # name, command...
   local before; before=$(promcpu)
   /usr/bin/time -f '%e %U %S %M' -o "$out/time" "$@" 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
   read -r secs user sys kib < "$out/time"
-  printf '%-28s %8.2f s wall %8.2f s CPU %10d KiB peak RSS; Prometheus %6.2f s CPU\n' "$name" "$secs" \
+  printf '%-44s %8.2f s wall %8.2f s CPU %10d KiB peak RSS; Prometheus %6.2f s CPU\n' "$name" "$secs" \
     "$(echo "$user + $sys" | bc)" "$kib" "$(echo "$(promcpu) - $before" | bc)"
 }
-echo "== merge"
-measure "planet merge DIR" "$out/planet" merge "$out/fleet" -o "$out/files.json"
-measure "planet merge --prometheus" "$out/planet" merge --prometheus "http://127.0.0.1:$port" \
-  --selector '{job="node"}' --time "$((at + 60))" --lookback 1h \
-  --prometheus-timeout "${PLANET_BENCH_TIMEOUT:-5m}" -o "$out/prom.json"
-grep -o 'hosts from [0-9]* queries' "$out/planet merge --prometheus.log" || true
-echo "Prometheus peak RSS after the merge: $(grep VmHWM /proc/$prom/status | awk '{print $2, $3}')"
+prommerge() { # name, output, extra flags...
+  local name=$1 graph=$2; shift 2
+  measure "$name" "$out/planet" merge --prometheus "http://127.0.0.1:$port" \
+    --selector '{job="node"}' --time "$((at + 60))" --lookback 1h \
+    --prometheus-timeout "${PLANET_BENCH_TIMEOUT:-5m}" "$@" -o "$out/$graph"
+  grep -o 'hosts from [0-9]* queries' "$out/$name.log" || true
+}
+for round in $(seq "${PLANET_BENCH_RUNS:-1}"); do
+  echo "== merge, round $round (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  measure "planet merge DIR" "$out/planet" merge "$out/fleet" -o "$out/files.json"
+  prommerge "planet merge --prometheus (1 in flight)" prom1.json --prometheus-parallel 1
+  prommerge "planet merge --prometheus" prom.json
+done
+echo "Prometheus peak RSS after the merges: $(grep VmHWM /proc/$prom/status | awk '{print $2, $3}')"
 
-python3 - "$out/files.json" "$out/prom.json" <<'PY'
+python3 - "$out/files.json" "$out/prom1.json" "$out/prom.json" <<'PY'
 import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-for g in (a, b):
+a, *bs = (json.load(open(p)) for p in sys.argv[1:])
+for g in (a, *bs):
     for e in g["edges"]:
         e.pop("port_bytes_to_server", None); e.pop("port_bytes_to_client", None)
+same = all(a == b for b in bs)
 print(f"graphs: {len(a['nodes'])} nodes, {len(a['edges'])} edges from files; "
-      f"{len(b['nodes'])} nodes, {len(b['edges'])} edges from Prometheus; "
-      + ("equal on the fields both carry" if a == b else "DIFFERENT"))
-sys.exit(0 if a == b else 1)
+      + "; ".join(f"{len(b['nodes'])} nodes, {len(b['edges'])} edges" for b in bs) + " from Prometheus; "
+      + ("equal on the fields both carry" if same else "DIFFERENT"))
+sys.exit(0 if same else 1)
 PY

@@ -187,15 +187,6 @@ func sameOrigin(origin string, credentials bool, next func(*http.Request, []*htt
 	}
 }
 
-// apiResponse is the envelope of every API answer.
-type apiResponse struct {
-	Status    string         `json:"status"`
-	Data      jsontext.Value `json:"data"`
-	ErrorType string         `json:"errorType"`
-	Error     string         `json:"error"`
-	Warnings  []string       `json:"warnings"`
-}
-
 // series is one element of an instant vector: labels and [time, "value"].
 type series struct {
 	Metric map[string]string  `json:"metric"`
@@ -233,10 +224,7 @@ func (c *client) query(ctx context.Context, expr string) (*vector, error) {
 	if err != nil {
 		return nil, err
 	}
-	vec, err := decodeVector(body)
-	if err != nil {
-		return nil, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(err.Error()))
-	}
+	vec := body
 	if vec.resultType != "vector" {
 		return nil, fmt.Errorf("prometheus %s: %w: result type %q for %s, want vector", c.name, ErrProtocol, vec.resultType, expr)
 	}
@@ -245,7 +233,7 @@ func (c *client) query(ctx context.Context, expr string) (*vector, error) {
 
 // post sends one query, retrying 503 and 429 with exponential backoff (or
 // the server's Retry-After, capped), and returns the envelope's data.
-func (c *client) post(ctx context.Context, expr string) (jsontext.Value, error) {
+func (c *client) post(ctx context.Context, expr string) (*vector, error) {
 	c.mu.Lock()
 	if c.maxQueries > 0 && c.queries >= c.maxQueries {
 		c.mu.Unlock()
@@ -287,7 +275,7 @@ func (c *client) post(ctx context.Context, expr string) (jsontext.Value, error) 
 // does not stall a CI job.
 const maxRetryAfter = 10 * time.Second
 
-func (c *client) once(parent context.Context, form url.Values, expr string) (jsontext.Value, time.Duration, error) {
+func (c *client) once(parent context.Context, form url.Values, expr string) (*vector, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
@@ -339,8 +327,15 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	if resp.ContentLength > c.maxBytes {
 		return nil, 0, c.tooLarge(fmt.Sprintf("%d bytes announced", resp.ContentLength), expr)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
-	if err != nil {
+	// The answer is decoded as it arrives, never held whole.
+	body := &answerReader{r: resp.Body, left: c.maxBytes + 1}
+	env, derr := decodeAnswer(body)
+	if derr != nil {
+		// Read to the size limit, as a whole read would have, so an
+		// answer too large is reported as such.
+		_, _ = io.Copy(io.Discard, body)
+	}
+	if err := body.err; err != nil || derr != nil && ctx.Err() != nil {
 		if parent.Err() != nil {
 			return nil, 0, context.Cause(parent)
 		}
@@ -349,13 +344,12 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 		}
 		return nil, 0, fmt.Errorf("prometheus %s: %w: reading the answer: %s", c.name, ErrUnreachable, serverText(err.Error()))
 	}
-	if int64(len(body)) > c.maxBytes {
+	if body.n > c.maxBytes {
 		return nil, 0, c.tooLarge("more", expr)
 	}
-	var env apiResponse
-	if err := jsonv2.Unmarshal(body, &env, answerOptions); err != nil || env.Status == "" {
+	if derr != nil || env.Status == "" {
 		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s: %q (is the URL the server's base URL?)",
-			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), excerpt(body))
+			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), excerpt(body.head))
 	}
 	c.mu.Lock()
 	for _, w := range env.Warnings {
@@ -380,6 +374,9 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (jso
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s with status success", c.name, ErrProtocol, serverText(resp.Status))
+	}
+	if env.DataErr != nil {
+		return nil, 0, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(env.DataErr.Error()))
 	}
 	return env.Data, 0, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -52,6 +53,124 @@ func (v *vector) each(fn func(series) error) error {
 	return nil
 }
 
+// apiResponse is the envelope of every API answer, its data decoded as a
+// vector.
+type apiResponse struct {
+	Status, ErrorType, Error string
+	Warnings                 []string
+	// Data is the vector, if the data could be read as one; DataErr says
+	// why not (the rest of the answer is read all the same).
+	Data    *vector
+	DataErr error
+}
+
+// answerReader reads an answer's body up to a limit, counting the bytes
+// and keeping the first ones for an error's excerpt.
+type answerReader struct {
+	r    io.Reader
+	left int64  // bytes it may still read: the limit plus one
+	n    int64  // bytes read
+	head []byte // the first maxHead bytes
+	err  error  // the first error reading r, other than io.EOF
+}
+
+const maxHead = 1024
+
+func (a *answerReader) Read(p []byte) (int, error) {
+	if a.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > a.left {
+		p = p[:a.left]
+	}
+	n, err := a.r.Read(p)
+	a.left -= int64(n)
+	a.n += int64(n)
+	if len(a.head) < maxHead {
+		a.head = append(a.head, p[:min(n, maxHead-len(a.head))]...)
+	}
+	if err != nil && err != io.EOF && a.err == nil {
+		a.err = err
+	}
+	return n, err
+}
+
+// decodeAnswer decodes an answer's envelope as it is read, the data as a
+// vector (decodeVector), as leniently as encoding/json into the same shape.
+// A syntax error, a field of the wrong type or data after the envelope is
+// an error; data that is not a vector is DataErr.
+func decodeAnswer(r io.Reader) (apiResponse, error) {
+	var env apiResponse
+	d := newVectorDecoder(jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), 0)
+	str := func(what string) (string, error) {
+		id, err := d.str(what)
+		if err != nil {
+			return "", err
+		}
+		return d.vec.strs[id], nil
+	}
+	ok, err := d.begin('{', "answer")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.name("answer"); !ok || err != nil {
+			break
+		}
+		switch {
+		case is(name, "status"):
+			env.Status, err = str("status")
+		case is(name, "errorType"):
+			env.ErrorType, err = str("errorType")
+		case is(name, "error"):
+			env.Error, err = str("error")
+		case is(name, "warnings"):
+			env.Warnings = env.Warnings[:0]
+			var arr bool
+			arr, err = d.begin('[', "warnings")
+			for arr && err == nil {
+				if arr, err = d.more(); arr && err == nil {
+					var w string
+					w, err = str("warnings")
+					env.Warnings = append(env.Warnings, w)
+				}
+			}
+		case is(name, "data"):
+			// A second data replaces the first.
+			d.vec = vector{strs: d.vec.strs[:0]}
+			clear(d.ids)
+			depth := d.dec.StackDepth()
+			env.Data, env.DataErr = &d.vec, d.top()
+			if env.DataErr != nil {
+				env.Data = nil
+				if se := (*semantic)(nil); !errors.As(env.DataErr, &se) {
+					return env, env.DataErr
+				}
+				// The rest of the data is read past: the envelope may
+				// still say why it is not a vector.
+				for d.dec.StackDepth() > depth {
+					if _, err := d.dec.ReadToken(); err != nil {
+						return env, err
+					}
+				}
+			}
+		default:
+			err = d.dec.SkipValue()
+		}
+	}
+	if err != nil {
+		return env, err
+	}
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return env, fmt.Errorf("data after the answer")
+	}
+	if env.Data != nil {
+		// The strings of the envelope, interned with the data's, stay
+		// with the vector: a few.
+		v := d.vec
+		env.Data = &v
+	}
+	return env, nil
+}
+
 // decodeVector decodes an instant query's data, {"resultType": ...,
 // "result": [{"metric": {...}, "value": [time, "value"]}, ...]}, as
 // leniently as encoding/json would into the same shape: member names
@@ -60,21 +179,20 @@ func (v *vector) each(fn func(series) error) error {
 // that is not a string, or a value that is not a pair, is an error naming
 // the series by its index.
 func decodeVector(data []byte) (*vector, error) {
-	d := vectorDecoder{
-		dec: jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
-		ids: map[string]uint32{},
-		// Room for the labels of a typical answer (a label name or
-		// value takes 10-15 bytes of JSON), so they are not copied as
-		// they grow.
-		vec: vector{labels: make([]uint32, 0, len(data)/10)},
-	}
+	// Room for the labels of a typical answer (a label name or value
+	// takes 10-15 bytes of JSON), so they are not copied as they grow.
+	d := newVectorDecoder(jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), len(data)/10)
 	if err := d.top(); err != nil {
 		return nil, err
 	}
-	if _, err := d.dec.ReadToken(); err == nil {
+	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return nil, fmt.Errorf("data after the top-level value")
 	}
 	return &d.vec, nil
+}
+
+func newVectorDecoder(dec *jsontext.Decoder, labels int) *vectorDecoder {
+	return &vectorDecoder{dec: dec, ids: map[string]uint32{}, vec: vector{labels: make([]uint32, 0, labels)}}
 }
 
 type vectorDecoder struct {

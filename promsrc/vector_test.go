@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -147,8 +149,8 @@ func vectorAnswer(n int) []byte {
 // reads every series' labels and value, three ways side by side:
 // encoding/json (envelope and data), the decoder before (encoding/json
 // for the envelope, go-json-experiment/json into a map per series), and
-// the client's (go-json-experiment/json for the envelope, decodeVector
-// for the data):
+// the client's (decodeAnswer: one streaming pass, labels as indexes of
+// the answer's distinct strings):
 //
 //	go test ./promsrc -run '^$' -bench DecodeVector -benchmem
 func BenchmarkDecodeVector(b *testing.B) {
@@ -209,15 +211,11 @@ func BenchmarkDecodeVector(b *testing.B) {
 	b.Run("client", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			var env apiResponse
-			if err := jsonv2.Unmarshal(body, &env, answerOptions); err != nil {
-				b.Fatal(err)
+			env, err := decodeAnswer(bytes.NewReader(body))
+			if err != nil || env.DataErr != nil || env.Data.len() != n {
+				b.Fatal(err, env.DataErr)
 			}
-			vec, err := decodeVector(env.Data)
-			if err != nil || vec.len() != n {
-				b.Fatal(err)
-			}
-			_ = vec.each(func(s series) error {
+			_ = env.Data.each(func(s series) error {
 				read(b, s)
 				return nil
 			})
@@ -245,4 +243,90 @@ func TestVectorStringsOutliveEach(t *testing.T) {
 	if !reflect.DeepEqual(kept, []string{"x1", "x2"}) {
 		t.Errorf("kept %q", kept)
 	}
+}
+
+// TestDecodeAnswer: the envelope reads as go-json-experiment/json read it
+// into a struct (names in any case, the last of a name given twice,
+// unknown members ignored), with data that is not a vector set aside as
+// DataErr while the rest is still read, and broken JSON or data after the
+// envelope refused.
+func TestDecodeAnswer(t *testing.T) {
+	type reference struct {
+		Status, ErrorType, Error string
+		Warnings                 []string
+		Data                     referenceVector
+	}
+	tests := []struct {
+		name, body       string
+		wantErr, dataErr bool
+	}{
+		{name: "success", body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},"value":[1,"2"]}]}}`},
+		{name: "data first, names in any case", body: `{"DATA":{"resultType":"vector","result":[]},"Warnings":["w1","w2"],"STATUS":"success"}`},
+		{name: "error", body: `{"status":"error","errorType":"bad_data","error":"parse error","warnings":null}`},
+		{name: "data twice", body: `{"status":"success","data":{"resultType":"matrix","result":[]},"data":{"resultType":"vector","result":[]}}`},
+		{name: "unknown members", body: `{"status":"success","infos":["x"],"data":{"resultType":"vector","result":[]}}`},
+		{name: "data not a vector, error still read", body: `{"status":"error","data":{"resultType":"scalar","result":[1,"2"]},"error":"boom"}`, dataErr: true},
+		{name: "no status", body: `{"data":{"resultType":"vector","result":[]}}`},
+		{name: "status a number", body: `{"status":1}`, wantErr: true},
+		{name: "warning a number", body: `{"status":"success","warnings":[1]}`, wantErr: true},
+		{name: "html", body: `<html>login</html>`, wantErr: true},
+		{name: "truncated", body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a"`, wantErr: true},
+		{name: "data after", body: `{"status":"success"}{"status":"error"}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeAnswer(bytes.NewReader([]byte(tt.body)))
+			if (err != nil) != tt.wantErr || err == nil && (got.DataErr != nil) != tt.dataErr {
+				t.Fatalf("error %v, data error %v; want %v, %v", err, got.DataErr, tt.wantErr, tt.dataErr)
+			}
+			if err != nil || tt.dataErr {
+				return
+			}
+			var want reference
+			if err := jsonv2.Unmarshal([]byte(tt.body), &want, answerOptions); err != nil {
+				t.Fatal(err)
+			}
+			var gotSeries []series
+			gotType := ""
+			if got.Data != nil {
+				gotSeries, gotType = decoded(t, got.Data), got.Data.resultType
+			}
+			if got.Status != want.Status || got.ErrorType != want.ErrorType || got.Error != want.Error ||
+				!slices.Equal(got.Warnings, want.Warnings) || gotType != want.Data.ResultType || !sameSeries(gotSeries, want.Data.Result) {
+				t.Errorf("decodeAnswer = %+v %v, want %+v", got, gotSeries, want)
+			}
+		})
+	}
+}
+
+// TestAnswerReaderLimit: the body is read to the limit plus one byte and no
+// further, its first bytes kept for an excerpt.
+func TestAnswerReaderLimit(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 5000)
+	r := &answerReader{r: bytes.NewReader(body), left: 3001}
+	n, err := io.Copy(io.Discard, r)
+	if n != 3001 || err != nil || r.n != 3001 || len(r.head) != maxHead {
+		t.Errorf("read %d (%v), counted %d, head %d; want 3001, 3001, %d", n, err, r.n, len(r.head), maxHead)
+	}
+}
+
+// FuzzDecodeAnswer: whatever the server sends, decodeAnswer returns (no
+// panic), and where go-json-experiment/json reads the same envelope it
+// agrees on the status, error and warnings.
+func FuzzDecodeAnswer(f *testing.F) {
+	f.Add([]byte(`{"status":"success","warnings":["w"],"data":{"resultType":"vector","result":[{"metric":{"a":"b"},"value":[1,"2"]}]}}`))
+	f.Add([]byte(`{"status":"error","errorType":"bad_data","error":"x","data":{"result":[1]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := decodeAnswer(bytes.NewReader(body))
+		var want struct {
+			Status, ErrorType, Error string
+			Warnings                 []string
+		}
+		if err != nil || jsonv2.Unmarshal(body, &want, answerOptions) != nil {
+			return
+		}
+		if got.Status != want.Status || got.ErrorType != want.ErrorType || got.Error != want.Error || !slices.Equal(got.Warnings, want.Warnings) {
+			t.Errorf("decodeAnswer(%q) = %+v, want %+v", body, got, want)
+		}
+	})
 }

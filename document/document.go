@@ -37,8 +37,15 @@ func IsGraphSchema(schema string) bool { return strings.HasPrefix(schema, "plane
 // end. Reading stdin stops when ctx is done. The document is told apart by
 // its schema and then decoded strictly (see Read).
 func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, error) {
+	return ReadFileShared(ctx, path, stdin, nil)
+}
+
+// ReadFileShared is ReadFile for a document to be compared with base: a
+// graph is read with graph.ReadShared, sharing the edges it has in common
+// with base. base nil is ReadFile.
+func ReadFileShared(ctx context.Context, path string, stdin io.Reader, base *graph.Graph) (*Document, error) {
 	if path == "" || path == "-" {
-		return Read(fetch.Reader(ctx, stdin), "-")
+		return read(fetch.Reader(ctx, stdin), "-", base)
 	}
 	// Opened without blocking and checked on the descriptor: a FIFO swapped
 	// in for the file cannot hang the reader.
@@ -47,7 +54,7 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, err
 		return nil, err
 	}
 	defer f.Close()
-	return Read(fetch.Reader(ctx, f), path)
+	return read(fetch.Reader(ctx, f), path, base)
 }
 
 // sniffSize is how much of a document is read to find its schema: planet
@@ -60,14 +67,17 @@ const sniffSize = 64 << 10
 // snapshot's limit, and read on as a graph past it. Errors are
 // *snapshot.Error values naming name, and wrap snapshot.ErrSchema for a
 // schema that is neither.
-func Read(r io.Reader, name string) (*Document, error) {
+func Read(r io.Reader, name string) (*Document, error) { return read(r, name, nil) }
+
+// read is Read, sharing a graph's edges with base (see graph.ReadShared).
+func read(r io.Reader, name string, base *graph.Graph) (*Document, error) {
 	br := bufio.NewReaderSize(r, sniffSize)
 	head, err := br.Peek(sniffSize)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if schema, err := snapshot.SniffSchema(head); err == nil && schema == graph.Schema {
-		g, err := graph.Read(br, name)
+		g, err := graph.ReadShared(br, name, base)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +88,7 @@ func Read(r io.Reader, name string) (*Document, error) {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if len(doc) > snapshot.MaxSize {
-		g, err := graph.Read(io.MultiReader(bytes.NewReader(doc), br), name)
+		g, err := graph.ReadShared(io.MultiReader(bytes.NewReader(doc), br), name, base)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +68,21 @@ func Parse(doc []byte, name string) (*Graph, error) {
 // snapshot.ErrSchema. Repeated strings (node IDs in edges, protocols,
 // process and workload names) share one copy.
 func Read(r io.Reader, name string) (*Graph, error) {
+	return ReadShared(r, name, nil)
+}
+
+// ReadShared is Read for a graph to be compared with base (a graph read
+// before, from another document): an edge equal in every field to one of
+// base's is base's Edge, not a copy, so that two versions of one large
+// graph take little more memory than one (Compare needs both). The
+// result is the graph Read gives, edge for edge, and as strict; its
+// edges must not be modified (neither may a Read graph's). base nil is
+// Read.
+func ReadShared(r io.Reader, name string, base *Graph) (*Graph, error) {
 	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}}
+	if base != nil {
+		d.base = base.Edges
+	}
 	g, err := d.graph()
 	if err != nil {
 		return nil, err
@@ -162,6 +177,10 @@ func (d *docReader) graph() (*Graph, error) {
 				}
 				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
 				e.EdgeNames = d.names(e.EdgeNames)
+				if s := d.shared(e); s != nil {
+					g.Edges = append(g.Edges, s)
+					return nil
+				}
 				// Edges are kept in blocks: one allocation each costs
 				// more time and, rounded up, more memory.
 				if len(block) == cap(block) {
@@ -287,6 +306,44 @@ type docReader struct {
 	// nameSets holds each distinct EdgeNames (see names), by key.
 	nameSets map[string]*EdgeNames
 	key      []byte
+	// base: the edges of the graph read before (ReadShared), in the
+	// documented order; nextBase: where the last edge was found, plus one.
+	base     []*Edge
+	nextBase int
+}
+
+// shared returns base's edge equal to e in every field, or nil. Edges of
+// a graph planet wrote come in order, so the edge after the last one
+// found is tried before a binary search.
+func (d *docReader) shared(e *Edge) *Edge {
+	if len(d.base) == 0 {
+		return nil
+	}
+	i := d.nextBase
+	if i >= len(d.base) || compareEdges(d.base[i], e) != 0 {
+		var found bool
+		if i, found = slices.BinarySearchFunc(d.base, e, compareEdges); !found {
+			return nil
+		}
+	}
+	d.nextBase = i + 1
+	if b := d.base[i]; sameEdge(b, e) {
+		return b
+	}
+	return nil
+}
+
+// sameEdge says whether a and b, of the same key, are equal in every
+// field (absent and empty lists, or counts, alike).
+func sameEdge(a, b *Edge) bool {
+	if a.SeenFrom != b.SeenFrom || a.ClientHosts != b.ClientHosts || a.ServerHosts != b.ServerHosts ||
+		a.Sockets != b.Sockets || a.Bytes() != b.Bytes() {
+		return false
+	}
+	x, y := a.Names(), b.Names()
+	return slices.Equal(x.ClientProcesses, y.ClientProcesses) && slices.Equal(x.ServerProcesses, y.ServerProcesses) &&
+		slices.Equal(x.ClientWorkloads, y.ClientWorkloads) && slices.Equal(x.ServerWorkloads, y.ServerWorkloads) &&
+		slices.Equal(x.Dialled, y.Dialled)
 }
 
 // str returns the one copy of s.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,20 +60,27 @@ func TestParseErrors(t *testing.T) {
 		{"truncated, where", doc[:len(doc)/2], "line "},
 		{"unknown field, where", replace(`"host_count": 2`, `"host_count": 2, "color": "red"`), "line "},
 	}
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(tt.doc, "graph.json")
-			if err == nil {
-				t.Fatal("no error")
-			}
-			var se *snapshot.Error
-			if !errors.As(err, &se) || se.Name != "graph.json" {
-				t.Errorf("error %T %v does not name the file", err, err)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want %q", err, tt.want)
-			}
-		})
+		// Read against the document itself (ReadShared): as strict.
+		for _, shared := range []*Graph{nil, base} {
+			t.Run(tt.name+map[bool]string{false: "", true: "/shared"}[shared != nil], func(t *testing.T) {
+				_, err := ReadShared(bytes.NewReader(tt.doc), "graph.json", shared)
+				if err == nil {
+					t.Fatal("no error")
+				}
+				var se *snapshot.Error
+				if !errors.As(err, &se) || se.Name != "graph.json" {
+					t.Errorf("error %T %v does not name the file", err, err)
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %q, want %q", err, tt.want)
+				}
+			})
+		}
 	}
 	if _, err := Parse(replace(`"planet.graph/v1"`, `"planet.graph/v2"`), "x"); !errors.Is(err, snapshot.ErrSchema) {
 		t.Errorf("unknown schema does not wrap ErrSchema: %v", err)
@@ -249,5 +257,75 @@ func TestParseNodeKind(t *testing.T) {
 		if k, err := ParseNodeKind(bad); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("ParseNodeKind(%q) = %q, %v; want an error quoting it", bad, k, err)
 		}
+	}
+}
+
+// TestReadShared reads versions of the golden graph against it: the graph
+// is the one Read gives, and the edges equal in every field are the base
+// graph's own.
+func TestReadShared(t *testing.T) {
+	doc := goldenDoc(t)
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same graph with its edges written in reverse order.
+	rev := *base
+	rev.Edges = slices.Clone(base.Edges)
+	slices.Reverse(rev.Edges)
+	var reversed bytes.Buffer
+	if err := writeGraph(&reversed, &rev, len(rev.Edges), func(i int) *Edge { return rev.Edges[i] }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		doc    []byte
+		shared int // edges that are base's
+	}{
+		{"itself", doc, len(base.Edges)},
+		{"edges in reverse order", reversed.Bytes(), len(base.Edges)},
+		{"one edge's sockets", bytes.Replace(doc, []byte(`"sockets": 9`), []byte(`"sockets": 10`), 1), len(base.Edges) - 1},
+		{"one edge's processes", bytes.Replace(doc, []byte(`"nginx"`), []byte(`"apache"`), 1), len(base.Edges) - 1},
+		{"one edge's seen_from", bytes.Replace(doc, []byte(`"seen_from": "server"`), []byte(`"seen_from": "both"`), 1), len(base.Edges) - 1},
+		{"one edge's key", bytes.Replace(doc, []byte(`"port": 80,`), []byte(`"port": 81,`), 1), len(base.Edges) - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := Parse(tt.doc, "new.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadShared(bytes.NewReader(tt.doc), "new.json", base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b bytes.Buffer
+			if err := Write(&a, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := Write(&b, got); err != nil {
+				t.Fatal(err)
+			}
+			if a.String() != b.String() {
+				t.Errorf("ReadShared gave\n%s\nRead\n%s", &b, &a)
+			}
+			shared := 0
+			for _, e := range got.Edges {
+				if slices.Contains(base.Edges, e) {
+					shared++
+				}
+			}
+			if shared != tt.shared {
+				t.Errorf("%d edges shared with the base graph, want %d", shared, tt.shared)
+			}
+		})
+	}
+	// An edge equal to one of base's, twice: both are base's edge, and
+	// still a duplicate.
+	first := doc[bytes.Index(doc, []byte(`"edges": [`))+len(`"edges": [`):]
+	first = first[:bytes.Index(first, []byte("},"))+2]
+	dup := bytes.Replace(doc, []byte(`"edges": [`), append([]byte(`"edges": [`), first...), 1)
+	if _, err := ReadShared(bytes.NewReader(dup), "dup.json", base); err == nil || !strings.Contains(err.Error(), "duplicate edge") {
+		t.Errorf("a duplicated shared edge: error %v, want a duplicate edge", err)
 	}
 }

@@ -114,9 +114,12 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	if o.oldPath == "-" || o.newPath == "-" {
 		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
 	}
+	// The new graph shares the old one's edges where they are equal: two
+	// versions of a graph of millions of edges then take little more
+	// memory than one.
 	var graphs [2]*graph.Graph
 	for i, path := range []string{o.oldPath, o.newPath} {
-		in, err := document.ReadFile(ctx, path, a.stdin)
+		in, err := document.ReadFileShared(ctx, path, a.stdin, graphs[0])
 		if err != nil {
 			return err
 		}

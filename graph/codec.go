@@ -605,22 +605,31 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n}\n")))
 	enc.SetIndent("    ", "  ")
 	var werr error
+	var text []byte
 	list := func(member string, n int, elem func(i int) any, omitEmpty bool) {
 		if werr != nil || n == 0 && omitEmpty {
 			return
 		}
 		bw.WriteString(",\n  \"" + member + "\": [")
 		for i := range n {
-			buf.Reset()
-			if err := enc.Encode(elem(i)); err != nil {
-				werr = err
-				return
+			v := elem(i)
+			var ok bool
+			if e, isEdge := v.(*Edge); isEdge {
+				text, ok = appendEdge(text[:0], e)
+			}
+			if !ok {
+				buf.Reset()
+				if err := enc.Encode(v); err != nil {
+					werr = err
+					return
+				}
+				text = append(text[:0], bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 			}
 			if i > 0 {
 				bw.WriteByte(',')
 			}
 			bw.WriteString("\n    ")
-			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			bw.Write(text)
 			if cw.n > maxSize {
 				werr = fmt.Errorf("%w: more than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)
 				return
@@ -660,4 +669,99 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	c.err = err
 	return n, err
+}
+
+// appendEdge appends e's text as Write's encoding/json writes it (two-space
+// indentation from a four-space margin, no HTML escaping), without
+// reflection: a by-host graph has millions of edges, and encoding/json
+// took most of the time of writing them. It does the common case only
+// and says so: every string printable ASCII without '"' or '\\', and no
+// bytes per second (floats); for any other edge it returns false, and
+// encoding/json writes it.
+func appendEdge(b []byte, e *Edge) ([]byte, bool) {
+	names := e.Names()
+	counts := e.Bytes()
+	if counts.BytesPerSecondToServer != 0 || counts.BytesPerSecondToClient != 0 {
+		return b, false
+	}
+	seen := e.SeenFrom.String()
+	for _, s := range []string{e.From, e.To, e.Protocol, seen} {
+		if !plainString(s) {
+			return b, false
+		}
+	}
+	lists := [...]struct {
+		member string
+		list   []string
+	}{
+		{"client_processes", names.ClientProcesses}, {"server_processes", names.ServerProcesses},
+		{"client_workloads", names.ClientWorkloads}, {"server_workloads", names.ServerWorkloads},
+		{"dialled", names.Dialled},
+	}
+	for _, l := range lists {
+		for _, s := range l.list {
+			if !plainString(s) {
+				return b, false
+			}
+		}
+	}
+	const field = "\n      \""
+	b = append(b, "{"+field+"from\": \""...)
+	b = append(b, e.From...)
+	b = append(b, "\","+field+"to\": \""...)
+	b = append(b, e.To...)
+	b = append(b, "\","+field+"protocol\": \""...)
+	b = append(b, e.Protocol...)
+	b = append(b, "\","+field+"port\": "...)
+	b = strconv.AppendUint(b, uint64(e.Port), 10)
+	b = append(b, ","+field+"seen_from\": \""...)
+	b = append(b, seen...)
+	b = append(b, '"', ',')
+	for _, l := range lists {
+		if len(l.list) == 0 {
+			continue
+		}
+		b = append(b, field...)
+		b = append(b, l.member...)
+		b = append(b, "\": ["...)
+		for i, s := range l.list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n        \""...)
+			b = append(b, s...)
+			b = append(b, '"')
+		}
+		b = append(b, "\n      ],"...)
+	}
+	b = append(b, field+"client_hosts\": "...)
+	b = strconv.AppendInt(b, int64(e.ClientHosts), 10)
+	b = append(b, ","+field+"server_hosts\": "...)
+	b = strconv.AppendInt(b, int64(e.ServerHosts), 10)
+	b = append(b, ","+field+"sockets\": "...)
+	b = strconv.AppendInt(b, int64(e.Sockets), 10)
+	if counts.PortBytesToServer != 0 {
+		b = append(b, ","+field+"port_bytes_to_server\": "...)
+		b = strconv.AppendUint(b, counts.PortBytesToServer, 10)
+	}
+	if counts.PortBytesToClient != 0 {
+		b = append(b, ","+field+"port_bytes_to_client\": "...)
+		b = strconv.AppendUint(b, counts.PortBytesToClient, 10)
+	}
+	if counts.Windowed {
+		b = append(b, ","+field+"windowed\": true"...)
+	}
+	b = append(b, "\n    }"...)
+	return b, true
+}
+
+// plainString says whether encoding/json writes s as it is, between
+// quotes: printable ASCII without '"' and '\\' (HTML not escaped).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

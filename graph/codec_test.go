@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,5 +330,67 @@ func TestReadShared(t *testing.T) {
 	dup := bytes.Replace(doc, []byte(`"edges": [`), append([]byte(`"edges": [`), first...), 1)
 	if _, err := ReadShared(bytes.NewReader(dup), "dup.json", base); err == nil || !strings.Contains(err.Error(), "duplicate edge") {
 		t.Errorf("a duplicated shared edge: error %v, want a duplicate edge", err)
+	}
+}
+
+// TestAppendEdge: the hand-written edge encoding is encoding/json's, byte
+// for byte, for every edge it takes, and it takes the common ones.
+func TestAppendEdge(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := []string{"api", "db-01.node.consul", "198.18.0.7", "2001:db8::1", "tcp", "udp", "nginx", "java",
+		"a<b>&c", "quo\"te", `back\slash`, "tab\there", "naïve", "\u2028", "x\x7fy", "", "10.0.0.1:443"}
+	pick := func(n int) []string {
+		var out []string
+		for range r.IntN(n + 1) {
+			out = append(out, words[r.IntN(len(words))])
+		}
+		return out
+	}
+	edges := []*Edge{
+		{From: "a", To: "b", Protocol: "tcp", Port: 443, SeenFrom: SeenBoth},
+		{From: "a", To: "b", Protocol: "tcp", Port: 65535, SeenFrom: SeenMixed, ClientHosts: math.MaxInt, ServerHosts: 0, Sockets: -1,
+			EdgeBytes: &EdgeBytes{PortBytesToServer: math.MaxUint64, Windowed: true}},
+		{From: "a", To: "b", Protocol: "udp", Port: 53, SeenFrom: SeenFrom(9)},
+		{From: "a", To: "b", Protocol: "tcp", Port: 1, SeenFrom: SeenClient, EdgeBytes: &EdgeBytes{BytesPerSecondToServer: 1.5e-7}},
+	}
+	for range 2000 {
+		e := &Edge{From: words[r.IntN(len(words))], To: words[r.IntN(len(words))], Protocol: words[r.IntN(6)],
+			Port: uint16(r.IntN(65536)), SeenFrom: SeenFrom(1 + r.IntN(4)),
+			ClientHosts: r.IntN(1000), ServerHosts: r.IntN(3), Sockets: r.IntN(1 << 20)}
+		if r.IntN(2) == 0 {
+			e.EdgeNames = &EdgeNames{ClientProcesses: pick(3), ServerProcesses: pick(2), ClientWorkloads: pick(1), ServerWorkloads: pick(1), Dialled: pick(2)}
+		}
+		if r.IntN(2) == 0 {
+			e.EdgeBytes = &EdgeBytes{PortBytesToServer: r.Uint64() >> r.IntN(64), PortBytesToClient: r.Uint64() >> r.IntN(64), Windowed: r.IntN(2) == 0}
+		}
+		edges = append(edges, e)
+	}
+	common := regexp.MustCompile(`^[ !#-\[\]-~]*$`) // printable ASCII but '"' and '\\'
+	for _, e := range edges {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("    ", "  ")
+		if err := enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSuffix(buf.String(), "\n")
+		got, ok := appendEdge([]byte("prefix"), e)
+		n := e.Names()
+		strs := slices.Concat([]string{e.From, e.To, e.Protocol, e.SeenFrom.String()},
+			n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled)
+		if plain := !slices.ContainsFunc(strs, func(s string) bool { return !common.MatchString(s) }) &&
+			e.Bytes().BytesPerSecondToServer == 0 && e.Bytes().BytesPerSecondToClient == 0; ok != plain {
+			t.Errorf("edge %s: taken %v, want %v", e, ok, plain)
+		}
+		if !ok {
+			if string(got) != "prefix" {
+				t.Errorf("edge %s: refused after writing %q", e, got)
+			}
+			continue
+		}
+		if string(got) != "prefix"+want {
+			t.Errorf("edge %s:\n%s\nencoding/json:\n%s", e, got[len("prefix"):], want)
+		}
 	}
 }

@@ -79,9 +79,29 @@ func Read(r io.Reader, name string) (*Graph, error) {
 // edges must not be modified (neither may a Read graph's). base nil is
 // Read.
 func ReadShared(r io.Reader, name string, base *Graph) (*Graph, error) {
+	return readShared(r, name, base, nil)
+}
+
+// ReadForCompare is ReadShared for Compare(base, g, opts) alone: an edge
+// Compare would find unchanged is base's Edge even where its socket count
+// differs (and its byte counts, when opts leaves them out), so that two
+// merges of one fleet (the same dependencies, other counts) take little
+// more memory than one. Such an edge has the key, processes, workloads,
+// dialled addresses, host counts and seen_from of base's (and its byte
+// counts, when compared), and its two nodes have the same kinds in both
+// graphs, so that collapsing external nodes treats it alike. The
+// document is read as strictly as by Read, and Compare(base, g, opts) is
+// the diff of base and the document's graph; g itself is not that graph
+// (its counts may be base's): compare it, do not render or write it.
+func ReadForCompare(r io.Reader, name string, base *Graph, opts DiffOptions) (*Graph, error) {
+	return readShared(r, name, base, &opts)
+}
+
+// readShared is ReadShared, or ReadForCompare with opts.
+func readShared(r io.Reader, name string, base *Graph, opts *DiffOptions) (*Graph, error) {
 	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}}
 	if base != nil {
-		d.base = base.Edges
+		d.base, d.baseGraph, d.compare = base.Edges, base, opts
 	}
 	g, err := d.graph()
 	if err != nil {
@@ -164,6 +184,12 @@ func (d *docReader) graph() (*Graph, error) {
 			})
 		case "edges":
 			var block []Edge
+			if seen["nodes"] && d.compare != nil {
+				// The nodes are all in: edges can be matched loosely
+				// (see ReadForCompare), their nodes' kinds known.
+				slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+				d.nodes = g.Nodes
+			}
 			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
 				var e *Edge
 				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &e); err != nil {
@@ -310,6 +336,12 @@ type docReader struct {
 	// documented order; nextBase: where the last edge was found, plus one.
 	base     []*Edge
 	nextBase int
+	// For ReadForCompare: the base graph, the comparison's options, and
+	// the document's nodes sorted by ID once they are all read (nil
+	// before: edges are then shared only when equal).
+	baseGraph *Graph
+	compare   *DiffOptions
+	nodes     []*Node
 }
 
 // shared returns base's edge equal to e in every field, or nil. Edges of
@@ -327,19 +359,44 @@ func (d *docReader) shared(e *Edge) *Edge {
 		}
 	}
 	d.nextBase = i + 1
-	if b := d.base[i]; sameEdge(b, e) {
+	b := d.base[i]
+	if sameEdge(b, e) || d.nodes != nil && e.Sockets >= 0 && d.unchanged(b, e) {
 		return b
 	}
 	return nil
 }
 
+// unchanged says whether Compare would find no change from base edge b to
+// edge e of the same key (see ReadForCompare).
+func (d *docReader) unchanged(b, e *Edge) bool {
+	if b.SeenFrom != e.SeenFrom || b.ClientHosts != e.ClientHosts || b.ServerHosts != e.ServerHosts ||
+		!sameNames(b, e) {
+		return false
+	}
+	if x, y := b.Bytes(), e.Bytes(); d.compare.BytesChangePercent > 0 &&
+		(x.PortBytesToServer != y.PortBytesToServer || x.PortBytesToClient != y.PortBytesToClient) {
+		return false
+	}
+	return d.sameKind(e.From) && d.sameKind(e.To)
+}
+
+// sameKind says whether node id has one kind in the base graph and the
+// document.
+func (d *docReader) sameKind(id string) bool {
+	i, ok := slices.BinarySearchFunc(d.nodes, id, func(n *Node, id string) int { return strings.Compare(n.ID, id) })
+	b := d.baseGraph.byID[id]
+	return ok && b != nil && b.Kind == d.nodes[i].Kind
+}
+
 // sameEdge says whether a and b, of the same key, are equal in every
 // field (absent and empty lists, or counts, alike).
 func sameEdge(a, b *Edge) bool {
-	if a.SeenFrom != b.SeenFrom || a.ClientHosts != b.ClientHosts || a.ServerHosts != b.ServerHosts ||
-		a.Sockets != b.Sockets || a.Bytes() != b.Bytes() {
-		return false
-	}
+	return a.SeenFrom == b.SeenFrom && a.ClientHosts == b.ClientHosts && a.ServerHosts == b.ServerHosts &&
+		a.Sockets == b.Sockets && a.Bytes() == b.Bytes() && sameNames(a, b)
+}
+
+// sameNames says whether a and b have the same lists of names.
+func sameNames(a, b *Edge) bool {
 	x, y := a.Names(), b.Names()
 	return slices.Equal(x.ClientProcesses, y.ClientProcesses) && slices.Equal(x.ServerProcesses, y.ServerProcesses) &&
 		slices.Equal(x.ClientWorkloads, y.ClientWorkloads) && slices.Equal(x.ServerWorkloads, y.ServerWorkloads) &&

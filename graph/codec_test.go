@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -392,5 +393,98 @@ func TestAppendEdge(t *testing.T) {
 		if string(got) != "prefix"+want {
 			t.Errorf("edge %s:\n%s\nencoding/json:\n%s", e, got[len("prefix"):], want)
 		}
+	}
+}
+
+// TestReadForCompare: comparing with a graph read by ReadForCompare gives
+// the diff Read's gives, for documents whose counts, bytes, processes or
+// node kinds moved, with every DiffOptions; the edges that did not change
+// are the base graph's.
+func TestReadForCompare(t *testing.T) {
+	doc := goldenDoc(t)
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockets := regexp.MustCompile(`"sockets": (\d+)`)
+	portBytes := regexp.MustCompile(`"port_bytes_to_(server|client)": (\d+)`)
+	edit := func(doc []byte, moreSockets, moreBytes bool, old, new string) []byte {
+		if moreSockets {
+			doc = sockets.ReplaceAllFunc(doc, func(m []byte) []byte {
+				n, _ := strconv.Atoi(string(sockets.FindSubmatch(m)[1]))
+				return []byte(`"sockets": ` + strconv.Itoa(n+1))
+			})
+		}
+		if moreBytes {
+			doc = portBytes.ReplaceAll(doc, []byte(`"port_bytes_to_$1": 7$2`))
+		}
+		if old != "" {
+			if !bytes.Contains(doc, []byte(old)) {
+				t.Fatalf("golden file lacks %q", old)
+			}
+			doc = bytes.Replace(doc, []byte(old), []byte(new), 1)
+		}
+		return doc
+	}
+	// The nodes after the edges (a hand-written order): the kinds are
+	// not known while the edges are read.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(edit(doc, true, false, "", ""), &members); err != nil {
+		t.Fatal(err)
+	}
+	var late bytes.Buffer
+	late.WriteString("{")
+	for i, m := range []string{"schema", "generated_at", "by", "external", "snapshots", "edges", "nodes", "traffic"} {
+		if i > 0 {
+			late.WriteString(",")
+		}
+		late.WriteString(strconv.Quote(m) + ":" + string(members[m]))
+	}
+	late.WriteString("}")
+	tests := []struct {
+		name string
+		doc  []byte
+		// shared: edges that are base's with the default options.
+		shared int
+	}{
+		{"itself", doc, len(base.Edges)},
+		{"every socket count", edit(doc, true, false, "", ""), len(base.Edges)},
+		{"socket and byte counts", edit(doc, true, true, "", ""), len(base.Edges)},
+		{"a process", edit(doc, true, false, `"nginx"`, `"apache"`), len(base.Edges) - 1},
+		{"a host count", edit(doc, true, false, `"client_hosts": 1`, `"client_hosts": 3`), len(base.Edges) - 1},
+		{"an external node becomes a host", edit(doc, true, false, `"kind": "external"`, `"kind": "host"`), len(base.Edges) - 1},
+		{"nodes after edges", late.Bytes(), 0},
+	}
+	for _, tt := range tests {
+		for _, opts := range []DiffOptions{{}, {ExternalChanges: true}, {BytesChangePercent: 10}, {BytesChangePercent: 10, ExternalChanges: true}} {
+			t.Run(fmt.Sprintf("%s/%+v", tt.name, opts), func(t *testing.T) {
+				want, err := Parse(tt.doc, "new.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ReadForCompare(bytes.NewReader(tt.doc), "new.json", base, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, _ := json.MarshalIndent(Compare(base, want, opts), "", " ")
+				b, _ := json.MarshalIndent(Compare(base, got, opts), "", " ")
+				if string(a) != string(b) {
+					t.Errorf("diff with ReadForCompare's graph:\n%s\nwith Read's:\n%s", b, a)
+				}
+				shared := 0
+				for _, e := range got.Edges {
+					if slices.Contains(base.Edges, e) {
+						shared++
+					}
+				}
+				if opts == (DiffOptions{}) && shared != tt.shared {
+					t.Errorf("%d edges shared with the base graph, want %d", shared, tt.shared)
+				}
+			})
+		}
+	}
+	// Still as strict: a negative count is an error, shared or not.
+	if _, err := ReadForCompare(bytes.NewReader(edit(doc, false, false, `"sockets": 9`, `"sockets": -9`)), "neg.json", base, DiffOptions{}); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("a negative socket count: error %v", err)
 	}
 }

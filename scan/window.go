@@ -30,15 +30,34 @@ const (
 	defaultDumpPoll  = time.Second
 )
 
-// eventGather is how long the window lets destroy events gather after a
-// read that found few: at most 100 wake-ups a second. At 20,000 events a
-// second that is some 200 events, about 250 KB of socket buffer, within
-// even an unprivileged listener's default (2 x net.core.rmem_max, 416 KiB
-// on Debian); a read that found gatherMax or more does not wait.
+// A window lets destroy events gather in the subscriptions' receive
+// buffers between reads and takes them in batches: a wake-up per event
+// costs more than the event. After a read that found some, it waits until
+// about a quarter of the smallest buffer would be full at the rate that read
+// saw, within [minGather, maxGather]: at 20,000 events a second, 100 ms
+// (some 2,000 events, 2.5 MB of an 8 MiB buffer's 16 MiB of charge) as
+// root, where Subscribe's buffer is granted; 10 ms as a user held to
+// Debian's net.core.rmem_max (416 KiB of charge, 332 events). A read that
+// found a quarter of the buffer or more does not wait.
 const (
-	eventGather = 10 * time.Millisecond
-	gatherMax   = 256
+	minGather = 10 * time.Millisecond
+	maxGather = 100 * time.Millisecond
 )
+
+// gatherFor is how long to let events gather after a read that took got
+// of them, the previous read having been since ago, with buffers holding
+// capacity events.
+func gatherFor(got int, since time.Duration, capacity int) time.Duration {
+	if got == 0 || got >= capacity/4 {
+		return 0
+	}
+	if since <= 0 {
+		return minGather
+	}
+	// The wait at which capacity/4 events arrive at got per since.
+	w := time.Duration(float64(since) * float64(capacity/4) / float64(got))
+	return min(max(w, minGather), maxGather)
+}
 
 // ownersShare bounds the time the /proc passes within a window take, as a
 // share of the window.
@@ -350,14 +369,20 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
 	failedDumps, lastDumpErr := 0, error(nil)
+	lastRead := start // the last read of events that found some
 	var group *sockdiag.Group
 	var evNS []*winNS
+	capacity := 0 // events the smallest buffer holds
 	listEvents := func() {
 		var evs []*sockdiag.Events
 		evNS = evNS[:0]
+		capacity = 0
 		for _, n := range o.nss {
 			if n.ev != nil {
 				evs, evNS = append(evs, n.ev), append(evNS, n)
+				if c := n.ev.Buffer() / sockdiag.EventCharge; capacity == 0 || c < capacity {
+					capacity = c
+				}
 			}
 		}
 		group = sockdiag.NewGroup(evs)
@@ -375,17 +400,21 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		wait := min(deadline.Sub(now), nextPoll.Sub(now), 200*time.Millisecond)
 		if len(evNS) > 0 {
 			got := 0
+			var t time.Time
 			if err := group.Wait(max(wait, 0), func(i int) error {
 				n := evNS[i]
-				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyed(n, s, false) })
+				if t.IsZero() {
+					t = o.now() // one clock read for the batch
+				}
+				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyedAt(n, s, false, t) })
 			}); err != nil {
 				return nil, err
 			}
-			if got > 0 && got < gatherMax {
-				// Let events gather in the socket buffer and take them
-				// in batches: a wake-up per event costs more than the
-				// event.
-				time.Sleep(eventGather)
+			if got > 0 {
+				if g := gatherFor(got, t.Sub(lastRead), capacity); g > 0 {
+					time.Sleep(min(g, deadline.Sub(t)))
+				}
+				lastRead = t
 			}
 		} else {
 			select {
@@ -954,7 +983,12 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 // sockets the window saw alive are taken: anything else began after the
 // window.
 func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
-	t := o.now()
+	o.destroyedAt(n, s, onlyKnown, o.now())
+}
+
+// destroyedAt is destroyed at time t: the window reads the clock once for
+// a batch of events.
+func (o *observer) destroyedAt(n *winNS, s *sockdiag.Sock, onlyKnown bool, t time.Time) {
 	if ws := n.live[s.Cookie]; ws != nil {
 		sent, recv := s.BytesAcked, s.BytesReceived
 		if !s.HasBytes {

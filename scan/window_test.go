@@ -340,3 +340,26 @@ func closeAndWaitGone(t *testing.T, c *net.TCPConn, port uint16) {
 		time.Sleep(5 * time.Millisecond) // poll the kernel's table
 	}
 }
+
+func TestGatherFor(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		got      int
+		since    time.Duration
+		capacity int
+		want     time.Duration
+	}{
+		{"nothing read: no wait", 0, time.Second, 13_107, 0},
+		{"a quarter of the buffer or more: read again at once", 3_277, time.Second, 13_107, 0},
+		{"root's buffer at 20,000 events a second: the most", 200, 10 * time.Millisecond, 13_107, maxGather},
+		{"until a quarter of the buffer, between the bounds", 100, 20 * time.Millisecond, 1_000, 50 * time.Millisecond},
+		{"Debian's default buffer at 20,000 a second: the least", 80, 4 * time.Millisecond, 332, minGather},
+		{"first read, no interval known", 5, 0, 13_107, minGather},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := gatherFor(c.got, c.since, c.capacity); got != c.want {
+				t.Errorf("gatherFor(%d, %v, %d) = %v, want %v", c.got, c.since, c.capacity, got, c.want)
+			}
+		})
+	}
+}

@@ -1001,8 +1001,12 @@ func (o *observer) destroyedAt(n *winNS, s *sockdiag.Sock, onlyKnown bool, t tim
 		// client that is not coming.
 		switch ws.key.dir {
 		case snapshot.Upstream:
+			// The server port from the dump that saw it: a reset client's
+			// event has 0 there, and claiming "any port" would leave its
+			// own server end, if that comes after, for a later reset
+			// client reusing the ephemeral port.
 			if o.onHost(s.Remote.Addr()) {
-				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
+				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, ws.key.port, t)
 			}
 		case snapshot.Downstream:
 			if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {

@@ -3,6 +3,7 @@ package scan
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -469,5 +470,67 @@ func BenchmarkWindowUnpairedReset(b *testing.B) {
 	})
 	if o.res.ResetNoBytes == 0 {
 		b.Fatal("the reset clients were not put on their one port")
+	}
+}
+
+// TestWindowResetKnownClientNotStale: a reset client that a dump saw alive
+// knows its server port from the dump, though its destroy event no longer
+// has it. When its event comes before its server end's, that server end is
+// still its own, and must not be kept for a later reset client that reuses
+// the ephemeral port: the later one is paired with its own server end.
+// Every order of the four events.
+func TestWindowResetKnownClientNotStale(t *testing.T) {
+	knownClient := dsock(40, "10.0.0.1:40010", "10.0.0.2:5432", 100, 50)
+	knownServer := dsock(41, "10.0.0.2:5432", "10.0.0.1:40010", 50, 100)
+	knownClientEnd := dsock(40, "0.0.0.0:40010", "10.0.0.2:0", 0, 0) // counters cleared by the reset
+	knownServerEnd := dsock(41, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	laterClient := dsock(42, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	laterServer := dsock(43, "10.0.0.2:5432", "10.0.0.1:40010", 9000, 400)
+	for _, knownServerFirst := range []bool{false, true} {
+		for _, laterServerFirst := range []bool{false, true} {
+			name := fmt.Sprintf("known server first %v, later server first %v", knownServerFirst, laterServerFirst)
+			t.Run(name, func(t *testing.T) {
+				k := &fakeKernel{listen: []sockdiag.Sock{dsock(1, "10.0.0.2:5432", "0.0.0.0:0", 0, 0)},
+					conns: []sockdiag.Sock{knownClient, knownServer}}
+				o := testObserver(t, k)
+				n := o.nss[0]
+				o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
+				o.local[netip.MustParseAddr("10.0.0.2")] = []uint64{0}
+				if errs := o.sweep(context.Background(), o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+					t.Fatal(errs)
+				}
+				pair := func(client, server sockdiag.Sock, serverFirst bool) {
+					if serverFirst {
+						o.destroyed(n, &server, false)
+						o.destroyed(n, &client, false)
+					} else {
+						o.destroyed(n, &client, false)
+						o.destroyed(n, &server, false)
+					}
+				}
+				pair(knownClientEnd, knownServerEnd, knownServerFirst)
+				pair(laterClient, laterServer, laterServerFirst)
+				o.settleResets()
+				snap := &snapshot.Snapshot{}
+				o.apply(snap)
+				var up *snapshot.Connection
+				for i, c := range snap.Connections {
+					if c.Direction == snapshot.Upstream {
+						if up != nil {
+							t.Fatalf("two upstream records: %+v and %+v", *up, c)
+						}
+						up = &snap.Connections[i]
+					}
+				}
+				// The known client moved nothing more than its dump saw;
+				// the later one what its server end received and sent.
+				if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.Closed != 2 || up.Window.BytesSent != 400 || up.Window.BytesReceived != 9000 {
+					t.Errorf("upstream record %+v, want port 5432, 1 opened, 2 closed, 400 bytes sent and 9000 received", up)
+				}
+				if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+					t.Errorf("window %+v, want the later reset client paired with its own server end", w)
+				}
+			})
+		}
 	}
 }

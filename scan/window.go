@@ -1224,6 +1224,13 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 // apply puts the window into snap: each dependency's ConnWindow on the
 // record the end-of-window scan made for it, or on a new record with no
 // sockets for a dependency that ended within the window.
+//
+// A record that connection tracking renamed after a NAT (see natIndex) is
+// the record of the sockets' own key too: a container's port published
+// by the host, an upstream whose address was rewritten on the way out. So
+// one connection is in one record, whether the end scan saw it alive
+// (moved there by conntrack), conntrack alone saw it, or the window saw it
+// end.
 func (o *observer) apply(snap *snapshot.Snapshot) {
 	w := o.res
 	secs := w.Seconds
@@ -1261,28 +1268,119 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 		}
 	}
 	slices.SortFunc(snap.Workloads, func(a, b snapshot.Workload) int { return cmp.Compare(a.Name, b.Name) })
+	nat := natIndex(snap.Connections)
+	onRec := map[int]*snapshot.ConnWindow{}
 	for k, d := range o.deps {
-		cw := *d
-		w.Opened += cw.Opened
-		w.Closed += cw.Closed
-		cw.FirstSeen = cw.FirstSeen.UTC().Truncate(time.Millisecond)
-		cw.LastSeen = cw.LastSeen.UTC().Truncate(time.Millisecond)
-		if secs > 0 {
-			cw.OpenedPerSecond = float64(cw.Opened) / secs
-			cw.BytesSentPerSecond = float64(cw.BytesSent) / secs
-			cw.BytesReceivedPerSecond = float64(cw.BytesReceived) / secs
+		w.Opened += d.Opened
+		w.Closed += d.Closed
+		i, ok := idx[k]
+		if !ok {
+			i, ok = nat.record(k)
 		}
-		if i, ok := idx[k]; ok {
-			snap.Connections[i].Window = &cw
+		if !ok {
+			cw := *d
+			finishConnWindow(&cw, secs)
+			snap.Connections = append(snap.Connections, snapshot.Connection{
+				Direction: k.dir, Protocol: "tcp", Port: k.port, Process: k.process, RemoteIP: k.remote, Window: &cw,
+				Workload: k.workload, Netns: k.netns,
+			})
 			continue
 		}
-		snap.Connections = append(snap.Connections, snapshot.Connection{
-			Direction: k.dir, Protocol: "tcp", Port: k.port, Process: k.process, RemoteIP: k.remote, Window: &cw,
-			Workload: k.workload, Netns: k.netns,
-		})
+		if cw := onRec[i]; cw != nil {
+			cw.Opened += d.Opened
+			cw.Closed += d.Closed
+			cw.BytesSent += d.BytesSent
+			cw.BytesReceived += d.BytesReceived
+			if d.FirstSeen.Before(cw.FirstSeen) {
+				cw.FirstSeen = d.FirstSeen
+			}
+			if d.LastSeen.After(cw.LastSeen) {
+				cw.LastSeen = d.LastSeen
+			}
+			continue
+		}
+		cw := *d
+		onRec[i] = &cw
+	}
+	for i, cw := range onRec {
+		finishConnWindow(cw, secs)
+		snap.Connections[i].Window = cw
 	}
 	slices.SortStableFunc(snap.Connections, func(a, b snapshot.Connection) int {
 		return cmp.Or(compareConnections(a, b), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Netns, b.Netns))
 	})
 	snap.Window = &w
+}
+
+// finishConnWindow rounds a record's times as the snapshot keeps them and
+// works out its rates over a window of secs seconds.
+func finishConnWindow(cw *snapshot.ConnWindow, secs float64) {
+	cw.FirstSeen = cw.FirstSeen.UTC().Truncate(time.Millisecond)
+	cw.LastSeen = cw.LastSeen.UTC().Truncate(time.Millisecond)
+	if secs > 0 {
+		cw.OpenedPerSecond = float64(cw.Opened) / secs
+		cw.BytesSentPerSecond = float64(cw.BytesSent) / secs
+		cw.BytesReceivedPerSecond = float64(cw.BytesReceived) / secs
+	}
+}
+
+// natRecords finds, for a socket's key, the record connection tracking
+// put its connection under after a NAT: by the whole key, else by all but
+// the process and workload (named from the socket's owner on one side and
+// from its listener on the other, they may differ) where that is one record.
+type natRecords struct {
+	exact map[winKey]int
+	loose map[winKey]int // -1: several
+}
+
+// natIndex indexes the TCP records conntrack renamed, under the key their
+// sockets have (the key a window counts them by):
+//   - a port the host publishes to a container (a DNAT on the host): the
+//     record is the published port's, in the container's namespace, with
+//     the container's address and port as its backend; the container's
+//     sockets are on the backend port, their peer the client (the address
+//     the record has, unless the host also rewrote the source: a hairpin
+//     or proxied connection, whose sockets keep their own record);
+//   - an upstream whose destination a DNAT on the way out rewrote (a
+//     service VIP): the record is the actual destination's, with the
+//     address dialled kept; the sockets have the dialled address and port.
+func natIndex(conns []snapshot.Connection) natRecords {
+	n := natRecords{exact: map[winKey]int{}, loose: map[winKey]int{}}
+	for i, c := range conns {
+		if c.Protocol != "tcp" {
+			continue
+		}
+		var k winKey
+		switch {
+		case c.Direction == snapshot.Downstream && c.BackendIP.IsValid() && c.BackendPort != 0:
+			k = winKey{c.Direction, c.BackendPort, c.Process, c.Workload, c.RemoteIP, c.Netns}
+		case c.Direction == snapshot.Upstream && c.DialledIP.IsValid() && c.DialledPort != 0:
+			k = winKey{c.Direction, c.DialledPort, c.Process, c.Workload, c.DialledIP, c.Netns}
+		default:
+			continue
+		}
+		if _, ok := n.exact[k]; !ok {
+			n.exact[k] = i
+		}
+		k.process, k.workload = "", ""
+		if j, ok := n.loose[k]; ok && j != i {
+			n.loose[k] = -1
+		} else {
+			n.loose[k] = i
+		}
+	}
+	return n
+}
+
+// record is the index of the record conntrack put the sockets of key k
+// under, if it renamed one.
+func (n natRecords) record(k winKey) (int, bool) {
+	if i, ok := n.exact[k]; ok {
+		return i, true
+	}
+	k.process, k.workload = "", ""
+	if i, ok := n.loose[k]; ok && i >= 0 {
+		return i, true
+	}
+	return 0, false
 }

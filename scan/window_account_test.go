@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -532,5 +533,61 @@ func TestWindowResetKnownClientNotStale(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestWindowApplyNAT: a dependency the window counts by its sockets' key
+// goes on the record connection tracking renamed it to (a published port's,
+// an upstream's actual destination), not on a record of its own beside it.
+func TestWindowApplyNAT(t *testing.T) {
+	client, vip, server := netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("10.96.0.1"), netip.MustParseAddr("10.0.1.5")
+	backend := netip.MustParseAddr("172.17.0.2")
+	published := snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: 8080, Process: "nginx", RemoteIP: client,
+		BackendIP: backend, BackendPort: 80, Netns: 7, Sockets: 1}
+	direct := snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "nginx", RemoteIP: client, Netns: 7, Sockets: 1}
+	viaVIP := snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8000, Process: "app", RemoteIP: server,
+		DialledIP: vip, DialledPort: 80, Netns: 1, Flows: 2}
+	other := published
+	other.BackendIP, other.Port, other.Process = netip.MustParseAddr("172.17.0.3"), 9090, "other"
+	down := func(process string) winKey { return winKey{snapshot.Downstream, 80, process, "", client, 7} }
+	tests := []struct {
+		name    string
+		records []snapshot.Connection
+		keys    []winKey
+		// want: per record (by port), the connections opened in its window;
+		// and how many records the snapshot ends with.
+		want map[uint16]int
+		n    int
+	}{
+		{"published port, same owner", []snapshot.Connection{published}, []winKey{down("nginx")}, map[uint16]int{8080: 1}, 1},
+		{"published port, owner named otherwise", []snapshot.Connection{published}, []winKey{down("nginx"), down("")}, map[uint16]int{8080: 2}, 1},
+		{"a record of the sockets' own key comes first", []snapshot.Connection{published, direct}, []winKey{down("nginx")}, map[uint16]int{80: 1}, 2},
+		{"upstream through a VIP", []snapshot.Connection{viaVIP}, []winKey{{snapshot.Upstream, 80, "app", "", vip, 1}}, map[uint16]int{8000: 1}, 1},
+		{"two published records for one container port: the owner decides", []snapshot.Connection{published, other}, []winKey{down("nginx")}, map[uint16]int{8080: 1}, 2},
+		{"nothing renamed: a record of its own", []snapshot.Connection{viaVIP}, []winKey{down("nginx")}, map[uint16]int{80: 1}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testObserver(t, &fakeKernel{})
+			for _, k := range tt.keys {
+				d := o.dep(k, time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+				d.Opened++
+				d.Closed++
+			}
+			snap := &snapshot.Snapshot{Connections: slices.Clone(tt.records)}
+			o.apply(snap)
+			if len(snap.Connections) != tt.n {
+				t.Errorf("%d records, want %d: %+v", len(snap.Connections), tt.n, snap.Connections)
+			}
+			got := map[uint16]int{}
+			for _, c := range snap.Connections {
+				if c.Window != nil {
+					got[c.Port] += c.Window.Opened
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("opened by record port %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -241,9 +242,8 @@ type observer struct {
 	// client in one of those.
 	local map[netip.Addr][]uint64
 	// refused: namespaces whose events could not be had (setns refused),
-	// refusedWhy the first error.
-	refused    map[uint64]bool
-	refusedWhy string
+	// each with why.
+	refused map[uint64]string
 	// workloads: every workload named, for the snapshot's list; pidWL the
 	// workload of every owning process met, read once.
 	workloads map[string]*snapshot.Workload
@@ -485,7 +485,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	o.res.Namespaces = len(o.nss)
 	if len(o.refused) > 0 {
 		o.res.NamespacesUnwatched = len(o.refused)
-		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events (%s): only their instant scan at the end", o.res.Detail, len(o.refused), o.refusedWhy), "; ")
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, only their instant scan at the end: %s", o.res.Detail, len(o.refused), unwatched(o.refused)), "; ")
 	}
 	if failedDumps > 0 {
 		warn("dumps within the window failed", "failed", failedDumps, "last_error", lastDumpErr)
@@ -556,18 +556,17 @@ func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
 	}
 	added := false
 	for _, ns := range list {
-		if known[ns.inode] || o.refused[ns.inode] {
+		if _, no := o.refused[ns.inode]; known[ns.inode] || no {
 			continue
 		}
 		n, err := o.watch(ns, late)
 		if err != nil {
 			if o.refused == nil {
-				o.refused = map[uint64]bool{}
+				o.refused = map[uint64]string{}
 			}
-			o.refused[ns.inode] = true
+			o.refused[ns.inode] = err.Error()
 			if len(o.refused) == 1 {
 				warn("TCP destroy events of another network namespace cannot be had; connections that end there within the window are missed", "netns", ns.inode, "error", err)
-				o.refusedWhy = err.Error()
 			}
 			continue
 		}
@@ -577,6 +576,40 @@ func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
 		}
 	}
 	return added
+}
+
+// unwatchedShown bounds the namespaces a window's detail names for one
+// reason.
+const unwatchedShown = 20
+
+// unwatched says which namespaces were not watched and why: for each
+// reason, the namespaces' inodes (as in records' netns), in order, up to
+// unwatchedShown of them and how many more. For example "netns
+// 4026532315, 4026532401: enter network namespace (setns): operation not
+// permitted".
+func unwatched(refused map[uint64]string) string {
+	byWhy := map[string][]uint64{}
+	for ns, why := range refused {
+		byWhy[why] = append(byWhy[why], ns)
+	}
+	var parts []string
+	for _, why := range slices.Sorted(maps.Keys(byWhy)) {
+		nss := byWhy[why]
+		slices.Sort(nss)
+		var b strings.Builder
+		b.WriteString("netns ")
+		for i, ns := range nss[:min(len(nss), unwatchedShown)] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.FormatUint(ns, 10))
+		}
+		if len(nss) > unwatchedShown {
+			fmt.Fprintf(&b, " and %d more", len(nss)-unwatchedShown)
+		}
+		parts = append(parts, b.String()+": "+why)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // watch opens namespace ns through the first of its processes still in it

@@ -363,3 +363,27 @@ func TestGatherFor(t *testing.T) {
 		})
 	}
 }
+
+func TestUnwatched(t *testing.T) {
+	many := map[uint64]string{}
+	for i := range uint64(unwatchedShown + 3) {
+		many[4026532000+i] = "enter network namespace (setns): operation not permitted"
+	}
+	for _, c := range []struct {
+		name    string
+		refused map[uint64]string
+		want    string
+	}{
+		{"one reason", map[uint64]string{4026532401: "setns: EPERM", 4026532315: "setns: EPERM"}, "netns 4026532315, 4026532401: setns: EPERM"},
+		{"two reasons, each with its namespaces", map[uint64]string{9: "b", 7: "a", 8: "b"}, "netns 7: a; netns 8, 9: b"},
+		{"more than shown", many, "netns 4026532000, 4026532001, 4026532002, 4026532003, 4026532004, 4026532005, 4026532006, 4026532007, 4026532008, 4026532009, " +
+			"4026532010, 4026532011, 4026532012, 4026532013, 4026532014, 4026532015, 4026532016, 4026532017, 4026532018, 4026532019 and 3 more: " +
+			"enter network namespace (setns): operation not permitted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := unwatched(c.refused); got != c.want {
+				t.Errorf("unwatched() = %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}

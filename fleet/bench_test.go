@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 )
 
 // BenchmarkFleet merges synthetic fleets of 1,000 and 10,000 snapshots of

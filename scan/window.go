@@ -817,9 +817,37 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 	for i, n := range nss {
 		if errs[i].conns == nil {
 			o.takeConns(n, conns[i], owners, t, start || n.late, ended)
+			if final && len(o.resets) > 0 {
+				o.pairAlive(n, conns[i], t)
+			}
 		}
 	}
 	return errs
+}
+
+// pairAlive pairs the reset clients still waiting at the end dump with
+// their server ends that dump found alive in namespace n (socks): the
+// client's reset was not yet taken there. Each takes the server end's port
+// and what it moved within the window, the other way round.
+func (o *observer) pairAlive(n *winNS, socks []sockdiag.Sock, t time.Time) {
+	for i := range socks {
+		s := &socks[i]
+		ws := n.live[s.Cookie]
+		if ws == nil || ws.key.dir != snapshot.Downstream {
+			continue
+		}
+		for _, ns := range o.peerNS(n, s.Remote.Addr()) {
+			k := resetKey{ns, s.Local.Addr(), s.Remote.Port()}
+			if r, ok := o.resets[k]; ok {
+				delete(o.resets, k)
+				o.pairedReset(k, r, endedDown{s.Local.Port(), ws.lastSent - ws.baseSent, ws.lastRecv - ws.baseRecv, t})
+				break
+			}
+		}
+		if len(o.resets) == 0 {
+			return
+		}
+	}
 }
 
 // takeListeners makes ls namespace n's listeners, each with its process
@@ -1048,7 +1076,7 @@ func (o *observer) destroyedAt(n *winNS, s *sockdiag.Sock, onlyKnown bool, t tim
 		}
 		return
 	}
-	if onlyKnown || !s.HasBytes {
+	if !s.HasBytes {
 		return
 	}
 	if s.Remote.Port() == 0 {
@@ -1057,8 +1085,18 @@ func (o *observer) destroyedAt(n *winNS, s *sockdiag.Sock, onlyKnown bool, t tim
 		// tcp_disconnect has cleared its peer port, its local address and
 		// its counters, but not the peer's address or its local port.
 		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() && s.Local.Port() != 0 {
-			o.resetClient(n, resetKey{n.inode, a, s.Local.Port()}, t)
+			k := resetKey{n.inode, a, s.Local.Port()}
+			if !onlyKnown {
+				o.resetClient(n, k, t)
+			} else if d, ok := o.downs.take(k, 0, t); ok {
+				// After the end dump: one whose server end ended within
+				// the window is the window's too.
+				o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
+			}
 		}
+		return
+	}
+	if onlyKnown {
 		return
 	}
 	k := o.classify(n, s, owner{})

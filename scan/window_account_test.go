@@ -591,3 +591,60 @@ func TestWindowApplyNAT(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowResetAtTheEnd: a reset connection that ends as the window
+// does, its two ends heard on either side of the end dump. Its reset
+// client is paired with its server end either way:
+//   - the server end's event before the end dump, the reset client's
+//     after it (read while the window finishes, when only sockets it saw
+//     alive count, but a reset client whose server end ended in the window
+//     is the window's too);
+//   - the reset client's event before the end dump, its server end still
+//     alive in that dump (the reset not yet taken): the server end as the
+//     dump saw it is the one the client reset.
+func TestWindowResetAtTheEnd(t *testing.T) {
+	resetClient := dsock(50, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	server := dsock(51, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	for _, serverFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server end first %v", serverFirst), func(t *testing.T) {
+			k := &fakeKernel{listen: []sockdiag.Sock{dsock(1, "10.0.0.2:5432", "0.0.0.0:0", 0, 0)}}
+			o := testObserver(t, k)
+			n := o.nss[0]
+			o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
+			o.local[netip.MustParseAddr("10.0.0.2")] = []uint64{0}
+			ctx := context.Background()
+			if errs := o.sweep(ctx, o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+				t.Fatal(errs)
+			}
+			if serverFirst {
+				o.destroyed(n, &server, false)
+			} else {
+				o.destroyed(n, &resetClient, false)
+				k.conns = []sockdiag.Sock{server} // alive at the end dump
+			}
+			end := o.now()
+			if errs := o.sweep(ctx, o.nss, end, false, true, false); errs[0] != (sweepErr{}) {
+				t.Fatal(errs)
+			}
+			if serverFirst {
+				o.destroyed(n, &resetClient, true) // read while finishing
+			}
+			o.finish(n, end, false)
+			o.settleResets()
+			snap := &snapshot.Snapshot{}
+			o.apply(snap)
+			var up *snapshot.Connection
+			for i, c := range snap.Connections {
+				if c.Direction == snapshot.Upstream {
+					up = &snap.Connections[i]
+				}
+			}
+			if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.BytesSent != 300 || up.Window.BytesReceived != 7000 {
+				t.Errorf("upstream record %+v, want port 5432, 1 opened, 300 bytes sent and 7000 received", up)
+			}
+			if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+				t.Errorf("window %+v, want the reset client paired with its server end", w)
+			}
+		})
+	}
+}

@@ -1275,8 +1275,12 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 		return st
 	}
 	if n.ev != nil {
-		// The kernel queues destroy events from a work queue: give the
-		// ones already due a moment to arrive.
+		// What arrived during the end dump, whatever is still alive: a
+		// reset client among it pairs with a server end that ended in the
+		// window. Then, the kernel queueing destroy events from a work
+		// queue, give the ones of sockets still unaccounted for a moment
+		// to arrive.
+		_ = n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
 		for range 3 {
 			if len(n.live) == 0 {
 				break

@@ -45,6 +45,10 @@ const (
 	maxGather = 100 * time.Millisecond
 )
 
+// assumedCapacity is the events a buffer whose size cannot be read is taken
+// to hold: Debian's default net.core.rmem_max, doubled as the kernel does.
+const assumedCapacity = 2 * 212992 / sockdiag.EventCharge
+
 // gatherFor is how long to let events gather after a read that took got
 // of them, the previous read having been since ago, with buffers holding
 // capacity events.
@@ -380,7 +384,11 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		for _, n := range o.nss {
 			if n.ev != nil {
 				evs, evNS = append(evs, n.ev), append(evNS, n)
-				if c := n.ev.Buffer() / sockdiag.EventCharge; capacity == 0 || c < capacity {
+				c := n.ev.Buffer() / sockdiag.EventCharge
+				if c <= 0 {
+					c = assumedCapacity
+				}
+				if capacity == 0 || c < capacity {
 					capacity = c
 				}
 			}
@@ -412,7 +420,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 			if got > 0 {
 				if g := gatherFor(got, t.Sub(lastRead), capacity); g > 0 {
-					time.Sleep(min(g, deadline.Sub(t)))
+					select {
+					case <-ctx.Done():
+					case <-time.After(min(g, deadline.Sub(t))):
+					}
 				}
 				lastRead = t
 			}

@@ -2,6 +2,7 @@ package promsrc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -335,7 +336,9 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (*ve
 		// answer too large is reported as such.
 		_, _ = io.Copy(io.Discard, body)
 	}
-	if err := body.err; err != nil || derr != nil && ctx.Err() != nil {
+	// A read that failed, or a decode cut short by the timeout, is the
+	// connection's fault, not the answer's.
+	if err := cmp.Or(body.err, ctxErr(ctx, derr)); err != nil {
 		if parent.Err() != nil {
 			return nil, 0, context.Cause(parent)
 		}
@@ -379,6 +382,14 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (*ve
 		return nil, 0, fmt.Errorf("prometheus %s: %w: data: %s", c.name, ErrProtocol, serverText(env.DataErr.Error()))
 	}
 	return env.Data, 0, nil
+}
+
+// ctxErr is derr if ctx is done (the answer was cut short by it), else nil.
+func ctxErr(ctx context.Context, derr error) error {
+	if derr != nil && ctx.Err() != nil {
+		return derr
+	}
+	return nil
 }
 
 func (c *client) tooLarge(size, expr string) error {

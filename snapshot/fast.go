@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -42,14 +43,12 @@ type Decoder struct {
 	strs  map[string]string
 	addrs map[string]netip.Addr
 	buf   []byte
-	// Lists are decoded here, then copied to a slice of their length.
-	conns     []Connection
-	listeners []Listener
-	peers     []Peer
+	// The lengths of the last lists decoded, for the capacity of the next.
+	conns, listeners, peers int
 }
 
 // maxKeptBuffer is the largest read buffer a Decoder keeps between reads,
-// and maxKeptList the most elements of a list it keeps for decoding the next.
+// and maxKeptList the largest capacity it gives a list at once.
 const (
 	maxKeptBuffer = 1 << 20
 	maxKeptList   = 4096
@@ -163,6 +162,10 @@ func (p *fastDec) fail() {
 }
 
 func (p *fastDec) ws() {
+	// planet's indentation: runs of spaces, eight at a time.
+	for p.i+8 <= len(p.b) && binary.LittleEndian.Uint64(p.b[p.i:]) == 0x2020202020202020 {
+		p.i += 8
+	}
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
@@ -266,9 +269,14 @@ func (p *fastDec) rawString() (raw []byte, escaped bool) {
 	start := p.i + 1
 	ascii := true
 	j := start
-	for ; j < len(p.b); j++ {
-		c := p.b[j]
-		switch {
+	for j < len(p.b) {
+		for j < len(p.b) && plain[p.b[j]] {
+			j++
+		}
+		if j == len(p.b) {
+			break
+		}
+		switch c := p.b[j]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(p.b[start:j]) {
 				p.fail()
@@ -278,17 +286,27 @@ func (p *fastDec) rawString() (raw []byte, escaped bool) {
 			return p.b[start:j], escaped
 		case c == '\\':
 			escaped = true
-			j++ // the escaped byte; AppendUnquote checks the escape
+			j += 2 // past the escaped byte; AppendUnquote checks the escape
 		case c < 0x20:
 			p.fail()
 			return nil, false
-		case c >= 0x80:
+		default: // c >= 0x80
 			ascii = false
+			j++
 		}
 	}
 	p.fail()
 	return nil, false
 }
+
+// plain marks the bytes that stand for themselves in a JSON string: ASCII
+// other than control characters, '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // string consumes a string value.
 func (p *fastDec) string() string {
@@ -336,39 +354,36 @@ func (p *fastDec) addrs() []netip.Addr {
 	return out
 }
 
-// list consumes an array, or null, decoding each element with elem. The
-// elements are decoded into scratch (d's, when there is one: nil p.d
-// passes nil) and copied to a slice of their length, which a list that
-// grows as it is read would not have.
-func list[T any](p *fastDec, scratch *[]T, elem func(*T)) []T {
+// list consumes an array, or null, decoding each element with elem. hint,
+// when not nil, is the length of the last list of its kind d decoded: the
+// new one is given that capacity at once (the lists of a fleet's snapshots
+// are alike), and hint gets its length.
+func list[T any](p *fastDec, hint *int, elem func(*T)) []T {
 	if p.lit("null") {
 		return nil
 	}
 	if !p.open('[') {
 		return nil
 	}
-	var buf []T
-	if scratch != nil {
-		buf = (*scratch)[:0]
+	var out []T
+	if hint != nil {
+		out = make([]T, 0, *hint)
+	} else {
+		out = []T{}
 	}
 	for first := true; p.element(first); first = false {
 		var zero T
-		buf = append(buf, zero)
-		elem(&buf[len(buf)-1])
+		out = append(out, zero)
+		elem(&out[len(out)-1])
 	}
-	out := make([]T, len(buf))
-	copy(out, buf)
-	if scratch != nil {
-		clear(buf)
-		if cap(buf) <= maxKeptList {
-			*scratch = buf[:0]
-		}
+	if hint != nil {
+		*hint = min(len(out), maxKeptList)
 	}
 	return out
 }
 
-// scratch returns the field of p.d that f selects, or nil without a Decoder.
-func scratch[T any](p *fastDec, f func(*Decoder) *[]T) *[]T {
+// hint returns the field of p.d that f selects, or nil without a Decoder.
+func hint(p *fastDec, f func(*Decoder) *int) *int {
 	if p.d == nil {
 		return nil
 	}
@@ -725,7 +740,7 @@ func (p *fastDec) source(src *Source) {
 }
 
 func (p *fastDec) listeners() []Listener {
-	return list(p, scratch(p, func(d *Decoder) *[]Listener { return &d.listeners }), p.listener)
+	return list(p, hint(p, func(d *Decoder) *int { return &d.listeners }), p.listener)
 }
 
 func (p *fastDec) listener(l *Listener) {
@@ -767,7 +782,7 @@ func (p *fastDec) listener(l *Listener) {
 }
 
 func (p *fastDec) connections() []Connection {
-	return list(p, scratch(p, func(d *Decoder) *[]Connection { return &d.conns }), p.connection)
+	return list(p, hint(p, func(d *Decoder) *int { return &d.conns }), p.connection)
 }
 
 func (p *fastDec) connection(c *Connection) {
@@ -965,7 +980,7 @@ func (p *fastDec) traffic(t *Traffic) {
 }
 
 func (p *fastDec) peers() []Peer {
-	return list(p, scratch(p, func(d *Decoder) *[]Peer { return &d.peers }), p.peer)
+	return list(p, hint(p, func(d *Decoder) *int { return &d.peers }), p.peer)
 }
 
 func (p *fastDec) peer(peer *Peer) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -162,13 +163,22 @@ func (p *fastDec) fail() {
 }
 
 func (p *fastDec) ws() {
-	// planet's indentation: runs of spaces, eight at a time.
-	for p.i+8 <= len(p.b) && binary.LittleEndian.Uint64(p.b[p.i:]) == 0x2020202020202020 {
-		p.i += 8
-	}
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
+		case ' ':
+			// planet's indentation: runs of spaces, eight bytes at a time.
+			for p.i+8 <= len(p.b) {
+				d := binary.LittleEndian.Uint64(p.b[p.i:]) ^ 0x2020202020202020
+				if d != 0 {
+					p.i += bits.TrailingZeros64(d) / 8
+					break
+				}
+				p.i += 8
+			}
+			for p.i < len(p.b) && p.b[p.i] == ' ' {
+				p.i++
+			}
+		case '\t', '\n', '\r':
 			p.i++
 		default:
 			return
@@ -178,6 +188,9 @@ func (p *fastDec) ws() {
 
 // next skips whitespace and returns the next byte, 0 at the end.
 func (p *fastDec) next() byte {
+	if p.i < len(p.b) && p.b[p.i] > ' ' {
+		return p.b[p.i]
+	}
 	p.ws()
 	if p.i < len(p.b) {
 		return p.b[p.i]
@@ -270,6 +283,13 @@ func (p *fastDec) rawString() (raw []byte, escaped bool) {
 	ascii := true
 	j := start
 	for j < len(p.b) {
+		for j+8 <= len(p.b) {
+			if m := special(binary.LittleEndian.Uint64(p.b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
+		}
 		for j < len(p.b) && plain[p.b[j]] {
 			j++
 		}
@@ -297,6 +317,16 @@ func (p *fastDec) rawString() (raw []byte, escaped bool) {
 	}
 	p.fail()
 	return nil, false
+}
+
+// special marks, in the eight bytes of x (little-endian), the bytes that
+// are not plain: the high bit of each is set for a '"', '\\', control
+// character or non-ASCII byte. Bytes above the lowest marked one may be
+// marked wrongly (a borrow), so only the lowest is meaningful.
+func special(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return zero(x^(ones*'"')) | zero(x^(ones*'\\')) | (x-ones*0x20)&^x&highs | x&highs
 }
 
 // plain marks the bytes that stand for themselves in a JSON string: ASCII

@@ -2,6 +2,9 @@ package snapshot
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -229,4 +232,34 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// special finds the first byte of eight that is not plain, as the table says.
+func TestSpecial(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	interesting := []byte{0, 0x1f, 0x20, 0x21, '"', '\\', 0x7f, 0x80, 0xff, 'a', 0x5b, 0x5d, 0x23}
+	for range 1_000_000 {
+		var w [8]byte
+		for i := range w {
+			if r.IntN(2) == 0 {
+				w[i] = interesting[r.IntN(len(interesting))]
+			} else {
+				w[i] = byte(r.IntN(256))
+			}
+		}
+		want := 8
+		for i, c := range w {
+			if !plain[c] {
+				want = i
+				break
+			}
+		}
+		got := 8
+		if m := special(binary.LittleEndian.Uint64(w[:])); m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != want {
+			t.Fatalf("% x: first special byte at %d, want %d", w, got, want)
+		}
+	}
 }

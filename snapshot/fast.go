@@ -23,9 +23,9 @@ import (
 // recognise (an unknown or look-alike member, a name given twice, a null
 // where a value belongs, a malformed document) makes it give up, and
 // DecodeStrict decodes the document again and has the last word, value
-// or error. FuzzFastDecode checks that what it accepts, DecodeStrict
-// decodes to the same value. On the fleets of internal/cmd/fleetgen it is
-// about seven times faster than DecodeStrict (BenchmarkDecode).
+// or error. FuzzFastDecode checks that Parse and DecodeStrict agree on
+// every input: the same snapshot, or the same error. BenchmarkDecode
+// compares their speed (docs/performance.md).
 
 // maxInterned bounds the strings and addresses a Decoder keeps to share
 // between documents; when full it starts over.
@@ -55,7 +55,7 @@ const (
 	maxKeptList   = 4096
 )
 
-// Parse is the package's Parse, sharing d's strings.
+// Parse is the package's Parse, sharing d's strings; d may be nil.
 func (d *Decoder) Parse(doc []byte, name string) (*Snapshot, error) {
 	s := new(Snapshot)
 	if decodeFast(doc, s, d) {

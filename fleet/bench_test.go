@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 	"github.com/planetdeps/planet/snapshot"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 )
 
 // What merge writes from a Merged is what Write writes of the Graph

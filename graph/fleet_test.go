@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 )
 
 // TestSyntheticFleet: the generator is deterministic, and its fleet merges

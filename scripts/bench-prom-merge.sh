@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: planet merge --prometheus against planet merge DIR on the same
-# synthetic fleet (graph/fleetgen), with wall time and peak RSS of each.
+# synthetic fleet (internal/fleetgen), with wall time and peak RSS of each.
 # Usage: scripts/bench-prom-merge.sh [HOSTS]   (default 10000; takes minutes)
 # PLANET_BENCH_TIMEOUT sets --prometheus-timeout (default 5m: on a cold TSDB a
 # count over a million series takes longer than the 30s default).

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 	"github.com/planetdeps/planet/internal/testenv"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/rivo/uniseg"
 
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 	"github.com/planetdeps/planet/internal/testenv"
 )
 

@@ -23,8 +23,8 @@ import (
 
 	"github.com/planetdeps/planet/fleet"
 	"github.com/planetdeps/planet/graph"
-	"github.com/planetdeps/planet/graph/fleetgen"
 	"github.com/planetdeps/planet/internal/atomicfile"
+	"github.com/planetdeps/planet/internal/fleetgen"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Command fleetmetrics writes a synthetic fleet (graph/fleetgen) as the
+// Command fleetmetrics writes a synthetic fleet (internal/fleetgen) as the
 // series Prometheus would hold after scraping every host's planet textfile:
 // OpenMetrics text with an instance and job label on every series and one
 // timestamp, for `promtool tsdb create-blocks-from openmetrics`. The
@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/planetdeps/planet/graph/fleetgen"
+	"github.com/planetdeps/planet/internal/fleetgen"
 	"github.com/planetdeps/planet/metrics"
 )
 

@@ -71,6 +71,7 @@ func (d *Decoder) Parse(doc []byte, name string) (*Snapshot, error) {
 // Parse), reusing d's buffer. size, when positive, is how many bytes r
 // holds, to size the buffer at once.
 func (d *Decoder) Read(r io.Reader, size int64, name string) (*Snapshot, error) {
+	r = io.LimitReader(r, int64(maxSize)+1)
 	buf := d.buf[:0]
 	if size > 0 && int64(cap(buf)) < min(size, int64(maxSize))+1 {
 		buf = make([]byte, 0, min(size, int64(maxSize))+1)

@@ -99,6 +99,9 @@ type collector struct {
 	visited map[[2]uint64]bool
 	usedIn  bool
 	files   []pendingFile
+	// recycle: the second pass's fn keeps nothing of a snapshot's
+	// connection list (a Merger), so its decoder reuses the memory.
+	recycle bool
 
 	mu   sync.Mutex
 	best map[[sha256.Size]byte]*chosen
@@ -859,6 +862,9 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 				if err == nil && s != nil {
 					err = fn(s)
 					used++
+					if c.recycle {
+						dec.Recycle(s)
+					}
 				}
 				if err != nil {
 					if failed < 0 || i < failed {
@@ -973,6 +979,7 @@ func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 		notes = append(notes, graph.Note{Level: graph.Info, Name: "merge", Msg: fmt.Sprintf(
 			"%d address(es) belong to several hosts and resolve no peer (e.g. %s)", len(amb), amb[0])})
 	}
+	c.recycle = true // m.Add keeps copies of records, never pointers into them
 	if _, err := c.each(winners, &notes, m.Add); err != nil {
 		return nil, notes, err
 	}

@@ -46,6 +46,24 @@ type Decoder struct {
 	buf   []byte
 	// The lengths of the last lists decoded, for the capacity of the next.
 	conns, listeners, peers int
+	// spare is a connection list given back by Recycle, cleared.
+	spare []Connection
+}
+
+// Recycle gives s back to d once the caller is done with it: the next
+// snapshot d decodes reuses the memory of s's connection list (the
+// largest), which is cleared and taken from s. The caller must keep
+// nothing that points into s.Connections; what the records point to
+// (their strings, states, windows) is not reused and may be kept.
+func (d *Decoder) Recycle(s *Snapshot) {
+	c := s.Connections
+	s.Connections = nil
+	if cap(c) == 0 || cap(c) > maxKeptList {
+		return
+	}
+	c = c[:cap(c)]
+	clear(c)
+	d.spare = c[:0]
 }
 
 // maxKeptBuffer is the largest read buffer a Decoder keeps between reads,
@@ -390,6 +408,11 @@ func (p *fastDec) addrs() []netip.Addr {
 // new one is given that capacity at once (the lists of a fleet's snapshots
 // are alike), and hint gets its length.
 func list[T any](p *fastDec, hint *int, elem func(*T)) []T {
+	return listInto(p, hint, nil, elem)
+}
+
+// listInto is list decoding into spare's memory when it has the capacity.
+func listInto[T any](p *fastDec, hint *int, spare []T, elem func(*T)) []T {
 	if p.lit("null") {
 		return nil
 	}
@@ -398,7 +421,10 @@ func list[T any](p *fastDec, hint *int, elem func(*T)) []T {
 	}
 	var out []T
 	if hint != nil {
-		out = make([]T, 0, *hint)
+		out = spare[:0]
+		if cap(out) == 0 || cap(out) < *hint {
+			out = make([]T, 0, *hint)
+		}
 	} else {
 		out = []T{}
 	}
@@ -813,7 +839,12 @@ func (p *fastDec) listener(l *Listener) {
 }
 
 func (p *fastDec) connections() []Connection {
-	return list(p, hint(p, func(d *Decoder) *int { return &d.conns }), p.connection)
+	if p.d == nil {
+		return list(p, nil, p.connection)
+	}
+	spare := p.d.spare
+	p.d.spare = nil
+	return listInto(p, &p.d.conns, spare, p.connection)
 }
 
 func (p *fastDec) connection(c *Connection) {

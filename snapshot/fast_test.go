@@ -187,6 +187,17 @@ func TestDecoderReuse(t *testing.T) {
 	if !reflect.DeepEqual(got1, one) || !reflect.DeepEqual(got2, two) {
 		t.Errorf("reading a second document changed the first, or the second is wrong:\n%+v\n%+v", got1, got2)
 	}
+	// A recycled snapshot's connection list is taken from it, and the
+	// next snapshot decoded into its memory is whole.
+	conns := got1.Connections
+	d.Recycle(got1)
+	got3, err := d.Read(bytes.NewReader(encode(t, one)), 0, "three")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got1.Connections != nil || &got3.Connections[0] != &conns[0] || !reflect.DeepEqual(got3, one) {
+		t.Errorf("after Recycle: %d connections left, memory reused %v, snapshot %+v", len(got1.Connections), &got3.Connections[0] == &conns[0], got3)
+	}
 }
 
 // BenchmarkDecode decodes one planet-written snapshot of 200 connection

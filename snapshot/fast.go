@@ -37,9 +37,9 @@ const maxInternLen = 64
 
 // Decoder reads snapshots one after another, sharing the strings and
 // addresses they repeat (process names, hostgroups, peers) between them
-// and reusing its read buffer. The snapshots it returns share nothing with
-// it that changes. A Decoder is not safe for concurrent use; the zero
-// value is ready.
+// and reusing its read buffer (and the connection lists Recycle gives
+// back). The snapshots it returns share nothing with it that changes. A
+// Decoder is not safe for concurrent use; the zero value is ready.
 type Decoder struct {
 	strs  map[string]string
 	addrs map[string]netip.Addr

@@ -134,7 +134,7 @@ type winNS struct {
 	// one that ends first counts without a process.
 	pending map[uint64]*pendingSock
 	binds   map[uint16][]*bind // TCP listeners by port
-	live  map[uint64]*winSock
+	live    map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.

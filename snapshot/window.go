@@ -73,8 +73,8 @@ type Window struct {
 	ResetNoBytes int `json:"reset_no_bytes,omitempty"`
 	// Namespaces counts the network namespaces the window heard destroy
 	// events of (planet's own included); NamespacesUnwatched those it could
-	// not (entering them refused): their connections that ended in the
-	// window are missing, and Detail says why.
+	// neither enter nor read through /proc (see NamespacesPolled): their
+	// connections that ended in the window are missing, and Detail says why.
 	Namespaces          int `json:"namespaces,omitempty"`
 	NamespacesUnwatched int `json:"namespaces_unwatched,omitempty"`
 	// NamespacesPolled counts the namespaces the window could not enter

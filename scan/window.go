@@ -133,8 +133,13 @@ type winNS struct {
 	// such a namespace has no events, so these are kept, not dropped, and
 	// one that ends first counts without a process.
 	pending map[uint64]*pendingSock
-	binds   map[uint16][]*bind // TCP listeners by port
-	live    map[uint64]*winSock
+	// procConns (procDir only): the connected sockets of the read that
+	// gave the listeners, for the connected dump that follows it (one read
+	// of the files for both); procRead says it is fresh.
+	procConns []sockdiag.Sock
+	procRead  bool
+	binds     map[uint16][]*bind // TCP listeners by port
+	live      map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.
@@ -817,10 +822,34 @@ func (o *observer) namespaceWorkloads() {
 // mask): through netlink sock_diag, or for a namespace polled through /proc
 // with procDump.
 func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(*sockdiag.Sock)) error {
-	if n.procDir != "" {
-		return o.procDump(ctx, n, states, fn)
+	if n.procDir == "" {
+		return o.dump(ctx, n.ns, states, fn)
 	}
-	return o.dump(ctx, n.ns, states, fn)
+	// /proc/PID/net/tcp walks the kernel's whole TCP hash, every
+	// namespace's, at each read: the listeners' read keeps the connected
+	// sockets for the dump that follows it in a sweep.
+	switch states {
+	case sockdiag.StatesListen:
+		n.procConns, n.procRead = n.procConns[:0], false
+		err := o.procDump(ctx, n, sockdiag.StatesListen|sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			if s.State == sockdiag.StateListen {
+				fn(s)
+			} else {
+				n.procConns = append(n.procConns, *s)
+			}
+		})
+		n.procRead = err == nil
+		return err
+	case sockdiag.StatesConnected:
+		if n.procRead {
+			n.procRead = false
+			for i := range n.procConns {
+				fn(&n.procConns[i])
+			}
+			return nil
+		}
+	}
+	return o.procDump(ctx, n, states, fn)
 }
 
 // procDump reads net/tcp and net/tcp6 under n.procDir (a /proc/PID
@@ -1260,7 +1289,9 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 // at its first sighting, and closed when ended.
 func (o *observer) unowned(n *winNS, p *pendingSock, ended bool) {
 	k := o.classify(n, &p.s, owner{})
-	o.unattributed(k)
+	if k.dir == snapshot.Upstream {
+		o.unattributed(k)
+	}
 	o.dep(k, p.first).Opened++
 	d := o.dep(k, p.last)
 	if ended {

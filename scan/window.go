@@ -289,8 +289,10 @@ type observer struct {
 	// seed keys tupleCookie.
 	seed maphash.Seed
 	// polled: the namespaces read through /proc because they could not be
-	// entered (a subset of refused's keys).
-	polled map[uint64]bool
+	// entered (a subset of refused's keys); procSpent the time their reads
+	// took, which spaces them (see procPoll).
+	polled    map[uint64]bool
+	procSpent time.Duration
 }
 
 // upKey is what a reset client socket still tells of its dependency.
@@ -479,7 +481,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if (full || procDue) && now.Before(deadline) {
 			// A failed intermediate dump costs attribution (and, without
 			// events, the sockets that end before the next), not the window.
-			began := time.Now()
+			began, spent := time.Now(), o.procSpent
 			if full && !polling && others && o.addNamespaces(true, warn) {
 				o.namespaceWorkloads()
 				listEvents()
@@ -506,7 +508,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 				due[i].late = false
 			}
 			if procDue || (full && len(o.polled) > 0) {
-				nextProcPoll = now.Add(max(procPoll, time.Since(began)*(1/dumpShare)))
+				nextProcPoll = now.Add(max(procPoll, (o.procSpent-spent)*(1/dumpShare)))
 			}
 			if full {
 				o.expirePairs(now)
@@ -593,7 +595,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 }
 
 // procPoll is the interval between reads of the namespaces read through
-// /proc (see winNS.procDir).
+// /proc (see winNS.procDir), or longer where the reads of them all take
+// more than dumpShare of it (each read of /proc/PID/net/tcp walks the
+// whole host's TCP hash).
 const procPoll = time.Second
 
 // dumpShare bounds the time the intermediate dumps of every namespace take,
@@ -825,6 +829,8 @@ func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(
 	if n.procDir == "" {
 		return o.dump(ctx, n.ns, states, fn)
 	}
+	began := time.Now()
+	defer func() { o.procSpent += time.Since(began) }()
 	// /proc/PID/net/tcp walks the kernel's whole TCP hash, every
 	// namespace's, at each read: the listeners' read keeps the connected
 	// sockets for the dump that follows it in a sweep.

@@ -411,6 +411,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	// The namespaces read through /proc have nothing but these reads: every
 	// procPoll, further apart where they take more than dumpShare of it.
 	nextProcPoll := start.Add(procPoll)
+	// procGap: the longest time between two reads of them (the end's
+	// included), for the window's detail.
+	lastProcPoll, procGap := start, time.Duration(0)
 	failedDumps, lastDumpErr := 0, error(nil)
 	lastRead := start // the last read of events that found some
 	var group *sockdiag.Group
@@ -509,6 +512,8 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			}
 			if procDue || (full && len(o.polled) > 0) {
 				nextProcPoll = now.Add(max(procPoll, (o.procSpent-spent)*(1/dumpShare)))
+				procGap = max(procGap, now.Sub(lastProcPoll))
+				lastProcPoll = now
 			}
 			if full {
 				o.expirePairs(now)
@@ -555,12 +560,13 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	o.res.Seconds = end.Sub(start).Seconds()
 	o.res.Namespaces = len(o.nss) - len(o.polled)
 	if len(o.polled) > 0 {
+		procGap = max(procGap, end.Sub(lastProcPoll))
 		why := make(map[uint64]string, len(o.polled))
 		for ns := range o.polled {
 			why[ns] = o.refused[ns]
 		}
 		o.res.NamespacesPolled = len(o.polled)
-		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, read from /proc/PID/net/tcp every %v or more instead (repeated dumps without byte counters: their records have bytes_unknown): %s", o.res.Detail, len(o.polled), procPoll, unwatched(why)), "; ")
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, read from /proc/PID/net/tcp every %v instead, at most %v apart (repeated dumps without byte counters: their records have bytes_unknown): %s", o.res.Detail, len(o.polled), procPoll, procGap.Round(10*time.Millisecond), unwatched(why)), "; ")
 	}
 	if len(o.refused) > len(o.polled) {
 		why := make(map[uint64]string, len(o.refused)-len(o.polled))

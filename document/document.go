@@ -37,8 +37,23 @@ func IsGraphSchema(schema string) bool { return strings.HasPrefix(schema, "plane
 // end. Reading stdin stops when ctx is done. The document is told apart by
 // its schema and then decoded strictly (see Read).
 func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, error) {
+	return readFile(ctx, path, stdin, graph.Read)
+}
+
+// ReadFileForCompare is ReadFile for a document to be compared with base
+// under opts (graph.Compare(base, doc's graph, opts)): a graph is read
+// with graph.ReadForCompare, sharing the edges that did not change with
+// base, and must be used for that comparison only.
+func ReadFileForCompare(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions) (*Document, error) {
+	return readFile(ctx, path, stdin, func(r io.Reader, name string) (*graph.Graph, error) {
+		return graph.ReadForCompare(r, name, base, opts)
+	})
+}
+
+// readFile is ReadFile, reading a graph with readGraph.
+func readFile(ctx context.Context, path string, stdin io.Reader, readGraph func(io.Reader, string) (*graph.Graph, error)) (*Document, error) {
 	if path == "" || path == "-" {
-		return Read(fetch.Reader(ctx, stdin), "-")
+		return read(fetch.Reader(ctx, stdin), "-", readGraph)
 	}
 	// Opened without blocking and checked on the descriptor: a FIFO swapped
 	// in for the file cannot hang the reader.
@@ -47,7 +62,7 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, err
 		return nil, err
 	}
 	defer f.Close()
-	return Read(fetch.Reader(ctx, f), path)
+	return read(fetch.Reader(ctx, f), path, readGraph)
 }
 
 // sniffSize is how much of a document is read to find its schema: planet
@@ -60,14 +75,17 @@ const sniffSize = 64 << 10
 // snapshot's limit, and read on as a graph past it. Errors are
 // *snapshot.Error values naming name, and wrap snapshot.ErrSchema for a
 // schema that is neither.
-func Read(r io.Reader, name string) (*Document, error) {
+func Read(r io.Reader, name string) (*Document, error) { return read(r, name, graph.Read) }
+
+// read is Read, reading a graph with readGraph.
+func read(r io.Reader, name string, readGraph func(io.Reader, string) (*graph.Graph, error)) (*Document, error) {
 	br := bufio.NewReaderSize(r, sniffSize)
 	head, err := br.Peek(sniffSize)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if schema, err := snapshot.SniffSchema(head); err == nil && schema == graph.Schema {
-		g, err := graph.Read(br, name)
+		g, err := readGraph(br, name)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +96,7 @@ func Read(r io.Reader, name string) (*Document, error) {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if len(doc) > snapshot.MaxSize {
-		g, err := graph.Read(io.MultiReader(bytes.NewReader(doc), br), name)
+		g, err := readGraph(io.MultiReader(bytes.NewReader(doc), br), name)
 		if err != nil {
 			return nil, err
 		}

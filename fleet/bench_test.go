@@ -12,6 +12,7 @@ import (
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/fleetgen"
+	"github.com/planetdeps/planet/snapshot"
 )
 
 // BenchmarkFleet merges synthetic fleets of 1,000 and 10,000 snapshots of
@@ -66,10 +67,22 @@ func BenchmarkFleet(b *testing.B) {
 				b.ReportMetric(float64(len(g.Edges)), "edges")
 				runtime.KeepAlive(g)
 			})
+			// merger-heap-MiB is the live heap when every snapshot is in
+			// (the by-host merge's edge aggregates): planet merge --by
+			// host's peak RSS follows it.
 			b.Run("merge-by-host", func(b *testing.B) {
 				b.SetBytes(size)
+				var heap float64
 				for b.Loop() {
-					r, _, err := MergeFleet(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{By: graph.ByHost})
+					m, _, err := mergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{By: graph.ByHost})
+					if err != nil {
+						b.Fatal(err)
+					}
+					runtime.GC()
+					var ms runtime.MemStats
+					runtime.ReadMemStats(&ms)
+					heap = float64(ms.HeapAlloc) / (1 << 20)
+					r, err := m.FinishMerged()
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -77,6 +90,7 @@ func BenchmarkFleet(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(heap, "merger-heap-MiB")
 			})
 		})
 	}
@@ -123,4 +137,81 @@ func plainDecode(b *testing.B, dir string) int {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkMergeStages splits planet merge of a 2,000-host fleet (200
+// connection records per host, ~140 MB, as scripts/bench-merge.sh
+// generates) into its stages, each over the same files, side by side with
+// reading them (cat): the first pass's header reads (header), the second
+// pass's decoding without the merge (parse, one snapshot.Decoder as each
+// worker has), and the whole merge (merge). A CPU profile of merge shows
+// where its time goes:
+//
+//	go test ./fleet -run '^$' -bench MergeStages -benchtime 3x -cpuprofile cpu.out
+//	go tool pprof -top -cum fleet.test cpu.out
+func BenchmarkMergeStages(b *testing.B) {
+	dir := b.TempDir()
+	if _, err := fleetgen.Generate(dir, fleetgen.Options{Hosts: 2000, Records: 200, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	size := treeSize(b, dir)
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cat", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if got := readAll(b, dir); got != size {
+				b.Fatalf("read %d bytes of %d", got, size)
+			}
+		}
+	})
+	b.Run("header", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			for _, p := range files {
+				f, err := os.Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h, err := snapshot.ReadHeader(f)
+				f.Close()
+				if err != nil || !h.Complete() {
+					b.Fatalf("%s: header %+v, %v", p, h, err)
+				}
+			}
+		}
+	})
+	b.Run("parse", func(b *testing.B) {
+		b.SetBytes(size)
+		var dec snapshot.Decoder
+		for b.Loop() {
+			for _, p := range files {
+				f, err := os.Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = dec.Read(f, 0, p)
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("merge", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if _, _, err := MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

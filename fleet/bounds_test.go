@@ -122,7 +122,7 @@ func TestFirstPassKeepsOneHostHeaderPerHost(t *testing.T) {
 				t.Errorf("%d parsed, %d hosts decoded: %d snapshots and %d host headers still alive, want %d parsed, 0 and 1 alive",
 					len(snaps), len(hosts), aliveSnaps, aliveHosts, wantParsed)
 			}
-			s, err := c.load(winners[0].cd)
+			s, err := c.load(nil, winners[0].cd)
 			if err != nil || !s.ScannedAt.Equal(winners[0].cd.scannedAt) {
 				t.Errorf("second pass: %v", err)
 			}

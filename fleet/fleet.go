@@ -99,6 +99,9 @@ type collector struct {
 	visited map[[2]uint64]bool
 	usedIn  bool
 	files   []pendingFile
+	// recycle: the second pass's fn keeps nothing of a snapshot's
+	// connection list (a Merger), so its decoder reuses the memory.
+	recycle bool
 
 	mu   sync.Mutex
 	best map[[sha256.Size]byte]*chosen
@@ -543,7 +546,7 @@ func (c *collector) validate(cd *candidate, f *os.File) (*snapshot.Snapshot, err
 // file) and checks it holds what its header said.
 func (c *collector) check(cd *candidate, f *os.File) error {
 	if f == nil {
-		_, err := c.load(cd)
+		_, err := c.load(nil, cd)
 		cd.validated = true
 		return err
 	}
@@ -720,8 +723,9 @@ func (c *collector) choose() []*chosen {
 }
 
 // load reads the chosen snapshot again (second pass) from where the first
-// pass found it, and checks it is what the first pass chose.
-func (c *collector) load(cd *candidate) (*snapshot.Snapshot, error) {
+// pass found it, and checks it is what the first pass chose. dec, when not
+// nil, is the worker's decoder (sharing strings between its snapshots).
+func (c *collector) load(dec *snapshot.Decoder, cd *candidate) (*snapshot.Snapshot, error) {
 	var r io.Reader
 	reopened := cd.f == nil
 	if reopened {
@@ -739,7 +743,10 @@ func (c *collector) load(cd *candidate) (*snapshot.Snapshot, error) {
 			c.mu.Unlock()
 		}()
 	}
-	s, err := snapshot.Read(r, cd.name)
+	if dec == nil {
+		dec = new(snapshot.Decoder)
+	}
+	s, err := dec.Read(r, cd.size, cd.name)
 	if err != nil {
 		return nil, err
 	}
@@ -755,8 +762,8 @@ func (c *collector) load(cd *candidate) (*snapshot.Snapshot, error) {
 // loadOrFallBack loads the chosen snapshot of a host; with KeepGoing, one
 // that fails is noted and the host's next best valid snapshot is tried
 // (nil when none is left).
-func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []graph.Note, error) {
-	s, err := c.load(w)
+func (c *collector) loadOrFallBack(dec *snapshot.Decoder, w *candidate) (*snapshot.Snapshot, []graph.Note, error) {
+	s, err := c.load(dec, w)
 	if err == nil || !c.opts.KeepGoing {
 		return s, nil, err
 	}
@@ -774,7 +781,7 @@ func (c *collector) loadOrFallBack(w *candidate) (*snapshot.Snapshot, []graph.No
 		return 1
 	})
 	for _, cd := range older {
-		s, err := c.load(cd)
+		s, err := c.load(dec, cd)
 		if err != nil {
 			notes = append(notes, skipped(cd, err))
 			continue
@@ -841,6 +848,7 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 	)
 	for range min(len(winners), runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
+			var dec snapshot.Decoder
 			for !stop.Load() && ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(winners) {
@@ -848,12 +856,15 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 				}
 				cd := winners[i].cd
 				n := c.budget.acquire(cd.size)
-				s, ns, err := c.loadOrFallBack(cd)
+				s, ns, err := c.loadOrFallBack(&dec, cd)
 				mu.Lock()
 				perFile[i] = ns
 				if err == nil && s != nil {
 					err = fn(s)
 					used++
+					if c.recycle {
+						dec.Recycle(s)
+					}
 				}
 				if err != nil {
 					if failed < 0 || i < failed {
@@ -968,6 +979,7 @@ func mergeInputs(ctx context.Context, paths []string, stdin io.Reader, in InputO
 		notes = append(notes, graph.Note{Level: graph.Info, Name: "merge", Msg: fmt.Sprintf(
 			"%d address(es) belong to several hosts and resolve no peer (e.g. %s)", len(amb), amb[0])})
 	}
+	c.recycle = true // m.Add keeps copies of records, never pointers into them
 	if _, err := c.each(winners, &notes, m.Add); err != nil {
 		return nil, notes, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +68,41 @@ func Parse(doc []byte, name string) (*Graph, error) {
 // snapshot.ErrSchema. Repeated strings (node IDs in edges, protocols,
 // process and workload names) share one copy.
 func Read(r io.Reader, name string) (*Graph, error) {
+	return ReadShared(r, name, nil)
+}
+
+// ReadShared is Read for a graph to be compared with base (a graph read
+// before, from another document): an edge equal in every field to one of
+// base's is base's Edge, not a copy, so that two versions of one large
+// graph take little more memory than one (Compare needs both). The
+// result is the graph Read gives, edge for edge, and as strict; its
+// edges must not be modified (neither may a Read graph's). base nil is
+// Read.
+func ReadShared(r io.Reader, name string, base *Graph) (*Graph, error) {
+	return readShared(r, name, base, nil)
+}
+
+// ReadForCompare is ReadShared for Compare(base, g, opts) alone: an edge
+// Compare would find unchanged is base's Edge even where its socket count
+// differs (and its byte counts, when opts leaves them out), so that two
+// merges of one fleet (the same dependencies, other counts) take little
+// more memory than one. Such an edge has the key, processes, workloads,
+// dialled addresses, host counts and seen_from of base's (and its byte
+// counts, when compared), and its two nodes have the same kinds in both
+// graphs, so that collapsing external nodes treats it alike. The
+// document is read as strictly as by Read, and Compare(base, g, opts) is
+// the diff of base and the document's graph; g itself is not that graph
+// (its counts may be base's): compare it, do not render or write it.
+func ReadForCompare(r io.Reader, name string, base *Graph, opts DiffOptions) (*Graph, error) {
+	return readShared(r, name, base, &opts)
+}
+
+// readShared is ReadShared, or ReadForCompare with opts.
+func readShared(r io.Reader, name string, base *Graph, opts *DiffOptions) (*Graph, error) {
 	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}}
+	if base != nil {
+		d.base, d.baseGraph, d.compare = base.Edges, base, opts
+	}
 	g, err := d.graph()
 	if err != nil {
 		return nil, err
@@ -149,6 +184,12 @@ func (d *docReader) graph() (*Graph, error) {
 			})
 		case "edges":
 			var block []Edge
+			if seen["nodes"] && d.compare != nil {
+				// The nodes are all in: edges can be matched loosely
+				// (see ReadForCompare), their nodes' kinds known.
+				slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
+				d.nodes = g.Nodes
+			}
 			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
 				var e *Edge
 				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &e); err != nil {
@@ -162,6 +203,10 @@ func (d *docReader) graph() (*Graph, error) {
 				}
 				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
 				e.EdgeNames = d.names(e.EdgeNames)
+				if s := d.shared(e); s != nil {
+					g.Edges = append(g.Edges, s)
+					return nil
+				}
 				// Edges are kept in blocks: one allocation each costs
 				// more time and, rounded up, more memory.
 				if len(block) == cap(block) {
@@ -287,6 +332,75 @@ type docReader struct {
 	// nameSets holds each distinct EdgeNames (see names), by key.
 	nameSets map[string]*EdgeNames
 	key      []byte
+	// base: the edges of the graph read before (ReadShared), in the
+	// documented order; nextBase: where the last edge was found, plus one.
+	base     []*Edge
+	nextBase int
+	// For ReadForCompare: the base graph, the comparison's options, and
+	// the document's nodes sorted by ID once they are all read (nil
+	// before: edges are then shared only when equal).
+	baseGraph *Graph
+	compare   *DiffOptions
+	nodes     []*Node
+}
+
+// shared returns base's edge equal to e in every field, or nil. Edges of
+// a graph planet wrote come in order, so the edge after the last one
+// found is tried before a binary search.
+func (d *docReader) shared(e *Edge) *Edge {
+	if len(d.base) == 0 {
+		return nil
+	}
+	i := d.nextBase
+	if i >= len(d.base) || compareEdges(d.base[i], e) != 0 {
+		var found bool
+		if i, found = slices.BinarySearchFunc(d.base, e, compareEdges); !found {
+			return nil
+		}
+	}
+	d.nextBase = i + 1
+	b := d.base[i]
+	if sameEdge(b, e) || d.nodes != nil && e.Sockets >= 0 && d.unchanged(b, e) {
+		return b
+	}
+	return nil
+}
+
+// unchanged says whether Compare would find no change from base edge b to
+// edge e of the same key (see ReadForCompare).
+func (d *docReader) unchanged(b, e *Edge) bool {
+	if b.SeenFrom != e.SeenFrom || b.ClientHosts != e.ClientHosts || b.ServerHosts != e.ServerHosts ||
+		!sameNames(b, e) {
+		return false
+	}
+	if x, y := b.Bytes(), e.Bytes(); d.compare.BytesChangePercent > 0 &&
+		(x.PortBytesToServer != y.PortBytesToServer || x.PortBytesToClient != y.PortBytesToClient) {
+		return false
+	}
+	return d.sameKind(e.From) && d.sameKind(e.To)
+}
+
+// sameKind says whether node id has one kind in the base graph and the
+// document.
+func (d *docReader) sameKind(id string) bool {
+	i, ok := slices.BinarySearchFunc(d.nodes, id, func(n *Node, id string) int { return strings.Compare(n.ID, id) })
+	b := d.baseGraph.byID[id]
+	return ok && b != nil && b.Kind == d.nodes[i].Kind
+}
+
+// sameEdge says whether a and b, of the same key, are equal in every
+// field (absent and empty lists, or counts, alike).
+func sameEdge(a, b *Edge) bool {
+	return a.SeenFrom == b.SeenFrom && a.ClientHosts == b.ClientHosts && a.ServerHosts == b.ServerHosts &&
+		a.Sockets == b.Sockets && a.Bytes() == b.Bytes() && sameNames(a, b)
+}
+
+// sameNames says whether a and b have the same lists of names.
+func sameNames(a, b *Edge) bool {
+	x, y := a.Names(), b.Names()
+	return slices.Equal(x.ClientProcesses, y.ClientProcesses) && slices.Equal(x.ServerProcesses, y.ServerProcesses) &&
+		slices.Equal(x.ClientWorkloads, y.ClientWorkloads) && slices.Equal(x.ServerWorkloads, y.ServerWorkloads) &&
+		slices.Equal(x.Dialled, y.Dialled)
 }
 
 // str returns the one copy of s.
@@ -548,22 +662,31 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n}\n")))
 	enc.SetIndent("    ", "  ")
 	var werr error
+	var text []byte
 	list := func(member string, n int, elem func(i int) any, omitEmpty bool) {
 		if werr != nil || n == 0 && omitEmpty {
 			return
 		}
 		bw.WriteString(",\n  \"" + member + "\": [")
 		for i := range n {
-			buf.Reset()
-			if err := enc.Encode(elem(i)); err != nil {
-				werr = err
-				return
+			v := elem(i)
+			var ok bool
+			if e, isEdge := v.(*Edge); isEdge {
+				text, ok = appendEdge(text[:0], e)
+			}
+			if !ok {
+				buf.Reset()
+				if err := enc.Encode(v); err != nil {
+					werr = err
+					return
+				}
+				text = append(text[:0], bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 			}
 			if i > 0 {
 				bw.WriteByte(',')
 			}
 			bw.WriteString("\n    ")
-			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			bw.Write(text)
 			if cw.n > maxSize {
 				werr = fmt.Errorf("%w: more than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)
 				return
@@ -603,4 +726,99 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	c.err = err
 	return n, err
+}
+
+// appendEdge appends e's text as Write's encoding/json writes it (two-space
+// indentation from a four-space margin, no HTML escaping), without
+// reflection: a by-host graph has millions of edges, and encoding/json
+// took most of the time of writing them. It does the common case only
+// and says so: every string printable ASCII without '"' or '\\', and no
+// bytes per second (floats); for any other edge it returns false, and
+// encoding/json writes it.
+func appendEdge(b []byte, e *Edge) ([]byte, bool) {
+	names := e.Names()
+	counts := e.Bytes()
+	if counts.BytesPerSecondToServer != 0 || counts.BytesPerSecondToClient != 0 {
+		return b, false
+	}
+	seen := e.SeenFrom.String()
+	for _, s := range []string{e.From, e.To, e.Protocol, seen} {
+		if !plainString(s) {
+			return b, false
+		}
+	}
+	lists := [...]struct {
+		member string
+		list   []string
+	}{
+		{"client_processes", names.ClientProcesses}, {"server_processes", names.ServerProcesses},
+		{"client_workloads", names.ClientWorkloads}, {"server_workloads", names.ServerWorkloads},
+		{"dialled", names.Dialled},
+	}
+	for _, l := range lists {
+		for _, s := range l.list {
+			if !plainString(s) {
+				return b, false
+			}
+		}
+	}
+	const field = "\n      \""
+	b = append(b, "{"+field+"from\": \""...)
+	b = append(b, e.From...)
+	b = append(b, "\","+field+"to\": \""...)
+	b = append(b, e.To...)
+	b = append(b, "\","+field+"protocol\": \""...)
+	b = append(b, e.Protocol...)
+	b = append(b, "\","+field+"port\": "...)
+	b = strconv.AppendUint(b, uint64(e.Port), 10)
+	b = append(b, ","+field+"seen_from\": \""...)
+	b = append(b, seen...)
+	b = append(b, '"', ',')
+	for _, l := range lists {
+		if len(l.list) == 0 {
+			continue
+		}
+		b = append(b, field...)
+		b = append(b, l.member...)
+		b = append(b, "\": ["...)
+		for i, s := range l.list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n        \""...)
+			b = append(b, s...)
+			b = append(b, '"')
+		}
+		b = append(b, "\n      ],"...)
+	}
+	b = append(b, field+"client_hosts\": "...)
+	b = strconv.AppendInt(b, int64(e.ClientHosts), 10)
+	b = append(b, ","+field+"server_hosts\": "...)
+	b = strconv.AppendInt(b, int64(e.ServerHosts), 10)
+	b = append(b, ","+field+"sockets\": "...)
+	b = strconv.AppendInt(b, int64(e.Sockets), 10)
+	if counts.PortBytesToServer != 0 {
+		b = append(b, ","+field+"port_bytes_to_server\": "...)
+		b = strconv.AppendUint(b, counts.PortBytesToServer, 10)
+	}
+	if counts.PortBytesToClient != 0 {
+		b = append(b, ","+field+"port_bytes_to_client\": "...)
+		b = strconv.AppendUint(b, counts.PortBytesToClient, 10)
+	}
+	if counts.Windowed {
+		b = append(b, ","+field+"windowed\": true"...)
+	}
+	b = append(b, "\n    }"...)
+	return b, true
+}
+
+// plainString says whether encoding/json writes s as it is, between
+// quotes: printable ASCII without '"' and '\\' (HTML not escaped).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,20 +64,27 @@ func TestParseErrors(t *testing.T) {
 		{"truncated, where", doc[:len(doc)/2], "line "},
 		{"unknown field, where", replace(`"host_count": 2`, `"host_count": 2, "color": "red"`), "line "},
 	}
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(tt.doc, "graph.json")
-			if err == nil {
-				t.Fatal("no error")
-			}
-			var se *snapshot.Error
-			if !errors.As(err, &se) || se.Name != "graph.json" {
-				t.Errorf("error %T %v does not name the file", err, err)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want %q", err, tt.want)
-			}
-		})
+		// Read against the document itself (ReadShared): as strict.
+		for _, shared := range []*Graph{nil, base} {
+			t.Run(tt.name+map[bool]string{false: "", true: "/shared"}[shared != nil], func(t *testing.T) {
+				_, err := ReadShared(bytes.NewReader(tt.doc), "graph.json", shared)
+				if err == nil {
+					t.Fatal("no error")
+				}
+				var se *snapshot.Error
+				if !errors.As(err, &se) || se.Name != "graph.json" {
+					t.Errorf("error %T %v does not name the file", err, err)
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %q, want %q", err, tt.want)
+				}
+			})
+		}
 	}
 	if _, err := Parse(replace(`"planet.graph/v1"`, `"planet.graph/v2"`), "x"); !errors.Is(err, snapshot.ErrSchema) {
 		t.Errorf("unknown schema does not wrap ErrSchema: %v", err)
@@ -249,5 +261,230 @@ func TestParseNodeKind(t *testing.T) {
 		if k, err := ParseNodeKind(bad); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("ParseNodeKind(%q) = %q, %v; want an error quoting it", bad, k, err)
 		}
+	}
+}
+
+// TestReadShared reads versions of the golden graph against it: the graph
+// is the one Read gives, and the edges equal in every field are the base
+// graph's own.
+func TestReadShared(t *testing.T) {
+	doc := goldenDoc(t)
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same graph with its edges written in reverse order.
+	rev := *base
+	rev.Edges = slices.Clone(base.Edges)
+	slices.Reverse(rev.Edges)
+	var reversed bytes.Buffer
+	if err := writeGraph(&reversed, &rev, len(rev.Edges), func(i int) *Edge { return rev.Edges[i] }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		doc    []byte
+		shared int // edges that are base's
+	}{
+		{"itself", doc, len(base.Edges)},
+		{"edges in reverse order", reversed.Bytes(), len(base.Edges)},
+		{"one edge's sockets", bytes.Replace(doc, []byte(`"sockets": 9`), []byte(`"sockets": 10`), 1), len(base.Edges) - 1},
+		{"one edge's processes", bytes.Replace(doc, []byte(`"nginx"`), []byte(`"apache"`), 1), len(base.Edges) - 1},
+		{"one edge's seen_from", bytes.Replace(doc, []byte(`"seen_from": "server"`), []byte(`"seen_from": "both"`), 1), len(base.Edges) - 1},
+		{"one edge's key", bytes.Replace(doc, []byte(`"port": 80,`), []byte(`"port": 81,`), 1), len(base.Edges) - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := Parse(tt.doc, "new.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadShared(bytes.NewReader(tt.doc), "new.json", base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b bytes.Buffer
+			if err := Write(&a, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := Write(&b, got); err != nil {
+				t.Fatal(err)
+			}
+			if a.String() != b.String() {
+				t.Errorf("ReadShared gave\n%s\nRead\n%s", &b, &a)
+			}
+			shared := 0
+			for _, e := range got.Edges {
+				if slices.Contains(base.Edges, e) {
+					shared++
+				}
+			}
+			if shared != tt.shared {
+				t.Errorf("%d edges shared with the base graph, want %d", shared, tt.shared)
+			}
+		})
+	}
+	// An edge equal to one of base's, twice: both are base's edge, and
+	// still a duplicate.
+	first := doc[bytes.Index(doc, []byte(`"edges": [`))+len(`"edges": [`):]
+	first = first[:bytes.Index(first, []byte("},"))+2]
+	dup := bytes.Replace(doc, []byte(`"edges": [`), append([]byte(`"edges": [`), first...), 1)
+	if _, err := ReadShared(bytes.NewReader(dup), "dup.json", base); err == nil || !strings.Contains(err.Error(), "duplicate edge") {
+		t.Errorf("a duplicated shared edge: error %v, want a duplicate edge", err)
+	}
+}
+
+// TestAppendEdge: the hand-written edge encoding is encoding/json's, byte
+// for byte, for every edge it takes, and it takes the common ones.
+func TestAppendEdge(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := []string{"api", "db-01.node.consul", "198.18.0.7", "2001:db8::1", "tcp", "udp", "nginx", "java",
+		"a<b>&c", "quo\"te", `back\slash`, "tab\there", "naïve", "\u2028", "x\x7fy", "", "10.0.0.1:443"}
+	pick := func(n int) []string {
+		var out []string
+		for range r.IntN(n + 1) {
+			out = append(out, words[r.IntN(len(words))])
+		}
+		return out
+	}
+	edges := []*Edge{
+		{From: "a", To: "b", Protocol: "tcp", Port: 443, SeenFrom: SeenBoth},
+		{From: "a", To: "b", Protocol: "tcp", Port: 65535, SeenFrom: SeenMixed, ClientHosts: math.MaxInt, ServerHosts: 0, Sockets: -1,
+			EdgeBytes: &EdgeBytes{PortBytesToServer: math.MaxUint64, Windowed: true}},
+		{From: "a", To: "b", Protocol: "udp", Port: 53, SeenFrom: SeenFrom(9)},
+		{From: "a", To: "b", Protocol: "tcp", Port: 1, SeenFrom: SeenClient, EdgeBytes: &EdgeBytes{BytesPerSecondToServer: 1.5e-7}},
+	}
+	for range 2000 {
+		e := &Edge{From: words[r.IntN(len(words))], To: words[r.IntN(len(words))], Protocol: words[r.IntN(6)],
+			Port: uint16(r.IntN(65536)), SeenFrom: SeenFrom(1 + r.IntN(4)),
+			ClientHosts: r.IntN(1000), ServerHosts: r.IntN(3), Sockets: r.IntN(1 << 20)}
+		if r.IntN(2) == 0 {
+			e.EdgeNames = &EdgeNames{ClientProcesses: pick(3), ServerProcesses: pick(2), ClientWorkloads: pick(1), ServerWorkloads: pick(1), Dialled: pick(2)}
+		}
+		if r.IntN(2) == 0 {
+			e.EdgeBytes = &EdgeBytes{PortBytesToServer: r.Uint64() >> r.IntN(64), PortBytesToClient: r.Uint64() >> r.IntN(64), Windowed: r.IntN(2) == 0}
+		}
+		edges = append(edges, e)
+	}
+	common := regexp.MustCompile(`^[ !#-\[\]-~]*$`) // printable ASCII but '"' and '\\'
+	for _, e := range edges {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("    ", "  ")
+		if err := enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSuffix(buf.String(), "\n")
+		got, ok := appendEdge([]byte("prefix"), e)
+		n := e.Names()
+		strs := slices.Concat([]string{e.From, e.To, e.Protocol, e.SeenFrom.String()},
+			n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled)
+		if plain := !slices.ContainsFunc(strs, func(s string) bool { return !common.MatchString(s) }) &&
+			e.Bytes().BytesPerSecondToServer == 0 && e.Bytes().BytesPerSecondToClient == 0; ok != plain {
+			t.Errorf("edge %s: taken %v, want %v", e, ok, plain)
+		}
+		if !ok {
+			if string(got) != "prefix" {
+				t.Errorf("edge %s: refused after writing %q", e, got)
+			}
+			continue
+		}
+		if string(got) != "prefix"+want {
+			t.Errorf("edge %s:\n%s\nencoding/json:\n%s", e, got[len("prefix"):], want)
+		}
+	}
+}
+
+// TestReadForCompare: comparing with a graph read by ReadForCompare gives
+// the diff Read's gives, for documents whose counts, bytes, processes or
+// node kinds moved, with every DiffOptions; the edges that did not change
+// are the base graph's.
+func TestReadForCompare(t *testing.T) {
+	doc := goldenDoc(t)
+	base, err := Parse(doc, "base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockets := regexp.MustCompile(`"sockets": (\d+)`)
+	portBytes := regexp.MustCompile(`"port_bytes_to_(server|client)": (\d+)`)
+	edit := func(doc []byte, moreSockets, moreBytes bool, old, new string) []byte {
+		if moreSockets {
+			doc = sockets.ReplaceAllFunc(doc, func(m []byte) []byte {
+				n, _ := strconv.Atoi(string(sockets.FindSubmatch(m)[1]))
+				return []byte(`"sockets": ` + strconv.Itoa(n+1))
+			})
+		}
+		if moreBytes {
+			doc = portBytes.ReplaceAll(doc, []byte(`"port_bytes_to_$1": 7$2`))
+		}
+		if old != "" {
+			if !bytes.Contains(doc, []byte(old)) {
+				t.Fatalf("golden file lacks %q", old)
+			}
+			doc = bytes.Replace(doc, []byte(old), []byte(new), 1)
+		}
+		return doc
+	}
+	// The nodes after the edges (a hand-written order): the kinds are
+	// not known while the edges are read.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(edit(doc, true, false, "", ""), &members); err != nil {
+		t.Fatal(err)
+	}
+	var late bytes.Buffer
+	late.WriteString("{")
+	for i, m := range []string{"schema", "generated_at", "by", "external", "snapshots", "edges", "nodes", "traffic"} {
+		if i > 0 {
+			late.WriteString(",")
+		}
+		late.WriteString(strconv.Quote(m) + ":" + string(members[m]))
+	}
+	late.WriteString("}")
+	tests := []struct {
+		name string
+		doc  []byte
+		// shared: edges that are base's with the default options.
+		shared int
+	}{
+		{"itself", doc, len(base.Edges)},
+		{"every socket count", edit(doc, true, false, "", ""), len(base.Edges)},
+		{"socket and byte counts", edit(doc, true, true, "", ""), len(base.Edges)},
+		{"a process", edit(doc, true, false, `"nginx"`, `"apache"`), len(base.Edges) - 1},
+		{"a host count", edit(doc, true, false, `"client_hosts": 1`, `"client_hosts": 3`), len(base.Edges) - 1},
+		{"an external node becomes a host", edit(doc, true, false, `"kind": "external"`, `"kind": "host"`), len(base.Edges) - 1},
+		{"nodes after edges", late.Bytes(), 0},
+	}
+	for _, tt := range tests {
+		for _, opts := range []DiffOptions{{}, {ExternalChanges: true}, {BytesChangePercent: 10}, {BytesChangePercent: 10, ExternalChanges: true}} {
+			t.Run(fmt.Sprintf("%s/%+v", tt.name, opts), func(t *testing.T) {
+				want, err := Parse(tt.doc, "new.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ReadForCompare(bytes.NewReader(tt.doc), "new.json", base, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, _ := json.MarshalIndent(Compare(base, want, opts), "", " ")
+				b, _ := json.MarshalIndent(Compare(base, got, opts), "", " ")
+				if string(a) != string(b) {
+					t.Errorf("diff with ReadForCompare's graph:\n%s\nwith Read's:\n%s", b, a)
+				}
+				shared := 0
+				for _, e := range got.Edges {
+					if slices.Contains(base.Edges, e) {
+						shared++
+					}
+				}
+				if opts == (DiffOptions{}) && shared != tt.shared {
+					t.Errorf("%d edges shared with the base graph, want %d", shared, tt.shared)
+				}
+			})
+		}
+	}
+	// Still as strict: a negative count is an error, shared or not.
+	if _, err := ReadForCompare(bytes.NewReader(edit(doc, false, false, `"sockets": 9`, `"sockets": -9`)), "neg.json", base, DiffOptions{}); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("a negative socket count: error %v", err)
 	}
 }

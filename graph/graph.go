@@ -242,10 +242,13 @@ func (g *Graph) gonumGraph() *multi.WeightedDirectedGraph {
 		for i := range g.Nodes {
 			gg.AddNode(gonumNode(i))
 		}
-		for _, e := range g.Edges {
+		// A line's ID is its edge's position in g.Edges (EdgeOf), not
+		// a field of the edge: a graph read against another
+		// (ReadShared) shares edges with it.
+		for i, e := range g.Edges {
 			gg.SetWeightedLine(multi.WeightedLine{
 				F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
-				W: float64(e.Sockets), UID: int64(e.uid),
+				W: float64(e.Sockets), UID: int64(i),
 			})
 		}
 		g.gonum.g = gg
@@ -296,9 +299,6 @@ type Edge struct {
 	// host pair: "client" (upstream records only), "server" (downstream
 	// records only), "both" (every pair from both ends) or "mixed".
 	SeenFrom SeenFrom `json:"seen_from"`
-	// uid is the gonum line ID: the position in Graph.Edges (at most
-	// MaxEntries). It sits here to share a word with Port and SeenFrom.
-	uid int32
 	// EdgeNames holds the edge's process, workload and dialled-address
 	// lists; nil when all are empty. Read them through Names.
 	*EdgeNames
@@ -429,7 +429,6 @@ func (g *Graph) index() error {
 		if i > 0 && compareEdges(g.Edges[i-1], e) == 0 {
 			return errorf("edges: duplicate edge %s", e)
 		}
-		e.uid = int32(i)
 	}
 	for i, t := range g.Traffic {
 		if g.byID[t.From] == nil || g.byID[t.To] == nil {

@@ -163,33 +163,67 @@ type edgeKey struct {
 }
 
 // idSet is a set of endpoint IDs tuned for many adds of few distinct IDs:
-// it appends, skips a repeat of the last ID, and sorts out duplicates when
-// the unsorted tail outgrows the sorted head, so it stays within a small
-// factor of its distinct size without a map's per-insert cost.
+// most edges of a by-host graph have one host at each end, so the first
+// ID is kept in place and a list (idList) made only for a second one. A
+// by-host merge keeps two sets for each of millions of edges.
 type idSet struct {
+	first uint32
+	has   bool    // first is set
+	more  *idList // every ID, first included, once there are two
+}
+
+// idList appends, skips a repeat of the last ID, and sorts out
+// duplicates when the unsorted tail outgrows the sorted head, so it stays
+// within a small factor of its distinct size without a map's per-insert
+// cost.
+type idList struct {
 	ids    []uint32
 	sorted int
 }
 
 func (s *idSet) add(id uint32) {
-	if n := len(s.ids); n > 0 && s.ids[n-1] == id {
+	switch {
+	case !s.has:
+		s.first, s.has = id, true
+		return
+	case s.more == nil && id == s.first:
+		return
+	case s.more == nil:
+		s.more = &idList{ids: []uint32{s.first}}
+	}
+	l := s.more
+	if n := len(l.ids); n > 0 && l.ids[n-1] == id {
 		return
 	}
-	s.ids = append(s.ids, id)
-	if len(s.ids) >= 2*s.sorted+256 {
-		s.compact()
+	l.ids = append(l.ids, id)
+	if len(l.ids) >= 2*l.sorted+256 {
+		l.compact()
 	}
 }
 
-func (s *idSet) compact() {
-	slices.Sort(s.ids)
-	s.ids = slices.Compact(s.ids)
-	s.sorted = len(s.ids)
+func (l *idList) compact() {
+	slices.Sort(l.ids)
+	l.ids = slices.Compact(l.ids)
+	l.sorted = len(l.ids)
 }
 
 func (s *idSet) len() int {
-	s.compact()
-	return len(s.ids)
+	switch {
+	case s.more != nil:
+		s.more.compact()
+		return len(s.more.ids)
+	case s.has:
+		return 1
+	}
+	return 0
+}
+
+// clone returns a copy of s sharing nothing with it.
+func (s idSet) clone() idSet {
+	if s.more != nil {
+		s.more = &idList{ids: slices.Clone(s.more.ids), sorted: s.more.sorted}
+	}
+	return s
 }
 
 // edgeAgg is one edge's totals over the host pairs folded into it so far
@@ -197,7 +231,9 @@ func (s *idSet) len() int {
 // pairs, so a dependency seen from both ends is not counted twice and one
 // seen by different hosts at each end is not counted once.
 type edgeAgg struct {
-	clientProcs, serverProcs []string
+	// clientProcs, serverProcs: the process names at each end, as lists
+	// of Merger.names.
+	clientProcs, serverProcs nameList
 	clientHosts, serverHosts idSet
 	// pairs counts folded host pairs by what saw them: both ends, the
 	// client only, the server only.
@@ -375,10 +411,13 @@ type Merger struct {
 	nodeIdx map[nodeKey]int32
 	nodes   []*nodeAgg
 	edges   map[edgeKey]*edgeAgg
-	traffic map[pairKey]*trafficAgg
-	peers   map[peerKey]uint32
-	cache   map[netip.Addr]resolved
-	protos  []string
+	names   nameLists // the edges' process lists
+	// edgeBlock: where the next edge aggregate is allocated (see edge).
+	edgeBlock []edgeAgg
+	traffic   map[pairKey]*trafficAgg
+	peers     map[peerKey]uint32
+	cache     map[netip.Addr]resolved
+	protos    []string
 
 	// pending holds host pairs one end has reported while the other end,
 	// a scanned host, has not been added yet; moved to held when it is.
@@ -577,17 +616,71 @@ func (m *Merger) proto(p string) uint16 {
 func (m *Merger) edge(k edgeKey) *edgeAgg {
 	e := m.edges[k]
 	if e == nil {
-		e = &edgeAgg{}
+		// Aggregates are allocated in blocks: millions of small
+		// objects cost the allocator and the collector more.
+		if len(m.edgeBlock) == cap(m.edgeBlock) {
+			m.edgeBlock = make([]edgeAgg, 0, 1024)
+		}
+		m.edgeBlock = append(m.edgeBlock, edgeAgg{})
+		e = &m.edgeBlock[len(m.edgeBlock)-1]
 		m.edges[k] = e
 	}
 	return e
 }
 
-func addProcess(list []string, p string) []string {
-	if p == "" || slices.Contains(list, p) {
-		return list
+// nameList is a list of names of a nameLists: its index there. The zero
+// value is the empty list.
+type nameList uint32
+
+// nameLists holds each distinct list of names the edges have, once: a
+// by-host merge has millions of edges and a few lists of process names,
+// and a list of its own took an edge 48 bytes and an allocation for each
+// end. Lists are sorted and never change; adding a name to a list gives
+// another list.
+type nameLists struct {
+	lists [][]string             // by nameList; lists[0] is empty
+	ids   map[string]uint32      // a name's index in names
+	names []string               // by index
+	plus  map[[2]uint32]nameList // (list, name index) -> the list with the name
+}
+
+// add returns the list of l's names and name (l itself when it has it or
+// name is empty).
+func (t *nameLists) add(l nameList, name string) nameList {
+	if name == "" {
+		return l
 	}
-	return append(list, p)
+	if t.lists == nil {
+		t.lists = [][]string{nil}
+		t.ids = map[string]uint32{}
+		t.plus = map[[2]uint32]nameList{}
+	}
+	id, ok := t.ids[name]
+	if !ok {
+		id = uint32(len(t.names))
+		t.ids[name] = id
+		t.names = append(t.names, name)
+	}
+	k := [2]uint32{uint32(l), id}
+	if r, ok := t.plus[k]; ok {
+		return r
+	}
+	r := l
+	if old := t.lists[l]; !slices.Contains(old, name) {
+		i, _ := slices.BinarySearch(old, name)
+		r = nameList(len(t.lists))
+		t.lists = append(t.lists, slices.Clip(slices.Insert(slices.Clip(old), i, name)))
+	}
+	t.plus[k] = r
+	return r
+}
+
+// get returns l's names, sorted; the caller must not change them.
+func (t *nameLists) get(l nameList) []string {
+	if l == 0 {
+		return nil
+	}
+	return t.lists[l]
 }
 
 // Add folds one snapshot into the graph. The snapshot is not retained.
@@ -793,7 +886,7 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	}
 	for _, l := range m.hosts[k.server].listen[listenKey{k.edge.proto, k.edge.port}] {
 		if servesIP(l.addr, p.serverIP) {
-			e.serverProcs = addProcess(e.serverProcs, l.process)
+			e.serverProcs = m.names.add(e.serverProcs, l.process)
 		}
 	}
 }
@@ -860,7 +953,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	if c.Direction == snapshot.Upstream {
 		k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
 		e := m.edge(k)
-		e.clientProcs = addProcess(e.clientProcs, c.Process)
+		e.clientProcs = m.names.add(e.clientProcs, c.Process)
 		e.addWorkloads(c.Workload, farWl)
 		if c.DialledIP.IsValid() {
 			e.addDialled(netip.AddrPortFrom(c.DialledIP.Unmap().WithZone(""), c.DialledPort))
@@ -880,7 +973,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	m.noteForward(c, self)
 	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
 	e := m.edge(k)
-	e.serverProcs = addProcess(e.serverProcs, c.Process)
+	e.serverProcs = m.names.add(e.serverProcs, c.Process)
 	e.addWorkloads(farWl, c.Workload)
 	e.serverHosts.add(self)
 	e.clientHosts.add(remoteEP)
@@ -919,16 +1012,14 @@ func (m *Merger) pair(k pairKey) *trafficAgg {
 // clone copies an edge aggregate, sharing nothing that Graph changes.
 func (e *edgeAgg) clone() *edgeAgg {
 	c := *e
-	c.clientProcs = slices.Clone(e.clientProcs)
-	c.serverProcs = slices.Clone(e.serverProcs)
 	if e.more != nil {
 		x := *e.more
 		x.clientWls, x.serverWls = slices.Clone(x.clientWls), slices.Clone(x.serverWls)
 		x.dialled = slices.Clone(x.dialled)
 		c.more = &x
 	}
-	c.clientHosts.ids = slices.Clone(e.clientHosts.ids)
-	c.serverHosts.ids = slices.Clone(e.serverHosts.ids)
+	c.clientHosts = e.clientHosts.clone()
+	c.serverHosts = e.serverHosts.clone()
 	return &c
 }
 
@@ -1019,8 +1110,8 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 		to[mv.to] = dst
 		e := edges.get(mv.to.edge)
 		if src := edges.peek(mv.from.edge); mv.p.client.seen && src != nil {
-			for _, p := range src.clientProcs {
-				e.clientProcs = addProcess(e.clientProcs, p)
+			for _, p := range m.names.get(src.clientProcs) {
+				e.clientProcs = m.names.add(e.clientProcs, p)
 			}
 			client, _ := src.wls()
 			for _, w := range client {
@@ -1262,8 +1353,8 @@ func (m *Merger) fillEdge(out *Edge, names *EdgeNames, bytes *EdgeBytes, ids []s
 		x = *e.more
 	}
 	*names = EdgeNames{
-		ClientProcesses: e.clientProcs,
-		ServerProcesses: e.serverProcs,
+		ClientProcesses: m.names.get(e.clientProcs),
+		ServerProcesses: m.names.get(e.serverProcs),
 		ClientWorkloads: x.clientWls,
 		ServerWorkloads: x.serverWls,
 		Dialled:         x.dialled,

@@ -2,11 +2,14 @@
 # Benchmark: wall time and peak RSS (GNU time -v) of planet merge, render and
 # diff on the largest inputs planet accepts and on inputs over its limits,
 # which must be refused without taking memory (docs/merge.md, "Limits").
-# Usage: scripts/bench-limits.sh [HOSTS]   (default 10000; takes minutes and
-# ~2 GB of disk in $TMPDIR). Needs python3 and GNU time (/usr/bin/time).
+# Usage: [BEFORE=OTHER-PLANET] scripts/bench-limits.sh [HOSTS]   (default
+# 10000; takes minutes and ~3 GB of disk in $TMPDIR). Needs python3 and GNU
+# time (/usr/bin/time).
 #
 # Prints one Markdown table row per run: what ran, wall time, peak RSS, and
-# "ok" or the exit status with the end of the error. The targets: peak RSS
+# "ok" or the exit status with the end of the error; with BEFORE (another
+# planet binary, say one built from an earlier commit) the same run with it
+# follows in the same row, side by side. The targets: peak RSS
 # under 512 MiB for render and diff of any graph the limits accept (the
 # by-host fleet's 2.2 million edges, shared case D3's 2 million), under 1
 # GiB and 60 s for merge --by host of the 10,000-host fleet.
@@ -19,34 +22,56 @@ go build -o "$out/planet" ./cmd/planet
 go build -o "$out/fleetgen" ./internal/cmd/fleetgen
 P=$out/planet
 
-run() { # LABEL COMMAND...
-  local label=$1 rc=0 rss wall status
+measure() { # PLANET COMMAND... (a "@P" argument is PLANET)
+  local p=$1 rc=0 rss wall status args=()
   shift
-  /usr/bin/time -v -o "$out/time" "$@" >/dev/null 2>"$out/err" || rc=$?
+  for a in "$@"; do
+    if [ "$a" = @P ]; then args+=("$p"); else args+=("$a"); fi
+  done
+  /usr/bin/time -v -o "$out/time" "${args[@]}" >/dev/null 2>"$out/err" || rc=$?
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2/1024}' "$out/time")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$out/time")
   status=ok
   [ "$rc" = 0 ] || status="exit $rc: $(grep -v '^time=' "$out/err" | tail -1 | cut -c1-110)"
-  printf '| %s | %s | %s MiB | %s |\n' "$label" "$wall" "$rss" "$status"
+  printf ' %s | %s MiB | %s |' "$wall" "$rss" "$status"
 }
 
-echo "| run | wall | peak RSS | result |"
-echo "| --- | --- | --- | --- |"
+run() { # LABEL COMMAND... (a "@P" argument is the planet binary)
+  local label=$1
+  shift
+  printf '| %s |' "$label"
+  measure "$P" "$@"
+  [ -z "${BEFORE:-}" ] || measure "$BEFORE" "$@"
+  echo
+}
+
+if [ -n "${BEFORE:-}" ]; then
+  echo "| run | wall | peak RSS | result | wall (BEFORE) | peak RSS (BEFORE) | result (BEFORE) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+else
+  echo "| run | wall | peak RSS | result |"
+  echo "| --- | --- | --- | --- |"
+fi
 
 # The synthetic fleet, merged every way.
 "$out/fleetgen" gen -n "$hosts" -dir "$out/fleet" >/dev/null 2>&1
 "$out/fleetgen" gen -n 800 -dir "$out/fleet800" >/dev/null 2>&1
-run "merge DIR ($hosts hosts)" "$P" merge "$out/fleet" -o "$out/g.json"
+run "merge DIR ($hosts hosts)" @P merge "$out/fleet" -o "$out/g.json"
 find "$out/fleet" -name '*.json' | sort | xargs cat >"$out/fleet.stream"
-run "merge - ($hosts hosts on stdin)" sh -c '"$0" merge - -o /dev/null <"$1"' "$P" "$out/fleet.stream"
+run "merge - ($hosts hosts on stdin)" sh -c '"$0" merge - -o /dev/null <"$1"' @P "$out/fleet.stream"
 rm "$out/fleet.stream"
-run "merge --by host DIR ($hosts hosts)" "$P" merge --by host "$out/fleet" -o "$out/byhost.json"
-run "render -f table ($hosts hosts by host)" "$P" render -f table "$out/byhost.json" -o /dev/null
-run "diff ($hosts hosts by host, itself)" "$P" diff "$out/byhost.json" "$out/byhost.json"
-rm -f "$out/byhost.json"
-run "merge --by host DIR (800 hosts)" "$P" merge --by host "$out/fleet800" -o "$out/byhost800.json"
-run "render -f table (800 hosts by host)" "$P" render -f table "$out/byhost800.json" -o /dev/null
-run "diff (800 hosts by host, itself)" "$P" diff "$out/byhost800.json" "$out/byhost800.json"
+run "merge --by host DIR ($hosts hosts)" @P merge --by host "$out/fleet" -o "$out/byhost.json"
+run "render -f table ($hosts hosts by host)" @P render -f table "$out/byhost.json" -o /dev/null
+run "diff ($hosts hosts by host, itself)" @P diff "$out/byhost.json" "$out/byhost.json"
+# Another merge of the same fleet: every socket count and byte count moved.
+sed -E 's/"sockets": ([0-9]+)/"sockets": 1\1/; s/"port_bytes_to_server": ([0-9]+)/"port_bytes_to_server": 2\1/' \
+  "$out/byhost.json" >"$out/byhost2.json"
+run "diff ($hosts hosts by host, counts moved)" @P diff "$out/byhost.json" "$out/byhost2.json"
+run "diff --bytes-change 5 (the same)" @P diff --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+rm -f "$out/byhost.json" "$out/byhost2.json"
+run "merge --by host DIR (800 hosts)" @P merge --by host "$out/fleet800" -o "$out/byhost800.json"
+run "render -f table (800 hosts by host)" @P render -f table "$out/byhost800.json" -o /dev/null
+run "diff (800 hosts by host, itself)" @P diff "$out/byhost800.json" "$out/byhost800.json"
 rm -rf "$out/fleet800"
 
 # A graph of 250,000 entries in 63 MB (the limit before graphs were read
@@ -65,10 +90,10 @@ with open(sys.argv[1], 'w') as f:
     f.write('\n  ]\n}\n')
 PY
 size=$(stat -c %s "$out/worst.json")
-run "render -f table (250k-entry graph, $size bytes)" "$P" render -f table "$out/worst.json" -o /dev/null
-run "render -f json (250k-entry graph)" "$P" render -f json "$out/worst.json" -o /dev/null
-run "render -f dot (250k-entry graph)" "$P" render -f dot "$out/worst.json" -o /dev/null
-run "diff (250k-entry graph, itself)" "$P" diff "$out/worst.json" "$out/worst.json"
+run "render -f table (250k-entry graph, $size bytes)" @P render -f table "$out/worst.json" -o /dev/null
+run "render -f json (250k-entry graph)" @P render -f json "$out/worst.json" -o /dev/null
+run "render -f dot (250k-entry graph)" @P render -f dot "$out/worst.json" -o /dev/null
+run "diff (250k-entry graph, itself)" @P diff "$out/worst.json" "$out/worst.json"
 rm -f "$out/worst.json"
 
 # Shared case D3's graph: 200,000 nodes and 2 million edges in 250 MiB,
@@ -86,8 +111,8 @@ while size < 250 * 1024 * 1024:
     out.write(('' if first else ',') + e); first = False; size += len(e) + 1; i += 1
 out.write(']}')
 PY
-run "render -f table (D3: 200k nodes, 2M edges, 250 MiB)" "$P" render -f table "$out/d3.json" -o /dev/null
-run "diff (D3's graph, itself)" "$P" diff "$out/d3.json" "$out/d3.json"
+run "render -f table (D3: 200k nodes, 2M edges, 250 MiB)" @P render -f table "$out/d3.json" -o /dev/null
+run "diff (D3's graph, itself)" @P diff "$out/d3.json" "$out/d3.json"
 rm -f "$out/d3.json"
 
 # The largest snapshots the limits accept, four of one host: 65,536
@@ -107,9 +132,9 @@ with open(sys.argv[1], 'w') as f:
     f.write('], "unowned_sockets": 0}\n')
 PY
 for i in 2 3 4; do sed "s/\"scanned_at\": \"2026-11-30T09:00:00Z\"/\"scanned_at\": \"2026-11-30T09:00:0${i}Z\"/" "$out/big/h1.json" >"$out/big/h$i.json"; done
-run "merge DIR (4 snapshots of $(stat -c %s "$out/big/h1.json") bytes)" "$P" merge "$out/big" -o /dev/null
-run "render -f table (one of them)" "$P" render -f table "$out/big/h1.json" -o /dev/null
-run "diff (two of them)" "$P" diff "$out/big/h1.json" "$out/big/h2.json"
+run "merge DIR (4 snapshots of $(stat -c %s "$out/big/h1.json") bytes)" @P merge "$out/big" -o /dev/null
+run "render -f table (one of them)" @P render -f table "$out/big/h1.json" -o /dev/null
+run "diff (two of them)" @P diff "$out/big/h1.json" "$out/big/h2.json"
 rm -rf "$out/big"
 
 # Over the limits: refused, cheaply.
@@ -121,7 +146,7 @@ with open(sys.argv[1], 'w') as f:
     for _ in range(512): f.write(blk)
     f.write('","schema":"planet.snapshot/v1"}')
 PY
-run "merge DIR (a 512 MiB file)" "$P" merge "$out/over" -o /dev/null
+run "merge DIR (a 512 MiB file)" @P merge "$out/over" -o /dev/null
 rm "$out/over/pad.json"
 python3 - "$out/over/h1.json" <<'PY'
 import json, sys
@@ -131,4 +156,4 @@ json.dump({"schema": "planet.snapshot/v1", "planet_version": "x", "scanned_at": 
            "listeners": [], "connections": [], "unowned_sockets": 0}, open(sys.argv[1], 'w'), separators=(',', ':'))
 PY
 for i in 2 3 4 5 6 7 8; do cp "$out/over/h1.json" "$out/over/h$i.json"; done
-run "merge DIR (8 snapshots, 4M addresses each)" "$P" merge "$out/over" -o /dev/null
+run "merge DIR (8 snapshots, 4M addresses each)" @P merge "$out/over" -o /dev/null

@@ -83,7 +83,15 @@ func SniffSchema(doc []byte) (string, error) {
 }
 
 // Parse strictly decodes one snapshot document. name is used in errors.
+// A document as planet writes it is decoded by a decoder of this schema
+// (fast.go); any other, and every error, by DecodeStrict.
 func Parse(doc []byte, name string) (*Snapshot, error) {
+	var d *Decoder
+	return d.Parse(doc, name)
+}
+
+// parseStrict is Parse with DecodeStrict only.
+func parseStrict(doc []byte, name string) (*Snapshot, error) {
 	var s Snapshot
 	want := Schema
 	if got, err := SniffSchema(doc); err == nil && got == SchemaV1 {
@@ -219,14 +227,8 @@ func SchemaMismatch(name, got, want string) error {
 
 // Read reads one snapshot from r, refusing more than MaxSize bytes.
 func Read(r io.Reader, name string) (*Snapshot, error) {
-	doc, err := io.ReadAll(io.LimitReader(r, int64(maxSize)+1))
-	if err != nil {
-		return nil, &Error{Name: name, Offset: -1, Err: err}
-	}
-	if len(doc) > maxSize {
-		return nil, &Error{Name: name, Offset: -1, Err: fmt.Errorf("larger than %d bytes", maxSize)}
-	}
-	return Parse(doc, name)
+	var d Decoder
+	return d.Read(r, 0, name)
 }
 
 // ReadStream reads snapshots written back to back (as concatenated JSON or
@@ -447,9 +449,14 @@ func (s *Snapshot) Validate() error {
 		if c.Sockets < 0 {
 			return fmt.Errorf("connections[%d].sockets: negative (%d)", i, c.Sockets)
 		}
-		for _, state := range slices.Sorted(maps.Keys(c.States)) {
-			if n := c.States[state]; n < 0 {
-				return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
+		for _, n := range c.States {
+			if n < 0 {
+				// The first negative state by name.
+				for _, state := range slices.Sorted(maps.Keys(c.States)) {
+					if n := c.States[state]; n < 0 {
+						return fmt.Errorf("connections[%d].states.%s: negative (%d)", i, state, n)
+					}
+				}
 			}
 		}
 		if c.Flows < 0 || c.EndedFlows < 0 || c.EndedFlows > c.Flows {

@@ -114,9 +114,18 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	if o.oldPath == "-" || o.newPath == "-" {
 		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
 	}
+	// The new graph shares the old one's edges where they did not change:
+	// two versions of a graph of millions of edges then take little more
+	// memory than one.
 	var graphs [2]*graph.Graph
 	for i, path := range []string{o.oldPath, o.newPath} {
-		in, err := document.ReadFile(ctx, path, a.stdin)
+		read := document.ReadFile
+		if i == 1 && graphs[0] != nil {
+			read = func(ctx context.Context, path string, stdin io.Reader) (*document.Document, error) {
+				return document.ReadFileForCompare(ctx, path, stdin, graphs[0], o.compare)
+			}
+		}
+		in, err := read(ctx, path, a.stdin)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,134 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// benchGraph is a by-host graph as a fleet gives it: hosts hosts, each
+// calling others on a few ports and external addresses on 443, edges in
+// all, half of them to external nodes, with process names and byte counts.
+func benchGraph(hosts, edges int) *Graph {
+	g := &Graph{Schema: Schema, GeneratedAt: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), By: ByHost, External: "ip", Snapshots: hosts}
+	name := func(i int) string { return fmt.Sprintf("host-%05d.node.consul", i) }
+	for i := range hosts {
+		g.Nodes = append(g.Nodes, &Node{ID: name(i), Kind: KindHost, HostCount: 1, Hosts: []string{fmt.Sprintf("host-%05d", i)}})
+	}
+	const externals = 2048
+	for i := range externals {
+		g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprintf("198.18.%d.%d", i>>8, i&255), Kind: KindExternal, HostCount: 1})
+	}
+	procs := &EdgeNames{ClientProcesses: []string{"java"}, ServerProcesses: []string{"postgres"}}
+	for i := range edges {
+		e := &Edge{From: name(i % hosts), Protocol: "tcp", SeenFrom: SeenBoth, EdgeNames: procs, ClientHosts: 1, ServerHosts: 1,
+			Sockets: 1 + i%16, EdgeBytes: &EdgeBytes{PortBytesToServer: uint64(i) * 1000, PortBytesToClient: uint64(i) * 7000}}
+		if j := i / hosts; j%2 == 0 {
+			e.To, e.Port, e.SeenFrom = g.Nodes[hosts+(j/2)%externals].ID, 443, SeenClient
+		} else {
+			e.To, e.Port = name((i+j*7919)%hosts), uint16(5000+j%3)
+		}
+		g.Edges = append(g.Edges, e)
+	}
+	if err := g.index(); err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// liveHeap is the heap in use after a collection, in MiB.
+func liveHeap() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
+}
+
+// BenchmarkDiffMemory reads two versions of a 200,000-edge by-host graph
+// (the second with every socket count moved, as a later merge of the same
+// fleet has) and compares them, side by side: both read with Read (as
+// planet diff did) and the second with ReadForCompare against the first
+// (as it does now). heap-MiB is the live heap with both graphs read;
+// planet diff's peak RSS follows it.
+//
+//	go test ./graph -run '^$' -bench DiffMemory -benchtime 3x
+func BenchmarkDiffMemory(b *testing.B) {
+	g := benchGraph(10000, 200000)
+	var oldDoc, newDoc bytes.Buffer
+	if err := Write(&oldDoc, g); err != nil {
+		b.Fatal(err)
+	}
+	sockets := regexp.MustCompile(`"sockets": (\d+)`)
+	newDoc.Write(sockets.ReplaceAll(oldDoc.Bytes(), []byte(`"sockets": 1$1`)))
+	g = nil
+	for _, tt := range []struct {
+		name string
+		read func(old *Graph) (*Graph, error)
+	}{
+		{"Read", func(*Graph) (*Graph, error) { return Read(bytes.NewReader(newDoc.Bytes()), "new") }},
+		{"ReadForCompare", func(old *Graph) (*Graph, error) {
+			return ReadForCompare(bytes.NewReader(newDoc.Bytes()), "new", old, DiffOptions{})
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			before := liveHeap()
+			var heap float64
+			for b.Loop() {
+				old, err := Read(bytes.NewReader(oldDoc.Bytes()), "old")
+				if err != nil {
+					b.Fatal(err)
+				}
+				new, err := tt.read(old)
+				if err != nil {
+					b.Fatal(err)
+				}
+				heap = liveHeap() - before
+				if d := Compare(old, new, DiffOptions{}); !d.Empty() {
+					b.Fatalf("diff: %s", d.Summary())
+				}
+			}
+			b.ReportMetric(heap, "heap-MiB")
+		})
+	}
+}
+
+// BenchmarkWriteEdges encodes the edges of a by-host graph as Write does,
+// with encoding/json (as it did) and with appendEdge (as it does now),
+// side by side.
+//
+//	go test ./graph -run '^$' -bench WriteEdges
+func BenchmarkWriteEdges(b *testing.B) {
+	g := benchGraph(1000, 100000)
+	b.Run("encoding/json", func(b *testing.B) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("    ", "  ")
+		for b.Loop() {
+			buf.Reset()
+			for _, e := range g.Edges {
+				if err := enc.Encode(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Edges)), "ns/edge")
+	})
+	b.Run("appendEdge", func(b *testing.B) {
+		var text []byte
+		for b.Loop() {
+			text = text[:0]
+			for _, e := range g.Edges {
+				var ok bool
+				if text, ok = appendEdge(text, e); !ok {
+					b.Fatalf("edge %s not taken", e)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Edges)), "ns/edge")
+	})
+}

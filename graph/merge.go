@@ -962,7 +962,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 		e.serverHosts.add(remoteEP)
 		p := view(hostPairKey{k, self, remoteEP})
 		p.client.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
-		if w := c.Window; w != nil {
+		if w := c.Window; w != nil && !w.BytesUnknown {
 			p.client.addRates(sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
 		}
 		if !p.serverIP.IsValid() {
@@ -979,7 +979,7 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	e.clientHosts.add(remoteEP)
 	p := view(hostPairKey{k, remoteEP, self})
 	p.server.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
-	if w := c.Window; w != nil {
+	if w := c.Window; w != nil && !w.BytesUnknown {
 		p.server.addRates(sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)
 	}
 }

@@ -152,3 +152,19 @@ func TestMergeWindowForwards(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeWindowBytesUnknown: a windowed record without byte counters (a
+// namespace read through /proc) gives its edge no bytes per second: the
+// edge is not windowed by it, rather than windowed at 0 B/s.
+func TestMergeWindowBytesUnknown(t *testing.T) {
+	unknown := up(5432, "backup", "10.0.0.2", "db", 0)
+	unknown.Window = &snapshot.ConnWindow{Opened: 4, Closed: 4, BytesUnknown: true}
+	app := windowedHost(host("app-1", "app", "10.0.0.1", t0, unknown), 300)
+	g, err := Merge([]*snapshot.Snapshot{app}, MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := edgeBetween(t, g, "app", "db", 5432); e.Bytes().Windowed {
+		t.Errorf("app->db: %+v, want no window figures from a record with unknown bytes", e.Bytes())
+	}
+}

@@ -36,8 +36,8 @@ func windowGauges(s *snapshot.Snapshot) []*family {
 	rate := newFamily(WindowRate, sum)
 	for i := range s.Connections {
 		c := &s.Connections[i]
-		if c.Window == nil {
-			continue
+		if c.Window == nil || c.Window.BytesUnknown {
+			continue // no window, or no byte counters in it: no rate
 		}
 		rate.add(c.Window.BytesSentPerSecond, windowLabelValues(s, c, Egress)...)
 		rate.add(c.Window.BytesReceivedPerSecond, windowLabelValues(s, c, Ingress)...)
@@ -150,8 +150,10 @@ func (cs *CounterState) Add(s *snapshot.Snapshot) {
 		if c.Window == nil {
 			continue
 		}
-		add(WindowBytes.Name, c.Window.BytesSent, windowLabelValues(s, c, Egress))
-		add(WindowBytes.Name, c.Window.BytesReceived, windowLabelValues(s, c, Ingress))
+		if !c.Window.BytesUnknown {
+			add(WindowBytes.Name, c.Window.BytesSent, windowLabelValues(s, c, Egress))
+			add(WindowBytes.Name, c.Window.BytesReceived, windowLabelValues(s, c, Ingress))
+		}
 		// Connections have no byte direction: stored with an empty one.
 		add(WindowConnections.Name, uint64(c.Window.Opened), windowLabelValues(s, c, ""))
 	}

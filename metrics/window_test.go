@@ -142,3 +142,32 @@ func TestWindowTextfilePromtool(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, text)
 	}
 }
+
+// TestWindowBytesUnknown: a record whose window has no byte counters (a
+// namespace read through /proc) gives its connections counter but neither
+// a byte counter nor a rate gauge: an unmeasured 0 is not exported.
+func TestWindowBytesUnknown(t *testing.T) {
+	s := windowed()
+	marked := false
+	for i := range s.Connections {
+		if w := s.Connections[i].Window; w != nil && s.Connections[i].Process == "backup" {
+			w.BytesSent, w.BytesReceived, w.BytesSentPerSecond, w.BytesReceivedPerSecond = 0, 0, 0, 0
+			w.BytesUnknown, marked = true, true
+		}
+	}
+	if !marked {
+		t.Fatal("the fixture has no windowed record of backup")
+	}
+	text := stateTextfile(t, t.TempDir(), t.TempDir(), s)
+	for _, absent := range []string{
+		backupEgress,
+		`planet_traffic_window_bytes_per_second{dependency="upstream",direction="egress",local_address="debugapp.service.consul",local_hostgroup="debugapp",port="5432",process_name="backup"`,
+	} {
+		if strings.Contains(text, absent) {
+			t.Errorf("textfile has %s for a record with unknown bytes:\n%s", absent, text)
+		}
+	}
+	if v := sampleValue(t, text, `planet_traffic_window_connections_total{dependency="upstream",local_address="debugapp.service.consul",local_hostgroup="debugapp",port="5432",process_name="backup"`); v != "40" {
+		t.Errorf("connections counter %s, want 40", v)
+	}
+}

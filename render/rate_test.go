@@ -1,6 +1,7 @@
 package render
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -108,5 +109,28 @@ func TestTableWindow(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestTableWindowBytesUnknown: a record whose window has no byte counters
+// shows its connection counts and no rate ("-"), never "0 B/s".
+func TestTableWindowBytesUnknown(t *testing.T) {
+	s := windowed()
+	for i := range s.Connections {
+		if w := s.Connections[i].Window; w != nil {
+			w.BytesSent, w.BytesReceived, w.BytesSentPerSecond, w.BytesReceivedPerSecond = 0, 0, 0, 0
+			w.BytesUnknown = true
+		}
+	}
+	var b strings.Builder
+	if err := Table(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "0 B/s") || strings.Contains(out, "MB/s") {
+		t.Errorf("table shows a rate for records with unknown bytes:\n%s", out)
+	}
+	if !regexp.MustCompile(`\b40\s+40\s+-\s+-`).MatchString(out) {
+		t.Errorf("table lacks the backup record's 40 opened, 40 closed and no rates:\n%s", out)
 	}
 }

@@ -181,6 +181,9 @@ func writeConnections(buf *bytes.Buffer, title string, all []snapshot.Connection
 		if withWindow {
 			if w := r.c.Window; w == nil {
 				fmt.Fprint(tw, "\t-\t-\t-\t-")
+			} else if w.BytesUnknown {
+				// Seen through /proc only: no byte counters, so no rate.
+				fmt.Fprintf(tw, "\t%d\t%d\t-\t-", w.Opened, w.Closed)
 			} else {
 				fmt.Fprintf(tw, "\t%d\t%d\t%s\t%s", w.Opened, w.Closed, rateSI(w.BytesSentPerSecond), rateSI(w.BytesReceivedPerSecond))
 			}

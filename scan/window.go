@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"net/netip"
 	"os"
@@ -106,6 +107,10 @@ type winSock struct {
 	baseSent, baseRecv   uint64
 	lastSent, lastRecv   uint64
 	began, seenInLastRun bool
+	// inode is the socket's inode as the dump that first saw it reported
+	// it (0 for an orphan); procDump's sockets are told apart by it when a
+	// 4-tuple is reused.
+	inode uint64
 	// handedUnseen: handed on by the previous window though its end dump
 	// did not see it (its destroy event was still to come, or lost); if no
 	// dump or event of this window sees it either, it is closed at the end.
@@ -119,8 +124,22 @@ type winNS struct {
 	ns    sockdiag.Namespace
 	file  *os.File // holds ns open; nil for the scanner's own
 	ev    *sockdiag.Events
-	binds map[uint16][]*bind // TCP listeners by port
-	live  map[uint64]*winSock
+	// procDir, when set, is the /proc/PID directory the namespace is read
+	// through (net/tcp, net/tcp6) because it could not be entered: no
+	// events, no byte counters, no cookies (see procDump).
+	procDir string
+	// pending (procDir only): upstream sockets a read found new while the
+	// /proc pass for owners was not due (see sweep), taken once one runs:
+	// such a namespace has no events, so these are kept, not dropped, and
+	// one that ends first counts without a process.
+	pending map[uint64]*pendingSock
+	// procConns (procDir only): the connected sockets of the read that
+	// gave the listeners, for the connected dump that follows it (one read
+	// of the files for both); procRead says it is fresh.
+	procConns []sockdiag.Sock
+	procRead  bool
+	binds     map[uint16][]*bind // TCP listeners by port
+	live      map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.
@@ -134,6 +153,14 @@ type winNS struct {
 	// self is {inode}, set by peerNS: the namespace of a loopback peer,
 	// without an allocation per event.
 	self [1]uint64
+}
+
+// pendingSock is a socket waiting for its owner: first and last seen at
+// first and last.
+type pendingSock struct {
+	s           sockdiag.Sock
+	first, last time.Time
+	seen        bool
 }
 
 // resetKey pairs the two ends of a connection on this host that one end
@@ -259,6 +286,13 @@ type observer struct {
 	stateDir string
 	// handedLost counts the sockets handed on whose end was never heard.
 	handedLost int
+	// seed keys tupleCookie.
+	seed maphash.Seed
+	// polled: the namespaces read through /proc because they could not be
+	// entered (a subset of refused's keys); procSpent the time their reads
+	// took, which spaces them (see procPoll).
+	polled    map[uint64]bool
+	procSpent time.Duration
 }
 
 // upKey is what a reset client socket still tells of its dependency.
@@ -283,6 +317,8 @@ func newObserver(proc ProcFS, eph PortRange, now func() time.Time) *observer {
 		upPorts:     map[upKey]uint16{},
 		resets:      map[resetKey]pendingReset{},
 		local:       map[netip.Addr][]uint64{},
+		seed:        maphash.MakeSeed(),
+		polled:      map[uint64]bool{},
 	}
 }
 
@@ -372,6 +408,12 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
+	// The namespaces read through /proc have nothing but these reads: every
+	// procPoll, further apart where they take more than dumpShare of it.
+	nextProcPoll := start.Add(procPoll)
+	// procGap: the longest time between two reads of them (the end's
+	// included), for the window's detail.
+	lastProcPoll, procGap := start, time.Duration(0)
 	failedDumps, lastDumpErr := 0, error(nil)
 	lastRead := start // the last read of events that found some
 	var group *sockdiag.Group
@@ -406,6 +448,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			break
 		}
 		wait := min(deadline.Sub(now), nextPoll.Sub(now), 200*time.Millisecond)
+		if len(o.polled) > 0 {
+			wait = min(wait, nextProcPoll.Sub(now))
+		}
 		if len(evNS) > 0 {
 			got := 0
 			var t time.Time
@@ -433,16 +478,29 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			case <-time.After(max(wait, 0)):
 			}
 		}
-		if now := o.now(); !now.Before(nextPoll) && now.Before(deadline) {
+		now = o.now()
+		full := !now.Before(nextPoll)
+		procDue := len(o.polled) > 0 && !now.Before(nextProcPoll)
+		if (full || procDue) && now.Before(deadline) {
 			// A failed intermediate dump costs attribution (and, without
 			// events, the sockets that end before the next), not the window.
-			began := time.Now()
-			if !polling && others && o.addNamespaces(true, warn) {
+			began, spent := time.Now(), o.procSpent
+			if full && !polling && others && o.addNamespaces(true, warn) {
 				o.namespaceWorkloads()
 				listEvents()
 			}
 			o.cg.refreshIfMissed(now)
-			for i, e := range o.sweep(ctx, o.nss, now, false, false, polling) {
+			due := o.nss
+			if !full {
+				// Only the namespaces read through /proc.
+				due = make([]*winNS, 0, len(o.polled))
+				for _, n := range o.nss {
+					if n.procDir != "" {
+						due = append(due, n)
+					}
+				}
+			}
+			for i, e := range o.sweep(ctx, due, now, false, false, polling) {
 				if err := errors.Join(e.listen, e.conns); err != nil {
 					if ctx.Err() == nil {
 						failedDumps++
@@ -450,16 +508,23 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 					}
 					continue
 				}
-				o.nss[i].late = false
+				due[i].late = false
 			}
-			o.expirePairs(now)
-			// The dumps walk the kernel's socket hash once per namespace:
-			// with events, where they only find owners, keep them to a
-			// small share of the time on a host with many. Without, they
-			// are all the window has.
-			nextPoll = now.Add(poll)
-			if !polling {
-				nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+			if procDue || (full && len(o.polled) > 0) {
+				nextProcPoll = now.Add(max(procPoll, (o.procSpent-spent)*(1/dumpShare)))
+				procGap = max(procGap, now.Sub(lastProcPoll))
+				lastProcPoll = now
+			}
+			if full {
+				o.expirePairs(now)
+				// The dumps walk the kernel's socket hash once per namespace:
+				// with events, where they only find owners, keep them to a
+				// small share of the time on a host with many. Without, they
+				// are all the window has.
+				nextPoll = now.Add(poll)
+				if !polling {
+					nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+				}
 			}
 		}
 	}
@@ -493,10 +558,25 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	o.settleResets()
 	o.res.Seconds = end.Sub(start).Seconds()
-	o.res.Namespaces = len(o.nss)
-	if len(o.refused) > 0 {
-		o.res.NamespacesUnwatched = len(o.refused)
-		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, only their instant scan at the end: %s", o.res.Detail, len(o.refused), unwatched(o.refused)), "; ")
+	o.res.Namespaces = len(o.nss) - len(o.polled)
+	if len(o.polled) > 0 {
+		procGap = max(procGap, end.Sub(lastProcPoll))
+		why := make(map[uint64]string, len(o.polled))
+		for ns := range o.polled {
+			why[ns] = o.refused[ns]
+		}
+		o.res.NamespacesPolled = len(o.polled)
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, read from /proc/PID/net/tcp every %v instead, at most %v apart (repeated dumps without byte counters: their records have bytes_unknown): %s", o.res.Detail, len(o.polled), procPoll, procGap.Round(10*time.Millisecond), unwatched(why)), "; ")
+	}
+	if len(o.refused) > len(o.polled) {
+		why := make(map[uint64]string, len(o.refused)-len(o.polled))
+		for ns, r := range o.refused {
+			if !o.polled[ns] {
+				why[ns] = r
+			}
+		}
+		o.res.NamespacesUnwatched = len(why)
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, only their instant scan at the end: %s", o.res.Detail, len(why), unwatched(why)), "; ")
 	}
 	if failedDumps > 0 {
 		warn("dumps within the window failed", "failed", failedDumps, "last_error", lastDumpErr)
@@ -519,6 +599,12 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	}
 	return o, nil
 }
+
+// procPoll is the interval between reads of the namespaces read through
+// /proc (see winNS.procDir), or longer where the reads of them all take
+// more than dumpShare of it (each read of /proc/PID/net/tcp walks the
+// whole host's TCP hash).
+const procPoll = time.Second
 
 // dumpShare bounds the time the intermediate dumps of every namespace take,
 // as a share of the window.
@@ -576,8 +662,18 @@ func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
 				o.refused = map[uint64]string{}
 			}
 			o.refused[ns.inode] = err.Error()
+			p := o.pollThrough(ns, late)
 			if len(o.refused) == 1 {
-				warn("TCP destroy events of another network namespace cannot be had; connections that end there within the window are missed", "netns", ns.inode, "error", err)
+				if p != nil {
+					warn("TCP destroy events of another network namespace cannot be had; its sockets are read from /proc every second instead: connections shorter than that are missed, and bytes there are unknown", "netns", ns.inode, "error", err)
+				} else {
+					warn("TCP destroy events of another network namespace cannot be had; connections that end there within the window are missed", "netns", ns.inode, "error", err)
+				}
+			}
+			if p != nil {
+				o.polled[ns.inode] = true
+				o.nss = append(o.nss, p)
+				added = true
 			}
 			continue
 		}
@@ -732,6 +828,121 @@ func (o *observer) namespaceWorkloads() {
 	}
 }
 
+// dumpNS reads namespace n's TCP sockets in states (a sockdiag.States*
+// mask): through netlink sock_diag, or for a namespace polled through /proc
+// with procDump.
+func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(*sockdiag.Sock)) error {
+	if n.procDir == "" {
+		return o.dump(ctx, n.ns, states, fn)
+	}
+	began := time.Now()
+	defer func() { o.procSpent += time.Since(began) }()
+	// /proc/PID/net/tcp walks the kernel's whole TCP hash, every
+	// namespace's, at each read: the listeners' read keeps the connected
+	// sockets for the dump that follows it in a sweep.
+	switch states {
+	case sockdiag.StatesListen:
+		n.procConns, n.procRead = n.procConns[:0], false
+		err := o.procDump(ctx, n, sockdiag.StatesListen|sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			if s.State == sockdiag.StateListen {
+				fn(s)
+			} else {
+				n.procConns = append(n.procConns, *s)
+			}
+		})
+		n.procRead = err == nil
+		return err
+	case sockdiag.StatesConnected:
+		if n.procRead {
+			n.procRead = false
+			for i := range n.procConns {
+				fn(&n.procConns[i])
+			}
+			return nil
+		}
+	}
+	return o.procDump(ctx, n, states, fn)
+}
+
+// procDump reads net/tcp and net/tcp6 under n.procDir (a /proc/PID
+// directory) and calls fn with each socket in states, as a dump would
+// report it but without byte counters (HasBytes false) or cgroup. /proc has
+// no socket cookie: Cookie is a hash of the 4-tuple, the same for one
+// socket from read to read (takeConns tells a reused 4-tuple by its
+// inode). It fails when the process is no longer in namespace n (it
+// exited, and its PID may be another's).
+func (o *observer) procDump(ctx context.Context, n *winNS, states uint32, fn func(*sockdiag.Sock)) error {
+	dir := n.procDir
+	if err := inNamespace(dir, n.inode); err != nil {
+		return err
+	}
+	fs := procfs.FS{Root: dir}
+	for _, f := range []struct {
+		read   func() ([]procfs.Socket, error)
+		family uint8
+	}{{fs.NetTCP, unix.AF_INET}, {fs.NetTCP6, unix.AF_INET6}} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, err := f.read()
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		for _, r := range rows {
+			if r.State >= 32 || states&(1<<r.State) == 0 {
+				continue
+			}
+			fn(&sockdiag.Sock{Family: f.family, State: r.State, Local: r.Local, Remote: r.Remote,
+				Cookie: o.tupleCookie(r.Local, r.Remote), Inode: r.Inode, UID: r.UID})
+		}
+	}
+	return nil
+}
+
+// inNamespace checks that the process of dir (a /proc/PID directory) is in
+// the network namespace whose inode is inode.
+func inNamespace(dir string, inode uint64) error {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "ns", "net"), &st); err != nil {
+		return fmt.Errorf("%s/ns/net: %w", dir, err)
+	}
+	if st.Ino != inode {
+		return fmt.Errorf("%s: no longer in network namespace %d", dir, inode)
+	}
+	return nil
+}
+
+// pollThrough sets namespace ns up to be read through /proc/PID/net/tcp{,6}
+// of the first of its processes still in it: nil when none can be read.
+func (o *observer) pollThrough(ns netNS, late bool) *winNS {
+	for _, pid := range ns.pids {
+		dir := filepath.Join(o.proc.Root, strconv.Itoa(pid))
+		if inNamespace(dir, ns.inode) != nil {
+			continue
+		}
+		if _, err := (procfs.FS{Root: dir}).NetTCP(); err != nil {
+			continue
+		}
+		if addrs, err := (ProcFS{Root: dir}).Addresses(); err == nil {
+			o.addLocal(ns.inode, addrs)
+		}
+		return &winNS{inode: ns.inode, pid: pid, procDir: dir, pending: map[uint64]*pendingSock{},
+			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+	}
+	return nil
+}
+
+// tupleCookie stands for a socket cookie where /proc gives none.
+func (o *observer) tupleCookie(local, remote netip.AddrPort) uint64 {
+	var b [36]byte
+	l, r := local.Addr().As16(), remote.Addr().As16()
+	copy(b[:16], l[:])
+	binary.BigEndian.PutUint16(b[16:], local.Port())
+	copy(b[18:34], r[:])
+	binary.BigEndian.PutUint16(b[34:], remote.Port())
+	return maphash.Bytes(o.seed, b[:])
+}
+
 // listenSock is a TCP listener as a dump reports it.
 type listenSock struct {
 	addr          netip.AddrPort
@@ -770,7 +981,7 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 	newListeners := false
 	for i, n := range nss {
 		var ls []listenSock
-		if errs[i].listen = o.dump(ctx, n.ns, sockdiag.StatesListen, func(s *sockdiag.Sock) {
+		if errs[i].listen = o.dumpNS(ctx, n, sockdiag.StatesListen, func(s *sockdiag.Sock) {
 			ls = append(ls, listenSock{s.Local, s.Inode, s.CgroupID, s.Family})
 		}); errs[i].listen == nil {
 			listens[i] = ls
@@ -785,8 +996,8 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 			}
 		}
 		var socks []sockdiag.Sock
-		if errs[i].conns = o.dump(ctx, n.ns, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
-			if s.Remote.Port() != 0 && s.HasBytes {
+		if errs[i].conns = o.dumpNS(ctx, n, sockdiag.StatesConnected, func(s *sockdiag.Sock) {
+			if s.Remote.Port() != 0 && (s.HasBytes || n.procDir != "") {
 				socks = append(socks, *s)
 			}
 		}); errs[i].conns != nil {
@@ -827,7 +1038,7 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 	}
 	for i, n := range nss {
 		if errs[i].conns == nil {
-			o.takeConns(n, conns[i], owners, t, start || n.late, ended)
+			o.takeConns(n, conns[i], owners, t, start || n.late, ended || n.procDir != "")
 			if final && len(o.resets) > 0 {
 				o.pairAlive(n, conns[i], t)
 			}
@@ -1013,9 +1224,21 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 	for _, ws := range n.live {
 		ws.seenInLastRun = false
 	}
+	for _, p := range n.pending {
+		p.seen = false
+	}
 	for i := range socks {
 		s := &socks[i]
+		if ws := n.live[s.Cookie]; ws != nil && n.procDir != "" && ws.inode != 0 && s.Inode != 0 && ws.inode != s.Inode {
+			// Its 4-tuple reused by another socket between two reads: the
+			// one seen before ended.
+			o.dep(ws.key, t).Closed++
+			delete(n.live, s.Cookie)
+		}
 		if ws := n.live[s.Cookie]; ws != nil {
+			if ws.inode == 0 {
+				ws.inode = s.Inode
+			}
 			if s.BytesAcked >= ws.lastSent && s.BytesReceived >= ws.lastRecv {
 				ws.lastSent, ws.lastRecv = s.BytesAcked, s.BytesReceived
 			}
@@ -1023,11 +1246,30 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 			o.dep(ws.key, t)
 			continue
 		}
+		p := n.pending[s.Cookie]
+		if p != nil && p.s.Inode != s.Inode {
+			o.unowned(n, p, true)
+			delete(n.pending, s.Cookie)
+			p = nil
+		}
+		if n.procDir != "" && !first && owners == nil && s.Inode != 0 && s.State != sockdiag.StateSynSent &&
+			o.classify(n, s, owner{}).dir == snapshot.Upstream {
+			if p == nil {
+				p = &pendingSock{s: *s, first: t}
+				n.pending[s.Cookie] = p
+			}
+			p.last, p.seen = t, true
+			continue
+		}
 		k := o.classify(n, s, o.ownerOf(owners[s.Inode], s.CgroupID))
-		if !first && !connected(s, k) {
+		if !first && !connected(s, k) && (n.procDir == "" || s.State == sockdiag.StateSynSent) {
 			continue // still connecting: counted once it is
 		}
-		ws := &winSock{key: k, lastSent: s.BytesAcked, lastRecv: s.BytesReceived, seenInLastRun: true}
+		ws := &winSock{key: k, lastSent: s.BytesAcked, lastRecv: s.BytesReceived, seenInLastRun: true, inode: s.Inode}
+		if p != nil {
+			o.dep(k, p.first) // first seen while waiting for its owner
+			delete(n.pending, s.Cookie)
+		}
 		d := o.dep(k, t)
 		if first && !n.late {
 			ws.baseSent, ws.baseRecv = s.BytesAcked, s.BytesReceived
@@ -1045,6 +1287,27 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 				delete(n.live, c)
 			}
 		}
+		for c, p := range n.pending {
+			if !p.seen {
+				o.unowned(n, p, true)
+				delete(n.pending, c)
+			}
+		}
+	}
+}
+
+// unowned counts a pending socket of namespace n that is taken without a
+// process (it ended before an owners pass, or none could be had): opened
+// at its first sighting, and closed when ended.
+func (o *observer) unowned(n *winNS, p *pendingSock, ended bool) {
+	k := o.classify(n, &p.s, owner{})
+	if k.dir == snapshot.Upstream {
+		o.unattributed(k)
+	}
+	o.dep(k, p.first).Opened++
+	d := o.dep(k, p.last)
+	if ended {
+		d.Closed++
 	}
 }
 
@@ -1304,6 +1567,11 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 		o.dep(ws.key, end).Closed++
 		delete(n.live, c)
 	}
+	for c, p := range n.pending {
+		// Alive at the end, its owner not found (the last pass failed).
+		o.unowned(n, p, false)
+		delete(n.pending, c)
+	}
 	return nil
 }
 
@@ -1357,6 +1625,9 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 	nat := natIndex(snap.Connections)
 	onRec := map[int]*snapshot.ConnWindow{}
 	for k, d := range o.deps {
+		if o.polled[k.netns] {
+			d.BytesUnknown = true
+		}
 		w.Opened += d.Opened
 		w.Closed += d.Closed
 		i, ok := idx[k]
@@ -1377,6 +1648,7 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 			cw.Closed += d.Closed
 			cw.BytesSent += d.BytesSent
 			cw.BytesReceived += d.BytesReceived
+			cw.BytesUnknown = cw.BytesUnknown || d.BytesUnknown
 			if d.FirstSeen.Before(cw.FirstSeen) {
 				cw.FirstSeen = d.FirstSeen
 			}

@@ -1009,6 +1009,9 @@ func (p *fastDec) connWindow(w *ConnWindow) {
 		case "last_seen":
 			p.once(&seen, 8)
 			w.LastSeen = p.time()
+		case "bytes_unknown":
+			p.once(&seen, 9)
+			w.BytesUnknown = p.bool()
 		default:
 			p.fail()
 		}

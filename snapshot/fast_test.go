@@ -31,7 +31,7 @@ func fullSnap() *Snapshot {
 		Connection{Direction: Upstream, Protocol: "tcp", Port: 8000, Process: "caller", RemoteIP: netip.MustParseAddr("10.3.0.4"), Sockets: 1,
 			DialledIP: netip.MustParseAddr("10.96.0.10"), DialledPort: 80, OriginIP: netip.MustParseAddr("172.17.0.3")})
 	s.Connections[len(s.Connections)-1].Window = &ConnWindow{OpenedPerSecond: 0.25, BytesReceivedPerSecond: 1e-7,
-		FirstSeen: w.Window.Start, LastSeen: w.Window.Start.Add(time.Millisecond)}
+		FirstSeen: w.Window.Start, LastSeen: w.Window.Start.Add(time.Millisecond), BytesUnknown: true}
 	s.UnownedSockets = 4
 	s.ByteCounters = ByteCountersMeaning + ByteCountersConntrack
 	s.Conntrack = &Conntrack{Source: "netlink ctnetlink", Entries: 9, FlowsAdded: 4, ByteCounters: true}

@@ -73,10 +73,17 @@ type Window struct {
 	ResetNoBytes int `json:"reset_no_bytes,omitempty"`
 	// Namespaces counts the network namespaces the window heard destroy
 	// events of (planet's own included); NamespacesUnwatched those it could
-	// not (entering them refused): their connections that ended in the
-	// window are missing, and Detail says why.
+	// neither enter nor read through /proc (see NamespacesPolled): their
+	// connections that ended in the window are missing, and Detail says why.
 	Namespaces          int `json:"namespaces,omitempty"`
 	NamespacesUnwatched int `json:"namespaces_unwatched,omitempty"`
+	// NamespacesPolled counts the namespaces the window could not enter
+	// (so heard no destroy events of) but read every second or so through
+	// /proc/PID/net/tcp{,6} of a process in them: repeated dumps without
+	// byte counters. A connection that begins and ends between two reads
+	// is missed; the records of these namespaces have BytesUnknown. Detail
+	// names them and says why they could not be entered.
+	NamespacesPolled int `json:"namespaces_polled,omitempty"`
 	// EventOverruns counts the times the kernel dropped destroy events
 	// because planet's receive buffer was full; the bytes of the sockets lost
 	// that way are missing or counted up to the last dump that saw them.
@@ -95,6 +102,11 @@ type ConnWindow struct {
 	BytesReceived          uint64  `json:"bytes_received"`
 	BytesSentPerSecond     float64 `json:"bytes_sent_per_second"`
 	BytesReceivedPerSecond float64 `json:"bytes_received_per_second"`
+	// BytesUnknown: the record's sockets were seen only through
+	// /proc/PID/net/tcp (a namespace the window polled, see
+	// Window.NamespacesPolled), which has no byte counters: its bytes and
+	// rates are 0 because unmeasured, not because nothing moved.
+	BytesUnknown bool `json:"bytes_unknown,omitempty"`
 	// FirstSeen and LastSeen: the first and last time within the window a
 	// socket of this dependency was seen (a dump, or its destroy event).
 	FirstSeen time.Time `json:"first_seen"`

@@ -420,7 +420,12 @@ func TestSignalDuringScan(t *testing.T) {
 				cmd.Process.Kill()
 				t.Fatal("planet never asked the server")
 			}
-			time.Sleep(50 * time.Millisecond)
+			// Asked, planet waits for the answer in the runtime's poller.
+			if err := testenv.WaitBlocked(cmd.Process.Pid, "waiting in the poller", 10*time.Second, testenv.Polling); err != nil {
+				cmd.Process.Kill()
+				<-waited
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
 			sent := time.Now()
 			cmd.Process.Signal(tt.sig)
 			select {

@@ -241,7 +241,20 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 				}
 				waited := make(chan struct{})
 				go func() { cmd.Wait(); close(waited) }()
-				time.Sleep(500 * time.Millisecond)
+				// Signal once planet waits: for the FIFO's writer in the
+				// runtime's poller, or in read(2) on the pipe.
+				pid := cmd.Process.Pid
+				var err error
+				if tt.stdin {
+					err = testenv.WaitBlocked(pid, "reading standard input", 10*time.Second, testenv.Reading(0))
+				} else if err = testenv.WaitOpen(pid, fifo, 10*time.Second); err == nil {
+					err = testenv.WaitBlocked(pid, "waiting in the poller", 10*time.Second, testenv.Polling)
+				}
+				if err != nil {
+					cmd.Process.Kill()
+					<-waited
+					t.Fatalf("%v\n%s", err, stderr.String())
+				}
 				sent := time.Now()
 				cmd.Process.Signal(syscall.SIGTERM)
 				select {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,26 @@ func (p *pane) shell(line string) (screen, code string) {
 	done := regexp.MustCompile(fmt.Sprintf(`DONE%d (\d+)`, p.step))
 	screen = p.waitFor(done, 10*time.Second)
 	return screen, done.FindStringSubmatch(screen)[1]
+}
+
+// foreground returns the PID of the one child of the pane's shell, the
+// command it runs in the foreground now.
+func (p *pane) foreground() int {
+	p.t.Helper()
+	sh := strings.TrimSpace(p.run("display-message", "-p", "-t", "planet", "#{pane_pid}"))
+	b, err := os.ReadFile("/proc/" + sh + "/task/" + sh + "/children")
+	if err != nil {
+		p.t.Fatalf("children of the pane's shell: %v", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		p.t.Fatalf("the pane's shell (pid %s) runs %q, want one command", sh, f)
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return pid
 }
 
 // key sends one key, such as C-c.
@@ -128,7 +149,9 @@ func TestTerminalStdin(t *testing.T) {
 			if !strings.Contains(screen, "Ctrl-D") || !strings.Contains(screen, "Ctrl-C") {
 				t.Errorf("the message does not say how to end or stop:\n%s", screen)
 			}
-			time.Sleep(200 * time.Millisecond) // well inside the read
+			if err := testenv.WaitBlocked(p.foreground(), "reading the terminal", 10*time.Second, testenv.Reading(0)); err != nil {
+				t.Fatalf("%v\n%s", err, p.screen())
+			}
 			if regexp.MustCompile(`EXIT=\d`).MatchString(p.screen()) {
 				t.Fatalf("planet ended without input:\n%s", p.screen())
 			}

@@ -3,15 +3,34 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
 var errStop = errors.New("stopped")
+
+// waitParked polls this process's goroutines until one is parked in the
+// runtime's poller ("IO wait") with fn on its stack, e.g. a read blocked
+// on an empty pipe, and returns errStop; or, after 10 seconds, an error
+// saying it never was, for the test to report as the cancel's cause.
+func waitParked(fn string) error {
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for g := range strings.SplitSeq(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, " [IO wait") && strings.Contains(g, fn+"(") {
+				return errStop
+			}
+		}
+	}
+	return fmt.Errorf("no goroutine parked in the poller in %s after 10s", fn)
+}
 
 // TestOpenStreamFIFO: a FIFO named on purpose is waited for without
 // blocking in open(2): the wait ends when a writer writes (or comes and
@@ -24,7 +43,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 	}{
 		{name: "no writer, cancelled", want: ""},
 		{name: "writer writes later", want: "hello", writer: func(path string) {
-			time.Sleep(50 * time.Millisecond)
+			waitParked("fetch.waitReadable")
 			f, err := os.OpenFile(path, os.O_WRONLY, 0)
 			if err == nil {
 				f.WriteString("hello")
@@ -32,7 +51,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			}
 		}},
 		{name: "writer comes and goes", want: "", writer: func(path string) {
-			time.Sleep(50 * time.Millisecond)
+			waitParked("fetch.waitReadable")
 			if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 				f.Close()
 			}
@@ -47,7 +66,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			if tt.writer == nil {
-				time.AfterFunc(100*time.Millisecond, func() { cancel(errStop) })
+				go func() { cancel(waitParked("fetch.waitReadable")) }()
 			} else {
 				go tt.writer(fifo)
 			}
@@ -109,7 +128,7 @@ func TestReaderCancels(t *testing.T) {
 		if n, err := rd.Read(buf); n != 1 || err != nil || buf[0] != 'c' {
 			t.Fatalf("polled=%v: second read %d %v %q", polled, n, err, buf[:n])
 		}
-		time.AfterFunc(50*time.Millisecond, func() { cancel(errStop) })
+		go func() { cancel(waitParked("os.(*File).Read")) }()
 		if _, err := rd.Read(buf); !errors.Is(err, errStop) {
 			t.Errorf("polled=%v: err = %v, want the cause", polled, err)
 		}

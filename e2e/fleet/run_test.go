@@ -63,24 +63,31 @@ func (f *fleet) service(host, comm string, greet int, listen []string, dials ...
 		args = append(args, "-dial", d.String())
 	}
 	h := f.hosts[host]
-	cmd := h.Command(f.self, args...)
+	return startService(f.t, h, h.Command(f.self, args...), fmt.Sprintf("%s %q in %s", comm, args, host))
+}
+
+// startService starts cmd, this test binary run as a service (runService),
+// with h.Start, and waits for its "ready". what names it in errors, with
+// what it wrote on stderr.
+func startService(t *testing.T, h *testnet.Host, cmd *exec.Cmd, what string) *testnet.Proc {
+	t.Helper()
 	cmd.Env = append(cleanEnv(), helperEnv+"="+modeService)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	// A file, not a buffer: exec then copies nothing in a goroutine, and
 	// the test reads it when the service fails or the test does.
-	stderr, err := os.CreateTemp(f.t.TempDir(), comm+".stderr")
+	stderr, err := os.CreateTemp(t.TempDir(), "service.stderr")
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	cmd.Stderr = stderr
 	errOut := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
-	f.t.Cleanup(func() {
-		if f.t.Failed() {
+	t.Cleanup(func() {
+		if t.Failed() {
 			if out := errOut(); out != "" {
-				f.t.Logf("stderr of %s in %s:\n%s", comm, host, out)
+				t.Logf("stderr of %s:\n%s", what, out)
 			}
 		}
 	})
@@ -96,10 +103,10 @@ func (f *fleet) service(host, comm string, greet int, listen []string, dials ...
 	case ok := <-ready:
 		if !ok {
 			p.Stop()
-			f.t.Fatalf("%s %q in %s did not start: %s", comm, args, host, errOut())
+			t.Fatalf("%s did not start: %s", what, errOut())
 		}
 	case <-time.After(30 * time.Second):
-		f.t.Fatalf("%s %q in %s not ready after 30s: %s", comm, args, host, errOut())
+		t.Fatalf("%s not ready after 30s: %s", what, errOut())
 	}
 	return p
 }

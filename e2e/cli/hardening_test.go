@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -541,12 +540,7 @@ func TestOutsideInputLimits(t *testing.T) {
 // directory only root could write, like an installed one.
 func TestScanAsNobody(t *testing.T) {
 	testenv.NeedRoot(t)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	uid, _ := strconv.ParseUint(nobody.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(nobody.Gid, 10, 32)
+	uid, gid := testenv.User(t, "nobody")
 	// t.TempDir is 0700 under root; nobody needs to reach the binary.
 	dir, err := os.MkdirTemp("", "planet-nobody-")
 	if err != nil {

@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +30,7 @@ import (
 func TestTextfileDirPlantedEntries(t *testing.T) {
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedCommand(t, "losetup", "mount")
-	nobody := lookupUID(t, "nobody")
+	nobody, _ := testenv.User(t, "nobody")
 	bin := buildPlanet(t, t.TempDir())
 	env := planetEnv(t)
 
@@ -292,16 +290,6 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 			}
 		}
 	})
-}
-
-func lookupUID(t *testing.T, name string) int {
-	t.Helper()
-	u, err := user.Lookup(name)
-	if err != nil {
-		testenv.Unavailable(t, "no user %s: %v", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	return uid
 }
 
 // plantLink makes path a symbolic link to target, owned by uid, as that

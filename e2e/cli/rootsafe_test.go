@@ -180,17 +180,7 @@ func TestOutputPlantedFIFO(t *testing.T) {
 			os.Mkdir(dir+"/x", 0o777)
 			syscall.Mkfifo(dir+"/x/planet.prom", 0o666)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = planetEnv(t)
-		out, _ := cmd.CombinedOutput()
-		cancel()
-		if ctx.Err() == context.DeadlineExceeded {
-			t.Fatalf("planet %v blocked", args)
-		}
-		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "refusing to replace a named pipe") {
-			t.Errorf("planet %v: exit %d, %s", args, code, out)
-		}
+		refused(t, bin, args, "refusing to replace a named pipe")
 	}
 }
 
@@ -277,19 +267,27 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 			{"merge", "--prometheus", "http://127.0.0.1:9/", "--bearer-token-file", "/dev/zero", "-o", os.DevNull},
 			{"--config", fifo, "merge", snap},
 		} {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			cmd := exec.CommandContext(ctx, bin, args...)
-			cmd.Env = planetEnv(t)
-			out, _ := cmd.CombinedOutput()
-			cancel()
-			if ctx.Err() == context.DeadlineExceeded {
-				t.Fatalf("planet %v blocked", args)
-			}
-			if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "not a regular file") {
-				t.Errorf("planet %v: exit %d, %s", args, code, out)
-			}
+			refused(t, bin, args, "not a regular file")
 		}
 	})
+}
+
+// refused runs planet with args and fails t unless it exits 1 with an
+// error containing want, and fails it at once if planet is still running
+// after 10 s (it blocked on what it should have refused).
+func refused(t *testing.T, bin string, args []string, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = planetEnv(t)
+	out, _ := cmd.CombinedOutput()
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("planet %v blocked", args)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), want) {
+		t.Errorf("planet %v: exit %d, %s", args, code, out)
+	}
 }
 
 // plantLink makes path a symbolic link to target, owned by uid, as that

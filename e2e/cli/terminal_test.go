@@ -67,22 +67,16 @@ func (p *pane) shell(line string) (screen, code string) {
 	return screen, done.FindStringSubmatch(screen)[1]
 }
 
-// foreground returns the PID of the one child of the pane's shell, the
-// command it runs in the foreground now.
-func (p *pane) foreground() int {
+// planet returns the PID of planet run by the pane's shell.
+func (p *pane) planet() int {
 	p.t.Helper()
-	sh := strings.TrimSpace(p.run("display-message", "-p", "-t", "planet", "#{pane_pid}"))
-	b, err := os.ReadFile("/proc/" + sh + "/task/" + sh + "/children")
-	if err != nil {
-		p.t.Fatalf("children of the pane's shell: %v", err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 1 {
-		p.t.Fatalf("the pane's shell (pid %s) runs %q, want one command", sh, f)
-	}
-	pid, err := strconv.Atoi(f[0])
+	sh, err := strconv.Atoi(strings.TrimSpace(p.run("display-message", "-p", "-t", "planet", "#{pane_pid}")))
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	pid, err := testenv.WaitChild(sh, "planet", 10*time.Second)
+	if err != nil {
+		p.t.Fatalf("the pane's shell: %v", err)
 	}
 	return pid
 }
@@ -149,7 +143,7 @@ func TestTerminalStdin(t *testing.T) {
 			if !strings.Contains(screen, "Ctrl-D") || !strings.Contains(screen, "Ctrl-C") {
 				t.Errorf("the message does not say how to end or stop:\n%s", screen)
 			}
-			if err := testenv.WaitBlocked(p.foreground(), "reading the terminal", 10*time.Second, testenv.Reading(0)); err != nil {
+			if err := testenv.WaitBlocked(p.planet(), "reading the terminal", 10*time.Second, testenv.Reading(0)); err != nil {
 				t.Fatalf("%v\n%s", err, p.screen())
 			}
 			if regexp.MustCompile(`EXIT=\d`).MatchString(p.screen()) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,10 +75,17 @@ func WaitBlocked(pid int, what string, within time.Duration, match func(Syscall)
 	}, func() string { return "threads (tid: syscall line): " + strings.Join(states, "; ") })
 }
 
-// WaitOpen polls process pid every 5 ms until it has path open (one of
-// its /proc/PID/fd links points to it), e.g. a FIFO opened without
-// blocking. The error names path and the process's open files once within
-// has passed or the process has ended.
+// Writing matches a thread blocked in write(2) on file descriptor fd: a
+// process writing to a pipe whose reader does not read.
+func Writing(fd int) func(Syscall) bool {
+	return func(s Syscall) bool { return s.Nr == unix.SYS_WRITE && s.Args[0] == uint64(fd) }
+}
+
+// WaitOpen polls process pid every 5 ms until it has path open, or a file
+// below path when that is a directory (one of its /proc/PID/fd links
+// points there): e.g. a FIFO opened without blocking, or one of the files
+// of a directory the process reads. The error names path and the process's
+// open files once within has passed or the process has ended.
 func WaitOpen(pid int, path string, within time.Duration) error {
 	var open []string
 	return poll(pid, "holding "+path+" open", within, func() (bool, error) {
@@ -92,13 +100,106 @@ func WaitOpen(pid int, path string, within time.Duration) error {
 			if err != nil {
 				continue // closed since the listing
 			}
-			if target == path {
+			if target == path || strings.HasPrefix(target, strings.TrimSuffix(path, "/")+"/") {
 				return true, nil
 			}
 			open = append(open, fd.Name()+" -> "+target)
 		}
 		return false, nil
 	}, func() string { return "open files: " + strings.Join(open, ", ") })
+}
+
+// WaitChild polls process pid every 5 ms until one of its children runs
+// the program comm (its /proc/PID/comm, at most 15 bytes: the child has
+// executed it), and returns that child's PID. Children are read from the
+// threads' children files (/proc/PID/task/*/children: a Go program starts
+// processes from any of its threads). The error lists the children once
+// within has passed, or says the process has ended.
+func WaitChild(pid int, comm string, within time.Duration) (int, error) {
+	var child int
+	var seen []string
+	err := poll(pid, "running "+comm, within, func() (bool, error) {
+		seen = seen[:0]
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return false, err
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			for _, c := range strings.Fields(string(b)) {
+				name, _ := os.ReadFile("/proc/" + c + "/comm")
+				seen = append(seen, c+" "+strings.TrimSpace(string(name)))
+				if strings.TrimSpace(string(name)) == comm {
+					child, err = strconv.Atoi(c)
+					return err == nil, err
+				}
+			}
+		}
+		return false, nil
+	}, func() string { return "children: " + strings.Join(seen, ", ") })
+	return child, err
+}
+
+// WaitDelivered polls process pid every 5 ms until sig, sent to it, is no
+// longer pending (the ShdPnd mask of /proc/PID/status): the kernel has
+// handed it to the process's handler. kill(2) marks a signal pending before
+// it returns, so a caller that has sent sig can rely on the wait.
+func WaitDelivered(pid int, sig syscall.Signal, within time.Duration) error {
+	var mask string
+	return poll(pid, sig.String()+" delivered", within, func() (bool, error) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return false, err
+		}
+		for line := range strings.Lines(string(b)) {
+			if m, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+				mask = strings.TrimSpace(m)
+				bits, err := strconv.ParseUint(mask, 16, 64)
+				if err != nil {
+					return false, fmt.Errorf("ShdPnd %q: %w", mask, err)
+				}
+				return bits&(1<<(uint(sig)-1)) == 0, nil
+			}
+		}
+		return false, errors.New("no ShdPnd line in its status")
+	}, func() string { return "pending signals (ShdPnd): " + mask })
+}
+
+// WaitIdle polls process pid every 5 ms until two scans in a row find
+// every thread asleep (state S in /proc/PID/task/*/stat): the process has
+// run all it had to run, e.g. a Go program has passed a delivered signal to
+// the goroutine that waits for it (the runtime folds a second SIGINT into
+// one not yet taken). The error lists the threads' states once within has
+// passed, or says the process has ended.
+func WaitIdle(pid int, within time.Duration) error {
+	var states []string
+	quiet := 0
+	return poll(pid, "idle", within, func() (bool, error) {
+		states = states[:0]
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return false, err
+		}
+		asleep := true
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			st := taskState(stat)
+			states = append(states, task.Name()+" "+st)
+			asleep = asleep && st == "S"
+		}
+		if !asleep {
+			quiet = 0
+			return false, nil
+		}
+		quiet++
+		return quiet == 2, nil
+	}, func() string { return "threads (tid state): " + strings.Join(states, ", ") })
 }
 
 // poll calls cond every 5 ms until it holds, the process ends (it is gone
@@ -125,12 +226,19 @@ func poll(pid int, what string, within time.Duration, cond func() (bool, error),
 }
 
 // zombie reports whether a /proc/PID/stat line has state Z (ended, not yet
-// waited for). The state follows the command name, which is in
-// parentheses and may itself contain ") ".
-func zombie(stat []byte) bool {
+// waited for).
+func zombie(stat []byte) bool { return taskState(stat) == "Z" }
+
+// taskState is the state letter of a /proc/PID/stat line (R running, S
+// sleeping, ...). It follows the command name, which is in parentheses and
+// may itself contain ") ".
+func taskState(stat []byte) string {
 	s := string(stat)
 	i := strings.LastIndex(s, ") ")
-	return i >= 0 && strings.HasPrefix(s[i+2:], "Z")
+	if i < 0 || len(s) < i+3 {
+		return ""
+	}
+	return s[i+2 : i+3]
 }
 
 // parseSyscall reads a syscall file's line: "running", "-1 SP PC" (blocked

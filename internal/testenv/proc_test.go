@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,6 +43,49 @@ func TestWaitBlocked(t *testing.T) {
 	}
 }
 
+// TestWaitWritingChildDelivered: sh writing into a pipe nobody reads is
+// found blocked in write(2) on descriptor 1, with its child sleep; a
+// SIGTERM sent to it is seen delivered to its trap.
+func TestWaitWritingChildDelivered(t *testing.T) {
+	sh := NeedCommand(t, "sh", "dash")
+	cmd := exec.Command(sh, "-c", "trap : TERM; sleep 60 & while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done")
+	stdout, err := cmd.StdoutPipe() // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	pid := cmd.Process.Pid
+	defer func() { cmd.Process.Kill(); <-waited }()
+	if err := WaitBlocked(pid, "writing standard output", 10*time.Second, Writing(1)); err != nil {
+		t.Fatal(err)
+	}
+	child, err := WaitChild(pid, "sleep", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	if c, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/comm"); string(c) != "sleep\n" {
+		t.Errorf("child %d is %q, want sleep", child, c)
+	}
+	if _, err := WaitChild(pid, "cat", 20*time.Millisecond); err == nil || !strings.Contains(err.Error(), "not running cat") || !strings.Contains(err.Error(), " sleep") {
+		t.Errorf("no cat: err = %v, want one listing the children", err)
+	}
+	if err := WaitIdle(child, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitDelivered(pid, syscall.SIGTERM, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWaitOpen: this process holds a file it opened, not one it did not.
 func TestWaitOpen(t *testing.T) {
 	dir := t.TempDir()
@@ -50,8 +95,10 @@ func TestWaitOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := WaitOpen(os.Getpid(), held, 10*time.Second); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{held, dir, dir + "/"} {
+		if err := WaitOpen(os.Getpid(), p, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	err = WaitOpen(os.Getpid(), other, 20*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not holding "+other+" open") || !strings.Contains(err.Error(), held) {

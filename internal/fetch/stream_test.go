@@ -3,33 +3,26 @@ package fetch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 var errStop = errors.New("stopped")
 
-// waitParked polls this process's goroutines until one is parked in the
-// runtime's poller ("IO wait") with fn on its stack, e.g. a read blocked
-// on an empty pipe, and returns errStop; or, after 10 seconds, an error
-// saying it never was, for the test to report as the cancel's cause.
-func waitParked(fn string) error {
-	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		for g := range strings.SplitSeq(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, " [IO wait") && strings.Contains(g, fn+"(") {
-				return errStop
-			}
-		}
+// parked waits until a goroutine of this test is parked in the poller in
+// fn, and returns errStop; or the reason it never was, for the test to
+// report as the cancel's cause.
+func parked(fn string) error {
+	if err := testenv.WaitParked(fn, 10*time.Second); err != nil {
+		return err
 	}
-	return fmt.Errorf("no goroutine parked in the poller in %s after 10s", fn)
+	return errStop
 }
 
 // TestOpenStreamFIFO: a FIFO named on purpose is waited for without
@@ -43,7 +36,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 	}{
 		{name: "no writer, cancelled", want: ""},
 		{name: "writer writes later", want: "hello", writer: func(path string) {
-			waitParked("fetch.waitReadable")
+			parked("fetch.waitReadable")
 			f, err := os.OpenFile(path, os.O_WRONLY, 0)
 			if err == nil {
 				f.WriteString("hello")
@@ -51,7 +44,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			}
 		}},
 		{name: "writer comes and goes", want: "", writer: func(path string) {
-			waitParked("fetch.waitReadable")
+			parked("fetch.waitReadable")
 			if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 				f.Close()
 			}
@@ -66,7 +59,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			if tt.writer == nil {
-				go func() { cancel(waitParked("fetch.waitReadable")) }()
+				go func() { cancel(parked("fetch.waitReadable")) }()
 			} else {
 				go tt.writer(fifo)
 			}
@@ -128,7 +121,7 @@ func TestReaderCancels(t *testing.T) {
 		if n, err := rd.Read(buf); n != 1 || err != nil || buf[0] != 'c' {
 			t.Fatalf("polled=%v: second read %d %v %q", polled, n, err, buf[:n])
 		}
-		go func() { cancel(waitParked("os.(*File).Read")) }()
+		go func() { cancel(parked("os.(*File).Read")) }()
 		if _, err := rd.Read(buf); !errors.Is(err, errStop) {
 			t.Errorf("polled=%v: err = %v, want the cause", polled, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -200,6 +201,23 @@ func WaitIdle(pid int, within time.Duration) error {
 		quiet++
 		return quiet == 2, nil
 	}, func() string { return "threads (tid state): " + strings.Join(states, ", ") })
+}
+
+// WaitParked polls this process's goroutines (runtime.Stack) every
+// millisecond until one is parked in the runtime's poller ("IO wait") with
+// fn on its stack, e.g. "os.(*File).Read" for a read blocked on an empty
+// pipe: the in-process counterpart of WaitBlocked. The error says none was
+// once within has passed.
+func WaitParked(fn string, within time.Duration) error {
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for g := range strings.SplitSeq(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, " [IO wait") && strings.Contains(g, fn+"(") {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no goroutine parked in the poller in %s after %s", fn, within)
 }
 
 // poll calls cond every 5 ms until it holds, the process ends (it is gone

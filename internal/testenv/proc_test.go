@@ -106,6 +106,24 @@ func TestWaitOpen(t *testing.T) {
 	}
 }
 
+// TestWaitParked: a goroutine reading an empty pipe is found parked in
+// os.(*File).Read, and nothing is parked in a function never called.
+func TestWaitParked(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go r.Read(make([]byte, 1))
+	if err := WaitParked("os.(*File).Read", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitParked("testenv.nowhere", 20*time.Millisecond); err == nil || !strings.Contains(err.Error(), "testenv.nowhere after 20ms") {
+		t.Errorf("err = %v, want one naming the function", err)
+	}
+	w.Close()
+}
+
 func TestParseSyscall(t *testing.T) {
 	tests := []struct {
 		line string

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,15 +31,38 @@ const (
 	defaultDumpPoll  = time.Second
 )
 
-// eventGather is how long the window lets destroy events gather after a
-// read that found few: at most 100 wake-ups a second. At 20,000 events a
-// second that is some 200 events, about 250 KB of socket buffer, within
-// even an unprivileged listener's default (2 x net.core.rmem_max, 416 KiB
-// on Debian); a read that found gatherMax or more does not wait.
+// A window lets destroy events gather in the subscriptions' receive
+// buffers between reads and takes them in batches: a wake-up per event
+// costs more than the event. After a read that found some, it waits until
+// about a quarter of the smallest buffer would be full at the rate that read
+// saw, within [minGather, maxGather]: at 20,000 events a second, 100 ms
+// (some 2,000 events, 2.5 MB of an 8 MiB buffer's 16 MiB of charge) as
+// root, where Subscribe's buffer is granted; 10 ms as a user held to
+// Debian's net.core.rmem_max (416 KiB of charge, 332 events). A read that
+// found a quarter of the buffer or more does not wait.
 const (
-	eventGather = 10 * time.Millisecond
-	gatherMax   = 256
+	minGather = 10 * time.Millisecond
+	maxGather = 100 * time.Millisecond
 )
+
+// assumedCapacity is the events a buffer whose size cannot be read is taken
+// to hold: Debian's default net.core.rmem_max, doubled as the kernel does.
+const assumedCapacity = 2 * 212992 / sockdiag.EventCharge
+
+// gatherFor is how long to let events gather after a read that took got
+// of them, the previous read having been since ago, with buffers holding
+// capacity events.
+func gatherFor(got int, since time.Duration, capacity int) time.Duration {
+	if got == 0 || got >= capacity/4 {
+		return 0
+	}
+	if since <= 0 {
+		return minGather
+	}
+	// The wait at which capacity/4 events arrive at got per since.
+	w := time.Duration(float64(since) * float64(capacity/4) / float64(got))
+	return min(max(w, minGather), maxGather)
+}
 
 // ownersShare bounds the time the /proc passes within a window take, as a
 // share of the window.
@@ -222,9 +246,8 @@ type observer struct {
 	// client in one of those.
 	local map[netip.Addr][]uint64
 	// refused: namespaces whose events could not be had (setns refused),
-	// refusedWhy the first error.
-	refused    map[uint64]bool
-	refusedWhy string
+	// each with why.
+	refused map[uint64]string
 	// workloads: every workload named, for the snapshot's list; pidWL the
 	// workload of every owning process met, read once.
 	workloads map[string]*snapshot.Workload
@@ -350,14 +373,24 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	deadline := start.Add(opts.Window)
 	nextPoll := start.Add(poll)
 	failedDumps, lastDumpErr := 0, error(nil)
+	lastRead := start // the last read of events that found some
 	var group *sockdiag.Group
 	var evNS []*winNS
+	capacity := 0 // events the smallest buffer holds
 	listEvents := func() {
 		var evs []*sockdiag.Events
 		evNS = evNS[:0]
+		capacity = 0
 		for _, n := range o.nss {
 			if n.ev != nil {
 				evs, evNS = append(evs, n.ev), append(evNS, n)
+				c := n.ev.Buffer() / sockdiag.EventCharge
+				if c <= 0 {
+					c = assumedCapacity
+				}
+				if capacity == 0 || c < capacity {
+					capacity = c
+				}
 			}
 		}
 		group = sockdiag.NewGroup(evs)
@@ -375,17 +408,24 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		wait := min(deadline.Sub(now), nextPoll.Sub(now), 200*time.Millisecond)
 		if len(evNS) > 0 {
 			got := 0
+			var t time.Time
 			if err := group.Wait(max(wait, 0), func(i int) error {
 				n := evNS[i]
-				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyed(n, s, false) })
+				if t.IsZero() {
+					t = o.now() // one clock read for the batch
+				}
+				return n.ev.Drain(func(s *sockdiag.Sock) { got++; o.destroyedAt(n, s, false, t) })
 			}); err != nil {
 				return nil, err
 			}
-			if got > 0 && got < gatherMax {
-				// Let events gather in the socket buffer and take them
-				// in batches: a wake-up per event costs more than the
-				// event.
-				time.Sleep(eventGather)
+			if got > 0 {
+				if g := gatherFor(got, t.Sub(lastRead), capacity); g > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(min(g, deadline.Sub(t))):
+					}
+				}
+				lastRead = t
 			}
 		} else {
 			select {
@@ -456,7 +496,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 	o.res.Namespaces = len(o.nss)
 	if len(o.refused) > 0 {
 		o.res.NamespacesUnwatched = len(o.refused)
-		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events (%s): only their instant scan at the end", o.res.Detail, len(o.refused), o.refusedWhy), "; ")
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, only their instant scan at the end: %s", o.res.Detail, len(o.refused), unwatched(o.refused)), "; ")
 	}
 	if failedDumps > 0 {
 		warn("dumps within the window failed", "failed", failedDumps, "last_error", lastDumpErr)
@@ -527,18 +567,17 @@ func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
 	}
 	added := false
 	for _, ns := range list {
-		if known[ns.inode] || o.refused[ns.inode] {
+		if _, no := o.refused[ns.inode]; known[ns.inode] || no {
 			continue
 		}
 		n, err := o.watch(ns, late)
 		if err != nil {
 			if o.refused == nil {
-				o.refused = map[uint64]bool{}
+				o.refused = map[uint64]string{}
 			}
-			o.refused[ns.inode] = true
+			o.refused[ns.inode] = err.Error()
 			if len(o.refused) == 1 {
 				warn("TCP destroy events of another network namespace cannot be had; connections that end there within the window are missed", "netns", ns.inode, "error", err)
-				o.refusedWhy = err.Error()
 			}
 			continue
 		}
@@ -548,6 +587,40 @@ func (o *observer) addNamespaces(late bool, warn func(string, ...any)) bool {
 		}
 	}
 	return added
+}
+
+// unwatchedShown bounds the namespaces a window's detail names for one
+// reason.
+const unwatchedShown = 20
+
+// unwatched says which namespaces were not watched and why: for each
+// reason, the namespaces' inodes (as in records' netns), in order, up to
+// unwatchedShown of them and how many more. For example "netns
+// 4026532315, 4026532401: enter network namespace (setns): operation not
+// permitted".
+func unwatched(refused map[uint64]string) string {
+	byWhy := map[string][]uint64{}
+	for ns, why := range refused {
+		byWhy[why] = append(byWhy[why], ns)
+	}
+	var parts []string
+	for _, why := range slices.Sorted(maps.Keys(byWhy)) {
+		nss := byWhy[why]
+		slices.Sort(nss)
+		var b strings.Builder
+		b.WriteString("netns ")
+		for i, ns := range nss[:min(len(nss), unwatchedShown)] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.FormatUint(ns, 10))
+		}
+		if len(nss) > unwatchedShown {
+			fmt.Fprintf(&b, " and %d more", len(nss)-unwatchedShown)
+		}
+		parts = append(parts, b.String()+": "+why)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // watch opens namespace ns through the first of its processes still in it
@@ -755,9 +828,37 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 	for i, n := range nss {
 		if errs[i].conns == nil {
 			o.takeConns(n, conns[i], owners, t, start || n.late, ended)
+			if final && len(o.resets) > 0 {
+				o.pairAlive(n, conns[i], t)
+			}
 		}
 	}
 	return errs
+}
+
+// pairAlive pairs the reset clients still waiting at the end dump with
+// their server ends that dump found alive in namespace n (socks): the
+// client's reset was not yet taken there. Each takes the server end's port
+// and what it moved within the window, the other way round.
+func (o *observer) pairAlive(n *winNS, socks []sockdiag.Sock, t time.Time) {
+	for i := range socks {
+		s := &socks[i]
+		ws := n.live[s.Cookie]
+		if ws == nil || ws.key.dir != snapshot.Downstream {
+			continue
+		}
+		for _, ns := range o.peerNS(n, s.Remote.Addr()) {
+			k := resetKey{ns, s.Local.Addr(), s.Remote.Port()}
+			if r, ok := o.resets[k]; ok {
+				delete(o.resets, k)
+				o.pairedReset(k, r, endedDown{s.Local.Port(), ws.lastSent - ws.baseSent, ws.lastRecv - ws.baseRecv, t})
+				break
+			}
+		}
+		if len(o.resets) == 0 {
+			return
+		}
+	}
 }
 
 // takeListeners makes ls namespace n's listeners, each with its process
@@ -954,7 +1055,12 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 // sockets the window saw alive are taken: anything else began after the
 // window.
 func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
-	t := o.now()
+	o.destroyedAt(n, s, onlyKnown, o.now())
+}
+
+// destroyedAt is destroyed at time t: the window reads the clock once for
+// a batch of events.
+func (o *observer) destroyedAt(n *winNS, s *sockdiag.Sock, onlyKnown bool, t time.Time) {
 	if ws := n.live[s.Cookie]; ws != nil {
 		sent, recv := s.BytesAcked, s.BytesReceived
 		if !s.HasBytes {
@@ -967,8 +1073,12 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		// client that is not coming.
 		switch ws.key.dir {
 		case snapshot.Upstream:
+			// The server port from the dump that saw it: a reset client's
+			// event has 0 there, and claiming "any port" would leave its
+			// own server end, if that comes after, for a later reset
+			// client reusing the ephemeral port.
 			if o.onHost(s.Remote.Addr()) {
-				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, s.Remote.Port(), t)
+				o.clientEnded(resetKey{n.inode, s.Remote.Addr(), s.Local.Port()}, ws.key.port, t)
 			}
 		case snapshot.Downstream:
 			if nss := o.peerNS(n, s.Remote.Addr()); len(nss) > 0 {
@@ -977,7 +1087,7 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		}
 		return
 	}
-	if onlyKnown || !s.HasBytes {
+	if !s.HasBytes {
 		return
 	}
 	if s.Remote.Port() == 0 {
@@ -986,8 +1096,18 @@ func (o *observer) destroyed(n *winNS, s *sockdiag.Sock, onlyKnown bool) {
 		// tcp_disconnect has cleared its peer port, its local address and
 		// its counters, but not the peer's address or its local port.
 		if a := s.Remote.Addr(); a.IsValid() && !a.IsUnspecified() && s.Local.Port() != 0 {
-			o.resetClient(n, resetKey{n.inode, a, s.Local.Port()}, t)
+			k := resetKey{n.inode, a, s.Local.Port()}
+			if !onlyKnown {
+				o.resetClient(n, k, t)
+			} else if d, ok := o.downs.take(k, 0, t); ok {
+				// After the end dump: one whose server end ended within
+				// the window is the window's too.
+				o.pairedReset(k, pendingReset{n.inode, n.workload, t}, d)
+			}
 		}
+		return
+	}
+	if onlyKnown {
 		return
 	}
 	k := o.classify(n, s, owner{})
@@ -1166,8 +1286,12 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 		return st
 	}
 	if n.ev != nil {
-		// The kernel queues destroy events from a work queue: give the
-		// ones already due a moment to arrive.
+		// What arrived during the end dump, whatever is still alive: a
+		// reset client among it pairs with a server end that ended in the
+		// window. Then, the kernel queueing destroy events from a work
+		// queue, give the ones of sockets still unaccounted for a moment
+		// to arrive.
+		_ = n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
 		for range 3 {
 			if len(n.live) == 0 {
 				break
@@ -1186,6 +1310,13 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 // apply puts the window into snap: each dependency's ConnWindow on the
 // record the end-of-window scan made for it, or on a new record with no
 // sockets for a dependency that ended within the window.
+//
+// A record that connection tracking renamed after a NAT (see natIndex) is
+// the record of the sockets' own key too: a container's port published
+// by the host, an upstream whose address was rewritten on the way out. So
+// one connection is in one record, whether the end scan saw it alive
+// (moved there by conntrack), conntrack alone saw it, or the window saw it
+// end.
 func (o *observer) apply(snap *snapshot.Snapshot) {
 	w := o.res
 	secs := w.Seconds
@@ -1223,28 +1354,119 @@ func (o *observer) apply(snap *snapshot.Snapshot) {
 		}
 	}
 	slices.SortFunc(snap.Workloads, func(a, b snapshot.Workload) int { return cmp.Compare(a.Name, b.Name) })
+	nat := natIndex(snap.Connections)
+	onRec := map[int]*snapshot.ConnWindow{}
 	for k, d := range o.deps {
-		cw := *d
-		w.Opened += cw.Opened
-		w.Closed += cw.Closed
-		cw.FirstSeen = cw.FirstSeen.UTC().Truncate(time.Millisecond)
-		cw.LastSeen = cw.LastSeen.UTC().Truncate(time.Millisecond)
-		if secs > 0 {
-			cw.OpenedPerSecond = float64(cw.Opened) / secs
-			cw.BytesSentPerSecond = float64(cw.BytesSent) / secs
-			cw.BytesReceivedPerSecond = float64(cw.BytesReceived) / secs
+		w.Opened += d.Opened
+		w.Closed += d.Closed
+		i, ok := idx[k]
+		if !ok {
+			i, ok = nat.record(k)
 		}
-		if i, ok := idx[k]; ok {
-			snap.Connections[i].Window = &cw
+		if !ok {
+			cw := *d
+			finishConnWindow(&cw, secs)
+			snap.Connections = append(snap.Connections, snapshot.Connection{
+				Direction: k.dir, Protocol: "tcp", Port: k.port, Process: k.process, RemoteIP: k.remote, Window: &cw,
+				Workload: k.workload, Netns: k.netns,
+			})
 			continue
 		}
-		snap.Connections = append(snap.Connections, snapshot.Connection{
-			Direction: k.dir, Protocol: "tcp", Port: k.port, Process: k.process, RemoteIP: k.remote, Window: &cw,
-			Workload: k.workload, Netns: k.netns,
-		})
+		if cw := onRec[i]; cw != nil {
+			cw.Opened += d.Opened
+			cw.Closed += d.Closed
+			cw.BytesSent += d.BytesSent
+			cw.BytesReceived += d.BytesReceived
+			if d.FirstSeen.Before(cw.FirstSeen) {
+				cw.FirstSeen = d.FirstSeen
+			}
+			if d.LastSeen.After(cw.LastSeen) {
+				cw.LastSeen = d.LastSeen
+			}
+			continue
+		}
+		cw := *d
+		onRec[i] = &cw
+	}
+	for i, cw := range onRec {
+		finishConnWindow(cw, secs)
+		snap.Connections[i].Window = cw
 	}
 	slices.SortStableFunc(snap.Connections, func(a, b snapshot.Connection) int {
 		return cmp.Or(compareConnections(a, b), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Netns, b.Netns))
 	})
 	snap.Window = &w
+}
+
+// finishConnWindow rounds a record's times as the snapshot keeps them and
+// works out its rates over a window of secs seconds.
+func finishConnWindow(cw *snapshot.ConnWindow, secs float64) {
+	cw.FirstSeen = cw.FirstSeen.UTC().Truncate(time.Millisecond)
+	cw.LastSeen = cw.LastSeen.UTC().Truncate(time.Millisecond)
+	if secs > 0 {
+		cw.OpenedPerSecond = float64(cw.Opened) / secs
+		cw.BytesSentPerSecond = float64(cw.BytesSent) / secs
+		cw.BytesReceivedPerSecond = float64(cw.BytesReceived) / secs
+	}
+}
+
+// natRecords finds, for a socket's key, the record connection tracking
+// put its connection under after a NAT: by the whole key, else by all but
+// the process and workload (named from the socket's owner on one side and
+// from its listener on the other, they may differ) where that is one record.
+type natRecords struct {
+	exact map[winKey]int
+	loose map[winKey]int // -1: several
+}
+
+// natIndex indexes the TCP records conntrack renamed, under the key their
+// sockets have (the key a window counts them by):
+//   - a port the host publishes to a container (a DNAT on the host): the
+//     record is the published port's, in the container's namespace, with
+//     the container's address and port as its backend; the container's
+//     sockets are on the backend port, their peer the client (the address
+//     the record has, unless the host also rewrote the source: a hairpin
+//     or proxied connection, whose sockets keep their own record);
+//   - an upstream whose destination a DNAT on the way out rewrote (a
+//     service VIP): the record is the actual destination's, with the
+//     address dialled kept; the sockets have the dialled address and port.
+func natIndex(conns []snapshot.Connection) natRecords {
+	n := natRecords{exact: map[winKey]int{}, loose: map[winKey]int{}}
+	for i, c := range conns {
+		if c.Protocol != "tcp" {
+			continue
+		}
+		var k winKey
+		switch {
+		case c.Direction == snapshot.Downstream && c.BackendIP.IsValid() && c.BackendPort != 0:
+			k = winKey{c.Direction, c.BackendPort, c.Process, c.Workload, c.RemoteIP, c.Netns}
+		case c.Direction == snapshot.Upstream && c.DialledIP.IsValid() && c.DialledPort != 0:
+			k = winKey{c.Direction, c.DialledPort, c.Process, c.Workload, c.DialledIP, c.Netns}
+		default:
+			continue
+		}
+		if _, ok := n.exact[k]; !ok {
+			n.exact[k] = i
+		}
+		k.process, k.workload = "", ""
+		if j, ok := n.loose[k]; ok && j != i {
+			n.loose[k] = -1
+		} else {
+			n.loose[k] = i
+		}
+	}
+	return n
+}
+
+// record is the index of the record conntrack put the sockets of key k
+// under, if it renamed one.
+func (n natRecords) record(k winKey) (int, bool) {
+	if i, ok := n.exact[k]; ok {
+		return i, true
+	}
+	k.process, k.workload = "", ""
+	if i, ok := n.loose[k]; ok && i >= 0 {
+		return i, true
+	}
+	return 0, false
 }

@@ -3,6 +3,8 @@ package scan
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -469,5 +471,180 @@ func BenchmarkWindowUnpairedReset(b *testing.B) {
 	})
 	if o.res.ResetNoBytes == 0 {
 		b.Fatal("the reset clients were not put on their one port")
+	}
+}
+
+// TestWindowResetKnownClientNotStale: a reset client that a dump saw alive
+// knows its server port from the dump, though its destroy event no longer
+// has it. When its event comes before its server end's, that server end is
+// still its own, and must not be kept for a later reset client that reuses
+// the ephemeral port: the later one is paired with its own server end.
+// Every order of the four events.
+func TestWindowResetKnownClientNotStale(t *testing.T) {
+	knownClient := dsock(40, "10.0.0.1:40010", "10.0.0.2:5432", 100, 50)
+	knownServer := dsock(41, "10.0.0.2:5432", "10.0.0.1:40010", 50, 100)
+	knownClientEnd := dsock(40, "0.0.0.0:40010", "10.0.0.2:0", 0, 0) // counters cleared by the reset
+	knownServerEnd := dsock(41, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	laterClient := dsock(42, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	laterServer := dsock(43, "10.0.0.2:5432", "10.0.0.1:40010", 9000, 400)
+	for _, knownServerFirst := range []bool{false, true} {
+		for _, laterServerFirst := range []bool{false, true} {
+			name := fmt.Sprintf("known server first %v, later server first %v", knownServerFirst, laterServerFirst)
+			t.Run(name, func(t *testing.T) {
+				k := &fakeKernel{listen: []sockdiag.Sock{dsock(1, "10.0.0.2:5432", "0.0.0.0:0", 0, 0)},
+					conns: []sockdiag.Sock{knownClient, knownServer}}
+				o := testObserver(t, k)
+				n := o.nss[0]
+				o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
+				o.local[netip.MustParseAddr("10.0.0.2")] = []uint64{0}
+				if errs := o.sweep(context.Background(), o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+					t.Fatal(errs)
+				}
+				pair := func(client, server sockdiag.Sock, serverFirst bool) {
+					if serverFirst {
+						o.destroyed(n, &server, false)
+						o.destroyed(n, &client, false)
+					} else {
+						o.destroyed(n, &client, false)
+						o.destroyed(n, &server, false)
+					}
+				}
+				pair(knownClientEnd, knownServerEnd, knownServerFirst)
+				pair(laterClient, laterServer, laterServerFirst)
+				o.settleResets()
+				snap := &snapshot.Snapshot{}
+				o.apply(snap)
+				var up *snapshot.Connection
+				for i, c := range snap.Connections {
+					if c.Direction == snapshot.Upstream {
+						if up != nil {
+							t.Fatalf("two upstream records: %+v and %+v", *up, c)
+						}
+						up = &snap.Connections[i]
+					}
+				}
+				// The known client moved nothing more than its dump saw;
+				// the later one what its server end received and sent.
+				if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.Closed != 2 || up.Window.BytesSent != 400 || up.Window.BytesReceived != 9000 {
+					t.Errorf("upstream record %+v, want port 5432, 1 opened, 2 closed, 400 bytes sent and 9000 received", up)
+				}
+				if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+					t.Errorf("window %+v, want the later reset client paired with its own server end", w)
+				}
+			})
+		}
+	}
+}
+
+// TestWindowApplyNAT: a dependency the window counts by its sockets' key
+// goes on the record connection tracking renamed it to (a published port's,
+// an upstream's actual destination), not on a record of its own beside it.
+func TestWindowApplyNAT(t *testing.T) {
+	client, vip, server := netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("10.96.0.1"), netip.MustParseAddr("10.0.1.5")
+	backend := netip.MustParseAddr("172.17.0.2")
+	published := snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: 8080, Process: "nginx", RemoteIP: client,
+		BackendIP: backend, BackendPort: 80, Netns: 7, Sockets: 1}
+	direct := snapshot.Connection{Direction: snapshot.Downstream, Protocol: "tcp", Port: 80, Process: "nginx", RemoteIP: client, Netns: 7, Sockets: 1}
+	viaVIP := snapshot.Connection{Direction: snapshot.Upstream, Protocol: "tcp", Port: 8000, Process: "app", RemoteIP: server,
+		DialledIP: vip, DialledPort: 80, Netns: 1, Flows: 2}
+	other := published
+	other.BackendIP, other.Port, other.Process = netip.MustParseAddr("172.17.0.3"), 9090, "other"
+	down := func(process string) winKey { return winKey{snapshot.Downstream, 80, process, "", client, 7} }
+	tests := []struct {
+		name    string
+		records []snapshot.Connection
+		keys    []winKey
+		// want: per record (by port), the connections opened in its window;
+		// and how many records the snapshot ends with.
+		want map[uint16]int
+		n    int
+	}{
+		{"published port, same owner", []snapshot.Connection{published}, []winKey{down("nginx")}, map[uint16]int{8080: 1}, 1},
+		{"published port, owner named otherwise", []snapshot.Connection{published}, []winKey{down("nginx"), down("")}, map[uint16]int{8080: 2}, 1},
+		{"a record of the sockets' own key comes first", []snapshot.Connection{published, direct}, []winKey{down("nginx")}, map[uint16]int{80: 1}, 2},
+		{"upstream through a VIP", []snapshot.Connection{viaVIP}, []winKey{{snapshot.Upstream, 80, "app", "", vip, 1}}, map[uint16]int{8000: 1}, 1},
+		{"two published records for one container port: the owner decides", []snapshot.Connection{published, other}, []winKey{down("nginx")}, map[uint16]int{8080: 1}, 2},
+		{"nothing renamed: a record of its own", []snapshot.Connection{viaVIP}, []winKey{down("nginx")}, map[uint16]int{80: 1}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testObserver(t, &fakeKernel{})
+			for _, k := range tt.keys {
+				d := o.dep(k, time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+				d.Opened++
+				d.Closed++
+			}
+			snap := &snapshot.Snapshot{Connections: slices.Clone(tt.records)}
+			o.apply(snap)
+			if len(snap.Connections) != tt.n {
+				t.Errorf("%d records, want %d: %+v", len(snap.Connections), tt.n, snap.Connections)
+			}
+			got := map[uint16]int{}
+			for _, c := range snap.Connections {
+				if c.Window != nil {
+					got[c.Port] += c.Window.Opened
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("opened by record port %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWindowResetAtTheEnd: a reset connection that ends as the window
+// does, its two ends heard on either side of the end dump. Its reset
+// client is paired with its server end either way:
+//   - the server end's event before the end dump, the reset client's
+//     after it (read while the window finishes, when only sockets it saw
+//     alive count, but a reset client whose server end ended in the window
+//     is the window's too);
+//   - the reset client's event before the end dump, its server end still
+//     alive in that dump (the reset not yet taken): the server end as the
+//     dump saw it is the one the client reset.
+func TestWindowResetAtTheEnd(t *testing.T) {
+	resetClient := dsock(50, "0.0.0.0:40010", "10.0.0.2:0", 0, 0)
+	server := dsock(51, "10.0.0.2:5432", "10.0.0.1:40010", 7000, 300)
+	for _, serverFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server end first %v", serverFirst), func(t *testing.T) {
+			k := &fakeKernel{listen: []sockdiag.Sock{dsock(1, "10.0.0.2:5432", "0.0.0.0:0", 0, 0)}}
+			o := testObserver(t, k)
+			n := o.nss[0]
+			o.local[netip.MustParseAddr("10.0.0.1")] = []uint64{0}
+			o.local[netip.MustParseAddr("10.0.0.2")] = []uint64{0}
+			ctx := context.Background()
+			if errs := o.sweep(ctx, o.nss, o.now(), true, false, false); errs[0] != (sweepErr{}) {
+				t.Fatal(errs)
+			}
+			if serverFirst {
+				o.destroyed(n, &server, false)
+			} else {
+				o.destroyed(n, &resetClient, false)
+				k.conns = []sockdiag.Sock{server} // alive at the end dump
+			}
+			end := o.now()
+			if errs := o.sweep(ctx, o.nss, end, false, true, false); errs[0] != (sweepErr{}) {
+				t.Fatal(errs)
+			}
+			if serverFirst {
+				o.destroyed(n, &resetClient, true) // read while finishing
+			}
+			o.finish(n, end, false)
+			o.settleResets()
+			snap := &snapshot.Snapshot{}
+			o.apply(snap)
+			var up *snapshot.Connection
+			for i, c := range snap.Connections {
+				if c.Direction == snapshot.Upstream {
+					up = &snap.Connections[i]
+				}
+			}
+			if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.BytesSent != 300 || up.Window.BytesReceived != 7000 {
+				t.Errorf("upstream record %+v, want port 5432, 1 opened, 300 bytes sent and 7000 received", up)
+			}
+			if w := snap.Window; w.ResetPaired != 1 || w.ResetUnknown != 0 || w.ResetNoBytes != 0 {
+				t.Errorf("window %+v, want the reset client paired with its server end", w)
+			}
+		})
 	}
 }

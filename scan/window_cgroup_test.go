@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,6 +116,13 @@ func TestWindowNamespaceRefused(t *testing.T) {
 	w := snap.Window
 	if w.NamespacesUnwatched < 1 || w.Namespaces != 1 || !strings.Contains(w.Detail, refused.Error()) {
 		t.Errorf("window %+v: want its own namespace heard, at least one unwatched, and why", w)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+other.Name, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.Detail, strconv.FormatUint(st.Ino, 10)) {
+		t.Errorf("window detail %q does not name the unwatched namespace %d", w.Detail, st.Ino)
 	}
 	warned := false
 	for _, s := range snap.Warnings {

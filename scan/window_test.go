@@ -340,3 +340,50 @@ func closeAndWaitGone(t *testing.T, c *net.TCPConn, port uint16) {
 		time.Sleep(5 * time.Millisecond) // poll the kernel's table
 	}
 }
+
+func TestGatherFor(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		got      int
+		since    time.Duration
+		capacity int
+		want     time.Duration
+	}{
+		{"nothing read: no wait", 0, time.Second, 13_107, 0},
+		{"a quarter of the buffer or more: read again at once", 3_277, time.Second, 13_107, 0},
+		{"root's buffer at 20,000 events a second: the most", 200, 10 * time.Millisecond, 13_107, maxGather},
+		{"until a quarter of the buffer, between the bounds", 100, 20 * time.Millisecond, 1_000, 50 * time.Millisecond},
+		{"Debian's default buffer at 20,000 a second: the least", 80, 4 * time.Millisecond, 332, minGather},
+		{"first read, no interval known", 5, 0, 13_107, minGather},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := gatherFor(c.got, c.since, c.capacity); got != c.want {
+				t.Errorf("gatherFor(%d, %v, %d) = %v, want %v", c.got, c.since, c.capacity, got, c.want)
+			}
+		})
+	}
+}
+
+func TestUnwatched(t *testing.T) {
+	many := map[uint64]string{}
+	for i := range uint64(unwatchedShown + 3) {
+		many[4026532000+i] = "enter network namespace (setns): operation not permitted"
+	}
+	for _, c := range []struct {
+		name    string
+		refused map[uint64]string
+		want    string
+	}{
+		{"one reason", map[uint64]string{4026532401: "setns: EPERM", 4026532315: "setns: EPERM"}, "netns 4026532315, 4026532401: setns: EPERM"},
+		{"two reasons, each with its namespaces", map[uint64]string{9: "b", 7: "a", 8: "b"}, "netns 7: a; netns 8, 9: b"},
+		{"more than shown", many, "netns 4026532000, 4026532001, 4026532002, 4026532003, 4026532004, 4026532005, 4026532006, 4026532007, 4026532008, 4026532009, " +
+			"4026532010, 4026532011, 4026532012, 4026532013, 4026532014, 4026532015, 4026532016, 4026532017, 4026532018, 4026532019 and 3 more: " +
+			"enter network namespace (setns): operation not permitted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := unwatched(c.refused); got != c.want {
+				t.Errorf("unwatched() = %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}

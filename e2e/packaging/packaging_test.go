@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/planetdeps/planet/internal/cli"
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 // The facts every packaging file must agree on.
@@ -362,5 +363,56 @@ func TestGoreleaserCheck(t *testing.T) {
 	c.Dir = repoRoot(t)
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("goreleaser check: %v\n%s", err, out)
+	}
+}
+
+// TestNetnsDropIn: the drop-in docs/operations.md gives for watching
+// containers' network namespaces (CAP_SYS_ADMIN, RestrictNamespaces=net)
+// is one systemd accepts on top of the shipped units, and grants that and
+// nothing else: systemd-analyze verify of the units with it says nothing.
+// The units' ExecStart runs /bin/true instead of the planet not installed
+// here (verify checks that the command exists).
+func TestNetnsDropIn(t *testing.T) {
+	testenv.NeedCommand(t, "systemd-analyze", "systemd")
+	root := repoRoot(t)
+	doc := readFile(t, filepath.Join(root, "docs/operations.md"))
+	const marker = "# /etc/systemd/system/planet.service.d/netns.conf\n"
+	i := strings.Index(doc, marker)
+	if i < 0 {
+		t.Fatalf("docs/operations.md has no drop-in starting %q", marker)
+	}
+	dropIn, _, ok := strings.Cut(doc[i:], "```")
+	if !ok {
+		t.Fatal("docs/operations.md: the drop-in's code block does not end")
+	}
+	d := parseUnit(t, dropIn)
+	want := map[string]string{"AmbientCapabilities": "CAP_SYS_ADMIN", "CapabilityBoundingSet": "CAP_SYS_ADMIN", "RestrictNamespaces": "net"}
+	if len(d["Service"]) != len(want) || len(d) != 1 {
+		t.Errorf("drop-in %v: want exactly %v in [Service]", d, want)
+	}
+	for k, v := range want {
+		if got := d.get("Service", k); got != v {
+			t.Errorf("drop-in %s=%q, want %q", k, got, v)
+		}
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"planet.service", "planet.socket", "planet.timer"} {
+		text := readFile(t, filepath.Join(root, "packaging/systemd", name))
+		text = strings.ReplaceAll(text, "ExecStart=/usr/bin/planet ", "ExecStart=/bin/true ")
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "planet.service.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "planet.service.d", "netns.conf"), []byte(dropIn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("systemd-analyze", "verify", "--man=no", "./planet.service", "./planet.socket", "./planet.timer")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify with the drop-in: %v\n%s", err, out)
 	}
 }

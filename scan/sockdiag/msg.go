@@ -86,10 +86,21 @@ var ErrTruncated = errors.New("truncated sock_diag message")
 // attributes are skipped; a short tcp_info (an older kernel's) is used as far
 // as it goes.
 func Parse(b []byte) (Sock, error) {
-	if len(b) < sizeInetDiagMsg {
-		return Sock{}, fmt.Errorf("%w: inet_diag_msg needs %d bytes, have %d", ErrTruncated, sizeInetDiagMsg, len(b))
+	var s Sock
+	if err := parseInto(b, &s); err != nil {
+		return Sock{}, err
 	}
-	s := Sock{Family: b[0], State: b[1]}
+	return s, nil
+}
+
+// parseInto is Parse into *s, overwriting all of it: a subscription reuses
+// one Sock for every event rather than allocating one each. On error *s
+// holds a part of the message.
+func parseInto(b []byte, s *Sock) error {
+	if len(b) < sizeInetDiagMsg {
+		return fmt.Errorf("%w: inet_diag_msg needs %d bytes, have %d", ErrTruncated, sizeInetDiagMsg, len(b))
+	}
+	*s = Sock{Family: b[0], State: b[1]}
 	sport := binary.BigEndian.Uint16(b[4:6])
 	dport := binary.BigEndian.Uint16(b[6:8])
 	src, dst := addr(s.Family, b[8:24]), addr(s.Family, b[24:40])
@@ -101,7 +112,7 @@ func Parse(b []byte) (Sock, error) {
 		l := int(binary.NativeEndian.Uint16(a[0:2]))
 		typ := binary.NativeEndian.Uint16(a[2:4]) & 0x3fff // drop NLA_F_NESTED, NLA_F_NET_BYTEORDER
 		if l < sizeRtattr || l > len(a) {
-			return Sock{}, fmt.Errorf("%w: attribute %d claims %d bytes, %d left", ErrTruncated, typ, l, len(a))
+			return fmt.Errorf("%w: attribute %d claims %d bytes, %d left", ErrTruncated, typ, l, len(a))
 		}
 		v := a[sizeRtattr:l]
 		switch typ {
@@ -118,7 +129,7 @@ func Parse(b []byte) (Sock, error) {
 		}
 		a = a[min(align4(l), len(a)):]
 	}
-	return s, nil
+	return nil
 }
 
 func addr(family uint8, b []byte) netip.Addr {

@@ -254,3 +254,44 @@ func TestDumpCookieMatchesEvent(t *testing.T) {
 		t.Errorf("destroy event cookie %d, dump cookie %d", destroyed.Cookie, dumped.Cookie)
 	}
 }
+
+// TestGroupWait: a group of two subscriptions wakes for a connection that
+// ends and names both (each hears every destroy event of the namespace),
+// and each then drains the connection's sockets; a wait of 0 only looks.
+// Works without root.
+func TestGroupWait(t *testing.T) {
+	var evs []*Events
+	for range 2 {
+		ev, err := Subscribe(0)
+		if err != nil {
+			t.Fatalf("subscribe (uid %d): %v", unix.Getuid(), err)
+		}
+		defer ev.Close()
+		evs = append(evs, ev)
+	}
+	g := NewGroup(evs)
+	if err := g.Wait(0, func(i int) error { return evs[i].Drain(func(*Sock) {}) }); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, server := transfer(t, ln, 1000, 100, false)
+	heard := [2]int{}
+	for deadline := time.Now().Add(5 * time.Second); (heard[0] < 2 || heard[1] < 2) && time.Now().Before(deadline); {
+		if err := g.Wait(time.Second, func(i int) error {
+			return evs[i].Drain(func(s *Sock) {
+				if s.Local == client || s.Local == server {
+					heard[i]++
+				}
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if heard != [2]int{2, 2} {
+		t.Errorf("each subscription heard %v of the connection's 2 sockets, want 2 each", heard)
+	}
+}

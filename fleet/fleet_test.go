@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -404,7 +405,18 @@ func TestNamedFIFOCancelled(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancelCause(context.Background())
 		stop := errors.New("received terminated")
-		time.AfterFunc(100*time.Millisecond, func() { cancel(stop) })
+		// Cancel once the merge waits: for a writer, or for the rest.
+		waits := "fetch.waitReadable"
+		if writer {
+			waits = "os.(*File).Read"
+		}
+		go func() {
+			if err := testenv.WaitParked(waits, 10*time.Second); err != nil {
+				cancel(err)
+				return
+			}
+			cancel(stop)
+		}()
 		done := make(chan error, 1)
 		go func() {
 			_, _, err := ReadInputs(ctx, []string{fifo}, nil, InputOptions{KeepGoing: true})

@@ -151,12 +151,12 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel() // the request arrived: Load waits for the answer
 		<-r.Context().Done()
 	}))
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
 	_, err := Load(ctx, srv.URL, Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Load = %v, want context.Canceled", err)

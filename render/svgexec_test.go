@@ -125,7 +125,13 @@ func TestSVGCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cause := errors.New("SIGINT")
-	time.AfterFunc(200*time.Millisecond, func() { cancel(cause) })
+	go func() { // once the helper runs (its script has become sleep)
+		if _, err := testenv.WaitChild(os.Getpid(), "sleep", 10*time.Second); err != nil {
+			cancel(err)
+			return
+		}
+		cancel(cause)
+	}()
 	_, err := SVG(ctx, []byte("digraph {}"), SVGOptions{Helper: fake, CacheDir: filepath.Join(dir, "cache")})
 	if !errors.Is(err, cause) {
 		t.Fatalf("err = %v, want the cancellation cause", err)

@@ -31,17 +31,37 @@ func summary(c Classified) string {
 	return b.String()
 }
 
-func TestClassify(t *testing.T) {
+// classifyCase is a table of sockets and their owners, and the summary of
+// what Classify makes of them with the ephemeral range 32768-60999.
+type classifyCase struct {
+	name   string
+	socks  []Socket
+	owners map[uint64]Process // nil: the table's shared owners
+	want   string
+}
+
+func runClassify(t *testing.T, owners map[uint64]Process, tests []classifyCase) {
+	t.Helper()
 	eph := PortRange{32768, 60999}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.owners
+			if o == nil {
+				o = owners
+			}
+			if got := summary(Classify(tt.socks, o, eph)); got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
 	owners := map[uint64]Process{
 		1: {PID: 1, Name: "sshd"}, 2: {PID: 2, Name: "node_exporter"}, 3: {PID: 3, Name: "web"}, 4: {PID: 4, Name: "dns"},
 		10: {PID: 1, Name: "sshd"}, 11: {PID: 2, Name: "node_exporter"}, 12: {PID: 3, Name: "web"}, 13: {PID: 3, Name: "web"}, 14: {PID: 3, Name: "web"}, 15: {PID: 4, Name: "dns"},
 	}
-	tests := []struct {
-		name  string
-		socks []Socket
-		want  string
-	}{
+	runClassify(t, owners, []classifyCase{
 		{
 			name: "downstream on a wildcard listener, upstream elsewhere",
 			socks: []Socket{
@@ -185,15 +205,7 @@ unowned=2`,
 			want: `L tcp 0.0.0.0:80 "web" x2
 unowned=0`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := summary(Classify(tt.socks, owners, eph))
-			if got != tt.want {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestMatchListenerPrefersExactBind(t *testing.T) {

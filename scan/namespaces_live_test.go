@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"strconv"
 	"testing"
 
@@ -43,10 +42,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := uint16(p)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
+	uid, gid := testenv.User(t, "nobody")
 
 	find := func(t *testing.T, s *snapshot.Snapshot) snapshot.Namespace {
 		t.Helper()
@@ -75,7 +71,7 @@ func TestNamespacesUnderTheUnit(t *testing.T) {
 	})
 	t.Run("unit", func(t *testing.T) {
 		caps := "+sys_ptrace,+dac_read_search"
-		cmd := exec.Command(setpriv, "--reuid", nobody.Uid, "--regid", nobody.Gid, "--clear-groups", "--no-new-privs",
+		cmd := exec.Command(setpriv, "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--clear-groups", "--no-new-privs",
 			"--inh-caps", caps, "--ambient-caps", caps, "--bounding-set", "-all,"+caps, os.Args[0])
 		cmd.Env = append(os.Environ(), helperEnv+"=scan-all")
 		var stderr bytes.Buffer

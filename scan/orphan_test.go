@@ -14,7 +14,6 @@ import (
 // peer and port (item 5), and a listener held by several processes is named
 // after the one that serves it (item 3).
 func TestClassifyTableEvidence(t *testing.T) {
-	eph := PortRange{32768, 60999}
 	// n server-side TIME_WAIT sockets on local port `port`, from clients
 	// at 10.0.0.9 with ports from `from`.
 	served := func(port, from, n int) []Socket {
@@ -24,12 +23,7 @@ func TestClassifyTableEvidence(t *testing.T) {
 		}
 		return out
 	}
-	tests := []struct {
-		name   string
-		socks  []Socket
-		owners map[uint64]Process
-		want   string
-	}{
+	runClassify(t, map[uint64]Process{}, []classifyCase{
 		{
 			name:  "server on an ephemeral port restarted: 2000 clients are one downstream record",
 			socks: served(40000, 41000, 2000),
@@ -168,15 +162,7 @@ unowned=0`,
 C downstream tcp/80 "nginx" 10.0.0.9 x2 map[ESTABLISHED:2] sent=0 recv=0
 unowned=0`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := summary(Classify(tt.socks, tt.owners, eph))
-			if got != tt.want {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestOwnerOf(t *testing.T) {

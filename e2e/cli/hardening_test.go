@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -420,7 +419,12 @@ func TestSignalDuringScan(t *testing.T) {
 				cmd.Process.Kill()
 				t.Fatal("planet never asked the server")
 			}
-			time.Sleep(50 * time.Millisecond)
+			// Asked, planet waits for the answer in the runtime's poller.
+			if err := testenv.WaitBlocked(cmd.Process.Pid, "waiting in the poller", 10*time.Second, testenv.Polling); err != nil {
+				cmd.Process.Kill()
+				<-waited
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
 			sent := time.Now()
 			cmd.Process.Signal(tt.sig)
 			select {
@@ -536,12 +540,7 @@ func TestOutsideInputLimits(t *testing.T) {
 // directory only root could write, like an installed one.
 func TestScanAsNobody(t *testing.T) {
 	testenv.NeedRoot(t)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	uid, _ := strconv.ParseUint(nobody.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(nobody.Gid, 10, 32)
+	uid, gid := testenv.User(t, "nobody")
 	// t.TempDir is 0700 under root; nobody needs to reach the binary.
 	dir, err := os.MkdirTemp("", "planet-nobody-")
 	if err != nil {

@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +30,7 @@ import (
 func TestTextfileDirPlantedEntries(t *testing.T) {
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedCommand(t, "losetup", "mount")
-	nobody := lookupUID(t, "nobody")
+	nobody, _ := testenv.User(t, "nobody")
 	bin := buildPlanet(t, t.TempDir())
 	env := planetEnv(t)
 
@@ -182,17 +180,7 @@ func TestOutputPlantedFIFO(t *testing.T) {
 			os.Mkdir(dir+"/x", 0o777)
 			syscall.Mkfifo(dir+"/x/planet.prom", 0o666)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = planetEnv(t)
-		out, _ := cmd.CombinedOutput()
-		cancel()
-		if ctx.Err() == context.DeadlineExceeded {
-			t.Fatalf("planet %v blocked", args)
-		}
-		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "refusing to replace a named pipe") {
-			t.Errorf("planet %v: exit %d, %s", args, code, out)
-		}
+		refused(t, bin, args, "refusing to replace a named pipe")
 	}
 }
 
@@ -241,7 +229,20 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 				}
 				waited := make(chan struct{})
 				go func() { cmd.Wait(); close(waited) }()
-				time.Sleep(500 * time.Millisecond)
+				// Signal once planet waits: for the FIFO's writer in the
+				// runtime's poller, or in read(2) on the pipe.
+				pid := cmd.Process.Pid
+				var err error
+				if tt.stdin {
+					err = testenv.WaitBlocked(pid, "reading standard input", 10*time.Second, testenv.Reading(0))
+				} else if err = testenv.WaitOpen(pid, fifo, 10*time.Second); err == nil {
+					err = testenv.WaitBlocked(pid, "waiting in the poller", 10*time.Second, testenv.Polling)
+				}
+				if err != nil {
+					cmd.Process.Kill()
+					<-waited
+					t.Fatalf("%v\n%s", err, stderr.String())
+				}
 				sent := time.Now()
 				cmd.Process.Signal(syscall.SIGTERM)
 				select {
@@ -266,29 +267,27 @@ func TestFirstSignalStopsWaits(t *testing.T) {
 			{"merge", "--prometheus", "http://127.0.0.1:9/", "--bearer-token-file", "/dev/zero", "-o", os.DevNull},
 			{"--config", fifo, "merge", snap},
 		} {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			cmd := exec.CommandContext(ctx, bin, args...)
-			cmd.Env = planetEnv(t)
-			out, _ := cmd.CombinedOutput()
-			cancel()
-			if ctx.Err() == context.DeadlineExceeded {
-				t.Fatalf("planet %v blocked", args)
-			}
-			if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "not a regular file") {
-				t.Errorf("planet %v: exit %d, %s", args, code, out)
-			}
+			refused(t, bin, args, "not a regular file")
 		}
 	})
 }
 
-func lookupUID(t *testing.T, name string) int {
+// refused runs planet with args and fails t unless it exits 1 with an
+// error containing want, and fails it at once if planet is still running
+// after 10 s (it blocked on what it should have refused).
+func refused(t *testing.T, bin string, args []string, want string) {
 	t.Helper()
-	u, err := user.Lookup(name)
-	if err != nil {
-		testenv.Unavailable(t, "no user %s: %v", name, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = planetEnv(t)
+	out, _ := cmd.CombinedOutput()
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("planet %v blocked", args)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	return uid
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), want) {
+		t.Errorf("planet %v: exit %d, %s", args, code, out)
+	}
 }
 
 // plantLink makes path a symbolic link to target, owned by uid, as that

@@ -42,20 +42,28 @@ func TestSignalDuringMergeAndRender(t *testing.T) {
 	dense := filepath.Join(t.TempDir(), "dense.graph.json")
 	writeDenseGraph(t, dense, 100, 450)
 
+	// Signal once planet is at work: reading the fleet's files, or with
+	// planet-svg laying the graph out.
+	reading := func(pid int) error { return testenv.WaitOpen(pid, fleet, 10*time.Second) }
+	drawing := func(pid int) error {
+		_, err := testenv.WaitChild(pid, "planet-svg", 10*time.Second)
+		return err
+	}
 	tests := []struct {
-		name string
-		args func(out string) []string
-		sig  syscall.Signal
-		want int
+		name   string
+		args   func(out string) []string
+		atWork func(pid int) error
+		sig    syscall.Signal
+		want   int
 	}{
-		{"merge SIGINT", func(out string) []string { return []string{"merge", fleet, "-o", out} }, syscall.SIGINT, 130},
-		{"merge SIGTERM", func(out string) []string { return []string{"merge", fleet, "-o", out} }, syscall.SIGTERM, 143},
+		{"merge SIGINT", func(out string) []string { return []string{"merge", fleet, "-o", out} }, reading, syscall.SIGINT, 130},
+		{"merge SIGTERM", func(out string) []string { return []string{"merge", fleet, "-o", out} }, reading, syscall.SIGTERM, 143},
 		{"render svg SIGINT", func(out string) []string {
 			return []string{"render", "-f", "svg", "--force", "--svg-timeout", "5m", dense, "-o", out}
-		}, syscall.SIGINT, 130},
+		}, drawing, syscall.SIGINT, 130},
 		{"render svg SIGTERM", func(out string) []string {
 			return []string{"render", "-f", "svg", "--force", "--svg-timeout", "5m", dense, "-o", out}
-		}, syscall.SIGTERM, 143},
+		}, drawing, syscall.SIGTERM, 143},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,12 +81,12 @@ func TestSignalDuringMergeAndRender(t *testing.T) {
 			}
 			waited := make(chan struct{})
 			go func() { cmd.Wait(); close(waited) }()
-			// Long enough to be in the middle of the work (the merge of
-			// this fleet takes seconds, the layout of this graph minutes).
-			select {
-			case <-waited:
-				t.Fatalf("planet finished before the signal; make the work longer\n%s", stderr.String())
-			case <-time.After(700 * time.Millisecond):
+			// The merge of this fleet takes seconds, the layout of this
+			// graph minutes.
+			if err := tt.atWork(cmd.Process.Pid); err != nil {
+				cmd.Process.Kill()
+				<-waited
+				t.Fatalf("%v\n%s", err, stderr.String())
 			}
 			sent := time.Now()
 			cmd.Process.Signal(tt.sig)
@@ -183,19 +191,24 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 				cmd.Process.Kill()
 				<-waited
 			}()
-			// Long enough for planet to have set up its signal handling
-			// and to be blocked in the write.
-			select {
-			case <-waited:
-				t.Fatalf("planet exited before any signal:\n%s", stderr.String())
-			case <-time.After(500 * time.Millisecond):
+			pid := cmd.Process.Pid
+			if err := testenv.WaitBlocked(pid, "writing standard output", 10*time.Second, testenv.Writing(1)); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
 			}
 			cmd.Process.Signal(tc.first)
-			select {
-			case <-waited:
-				t.Fatalf("planet exited on the first %s (code %d), so this test cannot see the second signal; "+
-					"give it work that outlasts the first signal\n%s", tc.first, cmd.ProcessState.ExitCode(), stderr.String())
-			case <-time.After(300 * time.Millisecond):
+			// Handed to planet and taken (the runtime folds a second
+			// SIGINT into one not yet taken), the first signal leaves it in
+			// the write.
+			err = testenv.WaitDelivered(pid, tc.first, 10*time.Second)
+			if err == nil {
+				err = testenv.WaitIdle(pid, 10*time.Second)
+			}
+			if err == nil {
+				err = testenv.WaitBlocked(pid, "writing standard output", 10*time.Second, testenv.Writing(1))
+			}
+			if err != nil {
+				t.Fatalf("after the first %s: %v; this test cannot see the second signal: "+
+					"give planet work that outlasts the first signal\n%s", tc.first, err, stderr.String())
 			}
 			sent := time.Now()
 			cmd.Process.Signal(tc.second)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,20 @@ func (p *pane) shell(line string) (screen, code string) {
 	done := regexp.MustCompile(fmt.Sprintf(`DONE%d (\d+)`, p.step))
 	screen = p.waitFor(done, 10*time.Second)
 	return screen, done.FindStringSubmatch(screen)[1]
+}
+
+// planet returns the PID of planet run by the pane's shell.
+func (p *pane) planet() int {
+	p.t.Helper()
+	sh, err := strconv.Atoi(strings.TrimSpace(p.run("display-message", "-p", "-t", "planet", "#{pane_pid}")))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	pid, err := testenv.WaitChild(sh, "planet", 10*time.Second)
+	if err != nil {
+		p.t.Fatalf("the pane's shell: %v", err)
+	}
+	return pid
 }
 
 // key sends one key, such as C-c.
@@ -128,7 +143,9 @@ func TestTerminalStdin(t *testing.T) {
 			if !strings.Contains(screen, "Ctrl-D") || !strings.Contains(screen, "Ctrl-C") {
 				t.Errorf("the message does not say how to end or stop:\n%s", screen)
 			}
-			time.Sleep(200 * time.Millisecond) // well inside the read
+			if err := testenv.WaitBlocked(p.planet(), "reading the terminal", 10*time.Second, testenv.Reading(0)); err != nil {
+				t.Fatalf("%v\n%s", err, p.screen())
+			}
 			if regexp.MustCompile(`EXIT=\d`).MatchString(p.screen()) {
 				t.Fatalf("planet ended without input:\n%s", p.screen())
 			}

@@ -3,18 +3,14 @@
 package fleet_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/planetdeps/planet/graph"
 	"github.com/planetdeps/planet/internal/testenv"
@@ -66,7 +62,7 @@ func TestDockerHost(t *testing.T) {
 
 	// Cgroups as systemd and Docker lay them out, and Docker's state.
 	webID, appID := strings.Repeat("7e", 32), strings.Repeat("a9", 32)
-	cg := newCgroups(t)
+	cg := testenv.NewCgroups(t)
 	state := filepath.Join(tmp, "root")
 	for id, name := range map[string]string{webID: "web", appID: "app"} {
 		dir := filepath.Join(state, "var/lib/docker/containers", id)
@@ -80,32 +76,28 @@ func TestDockerHost(t *testing.T) {
 
 	// docker-1's PID namespace: its init holds it, and everything of the
 	// host is started inside with nsenter.
-	holder := startHolder(t, docker, "docker-1")
-	inHost := func(netns string, args ...string) *exec.Cmd {
-		return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(holder), "-p", "-m", "-u", "--net=" + netns, "--"}, args...)...)
-	}
-	svc := func(cmd *exec.Cmd, cgroup string) {
+	machine := docker.Machine("docker-1")
+	svc := func(h *testnet.Host, cmd *exec.Cmd, cgroup string) {
 		t.Helper()
-		cmd.Env = append(cleanEnv(), helperEnv+"="+modeService)
-		startReady(t, cmd, cg.dir(cgroup))
+		cg.Into(cmd, cgroup)
+		startService(t, h, cmd, strings.Join(cmd.Args, " "))
 	}
-	nsPath := func(h *testnet.Host) string { return "/run/netns/" + h.Name }
 	dbAddr := dbPort.IPv4.Addr().String()
 	webAddr := bridge[1].IPv4.Addr().String()
 
-	postgres := exec.Command("ip", "netns", "exec", db.Name, self, "-comm", "postgres", "-greet", "300", "-listen", "0.0.0.0:5432")
-	svc(postgres, "db-1/system.slice/postgresql.service")
-	svc(inHost(nsPath(web), self, "-comm", "nginx", "-greet", "200", "-listen", "0.0.0.0:80"),
+	svc(db, db.Command(self, "-comm", "postgres", "-greet", "300", "-listen", "0.0.0.0:5432"),
+		"db-1/system.slice/postgresql.service")
+	svc(docker, machine.Command(web, self, "-comm", "nginx", "-greet", "200", "-listen", "0.0.0.0:80"),
 		"docker-1/system.slice/docker-"+webID+".scope")
-	svc(inHost(nsPath(app), self, "-comm", "python3",
+	svc(docker, machine.Command(app, self, "-comm", "python3",
 		"-dial", webAddr+":80,10,200", "-dial", dbAddr+":5432,20,300"),
 		"docker-1/system.slice/docker-"+appID+".scope")
-	svc(inHost(nsPath(docker), self, "-comm", "java", "-dial", webAddr+":80,30,200"),
+	svc(docker, machine.Command(docker, self, "-comm", "java", "-dial", webAddr+":80,30,200"),
 		"docker-1/system.slice/app.service")
 
 	// Registered last, so it runs first: the PID namespace's init takes
 	// everything in it along, nsenter's children included.
-	t.Cleanup(func() { _ = syscall.Kill(holder, syscall.SIGKILL) })
+	t.Cleanup(machine.Stop)
 
 	dir := filepath.Join(tmp, "snapshots")
 	for _, d := range []string{"docker-1", "db-1"} {
@@ -115,7 +107,7 @@ func TestDockerHost(t *testing.T) {
 	}
 	// One scan of docker-1, inside it, with its defaults: every namespace.
 	dockerSnap := filepath.Join(dir, "docker-1", "snapshot.json")
-	scan := inHost(nsPath(docker), planet, "scan", "--config", config, "--runtime-root", state, "-o", dockerSnap)
+	scan := machine.Command(docker, planet, "scan", "--config", config, "--runtime-root", state, "-o", dockerSnap)
 	scan.Env = cleanEnv()
 	run(t, scan)
 	// db-1 is a namespace of the test's PID namespace, where every other
@@ -202,126 +194,3 @@ func run(t *testing.T, cmd *exec.Cmd) {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, b)
 	}
 }
-
-// startHolder starts the init of a new PID namespace (with its own /proc
-// and hostname) in h's network namespace and returns its PID as this test
-// sees it. Killing it, at cleanup, kills everything started in the PID
-// namespace.
-func startHolder(t *testing.T, h *testnet.Host, hostname string) int {
-	t.Helper()
-	cmd := h.Command("unshare", "--pid", "--fork", "--mount-proc", "--uts", "--kill-child",
-		"sh", "-c", "hostname "+hostname+" && exec sleep 3600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	children := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "task", strconv.Itoa(cmd.Process.Pid), "children")
-	for range 200 {
-		b, _ := os.ReadFile(children)
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			pid, err := strconv.Atoi(f[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Wait for the exec of sleep, so the hostname is set.
-			for range 200 {
-				if c, _ := os.ReadFile("/proc/" + f[0] + "/comm"); string(c) == "sleep\n" {
-					t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
-					return pid
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the PID namespace's init did not start")
-	return 0
-}
-
-// startReady starts cmd in the cgroup dir (clone3 CLONE_INTO_CGROUP, so
-// it and its children are there from the start) and waits for the
-// service's "ready" line.
-func startReady(t *testing.T, cmd *exec.Cmd, cgroupDir string) {
-	t.Helper()
-	fd, err := syscall.Open(cgroupDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line == "ready\n"
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("%s did not start: %s", strings.Join(cmd.Args, " "), stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s not ready after 30s", strings.Join(cmd.Args, " "))
-	}
-}
-
-// cgroups is a test-owned subtree of the cgroup v2 hierarchy, removed
-// (deepest first, once its processes are gone) when the test ends.
-type cgroups struct {
-	t    *testing.T
-	base string
-}
-
-func newCgroups(t *testing.T) *cgroups {
-	t.Helper()
-	mount := ""
-	for _, line := range strings.Split(string(mustRead(t, "/proc/self/mountinfo")), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if f := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 {
-			mount = f[4]
-			break
-		}
-	}
-	if mount == "" {
-		testenv.Unavailable(t, "cgroup2 is not mounted")
-	}
-	c := &cgroups{t: t, base: filepath.Join(mount, "planet-test-"+strconv.Itoa(os.Getpid()))}
-	if err := os.Mkdir(c.base, 0o755); err != nil {
-		testenv.Unavailable(t, "cannot create a cgroup: %v", err)
-	}
-	t.Cleanup(c.remove)
-	return c
-}
-
-func (c *cgroups) dir(rel string) string {
-	d := filepath.Join(c.base, rel)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		c.t.Fatal(err)
-	}
-	return d
-}
-
-func (c *cgroups) remove() { testenv.RemoveCgroups(c.t, c.base) }

@@ -292,8 +292,7 @@ func TestFleet(t *testing.T) {
 	f.service("web-2", "web", 0, nil, dial{netip.AddrPortFrom(cacheIPv6, cachePort).String(), cacheSend, cacheGreet})
 	t.Logf("fleet up in %s", time.Since(start).Round(time.Millisecond))
 
-	// darkstat drains its capture buffer every 500 ms: give it two rounds.
-	time.Sleep(time.Second)
+	f.waitCounted(trafficBefore)
 	dir := filepath.Join(tmp, "before")
 	snaps := map[string]*snapshot.Snapshot{}
 	for _, h := range scanned {
@@ -324,7 +323,7 @@ func TestFleet(t *testing.T) {
 	f.service("monitor", "prometheus", 0, nil, scrape("web-1", "web-2", "db")...)
 	f.service("lb", "healthcheck", 0, nil, dial{f.addr("db", 5432), healthSend, postgresGreet})
 	f.service("web-2", "web", 0, nil, dial{f.addr("outside", 443), webToOutside, httpsGreet})
-	time.Sleep(time.Second)
+	f.waitCounted(trafficAfter)
 	dir2 := filepath.Join(tmp, "after")
 	for _, h := range scanned {
 		var extra []string

@@ -5,9 +5,12 @@ package fleet_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,8 +22,10 @@ import (
 	"time"
 
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/fetch"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
+	"github.com/planetdeps/planet/scan/darkstat"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -35,6 +40,7 @@ type fleet struct {
 	config  string // an empty planet config, so no machine config is read
 	invURL  string
 	darkURL string
+	darkPID int // darkstat's, in db
 }
 
 func (f *fleet) ip4(host string) string { return f.ports[host].IPv4.Addr().String() }
@@ -57,24 +63,31 @@ func (f *fleet) service(host, comm string, greet int, listen []string, dials ...
 		args = append(args, "-dial", d.String())
 	}
 	h := f.hosts[host]
-	cmd := h.Command(f.self, args...)
+	return startService(f.t, h, h.Command(f.self, args...), fmt.Sprintf("%s %q in %s", comm, args, host))
+}
+
+// startService starts cmd, this test binary run as a service (runService),
+// with h.Start, and waits for its "ready". what names it in errors, with
+// what it wrote on stderr.
+func startService(t *testing.T, h *testnet.Host, cmd *exec.Cmd, what string) *testnet.Proc {
+	t.Helper()
 	cmd.Env = append(cleanEnv(), helperEnv+"="+modeService)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	// A file, not a buffer: exec then copies nothing in a goroutine, and
 	// the test reads it when the service fails or the test does.
-	stderr, err := os.CreateTemp(f.t.TempDir(), comm+".stderr")
+	stderr, err := os.CreateTemp(t.TempDir(), "service.stderr")
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	cmd.Stderr = stderr
 	errOut := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
-	f.t.Cleanup(func() {
-		if f.t.Failed() {
+	t.Cleanup(func() {
+		if t.Failed() {
 			if out := errOut(); out != "" {
-				f.t.Logf("stderr of %s in %s:\n%s", comm, host, out)
+				t.Logf("stderr of %s:\n%s", what, out)
 			}
 		}
 	})
@@ -90,10 +103,10 @@ func (f *fleet) service(host, comm string, greet int, listen []string, dials ...
 	case ok := <-ready:
 		if !ok {
 			p.Stop()
-			f.t.Fatalf("%s %q in %s did not start: %s", comm, args, host, errOut())
+			t.Fatalf("%s did not start: %s", what, errOut())
 		}
 	case <-time.After(30 * time.Second):
-		f.t.Fatalf("%s %q in %s not ready after 30s: %s", comm, args, host, errOut())
+		t.Fatalf("%s not ready after 30s: %s", what, errOut())
 	}
 	return p
 }
@@ -289,7 +302,103 @@ func (f *fleet) startDarkstat(bin string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	f.darkURL = "http://127.0.0.1:667/"
+	f.darkURL, f.darkPID = "http://127.0.0.1:667/", p.Cmd.Process.Pid
+}
+
+// waitCounted polls db's darkstat, through db's loopback as planet reads
+// it, until it has counted each pair of want at least at the low end of
+// trafficTolerance: darkstat takes captured packets from its buffer every
+// 500 ms. darkstat's host table is per address; want is per hostgroup.
+// Each read ends with a reset (SO_LINGER 0), so that neither end of it is
+// left in db for planet to find, and waitCounted returns once none is.
+func (f *fleet) waitCounted(want []wantTraffic) {
+	f.t.Helper()
+	group := map[netip.Addr]string{}
+	for _, h := range scanned {
+		p := f.ports[h.name]
+		group[p.IPv4.Addr()], group[p.IPv6.Addr()] = h.hostgroup, h.hostgroup
+	}
+	db := f.ports["db"]
+	isLocal := func(ip netip.Addr) bool { return ip == db.IPv4.Addr() || ip == db.IPv6.Addr() }
+	var probes []string // the reads' client ports, hex as /proc/net/tcp has them
+	client := f.hosts["db"].HTTPClient()
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := f.hosts["db"].DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			probes = append(probes, fmt.Sprintf("%04X", tc.LocalAddr().(*net.TCPAddr).Port))
+			err = tc.SetLinger(0)
+		}
+		return c, err
+	}
+	opts := fetch.Options{Client: client, Timeout: 5 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := darkstat.Read(context.Background(), f.darkURL, opts)
+		if err != nil {
+			f.t.Fatalf("read darkstat in db: %v", err)
+		}
+		from, to := map[string]uint64{}, map[string]uint64{} // bytes db received from, sent to a hostgroup
+		for _, p := range res.Peers(isLocal) {
+			from[group[p.RemoteIP]] += p.IngressBytes
+			to[group[p.RemoteIP]] += p.EgressBytes
+		}
+		var short []string
+		for _, w := range want {
+			var got uint64
+			switch {
+			case w.To == "db":
+				got = from[w.From]
+			case w.From == "db":
+				got = to[w.To]
+			default:
+				f.t.Fatalf("traffic %s -> %s: darkstat runs in db only", w.From, w.To)
+			}
+			if lo, _ := trafficTolerance(w.Payload); got < lo {
+				short = append(short, fmt.Sprintf("%s -> %s %d of %d bytes", w.From, w.To, got, lo))
+			}
+		}
+		if len(short) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("darkstat has not counted the traffic after 20 s: %s", strings.Join(short, ", "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	table := fmt.Sprintf("/proc/%d/net/tcp", f.darkPID)
+	for {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		n := connections(b, "029B", probes)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d sockets of the reads of darkstat (client ports %v) left in db after 20 s:\n%s", n, probes, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// connections counts the sockets of a /proc/net/tcp table between port
+// and one of clients, at either end (ports in hex, as the kernel prints
+// them).
+func connections(table []byte, port string, clients []string) int {
+	var n int
+	for line := range strings.Lines(string(table)) {
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			continue
+		}
+		_, local, _ := strings.Cut(fields[1], ":")
+		_, remote, _ := strings.Cut(fields[2], ":")
+		if local == port && slices.Contains(clients, remote) || remote == port && slices.Contains(clients, local) {
+			n++
+		}
+	}
+	return n
 }
 
 // listening reports whether a /proc/net/tcp table has local address local

@@ -5,10 +5,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -251,7 +249,8 @@ func TestWritePlantedTargets(t *testing.T) {
 			write(t, filepath.Join(elsewhere, "victim"), "keep\n")
 			dir := t.TempDir()
 			if root {
-				os.Chown(dir, nobodyUID(t), -1)
+				nobody, _ := testenv.User(t, "nobody")
+				os.Chown(dir, nobody, -1)
 			}
 			target := filepath.Join(dir, "planet.prom")
 			tt.plant(t, target, elsewhere)
@@ -331,14 +330,4 @@ func mknod(t *testing.T, path string, mode uint32, major, minor uint32) {
 	if err := syscall.Mknod(path, mode, int(unix.Mkdev(major, minor))); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func nobodyUID(t *testing.T) int {
-	t.Helper()
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	return uid
 }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -23,11 +21,7 @@ func TestRootRefusesOthersConfig(t *testing.T) {
 	if _, err := os.Stat(systemConfig); err == nil {
 		t.Skipf("%s exists and would be read first", systemConfig)
 	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	nobody, _ := strconv.Atoi(u.Uid)
+	nobody, _ := testenv.User(t, "nobody")
 	xdg := t.TempDir()
 	victim := filepath.Join(t.TempDir(), "victim")
 	if err := os.WriteFile(victim, []byte("keep\n"), 0o644); err != nil {
@@ -89,11 +83,7 @@ func TestRootRefusesConfigThroughOthersLink(t *testing.T) {
 	if _, err := os.Stat(systemConfig); err == nil {
 		t.Skipf("%s exists and would be read first", systemConfig)
 	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	nobody, _ := strconv.Atoi(u.Uid)
+	nobody, _ := testenv.User(t, "nobody")
 	base := t.TempDir()
 	good := filepath.Join(base, "good")
 	cfg := file(t, filepath.Join(good, "planet", "planet.yaml"), 0o644, 0o755)

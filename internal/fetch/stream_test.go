@@ -9,9 +9,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 var errStop = errors.New("stopped")
+
+// parked waits until a goroutine of this test is parked in the poller in
+// fn, and returns errStop; or the reason it never was, for the test to
+// report as the cancel's cause.
+func parked(fn string) error {
+	if err := testenv.WaitParked(fn, 10*time.Second); err != nil {
+		return err
+	}
+	return errStop
+}
 
 // TestOpenStreamFIFO: a FIFO named on purpose is waited for without
 // blocking in open(2): the wait ends when a writer writes (or comes and
@@ -24,7 +36,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 	}{
 		{name: "no writer, cancelled", want: ""},
 		{name: "writer writes later", want: "hello", writer: func(path string) {
-			time.Sleep(50 * time.Millisecond)
+			parked("fetch.waitReadable")
 			f, err := os.OpenFile(path, os.O_WRONLY, 0)
 			if err == nil {
 				f.WriteString("hello")
@@ -32,7 +44,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			}
 		}},
 		{name: "writer comes and goes", want: "", writer: func(path string) {
-			time.Sleep(50 * time.Millisecond)
+			parked("fetch.waitReadable")
 			if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 				f.Close()
 			}
@@ -47,7 +59,7 @@ func TestOpenStreamFIFO(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			if tt.writer == nil {
-				time.AfterFunc(100*time.Millisecond, func() { cancel(errStop) })
+				go func() { cancel(parked("fetch.waitReadable")) }()
 			} else {
 				go tt.writer(fifo)
 			}
@@ -109,7 +121,7 @@ func TestReaderCancels(t *testing.T) {
 		if n, err := rd.Read(buf); n != 1 || err != nil || buf[0] != 'c' {
 			t.Fatalf("polled=%v: second read %d %v %q", polled, n, err, buf[:n])
 		}
-		time.AfterFunc(50*time.Millisecond, func() { cancel(errStop) })
+		go func() { cancel(parked("os.(*File).Read")) }()
 		if _, err := rd.Read(buf); !errors.Is(err, errStop) {
 			t.Errorf("polled=%v: err = %v, want the cause", polled, err)
 		}

@@ -5,9 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,16 +13,6 @@ import (
 
 	"github.com/planetdeps/planet/internal/testenv"
 )
-
-func nobodyUID(t *testing.T) int {
-	t.Helper()
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		testenv.Unavailable(t, "no user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	return uid
-}
 
 func mkfile(t *testing.T, path string, mode os.FileMode) string {
 	t.Helper()
@@ -160,7 +148,7 @@ func TestCheckAndOpen(t *testing.T) {
 			nobody := -1
 			if tt.root {
 				testenv.NeedRoot(t)
-				nobody = nobodyUID(t)
+				nobody, _ = testenv.User(t, "nobody")
 			}
 			dir := t.TempDir()
 			if tt.strict {
@@ -268,7 +256,8 @@ func TestPrivateDir(t *testing.T) {
 		}},
 		{name: "owned by nobody", root: true, wantErr: "owned by uid", setup: func(t *testing.T, dir string) string {
 			d := mkdir(t, filepath.Join(dir, "c"), 0o700)
-			if err := os.Chown(d, nobodyUID(t), -1); err != nil {
+			nobody, _ := testenv.User(t, "nobody")
+			if err := os.Chown(d, nobody, -1); err != nil {
 				t.Fatal(err)
 			}
 			return d

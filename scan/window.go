@@ -88,6 +88,10 @@ var subscribeIn = sockdiag.SubscribeIn
 // for it before making the traffic the window must see.
 var windowBegun func()
 
+// windowSwept, when set, is called after each full intermediate dump: tests
+// wait for dumps instead of sleeping through them.
+var windowSwept func()
+
 // winKey is a dependency as a window counts it: TCP only, per network
 // namespace and workload like the instant scan's records.
 type winKey struct {
@@ -521,6 +525,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 				// with events, where they only find owners, keep them to a
 				// small share of the time on a host with many. Without, they
 				// are all the window has.
+				if windowSwept != nil {
+					windowSwept()
+				}
 				nextPoll = now.Add(poll)
 				if !polling {
 					nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))

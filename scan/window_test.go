@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,30 @@ func awaitWindow(t *testing.T) func() {
 		case <-begun:
 		case <-time.After(30 * time.Second):
 			t.Fatal("the window did not begin")
+		}
+	}
+}
+
+// sweepCounter counts the window's full intermediate dumps (windowSwept).
+type sweepCounter struct {
+	t *testing.T
+	n atomic.Int64
+}
+
+func countSweeps(t *testing.T) *sweepCounter {
+	c := &sweepCounter{t: t}
+	windowSwept = func() { c.n.Add(1) }
+	t.Cleanup(func() { windowSwept = nil })
+	return c
+}
+
+// await returns once n more dumps have completed since it was called.
+func (c *sweepCounter) await(n int64) {
+	c.t.Helper()
+	want := c.n.Load() + n
+	for deadline := time.Now().Add(30 * time.Second); c.n.Load() < want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the window completed %d of %d dumps in 30 s", c.n.Load()-want+n, n)
 		}
 	}
 }
@@ -206,6 +232,7 @@ func TestWindowPolling(t *testing.T) {
 	var ta tally
 	done := make(chan *snapshot.Snapshot, 1)
 	wait := awaitWindow(t)
+	sweeps := countSweeps(t)
 	// The window ends when the test says (a cancel after the last close),
 	// not after a fixed time that a loaded machine can outrun.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -227,7 +254,8 @@ func TestWindowPolling(t *testing.T) {
 		if err := ta.request(c, 20_000, 3_000); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(400 * time.Millisecond) // lives through several dumps
+		// The connection lives through a dump that began after its traffic.
+		sweeps.await(2)
 		closeAndWaitGone(t, c.(*net.TCPConn), srv.port())
 	}
 	cancel()
@@ -270,10 +298,24 @@ func TestWindowCutShort(t *testing.T) {
 		done <- s
 	}()
 	wait()
-	if err := ta.shortConn(srv.port(), 5000, 100, false); err != nil {
+	witness, err := sockdiag.Subscribe(0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	defer witness.Close()
+	var local, remote netip.AddrPort
+	if err := ta.shortConnWith(func() (net.Conn, error) {
+		c, err := net.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(srv.port())})
+		if err == nil {
+			local, remote = c.LocalAddr().(*net.TCPAddr).AddrPort(), c.RemoteAddr().(*net.TCPAddr).AddrPort()
+		}
+		return c, err
+	}, 5000, 100, false); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel sends destroy events from a work queue: cancel once both
+	// ends' have reached a listener (and so the window's too).
+	awaitDestroyed(t, witness, netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()))
 	cancel()
 	var snap *snapshot.Snapshot
 	select {

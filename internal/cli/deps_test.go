@@ -17,7 +17,7 @@ import (
 // (fleetgen, ctsynth, snapfixtures), no other program (internal/cmd/...,
 // cmd/planet-svg), and nothing but cmd/planet sits above the command layer.
 func TestPlanetLinksNoTestTools(t *testing.T) {
-	generators := []string{"internal/fleetgen", "scan/conntrack/ctsynth", "internal/snapfixtures", "promsrc/internal/fleetmetrics"}
+	generators := []string{"internal/fleetgen", "internal/ctsynth", "internal/snapfixtures", "promsrc/internal/fleetmetrics"}
 	var linked []string
 	for _, p := range planetPackages(t) {
 		rel, ok := strings.CutPrefix(p.path, module)

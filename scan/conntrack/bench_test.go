@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/planetdeps/planet/scan/conntrack/ctsynth"
+	"github.com/planetdeps/planet/internal/ctsynth"
 	"github.com/planetdeps/planet/snapshot"
 )
 

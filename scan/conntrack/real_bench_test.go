@@ -19,7 +19,7 @@ import (
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
 	"github.com/planetdeps/planet/scan/conntrack"
-	"github.com/planetdeps/planet/scan/conntrack/ctsynth"
+	"github.com/planetdeps/planet/internal/ctsynth"
 	"github.com/planetdeps/planet/snapshot"
 )
 

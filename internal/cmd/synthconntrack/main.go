@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/planetdeps/planet/scan/conntrack/ctsynth"
+	"github.com/planetdeps/planet/internal/ctsynth"
 )
 
 func main() {

@@ -36,14 +36,16 @@ const (
 // buffers between reads and takes them in batches: a wake-up per event
 // costs more than the event. After a read that found some, it waits until
 // about a quarter of the smallest buffer would be full at the rate that read
-// saw, within [minGather, maxGather]: at 20,000 events a second, 100 ms
-// (some 2,000 events, 2.5 MB of an 8 MiB buffer's 16 MiB of charge) as
-// root, where Subscribe's buffer is granted; 10 ms as a user held to
-// Debian's net.core.rmem_max (416 KiB of charge, 332 events). A read that
-// found a quarter of the buffer or more does not wait.
+// saw, within [minGather, maxGather], and never longer than a burst at
+// peakEvents a second takes to fill that quarter (the rate the last read
+// saw says nothing of the next burst after a quiet spell): as root, where
+// Subscribe's buffer is granted (13,107 events), 100 ms; as a user held to
+// Debian's net.core.rmem_max (416 KiB of charge, 332 events), 10 ms. A
+// read that found a quarter of the buffer or more does not wait.
 const (
-	minGather = 10 * time.Millisecond
-	maxGather = 100 * time.Millisecond
+	minGather  = 10 * time.Millisecond
+	maxGather  = 100 * time.Millisecond
+	peakEvents = 20_000 // destroy events a second: 10,000 connections' two ends
 )
 
 // assumedCapacity is the events a buffer whose size cannot be read is taken
@@ -60,9 +62,11 @@ func gatherFor(got int, since time.Duration, capacity int) time.Duration {
 	if since <= 0 {
 		return minGather
 	}
-	// The wait at which capacity/4 events arrive at got per since.
+	// The wait at which capacity/4 events arrive at got per since, and at
+	// the peak rate.
 	w := time.Duration(float64(since) * float64(capacity/4) / float64(got))
-	return min(max(w, minGather), maxGather)
+	peak := time.Duration(float64(time.Second) * float64(capacity/4) / peakEvents)
+	return min(max(w, minGather), max(min(peak, maxGather), minGather))
 }
 
 // ownersShare bounds the time the /proc passes within a window take, as a

@@ -146,8 +146,11 @@ type winNS struct {
 	// of the files for both); procRead says it is fresh.
 	procConns []sockdiag.Sock
 	procRead  bool
-	binds     map[uint16][]*bind // TCP listeners by port
-	live      map[uint64]*winSock
+	// procLost (procDir only): when the window last found no process left
+	// in the namespace to read it through; zero while it has one.
+	procLost time.Time
+	binds    map[uint16][]*bind // TCP listeners by port
+	live     map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.
@@ -508,20 +511,25 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 					}
 				}
 			}
+			procRead := true
 			for i, e := range o.sweep(ctx, due, now, false, false, polling) {
 				if err := errors.Join(e.listen, e.conns); err != nil {
 					if ctx.Err() == nil {
 						failedDumps++
 						lastDumpErr = err
 					}
+					procRead = procRead && due[i].procDir == ""
 					continue
 				}
 				due[i].late = false
 			}
 			if procDue || (full && len(o.polled) > 0) {
 				nextProcPoll = now.Add(max(procPoll, (o.procSpent-spent)*(1/dumpShare)))
-				procGap = max(procGap, now.Sub(lastProcPoll))
-				lastProcPoll = now
+				if procRead {
+					// The gap is between reads that all succeeded.
+					procGap = max(procGap, now.Sub(lastProcPoll))
+					lastProcPoll = now
+				}
 			}
 			if full {
 				o.expirePairs(now)
@@ -578,6 +586,15 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		}
 		o.res.NamespacesPolled = len(o.polled)
 		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, read from /proc/PID/net/tcp every %v instead, at most %v apart (repeated dumps without byte counters: their records have bytes_unknown): %s", o.res.Detail, len(o.polled), procPoll, procGap.Round(10*time.Millisecond), unwatched(why)), "; ")
+		lost := map[uint64]string{}
+		for _, n := range o.nss {
+			if n.procDir != "" && !n.procLost.IsZero() {
+				lost[n.inode] = fmt.Sprintf("no process left in it to read it through from %.1f s into the window: what ended there after that is not seen", n.procLost.Sub(start).Seconds())
+			}
+		}
+		if len(lost) > 0 {
+			o.res.Detail = fmt.Sprintf("%s; %d of them unread at the end: %s", o.res.Detail, len(lost), unwatched(lost))
+		}
 	}
 	if len(o.refused) > len(o.polled) {
 		why := make(map[uint64]string, len(o.refused)-len(o.polled))
@@ -883,10 +900,18 @@ func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(
 // inode). It fails when the process is no longer in namespace n (it
 // exited, and its PID may be another's).
 func (o *observer) procDump(ctx context.Context, n *winNS, states uint32, fn func(*sockdiag.Sock)) error {
-	dir := n.procDir
-	if err := inNamespace(dir, n.inode); err != nil {
-		return err
+	if err := inNamespace(n.procDir, n.inode); err != nil {
+		// The process read through has left the namespace (it exited):
+		// read it through another still in it.
+		if !o.rehome(n) {
+			if n.procLost.IsZero() {
+				n.procLost = o.now()
+			}
+			return err
+		}
 	}
+	n.procLost = time.Time{}
+	dir := n.procDir
 	fs := procfs.FS{Root: dir}
 	for _, f := range []struct {
 		read   func() ([]procfs.Socket, error)
@@ -926,6 +951,20 @@ func inNamespace(dir string, inode uint64) error {
 // pollThrough sets namespace ns up to be read through /proc/PID/net/tcp{,6}
 // of the first of its processes still in it: nil when none can be read.
 func (o *observer) pollThrough(ns netNS, late bool) *winNS {
+	pid, dir := o.readableIn(ns)
+	if dir == "" {
+		return nil
+	}
+	if addrs, err := (ProcFS{Root: dir}).Addresses(); err == nil {
+		o.addLocal(ns.inode, addrs)
+	}
+	return &winNS{inode: ns.inode, pid: pid, procDir: dir, pending: map[uint64]*pendingSock{},
+		binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+}
+
+// readableIn is the first of ns's processes still in it whose net/tcp can
+// be read, and its /proc/PID directory; "" when there is none.
+func (o *observer) readableIn(ns netNS) (int, string) {
 	for _, pid := range ns.pids {
 		dir := filepath.Join(o.proc.Root, strconv.Itoa(pid))
 		if inNamespace(dir, ns.inode) != nil {
@@ -934,13 +973,28 @@ func (o *observer) pollThrough(ns netNS, late bool) *winNS {
 		if _, err := (procfs.FS{Root: dir}).NetTCP(); err != nil {
 			continue
 		}
-		if addrs, err := (ProcFS{Root: dir}).Addresses(); err == nil {
-			o.addLocal(ns.inode, addrs)
-		}
-		return &winNS{inode: ns.inode, pid: pid, procDir: dir, pending: map[uint64]*pendingSock{},
-			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+		return pid, dir
 	}
-	return nil
+	return 0, ""
+}
+
+// rehome points polled namespace n at another of its processes, the one it
+// was read through having left it, from a fresh listing of the processes'
+// namespaces. It reports whether one was found.
+func (o *observer) rehome(n *winNS) bool {
+	_, list, err := o.proc.NetNamespaces()
+	if err != nil {
+		return false
+	}
+	for _, ns := range list {
+		if ns.inode == n.inode {
+			if pid, dir := o.readableIn(ns); dir != "" {
+				n.pid, n.procDir = pid, dir
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tupleCookie stands for a socket cookie where /proc gives none.

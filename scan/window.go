@@ -264,6 +264,9 @@ type observer struct {
 	wl     *workload.Resolver
 	cg     *cgroupIndex
 	nss    []*winNS
+	// endReadErr: reading the events that arrived during the end dump
+	// failed (finish); those sockets are counted as ended at the end.
+	endReadErr error
 	// listenOwner caches listener inodes' processes across refreshes.
 	listenOwner map[uint64]owner
 	// nextOwners: the earliest time for the next /proc pass within the window.
@@ -571,6 +574,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if st := o.finish(n, end, handOn); st != nil {
 			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
+	}
+	if o.endReadErr != nil {
+		warn("reading the destroy events that arrived during the window's end dump failed: the sockets they were of count as ended at the end, with the bytes the last dump saw", "error", o.endReadErr)
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; reading the events at the end failed (%v)", o.res.Detail, o.endReadErr), "; ")
 	}
 	if o.handedLost > 0 {
 		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d sockets handed on from the previous window ended unheard (their destroy events lost): closed at this window's end", o.res.Detail, o.handedLost), "; ")
@@ -1619,12 +1626,15 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 		// window. Then, the kernel queueing destroy events from a work
 		// queue, give the ones of sockets still unaccounted for a moment
 		// to arrive.
-		_ = n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+		err := n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
 		for range 3 {
-			if len(n.live) == 0 {
+			if len(n.live) == 0 || err != nil {
 				break
 			}
-			_ = n.ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+			err = n.ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+		}
+		if err != nil {
+			o.endReadErr = errors.Join(o.endReadErr, fmt.Errorf("netns %d: %w", n.inode, err))
 		}
 	}
 	for c, ws := range n.live {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planetdeps/planet/scan/sockdiag"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -239,5 +240,22 @@ func TestWindowPolledNamespaceRehomes(t *testing.T) {
 	}
 	if n.procLost.IsZero() {
 		t.Error("a namespace with no process left to read it through is not marked lost")
+	}
+}
+
+// TestWindowEndReadError: a failed read of the events that arrived during
+// the end dump is kept for the window's warning and detail, not dropped.
+func TestWindowEndReadError(t *testing.T) {
+	ev, err := sockdiag.Subscribe(0)
+	if err != nil {
+		t.Skipf("destroy events: %v", err)
+	}
+	ev.Close() // every read of it now fails
+	o := testObserver(t, &fakeKernel{})
+	n := &winNS{inode: 7, ev: ev, pending: map[uint64]*pendingSock{}, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}
+	o.nss = []*winNS{n}
+	o.finish(n, o.now(), false)
+	if o.endReadErr == nil || !strings.Contains(o.endReadErr.Error(), "netns 7") {
+		t.Errorf("endReadErr %v, want the failed read of netns 7", o.endReadErr)
 	}
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -30,6 +31,22 @@ func awaitWindow(t *testing.T) func() {
 			t.Fatal("the window did not begin")
 		}
 	}
+}
+
+// awaitBegun reads a window scan child's stderr until it says "window
+// begun", logging the lines before it, and reports whether it did; kill
+// ends the child if that takes over a minute (the read then ends too).
+func awaitBegun(t *testing.T, sc *bufio.Scanner, kill func()) bool {
+	t.Helper()
+	timer := time.AfterFunc(time.Minute, kill)
+	defer timer.Stop()
+	for sc.Scan() {
+		if sc.Text() == "window begun" {
+			return true
+		}
+		t.Logf("scan: %s", sc.Text())
+	}
+	return false
 }
 
 // sweepCounter counts the window's full intermediate dumps (windowSwept).

@@ -391,7 +391,7 @@ const peerBit = 1 << 31
 // aggregated nodes and edges, never the snapshots, so that memory grows with
 // the graph rather than with the number of inputs. Besides the edges it
 // keeps one small entry per client host, scanned server host, protocol and
-// port (see held): what a DNAT router's forwards need, since the router's
+// port (see pairs): what a DNAT router's forwards need, since the router's
 // snapshot may come last.
 //
 // A remote IP resolves to a scanned host only if that host was declared
@@ -419,15 +419,20 @@ type Merger struct {
 	cache     map[netip.Addr]resolved
 	protos    []string
 
-	// pending holds host pairs one end has reported while the other end,
-	// a scanned host, has not been added yet; moved to held when it is.
-	pending map[hostPairKey]hostPair
-	// held holds the complete host pairs whose server is a scanned host:
-	// such a pair can still be moved by a forward (its server is a DNAT
-	// router) or receive one (its server is the router's backend) from a
-	// router added later, so it is folded by Graph, into copies. Pairs
-	// with an unscanned server are neither and are folded when complete.
-	held map[hostPairKey]hostPair
+	// pairs holds the host pairs whose server is a scanned host and that
+	// Graph folds, indexed by pairIdx (one small map entry each; the pairs,
+	// ~150 bytes, stay in place instead of being copied between maps):
+	//   - pending: one end has reported the pair while the other end, a
+	//     scanned host, has not been added yet; completed in place when it
+	//     is.
+	//   - held: both ends are in. Such a pair can still be moved by a
+	//     forward (its server is a DNAT router) or receive one (its server
+	//     is the router's backend) from a router added later, so it is
+	//     folded by Graph, into copies.
+	// Pairs with an unscanned server are neither and are folded when
+	// complete. Graph folds pending and held pairs alike.
+	pairIdx map[hostPairKey]int32
+	pairs   []hostPair
 	// forwards: a port a scanned host forwards (a DNAT router) to another
 	// scanned host, learned from the router's records with a backend.
 	forwards map[fwdKey]forward
@@ -467,8 +472,7 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		domains:  map[string]int32{},
 		nodeIdx:  map[nodeKey]int32{},
 		edges:    map[edgeKey]*edgeAgg{},
-		pending:  map[hostPairKey]hostPair{},
-		held:     map[hostPairKey]hostPair{},
+		pairIdx:  map[hostPairKey]int32{},
 		forwards: map[fwdKey]forward{},
 		addIdx:   map[hostPairKey]int32{},
 		traffic:  map[pairKey]*trafficAgg{},
@@ -783,21 +787,19 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			other = k.client
 		}
 		switch {
-		case other == uint32(self) || other&peerBit != 0 || m.hosts[other].added:
-			// Nothing more will come for this pair: both ends are in, or
-			// the other end is not a scanned host.
-			if q, ok := m.pending[k]; ok {
-				p.merge(q)
-				delete(m.pending, k)
-			}
-			sum.at = p.first
+		case other == uint32(self) || other&peerBit != 0:
+			// Nothing more will come for this pair, and nothing came
+			// before: the other end is this host or not a scanned host.
 			if k.server&peerBit == 0 {
-				m.held[k] = *p
+				m.putPair(k, p)
 			} else {
+				sum.at = p.first
 				m.fold(&sum, k, p)
 			}
 		default:
-			m.pending[k] = *p
+			// The other end is a scanned host: both ends are in once it
+			// has been added, and its view, if it had one, is pending.
+			m.putPair(k, p)
 		}
 	}
 	if sum.overflow >= 0 {
@@ -852,6 +854,19 @@ func (p *hostPair) merge(q hostPair) {
 	if !p.serverIP.IsValid() {
 		p.serverIP = q.serverIP
 	}
+}
+
+// putPair stores this snapshot's view p of a host pair with a scanned
+// server (see Merger.pairs), merged with the other end's view when that is
+// already stored.
+func (m *Merger) putPair(k hostPairKey, p *hostPair) {
+	if i, ok := m.pairIdx[k]; ok {
+		p.merge(m.pairs[i])
+		m.pairs[i] = *p
+		return
+	}
+	m.pairIdx[k] = int32(len(m.pairs))
+	m.pairs = append(m.pairs, *p)
 }
 
 // fold adds a host pair whose ends are all in to its edge: the larger of
@@ -1057,7 +1072,7 @@ func (v *endView) widen(w endView) {
 // can the moved sockets be set against the backend's own record of the
 // same connections (the larger of the two ends, never the sum), and because
 // a router may be added before or after its clients and its backend: pairs
-// with a scanned server are held until Graph for this (see Merger.held).
+// with a scanned server are held until Graph for this (see Merger.pairs).
 //
 // Of a moved pair, the client's own record moves (summed with what the
 // client says of the backend directly); the router's record of the flow
@@ -1078,14 +1093,12 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 		p        hostPair
 	}
 	var moves []move
-	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
-		for k, p := range pairs {
-			f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
-			if !ok || k.edge.from == f.node {
-				continue
-			}
-			moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, p})
+	for k, i := range m.pairIdx {
+		f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
+		if !ok || k.edge.from == f.node {
+			continue
 		}
+		moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, m.pairs[i]})
 	}
 	moved = make(map[hostPairKey]struct{}, len(moves))
 	for _, mv := range moves {
@@ -1096,10 +1109,8 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 		dst, ok := to[mv.to]
 		if _, gone := moved[mv.to]; !ok && !gone {
 			// The destination's own views, unless it moved on itself.
-			if p, held := m.held[mv.to]; held {
-				dst = p
-			} else {
-				dst = m.pending[mv.to]
+			if i, ok := m.pairIdx[mv.to]; ok {
+				dst = m.pairs[i]
 			}
 		}
 		if mv.p.client.seen {
@@ -1242,13 +1253,12 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
 	moved, to := m.forwarded(&sum, edges)
-	for _, pairs := range []map[hostPairKey]hostPair{m.held, m.pending} {
-		for k, p := range pairs {
-			_, gone := moved[k]
-			_, taken := to[k]
-			if !gone && !taken {
-				m.foldInto(&sum, edges.get(k.edge), k, &p)
-			}
+	for k, i := range m.pairIdx {
+		_, gone := moved[k]
+		_, taken := to[k]
+		if !gone && !taken {
+			p := m.pairs[i]
+			m.foldInto(&sum, edges.get(k.edge), k, &p)
 		}
 	}
 	for k, p := range to {

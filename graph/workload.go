@@ -245,18 +245,7 @@ func (m *Merger) settleDeferred() error {
 	}
 	m.deferred = nil
 	for i, k := range keys {
-		p := pairs[i]
-		if q, ok := m.held[k]; ok {
-			p.merge(q)
-		} else if q, ok := m.pending[k]; ok {
-			p.merge(q)
-			delete(m.pending, k)
-		}
-		if m.hosts[k.client].added && m.hosts[k.server].added {
-			m.held[k] = p
-		} else {
-			m.pending[k] = p
-		}
+		m.putPair(k, &pairs[i])
 	}
 	return nil
 }

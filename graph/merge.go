@@ -440,6 +440,7 @@ type Merger struct {
 	addIdx   map[hostPairKey]int32
 	addKeys  []hostPairKey
 	addPairs []hostPair
+	addEdges []*edgeAgg // each pair's edge, with the pair's hosts in
 
 	count    int
 	windowed int // snapshots with an observation window
@@ -743,15 +744,18 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	// records are in.
 	clear(m.addIdx)
 	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
-	view := func(k hostPairKey) *hostPair {
+	clear(m.addEdges)
+	m.addEdges = m.addEdges[:0]
+	view := func(k hostPairKey) (*hostPair, *edgeAgg) {
 		i, ok := m.addIdx[k]
 		if !ok {
 			i = int32(len(m.addPairs))
 			m.addIdx[k] = i
 			m.addKeys = append(m.addKeys, k)
 			m.addPairs = append(m.addPairs, hostPair{first: sum.at})
+			m.addEdges = append(m.addEdges, m.pairEdge(k))
 		}
-		return &m.addPairs[i]
+		return &m.addPairs[i], m.addEdges[i]
 	}
 	m.idx = newHostIndex(s)
 	defer func() { m.idx = nil }()
@@ -869,6 +873,16 @@ func (m *Merger) putPair(k hostPairKey, p *hostPair) {
 	m.pairs = append(m.pairs, *p)
 }
 
+// pairEdge returns host pair k's edge, with the pair's client and server
+// hosts added: a view (see addRecord) calls it once per pair, not once
+// per record.
+func (m *Merger) pairEdge(k hostPairKey) *edgeAgg {
+	e := m.edge(k.edge)
+	e.clientHosts.add(k.client)
+	e.serverHosts.add(k.server)
+	return e
+}
+
 // fold adds a host pair whose ends are all in to its edge: the larger of
 // the two ends' counts, and the server's process from its listeners on that
 // port when its own sockets named none (a connected UDP client's server, a
@@ -964,18 +978,15 @@ func (c *checkedSum) flag(what string) {
 // record's processes, workloads and hosts go to the edge at once; its
 // counts are folded with the pair's.
 func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote int32, remoteEP uint32, farWl string,
-	sum *checkedSum, view func(hostPairKey) *hostPair) {
+	sum *checkedSum, view func(hostPairKey) (*hostPair, *edgeAgg)) {
 	if c.Direction == snapshot.Upstream {
 		k := edgeKey{local, remote, m.proto(c.Protocol), c.Port}
-		e := m.edge(k)
+		p, e := view(hostPairKey{k, self, remoteEP})
 		e.clientProcs = m.names.add(e.clientProcs, c.Process)
 		e.addWorkloads(c.Workload, farWl)
 		if c.DialledIP.IsValid() {
 			e.addDialled(netip.AddrPortFrom(c.DialledIP.Unmap().WithZone(""), c.DialledPort))
 		}
-		e.clientHosts.add(self)
-		e.serverHosts.add(remoteEP)
-		p := view(hostPairKey{k, self, remoteEP})
 		p.client.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesSent, c.BytesReceived)
 		if w := c.Window; w != nil && !w.BytesUnknown {
 			p.client.addRates(sum, w.BytesSentPerSecond, w.BytesReceivedPerSecond)
@@ -987,12 +998,9 @@ func (m *Merger) addRecord(c *snapshot.Connection, self uint32, local, remote in
 	}
 	m.noteForward(c, self)
 	k := edgeKey{remote, local, m.proto(c.Protocol), c.Port}
-	e := m.edge(k)
+	p, e := view(hostPairKey{k, remoteEP, self})
 	e.serverProcs = m.names.add(e.serverProcs, c.Process)
 	e.addWorkloads(farWl, c.Workload)
-	e.serverHosts.add(self)
-	e.clientHosts.add(remoteEP)
-	p := view(hostPairKey{k, remoteEP, self})
 	p.server.add(sum, c.Process, sum.int(c.Sockets, c.Flows), c.BytesReceived, c.BytesSent)
 	if w := c.Window; w != nil && !w.BytesUnknown {
 		p.server.addRates(sum, w.BytesReceivedPerSecond, w.BytesSentPerSecond)

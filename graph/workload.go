@@ -203,15 +203,17 @@ func (m *Merger) settleDeferred() error {
 	idx := map[hostPairKey]int{}
 	var keys []hostPairKey
 	var pairs []hostPair
-	view := func(k hostPairKey) *hostPair {
+	var edges []*edgeAgg
+	view := func(k hostPairKey) (*hostPair, *edgeAgg) {
 		i, ok := idx[k]
 		if !ok {
 			i = len(pairs)
 			idx[k] = i
 			keys = append(keys, k)
 			pairs = append(pairs, hostPair{first: sum.at})
+			edges = append(edges, m.pairEdge(k))
 		}
-		return &pairs[i]
+		return &pairs[i], edges[i]
 	}
 	// The forwards first: a backend's record names its clients' workloads
 	// through the router's, whichever was added first.

@@ -744,7 +744,6 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	// records are in.
 	clear(m.addIdx)
 	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
-	clear(m.addEdges)
 	m.addEdges = m.addEdges[:0]
 	view := func(k hostPairKey) (*hostPair, *edgeAgg) {
 		i, ok := m.addIdx[k]
@@ -806,6 +805,8 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			m.putPair(k, p)
 		}
 	}
+	// The edges live on in m.edges only, which Finish empties.
+	clear(m.addEdges)
 	if sum.overflow >= 0 {
 		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", s.Host.Hostname, sum.overflow, sum.what)
 	}

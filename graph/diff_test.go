@@ -69,8 +69,8 @@ func TestCompare(t *testing.T) {
 			summary: "1 dependency changed, 1 node changed",
 			check: func(t *testing.T, d *Diff) {
 				want := []FieldChange{{"server_processes", "postgres", "pgbouncer"}, {"client_hosts", "2", "3"}}
-				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
-					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes(), want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes(), want)
 				}
 			},
 		},
@@ -85,8 +85,8 @@ func TestCompare(t *testing.T) {
 			summary: "1 dependency changed, 1 bandwidth change",
 			check: func(t *testing.T, d *Diff) {
 				want := []FieldChange{{"port_bytes_to_client", "10000", "30000"}}
-				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
-					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes(), want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes(), want)
 				}
 			},
 		},
@@ -164,8 +164,8 @@ func TestCompareFleetGraphs(t *testing.T) {
 	if got, want := keys(d.RemovedEdges), []string{"monitor -> lb tcp/9100"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("removed = %v, want %v", got, want)
 	}
-	if len(d.ChangedEdges) != 1 || d.ChangedEdges[0].From != "web" || d.ChangedEdges[0].Port != 443 ||
-		!reflect.DeepEqual(d.ChangedEdges[0].Changes, []FieldChange{{"client_hosts", "1", "2"}}) {
+	if len(d.ChangedEdges) != 1 || d.ChangedEdges[0].Key().From != "web" || d.ChangedEdges[0].Key().Port != 443 ||
+		!reflect.DeepEqual(d.ChangedEdges[0].Changes(), []FieldChange{{"client_hosts", "1", "2"}}) {
 		t.Errorf("changed = %+v, want web -> external :443 client_hosts 1 -> 2", d.ChangedEdges)
 	}
 	if len(d.AddedNodes)+len(d.RemovedNodes)+len(d.ChangedNodes) != 0 {
@@ -254,7 +254,7 @@ func TestCompareWalksInOrder(t *testing.T) {
 		got = append(got, "-"+e.String())
 	}
 	for _, e := range d.ChangedEdges {
-		got = append(got, "~"+e.EdgeKey.String())
+		got = append(got, "~"+e.Key().String())
 	}
 	want := []string{"+node b", "+node d", "-node a", "-node c", "~node web",
 		"+b -> db tcp/80", "+d -> db tcp/80", "-a -> db tcp/22", "-a -> db tcp/80", "-c -> db tcp/80",

@@ -33,7 +33,8 @@ func DiffText(w io.Writer, d *graph.Diff) error {
 		fmt.Fprintf(bw, "- %s%s\n", edgeLine(e), edgeProcs(e))
 	}
 	for _, c := range d.ChangedEdges {
-		fmt.Fprintf(bw, "~ %s %s/%d: %s\n", arrow(c.From, c.To), c.Protocol, c.Port, fieldChanges(c.Changes))
+		k := c.Key()
+		fmt.Fprintf(bw, "~ %s %s/%d: %s\n", arrow(k.From, k.To), k.Protocol, k.Port, fieldChanges(c.Changes()))
 	}
 	for _, t := range d.Traffic {
 		fmt.Fprintf(bw, "~ %s: %s -> %s\n", cell(t.Field), humanBytes(t.Old), humanBytes(t.New))
@@ -199,7 +200,8 @@ func diffRows(d *graph.Diff) []string {
 		row("removed", mdText(e.From), mdText(e.To), port(e.Protocol, e.Port), mdProcs(e))
 	}
 	for _, c := range d.ChangedEdges {
-		row("changed", mdText(c.From), mdText(c.To), port(c.Protocol, c.Port), mdChanges(c.Changes))
+		k := c.Key()
+		row("changed", mdText(k.From), mdText(k.To), port(k.Protocol, k.Port), mdChanges(c.Changes()))
 	}
 	for _, n := range d.AddedNodes {
 		row("node added", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount))
@@ -283,7 +285,7 @@ func diffMermaid(d *graph.Diff) (string, int) {
 		links = append(links, link{e.From, e.To, label(e.Protocol, e.Port), "-.->", "#cf222e"})
 	}
 	for _, c := range d.ChangedEdges {
-		links = append(links, link{c.From, c.To, label(c.Protocol, c.Port), "-->", "#bf8700"})
+		links = append(links, link{c.New.From, c.New.To, label(c.New.Protocol, c.New.Port), "-->", "#bf8700"})
 	}
 	if len(links) == 0 {
 		return "", 0

@@ -267,3 +267,44 @@ func TestCompareWalksInOrder(t *testing.T) {
 		t.Error("Compare reordered a graph's lists")
 	}
 }
+
+// TestEdgeChangedAgrees: Compare keeps a dependency as changed exactly when
+// its Changes list something, under every option; process lists compare as
+// shown, joined with ",".
+func TestEdgeChangedAgrees(t *testing.T) {
+	base := Edge{From: "web", To: "db", Protocol: "tcp", Port: 80, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1,
+		EdgeNames: &EdgeNames{ClientProcesses: []string{"a", "b"}}, EdgeBytes: &EdgeBytes{PortBytesToServer: 100, PortBytesToClient: 100}}
+	ext := base
+	ext.To = ExternalNode
+	variants := map[string]func(e *Edge){
+		"same":             func(e *Edge) {},
+		"processes joined": func(e *Edge) { e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a,b"}} },
+		"processes":        func(e *Edge) { e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a"}} },
+		"server processes": func(e *Edge) {
+			e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a", "b"}, ServerProcesses: []string{""}}
+		},
+		"client hosts":         func(e *Edge) { e.ClientHosts = 2 },
+		"server hosts":         func(e *Edge) { e.ServerHosts = 0 },
+		"seen_from":            func(e *Edge) { e.SeenFrom = SeenClient },
+		"bytes a little":       func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 104, PortBytesToClient: 100} },
+		"bytes to server":      func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 200, PortBytesToClient: 100} },
+		"bytes to client gone": func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 100} },
+	}
+	for name, change := range variants {
+		for _, o := range []Edge{base, ext} {
+			for _, opts := range []DiffOptions{{}, {BytesChangePercent: 5}, {ExternalChanges: true}, {BytesChangePercent: 5, ExternalChanges: true}} {
+				old, new := o, o
+				change(&new)
+				got := edgeChanged(&old, &new, opts)
+				if want := len(edgeChanges(&old, &new, opts)) > 0; got != want {
+					t.Errorf("%s, %s, %+v: changed = %v, changes listed = %v", name, keyOf(&old), opts, got, want)
+				}
+				if name == "same" || name == "processes joined" || name == "bytes a little" {
+					if got {
+						t.Errorf("%s, %s, %+v: changed", name, keyOf(&old), opts)
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,12 +43,95 @@ func DiffText(w io.Writer, d *graph.Diff) error {
 	return bw.Flush()
 }
 
-// DiffJSON writes the diff as planet.diff/v1 JSON.
+// DiffJSON writes the diff as planet.diff/v1 JSON: the bytes
+// json.Encoder gives for the Diff indented by two spaces, without HTML
+// escaping, but written a list element at a time, so its memory does not
+// grow with the output (a diff that adds millions of dependencies writes
+// hundreds of megabytes).
 func DiffJSON(w io.Writer, d *graph.Diff) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(d)
+	j := &jsonStream{w: bufio.NewWriter(w)}
+	j.enc = json.NewEncoder(&j.buf)
+	j.enc.SetEscapeHTML(false)
+	j.enc.SetIndent("    ", "  ")
+	j.w.WriteString("{\n")
+	j.field("schema", d.Schema, false)
+	j.field("bytes_compared", d.BytesCompared, false)
+	j.field("external_collapsed", d.ExternalCollapsed, false)
+	writeList(j, "added_nodes", d.AddedNodes, false)
+	writeList(j, "removed_nodes", d.RemovedNodes, false)
+	writeList(j, "changed_nodes", d.ChangedNodes, false)
+	writeList(j, "added_edges", d.AddedEdges, false)
+	writeList(j, "removed_edges", d.RemovedEdges, false)
+	writeList(j, "changed_edges", d.ChangedEdges, false)
+	writeList(j, "traffic", d.Traffic, true)
+	j.w.WriteString("}\n")
+	if j.err != nil {
+		return j.err
+	}
+	return j.w.Flush()
+}
+
+// jsonStream writes a JSON object's members one by one, indented as
+// json.Encoder.SetIndent("", "  ") would; the first error sticks.
+type jsonStream struct {
+	w   *bufio.Writer
+	buf bytes.Buffer
+	enc *json.Encoder // into buf, indented for a list element's depth
+	err error
+}
+
+// value writes v as a list element at depth two (lines after the first
+// indented by "    "), without the encoder's newline.
+func (j *jsonStream) value(what string, v any) {
+	if j.err != nil {
+		return
+	}
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		j.err = fmt.Errorf("diff JSON %s: %w", what, err)
+		return
+	}
+	if _, err := j.w.Write(bytes.TrimSuffix(j.buf.Bytes(), []byte("\n"))); err != nil {
+		j.err = err // the writer's, as it was given
+	}
+}
+
+// field writes a scalar member at depth one.
+func (j *jsonStream) field(name string, v any, last bool) {
+	j.w.WriteString("  \"" + name + "\": ")
+	j.value(name, v)
+	j.end(last)
+}
+
+func (j *jsonStream) end(last bool) {
+	if !last {
+		j.w.WriteByte(',')
+	}
+	j.w.WriteByte('\n')
+}
+
+// writeList writes a list member at depth one: null for a nil list (as
+// json.Encoder does), [] for an empty one, else one element a line group.
+func writeList[T any](j *jsonStream, name string, list []T, last bool) {
+	j.w.WriteString("  \"" + name + "\": ")
+	switch {
+	case list == nil:
+		j.w.WriteString("null")
+	case len(list) == 0:
+		j.w.WriteString("[]")
+	default:
+		j.w.WriteString("[\n")
+		for i, v := range list {
+			j.w.WriteString("    ")
+			j.value(name, v)
+			if i < len(list)-1 {
+				j.w.WriteByte(',')
+			}
+			j.w.WriteByte('\n')
+		}
+		j.w.WriteString("  ]")
+	}
+	j.end(last)
 }
 
 func arrow(from, to string) string { return cell(from) + " -> " + cell(to) }

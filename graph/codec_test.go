@@ -471,6 +471,18 @@ func TestReadForCompare(t *testing.T) {
 				if string(a) != string(b) {
 					t.Errorf("diff with ReadForCompare's graph:\n%s\nwith Read's:\n%s", b, a)
 				}
+				// As planet diff holds them: each graph as Compare
+				// compares it, the new one read against the old one so.
+				forCompare := ForCompare(base, opts)
+				got, err = ReadForCompare(bytes.NewReader(tt.doc), "new.json", forCompare, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, _ := json.MarshalIndent(Compare(forCompare, ForCompare(got, opts), opts), "", " ")
+				if string(a) != string(c) {
+					t.Errorf("diff of the graphs as ForCompare gives them:\n%s\nof Read's:\n%s", c, a)
+				}
+				got, _ = ReadForCompare(bytes.NewReader(tt.doc), "new.json", base, opts)
 				shared := 0
 				for _, e := range got.Edges {
 					if slices.Contains(base.Edges, e) {

@@ -204,6 +204,30 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 	return d
 }
 
+// ForCompare returns g as Compare(…, opts) compares it: its external
+// nodes collapsed into ExternalNode unless opts.ExternalChanges (see
+// collapseExternal), else g itself. Compare of two such graphs is Compare
+// of the originals, and the result can be ReadForCompare's base; holding
+// it rather than g lets a by-host graph's millions of dependencies on
+// external addresses (a few percent of that once collapsed) be freed
+// before the other graph is read. The result shares g's nodes and
+// edges: do not modify them; compare it, do not render or write it.
+func ForCompare(g *Graph, opts DiffOptions) *Graph {
+	if opts.ExternalChanges {
+		return g
+	}
+	c := collapseExternal(g)
+	if c != g {
+		// ReadForCompare's base looks its nodes up by ID. Only the map:
+		// the nodes are g's, and their gonum indices stay g's.
+		c.byID = make(map[string]*Node, len(c.Nodes))
+		for _, n := range c.Nodes {
+			c.byID[n.ID] = n
+		}
+	}
+	return c
+}
+
 // sortedBy returns list in the order of compare: list itself when it is
 // (a graph's lists are), else a sorted copy.
 func sortedBy[T any](list []T, compare func(a, b T) int) []T {
@@ -342,9 +366,23 @@ func trafficChanges(old, new []*Traffic, pct float64) []FieldChange {
 // ExternalNode, and their dependencies merged per (from, to, protocol,
 // port): processes joined, hosts and sockets the largest, seen_from "both"
 // when any was, bytes summed. A graph without external nodes is returned
-// as it is. Only Compare uses the result: it is not indexed.
+// as it is, and so is a graph whose only external node is ExternalNode
+// (collapsed already: a graph's keys are unique). Only Compare and
+// ForCompare use the result: it is not indexed.
 func collapseExternal(g *Graph) *Graph {
-	if !slices.ContainsFunc(g.Nodes, func(n *Node) bool { return n.Kind == KindExternal }) {
+	external := 0
+	for _, n := range g.Nodes {
+		if n.Kind == KindExternal {
+			if n.ID != ExternalNode {
+				external = 2 // more than ExternalNode's one
+				break
+			}
+			external++
+		}
+	}
+	// No external node, or only ExternalNode (g collapsed already, as
+	// ForCompare leaves it): nothing to rename or merge.
+	if external <= 1 {
 		return g
 	}
 	out := &Graph{Schema: g.Schema, By: g.By, External: g.External}

@@ -210,20 +210,31 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 // of the originals, and the result can be ReadForCompare's base; holding
 // it rather than g lets a by-host graph's millions of dependencies on
 // external addresses (a few percent of that once collapsed) be freed
-// before the other graph is read. The result shares g's nodes and
-// edges: do not modify them; compare it, do not render or write it.
+// before the other graph is read. The result shares g's nodes and name
+// lists (its edges are copies): do not modify them; compare it, do not
+// render or write it.
 func ForCompare(g *Graph, opts DiffOptions) *Graph {
 	if opts.ExternalChanges {
 		return g
 	}
 	c := collapseExternal(g)
-	if c != g {
-		// ReadForCompare's base looks its nodes up by ID. Only the map:
-		// the nodes are g's, and their gonum indices stay g's.
-		c.byID = make(map[string]*Node, len(c.Nodes))
-		for _, n := range c.Nodes {
-			c.byID[n.ID] = n
-		}
+	if c == g {
+		return g
+	}
+	// The edges c keeps of g's are copied into one array of their own:
+	// Read allocates edges in blocks, and one edge kept would keep its
+	// block, and so all of g's edges, alive.
+	edges, ptrs := make([]Edge, len(c.Edges)), make([]*Edge, len(c.Edges))
+	for i, e := range c.Edges {
+		edges[i] = *e
+		ptrs[i] = &edges[i]
+	}
+	c.Edges = ptrs
+	// ReadForCompare's base looks its nodes up by ID. Only the map: the
+	// nodes are g's, and their gonum indices stay g's.
+	c.byID = make(map[string]*Node, len(c.Nodes))
+	for _, n := range c.Nodes {
+		c.byID[n.ID] = n
 	}
 	return c
 }

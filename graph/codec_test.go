@@ -482,6 +482,16 @@ func TestReadForCompare(t *testing.T) {
 				if string(a) != string(c) {
 					t.Errorf("diff of the graphs as ForCompare gives them:\n%s\nof Read's:\n%s", c, a)
 				}
+				if again := ForCompare(forCompare, opts); again != forCompare {
+					t.Errorf("ForCompare of its own result made another graph")
+				}
+				// Collapsed, it holds none of base's edges (which Read
+				// allocates in blocks: one would keep a block alive).
+				for _, e := range forCompare.Edges {
+					if forCompare != base && slices.Contains(base.Edges, e) {
+						t.Fatalf("ForCompare kept base's edge %s", e)
+					}
+				}
 				got, _ = ReadForCompare(bytes.NewReader(tt.doc), "new.json", base, opts)
 				shared := 0
 				for _, e := range got.Edges {

@@ -77,6 +77,7 @@ rm -f "$out/byhost2.json"
 "$P" merge --by host "$out/fleet10" -o "$out/byhost10.json" 2>/dev/null
 run "diff -f json (10 hosts by host, then $hosts)" @P diff -f json "$out/byhost10.json" "$out/byhost.json"
 run "diff -f markdown (the same)" @P diff -f markdown "$out/byhost10.json" "$out/byhost.json"
+run "diff --external-changes -f json (the same: every edge added)" @P diff --external-changes -f json "$out/byhost10.json" "$out/byhost.json"
 rm -rf "$out/byhost.json" "$out/byhost10.json" "$out/fleet10"
 run "merge --by host DIR (800 hosts)" @P merge --by host "$out/fleet800" -o "$out/byhost800.json"
 run "render -f table (800 hosts by host)" @P render -f table "$out/byhost800.json" -o /dev/null

@@ -351,8 +351,12 @@ func (c *client) once(parent context.Context, form url.Values, expr string) (*ve
 		return nil, 0, c.tooLarge("more", expr)
 	}
 	if derr != nil || env.Status == "" {
-		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s: %q (is the URL the server's base URL?)",
-			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), excerpt(body.head))
+		why := "no status"
+		if derr != nil {
+			why = serverText(derr.Error())
+		}
+		return nil, 0, fmt.Errorf("prometheus %s: %w: HTTP %s, %s, %s: %q (is the URL the server's base URL?)",
+			c.name, ErrProtocol, serverText(resp.Status), serverText(resp.Header.Get("Content-Type")), why, excerpt(body.head))
 	}
 	c.mu.Lock()
 	for _, w := range env.Warnings {

@@ -76,6 +76,12 @@ func TestClient(t *testing.T) {
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprint(w, "<html>please log in</html>")
 		}, wantErr: ErrProtocol, wantMsg: "please log in", calls: 1},
+		{name: "data after the answer", handler: func(_ int32, w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}} {"more":1}`)
+		}, wantErr: ErrProtocol, wantMsg: "200 OK, text/plain; charset=utf-8, data after the answer", calls: 1},
+		{name: "status not a string", handler: func(_ int32, w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `{"status":1,"data":{"resultType":"vector","result":[]}}`)
+		}, wantErr: ErrProtocol, wantMsg: "status: want a string", calls: 1},
 		{name: "matrix instead of vector", handler: func(_ int32, w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
 		}, wantErr: ErrProtocol, wantMsg: `"matrix"`, calls: 1},
@@ -109,6 +115,7 @@ func TestClient(t *testing.T) {
 			}
 			if tt.wantMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.wantMsg)) {
 				t.Errorf("error %v does not say %q", err, tt.wantMsg)
+
 			}
 			if tt.wantWarn != "" && (len(warns) != 1 || !strings.Contains(warns[0], tt.wantWarn)) {
 				t.Errorf("warnings %q, want %q once", warns, tt.wantWarn)

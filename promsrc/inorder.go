@@ -43,6 +43,9 @@ func (c *client) inOrder(ctx context.Context, parallel, n int, expr func(i int) 
 			case <-ctx.Done():
 				return
 			}
+			if ctx.Err() != nil {
+				return // both were ready: send nothing more
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -54,9 +57,13 @@ func (c *client) inOrder(ctx context.Context, parallel, n int, expr func(i int) 
 	for i := range n {
 		var a answer
 		select {
-		case a = <-answers[i]:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		case a = <-answers[i]: // an answer ready wins over a cancellation
+		default:
+			select {
+			case a = <-answers[i]:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
 		}
 		if a.err != nil {
 			return a.err

@@ -36,14 +36,16 @@ const (
 // buffers between reads and takes them in batches: a wake-up per event
 // costs more than the event. After a read that found some, it waits until
 // about a quarter of the smallest buffer would be full at the rate that read
-// saw, within [minGather, maxGather]: at 20,000 events a second, 100 ms
-// (some 2,000 events, 2.5 MB of an 8 MiB buffer's 16 MiB of charge) as
-// root, where Subscribe's buffer is granted; 10 ms as a user held to
-// Debian's net.core.rmem_max (416 KiB of charge, 332 events). A read that
-// found a quarter of the buffer or more does not wait.
+// saw, within [minGather, maxGather], and never longer than a burst at
+// peakEvents a second takes to fill that quarter (the rate the last read
+// saw says nothing of the next burst after a quiet spell): as root, where
+// Subscribe's buffer is granted (13,107 events), 100 ms; as a user held to
+// Debian's net.core.rmem_max (416 KiB of charge, 332 events), 10 ms. A
+// read that found a quarter of the buffer or more does not wait.
 const (
-	minGather = 10 * time.Millisecond
-	maxGather = 100 * time.Millisecond
+	minGather  = 10 * time.Millisecond
+	maxGather  = 100 * time.Millisecond
+	peakEvents = 20_000 // destroy events a second: 10,000 connections' two ends
 )
 
 // assumedCapacity is the events a buffer whose size cannot be read is taken
@@ -60,9 +62,11 @@ func gatherFor(got int, since time.Duration, capacity int) time.Duration {
 	if since <= 0 {
 		return minGather
 	}
-	// The wait at which capacity/4 events arrive at got per since.
+	// The wait at which capacity/4 events arrive at got per since, and at
+	// the peak rate.
 	w := time.Duration(float64(since) * float64(capacity/4) / float64(got))
-	return min(max(w, minGather), maxGather)
+	peak := time.Duration(float64(time.Second) * float64(capacity/4) / peakEvents)
+	return min(max(w, minGather), max(min(peak, maxGather), minGather))
 }
 
 // ownersShare bounds the time the /proc passes within a window take, as a
@@ -142,8 +146,11 @@ type winNS struct {
 	// of the files for both); procRead says it is fresh.
 	procConns []sockdiag.Sock
 	procRead  bool
-	binds     map[uint16][]*bind // TCP listeners by port
-	live      map[uint64]*winSock
+	// procLost (procDir only): when the window last found no process left
+	// in the namespace to read it through; zero while it has one.
+	procLost time.Time
+	binds    map[uint16][]*bind // TCP listeners by port
+	live     map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.
@@ -257,6 +264,9 @@ type observer struct {
 	wl     *workload.Resolver
 	cg     *cgroupIndex
 	nss    []*winNS
+	// endReadErr: reading the events that arrived during the end dump
+	// failed (finish); those sockets are counted as ended at the end.
+	endReadErr error
 	// listenOwner caches listener inodes' processes across refreshes.
 	listenOwner map[uint64]owner
 	// nextOwners: the earliest time for the next /proc pass within the window.
@@ -504,20 +514,25 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 					}
 				}
 			}
+			procRead := true
 			for i, e := range o.sweep(ctx, due, now, false, false, polling) {
 				if err := errors.Join(e.listen, e.conns); err != nil {
 					if ctx.Err() == nil {
 						failedDumps++
 						lastDumpErr = err
 					}
+					procRead = procRead && due[i].procDir == ""
 					continue
 				}
 				due[i].late = false
 			}
 			if procDue || (full && len(o.polled) > 0) {
 				nextProcPoll = now.Add(max(procPoll, (o.procSpent-spent)*(1/dumpShare)))
-				procGap = max(procGap, now.Sub(lastProcPoll))
-				lastProcPoll = now
+				if procRead {
+					// The gap is between reads that all succeeded.
+					procGap = max(procGap, now.Sub(lastProcPoll))
+					lastProcPoll = now
+				}
 			}
 			if full {
 				o.expirePairs(now)
@@ -560,6 +575,10 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 			o.handedOn, o.stateDir = st, opts.WindowStateDir
 		}
 	}
+	if o.endReadErr != nil {
+		warn("reading the destroy events that arrived during the window's end dump failed: the sockets they were of count as ended at the end, with the bytes the last dump saw", "error", o.endReadErr)
+		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; reading the events at the end failed (%v)", o.res.Detail, o.endReadErr), "; ")
+	}
 	if o.handedLost > 0 {
 		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d sockets handed on from the previous window ended unheard (their destroy events lost): closed at this window's end", o.res.Detail, o.handedLost), "; ")
 	}
@@ -574,6 +593,15 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		}
 		o.res.NamespacesPolled = len(o.polled)
 		o.res.Detail = strings.TrimPrefix(fmt.Sprintf("%s; %d network namespaces without destroy events, read from /proc/PID/net/tcp every %v instead, at most %v apart (repeated dumps without byte counters: their records have bytes_unknown): %s", o.res.Detail, len(o.polled), procPoll, procGap.Round(10*time.Millisecond), unwatched(why)), "; ")
+		lost := map[uint64]string{}
+		for _, n := range o.nss {
+			if n.procDir != "" && !n.procLost.IsZero() {
+				lost[n.inode] = fmt.Sprintf("no process left in it to read it through from %.1f s into the window: what ended there after that is not seen", n.procLost.Sub(start).Seconds())
+			}
+		}
+		if len(lost) > 0 {
+			o.res.Detail = fmt.Sprintf("%s; %d of them unread at the end: %s", o.res.Detail, len(lost), unwatched(lost))
+		}
 	}
 	if len(o.refused) > len(o.polled) {
 		why := make(map[uint64]string, len(o.refused)-len(o.polled))
@@ -879,10 +907,18 @@ func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(
 // inode). It fails when the process is no longer in namespace n (it
 // exited, and its PID may be another's).
 func (o *observer) procDump(ctx context.Context, n *winNS, states uint32, fn func(*sockdiag.Sock)) error {
-	dir := n.procDir
-	if err := inNamespace(dir, n.inode); err != nil {
-		return err
+	if err := inNamespace(n.procDir, n.inode); err != nil {
+		// The process read through has left the namespace (it exited):
+		// read it through another still in it.
+		if !o.rehome(n) {
+			if n.procLost.IsZero() {
+				n.procLost = o.now()
+			}
+			return err
+		}
 	}
+	n.procLost = time.Time{}
+	dir := n.procDir
 	fs := procfs.FS{Root: dir}
 	for _, f := range []struct {
 		read   func() ([]procfs.Socket, error)
@@ -922,6 +958,20 @@ func inNamespace(dir string, inode uint64) error {
 // pollThrough sets namespace ns up to be read through /proc/PID/net/tcp{,6}
 // of the first of its processes still in it: nil when none can be read.
 func (o *observer) pollThrough(ns netNS, late bool) *winNS {
+	pid, dir := o.readableIn(ns)
+	if dir == "" {
+		return nil
+	}
+	if addrs, err := (ProcFS{Root: dir}).Addresses(); err == nil {
+		o.addLocal(ns.inode, addrs)
+	}
+	return &winNS{inode: ns.inode, pid: pid, procDir: dir, pending: map[uint64]*pendingSock{},
+		binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+}
+
+// readableIn is the first of ns's processes still in it whose net/tcp can
+// be read, and its /proc/PID directory; "" when there is none.
+func (o *observer) readableIn(ns netNS) (int, string) {
 	for _, pid := range ns.pids {
 		dir := filepath.Join(o.proc.Root, strconv.Itoa(pid))
 		if inNamespace(dir, ns.inode) != nil {
@@ -930,13 +980,28 @@ func (o *observer) pollThrough(ns netNS, late bool) *winNS {
 		if _, err := (procfs.FS{Root: dir}).NetTCP(); err != nil {
 			continue
 		}
-		if addrs, err := (ProcFS{Root: dir}).Addresses(); err == nil {
-			o.addLocal(ns.inode, addrs)
-		}
-		return &winNS{inode: ns.inode, pid: pid, procDir: dir, pending: map[uint64]*pendingSock{},
-			binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}, late: late}
+		return pid, dir
 	}
-	return nil
+	return 0, ""
+}
+
+// rehome points polled namespace n at another of its processes, the one it
+// was read through having left it, from a fresh listing of the processes'
+// namespaces. It reports whether one was found.
+func (o *observer) rehome(n *winNS) bool {
+	_, list, err := o.proc.NetNamespaces()
+	if err != nil {
+		return false
+	}
+	for _, ns := range list {
+		if ns.inode == n.inode {
+			if pid, dir := o.readableIn(ns); dir != "" {
+				n.pid, n.procDir = pid, dir
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tupleCookie stands for a socket cookie where /proc gives none.
@@ -1561,12 +1626,15 @@ func (o *observer) finish(n *winNS, end time.Time, handOn bool) *windowState {
 		// window. Then, the kernel queueing destroy events from a work
 		// queue, give the ones of sockets still unaccounted for a moment
 		// to arrive.
-		_ = n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+		err := n.ev.Read(0, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
 		for range 3 {
-			if len(n.live) == 0 {
+			if len(n.live) == 0 || err != nil {
 				break
 			}
-			_ = n.ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+			err = n.ev.Read(50*time.Millisecond, func(s *sockdiag.Sock) { o.destroyed(n, s, true) })
+		}
+		if err != nil {
+			o.endReadErr = errors.Join(o.endReadErr, fmt.Errorf("netns %d: %w", n.inode, err))
 		}
 	}
 	for c, ws := range n.live {

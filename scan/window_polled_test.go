@@ -50,7 +50,6 @@ func TestWindowNamespacePolled(t *testing.T) {
 			if err != nil {
 				return
 			}
-			served.Add(1)
 			go func() {
 				defer served.Done()
 				_, _ = io.Copy(io.Discard, c)
@@ -83,15 +82,8 @@ func TestWindowNamespacePolled(t *testing.T) {
 		}
 	})
 	sc := bufio.NewScanner(stderr)
-	begun := false
-	for !begun && sc.Scan() {
-		begun = sc.Text() == "window begun"
-		if !begun {
-			t.Logf("scan: %s", sc.Text())
-		}
-	}
-	if !begun {
-		t.Fatalf("the window scan ended before its window began: %v", cmd.Wait())
+	if !awaitBegun(t, sc, func() { _ = cmd.Process.Kill() }) {
+		t.Fatalf("the window scan ended (or was ended after a minute) before its window began: %v", cmd.Wait())
 	}
 	go func() {
 		for sc.Scan() {
@@ -106,6 +98,7 @@ func TestWindowNamespacePolled(t *testing.T) {
 		if i > 0 {
 			time.Sleep(500 * time.Millisecond)
 		}
+		served.Add(1) // done by the server once the connection is over
 		c, err := other.DialContext(context.Background(), "tcp4", target)
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +109,13 @@ func TestWindowNamespacePolled(t *testing.T) {
 		time.Sleep(2 * time.Second) // the connection's length, not a wait for anything
 		c.Close()
 	}
-	served.Wait()
+	over := make(chan struct{})
+	go func() { served.Wait(); close(over) }()
+	select {
+	case <-over:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not see every connection end")
+	}
 	select {
 	case err := <-exited:
 		if err != nil {

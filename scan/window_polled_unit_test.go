@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planetdeps/planet/scan/sockdiag"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -155,5 +156,106 @@ func TestWindowPolledNamespace(t *testing.T) {
 	}
 	if o.res.Unattributed != 1 {
 		t.Errorf("unattributed %d, want 1 (b)", o.res.Unattributed)
+	}
+}
+
+// sharedProcNS is a second process of p's namespace at dir: its ns/net
+// reads as the namespace's link ("net:[inode]") and stats as its inode.
+func sharedProcNS(t *testing.T, p *procNS, dir string) *procNS {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := fmt.Sprintf("net:[%d]", p.inode)
+	if err := os.Link(filepath.Join(p.dir, "ns", "net"), filepath.Join(dir, "ns", link)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(link, filepath.Join(dir, "ns", "net")); err != nil {
+		t.Fatal(err)
+	}
+	q := &procNS{t: t, dir: dir, inode: p.inode}
+	q.set()
+	return q
+}
+
+// exit makes p's process leave its namespace: its ns/net is another's.
+func (p *procNS) exit() {
+	path := filepath.Join(p.dir, "ns", "net")
+	if err := os.Remove(path); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestWindowPolledNamespaceRehomes: when the process a polled namespace is
+// read through exits, the window reads it through another still in it, so
+// a connection that ends afterwards is seen to end; with none left, the
+// reads fail and the namespace is marked lost (procLost) for the detail.
+func TestWindowPolledNamespaceRehomes(t *testing.T) {
+	ctx := context.Background()
+	o := testObserver(t, &fakeKernel{})
+	p := newProcNS(t, filepath.Join(o.proc.Root, "42"))
+	q := sharedProcNS(t, p, filepath.Join(o.proc.Root, "43"))
+	n := o.pollThrough(netNS{inode: p.inode, pids: []int{42, 43}}, false)
+	if n == nil || n.pid != 42 {
+		t.Fatalf("pollThrough: %+v, want the namespace read through process 42", n)
+	}
+	o.polled[p.inode] = true
+	o.nss = []*winNS{n}
+	o.owners = func(map[uint64]struct{}) (map[uint64]Process, error) { return nil, nil }
+	a := psock{"10.0.0.1:40000", "10.0.0.9:443", "01", 200}
+	sweep := func(start, final bool, rows ...psock) (time.Time, sweepErr) {
+		t.Helper()
+		p.set(rows...)
+		q.set(rows...)
+		now := o.now()
+		return now, o.sweep(ctx, o.nss, now, start, final, false)[0]
+	}
+	if _, err := sweep(true, false, a); err != (sweepErr{}) {
+		t.Fatal(err)
+	}
+	p.exit()
+	if _, err := sweep(false, false); err != (sweepErr{}) {
+		t.Fatalf("the read after process 42 exited: %v, want it read through 43", err)
+	}
+	if n.pid != 43 || n.procDir != q.dir || !n.procLost.IsZero() {
+		t.Errorf("namespace read through %d (%s), lost %v; want process 43", n.pid, n.procDir, n.procLost)
+	}
+	end, _ := sweep(false, true)
+	o.finish(n, end, false)
+	snap := &snapshot.Snapshot{}
+	o.apply(snap)
+	if len(snap.Connections) != 1 || snap.Connections[0].Window == nil || snap.Connections[0].Window.Closed != 1 {
+		t.Errorf("records %+v, want a's, closed within the window", snap.Connections)
+	}
+
+	q.exit()
+	if _, err := sweep(false, false); err == (sweepErr{}) {
+		t.Error("a read with no process left in the namespace succeeded")
+	}
+	if n.procLost.IsZero() {
+		t.Error("a namespace with no process left to read it through is not marked lost")
+	}
+}
+
+// TestWindowEndReadError: a failed read of the events that arrived during
+// the end dump is kept for the window's warning and detail, not dropped.
+func TestWindowEndReadError(t *testing.T) {
+	ev, err := sockdiag.Subscribe(0)
+	if err != nil {
+		t.Skipf("destroy events: %v", err)
+	}
+	ev.Close() // every read of it now fails
+	o := testObserver(t, &fakeKernel{})
+	n := &winNS{inode: 7, ev: ev, pending: map[uint64]*pendingSock{}, binds: map[uint16][]*bind{}, live: map[uint64]*winSock{}}
+	o.nss = []*winNS{n}
+	o.finish(n, o.now(), false)
+	if o.endReadErr == nil || !strings.Contains(o.endReadErr.Error(), "netns 7") {
+		t.Errorf("endReadErr %v, want the failed read of netns 7", o.endReadErr)
 	}
 }

@@ -87,8 +87,8 @@ func TestWindowPublishedPort(t *testing.T) {
 	}
 	p := docker.Start(cmd)
 	lines := bufio.NewScanner(stderr)
-	for lines.Scan() && lines.Text() != "window begun" {
-		t.Logf("scan: %s", lines.Text())
+	if !awaitBegun(t, lines, func() { _ = cmd.Process.Kill() }) {
+		t.Fatal("the window scan ended (or was ended after a minute) before its window began")
 	}
 	go func() {
 		for lines.Scan() {

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -30,6 +31,22 @@ func awaitWindow(t *testing.T) func() {
 			t.Fatal("the window did not begin")
 		}
 	}
+}
+
+// awaitBegun reads a window scan child's stderr until it says "window
+// begun", logging the lines before it, and reports whether it did; kill
+// ends the child if that takes over a minute (the read then ends too).
+func awaitBegun(t *testing.T, sc *bufio.Scanner, kill func()) bool {
+	t.Helper()
+	timer := time.AfterFunc(time.Minute, kill)
+	defer timer.Stop()
+	for sc.Scan() {
+		if sc.Text() == "window begun" {
+			return true
+		}
+		t.Logf("scan: %s", sc.Text())
+	}
+	return false
 }
 
 // sweepCounter counts the window's full intermediate dumps (windowSwept).
@@ -394,7 +411,11 @@ func TestGatherFor(t *testing.T) {
 		{"nothing read: no wait", 0, time.Second, 13_107, 0},
 		{"a quarter of the buffer or more: read again at once", 3_277, time.Second, 13_107, 0},
 		{"root's buffer at 20,000 events a second: the most", 200, 10 * time.Millisecond, 13_107, maxGather},
-		{"until a quarter of the buffer, between the bounds", 100, 20 * time.Millisecond, 1_000, 50 * time.Millisecond},
+		{"until a quarter of the buffer, between the bounds", 800, 20 * time.Millisecond, 8_000, 50 * time.Millisecond},
+		{"no longer than a burst at the peak rate fills a quarter", 100, 20 * time.Millisecond, 2_000, 25 * time.Millisecond},
+		{"after a quiet spell, Debian's default buffer: the least", 1, time.Second, 332, minGather},
+		{"after a quiet spell, root's buffer: the most", 1, time.Second, 13_107, maxGather},
+		{"after a quiet spell, a middling buffer: what a peak burst allows", 3, 200 * time.Millisecond, 2_000, 25 * time.Millisecond},
 		{"Debian's default buffer at 20,000 a second: the least", 80, 4 * time.Millisecond, 332, minGather},
 		{"first read, no interval known", 5, 0, 13_107, minGather},
 	} {

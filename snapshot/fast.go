@@ -282,6 +282,23 @@ func (p *fastDec) element(first bool) bool {
 	return false
 }
 
+// object decodes an object member by member: fn decodes the value of the
+// member called name, checking with once (on seen, the object's mask) that
+// no member is given twice. A member fn does not know makes it fail.
+func (p *fastDec) object(fn func(name []byte, seen *uint64)) {
+	if !p.open('{') {
+		return
+	}
+	var seen uint64
+	for first := true; ; first = false {
+		name, ok := p.member(first)
+		if !ok {
+			return
+		}
+		fn(name, &seen)
+	}
+}
+
 // once marks member bit of an object seen, giving up when it was already.
 func (p *fastDec) once(seen *uint64, bit uint) {
 	if *seen&(1<<bit) != 0 {
@@ -658,100 +675,84 @@ func (p *fastDec) skip() {
 // given twice gives up.
 
 func (p *fastDec) snapshot(s *Snapshot) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "schema":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			s.Schema = p.string()
 		case "planet_version":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			s.PlanetVersion = p.string()
 		case "scanned_at":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			s.ScannedAt = p.time()
 		case "host":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			p.host(&s.Host)
 		case "sources":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			s.Sources = p.sources()
 		case "listeners":
-			p.once(&seen, 5)
+			p.once(seen, 5)
 			s.Listeners = p.listeners()
 		case "connections":
-			p.once(&seen, 6)
+			p.once(seen, 6)
 			s.Connections = p.connections()
 		case "unowned_sockets":
-			p.once(&seen, 7)
+			p.once(seen, 7)
 			s.UnownedSockets = p.int()
 		case "byte_counters":
-			p.once(&seen, 8)
+			p.once(seen, 8)
 			s.ByteCounters = p.string()
 		case "traffic":
-			p.once(&seen, 9)
+			p.once(seen, 9)
 			if !p.lit("null") {
 				s.Traffic = new(Traffic)
 				p.traffic(s.Traffic)
 			}
 		case "conntrack":
-			p.once(&seen, 10)
+			p.once(seen, 10)
 			p.sub(&s.Conntrack)
 		case "warnings":
-			p.once(&seen, 11)
+			p.once(seen, 11)
 			s.Warnings = p.strings()
 		case "window":
-			p.once(&seen, 12)
+			p.once(seen, 12)
 			p.sub(&s.Window)
 		case "namespaces":
-			p.once(&seen, 13)
+			p.once(seen, 13)
 			p.sub(&s.Namespaces)
 		case "workloads":
-			p.once(&seen, 14)
+			p.once(seen, 14)
 			p.sub(&s.Workloads)
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) host(h *Host) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "hostname":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			h.Hostname = p.string()
 		case "addresses":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			h.Addresses = p.addrs()
 		case "hostgroup":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			h.Hostgroup = p.string()
 		case "domain":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			h.Domain = p.string()
 		case "link_local":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			h.LinkLocal = p.addrs()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) sources() []Source {
@@ -759,41 +760,33 @@ func (p *fastDec) sources() []Source {
 }
 
 func (p *fastDec) source(src *Source) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "name":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			src.Name = p.string()
 		case "ok":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			src.OK = p.bool()
 		case "detail":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			src.Detail = p.string()
 		case "error":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			src.Error = p.string()
 		case "fetched_at":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			if !p.lit("null") {
 				t := p.time()
 				src.FetchedAt = &t
 			}
 		case "skipped":
-			p.once(&seen, 5)
+			p.once(seen, 5)
 			src.Skipped = p.int()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) listeners() []Listener {
@@ -801,41 +794,33 @@ func (p *fastDec) listeners() []Listener {
 }
 
 func (p *fastDec) listener(l *Listener) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "protocol":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			l.Protocol = p.string()
 		case "address":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			l.Address = p.addr()
 		case "port":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			l.Port = p.uint16()
 		case "process":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			l.Process = p.string()
 		case "sockets":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			l.Sockets = p.int()
 		case "workload":
-			p.once(&seen, 5)
+			p.once(seen, 5)
 			l.Workload = p.string()
 		case "netns":
-			p.once(&seen, 6)
+			p.once(seen, 6)
 			l.Netns = p.uint64()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) connections() []Connection {
@@ -848,86 +833,78 @@ func (p *fastDec) connections() []Connection {
 }
 
 func (p *fastDec) connection(c *Connection) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "direction":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			c.Direction = Direction(p.string())
 		case "protocol":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			c.Protocol = p.string()
 		case "port":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			c.Port = p.uint16()
 		case "process":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			c.Process = p.string()
 		case "remote_ip":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			c.RemoteIP = p.addr()
 		case "remote_hostgroup":
-			p.once(&seen, 5)
+			p.once(seen, 5)
 			c.RemoteHostgroup = p.string()
 		case "remote_domain":
-			p.once(&seen, 6)
+			p.once(seen, 6)
 			c.RemoteDomain = p.string()
 		case "sockets":
-			p.once(&seen, 7)
+			p.once(seen, 7)
 			c.Sockets = p.int()
 		case "states":
-			p.once(&seen, 8)
+			p.once(seen, 8)
 			c.States = p.states()
 		case "bytes_sent":
-			p.once(&seen, 9)
+			p.once(seen, 9)
 			c.BytesSent = p.uint64()
 		case "bytes_received":
-			p.once(&seen, 10)
+			p.once(seen, 10)
 			c.BytesReceived = p.uint64()
 		case "flows":
-			p.once(&seen, 11)
+			p.once(seen, 11)
 			c.Flows = p.int()
 		case "ended_flows":
-			p.once(&seen, 12)
+			p.once(seen, 12)
 			c.EndedFlows = p.int()
 		case "dialled_ip":
-			p.once(&seen, 13)
+			p.once(seen, 13)
 			c.DialledIP = p.addr()
 		case "dialled_port":
-			p.once(&seen, 14)
+			p.once(seen, 14)
 			c.DialledPort = p.uint16()
 		case "backend_ip":
-			p.once(&seen, 15)
+			p.once(seen, 15)
 			c.BackendIP = p.addr()
 		case "backend_port":
-			p.once(&seen, 16)
+			p.once(seen, 16)
 			c.BackendPort = p.uint16()
 		case "origin_ip":
-			p.once(&seen, 17)
+			p.once(seen, 17)
 			c.OriginIP = p.addr()
 		case "window":
-			p.once(&seen, 18)
+			p.once(seen, 18)
 			if !p.lit("null") {
 				c.Window = new(ConnWindow)
 				p.connWindow(c.Window)
 			}
 		case "workload":
-			p.once(&seen, 19)
+			p.once(seen, 19)
 			c.Workload = p.string()
 		case "netns":
-			p.once(&seen, 20)
+			p.once(seen, 20)
 			c.Netns = p.uint64()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 // states consumes a connection's count per TCP state: at most MaxMembers,
@@ -972,76 +949,60 @@ func (p *fastDec) states() map[string]int {
 }
 
 func (p *fastDec) connWindow(w *ConnWindow) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "opened":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			w.Opened = p.int()
 		case "closed":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			w.Closed = p.int()
 		case "opened_per_second":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			w.OpenedPerSecond = p.float()
 		case "bytes_sent":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			w.BytesSent = p.uint64()
 		case "bytes_received":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			w.BytesReceived = p.uint64()
 		case "bytes_sent_per_second":
-			p.once(&seen, 5)
+			p.once(seen, 5)
 			w.BytesSentPerSecond = p.float()
 		case "bytes_received_per_second":
-			p.once(&seen, 6)
+			p.once(seen, 6)
 			w.BytesReceivedPerSecond = p.float()
 		case "first_seen":
-			p.once(&seen, 7)
+			p.once(seen, 7)
 			w.FirstSeen = p.time()
 		case "last_seen":
-			p.once(&seen, 8)
+			p.once(seen, 8)
 			w.LastSeen = p.time()
 		case "bytes_unknown":
-			p.once(&seen, 9)
+			p.once(seen, 9)
 			w.BytesUnknown = p.bool()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) traffic(t *Traffic) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "source":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			t.Source = p.string()
 		case "format":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			t.Format = p.string()
 		case "peers":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			t.Peers = p.peers()
 		default:
 			p.fail()
 		}
-	}
+	})
 }
 
 func (p *fastDec) peers() []Peer {
@@ -1049,33 +1010,25 @@ func (p *fastDec) peers() []Peer {
 }
 
 func (p *fastDec) peer(peer *Peer) {
-	if !p.open('{') {
-		return
-	}
-	var seen uint64
-	for first := true; ; first = false {
-		name, ok := p.member(first)
-		if !ok {
-			return
-		}
+	p.object(func(name []byte, seen *uint64) {
 		switch string(name) {
 		case "remote_ip":
-			p.once(&seen, 0)
+			p.once(seen, 0)
 			peer.RemoteIP = p.addr()
 		case "remote_hostgroup":
-			p.once(&seen, 1)
+			p.once(seen, 1)
 			peer.RemoteHostgroup = p.string()
 		case "remote_domain":
-			p.once(&seen, 2)
+			p.once(seen, 2)
 			peer.RemoteDomain = p.string()
 		case "ingress_bytes":
-			p.once(&seen, 3)
+			p.once(seen, 3)
 			peer.IngressBytes = p.uint64()
 		case "egress_bytes":
-			p.once(&seen, 4)
+			p.once(seen, 4)
 			peer.EgressBytes = p.uint64()
 		default:
 			p.fail()
 		}
-	}
+	})
 }

@@ -16,10 +16,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/planetdeps/planet/internal/ctsynth"
 	"github.com/planetdeps/planet/internal/testenv"
 	"github.com/planetdeps/planet/internal/testnet"
 	"github.com/planetdeps/planet/scan/conntrack"
-	"github.com/planetdeps/planet/internal/ctsynth"
 	"github.com/planetdeps/planet/snapshot"
 )
 

@@ -471,6 +471,28 @@ func TestReadForCompare(t *testing.T) {
 				if string(a) != string(b) {
 					t.Errorf("diff with ReadForCompare's graph:\n%s\nwith Read's:\n%s", b, a)
 				}
+				// As planet diff holds them: each graph as Compare
+				// compares it, the new one read against the old one so.
+				forCompare := ForCompare(base, opts)
+				got, err = ReadForCompare(bytes.NewReader(tt.doc), "new.json", forCompare, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, _ := json.MarshalIndent(Compare(forCompare, ForCompare(got, opts), opts), "", " ")
+				if string(a) != string(c) {
+					t.Errorf("diff of the graphs as ForCompare gives them:\n%s\nof Read's:\n%s", c, a)
+				}
+				if again := ForCompare(forCompare, opts); again != forCompare {
+					t.Errorf("ForCompare of its own result made another graph")
+				}
+				// Collapsed, it holds none of base's edges (which Read
+				// allocates in blocks: one would keep a block alive).
+				for _, e := range forCompare.Edges {
+					if forCompare != base && slices.Contains(base.Edges, e) {
+						t.Fatalf("ForCompare kept base's edge %s", e)
+					}
+				}
+				got, _ = ReadForCompare(bytes.NewReader(tt.doc), "new.json", base, opts)
 				shared := 0
 				for _, e := range got.Edges {
 					if slices.Contains(base.Edges, e) {

@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -55,10 +57,48 @@ type FieldChange struct {
 	New   string `json:"new"`
 }
 
-// EdgeChange is a dependency present in both graphs with different attributes.
+// EdgeChange is a dependency present in both graphs with different
+// attributes: the old and new graph's edge (after collapsing external
+// nodes, see DiffOptions.ExternalChanges) and the options they were
+// compared with, one DiffOptions shared by all of a Diff's changes. Its
+// field changes are computed when asked (Changes), not kept: a diff where
+// every one of millions of dependencies changed holds three pointers per
+// dependency. In JSON it is the key's fields and "changes".
 type EdgeChange struct {
-	EdgeKey
-	Changes []FieldChange `json:"changes"`
+	Old, New *Edge
+	// Options are the comparison's; nil is the zero DiffOptions.
+	Options *DiffOptions
+}
+
+// Key is the dependency's key (the new edge's, equal to the old one's).
+func (c EdgeChange) Key() EdgeKey { return keyOf(c.New) }
+
+// Changes lists the attributes that differ, in the order of the JSON form:
+// processes, host counts, seen_from, then byte counts when compared. Each
+// call formats them anew.
+func (c EdgeChange) Changes() []FieldChange {
+	var opts DiffOptions
+	if c.Options != nil {
+		opts = *c.Options
+	}
+	return edgeChanges(c.Old, c.New, opts)
+}
+
+// MarshalJSON writes the change as {"from", "to", "protocol", "port",
+// "changes": [{"field", "old", "new"}...]}, names unescaped (the encoder
+// that called it escapes HTML characters if it is set to).
+func (c EdgeChange) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		EdgeKey
+		Changes []FieldChange `json:"changes"`
+	}{c.Key(), c.Changes()})
+	if err != nil {
+		return nil, fmt.Errorf("edge change %s: %w", c.Key(), err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // NodeChange is a node present in both graphs with different attributes.
@@ -149,18 +189,54 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 				d.ChangedNodes = append(d.ChangedNodes, NodeChange{ID: n.ID, Changes: ch})
 			}
 		})
+	shared := &opts
 	join(sortedBy(old.Edges, compareEdges), sortedBy(new.Edges, compareEdges), compareEdges,
 		func(o *Edge) { d.RemovedEdges = append(d.RemovedEdges, o) },
 		func(n *Edge) { d.AddedEdges = append(d.AddedEdges, n) },
 		func(o, n *Edge) {
-			if ch := edgeChanges(o, n, opts, d.ExternalCollapsed); len(ch) > 0 {
-				d.ChangedEdges = append(d.ChangedEdges, EdgeChange{EdgeKey: keyOf(n), Changes: ch})
+			if edgeChanged(o, n, opts) {
+				d.ChangedEdges = append(d.ChangedEdges, EdgeChange{Old: o, New: n, Options: shared})
 			}
 		})
 	if d.BytesCompared {
 		d.Traffic = trafficChanges(old.Traffic, new.Traffic, opts.BytesChangePercent)
 	}
 	return d
+}
+
+// ForCompare returns g as Compare(…, opts) compares it: its external
+// nodes collapsed into ExternalNode unless opts.ExternalChanges (see
+// collapseExternal), else g itself. Compare of two such graphs is Compare
+// of the originals, and the result can be ReadForCompare's base; holding
+// it rather than g lets a by-host graph's millions of dependencies on
+// external addresses (a few percent of that once collapsed) be freed
+// before the other graph is read. The result shares g's nodes and name
+// lists (its edges are copies): do not modify them; compare it, do not
+// render or write it.
+func ForCompare(g *Graph, opts DiffOptions) *Graph {
+	if opts.ExternalChanges {
+		return g
+	}
+	c := collapseExternal(g)
+	if c == g {
+		return g
+	}
+	// The edges c keeps of g's are copied into one array of their own:
+	// Read allocates edges in blocks, and one edge kept would keep its
+	// block, and so all of g's edges, alive.
+	edges, ptrs := make([]Edge, len(c.Edges)), make([]*Edge, len(c.Edges))
+	for i, e := range c.Edges {
+		edges[i] = *e
+		ptrs[i] = &edges[i]
+	}
+	c.Edges = ptrs
+	// ReadForCompare's base looks its nodes up by ID. Only the map: the
+	// nodes are g's, and their gonum indices stay g's.
+	c.byID = make(map[string]*Node, len(c.Nodes))
+	for _, n := range c.Nodes {
+		c.byID[n.ID] = n
+	}
+	return c
 }
 
 // sortedBy returns list in the order of compare: list itself when it is
@@ -202,13 +278,37 @@ func join[T any](old, new []T, compare func(a, b T) int, onlyOld, onlyNew func(T
 	}
 }
 
-func edgeChanges(o, n *Edge, opts DiffOptions, collapsed bool) []FieldChange {
+// edgeChanged reports whether edgeChanges would list anything, without
+// formatting it.
+func edgeChanged(o, n *Edge, opts DiffOptions) bool {
+	if !joinedEqual(o.Names().ClientProcesses, n.Names().ClientProcesses) ||
+		!joinedEqual(o.Names().ServerProcesses, n.Names().ServerProcesses) ||
+		hostsCompared(n, opts) && (o.ClientHosts != n.ClientHosts || o.ServerHosts != n.ServerHosts) ||
+		o.SeenFrom != n.SeenFrom {
+		return true
+	}
+	return opts.BytesChangePercent > 0 &&
+		(bytesChanged(o.Bytes().PortBytesToServer, n.Bytes().PortBytesToServer, opts.BytesChangePercent) ||
+			bytesChanged(o.Bytes().PortBytesToClient, n.Bytes().PortBytesToClient, opts.BytesChangePercent))
+}
+
+// joinedEqual: a and b joined with "," are equal (as edgeChanges compares
+// them), without joining equal lists.
+func joinedEqual(a, b []string) bool {
+	return slices.Equal(a, b) || strings.Join(a, ",") == strings.Join(b, ",")
+}
+
+// hostsCompared: host counts of a dependency on collapsed external peers
+// follow which addresses were seen, not what depends on what.
+func hostsCompared(n *Edge, opts DiffOptions) bool {
+	return opts.ExternalChanges || (n.From != ExternalNode && n.To != ExternalNode)
+}
+
+func edgeChanges(o, n *Edge, opts DiffOptions) []FieldChange {
 	var ch []FieldChange
 	ch = appendChange(ch, "client_processes", strings.Join(o.Names().ClientProcesses, ","), strings.Join(n.Names().ClientProcesses, ","))
 	ch = appendChange(ch, "server_processes", strings.Join(o.Names().ServerProcesses, ","), strings.Join(n.Names().ServerProcesses, ","))
-	// Host counts of a dependency on collapsed external peers follow which
-	// addresses were seen, not what depends on what.
-	if !collapsed || (n.From != ExternalNode && n.To != ExternalNode) {
+	if hostsCompared(n, opts) {
 		ch = appendChange(ch, "client_hosts", strconv.Itoa(o.ClientHosts), strconv.Itoa(n.ClientHosts))
 		ch = appendChange(ch, "server_hosts", strconv.Itoa(o.ServerHosts), strconv.Itoa(n.ServerHosts))
 	}
@@ -277,9 +377,23 @@ func trafficChanges(old, new []*Traffic, pct float64) []FieldChange {
 // ExternalNode, and their dependencies merged per (from, to, protocol,
 // port): processes joined, hosts and sockets the largest, seen_from "both"
 // when any was, bytes summed. A graph without external nodes is returned
-// as it is. Only Compare uses the result: it is not indexed.
+// as it is, and so is a graph whose only external node is ExternalNode
+// (collapsed already: a graph's keys are unique). Only Compare and
+// ForCompare use the result: it is not indexed.
 func collapseExternal(g *Graph) *Graph {
-	if !slices.ContainsFunc(g.Nodes, func(n *Node) bool { return n.Kind == KindExternal }) {
+	external := 0
+	for _, n := range g.Nodes {
+		if n.Kind == KindExternal {
+			if n.ID != ExternalNode {
+				external = 2 // more than ExternalNode's one
+				break
+			}
+			external++
+		}
+	}
+	// No external node, or only ExternalNode (g collapsed already, as
+	// ForCompare leaves it): nothing to rename or merge.
+	if external <= 1 {
 		return g
 	}
 	out := &Graph{Schema: g.Schema, By: g.By, External: g.External}

@@ -69,8 +69,8 @@ func TestCompare(t *testing.T) {
 			summary: "1 dependency changed, 1 node changed",
 			check: func(t *testing.T, d *Diff) {
 				want := []FieldChange{{"server_processes", "postgres", "pgbouncer"}, {"client_hosts", "2", "3"}}
-				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
-					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes(), want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes(), want)
 				}
 			},
 		},
@@ -85,8 +85,8 @@ func TestCompare(t *testing.T) {
 			summary: "1 dependency changed, 1 bandwidth change",
 			check: func(t *testing.T, d *Diff) {
 				want := []FieldChange{{"port_bytes_to_client", "10000", "30000"}}
-				if !reflect.DeepEqual(d.ChangedEdges[0].Changes, want) {
-					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes, want)
+				if !reflect.DeepEqual(d.ChangedEdges[0].Changes(), want) {
+					t.Errorf("changes = %v, want %v", d.ChangedEdges[0].Changes(), want)
 				}
 			},
 		},
@@ -164,8 +164,8 @@ func TestCompareFleetGraphs(t *testing.T) {
 	if got, want := keys(d.RemovedEdges), []string{"monitor -> lb tcp/9100"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("removed = %v, want %v", got, want)
 	}
-	if len(d.ChangedEdges) != 1 || d.ChangedEdges[0].From != "web" || d.ChangedEdges[0].Port != 443 ||
-		!reflect.DeepEqual(d.ChangedEdges[0].Changes, []FieldChange{{"client_hosts", "1", "2"}}) {
+	if len(d.ChangedEdges) != 1 || d.ChangedEdges[0].Key().From != "web" || d.ChangedEdges[0].Key().Port != 443 ||
+		!reflect.DeepEqual(d.ChangedEdges[0].Changes(), []FieldChange{{"client_hosts", "1", "2"}}) {
 		t.Errorf("changed = %+v, want web -> external :443 client_hosts 1 -> 2", d.ChangedEdges)
 	}
 	if len(d.AddedNodes)+len(d.RemovedNodes)+len(d.ChangedNodes) != 0 {
@@ -254,7 +254,7 @@ func TestCompareWalksInOrder(t *testing.T) {
 		got = append(got, "-"+e.String())
 	}
 	for _, e := range d.ChangedEdges {
-		got = append(got, "~"+e.EdgeKey.String())
+		got = append(got, "~"+e.Key().String())
 	}
 	want := []string{"+node b", "+node d", "-node a", "-node c", "~node web",
 		"+b -> db tcp/80", "+d -> db tcp/80", "-a -> db tcp/22", "-a -> db tcp/80", "-c -> db tcp/80",
@@ -265,5 +265,46 @@ func TestCompareWalksInOrder(t *testing.T) {
 	// The graphs' own lists are left in their order.
 	if old.Edges[0].Port != 5432 || new.Nodes[0].ID != "web" {
 		t.Error("Compare reordered a graph's lists")
+	}
+}
+
+// TestEdgeChangedAgrees: Compare keeps a dependency as changed exactly when
+// its Changes list something, under every option; process lists compare as
+// shown, joined with ",".
+func TestEdgeChangedAgrees(t *testing.T) {
+	base := Edge{From: "web", To: "db", Protocol: "tcp", Port: 80, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1,
+		EdgeNames: &EdgeNames{ClientProcesses: []string{"a", "b"}}, EdgeBytes: &EdgeBytes{PortBytesToServer: 100, PortBytesToClient: 100}}
+	ext := base
+	ext.To = ExternalNode
+	variants := map[string]func(e *Edge){
+		"same":             func(e *Edge) {},
+		"processes joined": func(e *Edge) { e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a,b"}} },
+		"processes":        func(e *Edge) { e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a"}} },
+		"server processes": func(e *Edge) {
+			e.EdgeNames = &EdgeNames{ClientProcesses: []string{"a", "b"}, ServerProcesses: []string{""}}
+		},
+		"client hosts":         func(e *Edge) { e.ClientHosts = 2 },
+		"server hosts":         func(e *Edge) { e.ServerHosts = 0 },
+		"seen_from":            func(e *Edge) { e.SeenFrom = SeenClient },
+		"bytes a little":       func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 104, PortBytesToClient: 100} },
+		"bytes to server":      func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 200, PortBytesToClient: 100} },
+		"bytes to client gone": func(e *Edge) { e.EdgeBytes = &EdgeBytes{PortBytesToServer: 100} },
+	}
+	for name, change := range variants {
+		for _, o := range []Edge{base, ext} {
+			for _, opts := range []DiffOptions{{}, {BytesChangePercent: 5}, {ExternalChanges: true}, {BytesChangePercent: 5, ExternalChanges: true}} {
+				old, new := o, o
+				change(&new)
+				got := edgeChanged(&old, &new, opts)
+				if want := len(edgeChanges(&old, &new, opts)) > 0; got != want {
+					t.Errorf("%s, %s, %+v: changed = %v, changes listed = %v", name, keyOf(&old), opts, got, want)
+				}
+				if name == "same" || name == "processes joined" || name == "bytes a little" {
+					if got {
+						t.Errorf("%s, %s, %+v: changed", name, keyOf(&old), opts)
+					}
+				}
+			}
+		}
 	}
 }

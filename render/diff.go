@@ -2,9 +2,11 @@ package render
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,7 +35,8 @@ func DiffText(w io.Writer, d *graph.Diff) error {
 		fmt.Fprintf(bw, "- %s%s\n", edgeLine(e), edgeProcs(e))
 	}
 	for _, c := range d.ChangedEdges {
-		fmt.Fprintf(bw, "~ %s %s/%d: %s\n", arrow(c.From, c.To), c.Protocol, c.Port, fieldChanges(c.Changes))
+		k := c.Key()
+		fmt.Fprintf(bw, "~ %s %s/%d: %s\n", arrow(k.From, k.To), k.Protocol, k.Port, fieldChanges(c.Changes()))
 	}
 	for _, t := range d.Traffic {
 		fmt.Fprintf(bw, "~ %s: %s -> %s\n", cell(t.Field), humanBytes(t.Old), humanBytes(t.New))
@@ -41,12 +44,95 @@ func DiffText(w io.Writer, d *graph.Diff) error {
 	return bw.Flush()
 }
 
-// DiffJSON writes the diff as planet.diff/v1 JSON.
+// DiffJSON writes the diff as planet.diff/v1 JSON: the bytes
+// json.Encoder gives for the Diff indented by two spaces, without HTML
+// escaping, but written a list element at a time, so its memory does not
+// grow with the output (a diff that adds millions of dependencies writes
+// hundreds of megabytes).
 func DiffJSON(w io.Writer, d *graph.Diff) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(d)
+	j := &jsonStream{w: bufio.NewWriter(w)}
+	j.enc = json.NewEncoder(&j.buf)
+	j.enc.SetEscapeHTML(false)
+	j.enc.SetIndent("    ", "  ")
+	j.w.WriteString("{\n")
+	j.field("schema", d.Schema, false)
+	j.field("bytes_compared", d.BytesCompared, false)
+	j.field("external_collapsed", d.ExternalCollapsed, false)
+	writeList(j, "added_nodes", d.AddedNodes, false)
+	writeList(j, "removed_nodes", d.RemovedNodes, false)
+	writeList(j, "changed_nodes", d.ChangedNodes, false)
+	writeList(j, "added_edges", d.AddedEdges, false)
+	writeList(j, "removed_edges", d.RemovedEdges, false)
+	writeList(j, "changed_edges", d.ChangedEdges, false)
+	writeList(j, "traffic", d.Traffic, true)
+	j.w.WriteString("}\n")
+	if j.err != nil {
+		return j.err
+	}
+	return j.w.Flush()
+}
+
+// jsonStream writes a JSON object's members one by one, indented as
+// json.Encoder.SetIndent("", "  ") would; the first error sticks.
+type jsonStream struct {
+	w   *bufio.Writer
+	buf bytes.Buffer
+	enc *json.Encoder // into buf, indented for a list element's depth
+	err error
+}
+
+// value writes v as a list element at depth two (lines after the first
+// indented by "    "), without the encoder's newline.
+func (j *jsonStream) value(what string, v any) {
+	if j.err != nil {
+		return
+	}
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		j.err = fmt.Errorf("diff JSON %s: %w", what, err)
+		return
+	}
+	if _, err := j.w.Write(bytes.TrimSuffix(j.buf.Bytes(), []byte("\n"))); err != nil {
+		j.err = err // the writer's, as it was given
+	}
+}
+
+// field writes a scalar member at depth one.
+func (j *jsonStream) field(name string, v any, last bool) {
+	j.w.WriteString("  \"" + name + "\": ")
+	j.value(name, v)
+	j.end(last)
+}
+
+func (j *jsonStream) end(last bool) {
+	if !last {
+		j.w.WriteByte(',')
+	}
+	j.w.WriteByte('\n')
+}
+
+// writeList writes a list member at depth one: null for a nil list (as
+// json.Encoder does), [] for an empty one, else one element a line group.
+func writeList[T any](j *jsonStream, name string, list []T, last bool) {
+	j.w.WriteString("  \"" + name + "\": ")
+	switch {
+	case list == nil:
+		j.w.WriteString("null")
+	case len(list) == 0:
+		j.w.WriteString("[]")
+	default:
+		j.w.WriteString("[\n")
+		for i, v := range list {
+			j.w.WriteString("    ")
+			j.value(name, v)
+			if i < len(list)-1 {
+				j.w.WriteByte(',')
+			}
+			j.w.WriteByte('\n')
+		}
+		j.w.WriteString("  ]")
+	}
+	j.end(last)
 }
 
 func arrow(from, to string) string { return cell(from) + " -> " + cell(to) }
@@ -136,84 +222,107 @@ func diffMarkdown(w io.Writer, d *graph.Diff, limit int) error {
 		return err
 	}
 	header := b.String() + "\n| change | client | server | port | details |\n|---|---|---|---|---|\n"
-	rows := diffRows(d)
 	var diagram string
-	if m, links := diffMermaid(d); m != "" {
+	// The diagram is drawn only when Mermaid would draw it: a diff of
+	// millions of changed dependencies makes no diagram of them.
+	if links := len(d.AddedEdges) + len(d.RemovedEdges) + len(d.ChangedEdges); links > MermaidMaxLinks {
+		diagram = fmt.Sprintf("\n_No diagram: %d changed dependencies, more than Mermaid draws (%d); `planet render --diff OLD -f svg NEW` draws them._\n", links, MermaidMaxLinks)
+	} else if m, _ := diffMermaid(d); m != "" {
 		// mermaidLabel leaves no backtick in the diagram, so no name can
 		// close the fence.
 		diagram = "\n```mermaid\n" + m + "```\n"
-		switch {
-		case links > MermaidMaxLinks:
-			diagram = fmt.Sprintf("\n_No diagram: %d changed dependencies, more than Mermaid draws (%d); `planet render --diff OLD -f svg NEW` draws them._\n", links, MermaidMaxLinks)
-		case len(m) > MermaidMaxText:
+		if len(m) > MermaidMaxText {
 			diagram = fmt.Sprintf("\n_No diagram: %d characters, more than Mermaid draws (%d); `planet render --diff OLD -f svg NEW` draws it._\n", len(m), MermaidMaxText)
 		}
 	}
-	size := len(header) + len(diagram)
-	for _, r := range rows {
-		size += len(r)
-	}
-	if size > limit && diagram != "" {
-		diagram = "\n_No diagram: the comment would pass GitHub's limit; `planet render --diff OLD -f svg NEW` draws it._\n"
-		size = len(header) + len(diagram)
-		for _, r := range rows {
-			size += len(r)
+	// Whether the rows fit, summed only until they pass the limit: the
+	// rows are made again as they are written, never all held.
+	fits := func(room int) bool {
+		for r := range diffRows(d) {
+			if room -= len(r); room < 0 {
+				return false
+			}
 		}
+		return true
 	}
-	b.Reset()
-	b.WriteString(header)
-	if size <= limit {
-		for _, r := range rows {
-			b.WriteString(r)
+	if diagram != "" && !fits(limit-len(header)-len(diagram)) {
+		diagram = "\n_No diagram: the comment would pass GitHub's limit; `planet render --diff OLD -f svg NEW` draws it._\n"
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(header)
+	if fits(limit - len(header) - len(diagram)) {
+		for r := range diffRows(d) {
+			bw.WriteString(r)
 		}
 	} else {
 		// Room for the rows that fit and the line summing up the rest.
 		room := limit - len(header) - len(diagram) - 200
 		kept := 0
-		for _, r := range rows {
+		for r := range diffRows(d) {
 			if len(r) > room {
 				break
 			}
 			room -= len(r)
-			b.WriteString(r)
+			bw.WriteString(r)
 			kept++
 		}
-		fmt.Fprintf(&b, "| … | %d more changes | - | - | `planet diff -f text` lists them all |\n", len(rows)-kept)
+		fmt.Fprintf(bw, "| … | %d more changes | - | - | `planet diff -f text` lists them all |\n", diffRowCount(d)-kept)
 	}
-	b.WriteString(diagram)
-	_, err := io.WriteString(w, b.String())
-	return err
+	bw.WriteString(diagram)
+	return bw.Flush()
 }
 
-// diffRows are the table's rows, Markdown already (names through mdText).
-func diffRows(d *graph.Diff) []string {
-	var rows []string
-	row := func(change, client, server, port, details string) {
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", change, client, server, port, details))
+// diffRowCount is the number of rows diffRows yields: one a change.
+func diffRowCount(d *graph.Diff) int {
+	return len(d.AddedEdges) + len(d.RemovedEdges) + len(d.ChangedEdges) +
+		len(d.AddedNodes) + len(d.RemovedNodes) + len(d.ChangedNodes) + len(d.Traffic)
+}
+
+// diffRows yields the table's rows, Markdown already (names through
+// mdText), one a change, made as they are asked for.
+func diffRows(d *graph.Diff) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		row := func(change, client, server, port, details string) bool {
+			return yield(fmt.Sprintf("| %s | %s | %s | %s | %s |\n", change, client, server, port, details))
+		}
+		port := func(protocol string, p uint16) string { return mdText(protocol) + "/" + strconv.Itoa(int(p)) }
+		for _, e := range d.AddedEdges {
+			if !row("added", mdText(e.From), mdText(e.To), port(e.Protocol, e.Port), mdProcs(e)) {
+				return
+			}
+		}
+		for _, e := range d.RemovedEdges {
+			if !row("removed", mdText(e.From), mdText(e.To), port(e.Protocol, e.Port), mdProcs(e)) {
+				return
+			}
+		}
+		for _, c := range d.ChangedEdges {
+			k := c.Key()
+			if !row("changed", mdText(k.From), mdText(k.To), port(k.Protocol, k.Port), mdChanges(c.Changes())) {
+				return
+			}
+		}
+		for _, n := range d.AddedNodes {
+			if !row("node added", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount)) {
+				return
+			}
+		}
+		for _, n := range d.RemovedNodes {
+			if !row("node removed", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount)) {
+				return
+			}
+		}
+		for _, n := range d.ChangedNodes {
+			if !row("node changed", mdText(n.ID), "-", "-", mdChanges(n.Changes)) {
+				return
+			}
+		}
+		for _, t := range d.Traffic {
+			if !row("bandwidth", mdText(t.Field), "-", "-", mdText(humanBytes(t.Old))+" -&gt; "+mdText(humanBytes(t.New))) {
+				return
+			}
+		}
 	}
-	port := func(protocol string, p uint16) string { return mdText(protocol) + "/" + strconv.Itoa(int(p)) }
-	for _, e := range d.AddedEdges {
-		row("added", mdText(e.From), mdText(e.To), port(e.Protocol, e.Port), mdProcs(e))
-	}
-	for _, e := range d.RemovedEdges {
-		row("removed", mdText(e.From), mdText(e.To), port(e.Protocol, e.Port), mdProcs(e))
-	}
-	for _, c := range d.ChangedEdges {
-		row("changed", mdText(c.From), mdText(c.To), port(c.Protocol, c.Port), mdChanges(c.Changes))
-	}
-	for _, n := range d.AddedNodes {
-		row("node added", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount))
-	}
-	for _, n := range d.RemovedNodes {
-		row("node removed", mdText(n.ID), "-", "-", fmt.Sprintf("%s, %d hosts", mdText(string(n.Kind)), n.HostCount))
-	}
-	for _, n := range d.ChangedNodes {
-		row("node changed", mdText(n.ID), "-", "-", mdChanges(n.Changes))
-	}
-	for _, t := range d.Traffic {
-		row("bandwidth", mdText(t.Field), "-", "-", mdText(humanBytes(t.Old))+" -&gt; "+mdText(humanBytes(t.New)))
-	}
-	return rows
 }
 
 // mdProcs is an edge's "(client processes -> server processes)" cell, a
@@ -283,7 +392,7 @@ func diffMermaid(d *graph.Diff) (string, int) {
 		links = append(links, link{e.From, e.To, label(e.Protocol, e.Port), "-.->", "#cf222e"})
 	}
 	for _, c := range d.ChangedEdges {
-		links = append(links, link{c.From, c.To, label(c.Protocol, c.Port), "-->", "#bf8700"})
+		links = append(links, link{c.New.From, c.New.To, label(c.New.Protocol, c.New.Port), "-->", "#bf8700"})
 	}
 	if len(links) == 0 {
 		return "", 0

@@ -162,3 +162,31 @@ func TestDiffReadable(t *testing.T) {
 		t.Errorf("JSON of an empty diff has null lists:\n%s", js.String())
 	}
 }
+
+// TestDiffMarkdownLimitEdge: a comment exactly at the limit is written
+// whole; one byte less and the diagram gives way to a line saying so,
+// the rows staying when they fit without it.
+func TestDiffMarkdownLimitEdge(t *testing.T) {
+	d := bigDiff(40)
+	var full bytes.Buffer
+	if err := diffMarkdown(&full, d, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(full.String(), "```mermaid") {
+		t.Fatal("no diagram in the unbounded comment")
+	}
+	var at, under bytes.Buffer
+	if err := diffMarkdown(&at, d, full.Len()); err != nil {
+		t.Fatal(err)
+	}
+	if at.String() != full.String() {
+		t.Errorf("at the limit:\n%s\nwant:\n%s", at.String(), full.String())
+	}
+	if err := diffMarkdown(&under, d, full.Len()-1); err != nil {
+		t.Fatal(err)
+	}
+	if out := under.String(); strings.Contains(out, "```mermaid") || !strings.Contains(out, "comment would pass GitHub's limit") ||
+		strings.Count(out, "\n| added |") != 40 {
+		t.Errorf("one byte under the limit:\n%s", out)
+	}
+}

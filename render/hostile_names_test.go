@@ -119,10 +119,10 @@ func hostileDiff(names []string) (d *graph.Diff, want [][]string) {
 			"(" + show(n) + " -> " + show("p,"+n) + ")"})
 	}
 	for i, n := range names {
-		d.ChangedEdges = append(d.ChangedEdges, graph.EdgeChange{
-			EdgeKey: graph.EdgeKey{From: "c", To: n, Protocol: "tcp", Port: uint16(i)},
-			Changes: []graph.FieldChange{{Field: "server_processes", Old: n, New: "x" + n}},
-		})
+		o := &graph.Edge{From: "c", To: n, Protocol: "tcp", Port: uint16(i), EdgeNames: &graph.EdgeNames{ServerProcesses: []string{n}}}
+		c := *o
+		c.EdgeNames = &graph.EdgeNames{ServerProcesses: []string{"x" + n}}
+		d.ChangedEdges = append(d.ChangedEdges, graph.EdgeChange{Old: o, New: &c, Options: &graph.DiffOptions{}})
 		want = append(want, []string{"changed", "c", show(n), "tcp/" + strconv.Itoa(i),
 			"server_processes " + show(fieldValue("server_processes", n)) + " -> " + show("x"+n)})
 	}

@@ -251,8 +251,9 @@ func TestMermaidReal(t *testing.T) {
 		diffEdges = append(diffEdges, fold(display(e.Protocol)+"/"+strconv.Itoa(int(e.Port))))
 	}
 	for _, c := range d.ChangedEdges {
-		diffNodes[fold(display(c.From))], diffNodes[fold(display(c.To))] = true, true
-		diffEdges = append(diffEdges, fold(display(c.Protocol)+"/"+strconv.Itoa(int(c.Port))))
+		k := c.Key()
+		diffNodes[fold(display(k.From))], diffNodes[fold(display(k.To))] = true, true
+		diffEdges = append(diffEdges, fold(display(k.Protocol)+"/"+strconv.Itoa(int(k.Port))))
 	}
 
 	for _, c := range mermaidConfigs {

@@ -68,7 +68,17 @@ sed -E 's/"sockets": ([0-9]+)/"sockets": 1\1/; s/"port_bytes_to_server": ([0-9]+
   "$out/byhost.json" >"$out/byhost2.json"
 run "diff ($hosts hosts by host, counts moved)" @P diff "$out/byhost.json" "$out/byhost2.json"
 run "diff --bytes-change 5 (the same)" @P diff --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
-rm -f "$out/byhost.json" "$out/byhost2.json"
+run "diff -f json --bytes-change 5 (the same)" @P diff -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+run "diff -f markdown --bytes-change 5 (the same)" @P diff -f markdown --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+run "diff --external-changes -f json --bytes-change 5 (the same)" @P diff --external-changes -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+rm -f "$out/byhost2.json"
+# Everything added: a 10-host fleet's graph, then the by-host graph.
+"$out/fleetgen" gen -n 10 -dir "$out/fleet10" >/dev/null 2>&1
+"$P" merge --by host "$out/fleet10" -o "$out/byhost10.json" 2>/dev/null
+run "diff -f json (10 hosts by host, then $hosts)" @P diff -f json "$out/byhost10.json" "$out/byhost.json"
+run "diff -f markdown (the same)" @P diff -f markdown "$out/byhost10.json" "$out/byhost.json"
+run "diff --external-changes -f json (the same: every edge added)" @P diff --external-changes -f json "$out/byhost10.json" "$out/byhost.json"
+rm -rf "$out/byhost.json" "$out/byhost10.json" "$out/fleet10"
 run "merge --by host DIR (800 hosts)" @P merge --by host "$out/fleet800" -o "$out/byhost800.json"
 run "render -f table (800 hosts by host)" @P render -f table "$out/byhost800.json" -o /dev/null
 run "diff (800 hosts by host, itself)" @P diff "$out/byhost800.json" "$out/byhost800.json"

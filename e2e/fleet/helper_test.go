@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 // The test binary doubles as the fleet's programs. TestMain looks at
@@ -39,7 +41,15 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		// Every planet command away from the machine's configuration.
+		cleanup, err := testenv.IsolateConfig()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		cleanup()
+		os.Exit(code)
 	case modeService:
 		os.Exit(runService(os.Args[1:]))
 	case modeAsHost:

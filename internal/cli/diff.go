@@ -116,7 +116,11 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	}
 	// The new graph shares the old one's edges where they did not change:
 	// two versions of a graph of millions of edges then take little more
-	// memory than one.
+	// memory than one. Each graph is held as Compare compares it (external
+	// nodes collapsed, unless --external-changes), so the old graph's
+	// dependencies on external addresses are freed before the new one is
+	// read, and the new one's before the diff is made: two by-host graphs
+	// whose every edge changed then take little more than one.
 	var graphs [2]*graph.Graph
 	for i, path := range []string{o.oldPath, o.newPath} {
 		read := document.ReadFile
@@ -129,9 +133,11 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 		if err != nil {
 			return err
 		}
-		if graphs[i], err = in.AsGraph(); err != nil {
+		g, err := in.AsGraph()
+		if err != nil {
 			return err
 		}
+		graphs[i] = graph.ForCompare(g, o.compare)
 	}
 	d := graph.Compare(graphs[0], graphs[1], o.compare)
 	write := diffWriters[o.format]

@@ -146,11 +146,13 @@ type winNS struct {
 	// of the files for both); procRead says it is fresh.
 	procConns []sockdiag.Sock
 	procRead  bool
-	// procLost (procDir only): when the window last found no process left
-	// in the namespace to read it through; zero while it has one.
-	procLost time.Time
-	binds    map[uint16][]*bind // TCP listeners by port
-	live     map[uint64]*winSock
+	// procLost (procDir only): when the window found no process left in
+	// the namespace to read it through; zero while it has one. procTried:
+	// the last look for one (each walks every process's ns/net link, so
+	// they are rehomeEvery apart).
+	procLost, procTried time.Time
+	binds               map[uint16][]*bind // TCP listeners by port
+	live                map[uint64]*winSock
 	// workload is the one workload every process in the namespace belongs
 	// to (a container's, a pod's), "" for the scanner's own namespace or a
 	// mixed one: the owner of the sockets no dump saw.
@@ -910,9 +912,14 @@ func (o *observer) procDump(ctx context.Context, n *winNS, states uint32, fn fun
 	if err := inNamespace(n.procDir, n.inode); err != nil {
 		// The process read through has left the namespace (it exited):
 		// read it through another still in it.
+		now := o.now()
+		if !n.procLost.IsZero() && now.Sub(n.procTried) < rehomeEvery {
+			return err
+		}
+		n.procTried = now
 		if !o.rehome(n) {
 			if n.procLost.IsZero() {
-				n.procLost = o.now()
+				n.procLost = now
 			}
 			return err
 		}
@@ -984,6 +991,11 @@ func (o *observer) readableIn(ns netNS) (int, string) {
 	}
 	return 0, ""
 }
+
+// rehomeEvery spaces the looks for a process to read a polled namespace
+// through once none was found: a namespace with no process left has no
+// socket a process holds either.
+const rehomeEvery = 10 * time.Second
 
 // rehome points polled namespace n at another of its processes, the one it
 // was read through having left it, from a fresh listing of the processes'

@@ -170,7 +170,11 @@ func sharedProcNS(t *testing.T, p *procNS, dir string) *procNS {
 		t.Fatal(err)
 	}
 	link := fmt.Sprintf("net:[%d]", p.inode)
-	if err := os.Link(filepath.Join(p.dir, "ns", "net"), filepath.Join(dir, "ns", link)); err != nil {
+	src := filepath.Join(p.dir, "ns", link) // p made by sharedProcNS
+	if _, err := os.Stat(src); err != nil {
+		src = filepath.Join(p.dir, "ns", "net") // p made by newProcNS
+	}
+	if err := os.Link(src, filepath.Join(dir, "ns", link)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(link, filepath.Join(dir, "ns", "net")); err != nil {
@@ -240,6 +244,18 @@ func TestWindowPolledNamespaceRehomes(t *testing.T) {
 	}
 	if n.procLost.IsZero() {
 		t.Error("a namespace with no process left to read it through is not marked lost")
+	}
+	// The next look for a process waits rehomeEvery: one that joined
+	// meanwhile is found only then.
+	tried := n.procTried
+	r := sharedProcNS(t, q, filepath.Join(o.proc.Root, "44"))
+	if _, err := sweep(false, false); err == (sweepErr{}) || n.procTried != tried {
+		t.Errorf("looked for a process again at once (err %v): every read would walk /proc", err)
+	}
+	now := o.now
+	o.now = func() time.Time { return now().Add(rehomeEvery) }
+	if _, err := sweep(false, false); err != (sweepErr{}) || n.procDir != r.dir || !n.procLost.IsZero() {
+		t.Errorf("after %v: err %v, read through %s, lost %v; want process 44", rehomeEvery, err, n.procDir, n.procLost)
 	}
 }
 

@@ -523,7 +523,9 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 						failedDumps++
 						lastDumpErr = err
 					}
-					procRead = procRead && due[i].procDir == ""
+					// A namespace left with no process to read it through
+					// is named apart (procLost), not counted as a gap.
+					procRead = procRead && (due[i].procDir == "" || !due[i].procLost.IsZero())
 					continue
 				}
 				due[i].late = false

@@ -3,7 +3,6 @@
 package cli_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,12 +12,5 @@ import (
 // TestMain runs every planet command of these tests away from the
 // machine's configuration (testenv.IsolateConfig).
 func TestMain(m *testing.M) {
-	cleanup, err := testenv.IsolateConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testenv.RunIsolated(m))
 }

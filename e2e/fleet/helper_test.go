@@ -42,14 +42,7 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		// Every planet command away from the machine's configuration.
-		cleanup, err := testenv.IsolateConfig()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		code := m.Run()
-		cleanup()
-		os.Exit(code)
+		os.Exit(testenv.RunIsolated(m))
 	case modeService:
 		os.Exit(runService(os.Args[1:]))
 	case modeAsHost:

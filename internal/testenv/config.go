@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // IsolateConfig keeps the planet commands a test binary runs from reading
@@ -34,4 +35,16 @@ func IsolateConfig() (cleanup func(), err error) {
 		}
 	}
 	return func() { os.RemoveAll(dir) }, nil
+}
+
+// RunIsolated runs a package's tests with IsolateConfig in effect and
+// returns their exit status, for TestMain: os.Exit(testenv.RunIsolated(m)).
+func RunIsolated(m *testing.M) int {
+	cleanup, err := IsolateConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	return m.Run()
 }

@@ -252,15 +252,7 @@ func TestWindowResetNotPairedWithStale(t *testing.T) {
 			o.settleResets()
 			snap := &snapshot.Snapshot{}
 			o.apply(snap)
-			var up *snapshot.Connection
-			for i, c := range snap.Connections {
-				if c.Direction == snapshot.Upstream {
-					if up != nil {
-						t.Fatalf("two upstream records: %+v and %+v", *up, c)
-					}
-					up = &snap.Connections[i]
-				}
-			}
+			up := onlyUpstream(t, snap)
 			if up == nil || up.Port != 5432 || up.Window.Opened != 2 || up.Window.BytesSent != 800 || up.Window.BytesReceived != 16000 {
 				t.Errorf("upstream record %+v, want port 5432, 2 connections, 800 bytes sent and 16000 received", up)
 			}
@@ -514,15 +506,7 @@ func TestWindowResetKnownClientNotStale(t *testing.T) {
 				o.settleResets()
 				snap := &snapshot.Snapshot{}
 				o.apply(snap)
-				var up *snapshot.Connection
-				for i, c := range snap.Connections {
-					if c.Direction == snapshot.Upstream {
-						if up != nil {
-							t.Fatalf("two upstream records: %+v and %+v", *up, c)
-						}
-						up = &snap.Connections[i]
-					}
-				}
+				up := onlyUpstream(t, snap)
 				// The known client moved nothing more than its dump saw;
 				// the later one what its server end received and sent.
 				if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.Closed != 2 || up.Window.BytesSent != 400 || up.Window.BytesReceived != 9000 {
@@ -647,4 +631,20 @@ func TestWindowResetAtTheEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onlyUpstream is snap's one upstream record (nil when it has none); a
+// second one fails the test.
+func onlyUpstream(t *testing.T, snap *snapshot.Snapshot) *snapshot.Connection {
+	t.Helper()
+	var up *snapshot.Connection
+	for i, c := range snap.Connections {
+		if c.Direction == snapshot.Upstream {
+			if up != nil {
+				t.Fatalf("two upstream records: %+v and %+v", *up, c)
+			}
+			up = &snap.Connections[i]
+		}
+	}
+	return up
 }

@@ -143,12 +143,7 @@ func TestWindowResetPairing(t *testing.T) {
 			o.settleResets()
 			snap := &snapshot.Snapshot{}
 			o.apply(snap)
-			var up *snapshot.Connection
-			for i, c := range snap.Connections {
-				if c.Direction == snapshot.Upstream {
-					up = &snap.Connections[i]
-				}
-			}
+			up := onlyUpstream(t, snap)
 			if up == nil || up.Port != 5432 || up.Netns != 1001 || up.Workload != "client.service" || up.RemoteIP != netip.MustParseAddr("10.0.0.2") ||
 				up.Window.BytesSent != 300 || up.Window.BytesReceived != 7000 || up.Window.Opened != 1 || up.Window.Closed != 1 {
 				t.Errorf("upstream record %+v, want port 5432 from netns 1001 (client.service) with 300 bytes sent, 7000 received", up)
@@ -617,12 +612,7 @@ func TestWindowResetAtTheEnd(t *testing.T) {
 			o.settleResets()
 			snap := &snapshot.Snapshot{}
 			o.apply(snap)
-			var up *snapshot.Connection
-			for i, c := range snap.Connections {
-				if c.Direction == snapshot.Upstream {
-					up = &snap.Connections[i]
-				}
-			}
+			up := onlyUpstream(t, snap)
 			if up == nil || up.Port != 5432 || up.Window.Opened != 1 || up.Window.BytesSent != 300 || up.Window.BytesReceived != 7000 {
 				t.Errorf("upstream record %+v, want port 5432, 1 opened, 300 bytes sent and 7000 received", up)
 			}

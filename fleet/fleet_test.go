@@ -349,15 +349,8 @@ func TestMergeInputsMatchesMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a, b bytes.Buffer
-	if err := graph.Write(&a, streamed); err != nil {
-		t.Fatal(err)
-	}
-	if err := graph.Write(&b, inMemory); err != nil {
-		t.Fatal(err)
-	}
-	if a.String() != b.String() {
-		t.Errorf("MergeInputs and graph.Merge differ:\n%s\n%s", a.String(), b.String())
+	if a, b := graphJSON(t, streamed), graphJSON(t, inMemory); !bytes.Equal(a, b) {
+		t.Errorf("MergeInputs and graph.Merge differ:\n%s\n%s", a, b)
 	}
 }
 

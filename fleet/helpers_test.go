@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -35,4 +36,14 @@ func check(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s:\ngot  %q\nwant %q", what, got, want)
 	}
+}
+
+// graphJSON is g as graph.Write writes it.
+func graphJSON(t *testing.T, g *graph.Graph) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := graph.Write(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

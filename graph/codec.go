@@ -190,6 +190,7 @@ func (d *docReader) graph() (*Graph, error) {
 				slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 				d.nodes = g.Nodes
 			}
+			streamed := d.stream != nil && d.stream.start(&g, seen["nodes"])
 			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
 				var e *Edge
 				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &e); err != nil {
@@ -203,6 +204,12 @@ func (d *docReader) graph() (*Graph, error) {
 				}
 				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
 				e.EdgeNames = d.names(e.EdgeNames)
+				if streamed {
+					if err := d.stream.edge(&g, e); err != nil {
+						return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %s: %w", what, e, err)}
+					}
+					return nil
+				}
 				if s := d.shared(e); s != nil {
 					g.Edges = append(g.Edges, s)
 					return nil
@@ -281,11 +288,21 @@ func (d *docReader) graph() (*Graph, error) {
 	if !schemaSeen {
 		return nil, &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%w: no \"schema\" member", snapshot.ErrSchema)}
 	}
+	if d.stream != nil && d.stream.on {
+		// The edges were compared as they came, checked one by one:
+		// the first one refused is refused where Read would refuse it.
+		return g.checkEdges(d.name, d.stream.err)
+	}
 	return g.check(d.name)
 }
 
 // check validates a decoded graph and puts it in its documented order.
-func (g *Graph) check(name string) (*Graph, error) {
+func (g *Graph) check(name string) (*Graph, error) { return g.checkEdges(name, nil) }
+
+// checkEdges is check of a graph whose edges were checked as they were
+// read (ReadCompare) and are not in g: edgesErr is the first one's error,
+// reported after the nodes' (nil: none).
+func (g *Graph) checkEdges(name string, edgesErr error) (*Graph, error) {
 	if g.By != ByHostgroup && g.By != ByHost && g.By != ByWorkload {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is not %s, %s or %s", g.By, ByHostgroup, ByHost, ByWorkload)}
 	}
@@ -307,7 +324,7 @@ func (g *Graph) check(name string) (*Graph, error) {
 		g.Edges = nil
 	}
 	g.Traffic = nilIfEmptyT(g.Traffic)
-	if err := g.index(); err != nil {
+	if err := g.indexChecked(edgesErr); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	return g, nil
@@ -342,6 +359,9 @@ type docReader struct {
 	baseGraph *Graph
 	compare   *DiffOptions
 	nodes     []*Node
+	// stream, for ReadCompare, joins the edges with the old graph's as
+	// they are read.
+	stream *streamCompare
 }
 
 // shared returns base's edge equal to e in every field, or nil. Edges of

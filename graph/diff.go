@@ -485,27 +485,14 @@ func trafficChanges(old, new []*Traffic, pct float64) []FieldChange {
 // (collapsed already: a graph's keys are unique). Only Compare and
 // ForCompare use the result: it is not indexed.
 func collapseExternal(g *Graph) *Graph {
-	external := 0
-	for _, n := range g.Nodes {
-		if n.Kind == KindExternal {
-			if n.ID != ExternalNode {
-				external = 2 // more than ExternalNode's one
-				break
-			}
-			external++
-		}
-	}
-	// No external node, or only ExternalNode (g collapsed already, as
-	// ForCompare leaves it): nothing to rename or merge.
-	if external <= 1 {
+	ids := collapsedIDs(g.Nodes)
+	if ids == nil {
 		return g
 	}
 	out := &Graph{Schema: g.Schema, By: g.By, External: g.External}
 	ext := &Node{ID: ExternalNode, Kind: KindExternal}
-	ids := map[string]bool{}
 	for _, n := range g.Nodes {
 		if n.Kind == KindExternal {
-			ids[n.ID] = true
 			ext.HostCount += n.HostCount
 		}
 	}
@@ -540,19 +527,7 @@ func collapseExternal(g *Graph) *Graph {
 			out.Edges = append(out.Edges, &c)
 			continue
 		}
-		// m's lists may be shared with other edges: a new set.
-		names := m.Names()
-		names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
-		names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
-		m.EdgeNames = edgeNames(names)
-		m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
-		if m.SeenFrom != e.SeenFrom {
-			m.SeenFrom = SeenBoth
-		}
-		b := m.Bytes()
-		b.PortBytesToServer += e.Bytes().PortBytesToServer
-		b.PortBytesToClient += e.Bytes().PortBytesToClient
-		m.EdgeBytes = edgeBytes(b)
+		mergeExternal(m, e)
 	}
 	slices.SortFunc(out.Edges, compareEdges)
 	traffic := map[[2]string]*Traffic{}
@@ -569,6 +544,51 @@ func collapseExternal(g *Graph) *Graph {
 	}
 	slices.SortFunc(out.Traffic, compareTraffic)
 	return out
+}
+
+// mergeExternal folds e into m, another dependency of the same collapsed
+// key (see collapseExternal).
+func mergeExternal(m, e *Edge) {
+	// m's lists may be shared with other edges: a new set.
+	names := m.Names()
+	names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
+	names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
+	m.EdgeNames = edgeNames(names)
+	m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
+	if m.SeenFrom != e.SeenFrom {
+		m.SeenFrom = SeenBoth
+	}
+	b := m.Bytes()
+	b.PortBytesToServer += e.Bytes().PortBytesToServer
+	b.PortBytesToClient += e.Bytes().PortBytesToClient
+	m.EdgeBytes = edgeBytes(b)
+}
+
+// collapsedIDs is the set of the IDs of the external nodes among nodes
+// when collapsing them renames any; nil when there is no external node, or
+// only ExternalNode (a graph collapsed already, as ForCompare leaves it):
+// nothing to rename or merge.
+func collapsedIDs(nodes []*Node) map[string]bool {
+	external := 0
+	for _, n := range nodes {
+		if n.Kind == KindExternal {
+			if n.ID != ExternalNode {
+				external = 2 // more than ExternalNode's one
+				break
+			}
+			external++
+		}
+	}
+	if external <= 1 {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, n := range nodes {
+		if n.Kind == KindExternal {
+			ids[n.ID] = true
+		}
+	}
+	return ids
 }
 
 // union is the sorted union of two sorted name lists.

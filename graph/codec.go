@@ -183,7 +183,10 @@ func (d *docReader) graph() (*Graph, error) {
 				return nil
 			})
 		case "edges":
-			var block []Edge
+			var (
+				block      []Edge
+				bytesBlock []EdgeBytes
+			)
 			if seen["nodes"] && d.compare != nil {
 				// The nodes are all in: edges can be matched loosely
 				// (see ReadForCompare), their nodes' kinds known.
@@ -214,13 +217,22 @@ func (d *docReader) graph() (*Graph, error) {
 					g.Edges = append(g.Edges, s)
 					return nil
 				}
-				// Edges are kept in blocks: one allocation each costs
-				// more time and, rounded up, more memory.
+				// Edges are kept in blocks, and so are their byte
+				// counts: one allocation each costs more time and,
+				// rounded up, more memory (EdgeBytes' 40 bytes take 48).
 				if len(block) == cap(block) {
 					block = make([]Edge, 0, 4096)
 				}
 				block = append(block, *e)
-				g.Edges = append(g.Edges, &block[len(block)-1])
+				kept := &block[len(block)-1]
+				if e.EdgeBytes != nil {
+					if len(bytesBlock) == cap(bytesBlock) {
+						bytesBlock = make([]EdgeBytes, 0, 4096)
+					}
+					bytesBlock = append(bytesBlock, *e.EdgeBytes)
+					kept.EdgeBytes = &bytesBlock[len(bytesBlock)-1]
+				}
+				g.Edges = append(g.Edges, kept)
 				return nil
 			})
 		case "traffic":

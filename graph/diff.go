@@ -291,12 +291,20 @@ func ForCompare(g *Graph, opts DiffOptions) *Graph {
 	if c == g {
 		return g
 	}
-	// The edges c keeps of g's are copied into one array of their own:
-	// Read allocates edges in blocks, and one edge kept would keep its
-	// block, and so all of g's edges, alive.
+	// The edges c keeps of g's are copied into one array of their own,
+	// and so are their byte counts: Read allocates both in blocks, and
+	// one edge kept would keep its block, and so all of g's, alive.
 	edges, ptrs := make([]Edge, len(c.Edges)), make([]*Edge, len(c.Edges))
+	var counts []EdgeBytes
 	for i, e := range c.Edges {
 		edges[i] = *e
+		if e.EdgeBytes != nil {
+			if counts == nil {
+				counts = make([]EdgeBytes, 0, len(c.Edges)-i)
+			}
+			counts = append(counts, *e.EdgeBytes)
+			edges[i].EdgeBytes = &counts[len(counts)-1]
+		}
 		ptrs[i] = &edges[i]
 	}
 	c.Edges = ptrs

@@ -70,6 +70,7 @@ type streamCompare struct {
 	merged   map[EdgeKey]*Edge
 	extEdges []*Edge
 	oldExt   []*Edge
+	reserved bool // see reserve
 }
 
 // start begins the join once the document's nodes are read (g holds them,
@@ -161,12 +162,28 @@ func (s *streamCompare) edge(g *Graph, e *Edge) error {
 		s.next++
 	}
 	if s.next < len(s.rest) && compareEdges(s.rest[s.next], e) == 0 {
+		s.reserve()
 		s.join.both(s.rest[s.next], e)
 		s.next++
 		return nil
 	}
 	s.join.added(e)
 	return nil
+}
+
+// reserve makes room for every change there can still be, once changes
+// are many and dense (half the old edges passed, or more): a list that
+// grows by appending holds its old array and its new one at once, a
+// quarter more, and near its end that is tens of megabytes beside the old
+// graph, when memory is at its peak. A change needs an old edge: there
+// can be no more than the old edges left.
+func (s *streamCompare) reserve() {
+	changed := &s.d.ChangedEdges
+	if s.reserved || len(*changed) < 4096 || 2*len(*changed) < s.next {
+		return
+	}
+	s.reserved = true
+	*changed = slices.Grow(*changed, len(s.rest)-s.next+len(s.oldExt))
 }
 
 // finish is the diff, once the document is read whole and checked into g
@@ -195,26 +212,30 @@ func (s *streamCompare) finish(g *Graph) *Diff {
 		d.RemovedEdges = mergeSorted(d.RemovedEdges, ext.RemovedEdges, compareEdges)
 		d.ChangedEdges = mergeSorted(d.ChangedEdges, ext.ChangedEdges, func(a, b EdgeChange) int { return compareEdges(a.Old, b.Old) })
 	}
+	if c := d.ChangedEdges; cap(c)-len(c) > len(c)+4096 {
+		d.ChangedEdges = slices.Clone(c) // reserved for more than came
+	}
 	d.compareTraffic(s.old, newG, s.opts)
 	return d
 }
 
-// mergeSorted merges two lists sorted by compare into one; a when b is
-// empty.
+// mergeSorted merges b into a, both sorted by compare and b short (the
+// dependencies on external peers, merged): in a's array when it has room,
+// from the end, so that a long a is not copied into a new one beside it.
 func mergeSorted[T any](a, b []T, compare func(x, y T) int) []T {
 	if len(b) == 0 {
 		return a
 	}
-	out := make([]T, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if compare(a[i], b[j]) <= 0 {
-			out = append(out, a[i])
-			i++
+	i, j := len(a)-1, len(b)-1
+	a = slices.Grow(a, len(b))[:len(a)+len(b)]
+	for k := len(a) - 1; j >= 0; k-- {
+		if i >= 0 && compare(a[i], b[j]) > 0 {
+			a[k] = a[i]
+			i--
 		} else {
-			out = append(out, b[j])
-			j++
+			a[k] = b[j]
+			j--
 		}
 	}
-	return append(append(out, a[i:]...), b[j:]...)
+	return a
 }

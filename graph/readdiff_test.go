@@ -293,3 +293,59 @@ func TestReadCompareErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCompareMany: the same on graphs of thousands of edges, every
+// edge changed, the first ones only, or the last ones only (ReadCompare
+// makes room for the changes once they are many and dense, and gives back
+// what it did not need).
+func TestReadCompareMany(t *testing.T) {
+	g := benchGraph(100, 12000)
+	var oldDoc bytes.Buffer
+	if err := Write(&oldDoc, g); err != nil {
+		t.Fatal(err)
+	}
+	old, err := Parse(oldDoc.Bytes(), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(from, to int) []byte {
+		n := *old
+		n.Edges = slices.Clone(old.Edges)
+		for i := from; i < to; i++ {
+			c := *n.Edges[i]
+			c.ClientHosts += 1 + i%2
+			n.Edges[i] = &c
+		}
+		var doc bytes.Buffer
+		if err := Write(&doc, &n); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Bytes()
+	}
+	for _, tt := range []struct {
+		name     string
+		from, to int
+	}{{"all", 0, len(old.Edges)}, {"the first ones", 0, 6000}, {"the last ones", 8000, len(old.Edges)}} {
+		doc := edit(tt.from, tt.to)
+		read, err := Parse(doc, "new.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range diffOptionSets {
+			want := Compare(old, read, opts)
+			got, err := ReadCompare(bytes.NewReader(doc), "new.json", ForCompare(old, opts), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := diffJSON(t, got), diffJSON(t, want); a != b {
+				t.Errorf("%s, %+v: ReadCompare and Compare differ", tt.name, opts)
+			}
+			if len(got.ChangedEdges) == 0 {
+				t.Errorf("%s, %+v: no change", tt.name, opts)
+			}
+			if c := got.ChangedEdges; cap(c) > 2*len(c)+4096 {
+				t.Errorf("%s, %+v: %d changes in room for %d", tt.name, opts, len(c), cap(c))
+			}
+		}
+	}
+}

@@ -157,15 +157,19 @@ func (s *streamCompare) edge(g *Graph, e *Edge) error {
 		s.extEdges = append(s.extEdges, &c)
 		return nil
 	}
-	for s.next < len(s.rest) && compareEdges(s.rest[s.next], e) < 0 {
-		s.join.removed(s.rest[s.next])
-		s.next++
-	}
-	if s.next < len(s.rest) && compareEdges(s.rest[s.next], e) == 0 {
-		s.reserve()
-		s.join.both(s.rest[s.next], e)
-		s.next++
-		return nil
+	for ; s.next < len(s.rest); s.next++ {
+		o := s.rest[s.next]
+		c := compareEdges(o, e)
+		if c > 0 {
+			break
+		}
+		if c == 0 {
+			s.reserve()
+			s.join.both(o, e)
+			s.next++
+			return nil
+		}
+		s.join.removed(o)
 	}
 	s.join.added(e)
 	return nil

@@ -100,7 +100,8 @@ type collector struct {
 	usedIn  bool
 	files   []pendingFile
 	// recycle: the second pass's fn keeps nothing of a snapshot's
-	// connection list (a Merger), so its decoder reuses the memory.
+	// connection list and reads no states (a Merger), so its decoder
+	// reuses the memory and drops the states.
 	recycle bool
 
 	mu   sync.Mutex
@@ -848,7 +849,7 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 	)
 	for range min(len(winners), runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
-			var dec snapshot.Decoder
+			dec := snapshot.Decoder{DropStates: c.recycle}
 			for !stop.Load() && ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(winners) {

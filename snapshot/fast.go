@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,11 @@ type Decoder struct {
 	conns, listeners, peers int
 	// spare is a connection list given back by Recycle, cleared.
 	spare []Connection
+	// DropStates leaves every connection's States nil: the counts are
+	// read and checked as always (a document Parse refuses is refused with
+	// the same error), but not kept. A caller that never reads them (a
+	// merge) saves a map per connection.
+	DropStates bool
 }
 
 // Recycle gives s back to d once the caller is done with it: the next
@@ -82,7 +88,13 @@ func (d *Decoder) Parse(doc []byte, name string) (*Snapshot, error) {
 		}
 		return s, nil
 	}
-	return parseStrict(doc, name)
+	s, err := parseStrict(doc, name)
+	if err == nil && d != nil && d.DropStates {
+		for i := range s.Connections {
+			s.Connections[i].States = nil
+		}
+	}
+	return s, err
 }
 
 // Read is the package's Read (at most MaxSize bytes, read in full, then
@@ -939,6 +951,11 @@ func (p *fastDec) states() map[string]int {
 		n++
 	}
 	if p.bad {
+		return nil
+	}
+	if p.d != nil && p.d.DropStates && !slices.ContainsFunc(counts[:n], func(c int) bool { return c < 0 }) {
+		// Checked: no name twice, and no negative count for Validate to
+		// report (it does, from the map, when there is one).
 		return nil
 	}
 	out := make(map[string]int, n)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -200,9 +201,62 @@ func TestDecoderReuse(t *testing.T) {
 	}
 }
 
+// DropStates leaves States nil and changes nothing else: the same
+// snapshot otherwise, and the same error for states Parse refuses, on the
+// fast path and on DecodeStrict's (a document the fast decoder gives up
+// on: an escaped member name).
+func TestDecoderDropStates(t *testing.T) {
+	withStates := func(states string) []byte {
+		s := sample()
+		doc := encode(t, s)
+		return bytes.Replace(doc, []byte(`"states": {`), []byte(`"states": {`+states), 1)
+	}
+	escaped := func(doc []byte) []byte {
+		return bytes.Replace(doc, []byte(`"hostname"`), []byte(`"host\u006eame"`), 1)
+	}
+	for _, tt := range []struct {
+		name    string
+		doc     []byte
+		refused bool
+	}{
+		{"planet's own", encode(t, fullSnap()), false},
+		{"strict path", escaped(encode(t, fullSnap())), false},
+		{"negative state", withStates(`"CLOSE_WAIT": -1, `), true},
+		{"negative state, strict path", escaped(withStates(`"CLOSE_WAIT": -1, `)), true},
+		{"state twice", withStates(`"established": 1, `), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want, wantErr := Parse(tt.doc, "doc")
+			if (wantErr != nil) != tt.refused {
+				t.Fatalf("Parse: error %v, want one: %v", wantErr, tt.refused)
+			}
+			d := Decoder{DropStates: true}
+			got, err := d.Parse(tt.doc, "doc")
+			if wantErr != nil || err != nil {
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+					t.Fatalf("error %v, want %v", err, wantErr)
+				}
+				return
+			}
+			kept := 0
+			for i := range want.Connections {
+				kept += len(want.Connections[i].States)
+				want.Connections[i].States = nil
+			}
+			if kept == 0 {
+				t.Fatal("the document has no states to drop")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
 // BenchmarkDecode decodes one planet-written snapshot of 200 connection
 // records (as internal/cmd/fleetgen writes them) with Parse, with a
-// Decoder sharing strings, and with DecodeStrict alone, side by side:
+// Decoder sharing strings, with one that also drops states (as a merge's
+// does), and with DecodeStrict alone, side by side:
 //
 //	go test ./snapshot -run '^$' -bench Decode -benchmem
 func BenchmarkDecode(b *testing.B) {
@@ -229,6 +283,15 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("Decoder", func(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		var d Decoder
+		for b.Loop() {
+			if _, err := d.Parse(doc, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DropStates", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		d := Decoder{DropStates: true}
 		for b.Loop() {
 			if _, err := d.Parse(doc, "bench"); err != nil {
 				b.Fatal(err)

@@ -166,11 +166,19 @@ type edgeKey struct {
 // most edges of a by-host graph have one host at each end, so the first
 // ID is kept in place and a list (idList) made only for a second one. A
 // by-host merge keeps two sets for each of millions of edges.
+//
+// A set made a count (n set to idCount) keeps no IDs: it counts the adds
+// that are not a repeat of the one before, which is the number of distinct
+// IDs when every ID's adds come one after the other. That holds for the
+// client hosts of an edge to an external node (see Merger.edge).
 type idSet struct {
-	first uint32
-	has   bool    // first is set
+	first uint32  // the ID; in a count, the last ID added
+	n     uint32  // 0: empty, 1: first is set; with idCount, the count
 	more  *idList // every ID, first included, once there are two
 }
+
+// idCount marks an idSet that counts (idSet.n).
+const idCount = 1 << 31
 
 // idList appends, skips a repeat of the last ID, and sorts out
 // duplicates when the unsorted tail outgrows the sorted head, so it stays
@@ -183,8 +191,14 @@ type idList struct {
 
 func (s *idSet) add(id uint32) {
 	switch {
-	case !s.has:
-		s.first, s.has = id, true
+	case s.n&idCount != 0:
+		if s.n == idCount || id != s.first {
+			s.first = id
+			s.n++
+		}
+		return
+	case s.n == 0:
+		s.first, s.n = id, 1
 		return
 	case s.more == nil && id == s.first:
 		return
@@ -209,13 +223,13 @@ func (l *idList) compact() {
 
 func (s *idSet) len() int {
 	switch {
+	case s.n&idCount != 0:
+		return int(s.n &^ idCount)
 	case s.more != nil:
 		s.more.compact()
 		return len(s.more.ids)
-	case s.has:
-		return 1
 	}
-	return 0
+	return int(s.n)
 }
 
 // clone returns a copy of s sharing nothing with it.
@@ -374,6 +388,9 @@ type declared struct {
 	added   bool
 	// listen is the host's listeners with a known process, once added.
 	listen map[listenKey][]listener
+	// waiting: records (pairs.go) of the host pairs of other hosts' views
+	// with this scanned host at the other end, until its snapshot is added.
+	waiting []byte
 }
 
 // resolved caches the last resolution of an unscanned peer's IP.
@@ -419,20 +436,21 @@ type Merger struct {
 	cache     map[netip.Addr]resolved
 	protos    []string
 
-	// pairs holds the host pairs whose server is a scanned host and that
-	// Graph folds, indexed by pairIdx (one small map entry each; the pairs,
-	// ~150 bytes, stay in place instead of being copied between maps):
+	// The host pairs whose server is a scanned host, which Graph folds, as
+	// packed records (pairs.go), each pair once:
 	//   - pending: one end has reported the pair while the other end, a
-	//     scanned host, has not been added yet; completed in place when it
-	//     is.
+	//     scanned host, has not been added yet: in that host's
+	//     declared.waiting, completed when it is added.
 	//   - held: both ends are in. Such a pair can still be moved by a
 	//     forward (its server is a DNAT router) or receive one (its server
 	//     is the router's backend) from a router added later, so it is
 	//     folded by Graph, into copies.
 	// Pairs with an unscanned server are neither and are folded when
 	// complete. Graph folds pending and held pairs alike.
-	pairIdx map[hostPairKey]int32
-	pairs   []hostPair
+	held pairArena
+	// ips are the server addresses of the stored pairs, by index (ipIdx).
+	ips   []netip.Addr
+	ipIdx map[netip.Addr]uint32
 	// forwards: a port a scanned host forwards (a DNAT router) to another
 	// scanned host, learned from the router's records with a backend.
 	forwards map[fwdKey]forward
@@ -441,6 +459,10 @@ type Merger struct {
 	addKeys  []hostPairKey
 	addPairs []hostPair
 	addEdges []*edgeAgg // each pair's edge, with the pair's hosts in
+	// The pairs that waited for the snapshot being added (takeWaiting).
+	waitIdx   map[hostPairKey]int32
+	waitKeys  []hostPairKey
+	waitPairs []hostPair
 
 	count    int
 	windowed int // snapshots with an observation window
@@ -473,9 +495,10 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		domains:  map[string]int32{},
 		nodeIdx:  map[nodeKey]int32{},
 		edges:    map[edgeKey]*edgeAgg{},
-		pairIdx:  map[hostPairKey]int32{},
+		ipIdx:    map[netip.Addr]uint32{},
 		forwards: map[fwdKey]forward{},
 		addIdx:   map[hostPairKey]int32{},
+		waitIdx:  map[hostPairKey]int32{},
 		traffic:  map[pairKey]*trafficAgg{},
 		peers:    map[peerKey]uint32{},
 		cache:    map[netip.Addr]resolved{},
@@ -628,6 +651,13 @@ func (m *Merger) edge(k edgeKey) *edgeAgg {
 		}
 		m.edgeBlock = append(m.edgeBlock, edgeAgg{})
 		e = &m.edgeBlock[len(m.edgeBlock)-1]
+		if m.nodes[k.to].key.kind == KindExternal {
+			// Its client hosts are the hosts whose own records have it
+			// (an external node reports nothing, nor is it a DNAT's
+			// backend), each added in its own Add: a count is enough, and
+			// a set of them took most of a large fleet's memory.
+			e.clientHosts.n = idCount
+		}
 		m.edges[k] = e
 	}
 	return e
@@ -783,27 +813,31 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			m.addRecord(c, uint32(self), mine, remote, ep, "", &sum, view)
 		}
 	}
+	// The pairs other hosts' snapshots reported with this host at the
+	// other end: this snapshot completes them.
+	m.takeWaiting(self)
 	for i, k := range m.addKeys {
 		p := &m.addPairs[i]
-		other := k.server
-		if other == uint32(self) {
-			other = k.client
-		}
 		switch {
-		case other == uint32(self) || other&peerBit != 0:
+		case k.server&peerBit != 0:
 			// Nothing more will come for this pair, and nothing came
-			// before: the other end is this host or not a scanned host.
-			if k.server&peerBit == 0 {
-				m.putPair(k, p)
-			} else {
-				sum.at = p.first
-				m.fold(&sum, k, p)
-			}
+			// before: the server is not a scanned host.
+			sum.at = p.first
+			m.foldInto(&sum, m.addEdges[i], k, p)
 		default:
-			// The other end is a scanned host: both ends are in once it
-			// has been added, and its view, if it had one, is pending.
-			m.putPair(k, p)
+			// Both ends are in if the other end is this host, not a
+			// scanned host, or a host added before (whose view, if it
+			// had one, waited for this one); else the pair waits.
+			if j, ok := m.waitIdx[k]; ok {
+				p.merge(m.waitPairs[j])
+				delete(m.waitIdx, k)
+			}
+			m.store(k, p)
 		}
+	}
+	// What waited and this snapshot had nothing for.
+	for _, j := range m.waitIdx {
+		m.store(m.waitKeys[j], &m.waitPairs[j])
 	}
 	// The edges live on in m.edges only, which Finish empties.
 	clear(m.addEdges)
@@ -859,19 +893,6 @@ func (p *hostPair) merge(q hostPair) {
 	if !p.serverIP.IsValid() {
 		p.serverIP = q.serverIP
 	}
-}
-
-// putPair stores this snapshot's view p of a host pair with a scanned
-// server (see Merger.pairs), merged with the other end's view when that is
-// already stored.
-func (m *Merger) putPair(k hostPairKey, p *hostPair) {
-	if i, ok := m.pairIdx[k]; ok {
-		p.merge(m.pairs[i])
-		m.pairs[i] = *p
-		return
-	}
-	m.pairIdx[k] = int32(len(m.pairs))
-	m.pairs = append(m.pairs, *p)
 }
 
 // pairEdge returns host pair k's edge, with the pair's client and server
@@ -1102,25 +1123,30 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 		p        hostPair
 	}
 	var moves []move
-	for k, i := range m.pairIdx {
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
 		f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
 		if !ok || k.edge.from == f.node {
-			continue
+			return
 		}
-		moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, m.pairs[i]})
-	}
+		moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, *p})
+	})
 	moved = make(map[hostPairKey]struct{}, len(moves))
+	own := make(map[hostPairKey]hostPair, len(moves)) // the destinations' own views
 	for _, mv := range moves {
 		moved[mv.from] = struct{}{}
+		own[mv.to] = hostPair{}
 	}
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
+		if _, ok := own[k]; ok {
+			own[k] = *p
+		}
+	})
 	to = make(map[hostPairKey]hostPair, len(moves))
 	for _, mv := range moves {
 		dst, ok := to[mv.to]
 		if _, gone := moved[mv.to]; !ok && !gone {
 			// The destination's own views, unless it moved on itself.
-			if i, ok := m.pairIdx[mv.to]; ok {
-				dst = m.pairs[i]
-			}
+			dst = own[mv.to]
 		}
 		if mv.p.client.seen {
 			dst.client.plus(sum, mv.p.client)
@@ -1262,14 +1288,13 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
 	moved, to := m.forwarded(&sum, edges)
-	for k, i := range m.pairIdx {
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
 		_, gone := moved[k]
 		_, taken := to[k]
 		if !gone && !taken {
-			p := m.pairs[i]
-			m.foldInto(&sum, edges.get(k.edge), k, &p)
+			m.foldInto(&sum, edges.get(k.edge), k, p)
 		}
-	}
+	})
 	for k, p := range to {
 		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}

@@ -246,9 +246,7 @@ func (m *Merger) settleDeferred() error {
 		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", m.hosts[p.self].host.Hostname, p.at, sum.what)
 	}
 	m.deferred = nil
-	for i, k := range keys {
-		m.putPair(k, &pairs[i])
-	}
+	m.putPairs(keys, pairs)
 	return nil
 }
 

@@ -334,16 +334,11 @@ type hostPair struct {
 	first          int // index of the first record of the pair, for errors
 }
 
-// listenKey finds a scanned host's listeners on one protocol and port.
-type listenKey struct {
-	proto uint16
-	port  uint16
-}
-
-// listener is a scanned host's server process on one address.
+// listener is a scanned host's server process on one protocol, port and
+// address: indexes in Merger.protos, Merger.ips and Merger.names' names.
 type listener struct {
-	addr    netip.Addr
-	process string
+	proto, port   uint16
+	addr, process uint32
 }
 
 type pairKey struct{ from, to int32 }
@@ -368,7 +363,7 @@ type forward struct {
 // several backends of one published port the same one is chosen whatever
 // the order of the records and of the snapshots.
 func (m *Merger) fwdLess(f, g forward) bool {
-	return cmp.Or(strings.Compare(Identity(m.hosts[f.ep].host), Identity(m.hosts[g.ep].host)), cmp.Compare(f.port, g.port)) < 0
+	return cmp.Or(strings.Compare(m.hosts[f.ep].ident, m.hosts[g.ep].ident), cmp.Compare(f.port, g.port)) < 0
 }
 
 type trafficAgg struct {
@@ -382,12 +377,14 @@ type peerKey struct {
 }
 
 type declared struct {
-	host    snapshot.Host
-	node    nodeKey
-	nodeIdx int32 // -1 until the node exists
-	added   bool
-	// listen is the host's listeners with a known process, once added.
-	listen map[listenKey][]listener
+	hostname string
+	ident    string // Identity
+	node     nodeKey
+	nodeIdx  int32 // -1 until the node exists
+	added    bool
+	// listen: where the host's listeners with a known process are in
+	// Merger.listeners, once added.
+	listen, listenN uint32
 	// waiting: records (pairs.go) of the host pairs of other hosts' views
 	// with this scanned host at the other end, until its snapshot is added.
 	waiting []byte
@@ -448,14 +445,19 @@ type Merger struct {
 	// Pairs with an unscanned server are neither and are folded when
 	// complete. Graph folds pending and held pairs alike.
 	held pairArena
-	// ips are the server addresses of the stored pairs, by index (ipIdx).
+	// ips are the server addresses of the stored pairs and the addresses
+	// of listeners, by index (ipIdx).
 	ips   []netip.Addr
 	ipIdx map[netip.Addr]uint32
+	// listeners: the listeners of every host added, a host's together
+	// (declared.listen), by protocol and port.
+	listeners []listener
 	// forwards: a port a scanned host forwards (a DNAT router) to another
 	// scanned host, learned from the router's records with a backend.
 	forwards map[fwdKey]forward
 	// The snapshot being added: its view of each host pair, reused.
 	addIdx   map[hostPairKey]int32
+	addFast  map[uint64]int32 // addIdx by a word (see Add's view)
 	addKeys  []hostPairKey
 	addPairs []hostPair
 	addEdges []*edgeAgg // each pair's edge, with the pair's hosts in
@@ -498,6 +500,7 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		ipIdx:    map[netip.Addr]uint32{},
 		forwards: map[fwdKey]forward{},
 		addIdx:   map[hostPairKey]int32{},
+		addFast:  map[uint64]int32{},
 		waitIdx:  map[hostPairKey]int32{},
 		traffic:  map[pairKey]*trafficAgg{},
 		peers:    map[peerKey]uint32{},
@@ -517,7 +520,7 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 		return i
 	}
 	i := int32(len(m.hosts))
-	m.hosts = append(m.hosts, declared{host: h, node: m.hostNode(h), nodeIdx: -1})
+	m.hosts = append(m.hosts, declared{hostname: h.Hostname, ident: id, node: m.hostNode(h), nodeIdx: -1})
 	m.ident[id] = i
 	// Link-local addresses resolve peers too, without their zone: the
 	// interface name is the scanning host's own, and a peer's record says
@@ -583,7 +586,7 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
 	ip = ip.Unmap().WithZone("")
-	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.own[ip] {
+	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.isOwn(ip) {
 		return local, uint32(self)
 	}
 	if i, ok := m.addrs[ip]; ok && i >= 0 {
@@ -677,14 +680,14 @@ type nameLists struct {
 	ids   map[string]uint32      // a name's index in names
 	names []string               // by index
 	plus  map[[2]uint32]nameList // (list, name index) -> the list with the name
+	// The last add's list, name and result: most records add the name
+	// the one before added to the same list.
+	lastList, lastOut nameList
+	lastName          string
 }
 
-// add returns the list of l's names and name (l itself when it has it or
-// name is empty).
-func (t *nameLists) add(l nameList, name string) nameList {
-	if name == "" {
-		return l
-	}
+// id returns name's index in t.names, adding it.
+func (t *nameLists) id(name string) uint32 {
 	if t.lists == nil {
 		t.lists = [][]string{nil}
 		t.ids = map[string]uint32{}
@@ -696,17 +699,30 @@ func (t *nameLists) add(l nameList, name string) nameList {
 		t.ids[name] = id
 		t.names = append(t.names, name)
 	}
-	k := [2]uint32{uint32(l), id}
-	if r, ok := t.plus[k]; ok {
-		return r
+	return id
+}
+
+// add returns the list of l's names and name (l itself when it has it or
+// name is empty).
+func (t *nameLists) add(l nameList, name string) nameList {
+	if name == "" {
+		return l
 	}
-	r := l
-	if old := t.lists[l]; !slices.Contains(old, name) {
-		i, _ := slices.BinarySearch(old, name)
-		r = nameList(len(t.lists))
-		t.lists = append(t.lists, slices.Clip(slices.Insert(slices.Clip(old), i, name)))
+	if l == t.lastList && name == t.lastName {
+		return t.lastOut
 	}
-	t.plus[k] = r
+	k := [2]uint32{uint32(l), t.id(name)}
+	r, ok := t.plus[k]
+	if !ok {
+		r = l
+		if old := t.lists[l]; !slices.Contains(old, name) {
+			i, _ := slices.BinarySearch(old, name)
+			r = nameList(len(t.lists))
+			t.lists = append(t.lists, slices.Clip(slices.Insert(slices.Clip(old), i, name)))
+		}
+		t.plus[k] = r
+	}
+	t.lastList, t.lastName, t.lastOut = l, name, r
 	return r
 }
 
@@ -760,26 +776,48 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 		agg.incomplete[s.Host.Hostname] = struct{}{}
 		agg.unowned += s.UnownedSockets
 	}
+	start := len(m.listeners)
 	for _, l := range s.Listeners {
-		if l.Process == "" {
-			continue
+		if l.Process != "" {
+			m.listeners = append(m.listeners, listener{m.proto(l.Protocol), l.Port, m.ipIndex(l.Address.Unmap().WithZone("")), m.names.id(l.Process)})
 		}
-		if m.hosts[self].listen == nil {
-			m.hosts[self].listen = map[listenKey][]listener{}
-		}
-		k := listenKey{m.proto(l.Protocol), l.Port}
-		m.hosts[self].listen[k] = append(m.hosts[self].listen[k], listener{l.Address.Unmap().WithZone(""), l.Process})
 	}
+	own := m.listeners[start:]
+	slices.SortStableFunc(own, func(a, b listener) int { return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port)) })
+	m.hosts[self].listen, m.hosts[self].listenN = uint32(start), uint32(len(own))
 	// This snapshot's view of each host pair, folded below once all its
 	// records are in.
 	clear(m.addIdx)
+	clear(m.addFast)
 	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
 	m.addEdges = m.addEdges[:0]
 	view := func(k hostPairKey) (*hostPair, *edgeAgg) {
-		i, ok := m.addIdx[k]
+		var (
+			i  int32
+			ok bool
+			fk uint64
+		)
+		// Except by workload, a pair of this snapshot is one of its
+		// endpoint (which has one node), protocol, port and direction:
+		// a map with those packed in a word as its key is the quicker.
+		fast := m.by != ByWorkload && k.edge.proto < 1<<15
+		if fast {
+			other, dir := k.server, uint64(0)
+			if k.client != uint32(self) {
+				other, dir = k.client, 1
+			}
+			fk = uint64(other)<<32 | uint64(k.edge.port)<<16 | uint64(k.edge.proto)<<1 | dir
+			i, ok = m.addFast[fk]
+		} else {
+			i, ok = m.addIdx[k]
+		}
 		if !ok {
 			i = int32(len(m.addPairs))
-			m.addIdx[k] = i
+			if fast {
+				m.addFast[fk] = i
+			} else {
+				m.addIdx[k] = i
+			}
 			m.addKeys = append(m.addKeys, k)
 			m.addPairs = append(m.addPairs, hostPair{first: sum.at})
 			m.addEdges = append(m.addEdges, m.pairEdge(k))
@@ -935,9 +973,17 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
 	}
-	for _, l := range m.hosts[k.server].listen[listenKey{k.edge.proto, k.edge.port}] {
-		if servesIP(l.addr, p.serverIP) {
-			e.serverProcs = m.names.add(e.serverProcs, l.process)
+	h := &m.hosts[k.server]
+	own := m.listeners[h.listen : h.listen+h.listenN]
+	i, _ := slices.BinarySearchFunc(own, k.edge, func(l listener, k edgeKey) int {
+		return cmp.Or(cmp.Compare(l.proto, k.proto), cmp.Compare(l.port, k.port))
+	})
+	for _, l := range own[i:] {
+		if l.proto != k.edge.proto || l.port != k.edge.port {
+			break
+		}
+		if servesIP(m.ips[l.addr], p.serverIP) {
+			e.serverProcs = m.names.add(e.serverProcs, m.names.names[l.process])
 		}
 	}
 }

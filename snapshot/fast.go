@@ -151,6 +151,9 @@ func (d *Decoder) addr(b []byte) (netip.Addr, bool) {
 	if len(b) == 0 {
 		return netip.Addr{}, true
 	}
+	if a, ok := parseIPv4(b); ok {
+		return a, true
+	}
 	if d != nil {
 		if a, ok := d.addrs[string(b)]; ok {
 			return a, true
@@ -169,6 +172,37 @@ func (d *Decoder) addr(b []byte) (netip.Addr, bool) {
 	return a, true
 }
 
+// parseIPv4 parses b as dotted-decimal IPv4 the way netip.ParseAddr does
+// (four fields of 0 to 255, no leading zero), and reports whether it
+// could: anything else, netip.ParseAddr's errors included, is for
+// ParseAddr to decide. It spares the lookup (an IPv4 Addr has nothing to
+// share) and the string ParseAddr takes.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var out [4]byte
+	field, i := 0, 0
+	for ; field < 4; field++ {
+		start, v := i, 0
+		for i < len(b) && i-start < 3 && b[i] >= '0' && b[i] <= '9' {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || v > 255 || n > 1 && b[start] == '0' {
+			return netip.Addr{}, false
+		}
+		out[field] = byte(v)
+		if field < 3 {
+			if i == len(b) || b[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+	}
+	if i != len(b) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(out), true
+}
+
 // fastDec is the state of one fast decoding: doc, the read position, and
 // whether it gave up (then i is len(b), so that every read after fails).
 type fastDec struct {
@@ -176,7 +210,20 @@ type fastDec struct {
 	i   int
 	d   *Decoder
 	bad bool
+	// last holds the last value of the record members that mostly repeat
+	// the record before's (see repeated).
+	last [lastSlots]string
 }
+
+// The members of a connection record whose value repeat keeps (fastDec.last).
+const (
+	lastDirection = iota
+	lastProtocol
+	lastProcess
+	lastHostgroup
+	lastWorkload
+	lastSlots
+)
 
 // decodeFast decodes doc into s, a zero Snapshot, if doc is a snapshot as
 // planet writes it, and reports whether it did; s is garbage otherwise.
@@ -401,6 +448,32 @@ func (p *fastDec) string() string {
 		return ""
 	}
 	return string(out)
+}
+
+// repeated consumes a string value, the same string as slot holds when
+// the bytes are the same (a record's member mostly repeats the last
+// record's), else as string does; slot gets it.
+func (p *fastDec) repeated(slot int) string {
+	raw, escaped := p.rawString()
+	if p.bad {
+		return ""
+	}
+	if !escaped && string(raw) == p.last[slot] {
+		return p.last[slot]
+	}
+	var s string
+	if !escaped {
+		s = p.d.str(raw)
+	} else {
+		out, err := jsontext.AppendUnquote(nil, p.b[p.i-len(raw)-2:p.i])
+		if err != nil {
+			p.fail()
+			return ""
+		}
+		s = string(out)
+	}
+	p.last[slot] = s
+	return s
 }
 
 // addr consumes a string value holding an IP address.
@@ -849,22 +922,22 @@ func (p *fastDec) connection(c *Connection) {
 		switch string(name) {
 		case "direction":
 			p.once(seen, 0)
-			c.Direction = Direction(p.string())
+			c.Direction = Direction(p.repeated(lastDirection))
 		case "protocol":
 			p.once(seen, 1)
-			c.Protocol = p.string()
+			c.Protocol = p.repeated(lastProtocol)
 		case "port":
 			p.once(seen, 2)
 			c.Port = p.uint16()
 		case "process":
 			p.once(seen, 3)
-			c.Process = p.string()
+			c.Process = p.repeated(lastProcess)
 		case "remote_ip":
 			p.once(seen, 4)
 			c.RemoteIP = p.addr()
 		case "remote_hostgroup":
 			p.once(seen, 5)
-			c.RemoteHostgroup = p.string()
+			c.RemoteHostgroup = p.repeated(lastHostgroup)
 		case "remote_domain":
 			p.once(seen, 6)
 			c.RemoteDomain = p.string()
@@ -909,7 +982,7 @@ func (p *fastDec) connection(c *Connection) {
 			}
 		case "workload":
 			p.once(seen, 19)
-			c.Workload = p.string()
+			c.Workload = p.repeated(lastWorkload)
 		case "netns":
 			p.once(seen, 20)
 			c.Netns = p.uint64()

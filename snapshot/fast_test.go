@@ -337,3 +337,22 @@ func TestSpecial(t *testing.T) {
 		}
 	}
 }
+
+// parseIPv4 takes what netip.ParseAddr takes as IPv4, to the same Addr,
+// and leaves everything else to ParseAddr.
+func TestParseIPv4(t *testing.T) {
+	for _, s := range []string{
+		"0.0.0.0", "10.0.0.54", "255.255.255.255", "1.2.3.4", "192.168.100.200",
+		"256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04", "1..3.4", "1.2.3.", ".1.2.3.4",
+		"1.2.3.4%eth0", "1.2.3.1000", "1.2.3.-1", "::1", "::ffff:1.2.3.4", "", "a.b.c.d", "1.2.3.4 ",
+	} {
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		switch {
+		case ok && (err != nil || got != want):
+			t.Errorf("%q: parseIPv4 %v, ParseAddr %v, %v", s, got, want, err)
+		case !ok && err == nil && want.Is4():
+			t.Errorf("%q: parseIPv4 left ParseAddr's IPv4 %v", s, want)
+		}
+	}
+}

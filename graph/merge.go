@@ -430,6 +430,7 @@ type Merger struct {
 	edgeBlock []edgeAgg
 	traffic   map[pairKey]*trafficAgg
 	peers     map[peerKey]uint32
+	peerNodes []int32 // by peer endpoint ID (less peerBit)
 	cache     map[netip.Addr]resolved
 	protos    []string
 
@@ -617,6 +618,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	if !ok {
 		ep = peerBit | uint32(len(m.peers))
 		m.peers[pk] = ep
+		m.peerNodes = append(m.peerNodes, n)
 		m.nodes[n].peers++
 	}
 	if domain != "" {

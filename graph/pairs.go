@@ -11,30 +11,36 @@ import (
 // map they took ~190 bytes each (most of a 100,000-host merge's memory);
 // packed they take ~25. A pair record is, back to back:
 //
-//	flags      one byte of pair* bits
-//	edge       from, to, protocol, port: uvarints
+//	flags      pair* bits, a uvarint: one byte but for the rare ones
+//	nodes      from, to: uvarints, unless pairNodes (they are the
+//	           client's and the server's nodes, see nodeOf)
+//	edge       protocol, port: uvarints
 //	hosts      client, server endpoint IDs: uvarints
-//	server IP  uvarint index in Merger.ips, when pairServerIP
+//	server IP  four bytes with pairIP4; a uvarint index in Merger.ips
+//	           with pairIPIndex; none else
 //	client     sockets, c2s, s2c: uvarints, then c2s and s2c per second
 //	           (float64 bits, little-endian) when windowed; only when seen
 //	server     the same
 //
-// Records are only appended, and dropped (pairDead, set in place) when a
-// record of the same pair replaces them.
+// Records are only appended, and dropped (pairDead, in the first byte,
+// set in place) when a record of the same pair replaces them.
 const (
-	pairClientSeen = 1 << iota
+	pairDead = 1 << iota
+	pairClientSeen
 	pairClientNamed
-	pairClientWindowed
 	pairServerSeen
 	pairServerNamed
+	pairIP4
+	pairNodes
+	// Past the first byte.
+	pairClientWindowed
 	pairServerWindowed
-	pairServerIP
-	pairDead
+	pairIPIndex
 )
 
-// maxPairRecord bounds a record's length: a byte, eight uvarints of at
-// most ten bytes, four float64s.
-const maxPairRecord = 1 + 8*binary.MaxVarintLen64 + 4*8
+// maxPairRecord bounds a record's length: nine uvarints of at most ten
+// bytes, four float64s, an IPv4 address.
+const maxPairRecord = 9*binary.MaxVarintLen64 + 4*8 + 4
 
 // pairChunk is the size of the held pairs' blocks: records are appended
 // to the last one, and never move.
@@ -56,8 +62,8 @@ func (a *pairArena) add(m *Merger, k hostPairKey, p *hostPair) {
 	a.chunks[n-1] = m.appendPair(a.chunks[n-1], k, p)
 }
 
-func viewFlags(v *endView, seen, named, windowed byte) byte {
-	var f byte
+func viewFlags(v *endView, seen, named, windowed uint64) uint64 {
+	var f uint64
 	if v.seen {
 		f |= seen
 	}
@@ -74,18 +80,32 @@ func viewFlags(v *endView, seen, named, windowed byte) byte {
 func (m *Merger) appendPair(b []byte, k hostPairKey, p *hostPair) []byte {
 	flags := viewFlags(&p.client, pairClientSeen, pairClientNamed, pairClientWindowed) |
 		viewFlags(&p.server, pairServerSeen, pairServerNamed, pairServerWindowed)
-	if p.serverIP.IsValid() {
-		flags |= pairServerIP
+	ip := p.serverIP
+	switch {
+	case ip.Is4():
+		flags |= pairIP4
+	case ip.IsValid():
+		flags |= pairIPIndex
 	}
-	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(uint32(k.edge.from)))
-	b = binary.AppendUvarint(b, uint64(uint32(k.edge.to)))
+	nodes := k.edge.from == m.nodeOf(k.client) && k.edge.to == m.nodeOf(k.server)
+	if nodes {
+		flags |= pairNodes
+	}
+	b = binary.AppendUvarint(b, flags)
+	if !nodes {
+		b = binary.AppendUvarint(b, uint64(uint32(k.edge.from)))
+		b = binary.AppendUvarint(b, uint64(uint32(k.edge.to)))
+	}
 	b = binary.AppendUvarint(b, uint64(k.edge.proto))
 	b = binary.AppendUvarint(b, uint64(k.edge.port))
 	b = binary.AppendUvarint(b, uint64(k.client))
 	b = binary.AppendUvarint(b, uint64(k.server))
-	if p.serverIP.IsValid() {
-		b = binary.AppendUvarint(b, uint64(m.ipIndex(p.serverIP)))
+	switch {
+	case ip.Is4():
+		a := ip.As4()
+		b = append(b, a[:]...)
+	case ip.IsValid():
+		b = binary.AppendUvarint(b, uint64(m.ipIndex(ip)))
 	}
 	b = appendView(b, &p.client)
 	return appendView(b, &p.server)
@@ -123,7 +143,7 @@ func (r *pairReader) float() float64 {
 	return v
 }
 
-func (r *pairReader) view(v *endView, flags, seen, named, windowed byte) {
+func (r *pairReader) view(v *endView, flags, seen, named, windowed uint64) {
 	if flags&seen == 0 {
 		return
 	}
@@ -144,16 +164,24 @@ func (r *pairReader) next(m *Merger, k *hostPairKey, p *hostPair) (at int, ok bo
 		return 0, false
 	}
 	at = r.i
-	flags := r.b[r.i]
-	r.i++
-	k.edge.from = int32(uint32(r.uvarint()))
-	k.edge.to = int32(uint32(r.uvarint()))
+	flags := r.uvarint()
+	if flags&pairNodes == 0 {
+		k.edge.from = int32(uint32(r.uvarint()))
+		k.edge.to = int32(uint32(r.uvarint()))
+	}
 	k.edge.proto = uint16(r.uvarint())
 	k.edge.port = uint16(r.uvarint())
 	k.client = uint32(r.uvarint())
 	k.server = uint32(r.uvarint())
+	if flags&pairNodes != 0 {
+		k.edge.from, k.edge.to = m.nodeOf(k.client), m.nodeOf(k.server)
+	}
 	*p = hostPair{}
-	if flags&pairServerIP != 0 {
+	switch {
+	case flags&pairIP4 != 0:
+		p.serverIP = netip.AddrFrom4([4]byte(r.b[r.i : r.i+4]))
+		r.i += 4
+	case flags&pairIPIndex != 0:
 		p.serverIP = m.ips[r.uvarint()]
 	}
 	r.view(&p.client, flags, pairClientSeen, pairClientNamed, pairClientWindowed)
@@ -187,6 +215,15 @@ func (m *Merger) eachPair(fn func(k hostPairKey, p *hostPair, rec *byte)) {
 	for i := range m.hosts {
 		each(m.hosts[i].waiting)
 	}
+}
+
+// nodeOf is the node of endpoint ep, -1 if it has none yet: a scanned
+// host's, or an unscanned peer's (each is of one node).
+func (m *Merger) nodeOf(ep uint32) int32 {
+	if ep&peerBit != 0 {
+		return m.peerNodes[ep&^peerBit]
+	}
+	return m.hosts[ep].nodeIdx
 }
 
 // ipIndex returns ip's index in m.ips, adding it.

@@ -149,11 +149,50 @@ type nodeAgg struct {
 	key     nodeKey
 	scanned int // snapshots added into this node
 	peers   int // distinct unscanned IPs resolved into this node
-	hosts   map[string]struct{}
-	domains map[string]struct{}
+	hosts   nameSet
+	domains nameSet
 	// incomplete: hosts whose scan had unowned sockets, and how many.
-	incomplete map[string]struct{}
+	incomplete nameSet
 	unowned    int
+}
+
+// nameSet is a set of names kept as a list, a third the memory of a map
+// (a hostgroup node of a large fleet has tens of thousands of hosts): it
+// appends, skips a repeat of the last name, and sorts out duplicates when
+// the unsorted tail outgrows the sorted head.
+type nameSet struct {
+	names  []string
+	sorted int
+}
+
+func (s *nameSet) add(name string) {
+	if n := len(s.names); n > 0 && s.names[n-1] == name {
+		return
+	}
+	s.names = append(s.names, name)
+	if len(s.names) >= 2*s.sorted+256 {
+		s.compact()
+	}
+}
+
+func (s *nameSet) compact() {
+	slices.Sort(s.names)
+	s.names = slices.Compact(s.names)
+	s.sorted = len(s.names)
+}
+
+func (s *nameSet) len() int {
+	s.compact()
+	return len(s.names)
+}
+
+// list returns the names sorted, nil for none, in a list of their own.
+func (s *nameSet) list() []string {
+	if len(s.names) == 0 {
+		return nil
+	}
+	s.compact()
+	return slices.Clone(s.names)
 }
 
 type edgeKey struct {
@@ -573,7 +612,7 @@ func (m *Merger) node(k nodeKey) int32 {
 		return i
 	}
 	i := int32(len(m.nodes))
-	m.nodes = append(m.nodes, &nodeAgg{key: k, hosts: map[string]struct{}{}, domains: map[string]struct{}{}})
+	m.nodes = append(m.nodes, &nodeAgg{key: k})
 	m.nodeIdx[k] = i
 	return i
 }
@@ -622,7 +661,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 		m.nodes[n].peers++
 	}
 	if domain != "" {
-		m.nodes[n].domains[domain] = struct{}{}
+		m.nodes[n].domains.add(domain)
 	}
 	m.cache[ip] = resolved{hostgroup, domain, n, ep}
 	return n, ep
@@ -766,16 +805,13 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	local := m.hostNodeIdx(self)
 	agg := m.nodes[local]
 	agg.scanned++
-	agg.hosts[s.Host.Hostname] = struct{}{}
+	agg.hosts.add(s.Host.Hostname)
 	if s.Host.Domain != "" {
-		agg.domains[s.Host.Domain] = struct{}{}
+		agg.domains.add(s.Host.Domain)
 	}
 	sum := checkedSum{overflow: -1}
 	if s.UnownedSockets > 0 {
-		if agg.incomplete == nil {
-			agg.incomplete = map[string]struct{}{}
-		}
-		agg.incomplete[s.Host.Hostname] = struct{}{}
+		agg.incomplete.add(s.Host.Hostname)
 		agg.unowned += s.UnownedSockets
 	}
 	start := len(m.listeners)
@@ -1319,10 +1355,10 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 			ID:        ids[i],
 			Kind:      n.key.kind,
 			HostCount: hostCount(n),
-			Hosts:     sortedKeys(n.hosts),
-			Domains:   sortedKeys(n.domains),
+			Hosts:     n.hosts.list(),
+			Domains:   n.domains.list(),
 
-			IncompleteHosts: sortedKeys(n.incomplete),
+			IncompleteHosts: n.incomplete.list(),
 			UnownedSockets:  n.unowned,
 		})
 	}
@@ -1492,21 +1528,9 @@ func (e *edgeAgg) seenFrom() SeenFrom {
 // and for a workload the scanned hosts running it.
 func hostCount(n *nodeAgg) int {
 	if n.key.kind == KindWorkload {
-		return len(n.hosts)
+		return n.hosts.len()
 	}
 	return n.scanned + n.peers
-}
-
-func sortedKeys(m map[string]struct{}) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // newer says whether snapshot a of a host is to be merged rather than b: a

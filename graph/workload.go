@@ -133,7 +133,7 @@ func (m *Merger) workloadNode(host int32, w, hostname string) int32 {
 		return host
 	}
 	n := m.node(nodeKey{KindWorkload, m.nodes[host].key.name + "/" + w})
-	m.nodes[n].hosts[hostname] = struct{}{}
+	m.nodes[n].hosts.add(hostname)
 	return n
 }
 

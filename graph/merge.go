@@ -2,8 +2,10 @@ package graph
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -458,8 +460,8 @@ type Merger struct {
 
 	hosts   []declared
 	ident   map[string]int32
-	addrs   map[netip.Addr]int32 // -1: claimed by several hosts
-	domains map[string]int32     // -1: claimed by several hosts
+	addrs   addrMap          // -1: claimed by several hosts
+	domains map[string]int32 // -1: claimed by several hosts
 
 	nodeIdx map[nodeKey]int32
 	nodes   []*nodeAgg
@@ -490,8 +492,11 @@ type Merger struct {
 	ips   []netip.Addr
 	ipIdx map[netip.Addr]uint32
 	// listeners: the listeners of every host added, a host's together
-	// (declared.listen), by protocol and port.
-	listeners []listener
+	// (declared.listen), by protocol and port; hosts with the same list
+	// share it (listenLists finds it by a hash and its length).
+	listeners   []listener
+	listenLists map[[2]uint64]uint32
+	seed        maphash.Seed
 	// forwards: a port a scanned host forwards (a DNAT router) to another
 	// scanned host, learned from the router's records with a backend.
 	forwards map[fwdKey]forward
@@ -532,19 +537,21 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	}
 	return &Merger{
 		by: by, ext: ext, clock: clock,
-		ident:    map[string]int32{},
-		addrs:    map[netip.Addr]int32{},
-		domains:  map[string]int32{},
-		nodeIdx:  map[nodeKey]int32{},
-		edges:    map[edgeKey]*edgeAgg{},
-		ipIdx:    map[netip.Addr]uint32{},
-		forwards: map[fwdKey]forward{},
-		addIdx:   map[hostPairKey]int32{},
-		addFast:  map[uint64]int32{},
-		waitIdx:  map[hostPairKey]int32{},
-		traffic:  map[pairKey]*trafficAgg{},
-		peers:    map[peerKey]uint32{},
-		cache:    map[netip.Addr]resolved{},
+		ident:       map[string]int32{},
+		addrs:       addrMap{v4: map[[4]byte]int32{}, other: map[netip.Addr]int32{}},
+		domains:     map[string]int32{},
+		nodeIdx:     map[nodeKey]int32{},
+		edges:       map[edgeKey]*edgeAgg{},
+		ipIdx:       map[netip.Addr]uint32{},
+		seed:        maphash.MakeSeed(),
+		listenLists: map[[2]uint64]uint32{},
+		forwards:    map[fwdKey]forward{},
+		addIdx:      map[hostPairKey]int32{},
+		addFast:     map[uint64]int32{},
+		waitIdx:     map[hostPairKey]int32{},
+		traffic:     map[pairKey]*trafficAgg{},
+		peers:       map[peerKey]uint32{},
+		cache:       map[netip.Addr]resolved{},
 	}, nil
 }
 
@@ -571,10 +578,10 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 			continue
 		}
 		a = a.Unmap().WithZone("")
-		if j, ok := m.addrs[a]; ok && j != i {
-			m.addrs[a] = -1
+		if j, ok := m.addrs.get(a); ok && j != i {
+			m.addrs.set(a, -1)
 		} else {
-			m.addrs[a] = i
+			m.addrs.set(a, i)
 		}
 	}
 	if h.Domain != "" {
@@ -587,11 +594,61 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 	return i
 }
 
+// shareListeners returns where in m.listeners the list that starts at
+// start, the last, is kept: where an equal list of another host is (which
+// it then drops), else start. The hosts of a group mostly have the same.
+func (m *Merger) shareListeners(start int) uint32 {
+	own := m.listeners[start:]
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	for _, l := range own {
+		h.Write([]byte{byte(l.proto), byte(l.proto >> 8), byte(l.port), byte(l.port >> 8)})
+		h.Write(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, l.addr), l.process))
+	}
+	k := [2]uint64{h.Sum64(), uint64(len(own))}
+	if at, ok := m.listenLists[k]; ok && slices.Equal(m.listeners[at:int(at)+len(own)], own) {
+		m.listeners = m.listeners[:start]
+		return at
+	}
+	m.listenLists[k] = uint32(start)
+	return uint32(start)
+}
+
+// addrMap maps addresses to declared hosts, IPv4 ones by their four bytes:
+// a fleet has one or two per host, and a key of four bytes takes a fifth
+// of the memory of a netip.Addr's and is quicker to find.
+type addrMap struct {
+	v4    map[[4]byte]int32
+	other map[netip.Addr]int32
+}
+
+func (a *addrMap) get(ip netip.Addr) (int32, bool) {
+	if ip.Is4() {
+		i, ok := a.v4[ip.As4()]
+		return i, ok
+	}
+	i, ok := a.other[ip]
+	return i, ok
+}
+
+func (a *addrMap) set(ip netip.Addr, i int32) {
+	if ip.Is4() {
+		a.v4[ip.As4()] = i
+	} else {
+		a.other[ip] = i
+	}
+}
+
 // AmbiguousAddresses lists addresses that several declared hosts claim (a
 // docker bridge, a shared VIP); they are not used to resolve peers.
 func (m *Merger) AmbiguousAddresses() []netip.Addr {
 	var out []netip.Addr
-	for a, i := range m.addrs {
+	for a, i := range m.addrs.v4 {
+		if i < 0 {
+			out = append(out, netip.AddrFrom4(a))
+		}
+	}
+	for a, i := range m.addrs.other {
 		if i < 0 {
 			out = append(out, a)
 		}
@@ -629,7 +686,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.isOwn(ip) {
 		return local, uint32(self)
 	}
-	if i, ok := m.addrs[ip]; ok && i >= 0 {
+	if i, ok := m.addrs.get(ip); ok && i >= 0 {
 		return m.hostNodeIdx(i), uint32(i)
 	}
 	if domain != "" {
@@ -822,7 +879,7 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	}
 	own := m.listeners[start:]
 	slices.SortStableFunc(own, func(a, b listener) int { return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port)) })
-	m.hosts[self].listen, m.hosts[self].listenN = uint32(start), uint32(len(own))
+	m.hosts[self].listen, m.hosts[self].listenN = m.shareListeners(start), uint32(len(own))
 	// This snapshot's view of each host pair, folded below once all its
 	// records are in.
 	clear(m.addIdx)
@@ -1120,7 +1177,7 @@ func (m *Merger) noteForward(c *snapshot.Connection, self uint32) {
 	if c.Direction != snapshot.Downstream || !c.BackendIP.IsValid() {
 		return
 	}
-	if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && uint32(i) != self {
+	if i, ok := m.addrs.get(c.BackendIP.Unmap().WithZone("")); ok && i >= 0 && uint32(i) != self {
 		fk := fwdKey{self, m.proto(c.Protocol), c.Port}
 		f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
 		if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {

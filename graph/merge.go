@@ -1038,15 +1038,10 @@ func (m *Merger) pairEdge(k hostPairKey) *edgeAgg {
 	return e
 }
 
-// fold adds a host pair whose ends are all in to its edge: the larger of
-// the two ends' counts, and the server's process from its listeners on that
-// port when its own sockets named none (a connected UDP client's server, a
-// server whose side of every connection was closing).
-func (m *Merger) fold(sum *checkedSum, k hostPairKey, p *hostPair) {
-	m.foldInto(sum, m.edge(k.edge), k, p)
-}
-
-// foldInto is fold into the edge aggregate e.
+// foldInto adds a host pair whose ends are all in to its edge's aggregate
+// e: the larger of the two ends' counts, and the server's process from its
+// listeners on that port when its own sockets named none (a connected UDP
+// client's server, a server whose side of every connection was closing).
 func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPair) {
 	switch {
 	case p.client.seen && p.server.seen:

@@ -460,7 +460,7 @@ type Merger struct {
 
 	hosts   []declared
 	ident   map[string]int32
-	addrs   addrMap          // -1: claimed by several hosts
+	addrs   addrMap[int32]   // -1: claimed by several hosts
 	domains map[string]int32 // -1: claimed by several hosts
 
 	nodeIdx map[nodeKey]int32
@@ -472,7 +472,7 @@ type Merger struct {
 	traffic   map[pairKey]*trafficAgg
 	peers     map[peerKey]uint32
 	peerNodes []int32 // by peer endpoint ID (less peerBit)
-	cache     map[netip.Addr]resolved
+	cache     addrMap[resolved]
 	protos    []string
 
 	// The host pairs whose server is a scanned host, which Graph folds, as
@@ -538,7 +538,7 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	return &Merger{
 		by: by, ext: ext, clock: clock,
 		ident:       map[string]int32{},
-		addrs:       addrMap{v4: map[[4]byte]int32{}, other: map[netip.Addr]int32{}},
+		addrs:       newAddrMap[int32](),
 		domains:     map[string]int32{},
 		nodeIdx:     map[nodeKey]int32{},
 		edges:       map[edgeKey]*edgeAgg{},
@@ -551,7 +551,7 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 		waitIdx:     map[hostPairKey]int32{},
 		traffic:     map[pairKey]*trafficAgg{},
 		peers:       map[peerKey]uint32{},
-		cache:       map[netip.Addr]resolved{},
+		cache:       newAddrMap[resolved](),
 	}, nil
 }
 
@@ -614,28 +614,32 @@ func (m *Merger) shareListeners(start int) uint32 {
 	return uint32(start)
 }
 
-// addrMap maps addresses to declared hosts, IPv4 ones by their four bytes:
-// a fleet has one or two per host, and a key of four bytes takes a fifth
-// of the memory of a netip.Addr's and is quicker to find.
-type addrMap struct {
-	v4    map[[4]byte]int32
-	other map[netip.Addr]int32
+// addrMap is a map keyed by addresses, IPv4 ones by their four bytes: a
+// fleet has one or two per host, and a key of four bytes takes a fifth of
+// the memory of a netip.Addr's and is quicker to find.
+type addrMap[V any] struct {
+	v4    map[[4]byte]V
+	other map[netip.Addr]V
 }
 
-func (a *addrMap) get(ip netip.Addr) (int32, bool) {
+func newAddrMap[V any]() addrMap[V] {
+	return addrMap[V]{v4: map[[4]byte]V{}, other: map[netip.Addr]V{}}
+}
+
+func (a *addrMap[V]) get(ip netip.Addr) (V, bool) {
 	if ip.Is4() {
-		i, ok := a.v4[ip.As4()]
-		return i, ok
+		v, ok := a.v4[ip.As4()]
+		return v, ok
 	}
-	i, ok := a.other[ip]
-	return i, ok
+	v, ok := a.other[ip]
+	return v, ok
 }
 
-func (a *addrMap) set(ip netip.Addr, i int32) {
+func (a *addrMap[V]) set(ip netip.Addr, v V) {
 	if ip.Is4() {
-		a.v4[ip.As4()] = i
+		a.v4[ip.As4()] = v
 	} else {
-		a.other[ip] = i
+		a.other[ip] = v
 	}
 }
 
@@ -694,7 +698,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 			return m.hostNodeIdx(i), uint32(i)
 		}
 	}
-	if c, ok := m.cache[ip]; ok && c.hostgroup == hostgroup && c.domain == domain {
+	if c, ok := m.cache.get(ip); ok && c.hostgroup == hostgroup && c.domain == domain {
 		return c.node, c.ep
 	}
 	var k nodeKey
@@ -720,7 +724,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	if domain != "" {
 		m.nodes[n].domains.add(domain)
 	}
-	m.cache[ip] = resolved{hostgroup, domain, n, ep}
+	m.cache.set(ip, resolved{hostgroup, domain, n, ep})
 	return n, ep
 }
 

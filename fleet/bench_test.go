@@ -155,8 +155,8 @@ func plainDecode(b *testing.B, dir string) int {
 // connection records per host, ~140 MB, as scripts/bench-merge.sh
 // generates) into its stages, each over the same files, side by side with
 // reading them (cat): the first pass's header reads (header), the second
-// pass's decoding without the merge (parse, one snapshot.Decoder as each
-// worker has), the Merger's part alone, one snapshot at a time as the
+// pass's decoding without the merge (parse, one snapshot.Decoder set as
+// each worker's), the Merger's part alone, one snapshot at a time as the
 // workers hand them over (add: Declare and Add of snapshots decoded
 // beforehand, then Finish), and the whole merge (merge). A CPU profile of
 // merge shows where its time goes:
@@ -205,18 +205,19 @@ func BenchmarkMergeStages(b *testing.B) {
 	})
 	b.Run("parse", func(b *testing.B) {
 		b.SetBytes(size)
-		var dec snapshot.Decoder
+		dec := snapshot.Decoder{DropStates: true}
 		for b.Loop() {
 			for _, p := range files {
 				f, err := os.Open(p)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, err = dec.Read(f, 0, p)
+				s, err := dec.Read(f, 0, p)
 				f.Close()
 				if err != nil {
 					b.Fatal(err)
 				}
+				dec.Recycle(s)
 			}
 		}
 	})

@@ -1001,39 +1001,40 @@ func (p *fastDec) states() map[string]int {
 	if !p.open('{') {
 		return nil
 	}
-	var names [MaxMembers]string
-	var counts [MaxMembers]int
-	n := 0
+	// The names as they are in the document (an escaped one gives up in
+	// member), in room for the usual few.
+	var nameRoom [4][]byte
+	var countRoom [4]int
+	names, counts := nameRoom[:0], countRoom[:0]
 	for first := true; ; first = false {
 		name, ok := p.member(first)
 		if !ok {
 			break
 		}
-		if n == MaxMembers {
+		if len(names) == MaxMembers {
 			p.fail()
 			return nil
 		}
-		for _, seen := range names[:n] {
-			if bytes.EqualFold([]byte(seen), name) {
+		for _, seen := range names {
+			if bytes.EqualFold(seen, name) {
 				p.fail()
 				return nil
 			}
 		}
-		names[n] = p.d.str(name)
-		counts[n] = p.int()
-		n++
+		names = append(names, name)
+		counts = append(counts, p.int())
 	}
 	if p.bad {
 		return nil
 	}
-	if p.d != nil && p.d.DropStates && !slices.ContainsFunc(counts[:n], func(c int) bool { return c < 0 }) {
+	if p.d != nil && p.d.DropStates && !slices.ContainsFunc(counts, func(c int) bool { return c < 0 }) {
 		// Checked: no name twice, and no negative count for Validate to
 		// report (it does, from the map, when there is one).
 		return nil
 	}
-	out := make(map[string]int, n)
-	for i := range n {
-		out[names[i]] = counts[i]
+	out := make(map[string]int, len(names))
+	for i, name := range names {
+		out[p.d.str(name)] = counts[i]
 	}
 	return out
 }

@@ -241,27 +241,30 @@ func (p *fastDec) fail() {
 }
 
 func (p *fastDec) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
+	b, i := p.b, p.i // in registers, not through p
+	for i < len(b) {
+		switch b[i] {
 		case ' ':
 			// planet's indentation: runs of spaces, eight bytes at a time.
-			for p.i+8 <= len(p.b) {
-				d := binary.LittleEndian.Uint64(p.b[p.i:]) ^ 0x2020202020202020
+			for i+8 <= len(b) {
+				d := binary.LittleEndian.Uint64(b[i:]) ^ 0x2020202020202020
 				if d != 0 {
-					p.i += bits.TrailingZeros64(d) / 8
+					i += bits.TrailingZeros64(d) / 8
 					break
 				}
-				p.i += 8
+				i += 8
 			}
-			for p.i < len(p.b) && p.b[p.i] == ' ' {
-				p.i++
+			for i < len(b) && b[i] == ' ' {
+				i++
 			}
 		case '\t', '\n', '\r':
-			p.i++
+			i++
 		default:
+			p.i = i
 			return
 		}
 	}
+	p.i = i
 }
 
 // next skips whitespace and returns the next byte, 0 at the end.
@@ -320,6 +323,9 @@ func (p *fastDec) member(first bool) ([]byte, bool) {
 		return nil, false
 	}
 	p.i++
+	if p.i+1 < len(p.b) && p.b[p.i] == ' ' && p.b[p.i+1] > ' ' {
+		p.i++ // planet's one space after the colon
+	}
 	return name, !p.bad
 }
 

@@ -575,28 +575,30 @@ func (p *fastDec) strings() []string {
 // any other number and on one above math.MaxUint64.
 func (p *fastDec) digits() (n uint64, neg bool) {
 	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '-' {
+	b, i := p.b, p.i // in registers, not through p
+	if i < len(b) && b[i] == '-' {
 		neg = true
-		p.i++
+		i++
 	}
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c < '0' || c > '9' {
+	start := i
+	for i < len(b) {
+		d := uint64(b[i] - '0')
+		if d > 9 {
 			break
 		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
+		// Nineteen digits fit; from the twentieth on, check.
+		if i-start >= 19 && n > (math.MaxUint64-d)/10 {
 			p.fail()
 			return 0, false
 		}
 		n = n*10 + d
-		p.i++
+		i++
 	}
+	p.i = i
 	switch {
-	case p.i == start, p.i-start > 1 && p.b[start] == '0':
+	case i == start, i-start > 1 && b[start] == '0':
 		p.fail()
-	case p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E'):
+	case i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
 		p.fail()
 	}
 	return n, neg

@@ -356,3 +356,25 @@ func TestParseIPv4(t *testing.T) {
 		}
 	}
 }
+
+// digits takes every integer up to the largest uint64 and gives up past
+// it, whatever the number of digits, and on forms JSON or planet do not
+// write.
+func TestFastDigits(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true}, {"7", 7, true}, {"1234567890123456789", 1234567890123456789, true},
+		{"9999999999999999999", 9999999999999999999, true}, {"18446744073709551615", 1<<64 - 1, true},
+		{"18446744073709551616", 0, false}, {"18446744073709551620", 0, false}, {"99999999999999999999", 0, false},
+		{"184467440737095516150", 0, false}, {"01", 0, false}, {"1.5", 0, false}, {"1e3", 0, false}, {"", 0, false}, {"-1", 0, false},
+	} {
+		p := &fastDec{b: []byte(tt.in)}
+		got := p.uint64()
+		if ok := !p.bad && p.i == len(p.b); ok != tt.ok || ok && got != tt.want {
+			t.Errorf("%q: %d, ok %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

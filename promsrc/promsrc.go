@@ -18,6 +18,10 @@
 //	max_over_time(planet_scan_unowned_sockets{SEL}[LB])
 //	min_over_time(planet_scan_success{SEL}[LB])           a source failed in the window
 //
+// The four record families (the first four) are asked for through max by
+// (instance, the labels a record is rebuilt from) (family.record), so the
+// server encodes no label planet does not read.
+//
 // A dependency seen at any time in the window is in the graph, with the
 // largest socket count it had. The traffic counter is darkstat's lifetime
 // total, which a snapshot carries as is; its maximum over the window is that
@@ -30,7 +34,7 @@
 //
 // No single answer may exceed Options.MaxResponseBytes. A census comes
 // first: count by (instance, local_address, local_hostgroup, local_domain)
-// of each record family (connections, listeners, traffic), a few rows a
+// (last_over_time) of each record family (connections, listeners, traffic), a few rows a
 // host, settles every host's record, so every host is declared to the
 // merger before any record is added. The per-host series (timestamp,
 // success, unowned) follow, split by instance after a count by (instance)

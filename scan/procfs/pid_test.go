@@ -2,11 +2,13 @@ package procfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -79,6 +81,42 @@ func TestFDSockets(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("pid %d: sockets %v, want %v", tt.pid, got, tt.want)
+		}
+	}
+}
+
+// TestSocketInodes: the parallel walk finds what FDSockets finds, process
+// by process, with one process's fds split between the workers (more than
+// fdChunkSize of them) and processes without an fd directory or exited.
+func TestSocketInodes(t *testing.T) {
+	p := pidTree(t)
+	big := filepath.Join(p.Root, "30", "fd")
+	if err := os.MkdirAll(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want30 []uint64
+	for fd := range 3*fdChunkSize + 7 {
+		target := "pipe:[1]"
+		if fd%3 != 0 {
+			target = fmt.Sprintf("socket:[%d]", 5000+fd)
+			want30 = append(want30, uint64(5000+fd))
+		}
+		if err := os.Symlink(target, filepath.Join(big, strconv.Itoa(fd))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pids := []int{1, 7, 12, 30, 99}
+	want := [][]uint64{{100}, {200, 200}, nil, want30, nil}
+	for _, workers := range []int{1, 2, 8} {
+		got := p.SocketInodes(pids, workers)
+		if len(got) != len(pids) {
+			t.Fatalf("workers=%d: %d results for %d processes", workers, len(got), len(pids))
+		}
+		for i := range pids {
+			slices.Sort(got[i])
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("workers=%d: pid %d: %d sockets %v, want %d", workers, pids[i], len(got[i]), got[i][:min(len(got[i]), 5)], len(want[i]))
+			}
 		}
 	}
 }

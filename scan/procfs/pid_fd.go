@@ -31,7 +31,7 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 	}
 	var name [16]byte
 	for _, n := range fds {
-		if inode, ok := socketOfFD(fd, n, &name, buf); ok {
+		if inode, kind := linkOfFD(fd, n, &name, buf); kind == linkSocket {
 			fn(inode)
 		}
 	}
@@ -45,9 +45,21 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 // when not root) holds none here. One readlink per open fd is most of the
 // cost, and the kernel serves them in parallel: the links are read on up
 // to workers goroutines, a process with many fds split between them, while
-// the next processes' directories are listed.
+// the next processes' directories are opened.
+//
+// Listing a process's fd directory costs a third as much again as reading
+// its links (the kernel looks every entry up to list it), so a process with
+// many fds, whose fd numbers are nearly all taken from 0 up (the kernel
+// hands out the lowest free one), is not listed: where the proc root is a
+// proc filesystem whose fd directories report their number of open fds as
+// their size (Linux 6.2 and later), the numbers from 0 up to a little more
+// than that count are read; only if fewer links than the count turn up
+// (fds beyond the range, or closed meanwhile) is the directory listed for
+// the fds above the range.
 func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 	held = make([][]uint64, len(pids))
+	var sfs unix.Statfs_t
+	probe := unix.Statfs(p.Root, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
 	work := make(chan *fdChunk, 64)
 	var wg sync.WaitGroup
 	for range max(workers, 1) {
@@ -56,24 +68,75 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 			defer wg.Done()
 			var name [16]byte
 			buf := make([]byte, 64)
+			var dents []byte
 			for c := range work {
-				for _, n := range c.fds {
-					if inode, ok := socketOfFD(c.dir.fd, n, &name, buf); ok {
+				d := c.dir
+				hits := 0
+				read := func(n int32) {
+					inode, kind := linkOfFD(d.fd, n, &name, buf)
+					if kind != linkMissing {
+						hits++
+					}
+					if kind == linkSocket {
 						c.inodes = append(c.inodes, inode)
 					}
 				}
-				if c.dir.left.Add(-1) == 0 {
-					unix.Close(c.dir.fd)
+				if c.fds != nil {
+					for _, n := range c.fds {
+						read(n)
+					}
+				} else {
+					for n := c.lo; n < c.hi; n++ {
+						read(n)
+					}
 				}
+				d.hits.Add(int64(hits))
+				if d.left.Add(-1) != 0 {
+					continue
+				}
+				// The last chunk of the directory: list it for what the
+				// probe of 0 to d.probed did not find.
+				if d.probed > 0 && d.hits.Load() < d.open {
+					if dents == nil {
+						dents = make([]byte, direntBuf)
+					}
+					fds, _ := fdNumbers(d.fd, dents, nil)
+					rest := &fdChunk{dir: d}
+					for _, n := range fds {
+						if n >= d.probed {
+							if inode, kind := linkOfFD(d.fd, n, &name, buf); kind == linkSocket {
+								rest.inodes = append(rest.inodes, inode)
+							}
+						}
+					}
+					d.rest = rest.inodes
+				}
+				unix.Close(d.fd)
 			}
 		}()
 	}
 	var chunks []*fdChunk
+	var dirs []*fdDir
 	dents := make([]byte, direntBuf)
 	var fds []int32
 	for i, pid := range pids {
 		fd, err := unix.Open(p.Path(strconv.Itoa(pid), "fd"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			continue
+		}
+		dir := &fdDir{fd: fd, i: i}
+		var st unix.Stat_t
+		if probe && unix.Fstat(fd, &st) == nil && st.Size >= minProbe && st.Size < 1<<30 {
+			dir.open = st.Size
+			dir.probed = int32(st.Size + st.Size/16 + 8)
+			n := (int(dir.probed) + fdChunkSize - 1) / fdChunkSize
+			dir.left.Store(int32(n))
+			dirs = append(dirs, dir)
+			for lo := int32(0); lo < dir.probed; lo += fdChunkSize {
+				c := &fdChunk{dir: dir, i: i, lo: lo, hi: min(lo+fdChunkSize, dir.probed)}
+				chunks = append(chunks, c)
+				work <- c
+			}
 			continue
 		}
 		fds, err = fdNumbers(fd, dents, fds[:0])
@@ -84,7 +147,6 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 		// The chunks keep their own copy: fds is reused for the next
 		// process.
 		all := append([]int32(nil), fds...)
-		dir := &fdDir{fd: fd}
 		n := (len(all) + fdChunkSize - 1) / fdChunkSize
 		dir.left.Store(int32(n))
 		for len(all) > 0 {
@@ -100,28 +162,46 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 	for _, c := range chunks {
 		held[c.i] = append(held[c.i], c.inodes...)
 	}
+	for _, d := range dirs {
+		held[d.i] = append(held[d.i], d.rest...)
+	}
 	return held
 }
 
 // fdChunkSize is how many fds of one process a worker reads at a time.
 const fdChunkSize = 256
 
+// minProbe is the fewest open fds for which a process's fd numbers are
+// probed rather than listed: below it, the probe's spare numbers cost about
+// what the listing would.
+const minProbe = 64
+
 // direntBuf is the getdents buffer: some 1,300 fd entries a call.
 const direntBuf = 32 << 10
 
-// fdDir is an open <pid>/fd directory, closed by the worker that finishes
-// its last chunk.
+// fdDir is an open <pid>/fd directory (pids[i]'s), closed by the worker
+// that finishes its last chunk.
 type fdDir struct {
 	fd   int
+	i    int
 	left atomic.Int32 // chunks not yet read
+	// A probed directory: open is the number of open fds its size gave,
+	// probed the fd numbers read (0 to probed-1), hits the links found
+	// among them, rest the sockets the listing found above them.
+	open   int64
+	probed int32
+	hits   atomic.Int64
+	rest   []uint64
 }
 
-// fdChunk is a run of one process's fds (pids[i]'s) and the socket inodes
-// found among them.
+// fdChunk is a run of one process's fds (pids[i]'s): the listed fds, or
+// (fds nil) the numbers lo to hi-1; inodes are the sockets found among
+// them.
 type fdChunk struct {
 	dir    *fdDir
 	i      int
 	fds    []int32
+	lo, hi int32
 	inodes []uint64
 }
 
@@ -175,20 +255,33 @@ func fdName(name []byte) (int32, bool) {
 	return int32(v), true
 }
 
-// socketOfFD reads the link of fd n in the open fd directory dirfd into
-// buf (name is scratch space for its NUL-terminated name) and parses it
-// as a socket's. A link that vanished, or is longer than buf, is not one.
-func socketOfFD(dirfd int, n int32, name *[16]byte, buf []byte) (uint64, bool) {
+// What linkOfFD found.
+const (
+	linkMissing = iota // no such fd (closed, never open), or unreadable
+	linkOther          // an fd that is not a socket (or a link too long for the buffer)
+	linkSocket
+)
+
+// linkOfFD reads the link of fd n in the open fd directory dirfd into buf
+// (name is scratch space for its NUL-terminated name) and parses it as a
+// socket's.
+func linkOfFD(dirfd int, n int32, name *[16]byte, buf []byte) (uint64, int) {
 	s := strconv.AppendInt(name[:0], int64(n), 10)
 	s = append(s, 0)
 	// The raw call: unix.Readlinkat copies the name to a new C string each
 	// time, one allocation per fd of every process.
 	r, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(&s[0])),
 		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
-	if errno != 0 || int(r) >= len(buf) {
-		return 0, false
+	if errno != 0 {
+		return 0, linkMissing
 	}
-	return socketInode(buf[:r])
+	if int(r) >= len(buf) {
+		return 0, linkOther
+	}
+	if inode, ok := socketInode(buf[:r]); ok {
+		return inode, linkSocket
+	}
+	return 0, linkOther
 }
 
 // socketInode parses a "socket:[12345]" fd link.

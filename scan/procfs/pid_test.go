@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // pidTree makes a proc root with processes 1, 7 and 12: their fd links,
@@ -185,4 +187,73 @@ func TestCgroupAndCmdline(t *testing.T) {
 	if _, err := p.Cgroup(99); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Cgroup of an exited process: %v, want fs.ErrNotExist", err)
 	}
+}
+
+// TestSocketInodesLive: on the live /proc, where fd numbers are probed
+// rather than listed (a process with more than minProbe fds), this
+// process's sockets are all found: with holes in its fd table, and with a
+// socket far above the others, which the probe misses and the listing
+// that follows it finds.
+func TestSocketInodesLive(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/fd", &st); err != nil || st.Size == 0 {
+		t.Skipf("/proc/self/fd does not report its open fds as its size (Linux 6.2 and later): %v", err)
+	}
+	self := os.Getpid()
+	want := map[uint64]bool{}
+	var fds []int
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+	for i := range 200 {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, pair[0], pair[1])
+		if i%7 == 0 { // a hole in the fd table
+			unix.Close(pair[1])
+			fds = fds[:len(fds)-1]
+		}
+	}
+	inode := func(fd int) uint64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	for _, fd := range fds {
+		want[inode(fd)] = true
+	}
+	check := func(name string) {
+		t.Helper()
+		got := FS{Root: "/proc"}.SocketInodes([]int{self}, 2)[0]
+		var listed []uint64
+		if err := (FS{Root: "/proc"}).FDSockets(self, make([]byte, 64), func(i uint64) { listed = append(listed, i) }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		slices.Sort(listed)
+		if !slices.Equal(got, listed) {
+			t.Errorf("%s: SocketInodes found %d sockets, the listing %d", name, len(got), len(listed))
+		}
+		for i := range want {
+			if _, ok := slices.BinarySearch(got, i); !ok {
+				t.Errorf("%s: socket %d not found", name, i)
+			}
+		}
+	}
+	check("holes")
+	high, err := unix.FcntlInt(uintptr(fds[0]), unix.F_DUPFD_CLOEXEC, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds = append(fds, high)
+	delete(want, inode(fds[1]))
+	unix.Close(fds[1]) // and one closed, so the count is not made up by the high one
+	fds = slices.Delete(fds, 1, 2)
+	check("far above")
 }

@@ -101,8 +101,10 @@ var errDumpInterrupted = errors.New("sock_diag dump interrupted: the socket tabl
 
 // diagSockets dumps the TCP (both families, one walk) and UDP sockets of
 // the namespace the sock_diag socket fd was made in. Every message is
-// parsed in place from one reused receive buffer.
-func diagSockets(ctx context.Context, fd int) ([]Socket, error) {
+// parsed in place from one reused receive buffer; expect (0: not known) is
+// about how many sockets there are, so that the table is not copied as it
+// grows.
+func diagSockets(ctx context.Context, fd int, expect int) ([]Socket, error) {
 	buf := make([]byte, diagRecvBuf)
 	var seq uint32
 	dump := func(out []Socket, msgType uint16, req []byte, proto string) ([]Socket, error) {
@@ -112,7 +114,7 @@ func diagSockets(ctx context.Context, fd int) ([]Socket, error) {
 			return diagDump(fd, seq, msgType, req, proto, buf, out[:start])
 		})
 	}
-	out, err := dump(nil, tcpdiagGetsock, compatReq(), "tcp")
+	out, err := dump(make([]Socket, 0, expect+expect/16), tcpdiagGetsock, compatReq(), "tcp")
 	if err != nil {
 		return nil, fmt.Errorf("inet_diag tcp: %w", err)
 	}
@@ -267,7 +269,7 @@ func netlinkIn(ctx context.Context, nsPath string, inode uint64) ([]Socket, erro
 		return nil, &netlinkRefused{fmt.Errorf("netlink socket inside %s: %w", nsPath, err)}
 	}
 	defer unix.Close(fd)
-	return diagSockets(ctx, fd)
+	return diagSockets(ctx, fd, 0)
 }
 
 // socketIn makes a sock_diag socket inside namespace h, on a thread of its

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/planetdeps/planet/scan/procfs"
 )
 
 // NetlinkSource dumps the sockets of the caller's network namespace
@@ -23,5 +25,7 @@ func (NetlinkSource) Sockets(ctx context.Context) ([]Socket, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	return diagSockets(ctx, fd)
+	// The socket counters of this thread's network namespace size the
+	// table.
+	return diagSockets(ctx, fd, procfs.FS{Root: "/proc/thread-self"}.SocketCount())
 }

@@ -81,35 +81,41 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 						c.inodes = append(c.inodes, inode)
 					}
 				}
-				if c.fds != nil {
+				switch {
+				case c.fds != nil:
 					for _, n := range c.fds {
 						read(n)
 					}
-				} else {
+				case d.abort.Load():
+					// The table is too sparse to probe: the listing
+					// below reads this chunk's fds.
+					d.skipped[c.lo/fdChunkSize].Store(true)
+				default:
 					for n := c.lo; n < c.hi; n++ {
 						read(n)
 					}
+					d.hits.Add(int64(hits))
+					if misses := d.misses.Add(int64(c.hi-c.lo) - int64(hits)); misses > d.open/maxMissShare+fdChunkSize {
+						d.abort.Store(true)
+					}
 				}
-				d.hits.Add(int64(hits))
 				if d.left.Add(-1) != 0 {
 					continue
 				}
 				// The last chunk of the directory: list it for what the
-				// probe of 0 to d.probed did not find.
-				if d.probed > 0 && d.hits.Load() < d.open {
+				// probe of 0 to d.probed did not find, or did not read.
+				if d.probed > 0 && (d.abort.Load() || d.hits.Load() < d.open) {
 					if dents == nil {
 						dents = make([]byte, direntBuf)
 					}
 					fds, _ := fdNumbers(d.fd, dents, nil)
-					rest := &fdChunk{dir: d}
 					for _, n := range fds {
-						if n >= d.probed {
+						if n >= d.probed || d.skipped[n/fdChunkSize].Load() {
 							if inode, kind := linkOfFD(d.fd, n, &name, buf); kind == linkSocket {
-								rest.inodes = append(rest.inodes, inode)
+								d.rest = append(d.rest, inode)
 							}
 						}
 					}
-					d.rest = rest.inodes
 				}
 				unix.Close(d.fd)
 			}
@@ -128,9 +134,10 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 		var st unix.Stat_t
 		if probe && unix.Fstat(fd, &st) == nil && st.Size >= minProbe && st.Size < 1<<30 {
 			dir.open = st.Size
-			dir.probed = int32(st.Size + st.Size/16 + 8)
+			dir.probed = int32(st.Size + st.Size/32 + 16)
 			n := (int(dir.probed) + fdChunkSize - 1) / fdChunkSize
 			dir.left.Store(int32(n))
+			dir.skipped = make([]atomic.Bool, n)
 			dirs = append(dirs, dir)
 			for lo := int32(0); lo < dir.probed; lo += fdChunkSize {
 				c := &fdChunk{dir: dir, i: i, lo: lo, hi: min(lo+fdChunkSize, dir.probed)}
@@ -187,12 +194,23 @@ type fdDir struct {
 	left atomic.Int32 // chunks not yet read
 	// A probed directory: open is the number of open fds its size gave,
 	// probed the fd numbers read (0 to probed-1), hits the links found
-	// among them, rest the sockets the listing found above them.
-	open   int64
-	probed int32
-	hits   atomic.Int64
-	rest   []uint64
+	// among them and misses the numbers not open, rest the sockets the
+	// listing found above them or in the skipped chunks. Once the misses
+	// pass open/maxMissShare (and a chunk), abort: the chunks not yet
+	// read are skipped, and left to the listing.
+	open    int64
+	probed  int32
+	hits    atomic.Int64
+	misses  atomic.Int64
+	abort   atomic.Bool
+	skipped []atomic.Bool // by chunk (number / fdChunkSize)
+	rest    []uint64
 }
+
+// maxMissShare: a probe stops once more than 1/maxMissShare of the open
+// fds' count has been missed: the table is sparse, and listing it costs
+// less.
+const maxMissShare = 8
 
 // fdChunk is a run of one process's fds (pids[i]'s): the listed fds, or
 // (fds nil) the numbers lo to hi-1; inodes are the sockets found among

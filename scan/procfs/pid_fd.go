@@ -55,7 +55,8 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 // their size (Linux 6.2 and later), the numbers from 0 up to a little more
 // than that count are read; only if fewer links than the count turn up
 // (fds beyond the range, or closed meanwhile) is the directory listed for
-// the fds above the range.
+// the fds above the range. A probe that misses too many numbers (a sparse
+// table) stops, and the listing reads the rest.
 func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 	held = make([][]uint64, len(pids))
 	var sfs unix.Statfs_t

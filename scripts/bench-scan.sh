@@ -67,10 +67,12 @@ for n in "${@:-1000 10000}"; do
       --export-markdown "$out/bench-$n1.md" --export-json "$out/bench-$n1.json" >/dev/null
     cat "$out/bench-$n1.md"
     echo "$(ss -tan | wc -l) TCP sockets on the host after the runs"
-    # planet / ss of the means (and of the medians) in this one run.
+    # planet / ss of the means (and of the medians) in this one run, and
+    # of the CPU time (user + system, less moved by other jobs' load).
     jq -r '.results as $r | ($r[] | select(.command == "ss -tanp")) as $ss
+      | ($ss.user + $ss.system) as $sscpu
       | $r[] | select(.command != "ss -tanp")
-      | "\(.command | sub("^[^ ]*/"; "")): \(.mean / $ss.mean * 100 | round / 100)x ss -tanp (mean), \(.median / $ss.median * 100 | round / 100)x (median)"' \
+      | "\(.command | sub("^[^ ]*/"; "")): \(.mean / $ss.mean * 100 | round / 100)x ss -tanp (mean), \(.median / $ss.median * 100 | round / 100)x (median), CPU \((.user + .system) * 1000 | round) ms against \($sscpu * 1000 | round) ms (\((.user + .system) / $sscpu * 100 | round / 100)x)"' \
       "$out/bench-$n1.json"
     for cmd in "${base[@]}" "$out/planet scan -o /dev/null" "$out/planet scan --socket-source proc -o /dev/null" "ss -tanp"; do
       rss=$(/usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)

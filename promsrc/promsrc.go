@@ -18,6 +18,12 @@
 //	max_over_time(planet_scan_unowned_sockets{SEL}[LB])
 //	min_over_time(planet_scan_success{SEL}[LB])           a source failed in the window
 //
+// Record series are asked for one by one, with every label, not
+// aggregated by the server (max by): a series with an invalid value
+// (negative, fractional, beyond 2^53, +Inf) is then skipped with a note
+// naming it, and another series of the same record still counts, where a
+// server-side max would let the invalid value win and drop the record.
+//
 // A dependency seen at any time in the window is in the graph, with the
 // largest socket count it had. The traffic counter is darkstat's lifetime
 // total, which a snapshot carries as is; its maximum over the window is that
@@ -30,7 +36,7 @@
 //
 // No single answer may exceed Options.MaxResponseBytes. A census comes
 // first: count by (instance, local_address, local_hostgroup, local_domain)
-// of each record family (connections, listeners, traffic), a few rows a
+// (last_over_time) of each record family (connections, listeners, traffic), a few rows a
 // host, settles every host's record, so every host is declared to the
 // merger before any record is added. The per-host series (timestamp,
 // success, unowned) follow, split by instance after a count by (instance)
@@ -307,6 +313,13 @@ func stream(ctx context.Context, opts Options, clock time.Time, declare func(sna
 // and the host's own labels, from which its host record is rebuilt.
 var censusLabels = []string{metrics.LabelInstance, metrics.LabelLocalAddress, metrics.LabelLocalHostgroup, metrics.LabelLocalDomain}
 
+// censusOver is the function the census counts series through. Any
+// *_over_time keeps exactly the series with a sample in the window, so
+// the counts are those of the record queries' series; last_over_time is
+// the cheapest for the server (Prometheus 2.42, 377,388 series: 2.3-2.4 s
+// of CPU against 3.0-3.9 s for max_over_time; docs/performance.md).
+const censusOver = "last_over_time"
+
 // census counts every instance's series of each record family by the
 // host's own labels (one answer a family: a row per instance and label
 // set, a few per host) into r: hostAcc.series, and the counts hostAcc.ident
@@ -314,7 +327,7 @@ var censusLabels = []string{metrics.LabelInstance, metrics.LabelLocalAddress, me
 func (f *fetcher) census(ctx context.Context, r *rebuilder) error {
 	expr := func(i int) string {
 		fam := recordFamilies[i]
-		return "count by (" + strings.Join(censusLabels, ", ") + ") (" + fam.over + "(" + f.selector(fam.name, nil) + "))"
+		return "count by (" + strings.Join(censusLabels, ", ") + ") (" + censusOver + "(" + f.selector(fam.name, nil) + "))"
 	}
 	return f.c.inOrder(ctx, f.parallel, len(recordFamilies), expr, func(i int, rows *vector) error {
 		fam := recordFamilies[i]
@@ -470,7 +483,7 @@ func (f *fetcher) records(ctx context.Context, r *rebuilder, hosts []*hostAcc, a
 	expr := func(i int) string {
 		st := steps[i]
 		fam := recordFamilies[st.family]
-		return fam.over + "(" + f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)}) + ")"
+		return fam.record(f.selector(fam.name, []string{matchAny(metrics.LabelInstance, st.sp.names)}))
 	}
 	return f.c.inOrder(ctx, f.parallel, len(steps), expr, func(i int, res *vector) error {
 		st := steps[i]
@@ -552,6 +565,12 @@ type family struct {
 	name  string
 	over  string   // max_over_time or min_over_time
 	split []string // labels to split big answers on, in order
+}
+
+// record is the query of a record family's series matching sel (a range
+// selector): the maximum over the window of every series.
+func (fam family) record(sel string) string {
+	return fam.over + "(" + sel + ")"
 }
 
 // recordFamilies carry a host's records: a series each; they are fetched

@@ -354,3 +354,45 @@ func TestWorkloadRoundTrip(t *testing.T) {
 		t.Errorf("rebuilt snapshot invalid: %v", err)
 	}
 }
+
+// TestRecordInvalidSeriesBesideValid: two series of one connection record
+// (two jobs scraping the host, one exporting an invalid count) give the
+// record from the valid one and a note naming the invalid one, which is
+// why a record query asks for every series as is (family.record) and not
+// for a server-side max by over them, where the invalid value would win
+// and the record be lost.
+func TestRecordInvalidSeriesBesideValid(t *testing.T) {
+	labels := func(job string) map[string]string {
+		return map[string]string{metrics.LabelInstance: "h1:9100", "job": job, metrics.LabelPort: "443", metrics.LabelProtocol: "tcp",
+			metrics.LabelRemoteAddress: "10.0.0.9", metrics.LabelProcessName: "curl"}
+	}
+	value := func(v string) [2]json.RawMessage {
+		return [2]json.RawMessage{json.RawMessage(`1`), json.RawMessage(`"` + v + `"`)}
+	}
+	for _, bad := range []string{"1e300", "3.5", "+Inf", "-1"} {
+		for _, order := range []string{"valid first", "invalid first"} {
+			r := newRebuilder()
+			r.census = true
+			in := []series{{Metric: labels("a"), Value: value("3")}, {Metric: labels("b"), Value: value(bad)}}
+			if order == "invalid first" {
+				in[0], in[1] = in[1], in[0]
+			}
+			var notes []string
+			for _, s := range in {
+				if why := r.add(metrics.Upstream.Name, s); why != "" {
+					notes = append(notes, why)
+				}
+			}
+			h := r.byInstance["h1:9100"]
+			if h == nil || len(h.conns) != 1 {
+				t.Errorf("%s, %s: want the valid series' record, got host %v", bad, order, h)
+			}
+			if len(notes) != 1 {
+				t.Errorf("%s, %s: want one note for the invalid series, got %q", bad, order, notes)
+			}
+		}
+		if q := recordFamilies[0].record(`planet_upstream{job="node"}[1h]`); strings.Contains(q, " by ") {
+			t.Errorf("record query %q aggregates series on the server", q)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func Classify(socks []Socket, owners map[uint64]Process, ephemeral PortRange) Cl
 			continue
 		}
 		if s.Inode == 0 {
-			dir, ok := ev.orphanDirection(s, ephemeral)
+			dir, ok := ev.orphanDirection(i, ephemeral)
 			if !ok {
 				out.Undirected++
 				continue
@@ -269,16 +269,26 @@ func serverOf(p Process, accepted map[int]int) Process {
 
 // evidence is what the whole socket table says about its endpoints.
 type evidence struct {
-	// deg counts the connected sockets each endpoint is one end of.
-	deg map[endpoint]int
-	// client is how strongly the table says an endpoint is a client's: the
-	// fan (deg) of the busiest endpoint it is connected to that has more
-	// connections than itself; certain for the remote end of a connection
-	// a listener accepted.
-	client map[endpoint]int
-	peers  map[[2]endpoint]int // connected socket by (local, remote)
-	binds  map[listenKey][]*bind
-	socks  []Socket
+	// ends numbers every endpoint of a connected socket: its index in
+	// stats. pair is, for each connected socket (by its index in socks),
+	// its local and remote endpoints' numbers.
+	ends  map[endpoint]int32
+	stats []endStats
+	pair  [][2]int32
+	peers map[[2]int32]int // connected socket by (local, remote) endpoint number
+	binds map[listenKey][]*bind
+	socks []Socket
+}
+
+// endStats is what the table says of one endpoint.
+type endStats struct {
+	// deg counts the connected sockets the endpoint is one end of.
+	deg int
+	// client is how strongly the table says the endpoint is a client's:
+	// the fan (deg) of the busiest endpoint it is connected to that has
+	// more connections than itself; certain for the remote end of a
+	// connection a listener accepted.
+	client int
 }
 
 // certain is the client score of an endpoint whose role is known.
@@ -287,56 +297,74 @@ const certain = math.MaxInt
 func newEvidence(socks []Socket, binds map[listenKey][]*bind) *evidence {
 	ev := &evidence{binds: binds, socks: socks}
 	orphans := false
+	connected := 0
 	for i := range socks {
 		s := &socks[i]
-		orphans = orphans || isConnected(s) && s.Inode == 0
+		if isConnected(s) {
+			connected++
+			orphans = orphans || s.Inode == 0
+		}
 	}
 	if !orphans {
 		return ev
 	}
-	ev.deg = map[endpoint]int{}
-	ev.peers = map[[2]endpoint]int{}
-	for i := range socks {
-		s := &socks[i]
-		if !isConnected(s) {
-			continue
+	// Each endpoint is hashed once, and the passes after go by its number:
+	// on a busy host every connection is weighed (20,000 sockets at 10,000
+	// loopback connections).
+	ev.ends = make(map[endpoint]int32, 2*connected)
+	ev.stats = make([]endStats, 0, 2*connected)
+	ev.pair = make([][2]int32, len(socks))
+	ev.peers = make(map[[2]int32]int, connected)
+	number := func(e endpoint) int32 {
+		n, ok := ev.ends[e]
+		if !ok {
+			n = int32(len(ev.stats))
+			ev.ends[e] = n
+			ev.stats = append(ev.stats, endStats{})
 		}
-		local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
-		ev.deg[local]++
-		ev.deg[remote]++
-		ev.peers[[2]endpoint{local, remote}] = i
-	}
-	ev.client = map[endpoint]int{}
-	raise := func(e endpoint, n int) {
-		if n > ev.client[e] {
-			ev.client[e] = n
-		}
+		return n
 	}
 	for i := range socks {
 		s := &socks[i]
 		if !isConnected(s) {
 			continue
 		}
-		local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
+		l, r := number(endpoint{s.Protocol, s.Local}), number(endpoint{s.Protocol, s.Remote})
+		ev.stats[l].deg++
+		ev.stats[r].deg++
+		ev.pair[i] = [2]int32{l, r}
+		ev.peers[[2]int32{l, r}] = i
+	}
+	raise := func(e int32, n int) {
+		if n > ev.stats[e].client {
+			ev.stats[e].client = n
+		}
+	}
+	for i := range socks {
+		s := &socks[i]
+		if !isConnected(s) {
+			continue
+		}
+		l, r := ev.pair[i][0], ev.pair[i][1]
 		switch {
 		case matchListener(binds[listenKey{s.Protocol, s.Local.Port()}], s) != nil:
-			raise(remote, certain)
+			raise(r, certain)
 		default:
-			dl, dr := ev.deg[local], ev.deg[remote]
+			dl, dr := ev.stats[l].deg, ev.stats[r].deg
 			if dl > dr {
-				raise(remote, dl)
+				raise(r, dl)
 			} else if dr > dl {
-				raise(local, dr)
+				raise(l, dr)
 			}
 		}
 	}
 	return ev
 }
 
-// orphanDirection decides the direction of an ownerless closing socket
-// with no listener on its local port (a server's side of a connection
-// after its listener went away, or a client's side of one it closed
-// first) from the whole table, in this order:
+// orphanDirection decides the direction of socket i of the table, an
+// ownerless closing socket with no listener on its local port (a server's
+// side of a connection after its listener went away, or a client's side of
+// one it closed first), from the whole table, in this order:
 //
 //   - The other end of the connection is in the table (a connection on
 //     this host) and was accepted by a listener: this end is the client.
@@ -350,15 +378,16 @@ func newEvidence(socks []Socket, binds map[listenKey][]*bind) *evidence {
 //
 // Otherwise it reports false: the direction is unknown, and the socket is
 // left out rather than become a record labelled with a client's port.
-func (ev *evidence) orphanDirection(s *Socket, ephemeral PortRange) (snapshot.Direction, bool) {
-	local, remote := endpoint{s.Protocol, s.Local}, endpoint{s.Protocol, s.Remote}
-	if j, ok := ev.peers[[2]endpoint{remote, local}]; ok {
+func (ev *evidence) orphanDirection(i int, ephemeral PortRange) (snapshot.Direction, bool) {
+	s := &ev.socks[i]
+	l, r := ev.pair[i][0], ev.pair[i][1]
+	if j, ok := ev.peers[[2]int32{r, l}]; ok {
 		p := &ev.socks[j]
 		if matchListener(ev.binds[listenKey{p.Protocol, p.Local.Port()}], p) != nil {
 			return snapshot.Upstream, true
 		}
 	}
-	switch cl, cr := ev.client[local], ev.client[remote]; {
+	switch cl, cr := ev.stats[l].client, ev.stats[r].client; {
 	case cr > cl:
 		return snapshot.Downstream, true
 	case cl > cr:

@@ -34,34 +34,18 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, sc
 		h.HostNetns = scans[0].info.Inode
 	}
 	for n, ns := range scans {
+		if n == 0 || ns.info.Error != "" {
+			continue
+		}
 		// A container's workload: the one most of its sockets' owners
 		// belong to (every name here is in snap.Workloads already).
 		count := map[string]int{}
 		for i := range ns.socks {
-			s := &ns.socks[i]
-			cs := conntrack.Socket{Proto: s.Protocol, Local: s.Local, Remote: s.Remote, Netns: ns.info.Inode,
-				BytesSent: s.BytesAcked, BytesReceived: s.BytesReceived, HasBytes: s.HasBytes}
-			if o, ok := owners[s.Inode]; ok {
-				cs.Process, cs.Workload = splitOwner(o.Name)
-				if cs.Workload != "" {
-					count[cs.Workload]++
+			if o, ok := owners[ns.socks[i].Inode]; ok {
+				if _, wl := splitOwner(o.Name); wl != "" {
+					count[wl]++
 				}
 			}
-			switch {
-			case isConnected(s):
-				if s.Inode == 0 {
-					cs.Process, cs.Workload = "", ""
-				}
-				if s.Protocol == "tcp" {
-					cs.State = stateName(s.State)
-				}
-				h.Connected = append(h.Connected, cs)
-			case s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
-				h.Unconnected = append(h.Unconnected, cs)
-			}
-		}
-		if n == 0 || ns.info.Error != "" {
-			continue
 		}
 		ct := conntrack.Container{Netns: ns.info.Inode}
 		for wl, c := range count {
@@ -81,6 +65,32 @@ func addConntrack(ctx context.Context, opts Options, snap *snapshot.Snapshot, sc
 			}
 			h.Containers[a] = ct
 		}
+	}
+	// Every namespace's sockets, for a table with flows in it.
+	h.LoadSockets = func() (connected, unconnected []conntrack.Socket) {
+		for _, ns := range scans {
+			for i := range ns.socks {
+				s := &ns.socks[i]
+				cs := conntrack.Socket{Proto: s.Protocol, Local: s.Local, Remote: s.Remote, Netns: ns.info.Inode,
+					BytesSent: s.BytesAcked, BytesReceived: s.BytesReceived, HasBytes: s.HasBytes}
+				if o, ok := owners[s.Inode]; ok {
+					cs.Process, cs.Workload = splitOwner(o.Name)
+				}
+				switch {
+				case isConnected(s):
+					if s.Inode == 0 {
+						cs.Process, cs.Workload = "", ""
+					}
+					if s.Protocol == "tcp" {
+						cs.State = stateName(s.State)
+					}
+					connected = append(connected, cs)
+				case s.Protocol == "udp" && s.Remote.Port() == 0 && s.Local.Port() != 0:
+					unconnected = append(unconnected, cs)
+				}
+			}
+		}
+		return connected, unconnected
 	}
 	for a, ct := range h.Containers {
 		if ct.Netns == 0 {

@@ -3,11 +3,11 @@ package scan
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
 
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -30,18 +30,16 @@ const (
 	sizeofDiagSockID  = 48 // struct inet_diag_sockid
 	sizeofDiagMsg     = 72 // struct inet_diag_msg
 	inetDiagInfo      = 2  // INET_DIAG_INFO: struct tcp_info
+	inetDiagSkV6Only  = 11 // INET_DIAG_SKV6ONLY: u8
 	allStates         = 0xfff
 	tcpInfoBytesAcked = 120 // offsetof(struct tcp_info, tcpi_bytes_acked)
 	tcpInfoBytesRecvd = 128 // offsetof(struct tcp_info, tcpi_bytes_received)
 )
 
 // compatReq is struct inet_diag_req: family, src_len, dst_len, ext, id,
-// states, dbs. The kernel dumps AF_UNSPEC (both families) for it.
-type compatReq struct{}
-
-func (compatReq) Len() int { return 4 + sizeofDiagSockID + 8 }
-
-func (compatReq) Serialize() []byte {
+// states, dbs, asking for INET_DIAG_INFO. The kernel dumps AF_UNSPEC (both
+// families) for it, whatever the family says.
+func compatReq() []byte {
 	b := make([]byte, 4+sizeofDiagSockID+8)
 	b[0] = unix.AF_INET
 	b[3] = 1 << (inetDiagInfo - 1)
@@ -50,19 +48,18 @@ func (compatReq) Serialize() []byte {
 }
 
 // v2Req is struct inet_diag_req_v2: family, protocol, ext, pad, states, id.
-type v2Req struct{ family, proto uint8 }
-
-func (v2Req) Len() int { return 8 + sizeofDiagSockID }
-
-func (r v2Req) Serialize() []byte {
+func v2Req(family, proto uint8) []byte {
 	b := make([]byte, 8+sizeofDiagSockID)
-	b[0], b[1] = r.family, r.proto
+	b[0], b[1] = family, proto
 	binary.NativeEndian.PutUint32(b[4:], allStates)
 	return b
 }
 
-// parseDiagMsg reads one struct inet_diag_msg and, for TCP, the byte
-// counters of its INET_DIAG_INFO attribute.
+// parseDiagMsg reads one struct inet_diag_msg and its attributes: for
+// TCP the byte counters of INET_DIAG_INFO, and for IPv6 sockets
+// INET_DIAG_SKV6ONLY, which the kernel adds to every AF_INET6 socket in
+// the LISTEN or CLOSE state (TCP listeners, unconnected UDP sockets;
+// inet_diag_msg_attrs_fill).
 func parseDiagMsg(proto string, b []byte) (Socket, error) {
 	if len(b) < sizeofDiagMsg {
 		return Socket{}, fmt.Errorf("inet_diag message of %d bytes, want at least %d", len(b), sizeofDiagMsg)
@@ -84,44 +81,40 @@ func parseDiagMsg(proto string, b []byte) (Socket, error) {
 		if l < 4 || l > len(rest) {
 			break
 		}
-		if typ == inetDiagInfo && proto == "tcp" && l-4 >= tcpInfoBytesRecvd+8 {
+		switch {
+		case typ == inetDiagInfo && proto == "tcp" && l-4 >= tcpInfoBytesRecvd+8:
 			info := rest[4:l]
 			s.BytesAcked = binary.NativeEndian.Uint64(info[tcpInfoBytesAcked:])
 			s.BytesReceived = binary.NativeEndian.Uint64(info[tcpInfoBytesRecvd:])
 			s.HasBytes = true
+		case typ == inetDiagSkV6Only && s.Family == unix.AF_INET6 && l > 4:
+			s.V6Only = rest[4] != 0
 		}
 		rest = rest[min(len(rest), (l+3)&^3):]
 	}
 	return s, nil
 }
 
+// errDumpInterrupted: the kernel flagged a dump as inconsistent
+// (NLM_F_DUMP_INTR: the socket table changed under it).
+var errDumpInterrupted = errors.New("sock_diag dump interrupted: the socket table changed under it")
+
 // diagSockets dumps the TCP (both families, one walk) and UDP sockets of
-// the namespace sock lives in.
-func diagSockets(ctx context.Context, sock *nl.NetlinkSocket) ([]Socket, error) {
-	handles := map[int]*nl.SocketHandle{unix.NETLINK_INET_DIAG: {Socket: sock}}
-	dump := func(msgType int, data nl.NetlinkRequestData, proto string) ([]Socket, error) {
+// the namespace the sock_diag socket fd was made in. Every message is
+// parsed in place from one reused receive buffer; expect (0: not known) is
+// about how many sockets there are, so that the table is not copied as it
+// grows.
+func diagSockets(ctx context.Context, fd int, expect int) ([]Socket, error) {
+	buf := make([]byte, diagRecvBuf)
+	var seq uint32
+	dump := func(out []Socket, msgType uint16, req []byte, proto string) ([]Socket, error) {
+		start := len(out)
 		return dumpRetry(func() ([]Socket, error) {
-			req := nl.NewNetlinkRequest(msgType, unix.NLM_F_DUMP)
-			req.Sockets = handles
-			req.AddData(data)
-			var out []Socket
-			var perr error
-			err := req.ExecuteIter(unix.NETLINK_INET_DIAG, uint16(msgType), func(msg []byte) bool {
-				s, err := parseDiagMsg(proto, msg)
-				if err != nil {
-					perr = err
-					return false
-				}
-				out = append(out, s)
-				return true
-			})
-			if perr != nil {
-				return nil, perr
-			}
-			return out, err
+			seq++
+			return diagDump(fd, seq, msgType, req, proto, buf, out[:start])
 		})
 	}
-	out, err := dump(tcpdiagGetsock, compatReq{}, "tcp")
+	out, err := dump(make([]Socket, 0, expect+expect/16), tcpdiagGetsock, compatReq(), "tcp")
 	if err != nil {
 		return nil, fmt.Errorf("inet_diag tcp: %w", err)
 	}
@@ -129,13 +122,111 @@ func diagSockets(ctx context.Context, sock *nl.NetlinkSocket) ([]Socket, error) 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		udp, err := dump(sockDiagByFamily, v2Req{family, unix.IPPROTO_UDP}, "udp")
-		if err != nil {
+		if out, err = dump(out, sockDiagByFamily, v2Req(family, unix.IPPROTO_UDP), "udp"); err != nil {
 			return nil, fmt.Errorf("sock_diag udp (family %d): %w", family, err)
 		}
-		out = append(out, udp...)
 	}
 	return out, nil
+}
+
+// diagRecvBuf is the receive buffer of a dump: the kernel fills each
+// datagram up to 32 KiB.
+const diagRecvBuf = 64 << 10
+
+// dumpRetry repeats a dump the kernel reports as interrupted (the socket
+// table changed under it). Three interrupted dumps in a row are an error:
+// the auto source then falls back to /proc/net, with a warning, rather than
+// report an inconsistent table as if it were whole.
+func dumpRetry[R any](dump func() (R, error)) (R, error) {
+	var res R
+	var err error
+	for range 3 {
+		res, err = dump()
+		if !errors.Is(err, errDumpInterrupted) {
+			return res, err
+		}
+	}
+	var zero R
+	return zero, err
+}
+
+// diagDump sends one dump request (netlink message type msgType, payload
+// req, sequence number seq) on the sock_diag socket fd and appends every
+// socket of the answer to out: errDumpInterrupted, with the sockets, when
+// the kernel flagged it.
+func diagDump(fd int, seq uint32, msgType uint16, req []byte, proto string, buf []byte, out []Socket) ([]Socket, error) {
+	msg := make([]byte, unix.NLMSG_HDRLEN+len(req))
+	binary.NativeEndian.PutUint32(msg[0:4], uint32(len(msg)))
+	binary.NativeEndian.PutUint16(msg[4:6], msgType)
+	binary.NativeEndian.PutUint16(msg[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(msg[8:12], seq)
+	copy(msg[unix.NLMSG_HDRLEN:], req)
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return out, fmt.Errorf("send: %w", err)
+	}
+	interrupted := false
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("receive: %w", err)
+		}
+		for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
+			l := int(binary.NativeEndian.Uint32(b[0:4]))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return out, fmt.Errorf("netlink message of %d bytes in %d", l, len(b))
+			}
+			typ := binary.NativeEndian.Uint16(b[4:6])
+			flags := binary.NativeEndian.Uint16(b[6:8])
+			mseq := binary.NativeEndian.Uint32(b[8:12])
+			body := b[unix.NLMSG_HDRLEN:l]
+			b = b[min(len(b), (l+3)&^3):]
+			if mseq != seq {
+				continue // an earlier, abandoned dump's
+			}
+			if flags&unix.NLM_F_DUMP_INTR != 0 {
+				interrupted = true
+			}
+			switch typ {
+			case unix.NLMSG_DONE:
+				if interrupted {
+					return out, errDumpInterrupted
+				}
+				return out, nil
+			case unix.NLMSG_ERROR:
+				if len(body) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
+						return out, unix.Errno(-e)
+					}
+				}
+				return out, nil
+			case msgType:
+				s, err := parseDiagMsg(proto, body)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, s)
+			}
+		}
+	}
+}
+
+// openDiag makes a sock_diag socket in the calling thread's network
+// namespace. The kernel answers a dump at once; the receive timeout only
+// bounds a wedged one.
+func openDiag() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG)
+	if err != nil {
+		return -1, fmt.Errorf("netlink sock_diag socket: %w", err)
+	}
+	tv := unix.Timeval{Sec: 10}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("netlink sock_diag receive timeout: %w", err)
+	}
+	return fd, nil
 }
 
 // netlinkNS is the netlink source of another network namespace: a
@@ -170,19 +261,15 @@ func netlinkIn(ctx context.Context, nsPath string, inode uint64) ([]Socket, erro
 	if st.Ino != inode {
 		return nil, errVanished
 	}
-	sock, err := socketIn(h)
+	fd, err := socketIn(h)
 	if err != nil {
 		// Without CAP_SYS_ADMIN, or under RestrictNamespaces=, setns is
 		// refused (EPERM, which the library's message does not wrap):
 		// /proc/<pid>/net is the way in then.
 		return nil, &netlinkRefused{fmt.Errorf("netlink socket inside %s: %w", nsPath, err)}
 	}
-	defer sock.Close()
-	// The kernel answers a dump at once; this only bounds a wedged one.
-	if err := sock.SetReceiveTimeout(&unix.Timeval{Sec: 10}); err != nil {
-		return nil, err
-	}
-	return diagSockets(ctx, sock)
+	defer unix.Close(fd)
+	return diagSockets(ctx, fd, 0)
 }
 
 // socketIn makes a sock_diag socket inside namespace h, on a thread of its
@@ -192,10 +279,10 @@ func netlinkIn(ctx context.Context, nsPath string, inode uint64) ([]Socket, erro
 // goroutine instead of running other code, such as a read of
 // /proc/self/net, in the wrong namespace. (The library's own restore
 // ignores that error and hands the thread back.)
-func socketIn(h netns.NsHandle) (*nl.NetlinkSocket, error) {
+func socketIn(h netns.NsHandle) (int, error) {
 	type result struct {
-		sock *nl.NetlinkSocket
-		err  error
+		fd  int
+		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
@@ -203,25 +290,24 @@ func socketIn(h netns.NsHandle) (*nl.NetlinkSocket, error) {
 		cur, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- result{-1, err}
 			return
 		}
 		defer cur.Close()
 		if err := netns.Set(h); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{nil, err}
+			ch <- result{-1, err}
 			return
 		}
-		// Not open handles: the socket is made where the thread is.
-		sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_INET_DIAG)
+		fd, err := openDiag()
 		if berr := netns.Set(cur); berr != nil {
 			// Stays locked: the thread ends with this goroutine.
-			ch <- result{sock, err}
+			ch <- result{fd, err}
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{sock, err}
+		ch <- result{fd, err}
 	}()
 	r := <-ch
-	return r.sock, r.err
+	return r.fd, r.err
 }

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"net/netip"
+	"runtime"
 	"slices"
 
 	"github.com/planetdeps/planet/scan/procfs"
@@ -55,10 +56,12 @@ func (p ProcFS) Owners(want map[uint64]struct{}) (map[uint64]Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 64)
+	// The fd links are read on every CPU (procfs.FS.SocketInodes); the
+	// owners are then picked in PID order, as before.
+	held := p.fs().SocketInodes(pids, runtime.GOMAXPROCS(0))
 	shared := map[uint64][]Process{} // later holders of a socket, rare
-	for _, pid := range pids {
-		p.ownersOf(pid, want, owners, shared, buf)
+	for i, pid := range pids {
+		p.ownersOf(pid, held[i], want, owners, shared)
 	}
 	for inode, later := range shared {
 		owners[inode] = ownerOf(append([]Process{owners[inode]}, later...))
@@ -80,22 +83,22 @@ func ownerOf(hs []Process) Process {
 	return o
 }
 
-// ownersOf records the wanted sockets pid holds: as their owner when it is
-// the first holder (PIDs come in ascending order), else in shared. A
-// process whose fds cannot be read holds nothing here.
-func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process, buf []byte) {
+// ownersOf records the wanted sockets among inodes, the sockets pid
+// holds: as their owner when it is the first holder (PIDs come in
+// ascending order), else in shared.
+func (p ProcFS) ownersOf(pid int, inodes []uint64, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process) {
 	var name string
 	named := false
-	_ = p.fs().FDSockets(pid, buf, func(inode uint64) {
+	for _, inode := range inodes {
 		if _, wanted := want[inode]; !wanted {
-			return
+			continue
 		}
 		first, taken := owners[inode]
 		if taken && first.PID == pid {
-			return // the same socket on two fds of one process
+			continue // the same socket on two fds of one process
 		}
 		if later := shared[inode]; len(later) > 0 && later[len(later)-1].PID == pid {
-			return
+			continue
 		}
 		if !named {
 			name, _ = p.fs().Comm(pid) // "" once the process is gone
@@ -106,7 +109,7 @@ func (p ProcFS) ownersOf(pid int, want map[uint64]struct{}, owners map[uint64]Pr
 		} else {
 			shared[inode] = append(shared[inode], Process{PID: pid, Name: name})
 		}
-	})
+	}
 }
 
 // Addresses lists the host's own IP addresses (in its network namespace),

@@ -8,6 +8,9 @@
 # fleet and server. Each round runs the file merge, then --prometheus with
 # one query in flight (--prometheus-parallel 1, as before issue 21's
 # parallel queries), then with the default.
+# PLANET_BENCH_BASE names another planet binary (say, one built from main)
+# whose --prometheus merge runs in the same rounds, after this tree's, as
+# "base": a before/after on one fleet and server; its graph is compared too.
 # Needs prometheus and promtool (apt-get install prometheus) and GNU time.
 #
 # The fleet's textfiles are loaded the fast honest way: rendered as the
@@ -63,7 +66,7 @@ measure() { # name, command...
 }
 prommerge() { # name, output, extra flags...
   local name=$1 graph=$2; shift 2
-  measure "$name" "$out/planet" merge --prometheus "http://127.0.0.1:$port" \
+  measure "$name" "${bin:-$out/planet}" merge --prometheus "http://127.0.0.1:$port" \
     --selector '{job="node"}' --time "$((at + 60))" --lookback 1h \
     --prometheus-timeout "${PLANET_BENCH_TIMEOUT:-5m}" "$@" -o "$out/$graph"
   grep -o 'hosts from [0-9]* queries' "$out/$name.log" || true
@@ -73,10 +76,13 @@ for round in $(seq "${PLANET_BENCH_RUNS:-1}"); do
   measure "planet merge DIR" "$out/planet" merge "$out/fleet" -o "$out/files.json"
   prommerge "planet merge --prometheus (1 in flight)" prom1.json --prometheus-parallel 1
   prommerge "planet merge --prometheus" prom.json
+  if [ -n "${PLANET_BENCH_BASE:-}" ]; then
+    bin=$PLANET_BENCH_BASE prommerge "base merge --prometheus" base.json
+  fi
 done
 echo "Prometheus peak RSS after the merges: $(grep VmHWM /proc/$prom/status | awk '{print $2, $3}')"
 
-python3 - "$out/files.json" "$out/prom1.json" "$out/prom.json" <<'PY'
+python3 - "$out/files.json" "$out/prom1.json" "$out/prom.json" ${PLANET_BENCH_BASE:+"$out/base.json"} <<'PY'
 import json, sys
 a, *bs = (json.load(open(p)) for p in sys.argv[1:])
 for g in (a, *bs):

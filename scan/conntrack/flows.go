@@ -61,6 +61,10 @@ type Host struct {
 	// flows); Unconnected are bound, unconnected UDP sockets of every
 	// namespace, the sockets of sendto() clients.
 	Connected, Unconnected []Socket
+	// LoadSockets, when set, is called once, at the first flow, and its
+	// sockets are added to Connected and Unconnected: a scan's every socket
+	// is not copied for a table with nothing in it.
+	LoadSockets func() (connected, unconnected []Socket)
 	// Connections are the socket scan's records, of every namespace (told
 	// apart by workload and netns); Apply returns them amended.
 	Connections []snapshot.Connection
@@ -112,17 +116,19 @@ type recKey struct {
 // Merger folds flows into the host's records. Use NewMerger, Add each flow,
 // then Result.
 type Merger struct {
-	h      Host
-	socks  map[sockKey]*Socket
-	udp    map[uint16][]*Socket // unconnected UDP sockets by local port, of every namespace
-	listen map[listenKey][]*snapshot.Listener
-	recs   map[recKey]*snapshot.Connection
-	order  []recKey
-	added  int // records created by flows
-	stats  Stats
+	h       Host
+	indexed bool // socks, udp and listen built (index)
+	socks   map[sockKey]*Socket
+	udp     map[uint16][]*Socket // unconnected UDP sockets by local port, of every namespace
+	listen  map[listenKey][]*snapshot.Listener
+	recs    map[recKey]*snapshot.Connection
+	order   []recKey
+	added   int // records created by flows
+	stats   Stats
 }
 
-// NewMerger indexes the host's sockets and records.
+// NewMerger indexes the host's records; its sockets are indexed at the
+// first flow.
 func NewMerger(h Host) *Merger {
 	if h.MaxRecords <= 0 {
 		h.MaxRecords = 100_000
@@ -131,12 +137,37 @@ func NewMerger(h Host) *Merger {
 		h.Ephemeral = func(p uint16) bool { return p >= 32768 && p <= 60999 }
 	}
 	m := &Merger{
-		h:      h,
-		socks:  make(map[sockKey]*Socket, len(h.Connected)),
-		udp:    map[uint16][]*Socket{},
-		listen: map[listenKey][]*snapshot.Listener{},
-		recs:   make(map[recKey]*snapshot.Connection, len(h.Connections)),
+		h:    h,
+		recs: make(map[recKey]*snapshot.Connection, len(h.Connections)),
 	}
+	for i := range h.Connections {
+		c := h.Connections[i]
+		c.States = cloneStates(c.States)
+		k := recKey{dir: c.Direction, proto: c.Protocol, port: c.Port, process: c.Process, workload: c.Workload, netns: c.Netns, remote: c.RemoteIP,
+			dialled: addrPort(c.DialledIP, c.DialledPort), backend: addrPort(c.BackendIP, c.BackendPort), origin: c.OriginIP}
+		m.recs[k] = &c
+		m.order = append(m.order, k)
+	}
+	return m
+}
+
+// index indexes the host's sockets and listeners, once: at the first flow,
+// so that a host whose table is empty (conntrack loaded, nothing tracked)
+// does not pay for a map of every socket.
+func (m *Merger) index() {
+	if m.indexed {
+		return
+	}
+	m.indexed = true
+	h := &m.h
+	if h.LoadSockets != nil {
+		c, u := h.LoadSockets()
+		h.Connected = append(h.Connected, c...)
+		h.Unconnected = append(h.Unconnected, u...)
+	}
+	m.socks = make(map[sockKey]*Socket, len(h.Connected))
+	m.udp = map[uint16][]*Socket{}
+	m.listen = map[listenKey][]*snapshot.Listener{}
 	for i := range h.Connected {
 		s := &h.Connected[i]
 		m.socks[sockKey{s.Proto, unmap(s.Local), unmap(s.Remote)}] = s
@@ -150,15 +181,6 @@ func NewMerger(h Host) *Merger {
 		k := listenKey{l.Netns, l.Protocol, l.Port}
 		m.listen[k] = append(m.listen[k], l)
 	}
-	for i := range h.Connections {
-		c := h.Connections[i]
-		c.States = cloneStates(c.States)
-		k := recKey{dir: c.Direction, proto: c.Protocol, port: c.Port, process: c.Process, workload: c.Workload, netns: c.Netns, remote: c.RemoteIP,
-			dialled: addrPort(c.DialledIP, c.DialledPort), backend: addrPort(c.BackendIP, c.BackendPort), origin: c.OriginIP}
-		m.recs[k] = &c
-		m.order = append(m.order, k)
-	}
-	return m
 }
 
 func unmap(ap netip.AddrPort) netip.AddrPort {
@@ -246,6 +268,7 @@ func (m *Merger) local(a netip.Addr) bool { return m.h.Local[a] || a.IsLoopback(
 //     already counts it;
 //   - none of these: forwarded traffic (a router's), ignored.
 func (m *Merger) Add(f *Flow) {
+	m.index()
 	m.stats.Flows++
 	m.stats.HasBytes = m.stats.HasBytes || f.HasBytes
 	a, b := unmap(f.Orig.Src), unmap(f.Orig.Dst)

@@ -230,22 +230,37 @@ func TestMergerRules(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.h.Local = map[netip.Addr]bool{netip.MustParseAddr(host): true}
-			m := NewMerger(tt.h)
-			for i := range tt.flows {
-				m.Add(&tt.flows[i])
-			}
-			conns, st := m.Result()
-			if got := show(conns); !slices.Equal(got, tt.want) {
-				t.Errorf("records\n got %q\nwant %q", got, tt.want)
-			}
-			if tt.stats == (Stats{}) {
-				tt.stats = Stats{Flows: len(tt.flows), Added: len(tt.want)}
-			}
-			if st != tt.stats {
-				t.Errorf("stats %+v, want %+v", st, tt.stats)
-			}
-		})
+		// Each case twice: the sockets given in Connected and
+		// Unconnected, and handed over by LoadSockets at the first flow.
+		for _, lazy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/lazy=%v", tt.name, lazy), func(t *testing.T) {
+				h := tt.h
+				h.Local = map[netip.Addr]bool{netip.MustParseAddr(host): true}
+				loads := 0
+				if lazy {
+					connected, unconnected := h.Connected, h.Unconnected
+					h.Connected, h.Unconnected = nil, nil
+					h.LoadSockets = func() ([]Socket, []Socket) { loads++; return connected, unconnected }
+				}
+				m := NewMerger(h)
+				for i := range tt.flows {
+					m.Add(&tt.flows[i])
+				}
+				conns, st := m.Result()
+				if got := show(conns); !slices.Equal(got, tt.want) {
+					t.Errorf("records\n got %q\nwant %q", got, tt.want)
+				}
+				stats := tt.stats
+				if stats == (Stats{}) {
+					stats = Stats{Flows: len(tt.flows), Added: len(tt.want)}
+				}
+				if st != stats {
+					t.Errorf("stats %+v, want %+v", st, stats)
+				}
+				if want := min(len(tt.flows), 1); lazy && loads != want {
+					t.Errorf("LoadSockets called %d times for %d flows, want %d", loads, len(tt.flows), want)
+				}
+			})
+		}
 	}
 }

@@ -238,3 +238,41 @@ func benchScan(b *testing.B, n int, scan func() (*snapshot.Conntrack, error)) {
 	}
 	b.ReportMetric(float64(n), "entries")
 }
+
+// TestScanNetlinkCountedEmpty: in a private network namespace, a table the
+// kernel counts empty is read as empty without a dump, the host's records
+// as they were; once entries are loaded, they are dumped and counted.
+func TestScanNetlinkCountedEmpty(t *testing.T) {
+	lab := testnet.New(t)
+	h := lab.Host("empty")
+	if _, err := os.Stat("/proc/sys/net/netfilter/nf_conntrack_max"); err != nil {
+		testenv.Unavailable(t, "no connection tracking (modprobe nf_conntrack): %v", err)
+	}
+	host := conntrack.Host{Connections: []snapshot.Connection{{Direction: snapshot.Upstream, Protocol: "tcp", Port: 443,
+		RemoteIP: netip.MustParseAddr("192.0.2.1"), Process: "curl", Sockets: 1}}}
+	const n = 20
+	var empty, loaded *snapshot.Conntrack
+	var conns []snapshot.Connection
+	err := h.Do(func() error {
+		var err error
+		if conns, empty, err = conntrack.ScanNetlink(context.Background(), host, conntrack.Limits{}); err != nil {
+			return err
+		}
+		if err := ctsynth.Load(context.Background(), n); err != nil {
+			return err
+		}
+		_, loaded, err = conntrack.ScanNetlink(context.Background(), host, conntrack.Limits{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty.Entries != 0 || empty.Source != conntrack.NetlinkSource || !slices.EqualFunc(conns, host.Connections, func(a, b snapshot.Connection) bool {
+		return fmt.Sprint(a) == fmt.Sprint(b)
+	}) {
+		t.Errorf("empty table: %+v, records %+v; want no entries from %q and the records unchanged", empty, conns, conntrack.NetlinkSource)
+	}
+	if loaded.Entries != n {
+		t.Errorf("loaded table: %d entries, want %d", loaded.Entries, n)
+	}
+}

@@ -2,12 +2,16 @@ package procfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // pidTree makes a proc root with processes 1, 7 and 12: their fd links,
@@ -83,6 +87,42 @@ func TestFDSockets(t *testing.T) {
 	}
 }
 
+// TestSocketInodes: the parallel walk finds what FDSockets finds, process
+// by process, with one process's fds split between the workers (more than
+// fdChunkSize of them) and processes without an fd directory or exited.
+func TestSocketInodes(t *testing.T) {
+	p := pidTree(t)
+	big := filepath.Join(p.Root, "30", "fd")
+	if err := os.MkdirAll(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want30 []uint64
+	for fd := range 3*fdChunkSize + 7 {
+		target := "pipe:[1]"
+		if fd%3 != 0 {
+			target = fmt.Sprintf("socket:[%d]", 5000+fd)
+			want30 = append(want30, uint64(5000+fd))
+		}
+		if err := os.Symlink(target, filepath.Join(big, strconv.Itoa(fd))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pids := []int{1, 7, 12, 30, 99}
+	want := [][]uint64{{100}, {200, 200}, nil, want30, nil}
+	for _, workers := range []int{1, 2, 8} {
+		got := p.SocketInodes(pids, workers)
+		if len(got) != len(pids) {
+			t.Fatalf("workers=%d: %d results for %d processes", workers, len(got), len(pids))
+		}
+		for i := range pids {
+			slices.Sort(got[i])
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("workers=%d: pid %d: %d sockets %v, want %d", workers, pids[i], len(got[i]), got[i][:min(len(got[i]), 5)], len(want[i]))
+			}
+		}
+	}
+}
+
 func TestNetNS(t *testing.T) {
 	p := pidTree(t)
 	for _, tt := range []struct {
@@ -147,4 +187,93 @@ func TestCgroupAndCmdline(t *testing.T) {
 	if _, err := p.Cgroup(99); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Cgroup of an exited process: %v, want fs.ErrNotExist", err)
 	}
+}
+
+// TestSocketInodesLive: on the live /proc, where fd numbers are probed
+// rather than listed (a process with more than minProbe fds), this
+// process's sockets are all found: with holes in its fd table, and with a
+// socket far above the others, which the probe misses and the listing
+// that follows it finds.
+func TestSocketInodesLive(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/fd", &st); err != nil || st.Size == 0 {
+		t.Skipf("/proc/self/fd does not report its open fds as its size (Linux 6.2 and later): %v", err)
+	}
+	self := os.Getpid()
+	want := map[uint64]bool{}
+	var fds []int
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+	for i := range 200 {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, pair[0], pair[1])
+		if i%7 == 0 { // a hole in the fd table
+			unix.Close(pair[1])
+			fds = fds[:len(fds)-1]
+		}
+	}
+	inode := func(fd int) uint64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	for _, fd := range fds {
+		want[inode(fd)] = true
+	}
+	check := func(name string) {
+		t.Helper()
+		got := FS{Root: "/proc"}.SocketInodes([]int{self}, 2)[0]
+		var listed []uint64
+		if err := (FS{Root: "/proc"}).FDSockets(self, make([]byte, 64), func(i uint64) { listed = append(listed, i) }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		slices.Sort(listed)
+		if !slices.Equal(got, listed) {
+			t.Errorf("%s: SocketInodes found %d sockets, the listing %d", name, len(got), len(listed))
+		}
+		for i := range want {
+			if _, ok := slices.BinarySearch(got, i); !ok {
+				t.Errorf("%s: socket %d not found", name, i)
+			}
+		}
+	}
+	check("holes")
+	high, err := unix.FcntlInt(uintptr(fds[0]), unix.F_DUPFD_CLOEXEC, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds = append(fds, high)
+	delete(want, inode(fds[1]))
+	unix.Close(fds[1]) // and one closed, so the count is not made up by the high one
+	fds = slices.Delete(fds, 1, 2)
+	check("far above")
+	// A sparse table: two thirds of 1,800 more fds closed, so that the
+	// probe misses too many, gives up, and leaves its unread chunks to
+	// the listing.
+	var more []int
+	for range 900 {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		more = append(more, pair[0], pair[1])
+	}
+	for i, fd := range more {
+		if i%3 != 0 {
+			unix.Close(fd)
+			continue
+		}
+		fds = append(fds, fd)
+		want[inode(fd)] = true
+	}
+	check("sparse")
 }

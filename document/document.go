@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/planetdeps/planet/graph"
@@ -26,6 +27,8 @@ type Document struct {
 	Name     string // the file, or "-" for standard input
 	Snapshot *snapshot.Snapshot
 	Graph    *graph.Graph
+
+	diff *graph.Diff // CompareFile's, of a graph read by graph.ReadCompare
 }
 
 // IsGraphSchema reports whether schema names a graph of any version
@@ -37,7 +40,7 @@ func IsGraphSchema(schema string) bool { return strings.HasPrefix(schema, "plane
 // end. Reading stdin stops when ctx is done. The document is told apart by
 // its schema and then decoded strictly (see Read).
 func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, error) {
-	return readFile(ctx, path, stdin, graph.Read)
+	return readFile(ctx, path, stdin, readGraph(graph.Read), nil)
 }
 
 // ReadFileForCompare is ReadFile for a document to be compared with base
@@ -45,24 +48,101 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, err
 // with graph.ReadForCompare, sharing the edges that did not change with
 // base, and must be used for that comparison only.
 func ReadFileForCompare(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions) (*Document, error) {
-	return readFile(ctx, path, stdin, func(r io.Reader, name string) (*graph.Graph, error) {
+	return readFile(ctx, path, stdin, forCompare(base, opts), nil)
+}
+
+// CompareFile is graph.Compare(base, the graph of the document at path,
+// opts), read as ReadFile reads it (a snapshot is merged alone). A graph
+// is compared while it is read (graph.ReadCompare), never held; one whose
+// edges are not in order (a graph planet did not write) is read again
+// from its start with graph.ReadForCompare and then compared, as is one
+// on a standard input that cannot seek back (a pipe). base is compared as
+// graph.ForCompare(base, opts) gives it, and is best given so (then its
+// external dependencies, merged, are all it holds of them).
+func CompareFile(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions) (*graph.Diff, error) {
+	streamed := func(r io.Reader, name string) (*Document, error) {
+		d, err := graph.ReadCompare(r, name, base, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Document{Name: name, diff: d}, nil
+	}
+	doc, err := readFile(ctx, path, stdin, streamed, forCompare(base, opts))
+	if err != nil {
+		return nil, err
+	}
+	if doc.diff != nil {
+		return doc.diff, nil
+	}
+	g, err := doc.AsGraph()
+	if err != nil {
+		return nil, err
+	}
+	return graph.Compare(base, graph.ForCompare(g, opts), opts), nil
+}
+
+// graphReader reads a graph document into a Document.
+type graphReader func(r io.Reader, name string) (*Document, error)
+
+// readGraph is a graphReader of read.
+func readGraph(read func(io.Reader, string) (*graph.Graph, error)) graphReader {
+	return func(r io.Reader, name string) (*Document, error) {
+		g, err := read(r, name)
+		if err != nil {
+			return nil, err
+		}
+		return &Document{Name: name, Graph: g}, nil
+	}
+}
+
+// forCompare is the graphReader of ReadFileForCompare.
+func forCompare(base *graph.Graph, opts graph.DiffOptions) graphReader {
+	return readGraph(func(r io.Reader, name string) (*graph.Graph, error) {
 		return graph.ReadForCompare(r, name, base, opts)
 	})
 }
 
-// readFile is ReadFile, reading a graph with readGraph.
-func readFile(ctx context.Context, path string, stdin io.Reader, readGraph func(io.Reader, string) (*graph.Graph, error)) (*Document, error) {
-	if path == "" || path == "-" {
-		return read(fetch.Reader(ctx, stdin), "-", readGraph)
+// readFile is ReadFile, reading a graph with readGraph; with again, a
+// graph readGraph refuses with graph.ErrUnordered is read again from its
+// start with again, and from a standard input that cannot seek back only
+// with again.
+func readFile(ctx context.Context, path string, stdin io.Reader, readGraph, again graphReader) (*Document, error) {
+	name, src := "-", stdin
+	if path != "" && path != "-" {
+		// Opened without blocking and checked on the descriptor: a FIFO
+		// swapped in for the file cannot hang the reader.
+		f, err := fetch.OpenFile(ctx, path, graph.MaxSize)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		name, src = path, f
 	}
-	// Opened without blocking and checked on the descriptor: a FIFO swapped
-	// in for the file cannot hang the reader.
-	f, err := fetch.OpenFile(ctx, path, graph.MaxSize)
-	if err != nil {
-		return nil, err
+	if again == nil {
+		return read(fetch.Reader(ctx, src), name, readGraph)
 	}
-	defer f.Close()
-	return read(fetch.Reader(ctx, f), path, readGraph)
+	// The same descriptor, read again from where it started: a file
+	// replaced meanwhile is not mixed in.
+	f, _ := src.(*os.File)
+	var start int64 = -1
+	if f != nil {
+		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+			if start, err = f.Seek(0, io.SeekCurrent); err != nil {
+				start = -1
+			}
+		}
+	}
+	if start < 0 {
+		return read(fetch.Reader(ctx, src), name, again)
+	}
+	doc, err := read(fetch.Reader(ctx, src), name, readGraph)
+	if !errors.Is(err, graph.ErrUnordered) {
+		return doc, err
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("reading again from the start: %w", err)}
+	}
+	return read(fetch.Reader(ctx, src), name, again)
 }
 
 // sniffSize is how much of a document is read to find its schema: planet
@@ -75,32 +155,24 @@ const sniffSize = 64 << 10
 // snapshot's limit, and read on as a graph past it. Errors are
 // *snapshot.Error values naming name, and wrap snapshot.ErrSchema for a
 // schema that is neither.
-func Read(r io.Reader, name string) (*Document, error) { return read(r, name, graph.Read) }
+func Read(r io.Reader, name string) (*Document, error) { return read(r, name, readGraph(graph.Read)) }
 
 // read is Read, reading a graph with readGraph.
-func read(r io.Reader, name string, readGraph func(io.Reader, string) (*graph.Graph, error)) (*Document, error) {
+func read(r io.Reader, name string, readGraph graphReader) (*Document, error) {
 	br := bufio.NewReaderSize(r, sniffSize)
 	head, err := br.Peek(sniffSize)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if schema, err := snapshot.SniffSchema(head); err == nil && schema == graph.Schema {
-		g, err := readGraph(br, name)
-		if err != nil {
-			return nil, err
-		}
-		return &Document{Name: name, Graph: g}, nil
+		return readGraph(br, name)
 	}
 	doc, err := io.ReadAll(io.LimitReader(br, snapshot.MaxSize+1))
 	if err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	if len(doc) > snapshot.MaxSize {
-		g, err := readGraph(io.MultiReader(bytes.NewReader(doc), br), name)
-		if err != nil {
-			return nil, err
-		}
-		return &Document{Name: name, Graph: g}, nil
+		return readGraph(io.MultiReader(bytes.NewReader(doc), br), name)
 	}
 	return Parse(doc, name)
 }

@@ -132,3 +132,68 @@ func BenchmarkWriteEdges(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Edges)), "ns/edge")
 	})
 }
+
+// BenchmarkDiffAllChanged compares two versions of a 200,000-edge by-host
+// graph whose every edge changed (every port_bytes_to_server count moved,
+// compared with --bytes-change 5 --external-changes: nothing is shared),
+// side by side: the new graph read whole against the old one
+// (ReadForCompare), then compared (as planet diff did), and compared while
+// it is read (ReadCompare, as it does now). heap-MiB is the most live heap
+// at once beside the old graph: the new graph the old way, the diff;
+// B/edge is that per edge. planet diff's peak RSS follows them.
+//
+//	go test ./graph -run '^$' -bench DiffAllChanged -benchtime 3x
+func BenchmarkDiffAllChanged(b *testing.B) {
+	g := benchGraph(10000, 200000)
+	var oldDoc, newDoc bytes.Buffer
+	if err := Write(&oldDoc, g); err != nil {
+		b.Fatal(err)
+	}
+	toServer := regexp.MustCompile(`"port_bytes_to_server": (\d+)`)
+	newDoc.Write(toServer.ReplaceAll(oldDoc.Bytes(), []byte(`"port_bytes_to_server": 2$1`)))
+	edges := len(toServer.FindAllIndex(oldDoc.Bytes(), -1)) // all but the first
+	g = nil
+	opts := DiffOptions{BytesChangePercent: 5, ExternalChanges: true}
+	for _, tt := range []struct {
+		name string
+		// diff returns the diff and the most live heap it saw.
+		diff func(old *Graph) (*Diff, float64, error)
+	}{
+		{"ReadForCompare+Compare", func(old *Graph) (*Diff, float64, error) {
+			new, err := ReadForCompare(bytes.NewReader(newDoc.Bytes()), "new", old, opts)
+			if err != nil {
+				return nil, 0, err
+			}
+			heap := liveHeap()
+			d := Compare(old, new, opts)
+			runtime.KeepAlive(new) // Compare gives no hold on it: held until now
+			return d, heap, nil
+		}},
+		{"ReadCompare", func(old *Graph) (*Diff, float64, error) {
+			d, err := ReadCompare(bytes.NewReader(newDoc.Bytes()), "new", old, opts)
+			return d, 0, err
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var heap float64
+			for b.Loop() {
+				old, err := Read(bytes.NewReader(oldDoc.Bytes()), "old")
+				if err != nil {
+					b.Fatal(err)
+				}
+				oldHeap := liveHeap()
+				d, during, err := tt.diff(old)
+				if err != nil {
+					b.Fatal(err)
+				}
+				heap = max(during, liveHeap()) - oldHeap
+				if len(d.ChangedEdges) != edges {
+					b.Fatalf("%d edges changed, want %d", len(d.ChangedEdges), edges)
+				}
+				runtime.KeepAlive(old)
+			}
+			b.ReportMetric(heap, "heap-MiB")
+			b.ReportMetric(heap*(1<<20)/float64(edges), "B/edge")
+		})
+	}
+}

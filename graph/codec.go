@@ -183,13 +183,17 @@ func (d *docReader) graph() (*Graph, error) {
 				return nil
 			})
 		case "edges":
-			var block []Edge
+			var (
+				block      []Edge
+				bytesBlock []EdgeBytes
+			)
 			if seen["nodes"] && d.compare != nil {
 				// The nodes are all in: edges can be matched loosely
 				// (see ReadForCompare), their nodes' kinds known.
 				slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 				d.nodes = g.Nodes
 			}
+			streamed := d.stream != nil && d.stream.start(&g, seen["nodes"])
 			err = d.array(member, func(frag []byte, what string, off int64, line int) error {
 				var e *Edge
 				if err := snapshot.DecodeFragment(frag, d.name, what, off, line, &e); err != nil {
@@ -203,17 +207,32 @@ func (d *docReader) graph() (*Graph, error) {
 				}
 				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
 				e.EdgeNames = d.names(e.EdgeNames)
+				if streamed {
+					if err := d.stream.edge(&g, e); err != nil {
+						return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %s: %w", what, e, err)}
+					}
+					return nil
+				}
 				if s := d.shared(e); s != nil {
 					g.Edges = append(g.Edges, s)
 					return nil
 				}
-				// Edges are kept in blocks: one allocation each costs
-				// more time and, rounded up, more memory.
+				// Edges are kept in blocks, and so are their byte
+				// counts: one allocation each costs more time and,
+				// rounded up, more memory (EdgeBytes' 40 bytes take 48).
 				if len(block) == cap(block) {
 					block = make([]Edge, 0, 4096)
 				}
 				block = append(block, *e)
-				g.Edges = append(g.Edges, &block[len(block)-1])
+				kept := &block[len(block)-1]
+				if e.EdgeBytes != nil {
+					if len(bytesBlock) == cap(bytesBlock) {
+						bytesBlock = make([]EdgeBytes, 0, 4096)
+					}
+					bytesBlock = append(bytesBlock, *e.EdgeBytes)
+					kept.EdgeBytes = &bytesBlock[len(bytesBlock)-1]
+				}
+				g.Edges = append(g.Edges, kept)
 				return nil
 			})
 		case "traffic":
@@ -281,11 +300,21 @@ func (d *docReader) graph() (*Graph, error) {
 	if !schemaSeen {
 		return nil, &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%w: no \"schema\" member", snapshot.ErrSchema)}
 	}
+	if d.stream != nil && d.stream.on {
+		// The edges were compared as they came, checked one by one:
+		// the first one refused is refused where Read would refuse it.
+		return g.checkEdges(d.name, d.stream.err)
+	}
 	return g.check(d.name)
 }
 
 // check validates a decoded graph and puts it in its documented order.
-func (g *Graph) check(name string) (*Graph, error) {
+func (g *Graph) check(name string) (*Graph, error) { return g.checkEdges(name, nil) }
+
+// checkEdges is check of a graph whose edges were checked as they were
+// read (ReadCompare) and are not in g: edgesErr is the first one's error,
+// reported after the nodes' (nil: none).
+func (g *Graph) checkEdges(name string, edgesErr error) (*Graph, error) {
 	if g.By != ByHostgroup && g.By != ByHost && g.By != ByWorkload {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("by: %q is not %s, %s or %s", g.By, ByHostgroup, ByHost, ByWorkload)}
 	}
@@ -307,7 +336,7 @@ func (g *Graph) check(name string) (*Graph, error) {
 		g.Edges = nil
 	}
 	g.Traffic = nilIfEmptyT(g.Traffic)
-	if err := g.index(); err != nil {
+	if err := g.indexChecked(edgesErr); err != nil {
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: err}
 	}
 	return g, nil
@@ -342,6 +371,9 @@ type docReader struct {
 	baseGraph *Graph
 	compare   *DiffOptions
 	nodes     []*Node
+	// stream, for ReadCompare, joins the edges with the old graph's as
+	// they are read.
+	stream *streamCompare
 }
 
 // shared returns base's edge equal to e in every field, or nil. Edges of

@@ -58,30 +58,69 @@ type FieldChange struct {
 }
 
 // EdgeChange is a dependency present in both graphs with different
-// attributes: the old and new graph's edge (after collapsing external
-// nodes, see DiffOptions.ExternalChanges) and the options they were
-// compared with, one DiffOptions shared by all of a Diff's changes. Its
-// field changes are computed when asked (Changes), not kept: a diff where
-// every one of millions of dependencies changed holds three pointers per
-// dependency. In JSON it is the key's fields and "changes".
+// attributes: the old graph's edge (after collapsing external nodes, see
+// DiffOptions.ExternalChanges) and, of the new graph's, only what Compare
+// compares (processes, host counts, seen_from, byte counts), with the
+// options they were compared with. Its field changes are computed when
+// asked (Changes), not kept, and the new edge is not kept either: a diff
+// where every one of millions of dependencies changed holds 32 bytes per
+// dependency next to the old graph (the new side's names, counts and
+// options are shared by all changes with the same ones). In JSON it is the
+// key's fields and "changes". Make one with NewEdgeChange.
 type EdgeChange struct {
-	Old, New *Edge
-	// Options are the comparison's; nil is the zero DiffOptions.
-	Options *DiffOptions
+	Old *Edge
+	new *changedSide
+	// newBytes are the new edge's port byte counts, to server and to
+	// client (zero unless the options compare bytes).
+	newBytes [2]uint64
 }
 
-// Key is the dependency's key (the new edge's, equal to the old one's).
-func (c EdgeChange) Key() EdgeKey { return keyOf(c.New) }
+// changedSide is the new side of a changed dependency but its byte counts,
+// and the comparison's options: one value per distinct set, shared.
+type changedSide struct {
+	names                    *EdgeNames
+	clientHosts, serverHosts int
+	seen                     SeenFrom
+	opts                     *DiffOptions
+}
+
+// NewEdgeChange is the change from old to new, two edges of one key,
+// compared under opts: what Compare lists when Changes lists anything.
+func NewEdgeChange(old, new *Edge, opts DiffOptions) EdgeChange {
+	return newChange(old, new, &opts, nil)
+}
+
+// newChange is NewEdgeChange with opts shared and the new side interned in
+// sides (nil: not interned).
+func newChange(old, new *Edge, opts *DiffOptions, sides map[changedSide]*changedSide) EdgeChange {
+	s := changedSide{new.EdgeNames, new.ClientHosts, new.ServerHosts, new.SeenFrom, opts}
+	c := EdgeChange{Old: old}
+	if opts.BytesChangePercent > 0 {
+		b := new.Bytes()
+		c.newBytes = [2]uint64{b.PortBytesToServer, b.PortBytesToClient}
+	}
+	if c.new = sides[s]; c.new == nil {
+		c.new = &s
+		if sides != nil {
+			sides[s] = c.new
+		}
+	}
+	return c
+}
+
+// Key is the dependency's key (the old edge's, equal to the new one's).
+func (c EdgeChange) Key() EdgeKey { return keyOf(c.Old) }
 
 // Changes lists the attributes that differ, in the order of the JSON form:
 // processes, host counts, seen_from, then byte counts when compared. Each
 // call formats them anew.
 func (c EdgeChange) Changes() []FieldChange {
-	var opts DiffOptions
-	if c.Options != nil {
-		opts = *c.Options
-	}
-	return edgeChanges(c.Old, c.New, opts)
+	return edgeChanges(viewOf(c.Old), c.newView(), c.Key(), *c.new.opts)
+}
+
+// newView is what Compare compared of the new edge.
+func (c EdgeChange) newView() edgeView {
+	return edgeView{c.new.names, c.new.clientHosts, c.new.serverHosts, c.new.seen, c.newBytes[0], c.newBytes[1]}
 }
 
 // MarshalJSON writes the change as {"from", "to", "protocol", "port",
@@ -163,17 +202,32 @@ func plural(n int, one, many string) string {
 
 // Compare computes what changed from old to new.
 func Compare(old, new *Graph, opts DiffOptions) *Diff {
-	d := &Diff{Schema: DiffSchema, BytesCompared: opts.BytesChangePercent > 0, ExternalCollapsed: !opts.ExternalChanges,
-		AddedNodes: []*Node{}, RemovedNodes: []*Node{}, ChangedNodes: []NodeChange{},
-		AddedEdges: []*Edge{}, RemovedEdges: []*Edge{}, ChangedEdges: []EdgeChange{}, Traffic: []FieldChange{}}
+	d := newDiff(opts)
 	if d.ExternalCollapsed {
 		old, new = collapseExternal(old), collapseExternal(new)
 	}
-
+	d.compareNodes(old, new)
 	// Both graphs' lists are in their documented order (nodes by ID,
 	// edges by key): one pass over each, side by side, finds what was
 	// added, removed and changed, in that order, without an index of
 	// either graph (millions of edges make that index as large as a graph).
+	j := newEdgeJoin(d, opts)
+	join(sortedBy(old.Edges, compareEdges), sortedBy(new.Edges, compareEdges), compareEdges,
+		j.removed, j.added, j.both)
+	d.compareTraffic(old, new, opts)
+	return d
+}
+
+// newDiff is an empty Diff of a comparison under opts.
+func newDiff(opts DiffOptions) *Diff {
+	return &Diff{Schema: DiffSchema, BytesCompared: opts.BytesChangePercent > 0, ExternalCollapsed: !opts.ExternalChanges,
+		AddedNodes: []*Node{}, RemovedNodes: []*Node{}, ChangedNodes: []NodeChange{},
+		AddedEdges: []*Edge{}, RemovedEdges: []*Edge{}, ChangedEdges: []EdgeChange{}, Traffic: []FieldChange{}}
+}
+
+// compareNodes lists the nodes added, removed and changed from old to new
+// (both as compared: collapsed when d.ExternalCollapsed).
+func (d *Diff) compareNodes(old, new *Graph) {
 	oldNodes := sortedBy(old.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 	newNodes := sortedBy(new.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 	join(oldNodes, newNodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) },
@@ -189,19 +243,35 @@ func Compare(old, new *Graph, opts DiffOptions) *Diff {
 				d.ChangedNodes = append(d.ChangedNodes, NodeChange{ID: n.ID, Changes: ch})
 			}
 		})
-	shared := &opts
-	join(sortedBy(old.Edges, compareEdges), sortedBy(new.Edges, compareEdges), compareEdges,
-		func(o *Edge) { d.RemovedEdges = append(d.RemovedEdges, o) },
-		func(n *Edge) { d.AddedEdges = append(d.AddedEdges, n) },
-		func(o, n *Edge) {
-			if edgeChanged(o, n, opts) {
-				d.ChangedEdges = append(d.ChangedEdges, EdgeChange{Old: o, New: n, Options: shared})
-			}
-		})
+}
+
+// compareTraffic lists the traffic changes when bytes are compared.
+func (d *Diff) compareTraffic(old, new *Graph, opts DiffOptions) {
 	if d.BytesCompared {
 		d.Traffic = trafficChanges(old.Traffic, new.Traffic, opts.BytesChangePercent)
 	}
-	return d
+}
+
+// edgeJoin adds to a Diff the edges a join of two edge lists finds
+// removed, added and changed, the changes' new sides shared.
+type edgeJoin struct {
+	d     *Diff
+	opts  *DiffOptions
+	sides map[changedSide]*changedSide
+}
+
+func newEdgeJoin(d *Diff, opts DiffOptions) *edgeJoin {
+	return &edgeJoin{d: d, opts: &opts, sides: map[changedSide]*changedSide{}}
+}
+
+func (j *edgeJoin) removed(o *Edge) { j.d.RemovedEdges = append(j.d.RemovedEdges, o) }
+func (j *edgeJoin) added(n *Edge)   { j.d.AddedEdges = append(j.d.AddedEdges, n) }
+
+// both compares two edges of one key: a change when edgeChanged.
+func (j *edgeJoin) both(o, n *Edge) {
+	if edgeChanged(o, n, *j.opts) {
+		j.d.ChangedEdges = append(j.d.ChangedEdges, newChange(o, n, j.opts, j.sides))
+	}
 }
 
 // ForCompare returns g as Compare(…, opts) compares it: its external
@@ -221,12 +291,20 @@ func ForCompare(g *Graph, opts DiffOptions) *Graph {
 	if c == g {
 		return g
 	}
-	// The edges c keeps of g's are copied into one array of their own:
-	// Read allocates edges in blocks, and one edge kept would keep its
-	// block, and so all of g's edges, alive.
+	// The edges c keeps of g's are copied into one array of their own,
+	// and so are their byte counts: Read allocates both in blocks, and
+	// one edge kept would keep its block, and so all of g's, alive.
 	edges, ptrs := make([]Edge, len(c.Edges)), make([]*Edge, len(c.Edges))
+	var counts []EdgeBytes
 	for i, e := range c.Edges {
 		edges[i] = *e
+		if e.EdgeBytes != nil {
+			if counts == nil {
+				counts = make([]EdgeBytes, 0, len(c.Edges)-i)
+			}
+			counts = append(counts, *e.EdgeBytes)
+			edges[i].EdgeBytes = &counts[len(counts)-1]
+		}
 		ptrs[i] = &edges[i]
 	}
 	c.Edges = ptrs
@@ -278,18 +356,51 @@ func join[T any](old, new []T, compare func(a, b T) int, onlyOld, onlyNew func(T
 	}
 }
 
+// edgeView is what Compare compares of an edge besides its key: its
+// processes (in names), host counts, seen_from and port byte counts.
+type edgeView struct {
+	names                    *EdgeNames
+	clientHosts, serverHosts int
+	seen                     SeenFrom
+	toServer, toClient       uint64
+}
+
+func viewOf(e *Edge) edgeView {
+	b := e.Bytes()
+	return edgeView{e.EdgeNames, e.ClientHosts, e.ServerHosts, e.SeenFrom, b.PortBytesToServer, b.PortBytesToClient}
+}
+
+func (v edgeView) clientProcesses() []string {
+	if v.names == nil {
+		return nil
+	}
+	return v.names.ClientProcesses
+}
+
+func (v edgeView) serverProcesses() []string {
+	if v.names == nil {
+		return nil
+	}
+	return v.names.ServerProcesses
+}
+
 // edgeChanged reports whether edgeChanges would list anything, without
 // formatting it.
 func edgeChanged(o, n *Edge, opts DiffOptions) bool {
-	if !joinedEqual(o.Names().ClientProcesses, n.Names().ClientProcesses) ||
-		!joinedEqual(o.Names().ServerProcesses, n.Names().ServerProcesses) ||
-		hostsCompared(n, opts) && (o.ClientHosts != n.ClientHosts || o.ServerHosts != n.ServerHosts) ||
-		o.SeenFrom != n.SeenFrom {
+	return viewChanged(viewOf(o), viewOf(n), keyOf(n), opts)
+}
+
+// viewChanged is edgeChanged of two views of the edge key k.
+func viewChanged(o, n edgeView, k EdgeKey, opts DiffOptions) bool {
+	if !joinedEqual(o.clientProcesses(), n.clientProcesses()) ||
+		!joinedEqual(o.serverProcesses(), n.serverProcesses()) ||
+		hostsCompared(k, opts) && (o.clientHosts != n.clientHosts || o.serverHosts != n.serverHosts) ||
+		o.seen != n.seen {
 		return true
 	}
 	return opts.BytesChangePercent > 0 &&
-		(bytesChanged(o.Bytes().PortBytesToServer, n.Bytes().PortBytesToServer, opts.BytesChangePercent) ||
-			bytesChanged(o.Bytes().PortBytesToClient, n.Bytes().PortBytesToClient, opts.BytesChangePercent))
+		(bytesChanged(o.toServer, n.toServer, opts.BytesChangePercent) ||
+			bytesChanged(o.toClient, n.toClient, opts.BytesChangePercent))
 }
 
 // joinedEqual: a and b joined with "," are equal (as edgeChanges compares
@@ -300,25 +411,26 @@ func joinedEqual(a, b []string) bool {
 
 // hostsCompared: host counts of a dependency on collapsed external peers
 // follow which addresses were seen, not what depends on what.
-func hostsCompared(n *Edge, opts DiffOptions) bool {
-	return opts.ExternalChanges || (n.From != ExternalNode && n.To != ExternalNode)
+func hostsCompared(k EdgeKey, opts DiffOptions) bool {
+	return opts.ExternalChanges || (k.From != ExternalNode && k.To != ExternalNode)
 }
 
-func edgeChanges(o, n *Edge, opts DiffOptions) []FieldChange {
+// edgeChanges lists the changes from view o to view n of the edge key k.
+func edgeChanges(o, n edgeView, k EdgeKey, opts DiffOptions) []FieldChange {
 	var ch []FieldChange
-	ch = appendChange(ch, "client_processes", strings.Join(o.Names().ClientProcesses, ","), strings.Join(n.Names().ClientProcesses, ","))
-	ch = appendChange(ch, "server_processes", strings.Join(o.Names().ServerProcesses, ","), strings.Join(n.Names().ServerProcesses, ","))
-	if hostsCompared(n, opts) {
-		ch = appendChange(ch, "client_hosts", strconv.Itoa(o.ClientHosts), strconv.Itoa(n.ClientHosts))
-		ch = appendChange(ch, "server_hosts", strconv.Itoa(o.ServerHosts), strconv.Itoa(n.ServerHosts))
+	ch = appendChange(ch, "client_processes", strings.Join(o.clientProcesses(), ","), strings.Join(n.clientProcesses(), ","))
+	ch = appendChange(ch, "server_processes", strings.Join(o.serverProcesses(), ","), strings.Join(n.serverProcesses(), ","))
+	if hostsCompared(k, opts) {
+		ch = appendChange(ch, "client_hosts", strconv.Itoa(o.clientHosts), strconv.Itoa(n.clientHosts))
+		ch = appendChange(ch, "server_hosts", strconv.Itoa(o.serverHosts), strconv.Itoa(n.serverHosts))
 	}
-	ch = appendChange(ch, "seen_from", o.SeenFrom.String(), n.SeenFrom.String())
+	ch = appendChange(ch, "seen_from", o.seen.String(), n.seen.String())
 	if opts.BytesChangePercent > 0 {
-		if bytesChanged(o.Bytes().PortBytesToServer, n.Bytes().PortBytesToServer, opts.BytesChangePercent) {
-			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.Bytes().PortBytesToServer), fmtUint(n.Bytes().PortBytesToServer)})
+		if bytesChanged(o.toServer, n.toServer, opts.BytesChangePercent) {
+			ch = append(ch, FieldChange{"port_bytes_to_server", fmtUint(o.toServer), fmtUint(n.toServer)})
 		}
-		if bytesChanged(o.Bytes().PortBytesToClient, n.Bytes().PortBytesToClient, opts.BytesChangePercent) {
-			ch = append(ch, FieldChange{"port_bytes_to_client", fmtUint(o.Bytes().PortBytesToClient), fmtUint(n.Bytes().PortBytesToClient)})
+		if bytesChanged(o.toClient, n.toClient, opts.BytesChangePercent) {
+			ch = append(ch, FieldChange{"port_bytes_to_client", fmtUint(o.toClient), fmtUint(n.toClient)})
 		}
 	}
 	return ch
@@ -381,27 +493,14 @@ func trafficChanges(old, new []*Traffic, pct float64) []FieldChange {
 // (collapsed already: a graph's keys are unique). Only Compare and
 // ForCompare use the result: it is not indexed.
 func collapseExternal(g *Graph) *Graph {
-	external := 0
-	for _, n := range g.Nodes {
-		if n.Kind == KindExternal {
-			if n.ID != ExternalNode {
-				external = 2 // more than ExternalNode's one
-				break
-			}
-			external++
-		}
-	}
-	// No external node, or only ExternalNode (g collapsed already, as
-	// ForCompare leaves it): nothing to rename or merge.
-	if external <= 1 {
+	ids := collapsedIDs(g.Nodes)
+	if ids == nil {
 		return g
 	}
 	out := &Graph{Schema: g.Schema, By: g.By, External: g.External}
 	ext := &Node{ID: ExternalNode, Kind: KindExternal}
-	ids := map[string]bool{}
 	for _, n := range g.Nodes {
 		if n.Kind == KindExternal {
-			ids[n.ID] = true
 			ext.HostCount += n.HostCount
 		}
 	}
@@ -436,19 +535,7 @@ func collapseExternal(g *Graph) *Graph {
 			out.Edges = append(out.Edges, &c)
 			continue
 		}
-		// m's lists may be shared with other edges: a new set.
-		names := m.Names()
-		names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
-		names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
-		m.EdgeNames = edgeNames(names)
-		m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
-		if m.SeenFrom != e.SeenFrom {
-			m.SeenFrom = SeenBoth
-		}
-		b := m.Bytes()
-		b.PortBytesToServer += e.Bytes().PortBytesToServer
-		b.PortBytesToClient += e.Bytes().PortBytesToClient
-		m.EdgeBytes = edgeBytes(b)
+		mergeExternal(m, e)
 	}
 	slices.SortFunc(out.Edges, compareEdges)
 	traffic := map[[2]string]*Traffic{}
@@ -465,6 +552,51 @@ func collapseExternal(g *Graph) *Graph {
 	}
 	slices.SortFunc(out.Traffic, compareTraffic)
 	return out
+}
+
+// mergeExternal folds e into m, another dependency of the same collapsed
+// key (see collapseExternal).
+func mergeExternal(m, e *Edge) {
+	// m's lists may be shared with other edges: a new set.
+	names := m.Names()
+	names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
+	names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
+	m.EdgeNames = edgeNames(names)
+	m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
+	if m.SeenFrom != e.SeenFrom {
+		m.SeenFrom = SeenBoth
+	}
+	b := m.Bytes()
+	b.PortBytesToServer += e.Bytes().PortBytesToServer
+	b.PortBytesToClient += e.Bytes().PortBytesToClient
+	m.EdgeBytes = edgeBytes(b)
+}
+
+// collapsedIDs is the set of the IDs of the external nodes among nodes
+// when collapsing them renames any; nil when there is no external node, or
+// only ExternalNode (a graph collapsed already, as ForCompare leaves it):
+// nothing to rename or merge.
+func collapsedIDs(nodes []*Node) map[string]bool {
+	external := 0
+	for _, n := range nodes {
+		if n.Kind == KindExternal {
+			if n.ID != ExternalNode {
+				external = 2 // more than ExternalNode's one
+				break
+			}
+			external++
+		}
+	}
+	if external <= 1 {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, n := range nodes {
+		if n.Kind == KindExternal {
+			ids[n.ID] = true
+		}
+	}
+	return ids
 }
 
 // union is the sorted union of two sorted name lists.

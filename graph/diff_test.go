@@ -296,7 +296,7 @@ func TestEdgeChangedAgrees(t *testing.T) {
 				old, new := o, o
 				change(&new)
 				got := edgeChanged(&old, &new, opts)
-				if want := len(edgeChanges(&old, &new, opts)) > 0; got != want {
+				if want := len(edgeChanges(viewOf(&old), viewOf(&new), keyOf(&old), opts)) > 0; got != want {
 					t.Errorf("%s, %s, %+v: changed = %v, changes listed = %v", name, keyOf(&old), opts, got, want)
 				}
 				if name == "same" || name == "processes joined" || name == "bytes a little" {

@@ -406,7 +406,11 @@ func compareTraffic(a, b *Traffic) int {
 
 // index sorts the graph into its documented order, checks that it is
 // consistent and builds the gonum graph and the lookup table.
-func (g *Graph) index() error {
+func (g *Graph) index() error { return g.indexChecked(nil) }
+
+// indexChecked is index, edgesErr (when not nil) the error of edges
+// checked before and not in g.Edges, reported where theirs would be.
+func (g *Graph) indexChecked(edgesErr error) error {
 	slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(g.Edges, compareEdges)
 	slices.SortFunc(g.Traffic, compareTraffic)
@@ -421,6 +425,9 @@ func (g *Graph) index() error {
 		}
 		n.index = int64(i)
 		g.byID[n.ID] = n
+	}
+	if edgesErr != nil {
+		return edgesErr
 	}
 	for i, e := range g.Edges {
 		if err := e.check(g); err != nil {

@@ -392,7 +392,8 @@ func diffMermaid(d *graph.Diff) (string, int) {
 		links = append(links, link{e.From, e.To, label(e.Protocol, e.Port), "-.->", "#cf222e"})
 	}
 	for _, c := range d.ChangedEdges {
-		links = append(links, link{c.New.From, c.New.To, label(c.New.Protocol, c.New.Port), "-->", "#bf8700"})
+		k := c.Key()
+		links = append(links, link{k.From, k.To, label(k.Protocol, k.Port), "-->", "#bf8700"})
 	}
 	if len(links) == 0 {
 		return "", 0

@@ -122,7 +122,7 @@ func hostileDiff(names []string) (d *graph.Diff, want [][]string) {
 		o := &graph.Edge{From: "c", To: n, Protocol: "tcp", Port: uint16(i), EdgeNames: &graph.EdgeNames{ServerProcesses: []string{n}}}
 		c := *o
 		c.EdgeNames = &graph.EdgeNames{ServerProcesses: []string{"x" + n}}
-		d.ChangedEdges = append(d.ChangedEdges, graph.EdgeChange{Old: o, New: &c, Options: &graph.DiffOptions{}})
+		d.ChangedEdges = append(d.ChangedEdges, graph.NewEdgeChange(o, &c, graph.DiffOptions{}))
 		want = append(want, []string{"changed", "c", show(n), "tcp/" + strconv.Itoa(i),
 			"server_processes " + show(fieldValue("server_processes", n)) + " -> " + show("x"+n)})
 	}

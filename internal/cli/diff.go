@@ -114,32 +114,24 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	if o.oldPath == "-" || o.newPath == "-" {
 		a.waitingForStdin("a graph or snapshot (JSON)", "planet diff OLD NEW")
 	}
-	// The new graph shares the old one's edges where they did not change:
-	// two versions of a graph of millions of edges then take little more
-	// memory than one. Each graph is held as Compare compares it (external
-	// nodes collapsed, unless --external-changes), so the old graph's
-	// dependencies on external addresses are freed before the new one is
-	// read, and the new one's before the diff is made: two by-host graphs
-	// whose every edge changed then take little more than one.
-	var graphs [2]*graph.Graph
-	for i, path := range []string{o.oldPath, o.newPath} {
-		read := document.ReadFile
-		if i == 1 && graphs[0] != nil {
-			read = func(ctx context.Context, path string, stdin io.Reader) (*document.Document, error) {
-				return document.ReadFileForCompare(ctx, path, stdin, graphs[0], o.compare)
-			}
-		}
-		in, err := read(ctx, path, a.stdin)
-		if err != nil {
-			return err
-		}
-		g, err := in.AsGraph()
-		if err != nil {
-			return err
-		}
-		graphs[i] = graph.ForCompare(g, o.compare)
+	// The old graph is held as Compare compares it (external nodes
+	// collapsed, unless --external-changes), so its dependencies on
+	// external addresses are freed before the new one is read. The new
+	// graph is compared while it is read, never held: of its edges only
+	// the added ones and what is compared of the changed ones are kept.
+	in, err := document.ReadFile(ctx, o.oldPath, a.stdin)
+	if err != nil {
+		return err
 	}
-	d := graph.Compare(graphs[0], graphs[1], o.compare)
+	old, err := in.AsGraph()
+	if err != nil {
+		return err
+	}
+	old = graph.ForCompare(old, o.compare)
+	d, err := document.CompareFile(ctx, o.newPath, a.stdin, old, o.compare)
+	if err != nil {
+		return err
+	}
 	write := diffWriters[o.format]
 	if err := a.writeOutput(o.output, func(w io.Writer) error { return write(w, d) }); err != nil {
 		return err

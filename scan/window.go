@@ -140,6 +140,11 @@ var windowBegun func()
 // wait for dumps instead of sleeping through them.
 var windowSwept func()
 
+// windowTook, when set, is called when a socket the window sees alive
+// enters its count (with its process, if known by then): tests hold a
+// connection open until the window has it instead of for a guessed time.
+var windowTook func(netns uint64, local, remote netip.AddrPort, process string)
+
 // winKey is a dependency as a window counts it: TCP only, per network
 // namespace and workload like the instant scan's records.
 type winKey struct {
@@ -1409,6 +1414,9 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 			d.Opened++
 		}
 		n.live[s.Cookie] = ws
+		if windowTook != nil {
+			windowTook(n.inode, s.Local, s.Remote, k.process)
+		}
 	}
 	if ended {
 		for c, ws := range n.live {

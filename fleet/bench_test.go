@@ -50,20 +50,27 @@ func BenchmarkFleet(b *testing.B) {
 					}
 				}
 			})
+			// merger-heap-MiB is the live heap when every snapshot is in
+			// (the host pairs kept for Graph, the edges, the declared
+			// hosts): planet merge's peak RSS follows it.
 			b.Run("merge", func(b *testing.B) {
 				b.SetBytes(size)
-				var g *graph.Graph
+				var (
+					g    *graph.Graph
+					heap float64
+				)
 				for b.Loop() {
-					var err error
-					g, _, err = MergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{})
+					m, _, err := mergeInputs(context.Background(), []string{dir}, nil, InputOptions{}, graph.MergeOptions{})
 					if err != nil {
 						b.Fatal(err)
 					}
+					heap = liveHeap()
+					if g, err = m.Finish(); err != nil {
+						b.Fatal(err)
+					}
 				}
-				runtime.GC()
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "graph-heap-MiB")
+				b.ReportMetric(heap, "merger-heap-MiB")
+				b.ReportMetric(liveHeap(), "graph-heap-MiB")
 				b.ReportMetric(float64(len(g.Edges)), "edges")
 				runtime.KeepAlive(g)
 			})
@@ -78,10 +85,7 @@ func BenchmarkFleet(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					runtime.GC()
-					var ms runtime.MemStats
-					runtime.ReadMemStats(&ms)
-					heap = float64(ms.HeapAlloc) / (1 << 20)
+					heap = liveHeap()
 					r, err := m.FinishMerged()
 					if err != nil {
 						b.Fatal(err)
@@ -94,6 +98,14 @@ func BenchmarkFleet(b *testing.B) {
 			})
 		})
 	}
+}
+
+// liveHeap is the heap in use after a collection, in MiB.
+func liveHeap() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
 }
 
 // readAll reads every file under dir, as cat would, and returns the bytes.
@@ -143,9 +155,11 @@ func plainDecode(b *testing.B, dir string) int {
 // connection records per host, ~140 MB, as scripts/bench-merge.sh
 // generates) into its stages, each over the same files, side by side with
 // reading them (cat): the first pass's header reads (header), the second
-// pass's decoding without the merge (parse, one snapshot.Decoder as each
-// worker has), and the whole merge (merge). A CPU profile of merge shows
-// where its time goes:
+// pass's decoding without the merge (parse, one snapshot.Decoder set as
+// each worker's), the Merger's part alone, one snapshot at a time as the
+// workers hand them over (add: Declare and Add of snapshots decoded
+// beforehand, then Finish), and the whole merge (merge). A CPU profile of
+// merge shows where its time goes:
 //
 //	go test ./fleet -run '^$' -bench MergeStages -benchtime 3x -cpuprofile cpu.out
 //	go tool pprof -top -cum fleet.test cpu.out
@@ -191,18 +205,52 @@ func BenchmarkMergeStages(b *testing.B) {
 	})
 	b.Run("parse", func(b *testing.B) {
 		b.SetBytes(size)
-		var dec snapshot.Decoder
+		dec := snapshot.Decoder{DropStates: true}
 		for b.Loop() {
 			for _, p := range files {
 				f, err := os.Open(p)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, err = dec.Read(f, 0, p)
+				s, err := dec.Read(f, 0, p)
 				f.Close()
 				if err != nil {
 					b.Fatal(err)
 				}
+				dec.Recycle(s)
+			}
+		}
+	})
+	b.Run("add", func(b *testing.B) {
+		snaps := make([]*snapshot.Snapshot, len(files))
+		dec := snapshot.Decoder{DropStates: true}
+		for i, p := range files {
+			f, err := os.Open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			snaps[i], err = dec.Read(f, 0, p)
+			f.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(size)
+		for b.Loop() {
+			m, err := graph.NewMerger(graph.MergeOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, s := range snaps {
+				m.Declare(s.Host)
+			}
+			for _, s := range snaps {
+				if err := m.Add(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := m.Finish(); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -100,11 +100,15 @@ type collector struct {
 	usedIn  bool
 	files   []pendingFile
 	// recycle: the second pass's fn keeps nothing of a snapshot's
-	// connection list (a Merger), so its decoder reuses the memory.
+	// connection list and reads no states (a Merger), so its decoder
+	// reuses the memory and drops the states.
 	recycle bool
 
 	mu   sync.Mutex
-	best map[[sha256.Size]byte]*chosen
+	best map[[sha256.Size]byte]*chosen // until the choice is made
+	// winners: the choice, sorted by name; each sets an entry nil once
+	// the snapshot is read.
+	winners []*chosen
 	// fallbacks are the valid snapshots that lost, per host: with
 	// KeepGoing, the second pass tries them when the chosen one fails.
 	fallbacks map[[sha256.Size]byte][]*candidate
@@ -153,6 +157,12 @@ func collect(ctx context.Context, paths []string, stdin io.Reader, opts InputOpt
 		return c, nil, err
 	}
 	winners := c.choose()
+	// What only the first pass needs goes: at 100,000 files it is tens
+	// of MiB. The second pass drops each winner once read (each).
+	c.files, c.visited, c.found = nil, nil, nil
+	c.mu.Lock()
+	c.best, c.winners = nil, winners
+	c.mu.Unlock()
 	if len(winners) == 0 {
 		c.close()
 		return c, nil, fmt.Errorf("%s: %w", strings.Join(paths, ", "), ErrNoSnapshots)
@@ -178,6 +188,11 @@ func (c *collector) close() {
 	defer c.mu.Unlock()
 	for _, b := range c.best {
 		c.release(b.cd)
+	}
+	for _, w := range c.winners {
+		if w != nil {
+			c.release(w.cd)
+		}
 	}
 	if c.spill != nil {
 		c.spill.Close()
@@ -848,7 +863,7 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 	)
 	for range min(len(winners), runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
-			var dec snapshot.Decoder
+			dec := snapshot.Decoder{DropStates: c.recycle}
 			for !stop.Load() && ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(winners) {
@@ -876,6 +891,7 @@ func (c *collector) each(winners []*chosen, notes *[]graph.Note, fn func(*snapsh
 				if opts.Progress != nil {
 					opts.Progress(done, len(winners))
 				}
+				winners[i] = nil // read, its descriptor closed
 				mu.Unlock()
 				s = nil
 				c.budget.release(n)
@@ -911,6 +927,12 @@ func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts Input
 		return nil, c.notes, err
 	}
 	defer c.close()
+	// Workers finish in any order; the snapshots are handed back in the
+	// inputs' (each forgets the winners as it goes).
+	pos := make(map[[sha256.Size]byte]int, len(winners))
+	for i, w := range winners {
+		pos[w.cd.ident] = i
+	}
 	var out []*snapshot.Snapshot
 	notes := c.notes
 	_, err = c.each(winners, &notes, func(s *snapshot.Snapshot) error {
@@ -919,11 +941,6 @@ func ReadInputs(ctx context.Context, paths []string, stdin io.Reader, opts Input
 	})
 	if err != nil {
 		return nil, notes, err
-	}
-	// Workers finish in any order; hand the snapshots back in the inputs'.
-	pos := make(map[[sha256.Size]byte]int, len(winners))
-	for i, w := range winners {
-		pos[w.cd.ident] = i
 	}
 	keys := make(map[*snapshot.Snapshot]int, len(out))
 	for _, s := range out {

@@ -2,8 +2,10 @@ package graph
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -149,11 +151,50 @@ type nodeAgg struct {
 	key     nodeKey
 	scanned int // snapshots added into this node
 	peers   int // distinct unscanned IPs resolved into this node
-	hosts   map[string]struct{}
-	domains map[string]struct{}
+	hosts   nameSet
+	domains nameSet
 	// incomplete: hosts whose scan had unowned sockets, and how many.
-	incomplete map[string]struct{}
+	incomplete nameSet
 	unowned    int
+}
+
+// nameSet is a set of names kept as a list, a third the memory of a map
+// (a hostgroup node of a large fleet has tens of thousands of hosts): it
+// appends, skips a repeat of the last name, and sorts out duplicates when
+// the unsorted tail outgrows the sorted head.
+type nameSet struct {
+	names  []string
+	sorted int
+}
+
+func (s *nameSet) add(name string) {
+	if n := len(s.names); n > 0 && s.names[n-1] == name {
+		return
+	}
+	s.names = append(s.names, name)
+	if len(s.names) >= 2*s.sorted+256 {
+		s.compact()
+	}
+}
+
+func (s *nameSet) compact() {
+	slices.Sort(s.names)
+	s.names = slices.Compact(s.names)
+	s.sorted = len(s.names)
+}
+
+func (s *nameSet) len() int {
+	s.compact()
+	return len(s.names)
+}
+
+// list returns the names sorted, nil for none, in a list of their own.
+func (s *nameSet) list() []string {
+	if len(s.names) == 0 {
+		return nil
+	}
+	s.compact()
+	return slices.Clone(s.names)
 }
 
 type edgeKey struct {
@@ -166,11 +207,19 @@ type edgeKey struct {
 // most edges of a by-host graph have one host at each end, so the first
 // ID is kept in place and a list (idList) made only for a second one. A
 // by-host merge keeps two sets for each of millions of edges.
+//
+// A set made a count (n set to idCount) keeps no IDs: it counts the adds
+// that are not a repeat of the one before, which is the number of distinct
+// IDs when every ID's adds come one after the other. That holds for the
+// client hosts of an edge to an external node (see Merger.edge).
 type idSet struct {
-	first uint32
-	has   bool    // first is set
+	first uint32  // the ID; in a count, the last ID added
+	n     uint32  // 0: empty, 1: first is set; with idCount, the count
 	more  *idList // every ID, first included, once there are two
 }
+
+// idCount marks an idSet that counts (idSet.n).
+const idCount = 1 << 31
 
 // idList appends, skips a repeat of the last ID, and sorts out
 // duplicates when the unsorted tail outgrows the sorted head, so it stays
@@ -183,8 +232,14 @@ type idList struct {
 
 func (s *idSet) add(id uint32) {
 	switch {
-	case !s.has:
-		s.first, s.has = id, true
+	case s.n&idCount != 0:
+		if s.n == idCount || id != s.first {
+			s.first = id
+			s.n++
+		}
+		return
+	case s.n == 0:
+		s.first, s.n = id, 1
 		return
 	case s.more == nil && id == s.first:
 		return
@@ -209,13 +264,13 @@ func (l *idList) compact() {
 
 func (s *idSet) len() int {
 	switch {
+	case s.n&idCount != 0:
+		return int(s.n &^ idCount)
 	case s.more != nil:
 		s.more.compact()
 		return len(s.more.ids)
-	case s.has:
-		return 1
 	}
-	return 0
+	return int(s.n)
 }
 
 // clone returns a copy of s sharing nothing with it.
@@ -320,16 +375,11 @@ type hostPair struct {
 	first          int // index of the first record of the pair, for errors
 }
 
-// listenKey finds a scanned host's listeners on one protocol and port.
-type listenKey struct {
-	proto uint16
-	port  uint16
-}
-
-// listener is a scanned host's server process on one address.
+// listener is a scanned host's server process on one protocol, port and
+// address: indexes in Merger.protos, Merger.ips and Merger.names' names.
 type listener struct {
-	addr    netip.Addr
-	process string
+	proto, port   uint16
+	addr, process uint32
 }
 
 type pairKey struct{ from, to int32 }
@@ -354,7 +404,7 @@ type forward struct {
 // several backends of one published port the same one is chosen whatever
 // the order of the records and of the snapshots.
 func (m *Merger) fwdLess(f, g forward) bool {
-	return cmp.Or(strings.Compare(Identity(m.hosts[f.ep].host), Identity(m.hosts[g.ep].host)), cmp.Compare(f.port, g.port)) < 0
+	return cmp.Or(strings.Compare(m.hosts[f.ep].ident, m.hosts[g.ep].ident), cmp.Compare(f.port, g.port)) < 0
 }
 
 type trafficAgg struct {
@@ -368,12 +418,17 @@ type peerKey struct {
 }
 
 type declared struct {
-	host    snapshot.Host
-	node    nodeKey
-	nodeIdx int32 // -1 until the node exists
-	added   bool
-	// listen is the host's listeners with a known process, once added.
-	listen map[listenKey][]listener
+	hostname string
+	ident    string // Identity
+	node     nodeKey
+	nodeIdx  int32 // -1 until the node exists
+	added    bool
+	// listen: where the host's listeners with a known process are in
+	// Merger.listeners, once added.
+	listen, listenN uint32
+	// waiting: records (pairs.go) of the host pairs of other hosts' views
+	// with this scanned host at the other end, until its snapshot is added.
+	waiting []byte
 }
 
 // resolved caches the last resolution of an unscanned peer's IP.
@@ -405,8 +460,8 @@ type Merger struct {
 
 	hosts   []declared
 	ident   map[string]int32
-	addrs   map[netip.Addr]int32 // -1: claimed by several hosts
-	domains map[string]int32     // -1: claimed by several hosts
+	addrs   addrMap[int32]   // -1: claimed by several hosts
+	domains map[string]int32 // -1: claimed by several hosts
 
 	nodeIdx map[nodeKey]int32
 	nodes   []*nodeAgg
@@ -416,31 +471,45 @@ type Merger struct {
 	edgeBlock []edgeAgg
 	traffic   map[pairKey]*trafficAgg
 	peers     map[peerKey]uint32
-	cache     map[netip.Addr]resolved
+	peerNodes []int32 // by peer endpoint ID (less peerBit)
+	cache     addrMap[resolved]
 	protos    []string
 
-	// pairs holds the host pairs whose server is a scanned host and that
-	// Graph folds, indexed by pairIdx (one small map entry each; the pairs,
-	// ~150 bytes, stay in place instead of being copied between maps):
+	// The host pairs whose server is a scanned host, which Graph folds, as
+	// packed records (pairs.go), each pair once:
 	//   - pending: one end has reported the pair while the other end, a
-	//     scanned host, has not been added yet; completed in place when it
-	//     is.
+	//     scanned host, has not been added yet: in that host's
+	//     declared.waiting, completed when it is added.
 	//   - held: both ends are in. Such a pair can still be moved by a
 	//     forward (its server is a DNAT router) or receive one (its server
 	//     is the router's backend) from a router added later, so it is
 	//     folded by Graph, into copies.
 	// Pairs with an unscanned server are neither and are folded when
 	// complete. Graph folds pending and held pairs alike.
-	pairIdx map[hostPairKey]int32
-	pairs   []hostPair
+	held pairArena
+	// ips are the server addresses of the stored pairs and the addresses
+	// of listeners, by index (ipIdx).
+	ips   []netip.Addr
+	ipIdx map[netip.Addr]uint32
+	// listeners: the listeners of every host added, a host's together
+	// (declared.listen), by protocol and port; hosts with the same list
+	// share it (listenLists finds it by a hash and its length).
+	listeners   []listener
+	listenLists map[[2]uint64]uint32
+	seed        maphash.Seed
 	// forwards: a port a scanned host forwards (a DNAT router) to another
 	// scanned host, learned from the router's records with a backend.
 	forwards map[fwdKey]forward
 	// The snapshot being added: its view of each host pair, reused.
 	addIdx   map[hostPairKey]int32
+	addFast  map[uint64]int32 // addIdx by a word (see Add's view)
 	addKeys  []hostPairKey
 	addPairs []hostPair
 	addEdges []*edgeAgg // each pair's edge, with the pair's hosts in
+	// The pairs that waited for the snapshot being added (takeWaiting).
+	waitIdx   map[hostPairKey]int32
+	waitKeys  []hostPairKey
+	waitPairs []hostPair
 
 	count    int
 	windowed int // snapshots with an observation window
@@ -468,17 +537,21 @@ func NewMerger(opts MergeOptions) (*Merger, error) {
 	}
 	return &Merger{
 		by: by, ext: ext, clock: clock,
-		ident:    map[string]int32{},
-		addrs:    map[netip.Addr]int32{},
-		domains:  map[string]int32{},
-		nodeIdx:  map[nodeKey]int32{},
-		edges:    map[edgeKey]*edgeAgg{},
-		pairIdx:  map[hostPairKey]int32{},
-		forwards: map[fwdKey]forward{},
-		addIdx:   map[hostPairKey]int32{},
-		traffic:  map[pairKey]*trafficAgg{},
-		peers:    map[peerKey]uint32{},
-		cache:    map[netip.Addr]resolved{},
+		ident:       map[string]int32{},
+		addrs:       newAddrMap[int32](),
+		domains:     map[string]int32{},
+		nodeIdx:     map[nodeKey]int32{},
+		edges:       map[edgeKey]*edgeAgg{},
+		ipIdx:       map[netip.Addr]uint32{},
+		seed:        maphash.MakeSeed(),
+		listenLists: map[[2]uint64]uint32{},
+		forwards:    map[fwdKey]forward{},
+		addIdx:      map[hostPairKey]int32{},
+		addFast:     map[uint64]int32{},
+		waitIdx:     map[hostPairKey]int32{},
+		traffic:     map[pairKey]*trafficAgg{},
+		peers:       map[peerKey]uint32{},
+		cache:       newAddrMap[resolved](),
 	}, nil
 }
 
@@ -494,7 +567,7 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 		return i
 	}
 	i := int32(len(m.hosts))
-	m.hosts = append(m.hosts, declared{host: h, node: m.hostNode(h), nodeIdx: -1})
+	m.hosts = append(m.hosts, declared{hostname: h.Hostname, ident: id, node: m.hostNode(h), nodeIdx: -1})
 	m.ident[id] = i
 	// Link-local addresses resolve peers too, without their zone: the
 	// interface name is the scanning host's own, and a peer's record says
@@ -505,10 +578,10 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 			continue
 		}
 		a = a.Unmap().WithZone("")
-		if j, ok := m.addrs[a]; ok && j != i {
-			m.addrs[a] = -1
+		if j, ok := m.addrs.get(a); ok && j != i {
+			m.addrs.set(a, -1)
 		} else {
-			m.addrs[a] = i
+			m.addrs.set(a, i)
 		}
 	}
 	if h.Domain != "" {
@@ -521,11 +594,65 @@ func (m *Merger) declare(h snapshot.Host) int32 {
 	return i
 }
 
+// shareListeners returns where in m.listeners the list that starts at
+// start, the last, is kept: where an equal list of another host is (which
+// it then drops), else start. The hosts of a group mostly have the same.
+func (m *Merger) shareListeners(start int) uint32 {
+	own := m.listeners[start:]
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	for _, l := range own {
+		h.Write([]byte{byte(l.proto), byte(l.proto >> 8), byte(l.port), byte(l.port >> 8)})
+		h.Write(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, l.addr), l.process))
+	}
+	k := [2]uint64{h.Sum64(), uint64(len(own))}
+	if at, ok := m.listenLists[k]; ok && slices.Equal(m.listeners[at:int(at)+len(own)], own) {
+		m.listeners = m.listeners[:start]
+		return at
+	}
+	m.listenLists[k] = uint32(start)
+	return uint32(start)
+}
+
+// addrMap is a map keyed by addresses, IPv4 ones by their four bytes: a
+// fleet has one or two per host, and a key of four bytes takes a fifth of
+// the memory of a netip.Addr's and is quicker to find.
+type addrMap[V any] struct {
+	v4    map[[4]byte]V
+	other map[netip.Addr]V
+}
+
+func newAddrMap[V any]() addrMap[V] {
+	return addrMap[V]{v4: map[[4]byte]V{}, other: map[netip.Addr]V{}}
+}
+
+func (a *addrMap[V]) get(ip netip.Addr) (V, bool) {
+	if ip.Is4() {
+		v, ok := a.v4[ip.As4()]
+		return v, ok
+	}
+	v, ok := a.other[ip]
+	return v, ok
+}
+
+func (a *addrMap[V]) set(ip netip.Addr, v V) {
+	if ip.Is4() {
+		a.v4[ip.As4()] = v
+	} else {
+		a.other[ip] = v
+	}
+}
+
 // AmbiguousAddresses lists addresses that several declared hosts claim (a
 // docker bridge, a shared VIP); they are not used to resolve peers.
 func (m *Merger) AmbiguousAddresses() []netip.Addr {
 	var out []netip.Addr
-	for a, i := range m.addrs {
+	for a, i := range m.addrs.v4 {
+		if i < 0 {
+			out = append(out, netip.AddrFrom4(a))
+		}
+	}
+	for a, i := range m.addrs.other {
 		if i < 0 {
 			out = append(out, a)
 		}
@@ -546,7 +673,7 @@ func (m *Merger) node(k nodeKey) int32 {
 		return i
 	}
 	i := int32(len(m.nodes))
-	m.nodes = append(m.nodes, &nodeAgg{key: k, hosts: map[string]struct{}{}, domains: map[string]struct{}{}})
+	m.nodes = append(m.nodes, &nodeAgg{key: k})
 	m.nodeIdx[k] = i
 	return i
 }
@@ -560,10 +687,10 @@ func isLoopback(ip netip.Addr, hostgroup string) bool {
 // domain, the inventory's hostgroup or domain, else an external group.
 func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain string) (int32, uint32) {
 	ip = ip.Unmap().WithZone("")
-	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.own[ip] {
+	if isLoopback(ip, hostgroup) || m.idx != nil && m.idx.isOwn(ip) {
 		return local, uint32(self)
 	}
-	if i, ok := m.addrs[ip]; ok && i >= 0 {
+	if i, ok := m.addrs.get(ip); ok && i >= 0 {
 		return m.hostNodeIdx(i), uint32(i)
 	}
 	if domain != "" {
@@ -571,7 +698,7 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 			return m.hostNodeIdx(i), uint32(i)
 		}
 	}
-	if c, ok := m.cache[ip]; ok && c.hostgroup == hostgroup && c.domain == domain {
+	if c, ok := m.cache.get(ip); ok && c.hostgroup == hostgroup && c.domain == domain {
 		return c.node, c.ep
 	}
 	var k nodeKey
@@ -591,12 +718,13 @@ func (m *Merger) resolve(self, local int32, ip netip.Addr, hostgroup, domain str
 	if !ok {
 		ep = peerBit | uint32(len(m.peers))
 		m.peers[pk] = ep
+		m.peerNodes = append(m.peerNodes, n)
 		m.nodes[n].peers++
 	}
 	if domain != "" {
-		m.nodes[n].domains[domain] = struct{}{}
+		m.nodes[n].domains.add(domain)
 	}
-	m.cache[ip] = resolved{hostgroup, domain, n, ep}
+	m.cache.set(ip, resolved{hostgroup, domain, n, ep})
 	return n, ep
 }
 
@@ -628,6 +756,13 @@ func (m *Merger) edge(k edgeKey) *edgeAgg {
 		}
 		m.edgeBlock = append(m.edgeBlock, edgeAgg{})
 		e = &m.edgeBlock[len(m.edgeBlock)-1]
+		if m.nodes[k.to].key.kind == KindExternal {
+			// Its client hosts are the hosts whose own records have it
+			// (an external node reports nothing, nor is it a DNAT's
+			// backend), each added in its own Add: a count is enough, and
+			// a set of them took most of a large fleet's memory.
+			e.clientHosts.n = idCount
+		}
 		m.edges[k] = e
 	}
 	return e
@@ -647,14 +782,14 @@ type nameLists struct {
 	ids   map[string]uint32      // a name's index in names
 	names []string               // by index
 	plus  map[[2]uint32]nameList // (list, name index) -> the list with the name
+	// The last add's list, name and result: most records add the name
+	// the one before added to the same list.
+	lastList, lastOut nameList
+	lastName          string
 }
 
-// add returns the list of l's names and name (l itself when it has it or
-// name is empty).
-func (t *nameLists) add(l nameList, name string) nameList {
-	if name == "" {
-		return l
-	}
+// id returns name's index in t.names, adding it.
+func (t *nameLists) id(name string) uint32 {
 	if t.lists == nil {
 		t.lists = [][]string{nil}
 		t.ids = map[string]uint32{}
@@ -666,17 +801,30 @@ func (t *nameLists) add(l nameList, name string) nameList {
 		t.ids[name] = id
 		t.names = append(t.names, name)
 	}
-	k := [2]uint32{uint32(l), id}
-	if r, ok := t.plus[k]; ok {
-		return r
+	return id
+}
+
+// add returns the list of l's names and name (l itself when it has it or
+// name is empty).
+func (t *nameLists) add(l nameList, name string) nameList {
+	if name == "" {
+		return l
 	}
-	r := l
-	if old := t.lists[l]; !slices.Contains(old, name) {
-		i, _ := slices.BinarySearch(old, name)
-		r = nameList(len(t.lists))
-		t.lists = append(t.lists, slices.Clip(slices.Insert(slices.Clip(old), i, name)))
+	if l == t.lastList && name == t.lastName {
+		return t.lastOut
 	}
-	t.plus[k] = r
+	k := [2]uint32{uint32(l), t.id(name)}
+	r, ok := t.plus[k]
+	if !ok {
+		r = l
+		if old := t.lists[l]; !slices.Contains(old, name) {
+			i, _ := slices.BinarySearch(old, name)
+			r = nameList(len(t.lists))
+			t.lists = append(t.lists, slices.Clip(slices.Insert(slices.Clip(old), i, name)))
+		}
+		t.plus[k] = r
+	}
+	t.lastList, t.lastName, t.lastOut = l, name, r
 	return r
 }
 
@@ -718,38 +866,57 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 	local := m.hostNodeIdx(self)
 	agg := m.nodes[local]
 	agg.scanned++
-	agg.hosts[s.Host.Hostname] = struct{}{}
+	agg.hosts.add(s.Host.Hostname)
 	if s.Host.Domain != "" {
-		agg.domains[s.Host.Domain] = struct{}{}
+		agg.domains.add(s.Host.Domain)
 	}
 	sum := checkedSum{overflow: -1}
 	if s.UnownedSockets > 0 {
-		if agg.incomplete == nil {
-			agg.incomplete = map[string]struct{}{}
-		}
-		agg.incomplete[s.Host.Hostname] = struct{}{}
+		agg.incomplete.add(s.Host.Hostname)
 		agg.unowned += s.UnownedSockets
 	}
+	start := len(m.listeners)
 	for _, l := range s.Listeners {
-		if l.Process == "" {
-			continue
+		if l.Process != "" {
+			m.listeners = append(m.listeners, listener{m.proto(l.Protocol), l.Port, m.ipIndex(l.Address.Unmap().WithZone("")), m.names.id(l.Process)})
 		}
-		if m.hosts[self].listen == nil {
-			m.hosts[self].listen = map[listenKey][]listener{}
-		}
-		k := listenKey{m.proto(l.Protocol), l.Port}
-		m.hosts[self].listen[k] = append(m.hosts[self].listen[k], listener{l.Address.Unmap().WithZone(""), l.Process})
 	}
+	own := m.listeners[start:]
+	slices.SortStableFunc(own, func(a, b listener) int { return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port)) })
+	m.hosts[self].listen, m.hosts[self].listenN = m.shareListeners(start), uint32(len(own))
 	// This snapshot's view of each host pair, folded below once all its
 	// records are in.
 	clear(m.addIdx)
+	clear(m.addFast)
 	m.addKeys, m.addPairs = m.addKeys[:0], m.addPairs[:0]
 	m.addEdges = m.addEdges[:0]
 	view := func(k hostPairKey) (*hostPair, *edgeAgg) {
-		i, ok := m.addIdx[k]
+		var (
+			i  int32
+			ok bool
+			fk uint64
+		)
+		// Except by workload, a pair of this snapshot is one of its
+		// endpoint (which has one node), protocol, port and direction:
+		// a map with those packed in a word as its key is the quicker.
+		fast := m.by != ByWorkload && k.edge.proto < 1<<15
+		if fast {
+			other, dir := k.server, uint64(0)
+			if k.client != uint32(self) {
+				other, dir = k.client, 1
+			}
+			fk = uint64(other)<<32 | uint64(k.edge.port)<<16 | uint64(k.edge.proto)<<1 | dir
+			i, ok = m.addFast[fk]
+		} else {
+			i, ok = m.addIdx[k]
+		}
 		if !ok {
 			i = int32(len(m.addPairs))
-			m.addIdx[k] = i
+			if fast {
+				m.addFast[fk] = i
+			} else {
+				m.addIdx[k] = i
+			}
 			m.addKeys = append(m.addKeys, k)
 			m.addPairs = append(m.addPairs, hostPair{first: sum.at})
 			m.addEdges = append(m.addEdges, m.pairEdge(k))
@@ -783,27 +950,31 @@ func (m *Merger) add(s *snapshot.Snapshot) error {
 			m.addRecord(c, uint32(self), mine, remote, ep, "", &sum, view)
 		}
 	}
+	// The pairs other hosts' snapshots reported with this host at the
+	// other end: this snapshot completes them.
+	m.takeWaiting(self)
 	for i, k := range m.addKeys {
 		p := &m.addPairs[i]
-		other := k.server
-		if other == uint32(self) {
-			other = k.client
-		}
 		switch {
-		case other == uint32(self) || other&peerBit != 0:
+		case k.server&peerBit != 0:
 			// Nothing more will come for this pair, and nothing came
-			// before: the other end is this host or not a scanned host.
-			if k.server&peerBit == 0 {
-				m.putPair(k, p)
-			} else {
-				sum.at = p.first
-				m.fold(&sum, k, p)
-			}
+			// before: the server is not a scanned host.
+			sum.at = p.first
+			m.foldInto(&sum, m.addEdges[i], k, p)
 		default:
-			// The other end is a scanned host: both ends are in once it
-			// has been added, and its view, if it had one, is pending.
-			m.putPair(k, p)
+			// Both ends are in if the other end is this host, not a
+			// scanned host, or a host added before (whose view, if it
+			// had one, waited for this one); else the pair waits.
+			if j, ok := m.waitIdx[k]; ok {
+				p.merge(m.waitPairs[j])
+				delete(m.waitIdx, k)
+			}
+			m.store(k, p)
 		}
+	}
+	// What waited and this snapshot had nothing for.
+	for _, j := range m.waitIdx {
+		m.store(m.waitKeys[j], &m.waitPairs[j])
 	}
 	// The edges live on in m.edges only, which Finish empties.
 	clear(m.addEdges)
@@ -861,19 +1032,6 @@ func (p *hostPair) merge(q hostPair) {
 	}
 }
 
-// putPair stores this snapshot's view p of a host pair with a scanned
-// server (see Merger.pairs), merged with the other end's view when that is
-// already stored.
-func (m *Merger) putPair(k hostPairKey, p *hostPair) {
-	if i, ok := m.pairIdx[k]; ok {
-		p.merge(m.pairs[i])
-		m.pairs[i] = *p
-		return
-	}
-	m.pairIdx[k] = int32(len(m.pairs))
-	m.pairs = append(m.pairs, *p)
-}
-
 // pairEdge returns host pair k's edge, with the pair's client and server
 // hosts added: a view (see addRecord) calls it once per pair, not once
 // per record.
@@ -884,15 +1042,10 @@ func (m *Merger) pairEdge(k hostPairKey) *edgeAgg {
 	return e
 }
 
-// fold adds a host pair whose ends are all in to its edge: the larger of
-// the two ends' counts, and the server's process from its listeners on that
-// port when its own sockets named none (a connected UDP client's server, a
-// server whose side of every connection was closing).
-func (m *Merger) fold(sum *checkedSum, k hostPairKey, p *hostPair) {
-	m.foldInto(sum, m.edge(k.edge), k, p)
-}
-
-// foldInto is fold into the edge aggregate e.
+// foldInto adds a host pair whose ends are all in to its edge's aggregate
+// e: the larger of the two ends' counts, and the server's process from its
+// listeners on that port when its own sockets named none (a connected UDP
+// client's server, a server whose side of every connection was closing).
 func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPair) {
 	switch {
 	case p.client.seen && p.server.seen:
@@ -914,9 +1067,17 @@ func (m *Merger) foldInto(sum *checkedSum, e *edgeAgg, k hostPairKey, p *hostPai
 	if p.server.named || k.server&peerBit != 0 || !m.hosts[k.server].added {
 		return
 	}
-	for _, l := range m.hosts[k.server].listen[listenKey{k.edge.proto, k.edge.port}] {
-		if servesIP(l.addr, p.serverIP) {
-			e.serverProcs = m.names.add(e.serverProcs, l.process)
+	h := &m.hosts[k.server]
+	own := m.listeners[h.listen : h.listen+h.listenN]
+	i, _ := slices.BinarySearchFunc(own, k.edge, func(l listener, k edgeKey) int {
+		return cmp.Or(cmp.Compare(l.proto, k.proto), cmp.Compare(l.port, k.port))
+	})
+	for _, l := range own[i:] {
+		if l.proto != k.edge.proto || l.port != k.edge.port {
+			break
+		}
+		if servesIP(m.ips[l.addr], p.serverIP) {
+			e.serverProcs = m.names.add(e.serverProcs, m.names.names[l.process])
 		}
 	}
 }
@@ -1015,7 +1176,7 @@ func (m *Merger) noteForward(c *snapshot.Connection, self uint32) {
 	if c.Direction != snapshot.Downstream || !c.BackendIP.IsValid() {
 		return
 	}
-	if i, ok := m.addrs[c.BackendIP.Unmap().WithZone("")]; ok && i >= 0 && uint32(i) != self {
+	if i, ok := m.addrs.get(c.BackendIP.Unmap().WithZone("")); ok && i >= 0 && uint32(i) != self {
 		fk := fwdKey{self, m.proto(c.Protocol), c.Port}
 		f := forward{m.hostNodeIdx(i), c.BackendPort, uint32(i)}
 		if old, ok := m.forwards[fk]; !ok || m.fwdLess(f, old) {
@@ -1102,25 +1263,30 @@ func (m *Merger) forwarded(sum *checkedSum, edges *edgeOverlay) (moved map[hostP
 		p        hostPair
 	}
 	var moves []move
-	for k, i := range m.pairIdx {
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
 		f, ok := m.forwards[fwdKey{k.server, k.edge.proto, k.edge.port}]
 		if !ok || k.edge.from == f.node {
-			continue
+			return
 		}
-		moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, m.pairs[i]})
-	}
+		moves = append(moves, move{k, hostPairKey{edgeKey{k.edge.from, m.backendNode(f, k.edge.proto), k.edge.proto, f.port}, k.client, f.ep}, *p})
+	})
 	moved = make(map[hostPairKey]struct{}, len(moves))
+	own := make(map[hostPairKey]hostPair, len(moves)) // the destinations' own views
 	for _, mv := range moves {
 		moved[mv.from] = struct{}{}
+		own[mv.to] = hostPair{}
 	}
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
+		if _, ok := own[k]; ok {
+			own[k] = *p
+		}
+	})
 	to = make(map[hostPairKey]hostPair, len(moves))
 	for _, mv := range moves {
 		dst, ok := to[mv.to]
 		if _, gone := moved[mv.to]; !ok && !gone {
 			// The destination's own views, unless it moved on itself.
-			if i, ok := m.pairIdx[mv.to]; ok {
-				dst = m.pairs[i]
-			}
+			dst = own[mv.to]
 		}
 		if mv.p.client.seen {
 			dst.client.plus(sum, mv.p.client)
@@ -1245,10 +1411,10 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 			ID:        ids[i],
 			Kind:      n.key.kind,
 			HostCount: hostCount(n),
-			Hosts:     sortedKeys(n.hosts),
-			Domains:   sortedKeys(n.domains),
+			Hosts:     n.hosts.list(),
+			Domains:   n.domains.list(),
 
-			IncompleteHosts: sortedKeys(n.incomplete),
+			IncompleteHosts: n.incomplete.list(),
 			UnownedSockets:  n.unowned,
 		})
 	}
@@ -1262,14 +1428,13 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
 	moved, to := m.forwarded(&sum, edges)
-	for k, i := range m.pairIdx {
+	m.eachPair(func(k hostPairKey, p *hostPair, _ *byte) {
 		_, gone := moved[k]
 		_, taken := to[k]
 		if !gone && !taken {
-			p := m.pairs[i]
-			m.foldInto(&sum, edges.get(k.edge), k, &p)
+			m.foldInto(&sum, edges.get(k.edge), k, p)
 		}
-	}
+	})
 	for k, p := range to {
 		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}
@@ -1419,21 +1584,9 @@ func (e *edgeAgg) seenFrom() SeenFrom {
 // and for a workload the scanned hosts running it.
 func hostCount(n *nodeAgg) int {
 	if n.key.kind == KindWorkload {
-		return len(n.hosts)
+		return n.hosts.len()
 	}
 	return n.scanned + n.peers
-}
-
-func sortedKeys(m map[string]struct{}) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // newer says whether snapshot a of a host is to be merged rather than b: a

@@ -6,8 +6,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/planetdeps/planet/internal/fleetgen"
 	"github.com/planetdeps/planet/snapshot"
 )
 
@@ -494,5 +496,75 @@ func TestMergerForwardsGraphTwice(t *testing.T) {
 		g, _ := m.Graph()
 		_, edges, _ = describe(g)
 		check(t, fmt.Sprintf("graph %d after the router", i+1), edges, want)
+	}
+}
+
+// A Graph between Adds changes nothing that the end result shows: the
+// same fleet merged straight through and with a Graph after every Add
+// (which settles the deferred records and folds the stored pairs into
+// copies) gives the same bytes, by each node key, in several orders. The
+// fleet has pairs waiting for either end, both ends of a DNAT (router and
+// backend, with workloads), and a generated fleet's fan-in.
+func TestMergerGraphBetweenAdds(t *testing.T) {
+	a := netip.MustParseAddr
+	app := withListener(host("app", "app", "10.0.0.1", t0, up(8081, "fetcher", "10.0.0.5", "", 1), up(5432, "fetcher", "10.0.8.3", "db", 4)), "tcp", "0.0.0.0", 9000, "app")
+	app.Workloads = []snapshot.Workload{{Name: "fetcher.service"}}
+	for i := range app.Connections {
+		app.Connections[i].Workload = "fetcher.service"
+	}
+	router := host("router", "router", "10.0.0.5", t0, forwarded(8081, "10.0.0.1", "10.0.9.2", 80, 1), forwarded(8081, "10.0.7.7", "10.0.9.2", 80, 2))
+	backend := withListener(host("backend", "backend", "10.0.9.2", t0, down(80, "web", "10.0.0.1", "", 1)), "tcp", "0.0.0.0", 80, "web")
+	backend.Workloads = []snapshot.Workload{{Name: "web.service"}}
+	backend.Connections[0].Workload = "web.service"
+	backend.Listeners[0].Workload = "web.service"
+	db := withListener(host("db1", "db", "10.0.8.3", t0, down(5432, "", "10.0.0.1", "app", 3), down(5432, "", "10.0.6.6", "", 2)), "tcp", a("10.0.8.3").String(), 5432, "postgres")
+	snaps := []*snapshot.Snapshot{app, router, backend, db}
+	gen, err := fleetgen.Snapshots(fleetgen.Options{Hosts: 60, Records: 40, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps = append(snaps, gen...)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, by := range []By{ByHostgroup, ByHost, ByWorkload} {
+		for range 3 {
+			order := slices.Clone(snaps)
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			straight, err := Merge(order, MergeOptions{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := NewMerger(MergeOptions{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range order {
+				m.Declare(s.Host)
+			}
+			for _, s := range order {
+				if err := m.Add(s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.Graph(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stepped, err := m.Graph()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got bytes.Buffer
+			if err := Write(&want, straight); err != nil {
+				t.Fatal(err)
+			}
+			if err := Write(&got, stepped); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("by %s: with a Graph after every Add\n%s\nstraight through\n%s", by, got.String(), want.String())
+			}
+			if by == ByHostgroup && !strings.Contains(want.String(), `"to": "backend"`) {
+				t.Fatalf("the router's forward is not in the graph:\n%s", want.String())
+			}
+		}
 	}
 }

@@ -159,6 +159,24 @@ func TestMerge(t *testing.T) {
 			},
 		},
 		{
+			// An edge to an external node counts its client hosts
+			// without keeping them: each host once, whatever its number
+			// of peers there, and the hosts of its node only.
+			name: "external peers collapsed, several client hosts",
+			opts: MergeOptions{External: MustParseExternal("collapse")},
+			snaps: []*snapshot.Snapshot{
+				web1(up(443, "curl", "93.184.216.34", "", 1), up(443, "curl", "8.8.8.8", "", 1)),
+				host("web2", "web", "10.0.0.3", t0, up(443, "curl", "8.8.8.8", "", 1), up(443, "curl", "1.1.1.1", "", 1), up(443, "curl", "93.184.216.34", "", 1)),
+				host("web3", "web", "10.0.0.4", t0, up(80, "curl", "8.8.8.8", "", 1)),
+				db1(up(443, "curl", "8.8.8.8", "", 1)),
+			},
+			edges: []string{
+				"db->external tcp/443 client sockets=1 clients=1 servers=1 cp=[curl] sp=[]",
+				"web->external tcp/80 client sockets=1 clients=1 servers=1 cp=[curl] sp=[]",
+				"web->external tcp/443 client sockets=5 clients=2 servers=3 cp=[curl] sp=[]",
+			},
+		},
+		{
 			name: "external peers by prefix",
 			opts: MergeOptions{External: MustParseExternal("cidr:24")},
 			snaps: []*snapshot.Snapshot{web1(

@@ -13,10 +13,10 @@ import (
 // namespace, who listens and who calls, to name the workload at a local
 // connection's far end.
 type hostIndex struct {
-	// own are the host's addresses, its containers' included: for the
-	// host's own records they mean the host, even where another host
+	// own are the host's addresses, its containers' included, sorted: for
+	// the host's own records they mean the host, even where another host
 	// claims the same (a docker0 address on every docker host).
-	own    map[netip.Addr]bool
+	own    []netip.Addr
 	nsOf   map[netip.Addr]uint64 // every namespace's addresses, the host's too
 	listen map[nsPort]string     // first listener's workload by (netns, protocol, port)
 	calls  map[callKey][]string  // workloads of upstream records, by where they go
@@ -35,17 +35,16 @@ type callKey struct {
 
 func newHostIndex(s *snapshot.Snapshot) *hostIndex {
 	x := &hostIndex{
-		own:    map[netip.Addr]bool{},
 		nsOf:   map[netip.Addr]uint64{},
 		listen: map[nsPort]string{},
 		calls:  map[callKey][]string{},
 	}
 	for _, a := range s.Host.Addresses {
-		x.own[a.Unmap()] = true
+		x.own = append(x.own, a.Unmap())
 	}
-	for _, a := range s.PrivateAddresses() {
-		x.own[a] = true
-	}
+	x.own = append(x.own, s.PrivateAddresses()...)
+	slices.SortFunc(x.own, netip.Addr.Compare)
+	x.own = slices.Compact(x.own)
 	for _, ns := range s.Namespaces {
 		for _, a := range ns.Addresses {
 			if _, ok := x.nsOf[a.Unmap()]; !ok || ns.Host {
@@ -73,6 +72,15 @@ func newHostIndex(s *snapshot.Snapshot) *hostIndex {
 		}
 	}
 	return x
+}
+
+// isOwn says whether ip is one of the host's own addresses.
+func (x *hostIndex) isOwn(ip netip.Addr) bool {
+	if len(x.own) <= 8 {
+		return slices.Contains(x.own, ip)
+	}
+	_, ok := slices.BinarySearchFunc(x.own, ip, netip.Addr.Compare)
+	return ok
 }
 
 // localNS is the namespace of the host that ip, seen from namespace from,
@@ -125,7 +133,7 @@ func (m *Merger) workloadNode(host int32, w, hostname string) int32 {
 		return host
 	}
 	n := m.node(nodeKey{KindWorkload, m.nodes[host].key.name + "/" + w})
-	m.nodes[n].hosts[hostname] = struct{}{}
+	m.nodes[n].hosts.add(hostname)
 	return n
 }
 
@@ -238,17 +246,15 @@ func (m *Merger) settleDeferred() error {
 			}
 		}
 		sum.at = n
-		remote := m.workloadNode(m.hostNodeIdx(p.peer), w, m.hosts[p.peer].host.Hostname)
+		remote := m.workloadNode(m.hostNodeIdx(p.peer), w, m.hosts[p.peer].hostname)
 		m.addRecord(&p.c, uint32(p.self), p.local, remote, p.peerEP, w, &sum, view)
 	}
 	if sum.overflow >= 0 {
 		p := m.deferred[sum.overflow]
-		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", m.hosts[p.self].host.Hostname, p.at, sum.what)
+		return fmt.Errorf("host %s: connections[%d]: its edge's total of %s overflows", m.hosts[p.self].hostname, p.at, sum.what)
 	}
 	m.deferred = nil
-	for i, k := range keys {
-		m.putPair(k, &pairs[i])
-	}
+	m.putPairs(keys, pairs)
 	return nil
 }
 

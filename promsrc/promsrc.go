@@ -18,9 +18,11 @@
 //	max_over_time(planet_scan_unowned_sockets{SEL}[LB])
 //	min_over_time(planet_scan_success{SEL}[LB])           a source failed in the window
 //
-// The four record families (the first four) are asked for through max by
-// (instance, the labels a record is rebuilt from) (family.record), so the
-// server encodes no label planet does not read.
+// Record series are asked for one by one, with every label, not
+// aggregated by the server (max by): a series with an invalid value
+// (negative, fractional, beyond 2^53, +Inf) is then skipped with a note
+// naming it, and another series of the same record still counts, where a
+// server-side max would let the invalid value win and drop the record.
 //
 // A dependency seen at any time in the window is in the graph, with the
 // largest socket count it had. The traffic counter is darkstat's lifetime
@@ -563,47 +565,30 @@ type family struct {
 	name  string
 	over  string   // max_over_time or min_over_time
 	split []string // labels to split big answers on, in order
-	// keep, for a record family, are the labels a record is rebuilt from
-	// once the census has settled the host record (rebuilder.add with
-	// census set): the record query keeps only these and instance.
-	keep []string
 }
 
 // record is the query of a record family's series matching sel (a range
-// selector): the maximum over the window of every series, aggregated by
-// max to the instance and the labels the record is rebuilt from. Series
-// that differ only in other labels (job, the host's own labels, target
-// labels a relabelling added) are one record, the largest: what
-// rebuilder.add makes of them one at a time, but the server encodes a
-// third fewer labels and planet decodes a third fewer bytes (2,000-host
-// fleet, planet_upstream: 58 MB instead of 88 MB, and 7% less of the
-// server's CPU; docs/performance.md).
+// selector): the maximum over the window of every series.
 func (fam family) record(sel string) string {
-	return "max by (" + metrics.LabelInstance + ", " + strings.Join(fam.keep, ", ") + ") (" + fam.over + "(" + sel + "))"
+	return fam.over + "(" + sel + ")"
 }
-
-// connectionKeep are the labels metrics.ReadConnection rebuilds a
-// connection record from, without the host's own.
-var connectionKeep = []string{metrics.LabelPort, metrics.LabelProcessName, metrics.LabelProtocol, metrics.LabelRemoteAddress, metrics.LabelRemoteHostgroup, metrics.LabelWorkload}
 
 // recordFamilies carry a host's records: a series each; they are fetched
 // in batches of hosts (fetcher.records), planned by the census.
 var recordFamilies = [...]family{
-	{metrics.Upstream.Name, "max_over_time", nil, connectionKeep},
-	{metrics.Downstream.Name, "max_over_time", nil, connectionKeep},
-	{metrics.ServerProcess.Name, "max_over_time", nil,
-		[]string{metrics.LabelBind, metrics.LabelPort, metrics.LabelProcessName, metrics.LabelProtocol, metrics.LabelWorkload}},
-	{metrics.Traffic.Name, "max_over_time", nil,
-		[]string{metrics.LabelDirection, metrics.LabelRemoteDomain, metrics.LabelRemoteHostgroup, metrics.LabelRemoteIP}},
+	{metrics.Upstream.Name, "max_over_time", nil},
+	{metrics.Downstream.Name, "max_over_time", nil},
+	{metrics.ServerProcess.Name, "max_over_time", nil},
+	{metrics.Traffic.Name, "max_over_time", nil},
 }
 
 // hostFamilies carry a few series a host; they are fetched first, split by
 // instance.
 var hostFamilies = []family{
 	// A source that failed once in the window counts as failed.
-	{metrics.ScanSuccess.Name, "min_over_time", []string{metrics.LabelInstance}, nil},
-	{metrics.ScanTimestamp.Name, "max_over_time", []string{metrics.LabelInstance}, nil},
-	{metrics.ScanUnowned.Name, "max_over_time", []string{metrics.LabelInstance}, nil},
+	{metrics.ScanSuccess.Name, "min_over_time", []string{metrics.LabelInstance}},
+	{metrics.ScanTimestamp.Name, "max_over_time", []string{metrics.LabelInstance}},
+	{metrics.ScanUnowned.Name, "max_over_time", []string{metrics.LabelInstance}},
 }
 
 // families are all the families read, record families first.

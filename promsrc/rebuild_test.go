@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -356,66 +355,44 @@ func TestWorkloadRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordKeepsWhatAddReads: a record query keeps only instance and its
-// family's keep labels (family.record). Series stripped to those rebuild
-// the same records, with the census settling the host record, as the
-// series with every label; and each kept label is needed: stripping it too
-// changes some record of the test fleet.
-func TestRecordKeepsWhatAddReads(t *testing.T) {
-	snaps := fleet()
-	// Workloads on a connection, a listener and a downstream record, so
-	// that the workload label is exercised too.
-	snaps[0].Connections[0].Workload = "docker/web"
-	snaps[0].Connections[4].Workload = "consul.service"
-	snaps[0].Listeners[0].Workload = "nginx.service"
-	snaps[0].Workloads = []snapshot.Workload{{Name: "consul.service"}, {Name: "docker/web"}, {Name: "nginx.service"}}
-	byHost := make([]map[string][]series, len(snaps))
-	for i, s := range snaps {
-		var buf bytes.Buffer
-		if err := metrics.Textfile(&buf, s); err != nil {
-			t.Fatal(err)
-		}
-		byHost[i] = parseText(t, buf.Bytes(), s.Host.Hostname+":9100")
+// TestRecordInvalidSeriesBesideValid: two series of one connection record
+// (two jobs scraping the host, one exporting an invalid count) give the
+// record from the valid one and a note naming the invalid one, which is
+// why a record query asks for every series as is (family.record) and not
+// for a server-side max by over them, where the invalid value would win
+// and the record be lost.
+func TestRecordInvalidSeriesBesideValid(t *testing.T) {
+	labels := func(job string) map[string]string {
+		return map[string]string{metrics.LabelInstance: "h1:9100", "job": job, metrics.LabelPort: "443", metrics.LabelProtocol: "tcp",
+			metrics.LabelRemoteAddress: "10.0.0.9", metrics.LabelProcessName: "curl"}
 	}
-	// records rebuilds every host's records of fam from its series with
-	// only the labels keep says (nil: all); a series skipped is a record
-	// lost, which the comparisons below count as a change.
-	type rebuilt struct {
-		hosts   map[string]*hostAcc
-		skipped int
+	value := func(v string) [2]json.RawMessage {
+		return [2]json.RawMessage{json.RawMessage(`1`), json.RawMessage(`"` + v + `"`)}
 	}
-	records := func(fam family, keep func(string) bool) rebuilt {
-		r := newRebuilder()
-		r.census = true
-		for _, h := range byHost {
-			for _, s := range h[fam.name] {
-				m := map[string]string{}
-				for k, v := range s.Metric {
-					if keep == nil || keep(k) {
-						m[k] = v
-					}
-				}
-				if why := r.add(fam.name, series{Metric: m, Value: s.Value}); why != "" {
-					r.skip(fam.name, why)
+	for _, bad := range []string{"1e300", "3.5", "+Inf", "-1"} {
+		for _, order := range []string{"valid first", "invalid first"} {
+			r := newRebuilder()
+			r.census = true
+			in := []series{{Metric: labels("a"), Value: value("3")}, {Metric: labels("b"), Value: value(bad)}}
+			if order == "invalid first" {
+				in[0], in[1] = in[1], in[0]
+			}
+			var notes []string
+			for _, s := range in {
+				if why := r.add(metrics.Upstream.Name, s); why != "" {
+					notes = append(notes, why)
 				}
 			}
-		}
-		return rebuilt{r.byInstance, r.skipped[fam.name]}
-	}
-	for _, fam := range recordFamilies {
-		all := records(fam, nil)
-		if len(all.hosts) == 0 || all.skipped > 0 {
-			t.Fatalf("%s: the test fleet has %d hosts with series, %d skipped", fam.name, len(all.hosts), all.skipped)
-		}
-		kept := func(k string) bool { return k == metrics.LabelInstance || slices.Contains(fam.keep, k) }
-		if got := records(fam, kept); !reflect.DeepEqual(got, all) {
-			t.Errorf("%s: records from instance and %v differ from those from every label", fam.name, fam.keep)
-		}
-		for _, l := range fam.keep {
-			fewer := records(fam, func(k string) bool { return k != l && kept(k) })
-			if reflect.DeepEqual(fewer, all) {
-				t.Errorf("%s: the kept label %s changes no record of the test fleet", fam.name, l)
+			h := r.byInstance["h1:9100"]
+			if h == nil || len(h.conns) != 1 {
+				t.Errorf("%s, %s: want the valid series' record, got host %v", bad, order, h)
 			}
+			if len(notes) != 1 {
+				t.Errorf("%s, %s: want one note for the invalid series, got %q", bad, order, notes)
+			}
+		}
+		if q := recordFamilies[0].record(`planet_upstream{job="node"}[1h]`); strings.Contains(q, " by ") {
+			t.Errorf("record query %q aggregates series on the server", q)
 		}
 	}
 }

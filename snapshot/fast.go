@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,11 @@ type Decoder struct {
 	conns, listeners, peers int
 	// spare is a connection list given back by Recycle, cleared.
 	spare []Connection
+	// DropStates leaves every connection's States nil: the counts are
+	// read and checked as always (a document Parse refuses is refused with
+	// the same error), but not kept. A caller that never reads them (a
+	// merge) saves a map per connection.
+	DropStates bool
 }
 
 // Recycle gives s back to d once the caller is done with it: the next
@@ -82,7 +88,13 @@ func (d *Decoder) Parse(doc []byte, name string) (*Snapshot, error) {
 		}
 		return s, nil
 	}
-	return parseStrict(doc, name)
+	s, err := parseStrict(doc, name)
+	if err == nil && d != nil && d.DropStates {
+		for i := range s.Connections {
+			s.Connections[i].States = nil
+		}
+	}
+	return s, err
 }
 
 // Read is the package's Read (at most MaxSize bytes, read in full, then
@@ -139,6 +151,9 @@ func (d *Decoder) addr(b []byte) (netip.Addr, bool) {
 	if len(b) == 0 {
 		return netip.Addr{}, true
 	}
+	if a, ok := parseIPv4(b); ok {
+		return a, true
+	}
 	if d != nil {
 		if a, ok := d.addrs[string(b)]; ok {
 			return a, true
@@ -157,6 +172,37 @@ func (d *Decoder) addr(b []byte) (netip.Addr, bool) {
 	return a, true
 }
 
+// parseIPv4 parses b as dotted-decimal IPv4 the way netip.ParseAddr does
+// (four fields of 0 to 255, no leading zero), and reports whether it
+// could: anything else, netip.ParseAddr's errors included, is for
+// ParseAddr to decide. It spares the lookup (an IPv4 Addr has nothing to
+// share) and the string ParseAddr takes.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var out [4]byte
+	field, i := 0, 0
+	for ; field < 4; field++ {
+		start, v := i, 0
+		for i < len(b) && i-start < 3 && b[i] >= '0' && b[i] <= '9' {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || v > 255 || n > 1 && b[start] == '0' {
+			return netip.Addr{}, false
+		}
+		out[field] = byte(v)
+		if field < 3 {
+			if i == len(b) || b[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+	}
+	if i != len(b) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(out), true
+}
+
 // fastDec is the state of one fast decoding: doc, the read position, and
 // whether it gave up (then i is len(b), so that every read after fails).
 type fastDec struct {
@@ -164,7 +210,20 @@ type fastDec struct {
 	i   int
 	d   *Decoder
 	bad bool
+	// last holds the last value of the record members that mostly repeat
+	// the record before's (see repeated).
+	last [lastSlots]string
 }
+
+// The members of a connection record whose value repeat keeps (fastDec.last).
+const (
+	lastDirection = iota
+	lastProtocol
+	lastProcess
+	lastHostgroup
+	lastWorkload
+	lastSlots
+)
 
 // decodeFast decodes doc into s, a zero Snapshot, if doc is a snapshot as
 // planet writes it, and reports whether it did; s is garbage otherwise.
@@ -182,27 +241,30 @@ func (p *fastDec) fail() {
 }
 
 func (p *fastDec) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
+	b, i := p.b, p.i // in registers, not through p
+	for i < len(b) {
+		switch b[i] {
 		case ' ':
 			// planet's indentation: runs of spaces, eight bytes at a time.
-			for p.i+8 <= len(p.b) {
-				d := binary.LittleEndian.Uint64(p.b[p.i:]) ^ 0x2020202020202020
+			for i+8 <= len(b) {
+				d := binary.LittleEndian.Uint64(b[i:]) ^ 0x2020202020202020
 				if d != 0 {
-					p.i += bits.TrailingZeros64(d) / 8
+					i += bits.TrailingZeros64(d) / 8
 					break
 				}
-				p.i += 8
+				i += 8
 			}
-			for p.i < len(p.b) && p.b[p.i] == ' ' {
-				p.i++
+			for i < len(b) && b[i] == ' ' {
+				i++
 			}
 		case '\t', '\n', '\r':
-			p.i++
+			i++
 		default:
+			p.i = i
 			return
 		}
 	}
+	p.i = i
 }
 
 // next skips whitespace and returns the next byte, 0 at the end.
@@ -261,6 +323,9 @@ func (p *fastDec) member(first bool) ([]byte, bool) {
 		return nil, false
 	}
 	p.i++
+	if p.i+1 < len(p.b) && p.b[p.i] == ' ' && p.b[p.i+1] > ' ' {
+		p.i++ // planet's one space after the colon
+	}
 	return name, !p.bad
 }
 
@@ -391,6 +456,32 @@ func (p *fastDec) string() string {
 	return string(out)
 }
 
+// repeated consumes a string value, the same string as slot holds when
+// the bytes are the same (a record's member mostly repeats the last
+// record's), else as string does; slot gets it.
+func (p *fastDec) repeated(slot int) string {
+	raw, escaped := p.rawString()
+	if p.bad {
+		return ""
+	}
+	if !escaped && string(raw) == p.last[slot] {
+		return p.last[slot]
+	}
+	var s string
+	if !escaped {
+		s = p.d.str(raw)
+	} else {
+		out, err := jsontext.AppendUnquote(nil, p.b[p.i-len(raw)-2:p.i])
+		if err != nil {
+			p.fail()
+			return ""
+		}
+		s = string(out)
+	}
+	p.last[slot] = s
+	return s
+}
+
 // addr consumes a string value holding an IP address.
 func (p *fastDec) addr() netip.Addr {
 	raw, escaped := p.rawString()
@@ -484,28 +575,30 @@ func (p *fastDec) strings() []string {
 // any other number and on one above math.MaxUint64.
 func (p *fastDec) digits() (n uint64, neg bool) {
 	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '-' {
+	b, i := p.b, p.i // in registers, not through p
+	if i < len(b) && b[i] == '-' {
 		neg = true
-		p.i++
+		i++
 	}
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c < '0' || c > '9' {
+	start := i
+	for i < len(b) {
+		d := uint64(b[i] - '0')
+		if d > 9 {
 			break
 		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
+		// Nineteen digits fit; from the twentieth on, check.
+		if i-start >= 19 && n > (math.MaxUint64-d)/10 {
 			p.fail()
 			return 0, false
 		}
 		n = n*10 + d
-		p.i++
+		i++
 	}
+	p.i = i
 	switch {
-	case p.i == start, p.i-start > 1 && p.b[start] == '0':
+	case i == start, i-start > 1 && b[start] == '0':
 		p.fail()
-	case p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E'):
+	case i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
 		p.fail()
 	}
 	return n, neg
@@ -837,22 +930,22 @@ func (p *fastDec) connection(c *Connection) {
 		switch string(name) {
 		case "direction":
 			p.once(seen, 0)
-			c.Direction = Direction(p.string())
+			c.Direction = Direction(p.repeated(lastDirection))
 		case "protocol":
 			p.once(seen, 1)
-			c.Protocol = p.string()
+			c.Protocol = p.repeated(lastProtocol)
 		case "port":
 			p.once(seen, 2)
 			c.Port = p.uint16()
 		case "process":
 			p.once(seen, 3)
-			c.Process = p.string()
+			c.Process = p.repeated(lastProcess)
 		case "remote_ip":
 			p.once(seen, 4)
 			c.RemoteIP = p.addr()
 		case "remote_hostgroup":
 			p.once(seen, 5)
-			c.RemoteHostgroup = p.string()
+			c.RemoteHostgroup = p.repeated(lastHostgroup)
 		case "remote_domain":
 			p.once(seen, 6)
 			c.RemoteDomain = p.string()
@@ -897,7 +990,7 @@ func (p *fastDec) connection(c *Connection) {
 			}
 		case "workload":
 			p.once(seen, 19)
-			c.Workload = p.string()
+			c.Workload = p.repeated(lastWorkload)
 		case "netns":
 			p.once(seen, 20)
 			c.Netns = p.uint64()
@@ -916,34 +1009,40 @@ func (p *fastDec) states() map[string]int {
 	if !p.open('{') {
 		return nil
 	}
-	var names [MaxMembers]string
-	var counts [MaxMembers]int
-	n := 0
+	// The names as they are in the document (an escaped one gives up in
+	// member), in room for the usual few.
+	var nameRoom [4][]byte
+	var countRoom [4]int
+	names, counts := nameRoom[:0], countRoom[:0]
 	for first := true; ; first = false {
 		name, ok := p.member(first)
 		if !ok {
 			break
 		}
-		if n == MaxMembers {
+		if len(names) == MaxMembers {
 			p.fail()
 			return nil
 		}
-		for _, seen := range names[:n] {
-			if bytes.EqualFold([]byte(seen), name) {
+		for _, seen := range names {
+			if bytes.EqualFold(seen, name) {
 				p.fail()
 				return nil
 			}
 		}
-		names[n] = p.d.str(name)
-		counts[n] = p.int()
-		n++
+		names = append(names, name)
+		counts = append(counts, p.int())
 	}
 	if p.bad {
 		return nil
 	}
-	out := make(map[string]int, n)
-	for i := range n {
-		out[names[i]] = counts[i]
+	if p.d != nil && p.d.DropStates && !slices.ContainsFunc(counts, func(c int) bool { return c < 0 }) {
+		// Checked: no name twice, and no negative count for Validate to
+		// report (it does, from the map, when there is one).
+		return nil
+	}
+	out := make(map[string]int, len(names))
+	for i, name := range names {
+		out[p.d.str(name)] = counts[i]
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -200,9 +201,62 @@ func TestDecoderReuse(t *testing.T) {
 	}
 }
 
+// DropStates leaves States nil and changes nothing else: the same
+// snapshot otherwise, and the same error for states Parse refuses, on the
+// fast path and on DecodeStrict's (a document the fast decoder gives up
+// on: an escaped member name).
+func TestDecoderDropStates(t *testing.T) {
+	withStates := func(states string) []byte {
+		s := sample()
+		doc := encode(t, s)
+		return bytes.Replace(doc, []byte(`"states": {`), []byte(`"states": {`+states), 1)
+	}
+	escaped := func(doc []byte) []byte {
+		return bytes.Replace(doc, []byte(`"hostname"`), []byte(`"host\u006eame"`), 1)
+	}
+	for _, tt := range []struct {
+		name    string
+		doc     []byte
+		refused bool
+	}{
+		{"planet's own", encode(t, fullSnap()), false},
+		{"strict path", escaped(encode(t, fullSnap())), false},
+		{"negative state", withStates(`"CLOSE_WAIT": -1, `), true},
+		{"negative state, strict path", escaped(withStates(`"CLOSE_WAIT": -1, `)), true},
+		{"state twice", withStates(`"established": 1, `), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want, wantErr := Parse(tt.doc, "doc")
+			if (wantErr != nil) != tt.refused {
+				t.Fatalf("Parse: error %v, want one: %v", wantErr, tt.refused)
+			}
+			d := Decoder{DropStates: true}
+			got, err := d.Parse(tt.doc, "doc")
+			if wantErr != nil || err != nil {
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+					t.Fatalf("error %v, want %v", err, wantErr)
+				}
+				return
+			}
+			kept := 0
+			for i := range want.Connections {
+				kept += len(want.Connections[i].States)
+				want.Connections[i].States = nil
+			}
+			if kept == 0 {
+				t.Fatal("the document has no states to drop")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
 // BenchmarkDecode decodes one planet-written snapshot of 200 connection
 // records (as internal/cmd/fleetgen writes them) with Parse, with a
-// Decoder sharing strings, and with DecodeStrict alone, side by side:
+// Decoder sharing strings, with one that also drops states (as a merge's
+// does), and with DecodeStrict alone, side by side:
 //
 //	go test ./snapshot -run '^$' -bench Decode -benchmem
 func BenchmarkDecode(b *testing.B) {
@@ -229,6 +283,15 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("Decoder", func(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		var d Decoder
+		for b.Loop() {
+			if _, err := d.Parse(doc, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DropStates", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		d := Decoder{DropStates: true}
 		for b.Loop() {
 			if _, err := d.Parse(doc, "bench"); err != nil {
 				b.Fatal(err)
@@ -271,6 +334,47 @@ func TestSpecial(t *testing.T) {
 		}
 		if got != want {
 			t.Fatalf("% x: first special byte at %d, want %d", w, got, want)
+		}
+	}
+}
+
+// parseIPv4 takes what netip.ParseAddr takes as IPv4, to the same Addr,
+// and leaves everything else to ParseAddr.
+func TestParseIPv4(t *testing.T) {
+	for _, s := range []string{
+		"0.0.0.0", "10.0.0.54", "255.255.255.255", "1.2.3.4", "192.168.100.200",
+		"256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04", "1..3.4", "1.2.3.", ".1.2.3.4",
+		"1.2.3.4%eth0", "1.2.3.1000", "1.2.3.-1", "::1", "::ffff:1.2.3.4", "", "a.b.c.d", "1.2.3.4 ",
+	} {
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		switch {
+		case ok && (err != nil || got != want):
+			t.Errorf("%q: parseIPv4 %v, ParseAddr %v, %v", s, got, want, err)
+		case !ok && err == nil && want.Is4():
+			t.Errorf("%q: parseIPv4 left ParseAddr's IPv4 %v", s, want)
+		}
+	}
+}
+
+// digits takes every integer up to the largest uint64 and gives up past
+// it, whatever the number of digits, and on forms JSON or planet do not
+// write.
+func TestFastDigits(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true}, {"7", 7, true}, {"1234567890123456789", 1234567890123456789, true},
+		{"9999999999999999999", 9999999999999999999, true}, {"18446744073709551615", 1<<64 - 1, true},
+		{"18446744073709551616", 0, false}, {"18446744073709551620", 0, false}, {"99999999999999999999", 0, false},
+		{"184467440737095516150", 0, false}, {"01", 0, false}, {"1.5", 0, false}, {"1e3", 0, false}, {"", 0, false}, {"-1", 0, false},
+	} {
+		p := &fastDec{b: []byte(tt.in)}
+		got := p.uint64()
+		if ok := !p.bad && p.i == len(p.b); ok != tt.ok || ok && got != tt.want {
+			t.Errorf("%q: %d, ok %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -69,9 +69,53 @@ func gatherFor(got int, since time.Duration, capacity int) time.Duration {
 	return min(max(w, minGather), max(min(peak, maxGather), minGather))
 }
 
-// ownersShare bounds the time the /proc passes within a window take, as a
-// share of the window.
+// ownersShare bounds the time the /proc passes within a window take (as
+// costMeter measures it), as a share of the window.
 const ownersShare = 0.01
+
+// costMeter measures what a stretch of the window's own work (a /proc pass,
+// the reads of a polled namespace, a sweep) cost the host, to space the
+// next: its wall time, but no more than the CPU time (user and system, all
+// threads, from getrusage RUSAGE_SELF) the process used meanwhile. On a host
+// whose CPUs are busy with other processes, the work waits for a CPU: its
+// wall time stretches several times over (a 3 ms pass over /proc/*/fd
+// took 20 ms at a load average of 8 on 2 CPUs) without its taking any
+// more from the host, and spacing by that wait would leave a connection's
+// whole life between two reads, or between a read and its owner's pass.
+// On an idle host the wall time is the smaller (the pass over /proc/*/fd
+// runs on every CPU) and is what counts, as before.
+type costMeter struct {
+	wall time.Time
+	cpu  time.Duration // -1: getrusage failed
+}
+
+func startCost() costMeter {
+	return costMeter{wall: time.Now(), cpu: processCPU()}
+}
+
+// spent is the cost since m started: its wall time, capped at the CPU time
+// used meanwhile where that could be read.
+func (m costMeter) spent() time.Duration {
+	wall := time.Since(m.wall)
+	if m.cpu < 0 {
+		return wall
+	}
+	cpu := processCPU()
+	if cpu < 0 {
+		return wall
+	}
+	return min(wall, cpu-m.cpu)
+}
+
+// processCPU is the user and system CPU time this process has used (every
+// thread's), from getrusage; -1 when it cannot be read.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // ErrWindowSource is wrapped when a window is asked of a socket source that
 // cannot give one.
@@ -95,6 +139,11 @@ var windowBegun func()
 // windowSwept, when set, is called after each full intermediate dump: tests
 // wait for dumps instead of sleeping through them.
 var windowSwept func()
+
+// windowTook, when set, is called when a socket the window sees alive
+// enters its count (with its process, if known by then): tests hold a
+// connection open until the window has it instead of for a guessed time.
+var windowTook func(netns uint64, local, remote netip.AddrPort, process string)
 
 // winKey is a dependency as a window counts it: TCP only, per network
 // namespace and workload like the instant scan's records.
@@ -500,7 +549,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 		if (full || procDue) && now.Before(deadline) {
 			// A failed intermediate dump costs attribution (and, without
 			// events, the sockets that end before the next), not the window.
-			began, spent := time.Now(), o.procSpent
+			m, spent := startCost(), o.procSpent
 			if full && !polling && others && o.addNamespaces(true, warn) {
 				o.namespaceWorkloads()
 				listEvents()
@@ -549,7 +598,7 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 				}
 				nextPoll = now.Add(poll)
 				if !polling {
-					nextPoll = now.Add(max(poll, time.Since(began)*(1/dumpShare)))
+					nextPoll = now.Add(max(poll, m.spent()*(1/dumpShare)))
 				}
 			}
 		}
@@ -645,8 +694,8 @@ func observeWindow(ctx context.Context, opts Options, proc ProcFS, eph PortRange
 // whole host's TCP hash).
 const procPoll = time.Second
 
-// dumpShare bounds the time the intermediate dumps of every namespace take,
-// as a share of the window.
+// dumpShare bounds the time the intermediate dumps of every namespace take
+// (as costMeter measures it), as a share of the window.
 const dumpShare = 0.02
 
 func (o *observer) close() {
@@ -874,8 +923,8 @@ func (o *observer) dumpNS(ctx context.Context, n *winNS, states uint32, fn func(
 	if n.procDir == "" {
 		return o.dump(ctx, n.ns, states, fn)
 	}
-	began := time.Now()
-	defer func() { o.procSpent += time.Since(began) }()
+	m := startCost()
+	defer func() { o.procSpent += m.spent() }()
 	// /proc/PID/net/tcp walks the kernel's whole TCP hash, every
 	// namespace's, at each read: the listeners' read keeps the connected
 	// sockets for the dump that follows it in a sweep.
@@ -1104,8 +1153,9 @@ func (o *observer) sweep(ctx context.Context, nss []*winNS, t time.Time, start, 
 	var owners map[uint64]Process
 	if now := time.Now(); len(want) > 0 && (all || !now.Before(o.nextOwners)) {
 		var err error
+		m := startCost()
 		owners, err = o.owners(want)
-		o.nextOwners = time.Now().Add(time.Since(now) * (1 / ownersShare))
+		o.nextOwners = time.Now().Add(m.spent() * (1 / ownersShare))
 		if err == nil && newListeners {
 			// A listener whose process was not found is cached as unknown
 			// too; an unreadable /proc caches nothing.
@@ -1364,6 +1414,9 @@ func (o *observer) takeConns(n *winNS, socks []sockdiag.Sock, owners map[uint64]
 			d.Opened++
 		}
 		n.live[s.Cookie] = ws
+		if windowTook != nil {
+			windowTook(n.inode, s.Local, s.Remote, k.process)
+		}
 	}
 	if ended {
 		for c, ws := range n.live {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"testing"
@@ -19,7 +20,10 @@ import (
 
 // windowScanMode is helperEnv's value for a child that scans with a window
 // (PLANET_WINDOW) in the namespace it was started in and writes the
-// snapshot to stdout; it says "window begun" on stderr once it has begun.
+// snapshot to stdout; it says "window begun" on stderr once it has begun,
+// and with PLANET_TEST_TOOK set, "took NETNS LOCAL REMOTE PROCESS" for each
+// socket the window counts (windowTook). SIGINT ends the window early
+// (cut short).
 const windowScanMode = "window-scan"
 
 func windowScan() {
@@ -29,11 +33,18 @@ func windowScan() {
 		os.Exit(1)
 	}
 	windowBegun = func() { fmt.Fprintln(os.Stderr, "window begun") }
+	if os.Getenv("PLANET_TEST_TOOK") != "" {
+		windowTook = func(netns uint64, local, remote netip.AddrPort, process string) {
+			fmt.Fprintf(os.Stderr, "took %d %s %s %s\n", netns, local, remote, process)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	if os.Getenv("PLANET_TEST_LISTEN_PID") != "" {
 		// What systemd sets to the PID it starts: unknown to the parent.
 		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
-	snap, err := Run(context.Background(), Options{Window: d, WindowPoll: time.Second,
+	snap, err := Run(ctx, Options{Window: d, WindowPoll: time.Second,
 		WindowStateDir: os.Getenv("PLANET_WINDOW_STATE"), Namespaces: cmp.Or(os.Getenv("PLANET_WINDOW_NETNS"), NamespacesAuto)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error", err)

@@ -3,6 +3,7 @@ package scan
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -21,12 +22,14 @@ import (
 // TestWindowNamespacePolled runs a window the way the packaged unit does,
 // without CAP_SYS_ADMIN (setpriv drops it from the bounding set, so the
 // child scan cannot setns), over a network namespace where a client makes
-// short connections to a server: three connections, each held 2 s (longer
-// than the 1 s between the /proc reads plus a read's own time, so every one
-// is seen alive) and 0.5 s apart. The namespace is reported as polled, not
-// unwatched; its upstream and downstream records have exactly the three
-// connections opened and closed, the test binary as their process, and
-// bytes marked unknown rather than 0. Needs root.
+// short connections to a server, one after another: three connections,
+// each held until the window has counted both its ends (the child says so,
+// windowTook), however far apart a loaded host spaces the /proc reads and
+// owners passes; the window is then ended (SIGINT). The namespace is
+// reported as polled, not unwatched; its upstream and downstream records
+// have exactly the three connections opened and closed, the test binary as
+// their process (an upstream socket is counted only once an owners pass
+// has looked for it), and bytes marked unknown rather than 0. Needs root.
 func TestWindowNamespacePolled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 9 s window over a network namespace")
@@ -64,7 +67,7 @@ func TestWindowNamespacePolled(t *testing.T) {
 	}
 	defer out.Close()
 	cmd := exec.Command(setpriv, "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--", os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+windowScanMode, "PLANET_WINDOW=9s", "PLANET_WINDOW_NETNS="+NamespacesAll)
+	cmd.Env = append(os.Environ(), helperEnv+"="+windowScanMode, "PLANET_WINDOW=10m", "PLANET_TEST_TOOK=1", "PLANET_WINDOW_NETNS="+NamespacesAll)
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -85,19 +88,52 @@ func TestWindowNamespacePolled(t *testing.T) {
 	if !awaitBegun(t, sc, func() { _ = cmd.Process.Kill() }) {
 		t.Fatalf("the window scan ended (or was ended after a minute) before its window began: %v", cmd.Wait())
 	}
+	took := make(chan string, 1024) // the child's "took" lines
 	go func() {
 		for sc.Scan() {
-			t.Logf("scan: %s", sc.Text())
+			if line := sc.Text(); strings.HasPrefix(line, "took ") {
+				select {
+				case took <- line:
+				default:
+					t.Errorf("scan: %s: more lines than the test reads", line)
+				}
+			} else {
+				t.Logf("scan: %s", line)
+			}
 		}
 		exited <- cmd.Wait()
 	}()
+	// counted waits until the window has counted both ends of the
+	// connection whose client end is at client.
+	counted := func(client string) {
+		t.Helper()
+		up := fmt.Sprintf("took %d %s ", inode, client)
+		down := fmt.Sprintf(" %s ", client)
+		var upSeen, downSeen bool
+		timeout := time.After(time.Minute)
+		for !upSeen || !downSeen {
+			select {
+			case line := <-took:
+				switch {
+				case strings.HasPrefix(line, up):
+					upSeen = true
+					t.Logf("scan: %s", line)
+				case strings.HasPrefix(line, fmt.Sprintf("took %d ", inode)) && strings.Contains(line, down):
+					downSeen = true
+					t.Logf("scan: %s", line)
+				}
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("the window scan ended (%v) before counting the connection from %s", err, client)
+			case <-timeout:
+				t.Fatalf("the window did not count the connection from %s (upstream %v, downstream %v) in a minute", client, upSeen, downSeen)
+			}
+		}
+	}
 
 	const conns = 3
 	target := "127.0.0.1:" + strconv.Itoa(int(port))
-	for i := range conns {
-		if i > 0 {
-			time.Sleep(500 * time.Millisecond)
-		}
+	for range conns {
 		served.Add(1) // done by the server once the connection is over
 		c, err := other.DialContext(context.Background(), "tcp4", target)
 		if err != nil {
@@ -106,7 +142,7 @@ func TestWindowNamespacePolled(t *testing.T) {
 		if _, err := c.Write([]byte("hello")); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Second) // the connection's length, not a wait for anything
+		counted(c.LocalAddr().String())
 		c.Close()
 	}
 	over := make(chan struct{})
@@ -115,6 +151,9 @@ func TestWindowNamespacePolled(t *testing.T) {
 	case <-over:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server did not see every connection end")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -47,6 +48,12 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 // to workers goroutines, a process with many fds split between them, while
 // the next processes' directories are opened.
 //
+// names[i] is the command name of pids[i] (<pid>/comm, as Comm reads it)
+// when it holds a socket that named accepts (nil: any), read right after
+// its fd links, through its open fd directory: a process that exits later
+// in the walk keeps its name, and one that exited (or whose PID was taken
+// by another process) before it is read has "", never another's name.
+//
 // Listing a process's fd directory costs a third as much again as reading
 // its links (the kernel looks every entry up to list it), so a process with
 // many fds, whose fd numbers are nearly all taken from 0 up (the kernel
@@ -57,8 +64,9 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 // first number above that range on (a few entries, or none, in a dense
 // table). A probe that misses too many numbers (a sparse table) stops, and
 // a listing of the whole directory reads the rest.
-func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
+func (p FS) SocketInodes(pids []int, workers int, named func(inode uint64) bool) (held [][]uint64, names []string) {
 	held = make([][]uint64, len(pids))
+	names = make([]string, len(pids))
 	var sfs unix.Statfs_t
 	probe := unix.Statfs(p.Root, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
 	work := make(chan *fdChunk, 64)
@@ -99,6 +107,9 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 						d.abort.Store(true)
 					}
 				}
+				if !d.named.Load() && holdsNamed(c.inodes, named) {
+					d.named.Store(true)
+				}
 				if d.left.Add(-1) != 0 {
 					continue
 				}
@@ -127,6 +138,12 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 							}
 						}
 					}
+				}
+				if d.named.Load() || holdsNamed(d.rest, named) {
+					names[d.i] = commAt(d.fd, buf)
+				}
+				if testHookFDsRead != nil {
+					testHookFDsRead(pids[d.i])
 				}
 				unix.Close(d.fd)
 			}
@@ -186,8 +203,42 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 	for _, d := range dirs {
 		held[d.i] = append(held[d.i], d.rest...)
 	}
-	return held
+	return held, names
 }
+
+// holdsNamed tells whether named (nil: any) accepts one of inodes.
+func holdsNamed(inodes []uint64, named func(uint64) bool) bool {
+	if named == nil {
+		return len(inodes) > 0
+	}
+	for _, inode := range inodes {
+		if named(inode) {
+			return true
+		}
+	}
+	return false
+}
+
+// commAt reads the comm file beside the open fd directory dirfd (its
+// "../comm": the same process's, even once its PID is reused) into buf,
+// and returns the name without its newline: "" when it cannot be read
+// (the process exited).
+func commAt(dirfd int, buf []byte) string {
+	fd, err := unix.Openat(dirfd, "../comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil || n <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(string(buf[:n]), "\n")
+}
+
+// testHookFDsRead, when set (by tests), is called by the worker that read
+// the last fds of a process (and its name), with its PID.
+var testHookFDsRead func(pid int)
 
 // testHookProbe, when set (by tests), is called with the PID of each
 // process whose fd numbers are probed, once its open fds are counted and
@@ -211,6 +262,8 @@ type fdDir struct {
 	fd   int
 	i    int
 	left atomic.Int32 // chunks not yet read
+	// named: a chunk found a socket SocketInodes' named accepts.
+	named atomic.Bool
 	// A probed directory: open is the number of open fds its size gave,
 	// probed the fd numbers read (0 to probed-1), misses the numbers among
 	// them not open, rest the sockets the listing found above them or in

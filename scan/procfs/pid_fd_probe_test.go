@@ -137,7 +137,8 @@ func TestSocketInodesTableChanges(t *testing.T) {
 				}
 			}
 			defer func() { testHookProbe = nil }()
-			got := FS{Root: "/proc"}.SocketInodes([]int{self}, 2)[0]
+			held, _ := FS{Root: "/proc"}.SocketInodes([]int{self}, 2, nil)
+			got := held[0]
 			if tc.after != nil {
 				tc.after()
 			}

@@ -1,11 +1,15 @@
 package procfs
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSocketInodesNames: SocketInodes names each process holding a
@@ -78,5 +82,34 @@ func TestSocketInodesNames(t *testing.T) {
 				t.Errorf("pid 20 holds %v, want [400]", held[3])
 			}
 		})
+	}
+}
+
+// TestCommAtExited: on the live /proc, the name read through a process's
+// open fd directory is its own while it runs, and "" once it has exited
+// and been reaped, even though its PID may be another process's by then.
+func TestCommAtExited(t *testing.T) {
+	if _, err := os.Stat("/proc/self/comm"); err != nil {
+		t.Skipf("no live /proc: %v", err)
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	dir, err := unix.Open(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer unix.Close(dir)
+	buf := make([]byte, 64)
+	if got := commAt(dir, buf); got != "sleep" {
+		t.Errorf("running: name %q, want sleep", got)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got := commAt(dir, buf); got != "" {
+		t.Errorf("exited: name %q, want none", got)
 	}
 }

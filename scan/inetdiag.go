@@ -150,6 +150,21 @@ func dumpRetry[R any](dump func() (R, error)) (R, error) {
 	return zero, err
 }
 
+// diagDumpError is the errno the kernel ended (or refused) a dump of
+// proto's sockets with: ENOENT when no diag module serves the protocol
+// (udp_diag not loaded), EPERM, and so on. It is the kernel's, not a
+// vanished process's, even when it is ENOENT.
+type diagDumpError struct {
+	proto, how string // how: "ended" (NLMSG_DONE) or "refused" (NLMSG_ERROR)
+	errno      unix.Errno
+}
+
+func (e *diagDumpError) Error() string {
+	return fmt.Sprintf("%s dump %s by the kernel: %v", e.proto, e.how, e.errno)
+}
+
+func (e *diagDumpError) Unwrap() error { return e.errno }
+
 // diagDump sends one dump request (netlink message type msgType, payload
 // req, sequence number seq) on the sock_diag socket fd and appends every
 // socket of the answer to out: errDumpInterrupted, with the sockets, when
@@ -209,7 +224,7 @@ func diagMessages(b []byte, seq uint32, msgType uint16, proto string, out []Sock
 		case unix.NLMSG_DONE:
 			if len(body) >= 4 {
 				if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
-					return out, true, fmt.Errorf("%s dump ended by the kernel: %w", proto, unix.Errno(-e))
+					return out, true, &diagDumpError{proto: proto, how: "ended", errno: unix.Errno(-e)}
 				}
 			}
 			if *interrupted {
@@ -219,7 +234,7 @@ func diagMessages(b []byte, seq uint32, msgType uint16, proto string, out []Sock
 		case unix.NLMSG_ERROR:
 			if len(body) >= 4 {
 				if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
-					return out, true, fmt.Errorf("%s dump refused by the kernel: %w", proto, unix.Errno(-e))
+					return out, true, &diagDumpError{proto: proto, how: "refused", errno: unix.Errno(-e)}
 				}
 			}
 			return out, true, nil

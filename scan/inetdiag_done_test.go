@@ -3,6 +3,7 @@ package scan
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -83,5 +84,28 @@ func TestDiagDumpNoHandler(t *testing.T) {
 	out, err := diagDump(fd, 1, sockDiagByFamily, v2Req(unix.AF_INET, 200), "protocol 200", make([]byte, diagRecvBuf), nil)
 	if !errors.Is(err, unix.ENOENT) || len(out) != 0 {
 		t.Errorf("dump of protocol 200: %d sockets, error %v; want none, ENOENT", len(out), err)
+	}
+}
+
+// TestNetlinkUnusable: a namespace's netlink source falls back to its
+// /proc/<pid>/net when entering the namespace is refused or a dump ended
+// with the kernel's errno (ENOENT from a missing diag module, which
+// vanished would otherwise take for the process gone and drop the
+// namespace), as wrapped by diagSockets; not for other failures.
+func TestNetlinkUnusable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"entering refused", &netlinkRefused{errors.New("setns: operation not permitted")}, true},
+		{"udp_diag missing", fmt.Errorf("sock_diag udp (family 2): %w", &diagDumpError{proto: "udp", how: "ended", errno: unix.ENOENT}), true},
+		{"dump refused", fmt.Errorf("inet_diag tcp: %w", &diagDumpError{proto: "tcp", how: "refused", errno: unix.EPERM}), true},
+		{"receive failed", fmt.Errorf("inet_diag tcp: receive: %w", unix.EAGAIN), false},
+		{"process gone", fmt.Errorf("open: %w", unix.ENOENT), false},
+	} {
+		if got := netlinkUnusable(tc.err); got != tc.want {
+			t.Errorf("%s: netlinkUnusable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

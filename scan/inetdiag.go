@@ -150,10 +150,26 @@ func dumpRetry[R any](dump func() (R, error)) (R, error) {
 	return zero, err
 }
 
+// diagDumpError is the errno the kernel ended (or refused) a dump of
+// proto's sockets with: ENOENT when no diag module serves the protocol
+// (udp_diag not loaded), EPERM, and so on. It is the kernel's, not a
+// vanished process's, even when it is ENOENT.
+type diagDumpError struct {
+	proto, how string // how: "ended" (NLMSG_DONE) or "refused" (NLMSG_ERROR)
+	errno      unix.Errno
+}
+
+func (e *diagDumpError) Error() string {
+	return fmt.Sprintf("%s dump %s by the kernel: %v", e.proto, e.how, e.errno)
+}
+
+func (e *diagDumpError) Unwrap() error { return e.errno }
+
 // diagDump sends one dump request (netlink message type msgType, payload
 // req, sequence number seq) on the sock_diag socket fd and appends every
 // socket of the answer to out: errDumpInterrupted, with the sockets, when
-// the kernel flagged it.
+// the kernel flagged it; the kernel's errno (wrapped, naming proto) when it
+// ended the dump with one, such as ENOENT for a missing diag module.
 func diagDump(fd int, seq uint32, msgType uint16, req []byte, proto string, buf []byte, out []Socket) ([]Socket, error) {
 	msg := make([]byte, unix.NLMSG_HDRLEN+len(req))
 	binary.NativeEndian.PutUint32(msg[0:4], uint32(len(msg)))
@@ -173,44 +189,64 @@ func diagDump(fd int, seq uint32, msgType uint16, req []byte, proto string, buf 
 		if err != nil {
 			return out, fmt.Errorf("receive: %w", err)
 		}
-		for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
-			l := int(binary.NativeEndian.Uint32(b[0:4]))
-			if l < unix.NLMSG_HDRLEN || l > len(b) {
-				return out, fmt.Errorf("netlink message of %d bytes in %d", l, len(b))
-			}
-			typ := binary.NativeEndian.Uint16(b[4:6])
-			flags := binary.NativeEndian.Uint16(b[6:8])
-			mseq := binary.NativeEndian.Uint32(b[8:12])
-			body := b[unix.NLMSG_HDRLEN:l]
-			b = b[min(len(b), (l+3)&^3):]
-			if mseq != seq {
-				continue // an earlier, abandoned dump's
-			}
-			if flags&unix.NLM_F_DUMP_INTR != 0 {
-				interrupted = true
-			}
-			switch typ {
-			case unix.NLMSG_DONE:
-				if interrupted {
-					return out, errDumpInterrupted
-				}
-				return out, nil
-			case unix.NLMSG_ERROR:
-				if len(body) >= 4 {
-					if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
-						return out, unix.Errno(-e)
-					}
-				}
-				return out, nil
-			case msgType:
-				s, err := parseDiagMsg(proto, body)
-				if err != nil {
-					return out, err
-				}
-				out = append(out, s)
-			}
+		var done bool
+		if out, done, err = diagMessages(buf[:n], seq, msgType, proto, out, &interrupted); done || err != nil {
+			return out, err
 		}
 	}
+}
+
+// diagMessages appends the sockets in b, one datagram of the answer to dump
+// seq (its messages of type msgType), to out; done tells the dump's end.
+// interrupted records, across datagrams, that a message was flagged
+// NLM_F_DUMP_INTR: errDumpInterrupted at the end. The kernel ends a dump it
+// could not do with an errno, negated, in the payload of NLMSG_DONE (ENOENT
+// when the protocol's diag module is missing) or of NLMSG_ERROR: that errno
+// is the error.
+func diagMessages(b []byte, seq uint32, msgType uint16, proto string, out []Socket, interrupted *bool) ([]Socket, bool, error) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b[0:4]))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return out, true, fmt.Errorf("netlink message of %d bytes in %d", l, len(b))
+		}
+		typ := binary.NativeEndian.Uint16(b[4:6])
+		flags := binary.NativeEndian.Uint16(b[6:8])
+		mseq := binary.NativeEndian.Uint32(b[8:12])
+		body := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+3)&^3):]
+		if mseq != seq {
+			continue // an earlier, abandoned dump's
+		}
+		if flags&unix.NLM_F_DUMP_INTR != 0 {
+			*interrupted = true
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			if len(body) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
+					return out, true, &diagDumpError{proto: proto, how: "ended", errno: unix.Errno(-e)}
+				}
+			}
+			if *interrupted {
+				return out, true, errDumpInterrupted
+			}
+			return out, true, nil
+		case unix.NLMSG_ERROR:
+			if len(body) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
+					return out, true, &diagDumpError{proto: proto, how: "refused", errno: unix.Errno(-e)}
+				}
+			}
+			return out, true, nil
+		case msgType:
+			s, err := parseDiagMsg(proto, body)
+			if err != nil {
+				return out, true, err
+			}
+			out = append(out, s)
+		}
+	}
+	return out, false, nil
 }
 
 // openDiag makes a sock_diag socket in the calling thread's network

@@ -56,12 +56,16 @@ func (p ProcFS) Owners(want map[uint64]struct{}) (map[uint64]Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The fd links are read on every CPU (procfs.FS.SocketInodes); the
-	// owners are then picked in PID order, as before.
-	held := p.fs().SocketInodes(pids, runtime.GOMAXPROCS(0))
+	// The fd links are read on every CPU (procfs.FS.SocketInodes), and
+	// the name of a process holding a wanted socket right after its links;
+	// the owners are then picked in PID order, as before.
+	held, names := p.fs().SocketInodes(pids, runtime.GOMAXPROCS(0), func(inode uint64) bool {
+		_, ok := want[inode]
+		return ok
+	})
 	shared := map[uint64][]Process{} // later holders of a socket, rare
 	for i, pid := range pids {
-		p.ownersOf(pid, held[i], want, owners, shared)
+		ownersOf(Process{PID: pid, Name: names[i]}, held[i], want, owners, shared)
 	}
 	for inode, later := range shared {
 		owners[inode] = ownerOf(append([]Process{owners[inode]}, later...))
@@ -83,12 +87,11 @@ func ownerOf(hs []Process) Process {
 	return o
 }
 
-// ownersOf records the wanted sockets among inodes, the sockets pid
-// holds: as their owner when it is the first holder (PIDs come in
+// ownersOf records the wanted sockets among inodes, the sockets process
+// pr holds: as their owner when it is the first holder (PIDs come in
 // ascending order), else in shared.
-func (p ProcFS) ownersOf(pid int, inodes []uint64, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process) {
-	var name string
-	named := false
+func ownersOf(pr Process, inodes []uint64, want map[uint64]struct{}, owners map[uint64]Process, shared map[uint64][]Process) {
+	pid := pr.PID
 	for _, inode := range inodes {
 		if _, wanted := want[inode]; !wanted {
 			continue
@@ -100,14 +103,10 @@ func (p ProcFS) ownersOf(pid int, inodes []uint64, want map[uint64]struct{}, own
 		if later := shared[inode]; len(later) > 0 && later[len(later)-1].PID == pid {
 			continue
 		}
-		if !named {
-			name, _ = p.fs().Comm(pid) // "" once the process is gone
-			named = true
-		}
 		if !taken {
-			owners[inode] = Process{PID: pid, Name: name}
+			owners[inode] = pr
 		} else {
-			shared[inode] = append(shared[inode], Process{PID: pid, Name: name})
+			shared[inode] = append(shared[inode], pr)
 		}
 	}
 }

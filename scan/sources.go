@@ -67,7 +67,8 @@ func (k SourceKind) hostSource(procRoot string, onFallback func(error)) SocketSo
 // namespaceSource is the source of another network namespace, read
 // through process pid in it: with netlink, a sock_diag socket made inside
 // the namespace, falling back to the process's /proc/<pid>/net where
-// entering it is refused (onRefused is told why); without, that
+// entering it is refused or the kernel ends a dump with an error
+// (netlinkUnusable; onRefused is told why); without, that
 // /proc/<pid>/net alone, which needs no privilege.
 func namespaceSource(proc procfs.FS, inode uint64, pid int, netlink bool, onRefused func(error)) SocketSource {
 	dir := ProcSource{Root: proc.Path(strconv.Itoa(pid))}
@@ -77,9 +78,20 @@ func namespaceSource(proc procfs.FS, inode uint64, pid int, netlink bool, onRefu
 	return &Fallback{
 		Primary:    netlinkNS{path: proc.NetNSPath(strconv.Itoa(pid)), inode: inode},
 		Secondary:  dir,
-		Refused:    func(err error) bool { var r *netlinkRefused; return errors.As(err, &r) },
+		Refused:    netlinkUnusable,
 		OnFallback: onRefused,
 	}
+}
+
+// netlinkUnusable tells the failures of a namespace's netlink source that
+// its /proc/<pid>/net can make up for: entering the namespace refused
+// (netlinkRefused), or a dump the kernel ended with an error
+// (diagDumpError: a missing diag module, whose ENOENT must not pass for
+// the process having exited).
+func netlinkUnusable(err error) bool {
+	var r *netlinkRefused
+	var d *diagDumpError
+	return errors.As(err, &r) || errors.As(err, &d)
 }
 
 // Fallback reads with Primary and, where Primary fails, with Secondary:

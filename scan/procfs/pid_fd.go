@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -47,18 +48,25 @@ func (p FS) FDSockets(pid int, buf []byte, fn func(inode uint64)) error {
 // to workers goroutines, a process with many fds split between them, while
 // the next processes' directories are opened.
 //
+// names[i] is the command name of pids[i] (<pid>/comm, as Comm reads it)
+// when it holds a socket that named accepts (nil: any), read right after
+// its fd links, through its open fd directory: a process that exits later
+// in the walk keeps its name, and one that exited (or whose PID was taken
+// by another process) before it is read has "", never another's name.
+//
 // Listing a process's fd directory costs a third as much again as reading
 // its links (the kernel looks every entry up to list it), so a process with
 // many fds, whose fd numbers are nearly all taken from 0 up (the kernel
 // hands out the lowest free one), is not listed: where the proc root is a
 // proc filesystem whose fd directories report their number of open fds as
 // their size (Linux 6.2 and later), the numbers from 0 up to a little more
-// than that count are read; only if fewer links than the count turn up
-// (fds beyond the range, or closed meanwhile) is the directory listed for
-// the fds above the range. A probe that misses too many numbers (a sparse
-// table) stops, and the listing reads the rest.
-func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
+// than that count are read, and the directory is listed only from the
+// first number above that range on (a few entries, or none, in a dense
+// table). A probe that misses too many numbers (a sparse table) stops, and
+// a listing of the whole directory reads the rest.
+func (p FS) SocketInodes(pids []int, workers int, named func(inode uint64) bool) (held [][]uint64, names []string) {
 	held = make([][]uint64, len(pids))
+	names = make([]string, len(pids))
 	var sfs unix.Statfs_t
 	probe := unix.Statfs(p.Root, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
 	work := make(chan *fdChunk, 64)
@@ -95,19 +103,32 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 					for n := c.lo; n < c.hi; n++ {
 						read(n)
 					}
-					d.hits.Add(int64(hits))
 					if misses := d.misses.Add(int64(c.hi-c.lo) - int64(hits)); misses > d.open/maxMissShare+fdChunkSize {
 						d.abort.Store(true)
 					}
 				}
+				if !d.named.Load() && holdsNamed(c.inodes, named) {
+					d.named.Store(true)
+				}
 				if d.left.Add(-1) != 0 {
 					continue
 				}
-				// The last chunk of the directory: list it for what the
-				// probe of 0 to d.probed did not find, or did not read.
-				if d.probed > 0 && (d.abort.Load() || d.hits.Load() < d.open) {
+				// The last chunk of the directory: list it for the fds
+				// above the probe's range, always (the count cannot tell
+				// that none are there: fds opened during the probe take
+				// free numbers inside the range and make up for one far
+				// above it), and for those of the chunks it skipped. A
+				// proc fd directory's entry for fd n is at offset n+2
+				// (after "." and ".."), so the listing starts at the
+				// first number not probed, unless chunks were skipped.
+				if d.probed > 0 {
 					if dents == nil {
 						dents = make([]byte, direntBuf)
+					}
+					if !d.abort.Load() {
+						if _, err := unix.Seek(d.fd, int64(d.probed)+2, 0); err != nil {
+							unix.Seek(d.fd, 0, 0) // list it all: the check below keeps what is above the range
+						}
 					}
 					fds, _ := fdNumbers(d.fd, dents, nil)
 					for _, n := range fds {
@@ -117,6 +138,12 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 							}
 						}
 					}
+				}
+				if d.named.Load() || holdsNamed(d.rest, named) {
+					names[d.i] = commAt(d.fd, buf)
+				}
+				if testHookFDsRead != nil {
+					testHookFDsRead(pids[d.i])
 				}
 				unix.Close(d.fd)
 			}
@@ -136,6 +163,9 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 		if probe && unix.Fstat(fd, &st) == nil && st.Size >= minProbe && st.Size < 1<<30 {
 			dir.open = st.Size
 			dir.probed = int32(st.Size + st.Size/32 + 16)
+			if testHookProbe != nil {
+				testHookProbe(pid)
+			}
 			n := (int(dir.probed) + fdChunkSize - 1) / fdChunkSize
 			dir.left.Store(int32(n))
 			dir.skipped = make([]atomic.Bool, n)
@@ -173,8 +203,47 @@ func (p FS) SocketInodes(pids []int, workers int) (held [][]uint64) {
 	for _, d := range dirs {
 		held[d.i] = append(held[d.i], d.rest...)
 	}
-	return held
+	return held, names
 }
+
+// holdsNamed tells whether named (nil: any) accepts one of inodes.
+func holdsNamed(inodes []uint64, named func(uint64) bool) bool {
+	if named == nil {
+		return len(inodes) > 0
+	}
+	for _, inode := range inodes {
+		if named(inode) {
+			return true
+		}
+	}
+	return false
+}
+
+// commAt reads the comm file beside the open fd directory dirfd (its
+// "../comm": the same process's, even once its PID is reused) into buf,
+// and returns the name without its newline: "" when it cannot be read
+// (the process exited).
+func commAt(dirfd int, buf []byte) string {
+	fd, err := unix.Openat(dirfd, "../comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil || n <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(string(buf[:n]), "\n")
+}
+
+// testHookFDsRead, when set (by tests), is called by the worker that read
+// the last fds of a process (and its name), with its PID.
+var testHookFDsRead func(pid int)
+
+// testHookProbe, when set (by tests), is called with the PID of each
+// process whose fd numbers are probed, once its open fds are counted and
+// before any is read.
+var testHookProbe func(pid int)
 
 // fdChunkSize is how many fds of one process a worker reads at a time.
 const fdChunkSize = 256
@@ -193,15 +262,16 @@ type fdDir struct {
 	fd   int
 	i    int
 	left atomic.Int32 // chunks not yet read
+	// named: a chunk found a socket SocketInodes' named accepts.
+	named atomic.Bool
 	// A probed directory: open is the number of open fds its size gave,
-	// probed the fd numbers read (0 to probed-1), hits the links found
-	// among them and misses the numbers not open, rest the sockets the
-	// listing found above them or in the skipped chunks. Once the misses
-	// pass open/maxMissShare (and a chunk), abort: the chunks not yet
-	// read are skipped, and left to the listing.
+	// probed the fd numbers read (0 to probed-1), misses the numbers among
+	// them not open, rest the sockets the listing found above them or in
+	// the skipped chunks. Once the misses pass open/maxMissShare (and a
+	// chunk), abort: the chunks not yet read are skipped, and left to the
+	// listing.
 	open    int64
 	probed  int32
-	hits    atomic.Int64
 	misses  atomic.Int64
 	abort   atomic.Bool
 	skipped []atomic.Bool // by chunk (number / fdChunkSize)

@@ -19,7 +19,7 @@ func BenchmarkSocketInodes(b *testing.B) {
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprint("workers=", workers), func(b *testing.B) {
 			for b.Loop() {
-				p.SocketInodes(pids, workers)
+				p.SocketInodes(pids, workers, nil)
 			}
 		})
 	}

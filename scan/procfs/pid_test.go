@@ -110,7 +110,7 @@ func TestSocketInodes(t *testing.T) {
 	pids := []int{1, 7, 12, 30, 99}
 	want := [][]uint64{{100}, {200, 200}, nil, want30, nil}
 	for _, workers := range []int{1, 2, 8} {
-		got := p.SocketInodes(pids, workers)
+		got, _ := p.SocketInodes(pids, workers, nil)
 		if len(got) != len(pids) {
 			t.Fatalf("workers=%d: %d results for %d processes", workers, len(got), len(pids))
 		}
@@ -230,7 +230,8 @@ func TestSocketInodesLive(t *testing.T) {
 	}
 	check := func(name string) {
 		t.Helper()
-		got := FS{Root: "/proc"}.SocketInodes([]int{self}, 2)[0]
+		held, _ := FS{Root: "/proc"}.SocketInodes([]int{self}, 2, nil)
+		got := held[0]
 		var listed []uint64
 		if err := (FS{Root: "/proc"}).FDSockets(self, make([]byte, 64), func(i uint64) { listed = append(listed, i) }); err != nil {
 			t.Fatal(err)

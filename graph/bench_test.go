@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -152,48 +153,68 @@ func BenchmarkDiffAllChanged(b *testing.B) {
 	toServer := regexp.MustCompile(`"port_bytes_to_server": (\d+)`)
 	newDoc.Write(toServer.ReplaceAll(oldDoc.Bytes(), []byte(`"port_bytes_to_server": 2$1`)))
 	edges := len(toServer.FindAllIndex(oldDoc.Bytes(), -1)) // all but the first
+	// The same changes, and each edge's client host count made one of its
+	// own: no two changes have the same new side (sideTable's worst case).
+	clientHosts := regexp.MustCompile(`"client_hosts": \d+`)
+	n := 0
+	distinct := clientHosts.ReplaceAllFunc(newDoc.Bytes(), func([]byte) []byte {
+		n++
+		return []byte(`"client_hosts": ` + strconv.Itoa(1000000+n))
+	})
 	g = nil
 	opts := DiffOptions{BytesChangePercent: 5, ExternalChanges: true}
-	for _, tt := range []struct {
-		name string
-		// diff returns the diff and the most live heap it saw.
-		diff func(old *Graph) (*Diff, float64, error)
-	}{
-		{"ReadForCompare+Compare", func(old *Graph) (*Diff, float64, error) {
-			new, err := ReadForCompare(bytes.NewReader(newDoc.Bytes()), "new", old, opts)
-			if err != nil {
-				return nil, 0, err
-			}
-			heap := liveHeap()
-			d := Compare(old, new, opts)
-			runtime.KeepAlive(new) // Compare gives no hold on it: held until now
-			return d, heap, nil
-		}},
-		{"ReadCompare", func(old *Graph) (*Diff, float64, error) {
-			d, err := ReadCompare(bytes.NewReader(newDoc.Bytes()), "new", old, opts)
-			return d, 0, err
-		}},
-	} {
-		b.Run(tt.name, func(b *testing.B) {
-			var heap float64
-			for b.Loop() {
-				old, err := Read(bytes.NewReader(oldDoc.Bytes()), "old")
+	for _, doc := range []struct {
+		name    string
+		new     []byte
+		changed int
+	}{{"sidesRepeat", newDoc.Bytes(), edges}, {"sidesDistinct", distinct, -1}} { // -1: every edge
+		for _, tt := range []struct {
+			name string
+			// diff returns the diff and the most live heap it saw.
+			diff func(old *Graph) (*Diff, float64, error)
+		}{
+			{"ReadForCompare+Compare", func(old *Graph) (*Diff, float64, error) {
+				new, err := ReadForCompare(bytes.NewReader(doc.new), "new", old, opts)
 				if err != nil {
-					b.Fatal(err)
+					return nil, 0, err
 				}
-				oldHeap := liveHeap()
-				d, during, err := tt.diff(old)
-				if err != nil {
-					b.Fatal(err)
+				heap := liveHeap()
+				d := Compare(old, new, opts)
+				runtime.KeepAlive(new) // Compare gives no hold on it: held until now
+				return d, heap, nil
+			}},
+			{"ReadCompare", func(old *Graph) (*Diff, float64, error) {
+				d, err := ReadCompare(bytes.NewReader(doc.new), "new", old, opts)
+				return d, 0, err
+			}},
+		} {
+			b.Run(doc.name+"/"+tt.name, func(b *testing.B) {
+				var heap float64
+				var changed int
+				for b.Loop() {
+					old, err := Read(bytes.NewReader(oldDoc.Bytes()), "old")
+					if err != nil {
+						b.Fatal(err)
+					}
+					want := doc.changed
+					if want < 0 {
+						want = len(old.Edges)
+					}
+					oldHeap := liveHeap()
+					d, during, err := tt.diff(old)
+					if err != nil {
+						b.Fatal(err)
+					}
+					heap = max(during, liveHeap()) - oldHeap
+					changed = want
+					if len(d.ChangedEdges) != want {
+						b.Fatalf("%d edges changed, want %d", len(d.ChangedEdges), want)
+					}
+					runtime.KeepAlive(old)
 				}
-				heap = max(during, liveHeap()) - oldHeap
-				if len(d.ChangedEdges) != edges {
-					b.Fatalf("%d edges changed, want %d", len(d.ChangedEdges), edges)
-				}
-				runtime.KeepAlive(old)
-			}
-			b.ReportMetric(heap, "heap-MiB")
-			b.ReportMetric(heap*(1<<20)/float64(edges), "B/edge")
-		})
+				b.ReportMetric(heap, "heap-MiB")
+				b.ReportMetric(heap*(1<<20)/float64(changed), "B/edge")
+			})
+		}
 	}
 }

@@ -64,8 +64,9 @@ type FieldChange struct {
 // options they were compared with. Its field changes are computed when
 // asked (Changes), not kept, and the new edge is not kept either: a diff
 // where every one of millions of dependencies changed holds 32 bytes per
-// dependency next to the old graph (the new side's names, counts and
-// options are shared by all changes with the same ones). In JSON it is the
+// dependency next to the old graph where the new side's names, counts and
+// options repeat (they are shared by all changes with the same ones, see
+// sideTable), 80 where they are distinct. In JSON it is the
 // key's fields and "changes". Make one with NewEdgeChange.
 type EdgeChange struct {
 	Old *Edge
@@ -92,20 +93,49 @@ func NewEdgeChange(old, new *Edge, opts DiffOptions) EdgeChange {
 
 // newChange is NewEdgeChange with opts shared and the new side interned in
 // sides (nil: not interned).
-func newChange(old, new *Edge, opts *DiffOptions, sides map[changedSide]*changedSide) EdgeChange {
-	s := changedSide{new.EdgeNames, new.ClientHosts, new.ServerHosts, new.SeenFrom, opts}
+func newChange(old, new *Edge, opts *DiffOptions, sides *sideTable) EdgeChange {
 	c := EdgeChange{Old: old}
 	if opts.BytesChangePercent > 0 {
 		b := new.Bytes()
 		c.newBytes = [2]uint64{b.PortBytesToServer, b.PortBytesToClient}
 	}
-	if c.new = sides[s]; c.new == nil {
-		c.new = &s
-		if sides != nil {
-			sides[s] = c.new
-		}
-	}
+	c.new = sides.intern(changedSide{new.EdgeNames, new.ClientHosts, new.ServerHosts, new.SeenFrom, opts})
 	return c
+}
+
+// sideTable interns the new sides of a diff's changes while that pays:
+// where most changes' new sides are distinct (host counts that differ edge
+// by edge), a map entry beside each side costs more than it saves, so
+// after sideTrial look-ups that found fewer than half their side already
+// there it stops interning and drops the map (each change then holds a
+// side of its own, 48 bytes).
+type sideTable struct {
+	m             map[changedSide]*changedSide
+	lookups, hits int
+}
+
+// sideTrial is how many look-ups sideTable judges its hit rate on.
+const sideTrial = 4096
+
+func newSideTable() *sideTable { return &sideTable{m: map[changedSide]*changedSide{}} }
+
+// intern returns the shared copy of s (a nil table shares nothing).
+func (t *sideTable) intern(s changedSide) *changedSide {
+	if t == nil || t.m == nil {
+		return &s
+	}
+	t.lookups++
+	if p := t.m[s]; p != nil {
+		t.hits++
+		return p
+	}
+	if t.lookups >= sideTrial && t.hits < t.lookups/2 {
+		t.m = nil
+		return &s
+	}
+	p := &s
+	t.m[s] = p
+	return p
 }
 
 // Key is the dependency's key (the old edge's, equal to the new one's).
@@ -257,11 +287,11 @@ func (d *Diff) compareTraffic(old, new *Graph, opts DiffOptions) {
 type edgeJoin struct {
 	d     *Diff
 	opts  *DiffOptions
-	sides map[changedSide]*changedSide
+	sides *sideTable
 }
 
 func newEdgeJoin(d *Diff, opts DiffOptions) *edgeJoin {
-	return &edgeJoin{d: d, opts: &opts, sides: map[changedSide]*changedSide{}}
+	return &edgeJoin{d: d, opts: &opts, sides: newSideTable()}
 }
 
 func (j *edgeJoin) removed(o *Edge) { j.d.RemovedEdges = append(j.d.RemovedEdges, o) }

@@ -19,8 +19,8 @@ var ErrUnordered = errors.New("edges not in ascending order")
 // document that did not change is dropped as soon as it is read, an added
 // one is kept (it is in the diff), and of a changed one only what Compare
 // compares (see EdgeChange). Two by-host graphs of millions of edges whose
-// every edge changed then take the memory of the old graph and 32 bytes a
-// dependency, not that of two graphs.
+// every edge changed then take the memory of the old graph and 32 to 80
+// bytes a dependency (see EdgeChange), not that of two graphs.
 //
 // The document is read as strictly as by Read, with the same errors, as
 // long as its nodes come before its edges and its edges are in strictly

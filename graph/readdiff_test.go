@@ -349,3 +349,38 @@ func TestReadCompareMany(t *testing.T) {
 		}
 	}
 }
+
+// TestSideTable: changes' new sides are shared while most look-ups find
+// theirs, and no longer kept in a map once sideTrial look-ups found fewer
+// than half (every side distinct), each change then holding its own.
+func TestSideTable(t *testing.T) {
+	opts := &DiffOptions{}
+	names := &EdgeNames{ClientProcesses: []string{"java"}}
+	for _, tt := range []struct {
+		name     string
+		side     func(i int) changedSide
+		wantMap  bool
+		wantSame bool // the first two look-ups of an equal side share it
+	}{
+		{"repeating", func(i int) changedSide { return changedSide{names, 1 + i%3, 1, SeenBoth, opts} }, true, true},
+		{"distinct", func(i int) changedSide { return changedSide{names, 1 + i, 1, SeenBoth, opts} }, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := newSideTable()
+			for i := range 2 * sideTrial {
+				if got := tab.intern(tt.side(i)); *got != tt.side(i) {
+					t.Fatalf("look-up %d: got %+v, want %+v", i, *got, tt.side(i))
+				}
+			}
+			if (tab.m != nil) != tt.wantMap {
+				t.Errorf("map kept after %d look-ups: %v, want %v (%d hits)", tab.lookups, tab.m != nil, tt.wantMap, tab.hits)
+			}
+			if same := tab.intern(tt.side(0)) == tab.intern(tt.side(0)); same != tt.wantSame {
+				t.Errorf("equal sides shared: %v, want %v", same, tt.wantSame)
+			}
+		})
+	}
+	if p, q := (*sideTable)(nil).intern(changedSide{}), (*sideTable)(nil).intern(changedSide{}); p == q {
+		t.Error("a nil table shared a side")
+	}
+}

@@ -109,3 +109,29 @@ func TestNetlinkUnusable(t *testing.T) {
 		}
 	}
 }
+
+// TestVanishedNotForDumpErrors: a namespace whose dump the kernel ended
+// with ENOENT (no udp_diag) and whose /proc fallback then failed too is
+// reported with that error, not taken for its process gone (errVanished,
+// which leaves the namespace out without a word); a plain ENOENT or ESRCH
+// still is, and so is the fallback's own.
+func TestVanishedNotForDumpErrors(t *testing.T) {
+	dump := &diagDumpError{proto: "udp", how: "ended", errno: unix.ENOENT}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool // errVanished
+	}{
+		{"dump ended ENOENT, fallback denied", errors.Join(dump, errors.New("/proc/42/net/udp: permission denied")), false},
+		{"dump ended ENOENT, fallback found the process gone", errors.Join(dump, fmt.Errorf("open /proc/42/net/udp: %w", unix.ENOENT)), true},
+		{"wrapped join", fmt.Errorf("namespace 4026532000: %w", errors.Join(dump, errors.New("permission denied"))), false},
+		{"dump ended ENOENT alone", fmt.Errorf("inet_diag: %w", dump), false},
+		{"process gone", fmt.Errorf("open /proc/42/net/tcp: %w", unix.ENOENT), true},
+		{"no such process", fmt.Errorf("setns: %w", unix.ESRCH), true},
+		{"other", errors.New("receive: resource temporarily unavailable"), false},
+	} {
+		if got := errors.Is(vanished(tc.err), errVanished); got != tc.want {
+			t.Errorf("%s: vanished(%v) is errVanished: %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}

@@ -198,12 +198,32 @@ func readNamespace(ctx context.Context, procRoot string, inode uint64, pid int, 
 	return s, nil
 }
 
-// vanished maps "the process is gone" errors to errVanished.
+// vanished maps "the process is gone" errors to errVanished. A dump the
+// kernel ended with an errno (diagDumpError) never says so, even where its
+// errno is ENOENT (a missing diag module): only the other errors joined
+// with it (the /proc fallback's) are looked at, so a namespace whose
+// fallback failed otherwise is reported, not left out as gone.
 func vanished(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+	if gone(err) {
 		return errVanished
 	}
 	return err
+}
+
+// gone reports whether err, apart from any diagDumpError in it, is ENOENT
+// or ESRCH.
+func gone(err error) bool {
+	switch e := err.(type) {
+	case nil, *diagDumpError:
+		return false
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(e.Unwrap(), gone)
+	case interface{ Unwrap() error }:
+		if inner := e.Unwrap(); inner != nil {
+			return gone(inner)
+		}
+	}
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // ownerKey joins a process name and its workload into the process string

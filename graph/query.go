@@ -32,27 +32,75 @@ type UnknownNodeError struct{ ID string }
 
 func (e *UnknownNodeError) Error() string { return fmt.Sprintf("no node %q in the graph", e.ID) }
 
+// adjacency is a graph's edge lists by node: for node i (its index in
+// Graph.Nodes), the positions in Graph.Edges of the edges leaving it are
+// outEdges[outStart[i]:outStart[i+1]], of those reaching it
+// inEdges[inStart[i]:inStart[i+1]], each row in g.Edges order; from and to
+// are each edge's end nodes by index. It takes 16 bytes an edge, a small
+// part of what the gonum graph takes.
+type adjacency struct {
+	from, to          []int32
+	outStart, inStart []int32
+	outEdges, inEdges []int32
+}
+
+// adjacency builds g's edge lists (a counting sort of the edges by each end).
+func (g *Graph) adjacency() *adjacency {
+	n, m := len(g.Nodes), len(g.Edges)
+	a := &adjacency{from: make([]int32, m), to: make([]int32, m),
+		outStart: make([]int32, n+1), inStart: make([]int32, n+1),
+		outEdges: make([]int32, m), inEdges: make([]int32, m)}
+	for k, e := range g.Edges {
+		f, t := int32(g.byID[e.From].index), int32(g.byID[e.To].index)
+		a.from[k], a.to[k] = f, t
+		a.outStart[f+1]++
+		a.inStart[t+1]++
+	}
+	for i := range n {
+		a.outStart[i+1] += a.outStart[i]
+		a.inStart[i+1] += a.inStart[i]
+	}
+	outNext, inNext := slices.Clone(a.outStart[:n]), slices.Clone(a.inStart[:n])
+	for k := range m {
+		f, t := a.from[k], a.to[k]
+		a.outEdges[outNext[f]] = int32(k)
+		outNext[f]++
+		a.inEdges[inNext[t]] = int32(k)
+		inNext[t]++
+	}
+	return a
+}
+
+// walk returns the nodes reached from node id following edges forward (what
+// it depends on) or backward (what depends on it), breadth first up to
+// depth hops (0 or less: no limit), each with its distance, nearest first,
+// then by ID.
 func (g *Graph) walk(id string, depth int, forward bool) ([]Reached, error) {
+	return g.walkAdjacency(g.adjacency(), id, depth, forward)
+}
+
+func (g *Graph) walkAdjacency(a *adjacency, id string, depth int, forward bool) ([]Reached, error) {
 	start := g.byID[id]
 	if start == nil {
 		return nil, &UnknownNodeError{id}
 	}
-	dist := map[int64]int{start.index: 0}
-	frontier := []int64{start.index}
+	starts, edges, ends := a.outStart, a.outEdges, a.to
+	if !forward {
+		starts, edges, ends = a.inStart, a.inEdges, a.from
+	}
+	seen := make([]bool, len(g.Nodes))
+	seen[start.index] = true
+	frontier := []int32{int32(start.index)}
 	var out []Reached
 	for d := 1; len(frontier) > 0 && (depth <= 0 || d <= depth); d++ {
-		var next []int64
+		var next []int32
 		for _, n := range frontier {
-			it := g.gonumGraph().From(n)
-			if !forward {
-				it = g.gonumGraph().To(n)
-			}
-			for it.Next() {
-				m := it.Node().ID()
-				if _, seen := dist[m]; seen {
+			for _, k := range edges[starts[n]:starts[n+1]] {
+				m := ends[k]
+				if seen[m] {
 					continue
 				}
-				dist[m] = d
+				seen[m] = true
 				next = append(next, m)
 				out = append(out, Reached{Node: g.Nodes[m], Depth: d})
 			}
@@ -69,31 +117,36 @@ func (g *Graph) walk(id string, depth int, forward bool) ([]Reached, error) {
 // and what depends on it, each up to depth (0 or less: no limit), with every
 // edge and traffic entry among those nodes. The result is a Graph like any
 // other (same schema, order and header), so it can be written or rendered.
+// The walk goes by the graph's edge lists (16 bytes an edge, dropped on
+// return), not its gonum graph, and only the kept part is copied.
 func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
-	deps, err := g.DependsOn(id, depth)
+	a := g.adjacency()
+	deps, err := g.walkAdjacency(a, id, depth, true)
 	if err != nil {
 		return nil, err
 	}
-	users, _ := g.Dependents(id, depth)
-	keep := map[string]bool{id: true}
+	users, _ := g.walkAdjacency(a, id, depth, false)
+	keep := make([]bool, len(g.Nodes))
+	keep[g.byID[id].index] = true
 	for _, r := range append(deps, users...) {
-		keep[r.Node.ID] = true
+		keep[r.Node.index] = true
 	}
 	sub := &Graph{Schema: g.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External, Snapshots: g.Snapshots}
-	for _, n := range g.Nodes {
-		if keep[n.ID] {
-			c := *n
-			sub.Nodes = append(sub.Nodes, &c)
+	for i, n := range g.Nodes {
+		if !keep[i] {
+			continue
 		}
-	}
-	for _, e := range g.Edges {
-		if keep[e.From] && keep[e.To] {
-			c := *e
-			sub.Edges = append(sub.Edges, &c)
+		c := *n
+		sub.Nodes = append(sub.Nodes, &c)
+		for _, k := range a.outEdges[a.outStart[i]:a.outStart[i+1]] {
+			if keep[a.to[k]] {
+				c := *g.Edges[k]
+				sub.Edges = append(sub.Edges, &c)
+			}
 		}
 	}
 	for _, t := range g.Traffic {
-		if keep[t.From] && keep[t.To] {
+		if f, to := g.byID[t.From], g.byID[t.To]; f != nil && to != nil && keep[f.index] && keep[to.index] {
 			c := *t
 			sub.Traffic = append(sub.Traffic, &c)
 		}
@@ -136,3 +189,13 @@ func (g *Graph) SelfLoops() []string {
 	}
 	return out
 }
+
+// Assemble checks g, a Graph built in code from its exported fields (a
+// filter's result, made of parts of another graph), as Parse checks a
+// document named name, puts it in the documented order and indexes it, so
+// that it renders, writes and answers queries like a graph read from a
+// file, without the copy and re-parse of a round trip through Write. g's
+// nodes must belong to no other Graph (Assemble records their positions in
+// them); its edges and traffic may be shared with the graph they came from,
+// which they were checked in. Errors are *snapshot.Error naming name.
+func Assemble(g *Graph, name string) (*Graph, error) { return g.check(name) }

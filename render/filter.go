@@ -83,6 +83,10 @@ func (f Filter) Apply(g *graph.Graph) (*graph.Graph, error) {
 	return out.Subgraph(id, f.Depth)
 }
 
+// prune drops the ports and external nodes f leaves out. The result shares
+// g's edges and traffic (a pruned graph keeps most of them: copying the
+// edges of a fleet graph by host, millions, would double its memory) and
+// has its own copies of the nodes, which it indexes.
 func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 	hidden := func(id string) bool { return f.HideExternal && g.Node(id).Kind == graph.KindExternal }
 	had := map[string]bool{}
@@ -94,8 +98,7 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 			continue
 		}
 		has[e.From], has[e.To] = true, true
-		c := *e
-		edges = append(edges, &c)
+		edges = append(edges, e)
 	}
 	keep := map[string]bool{}
 	var nodes []*graph.Node
@@ -111,11 +114,11 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 	var traffic []*graph.Traffic
 	for _, t := range g.Traffic {
 		if keep[t.From] && keep[t.To] {
-			c := *t
-			traffic = append(traffic, &c)
+			traffic = append(traffic, t)
 		}
 	}
-	return rebuild(g, nodes, edges, traffic)
+	return graph.Assemble(&graph.Graph{Schema: graph.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External,
+		Snapshots: g.Snapshots, Nodes: nodes, Edges: edges, Traffic: traffic}, "filtered graph")
 }
 
 // rebuild makes a graph of the given parts with g's header. The graph

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -60,6 +61,10 @@ func TestFilterApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := mustMerge(t, fleet()...)
 			before := edgeNames(orig)
+			var origJSON bytes.Buffer
+			if err := graph.Write(&origJSON, orig); err != nil {
+				t.Fatal(err)
+			}
 			g, err := tt.f.Apply(orig)
 			if tt.errSubstr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errSubstr) {
@@ -86,6 +91,35 @@ func TestFilterApply(t *testing.T) {
 			}
 			if !slices.Equal(edgeNames(orig), before) {
 				t.Error("Apply changed its input graph")
+			}
+			// The result shares parts with orig: orig must still write
+			// and answer as before.
+			var after bytes.Buffer
+			if err := graph.Write(&after, orig); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after.Bytes(), origJSON.Bytes()) {
+				t.Error("Apply changed its input graph's document")
+			}
+			if _, err := orig.DependsOn("db", 0); err != nil {
+				t.Errorf("input graph after Apply: %v", err)
+			}
+			// render --diff with a filter filters the input before reading
+			// the base, and RenderTo filters it again: Apply must keep all
+			// of a graph it made.
+			again, err := tt.f.Apply(g)
+			if err != nil {
+				t.Fatalf("Apply of its own result: %v", err)
+			}
+			var once, twice bytes.Buffer
+			if err := graph.Write(&once, g); err != nil {
+				t.Fatal(err)
+			}
+			if err := graph.Write(&twice, again); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(once.Bytes(), twice.Bytes()) {
+				t.Errorf("Apply of its own result differs:\n%s\nwant\n%s", twice.Bytes(), once.Bytes())
 			}
 		})
 	}

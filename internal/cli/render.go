@@ -123,6 +123,15 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 		return err
 	}
 	if o.diffBase != "" {
+		if !o.render.Filter.IsZero() {
+			// Only the input's filtered part is kept while the base is
+			// read: two whole graphs of a fleet by host would be held
+			// together. RenderTo applies the filter again, which keeps
+			// all of a graph it made (Filter.Apply is idempotent).
+			if in, err = filteredInput(in, o.render.Filter); err != nil {
+				return renderAdvice(err)
+			}
+		}
 		if o.render.DiffBase, err = document.ReadFile(ctx, o.diffBase, a.stdin); err != nil {
 			return err
 		}
@@ -139,6 +148,19 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 		return renderAdvice(renderErr)
 	}
 	return err
+}
+
+// filteredInput is the graph of in (a snapshot merged alone) that f keeps,
+// as a document of the same name. Errors are AsGraph's and f.Apply's.
+func filteredInput(in *document.Document, f render.Filter) (*document.Document, error) {
+	g, err := in.AsGraph()
+	if err != nil {
+		return nil, err
+	}
+	if g, err = f.Apply(g); err != nil {
+		return nil, err
+	}
+	return &document.Document{Name: in.Name, Graph: g}, nil
 }
 
 // renderFlags defines planet render's flags on c; renderOptions reads them.

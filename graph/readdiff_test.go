@@ -375,12 +375,15 @@ func TestSideTable(t *testing.T) {
 			if (tab.m != nil) != tt.wantMap {
 				t.Errorf("map kept after %d look-ups: %v, want %v (%d hits)", tab.lookups, tab.m != nil, tt.wantMap, tab.hits)
 			}
-			if same := tab.intern(tt.side(0)) == tab.intern(tt.side(0)); same != tt.wantSame {
+			first := tab.intern(tt.side(0))
+			if same := first == tab.intern(tt.side(0)); same != tt.wantSame {
 				t.Errorf("equal sides shared: %v, want %v", same, tt.wantSame)
 			}
 		})
 	}
-	if p, q := (*sideTable)(nil).intern(changedSide{}), (*sideTable)(nil).intern(changedSide{}); p == q {
+	var none *sideTable
+	first := none.intern(changedSide{})
+	if first == none.intern(changedSide{}) {
 		t.Error("a nil table shared a side")
 	}
 }

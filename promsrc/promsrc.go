@@ -18,7 +18,7 @@
 //	max_over_time(planet_scan_unowned_sockets{SEL}[LB])
 //	min_over_time(planet_scan_success{SEL}[LB])           a source failed in the window
 //
-// Record series are asked for one by one, with every label, not
+// Record series come back each as it is, with every label, not
 // aggregated by the server (max by): a series with an invalid value
 // (negative, fractional, beyond 2^53, +Inf) is then skipped with a note
 // naming it, and another series of the same record still counts, where a

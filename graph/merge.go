@@ -158,43 +158,48 @@ type nodeAgg struct {
 	unowned    int
 }
 
-// nameSet is a set of names kept as a list, a third the memory of a map
-// (a hostgroup node of a large fleet has tens of thousands of hosts): it
-// appends, skips a repeat of the last name, and sorts out duplicates when
-// the unsorted tail outgrows the sorted head.
-type nameSet struct {
-	names  []string
+// lazySet is a set kept as a list, a third the memory of a map (a
+// hostgroup node of a large fleet has tens of thousands of hosts; a
+// by-host merge keeps two ID sets for each of millions of edges): it
+// appends, skips a repeat of the last item, and sorts out duplicates when
+// the unsorted tail outgrows the sorted head, so it stays within a small
+// factor of its distinct size without a map's per-insert cost.
+type lazySet[T cmp.Ordered] struct {
+	items  []T
 	sorted int
 }
 
-func (s *nameSet) add(name string) {
-	if n := len(s.names); n > 0 && s.names[n-1] == name {
+func (s *lazySet[T]) add(v T) {
+	if n := len(s.items); n > 0 && s.items[n-1] == v {
 		return
 	}
-	s.names = append(s.names, name)
-	if len(s.names) >= 2*s.sorted+256 {
+	s.items = append(s.items, v)
+	if len(s.items) >= 2*s.sorted+256 {
 		s.compact()
 	}
 }
 
-func (s *nameSet) compact() {
-	slices.Sort(s.names)
-	s.names = slices.Compact(s.names)
-	s.sorted = len(s.names)
+func (s *lazySet[T]) compact() {
+	slices.Sort(s.items)
+	s.items = slices.Compact(s.items)
+	s.sorted = len(s.items)
 }
 
-func (s *nameSet) len() int {
+func (s *lazySet[T]) len() int {
 	s.compact()
-	return len(s.names)
+	return len(s.items)
 }
+
+// nameSet is a lazySet of names.
+type nameSet struct{ lazySet[string] }
 
 // list returns the names sorted, nil for none, in a list of their own.
 func (s *nameSet) list() []string {
-	if len(s.names) == 0 {
+	if len(s.items) == 0 {
 		return nil
 	}
 	s.compact()
-	return slices.Clone(s.names)
+	return slices.Clone(s.items)
 }
 
 type edgeKey struct {
@@ -205,7 +210,7 @@ type edgeKey struct {
 
 // idSet is a set of endpoint IDs tuned for many adds of few distinct IDs:
 // most edges of a by-host graph have one host at each end, so the first
-// ID is kept in place and a list (idList) made only for a second one. A
+// ID is kept in place and a list (a lazySet) made only for a second one. A
 // by-host merge keeps two sets for each of millions of edges.
 //
 // A set made a count (n set to idCount) keeps no IDs: it counts the adds
@@ -213,22 +218,13 @@ type edgeKey struct {
 // IDs when every ID's adds come one after the other. That holds for the
 // client hosts of an edge to an external node (see Merger.edge).
 type idSet struct {
-	first uint32  // the ID; in a count, the last ID added
-	n     uint32  // 0: empty, 1: first is set; with idCount, the count
-	more  *idList // every ID, first included, once there are two
+	first uint32           // the ID; in a count, the last ID added
+	n     uint32           // 0: empty, 1: first is set; with idCount, the count
+	more  *lazySet[uint32] // every ID, first included, once there are two
 }
 
 // idCount marks an idSet that counts (idSet.n).
 const idCount = 1 << 31
-
-// idList appends, skips a repeat of the last ID, and sorts out
-// duplicates when the unsorted tail outgrows the sorted head, so it stays
-// within a small factor of its distinct size without a map's per-insert
-// cost.
-type idList struct {
-	ids    []uint32
-	sorted int
-}
 
 func (s *idSet) add(id uint32) {
 	switch {
@@ -244,22 +240,9 @@ func (s *idSet) add(id uint32) {
 	case s.more == nil && id == s.first:
 		return
 	case s.more == nil:
-		s.more = &idList{ids: []uint32{s.first}}
+		s.more = &lazySet[uint32]{items: []uint32{s.first}}
 	}
-	l := s.more
-	if n := len(l.ids); n > 0 && l.ids[n-1] == id {
-		return
-	}
-	l.ids = append(l.ids, id)
-	if len(l.ids) >= 2*l.sorted+256 {
-		l.compact()
-	}
-}
-
-func (l *idList) compact() {
-	slices.Sort(l.ids)
-	l.ids = slices.Compact(l.ids)
-	l.sorted = len(l.ids)
+	s.more.add(id)
 }
 
 func (s *idSet) len() int {
@@ -267,8 +250,7 @@ func (s *idSet) len() int {
 	case s.n&idCount != 0:
 		return int(s.n &^ idCount)
 	case s.more != nil:
-		s.more.compact()
-		return len(s.more.ids)
+		return s.more.len()
 	}
 	return int(s.n)
 }
@@ -276,7 +258,7 @@ func (s *idSet) len() int {
 // clone returns a copy of s sharing nothing with it.
 func (s idSet) clone() idSet {
 	if s.more != nil {
-		s.more = &idList{ids: slices.Clone(s.more.ids), sorted: s.more.sorted}
+		s.more = &lazySet[uint32]{items: slices.Clone(s.more.items), sorted: s.more.sorted}
 	}
 	return s
 }

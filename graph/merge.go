@@ -777,13 +777,7 @@ func (t *nameLists) id(name string) uint32 {
 		t.ids = map[string]uint32{}
 		t.plus = map[[2]uint32]nameList{}
 	}
-	id, ok := t.ids[name]
-	if !ok {
-		id = uint32(len(t.names))
-		t.ids[name] = id
-		t.names = append(t.names, name)
-	}
-	return id
+	return indexIn(t.ids, &t.names, name)
 }
 
 // add returns the list of l's names and name (l itself when it has it or

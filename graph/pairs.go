@@ -227,12 +227,16 @@ func (m *Merger) nodeOf(ep uint32) int32 {
 }
 
 // ipIndex returns ip's index in m.ips, adding it.
-func (m *Merger) ipIndex(ip netip.Addr) uint32 {
-	i, ok := m.ipIdx[ip]
+func (m *Merger) ipIndex(ip netip.Addr) uint32 { return indexIn(m.ipIdx, &m.ips, ip) }
+
+// indexIn returns v's index in *list, found through idx, appending v to
+// both if it is new: an interning table of values numbered in order.
+func indexIn[K comparable](idx map[K]uint32, list *[]K, v K) uint32 {
+	i, ok := idx[v]
 	if !ok {
-		i = uint32(len(m.ips))
-		m.ipIdx[ip] = i
-		m.ips = append(m.ips, ip)
+		i = uint32(len(*list))
+		idx[v] = i
+		*list = append(*list, v)
 	}
 	return i
 }

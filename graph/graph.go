@@ -277,6 +277,14 @@ type Node struct {
 	index int64 // gonum node ID: position in Graph.Nodes
 }
 
+// Header returns a graph with g's members other than its nodes, edges and
+// traffic (schema, generation time, key, external grouping, snapshot
+// counts): the start of a graph made of a part of g.
+func (g *Graph) Header() *Graph {
+	return &Graph{Schema: g.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External,
+		Snapshots: g.Snapshots, WindowedSnapshots: g.WindowedSnapshots}
+}
+
 // gonumNode is a node of the gonum graph: its ID is the Node's index in
 // Graph.Nodes.
 type gonumNode int64

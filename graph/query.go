@@ -131,7 +131,7 @@ func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 	for _, r := range append(deps, users...) {
 		keep[r.Node.index] = true
 	}
-	sub := &Graph{Schema: g.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External, Snapshots: g.Snapshots}
+	sub := g.Header()
 	for i, n := range g.Nodes {
 		if !keep[i] {
 			continue

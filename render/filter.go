@@ -117,8 +117,9 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 			traffic = append(traffic, t)
 		}
 	}
-	return graph.Assemble(&graph.Graph{Schema: graph.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External,
-		Snapshots: g.Snapshots, Nodes: nodes, Edges: edges, Traffic: traffic}, "filtered graph")
+	out := g.Header()
+	out.Nodes, out.Edges, out.Traffic = nodes, edges, traffic
+	return graph.Assemble(out, "filtered graph")
 }
 
 // rebuild makes a graph of the given parts with g's header. The graph
@@ -126,8 +127,8 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 // through its codec: the result is checked and ordered like any graph read
 // from a file.
 func rebuild(g *graph.Graph, nodes []*graph.Node, edges []*graph.Edge, traffic []*graph.Traffic) (*graph.Graph, error) {
-	out := &graph.Graph{Schema: graph.Schema, GeneratedAt: g.GeneratedAt, By: g.By, External: g.External,
-		Snapshots: g.Snapshots, Nodes: nodes, Edges: edges, Traffic: traffic}
+	out := g.Header()
+	out.Nodes, out.Edges, out.Traffic = nodes, edges, traffic
 	var buf bytes.Buffer
 	if err := graph.Write(&buf, out); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -199,5 +200,42 @@ func TestRenderFormatsAndInputs(t *testing.T) {
 			}
 			golden(t, tt.golden, out)
 		})
+	}
+}
+
+// TestFilterKeepsHeader: a filtered graph has its input's header members,
+// windowed_snapshots included (a filtered `render -f json` of a windowed
+// graph used to drop it).
+func TestFilterKeepsHeader(t *testing.T) {
+	g := mustMerge(t, windowed())
+	if g.WindowedSnapshots == 0 {
+		t.Fatal("fixture: the windowed graph has no windowed snapshots")
+	}
+	var focus string
+	for _, n := range g.Nodes {
+		if n.Kind != graph.KindExternal && focus == "" {
+			focus = n.ID
+		}
+	}
+	for _, f := range []Filter{
+		{Focus: focus},
+		{HideExternal: true},
+		{ExcludePorts: []uint16{g.Edges[0].Port}},
+		{Focus: focus, Depth: 1, HideExternal: true},
+	} {
+		out, err := f.Apply(g)
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		if got, want := out.Header(), g.Header(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: header %+v, want %+v", f, got, want)
+		}
+	}
+	out, err := rebuild(g, g.Nodes, g.Edges, g.Traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.Header(), g.Header(); !reflect.DeepEqual(got, want) {
+		t.Errorf("rebuild: header %+v, want %+v", got, want)
 	}
 }

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 // TestParse: a document is told apart by its schema and decoded strictly.
@@ -354,5 +357,48 @@ func TestCompareFilePipeSpoolFails(t *testing.T) {
 				t.Fatalf("error %v: ErrTooLarge %v, want %v", err, errors.Is(err, graph.ErrTooLarge), tt.tooLarge)
 			}
 		})
+	}
+}
+
+// TestCompareFilePipeDiskFull: a spool on a full disk (a 64 KiB tmpfs as
+// $TMPDIR) fails a pipe whose edges must be read again, with an error
+// naming "-", the temp dir and ENOSPC; a pipe in order needs no spool and
+// is compared all the same.
+func TestCompareFilePipeDiskFull(t *testing.T) {
+	testenv.NeedRoot(t)
+	tmp := t.TempDir()
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0700"); err != nil {
+		t.Fatalf("mount a 64 KiB tmpfs on %s: %v", tmp, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(tmp, 0); err != nil {
+			t.Errorf("unmount %s: %v", tmp, err)
+		}
+	})
+	t.Setenv("TMPDIR", tmp)
+	const n = 3000 // about 390 KB
+	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := make([]int, n)
+	for i := range late {
+		late[i] = i + 1
+	}
+	late[n-2], late[n-1] = late[n-1], late[n-2]
+	base := graph.ForCompare(old, graph.DiffOptions{})
+	d, err := CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, nil)), base, graph.DiffOptions{})
+	if err != nil {
+		t.Fatalf("in order: %v", err)
+	}
+	if len(d.ChangedEdges) != n {
+		t.Fatalf("in order: %d edges changed, want %d", len(d.ChangedEdges), n)
+	}
+	_, err = CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, late)), base, graph.DiffOptions{})
+	if want := "-: keeping what was read in " + tmp + " to read it again from its start: write "; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("out of order: error %v, want %q... wrapping ENOSPC", err, want)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("TMPDIR holds %v (%v), want nothing", left, err)
 	}
 }

@@ -29,7 +29,9 @@ const (
 	MaxEntries = 4_000_000
 	// MaxEntrySize bounds the text of one node, edge or traffic pair (a
 	// hostgroup node lists its hosts' names: 100,000 hosts are ~3 MB).
-	MaxEntrySize = 16 << 20
+	// One entry is decoded at a time, and decoding a list of short names
+	// takes several times its text for a moment.
+	MaxEntrySize = 8 << 20
 	// maxHeaderValue bounds the text of one of the graph's other members.
 	maxHeaderValue = 4 << 10
 )
@@ -99,9 +101,13 @@ func ReadForCompare(r io.Reader, name string, base *Graph, opts DiffOptions) (*G
 
 // readShared is ReadShared, or ReadForCompare with opts.
 func readShared(r io.Reader, name string, base *Graph, opts *DiffOptions) (*Graph, error) {
-	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}}
+	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, w: newWeigher()}
 	if base != nil {
 		d.base, d.baseGraph, d.compare = base.Edges, base, opts
+	}
+	if base != nil && opts != nil {
+		d.held = newHeldBudget(base)
+		d.w.parent = d.held.tables
 	}
 	g, err := d.graph()
 	if err != nil {
@@ -177,8 +183,13 @@ func (d *docReader) graph() (*Graph, error) {
 				if n == nil {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
 				}
-				n.ID = d.str(n.ID)
-				n.Kind = NodeKind(d.str(string(n.Kind)))
+				size, err := d.w.node(n)
+				if err == nil {
+					err = d.hold(d.nodeHeld(n, size))
+				}
+				if err != nil {
+					return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %w", what, err)}
+				}
 				g.Nodes = append(g.Nodes, n)
 				return nil
 			})
@@ -205,17 +216,32 @@ func (d *docReader) graph() (*Graph, error) {
 				if b := e.Bytes(); b.BytesPerSecondToServer < 0 || b.BytesPerSecondToClient < 0 {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: negative bytes per second", what)}
 				}
-				e.From, e.To, e.Protocol = d.str(e.From), d.str(e.To), d.str(e.Protocol)
-				e.EdgeNames = d.names(e.EdgeNames)
-				if streamed {
-					if err := d.stream.edge(&g, e); err != nil {
-						return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %s: %w", what, e, err)}
+				if e.EdgeBytes != nil && *e.EdgeBytes == (EdgeBytes{}) {
+					e.EdgeBytes = nil // zeros written out: the same edge
+				}
+				size, err := d.w.edge(e, true)
+				if err != nil {
+					return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %w", what, err)}
+				}
+				held := func(size int64) error {
+					if err := d.hold(size); err != nil {
+						return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %w", what, err)}
 					}
 					return nil
 				}
+				if streamed {
+					kept, err := d.stream.edge(&g, e, size)
+					if err != nil {
+						return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %s: %w", what, e, err)}
+					}
+					return held(kept)
+				}
 				if s := d.shared(e); s != nil {
 					g.Edges = append(g.Edges, s)
-					return nil
+					return held(0)
+				}
+				if err := held(size); err != nil {
+					return err
 				}
 				// Edges are kept in blocks, and so are their byte
 				// counts: one allocation each costs more time and,
@@ -244,7 +270,13 @@ func (d *docReader) graph() (*Graph, error) {
 				if t == nil {
 					return &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%s: null", what)}
 				}
-				t.From, t.To = d.str(t.From), d.str(t.To)
+				size, err := d.w.traffic(t)
+				if err == nil {
+					err = d.hold(size)
+				}
+				if err != nil {
+					return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %w", what, err)}
+				}
 				g.Traffic = append(g.Traffic, t)
 				return nil
 			})
@@ -357,10 +389,12 @@ type docReader struct {
 	off     int64 // bytes consumed
 	line    int   // 1-based line of off
 	entries int   // array elements read so far
-	intern  map[string]string
-	// nameSets holds each distinct EdgeNames (see names), by key.
-	nameSets map[string]*EdgeNames
-	key      []byte
+	// w interns repeated strings and name sets and weighs what is read.
+	w *weigher
+	// held, when the document is read to be compared with a graph held
+	// beside it (ReadCompare, ReadForCompare), counts what the two take
+	// together (see MaxDiffHeld); nil otherwise.
+	held *heldBudget
 	// base: the edges of the graph read before (ReadShared), in the
 	// documented order; nextBase: where the last edge was found, plus one.
 	base     []*Edge
@@ -435,48 +469,6 @@ func sameNames(a, b *Edge) bool {
 		slices.Equal(x.Dialled, y.Dialled)
 }
 
-// str returns the one copy of s.
-func (d *docReader) str(s string) string {
-	if v, ok := d.intern[s]; ok {
-		return v
-	}
-	d.intern[s] = s
-	return s
-}
-
-// names returns the one copy of n's lists, sorted (nil when all are
-// empty): the edges of a fleet repeat a few sets of processes and
-// workloads.
-func (d *docReader) names(n *EdgeNames) *EdgeNames {
-	if n.empty() {
-		return nil
-	}
-	n.sort()
-	lists := []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled}
-	// The key spells each list's length and each name's length and text.
-	d.key = d.key[:0]
-	for _, l := range lists {
-		d.key = strconv.AppendInt(d.key, int64(len(*l)), 10)
-		for _, s := range *l {
-			d.key = append(d.key, ':')
-			d.key = strconv.AppendInt(d.key, int64(len(s)), 10)
-			d.key = append(d.key, ':')
-			d.key = append(d.key, s...)
-		}
-		d.key = append(d.key, ';')
-	}
-	if v, ok := d.nameSets[string(d.key)]; ok {
-		return v
-	}
-	for _, l := range lists {
-		for i := range *l {
-			(*l)[i] = d.str((*l)[i])
-		}
-	}
-	d.nameSets[string(d.key)] = n
-	return n
-}
-
 // nonSpace skips white space and returns the next byte without consuming it.
 func (d *docReader) nonSpace() (byte, error) {
 	for {
@@ -519,9 +511,11 @@ func (d *docReader) syntaxAt(off int64, line int, err error) error {
 }
 
 // value reads one JSON value's text (after white space) into buf, refusing
-// more than limit bytes: an object or array to its matching end, a string
-// to its closing quote, a literal or number to the next delimiter. Whether
-// the text is valid JSON is the decoder's to say.
+// more than limit bytes not counting white space between tokens (the
+// same value, indented or not, has one size; see textSize), or more than
+// maxSpaced times limit in all: an object or array to its matching end, a
+// string to its closing quote, a literal or number to the next delimiter.
+// Whether the text is valid JSON is the decoder's to say.
 func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
 	c, err := d.nonSpace()
 	if err != nil {
@@ -536,6 +530,7 @@ func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
 		return d.syntaxAt(start, startLine, err)
 	}
 	depth, inString, escaped := 0, false, false
+	size := 0 // bytes but white space between tokens
 	for {
 		b, err := d.br.ReadByte()
 		if err != nil {
@@ -565,7 +560,10 @@ func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
 				return buf, nil
 			}
 		}
-		if len(buf) >= limit {
+		if !space(b) || inString {
+			size++
+		}
+		if size >= limit || len(buf) >= maxSpaced*limit {
 			return nil, tooLong()
 		}
 		buf = append(buf, b)
@@ -595,6 +593,34 @@ func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
 			}
 		}
 	}
+}
+
+// maxSpaced bounds the white space in a value: its text in all is at most
+// this many times its limit (planet's indentation of a list of one-letter
+// names, the worst case, takes 2.75 times).
+const maxSpaced = 4
+
+// space says whether c is JSON white space.
+func space(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// textSize is the size of a JSON value's text as value counts it: its
+// bytes but the white space between tokens.
+func textSize(text []byte) int {
+	n, inString, escaped := 0, false, false
+	for _, b := range text {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && b == '\\':
+			escaped = true
+		case b == '"':
+			inString = !inString
+		case !inString && space(b):
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // literal says whether c may be part of a JSON number or literal.
@@ -674,6 +700,9 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	if n := len(g.Nodes) + nEdges + len(g.Traffic); n > maxEntries {
 		return fmt.Errorf("%w: %d nodes, edges and traffic pairs, more than %d: %s", ErrTooLarge, n, maxEntries, tooLargeHint)
 	}
+	if _, err := weigh(g, nEdges, edge, newWeigher()); err != nil {
+		return err
+	}
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	head := struct {
@@ -717,6 +746,10 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 			if i > 0 {
 				bw.WriteByte(',')
 			}
+			if textSize(text) > MaxEntrySize {
+				werr = fmt.Errorf("%w: %s[%d]: larger than %d bytes: %s", ErrTooLarge, member, i, MaxEntrySize, tooLargeHint)
+				return
+			}
 			bw.WriteString("\n    ")
 			bw.Write(text)
 			if cw.n > maxSize {
@@ -740,6 +773,28 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 		return err
 	}
 	return cw.err
+}
+
+// weigh weighs with w the graph writeGraph would write, as the reader
+// will, and returns its weight: a graph render and diff would refuse (MaxDecoded)
+// is not written.
+func weigh(g *Graph, nEdges int, edge func(i int) *Edge, w *weigher) (int64, error) {
+	for _, n := range g.Nodes {
+		if err := w.weighNode(n); err != nil {
+			return w.size, err
+		}
+	}
+	for i := range nEdges {
+		if err := w.weighEdge(edge(i)); err != nil {
+			return w.size, err
+		}
+	}
+	for _, t := range g.Traffic {
+		if err := w.weighTraffic(t); err != nil {
+			return w.size, err
+		}
+	}
+	return w.size, nil
 }
 
 // countingWriter counts the bytes written through it and keeps the first

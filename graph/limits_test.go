@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strings"
@@ -107,7 +108,54 @@ func TestGraphEntryTooLarge(t *testing.T) {
 	doc.WriteString(strings.Repeat("x", MaxEntrySize))
 	doc.WriteString("\"]}], \"edges\": []}")
 	_, err := Parse(doc.Bytes(), "big.json")
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big.json: line 2 (byte 128): graph too large: nodes[0]: larger than 16777216 bytes") {
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("big.json: line 2 (byte 128): graph too large: nodes[0]: larger than %d bytes", MaxEntrySize)) {
 		t.Errorf("Parse: %v", err)
+	}
+}
+
+// TestWriteEntryTooLarge: Write refuses a node whose text passes
+// MaxEntrySize, which render and diff would refuse.
+func TestWriteEntryTooLarge(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	maxDecoded = 1 << 40
+	hosts := make([]string, MaxEntrySize/8+1)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%05x", i)
+	}
+	g := &Graph{Schema: Schema, By: ByHostgroup, External: "ip", Snapshots: 1,
+		Nodes: []*Node{{ID: "web", Kind: KindHostgroup, HostCount: len(hosts), Hosts: hosts}}}
+	err := Write(io.Discard, g)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("nodes[0]: larger than %d bytes", MaxEntrySize)) {
+		t.Errorf("Write: %v", err)
+	}
+	// Nine bytes a host without white space, 17 indented: what is
+	// written is read back, whatever its indentation.
+	g.Nodes[0].Hosts = hosts[:MaxEntrySize/10]
+	g.Nodes[0].HostCount = len(g.Nodes[0].Hosts)
+	var doc bytes.Buffer
+	if err := Write(&doc, g); err != nil {
+		t.Fatalf("Write of fewer hosts: %v", err)
+	}
+	if doc.Len() < MaxEntrySize {
+		t.Fatalf("the document is %d bytes: the node's text must pass MaxEntrySize once indented", doc.Len())
+	}
+	if _, err := Parse(doc.Bytes(), "indented.json"); err != nil {
+		t.Errorf("Parse of what Write wrote: %v", err)
+	}
+}
+
+func TestTextSize(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want int
+	}{
+		{`{"a": [1, 2]}`, 11},
+		{"{\n  \"a b\": \"x \\\" y\"\n}", 16},
+		{`" "`, 3},
+		{`[ ]`, 2},
+	} {
+		if got := textSize([]byte(tt.text)); got != tt.want {
+			t.Errorf("textSize(%s) = %d, want %d", tt.text, got, tt.want)
+		}
 	}
 }

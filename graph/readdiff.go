@@ -36,7 +36,8 @@ func ReadCompare(r io.Reader, name string, old *Graph, opts DiffOptions) (*Diff,
 	if !opts.ExternalChanges {
 		s.old = collapseExternal(old)
 	}
-	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, intern: map[string]string{}, nameSets: map[string]*EdgeNames{}, stream: s}
+	d := &docReader{br: bufio.NewReaderSize(r, 64<<10), name: name, line: 1, w: newWeigher(), stream: s, held: newHeldBudget(s.old)}
+	d.w.parent = d.held.tables
 	g, err := d.graph()
 	if err != nil {
 		return nil, err
@@ -125,18 +126,19 @@ func (s *streamCompare) start(g *Graph, nodesSeen bool) bool {
 }
 
 // edge takes the document's next edge, e (of graph g, whose nodes are
-// known); the error wraps ErrUnordered when e does not come after the
-// edge before it.
-func (s *streamCompare) edge(g *Graph, e *Edge) error {
+// known, weighing size: see weigher.edge) and returns what the diff now
+// holds of it, in the weigher's bytes; the error wraps ErrUnordered when
+// e does not come after the edge before it.
+func (s *streamCompare) edge(g *Graph, e *Edge, size int64) (int64, error) {
 	if s.last != nil && compareEdges(s.last, e) >= 0 {
-		return ErrUnordered
+		return 0, ErrUnordered
 	}
 	s.last = e
 	if s.err == nil {
 		s.err = e.check(g)
 	}
 	if s.err != nil {
-		return nil
+		return 0, nil
 	}
 	if s.extIDs != nil && (s.extIDs[e.From] || s.extIDs[e.To]) {
 		// As collapseExternal merges them.
@@ -149,13 +151,13 @@ func (s *streamCompare) edge(g *Graph, e *Edge) error {
 		}
 		if m := s.merged[k]; m != nil {
 			mergeExternal(m, e)
-			return nil
+			return 0, nil
 		}
 		c := *e
 		c.From, c.To = k.From, k.To
 		s.merged[k] = &c
 		s.extEdges = append(s.extEdges, &c)
-		return nil
+		return size, nil
 	}
 	for ; s.next < len(s.rest); s.next++ {
 		o := s.rest[s.next]
@@ -165,14 +167,18 @@ func (s *streamCompare) edge(g *Graph, e *Edge) error {
 		}
 		if c == 0 {
 			s.reserve()
+			n := len(s.d.ChangedEdges)
 			s.join.both(o, e)
 			s.next++
-			return nil
+			if len(s.d.ChangedEdges) > n {
+				return changeCost, nil
+			}
+			return 0, nil
 		}
 		s.join.removed(o)
 	}
 	s.join.added(e)
-	return nil
+	return size, nil
 }
 
 // reserve makes room for every change there can still be, once changes

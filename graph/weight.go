@@ -1,0 +1,290 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// MaxDecoded bounds what one graph document takes in memory once read, in
+// bytes as a weigher counts them: with the garbage collector's margin, a
+// command holding one such graph stays under 512 MiB of RSS. The
+// 10,000-host fleetgen fleet merged by host with one node per external IP
+// (2.2 million edges, 728 MB of text) weighs about 330 MiB. MaxSize and
+// MaxEntries bound the text and the count; this bounds what the count and
+// the text cannot: millions of distinct names in short lists (a list
+// item of four bytes of text costs 24 or more once decoded) or millions of
+// small edges.
+const MaxDecoded = 384 << 20
+
+// maxDecoded is MaxDecoded, lowered by tests.
+var maxDecoded = int64(MaxDecoded)
+
+// Costs, in bytes, of the parts of a decoded graph (Go's sizes on 64-bit
+// platforms, rounded up to the allocator's size classes, with the maps
+// and indexes each part needs). They are estimates that err high, the same
+// in the reader and the writer: the limit is a property of the document,
+// so what merge writes, render and diff read.
+const (
+	// A node: the Node (128 bytes), its pointer, its entry in the ID
+	// index and its place in the adjacency lists.
+	nodeCost = 200
+	// An edge: the Edge (96 bytes, allocated in blocks), its pointer and
+	// its share of the adjacency lists and the edge index.
+	edgeCost = 128
+	// An edge's byte counts, when it has any (EdgeBytes, in blocks).
+	edgeBytesCost = 40
+	// A traffic pair: the Traffic (48 bytes) and its pointer.
+	trafficCost = 64
+	// A string header in a list, with the list's spare capacity (a list
+	// decoded from JSON grows by doubling).
+	listItemCost = 24
+	// A distinct interned string: its bytes (rounded up to 8) and its
+	// entry in the intern table.
+	internCost = 64
+	// A distinct set of an edge's names: the EdgeNames (120 bytes) and
+	// its entry in the table of sets (beside its key's bytes).
+	nameSetCost = 192
+)
+
+// MaxDiffHeld bounds what a diff holds while it reads the new graph, in
+// the weigher's bytes: the old graph (as compared: external peers
+// collapsed unless DiffOptions.ExternalChanges), the new graph's distinct
+// strings and name sets, its nodes and traffic, and the dependencies it
+// adds or changes (a change, 80 bytes beside the old edge). Two merges of
+// the 10,000-host fleet by host whose every dependency changed take about
+// 400 MiB. Past it the diff is refused, wrapping ErrTooLarge.
+const MaxDiffHeld = 416 << 20
+
+// maxDiffHeld is MaxDiffHeld, lowered by tests.
+var maxDiffHeld = int64(MaxDiffHeld)
+
+// changeCost is what a changed dependency holds beside the old edge: its
+// EdgeChange (32 bytes) and a new side of its own (48 bytes).
+const changeCost = 80
+
+// heldBudget counts, while a diff reads the new graph, what it holds
+// (see MaxDiffHeld): base, the weight of the graph compared with, whose
+// strings and name sets are in tables; and kept, what is kept of the
+// document beside the strings and sets the reader's weigher counts.
+type heldBudget struct {
+	base, kept int64
+	tables     *weigher
+	nodes      map[string]*Node // the base graph's, by ID
+}
+
+// newHeldBudget starts counting beside base, the graph compared with,
+// indexing its strings and name sets: the document's that base has are
+// base's, not copies (the tables take what base's weight counts for
+// them).
+func newHeldBudget(base *Graph) *heldBudget {
+	w := newWeigher()
+	w.limit = math.MaxInt64
+	// Weighed as the writer weighs it, but keeping base's sets (its
+	// lists are sorted already: sorting them again changes nothing).
+	for _, n := range base.Nodes {
+		c := *n
+		_, _ = w.node(&c)
+	}
+	for _, e := range base.Edges {
+		c := *e
+		_, _ = w.edge(&c, true)
+	}
+	for _, t := range base.Traffic {
+		c := *t
+		_, _ = w.traffic(&c)
+	}
+	nodes := base.byID
+	if nodes == nil {
+		nodes = make(map[string]*Node, len(base.Nodes))
+		for _, n := range base.Nodes {
+			nodes[n.ID] = n
+		}
+	}
+	return &heldBudget{base: w.size, tables: w, nodes: nodes}
+}
+
+// hold adds size to what the diff being read holds (nothing when d is not
+// read for a diff); it fails, wrapping ErrTooLarge, past maxDiffHeld.
+func (d *docReader) hold(size int64) error {
+	if d.held == nil {
+		return nil
+	}
+	d.held.kept += size
+	if total := d.held.base + d.w.shared + d.held.kept; total > maxDiffHeld {
+		return fmt.Errorf("%w: the graph compared with (%d MiB once read) and what this one adds or changes take more than %d MiB (see graph.MaxDiffHeld): %s",
+			ErrTooLarge, d.held.base>>20, maxDiffHeld>>20, tooLargeHint)
+	}
+	return nil
+}
+
+// nodeHeld returns what the diff being read holds of node n, which weighs
+// size: a node equal to the base graph's node of its ID shares that
+// node's lists, and holds only itself.
+func (d *docReader) nodeHeld(n *Node, size int64) int64 {
+	if d.held == nil {
+		return size
+	}
+	b := d.held.nodes[n.ID]
+	if b == nil || b.Kind != n.Kind || b.HostCount != n.HostCount || b.UnownedSockets != n.UnownedSockets {
+		return size
+	}
+	// The document's lists may be in any order; base's are sorted.
+	for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
+		slices.Sort(l)
+	}
+	if !slices.Equal(b.Hosts, nilIfEmpty(n.Hosts)) || !slices.Equal(b.Domains, nilIfEmpty(n.Domains)) ||
+		!slices.Equal(b.IncompleteHosts, nilIfEmpty(n.IncompleteHosts)) {
+		return size
+	}
+	n.Hosts, n.Domains, n.IncompleteHosts = b.Hosts, b.Domains, b.IncompleteHosts
+	return nodeCost
+}
+
+// weigher interns a graph's repeated strings and name sets, as the reader
+// keeps them, and adds up what the graph costs in memory (see MaxDecoded).
+// The reader weighs what it decodes, Write what it writes: both give a
+// document the same weight.
+type weigher struct {
+	strs map[string]string
+	sets map[string]*EdgeNames
+	key  []byte
+	// size is the weight so far; shared, the part of it in the distinct
+	// strings and name sets (what a reader keeps in its tables even of
+	// the entries it drops). limit is maxDecoded when the weigher was
+	// made.
+	size, shared, limit int64
+	// parent, for a document read beside a graph held already (a diff's
+	// new graph), holds that graph's strings and name sets: one found
+	// there is that graph's copy, and costs nothing more.
+	parent *weigher
+}
+
+func newWeigher() *weigher {
+	return &weigher{strs: map[string]string{}, sets: map[string]*EdgeNames{}, limit: maxDecoded}
+}
+
+// add adds n bytes; it fails, wrapping ErrTooLarge, once the total passes
+// the limit.
+func (w *weigher) add(n int64) error {
+	w.size += n
+	if w.size > w.limit {
+		return fmt.Errorf("%w: more than %d MiB once read (nodes, edges, and their distinct names and lists, see graph.MaxDecoded): %s",
+			ErrTooLarge, maxDecoded>>20, tooLargeHint)
+	}
+	return nil
+}
+
+// str returns the one copy of s, counting it the first time.
+func (w *weigher) str(s string) string {
+	if v, ok := w.strs[s]; ok {
+		return v
+	}
+	if w.parent != nil {
+		if v, ok := w.parent.strs[s]; ok {
+			return v
+		}
+	}
+	w.strs[s] = s
+	n := internCost + roundUp8(len(s))
+	w.size += n
+	w.shared += n
+	return s
+}
+
+// weighNode, weighEdge and weighTraffic weigh a part of a graph being
+// written: the part is copied (what the reader would intern is not
+// changed in the writer's graph).
+func (w *weigher) weighNode(n *Node) error { c := *n; _, err := w.node(&c); return err }
+
+func (w *weigher) weighEdge(e *Edge) error { c := *e; _, err := w.edge(&c, false); return err }
+
+func (w *weigher) weighTraffic(t *Traffic) error { c := *t; _, err := w.traffic(&c); return err }
+
+func roundUp8(n int) int64 { return int64(n+7) &^ 7 }
+
+// node interns n's ID and kind and weighs it (its lists are its own),
+// returning its own cost, beside that of the strings it shares.
+func (w *weigher) node(n *Node) (int64, error) {
+	n.ID = w.str(n.ID)
+	n.Kind = NodeKind(w.str(string(n.Kind)))
+	size := int64(nodeCost)
+	for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
+		for _, s := range l {
+			size += listItemCost + roundUp8(len(s))
+		}
+	}
+	return size, w.add(size)
+}
+
+// edge interns e's strings and names and weighs it, returning its own
+// cost. With keep false (the
+// writer, whose edge is reused), e's names are weighed, never kept.
+func (w *weigher) edge(e *Edge, keep bool) (int64, error) {
+	e.From, e.To, e.Protocol = w.str(e.From), w.str(e.To), w.str(e.Protocol)
+	e.EdgeNames = w.names(e.EdgeNames, keep)
+	size := int64(edgeCost)
+	if e.Bytes() != (EdgeBytes{}) {
+		size += edgeBytesCost // the reader keeps no all-zero counts
+	}
+	return size, w.add(size)
+}
+
+// traffic interns t's ends and weighs it, returning its own cost.
+func (w *weigher) traffic(t *Traffic) (int64, error) {
+	t.From, t.To = w.str(t.From), w.str(t.To)
+	return trafficCost, w.add(trafficCost)
+}
+
+// names returns the one copy of n's lists, sorted (nil when all are
+// empty), counting a set the first time it is seen: the edges of a fleet
+// repeat a few sets of processes and workloads. With keep false, n itself
+// is returned, unchanged, and only its key is kept.
+func (w *weigher) names(n *EdgeNames, keep bool) *EdgeNames {
+	if n.empty() {
+		return nil
+	}
+	n.sort()
+	lists := []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled}
+	// The key spells each list's length and each name's length and text.
+	w.key = w.key[:0]
+	for _, l := range lists {
+		w.key = strconv.AppendInt(w.key, int64(len(*l)), 10)
+		for _, s := range *l {
+			w.key = append(w.key, ':')
+			w.key = strconv.AppendInt(w.key, int64(len(s)), 10)
+			w.key = append(w.key, ':')
+			w.key = append(w.key, s...)
+		}
+		w.key = append(w.key, ';')
+	}
+	if v, ok := w.sets[string(w.key)]; ok {
+		if keep {
+			return v
+		}
+		return n
+	}
+	if w.parent != nil && keep {
+		if v, ok := w.parent.sets[string(w.key)]; ok {
+			return v
+		}
+	}
+	size := int64(nameSetCost) + roundUp8(len(w.key))
+	for _, l := range lists {
+		size += int64(len(*l)) * listItemCost
+		for i, s := range *l {
+			if s = w.str(s); keep {
+				(*l)[i] = s
+			}
+		}
+	}
+	if keep {
+		w.sets[string(w.key)] = n
+	} else {
+		w.sets[string(w.key)] = nil
+	}
+	w.size += size
+	w.shared += size
+	return n
+}

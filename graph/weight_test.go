@@ -1,0 +1,268 @@
+package graph
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/planetdeps/planet/snapshot"
+)
+
+// readWeight reads doc as Read does and returns the weight it counted.
+func readWeight(t *testing.T, doc []byte) int64 {
+	t.Helper()
+	d := &docReader{br: bufio.NewReader(bytes.NewReader(doc)), name: "doc.json", line: 1, w: newWeigher()}
+	if _, err := d.graph(); err != nil {
+		t.Fatal(err)
+	}
+	return d.w.size
+}
+
+// weightGraphs are graphs of every shape the weigher counts: shared and
+// distinct names, node lists, byte counts (zero ones too), traffic.
+func weightGraphs(t *testing.T) map[string]*Graph {
+	t.Helper()
+	graphs := map[string]*Graph{}
+	g, err := Parse(goldenDoc(t), "golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphs["golden"] = g
+	for seed := range 20 {
+		graphs[fmt.Sprint("random-", seed)] = randomGraph(rand.New(rand.NewPCG(uint64(seed), 9)))
+	}
+	lists := &Graph{Schema: Schema, By: ByHostgroup, External: "ip", Snapshots: 2}
+	lists.Nodes = []*Node{
+		{ID: "web", Kind: KindHostgroup, HostCount: 2, Hosts: []string{"web-1", "web-2"}, Domains: []string{"eu.example"}, IncompleteHosts: []string{"web-2"}},
+		{ID: "db", Kind: KindHostgroup, HostCount: 1, Hosts: []string{"db-1"}},
+	}
+	lists.Edges = []*Edge{
+		{From: "db", To: "web", Protocol: "tcp", Port: 80, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 2,
+			EdgeNames: &EdgeNames{ClientProcesses: []string{"curl"}, ServerProcesses: []string{"nginx"}}},
+		{From: "web", To: "db", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth, ClientHosts: 2, ServerHosts: 1,
+			EdgeNames: &EdgeNames{ClientProcesses: []string{"curl"}, ServerProcesses: []string{"nginx"}}, EdgeBytes: &EdgeBytes{}},
+		{From: "web", To: "db", Protocol: "udp", Port: 53, SeenFrom: SeenClient, ClientHosts: 2,
+			EdgeNames: &EdgeNames{ClientWorkloads: []string{"a.service"}, Dialled: []string{"10.0.0.1:53"}}, EdgeBytes: &EdgeBytes{PortBytesToServer: 7}},
+	}
+	lists.Traffic = []*Traffic{{From: "web", To: "db", Bytes: 9, SeenFrom: SeenBoth}}
+	graphs["lists"] = lists
+	return graphs
+}
+
+// TestWeightAgrees: the writer weighs a graph as the reader of its document
+// does, and both accept it at exactly its weight and refuse it a byte
+// under: what merge writes, render and diff read.
+func TestWeightAgrees(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	for name, g := range weightGraphs(t) {
+		t.Run(name, func(t *testing.T) {
+			maxDecoded = MaxDecoded
+			var doc bytes.Buffer
+			if err := Write(&doc, g); err != nil {
+				t.Fatal(err)
+			}
+			written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if read := readWeight(t, doc.Bytes()); read != written {
+				t.Fatalf("read %d bytes, written %d", read, written)
+			}
+			maxDecoded = written
+			if _, err := Parse(doc.Bytes(), "doc.json"); err != nil {
+				t.Errorf("at its weight, Parse: %v", err)
+			}
+			if err := Write(&bytes.Buffer{}, g); err != nil {
+				t.Errorf("at its weight, Write: %v", err)
+			}
+			maxDecoded = written - 1
+			if _, err := Parse(doc.Bytes(), "doc.json"); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("a byte under its weight, Parse: %v", err)
+			}
+			var out bytes.Buffer
+			if err := Write(&out, g); !errors.Is(err, ErrTooLarge) || out.Len() != 0 {
+				t.Errorf("a byte under its weight, Write: %v, %d bytes written", err, out.Len())
+			}
+		})
+	}
+}
+
+// TestWeightMergedAgrees: a merge's own writer (Merged.Write, which builds
+// each edge as it writes it) weighs its graph as the reader does.
+func TestWeightMergedAgrees(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	var snaps []*snapshot.Snapshot
+	for i := range 30 {
+		var conns []snapshot.Connection
+		for j := range 12 {
+			conns = append(conns, up(uint16(8000+j%4), fmt.Sprintf("p%d", (i*j)%7), netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + (i+j)%30)}).String(), "", 1+j))
+			conns = append(conns, up(443, "curl", netip.AddrFrom4([4]byte{198, 51, 100, byte(i*12 + j)}).String(), "", 1))
+		}
+		snaps = append(snaps, host(fmt.Sprint("h", i), fmt.Sprint("g", i%5), netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)}).String(), t0, conns...))
+	}
+	for _, by := range []By{ByHostgroup, ByHost} {
+		merge := func() *Merged {
+			m, err := NewMerger(MergeOptions{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range snaps {
+				if err := m.Add(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := m.FinishMerged()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		maxDecoded = MaxDecoded
+		var doc bytes.Buffer
+		if err := merge().Write(&doc); err != nil {
+			t.Fatal(err)
+		}
+		weight := readWeight(t, doc.Bytes())
+		maxDecoded = weight
+		if err := merge().Write(&bytes.Buffer{}); err != nil {
+			t.Errorf("by %s: at its weight: %v", by, err)
+		}
+		maxDecoded = weight - 1
+		var out bytes.Buffer
+		err := merge().Write(&out)
+		if !errors.Is(err, ErrTooLarge) || out.Len() != 0 || !strings.Contains(err.Error(), "once read") {
+			t.Errorf("by %s: a byte under its weight: %v, %d bytes written", by, err, out.Len())
+		}
+	}
+}
+
+// TestWeightRefusesNames: a document of edges with long lists of short
+// distinct names (four bytes of text, more than 30 once read) is refused
+// at the element that passes the limit, named with its line and byte.
+func TestWeightRefusesNames(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	maxDecoded = 1 << 20
+	var doc bytes.Buffer
+	doc.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T12:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[{"id":"a","kind":"host","host_count":1}],"edges":[`)
+	k := 0
+	for port := range 20 {
+		if port > 0 {
+			doc.WriteString(",")
+		}
+		fmt.Fprintf(&doc, "\n"+`{"from":"a","to":"a","protocol":"tcp","port":%d,"seen_from":"both","client_hosts":1,"server_hosts":1,"sockets":1,"client_processes":[`, port+1)
+		for i := range 2000 {
+			if i > 0 {
+				doc.WriteString(",")
+			}
+			fmt.Fprintf(&doc, `"%x"`, k)
+			k++
+		}
+		doc.WriteString("]}")
+	}
+	doc.WriteString("]}")
+	if doc.Len() > 1<<20 {
+		t.Fatalf("the document is %d bytes: the weight, not the text, must be what passes the limit", doc.Len())
+	}
+	_, err := Parse(doc.Bytes(), "names.json")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "names.json: line ") || !strings.Contains(err.Error(), ": edges[") ||
+		!strings.Contains(err.Error(), "more than 1 MiB once read") {
+		t.Errorf("Parse: %v", err)
+	}
+}
+
+// heldGraph is a graph of 2,000 edges between 50 hosts, each edge's
+// client process named by names(i).
+func heldGraph(names func(i int) string) *Graph {
+	g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 50}
+	for i := range 50 {
+		g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprintf("h%02d", i), Kind: KindHost, HostCount: 1})
+	}
+	for i := range 2000 {
+		g.Edges = append(g.Edges, &Edge{From: fmt.Sprintf("h%02d", i%50), To: fmt.Sprintf("h%02d", i/50), Protocol: "tcp", Port: 443,
+			SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1, Sockets: 1, EdgeNames: &EdgeNames{ClientProcesses: []string{names(i)}}})
+	}
+	if err := g.index(); err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// TestDiffHeld: a diff counts the old graph and what the new one adds or
+// changes, not the new graph's unchanged dependencies: the same graph
+// passes a limit that a graph whose every dependency changed passes, in
+// order (ReadCompare) and out of order (ReadForCompare), wrapping
+// ErrTooLarge with the element at fault.
+func TestDiffHeld(t *testing.T) {
+	defer func(n int64) { maxDiffHeld = n }(maxDiffHeld)
+	old := heldGraph(func(int) string { return "java" })
+	changed := heldGraph(func(i int) string { return fmt.Sprint("p", i) })
+	base := newHeldBudget(old).base
+	if base < 2000*edgeCost {
+		t.Fatalf("the old graph weighs %d bytes, less than its edges", base)
+	}
+	// The old graph and the new one's nodes: the same graph shares its
+	// strings, name sets and node lists with the old one.
+	maxDiffHeld = base + 50*nodeCost
+	var same, all bytes.Buffer
+	if err := Write(&same, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(&all, changed); err != nil {
+		t.Fatal(err)
+	}
+	backward := slices.Clone(changed.Edges)
+	slices.Reverse(backward)
+	reversed := compactDoc(t, &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 50,
+		Nodes: changed.Nodes, Edges: backward})
+	if d, err := ReadCompare(bytes.NewReader(same.Bytes()), "same.json", old, DiffOptions{}); err != nil || !d.Empty() {
+		t.Errorf("the same graph: %v", err)
+	}
+	if _, err := ReadForCompare(bytes.NewReader(same.Bytes()), "same.json", old, DiffOptions{}); err != nil {
+		t.Errorf("the same graph, read whole: %v", err)
+	}
+	for name, read := range map[string]func() error{
+		"in order": func() error {
+			_, err := ReadCompare(bytes.NewReader(all.Bytes()), "new.json", old, DiffOptions{})
+			return err
+		},
+		"read whole": func() error {
+			_, err := ReadForCompare(bytes.NewReader(reversed), "new.json", old, DiffOptions{})
+			return err
+		},
+	} {
+		err := read()
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "new.json: line ") || !strings.Contains(err.Error(), ": edges[") ||
+			!strings.Contains(err.Error(), "what this one adds or changes take more than") {
+			t.Errorf("%s: every dependency changed: %v", name, err)
+		}
+	}
+	maxDiffHeld = MaxDiffHeld
+	if d, err := ReadCompare(bytes.NewReader(all.Bytes()), "new.json", old, DiffOptions{}); err != nil || len(d.ChangedEdges) != 2000 {
+		t.Errorf("every dependency changed, under MaxDiffHeld: %v", err)
+	}
+	// A graph of distinct names and long node lists, with itself.
+	for i, n := range changed.Nodes {
+		for j := range 100 {
+			n.Hosts = append(n.Hosts, fmt.Sprintf("host-%d-%d", i, j))
+		}
+		slices.Sort(n.Hosts) // as a graph read has them
+		n.HostCount = len(n.Hosts)
+	}
+	maxDiffHeld = newHeldBudget(changed).base + 50*nodeCost
+	var doc bytes.Buffer
+	if err := Write(&doc, changed); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := ReadCompare(bytes.NewReader(doc.Bytes()), "same.json", changed, DiffOptions{}); err != nil || !d.Empty() {
+		t.Errorf("distinct names, with itself: %v", err)
+	}
+	if _, err := ReadForCompare(bytes.NewReader(doc.Bytes()), "same.json", changed, DiffOptions{}); err != nil {
+		t.Errorf("distinct names, with itself, read whole: %v", err)
+	}
+}

@@ -68,6 +68,7 @@ sed -E 's/"sockets": ([0-9]+)/"sockets": 1\1/; s/"port_bytes_to_server": ([0-9]+
   "$out/byhost.json" >"$out/byhost2.json"
 run "diff ($hosts hosts by host, counts moved)" @P diff "$out/byhost.json" "$out/byhost2.json"
 run "diff --bytes-change 5 (the same)" @P diff --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+run "diff --bytes-change 5 (the same, the new graph on a pipe)" sh -c 'cat "$2" | "$0" diff --bytes-change 5 "$1" -' @P "$out/byhost.json" "$out/byhost2.json"
 run "diff -f json --bytes-change 5 (the same)" @P diff -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
 run "diff -f markdown --bytes-change 5 (the same)" @P diff -f markdown --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
 run "diff --external-changes -f json --bytes-change 5 (the same)" @P diff --external-changes -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"

@@ -43,6 +43,16 @@ func ReadFile(ctx context.Context, path string, stdin io.Reader) (*Document, err
 	return readFile(ctx, path, stdin, readGraph(graph.Read), nil)
 }
 
+// ReadFileBeside is ReadFile for a document held beside base (a graph read
+// before: render --diff's input): a graph is read with graph.ReadShared,
+// sharing with base its edges, strings and name lists, and refused when
+// the two together pass graph.MaxDiffHeld.
+func ReadFileBeside(ctx context.Context, path string, stdin io.Reader, base *graph.Graph) (*Document, error) {
+	return readFile(ctx, path, stdin, readGraph(func(r io.Reader, name string) (*graph.Graph, error) {
+		return graph.ReadShared(r, name, base)
+	}), nil)
+}
+
 // ReadFileForCompare is ReadFile for a document to be compared with base
 // under opts (graph.Compare(base, doc's graph, opts)): a graph is read
 // with graph.ReadForCompare, sharing the edges that did not change with

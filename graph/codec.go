@@ -75,11 +75,13 @@ func Read(r io.Reader, name string) (*Graph, error) {
 
 // ReadShared is Read for a graph to be compared with base (a graph read
 // before, from another document): an edge equal in every field to one of
-// base's is base's Edge, not a copy, so that two versions of one large
-// graph take little more memory than one (Compare needs both). The
-// result is the graph Read gives, edge for edge, and as strict; its
-// edges must not be modified (neither may a Read graph's). base nil is
-// Read.
+// base's is base's Edge, not a copy, and so are strings, name lists and
+// a node's lists equal to base's, so that two versions of one large graph
+// take little more memory than one (Compare needs both). The result is
+// the graph Read gives, edge for edge, and as strict; its edges must not
+// be modified (neither may a Read graph's). base and what the document
+// adds to it must stay within MaxDiffHeld (an error wrapping ErrTooLarge
+// past it). base nil is Read.
 func ReadShared(r io.Reader, name string, base *Graph) (*Graph, error) {
 	return readShared(r, name, base, nil)
 }
@@ -105,7 +107,7 @@ func readShared(r io.Reader, name string, base *Graph, opts *DiffOptions) (*Grap
 	if base != nil {
 		d.base, d.baseGraph, d.compare = base.Edges, base, opts
 	}
-	if base != nil && opts != nil {
+	if base != nil {
 		d.held = newHeldBudget(base)
 		d.w.parent = d.held.tables
 	}

@@ -226,6 +226,9 @@ func TestDiffHeld(t *testing.T) {
 	if _, err := ReadForCompare(bytes.NewReader(same.Bytes()), "same.json", old, DiffOptions{}); err != nil {
 		t.Errorf("the same graph, read whole: %v", err)
 	}
+	if g, err := ReadShared(bytes.NewReader(same.Bytes()), "same.json", old); err != nil || len(g.Edges) != len(old.Edges) {
+		t.Errorf("the same graph, read beside: %v", err)
+	}
 	for name, read := range map[string]func() error{
 		"in order": func() error {
 			_, err := ReadCompare(bytes.NewReader(all.Bytes()), "new.json", old, DiffOptions{})
@@ -233,6 +236,10 @@ func TestDiffHeld(t *testing.T) {
 		},
 		"read whole": func() error {
 			_, err := ReadForCompare(bytes.NewReader(reversed), "new.json", old, DiffOptions{})
+			return err
+		},
+		"read beside (render --diff)": func() error {
+			_, err := ReadShared(bytes.NewReader(all.Bytes()), "new.json", old)
 			return err
 		},
 	} {

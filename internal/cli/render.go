@@ -132,8 +132,13 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 				return renderAdvice(err)
 			}
 		}
-		if o.render.DiffBase, err = document.ReadFile(ctx, o.diffBase, a.stdin); err != nil {
+		// Read beside the input, sharing what the two have in common.
+		g, err := in.AsGraph()
+		if err != nil {
 			return err
+		}
+		if o.render.DiffBase, err = document.ReadFileBeside(ctx, o.diffBase, a.stdin, g); err != nil {
+			return renderAdvice(err)
 		}
 	}
 	// The table and JSON of a graph are written as they are made (an

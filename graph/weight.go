@@ -52,17 +52,21 @@ const (
 // the weigher's bytes: the old graph (as compared: external peers
 // collapsed unless DiffOptions.ExternalChanges), the new graph's distinct
 // strings and name sets, its nodes and traffic, and the dependencies it
-// adds or changes (a change, 80 bytes beside the old edge). Two merges of
-// the 10,000-host fleet by host whose every dependency changed take about
-// 400 MiB. Past it the diff is refused, wrapping ErrTooLarge.
+// adds or changes (a change, 32 to 80 bytes beside the old edge). Two
+// merges of the 10,000-host fleet by host whose every dependency changed
+// take about 400 MiB. Past it the diff is refused, wrapping ErrTooLarge.
 const MaxDiffHeld = 416 << 20
 
 // maxDiffHeld is MaxDiffHeld, lowered by tests.
 var maxDiffHeld = int64(MaxDiffHeld)
 
-// changeCost is what a changed dependency holds beside the old edge: its
-// EdgeChange (32 bytes) and a new side of its own (48 bytes).
-const changeCost = 80
+// What a changed dependency holds beside the old edge: its EdgeChange in
+// the diff's list, and a new side (changedSide, 40 bytes taking 48) unless
+// it shares one (see sideTable).
+const (
+	changeSize = 32
+	sideSize   = 48
+)
 
 // heldBudget counts, while a diff reads the new graph, what it holds
 // (see MaxDiffHeld): base, the weight of the graph compared with, whose

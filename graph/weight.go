@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"unsafe"
 	"strconv"
+	"unsafe"
 )
 
 // MaxDecoded bounds what one graph document takes in memory once read, in

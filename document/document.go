@@ -97,7 +97,7 @@ func compareFile(ctx context.Context, path string, stdin io.Reader, base *graph.
 	if err != nil {
 		return nil, err
 	}
-	return graph.Compare(base, graph.ForCompare(g, opts), opts), nil
+	return graph.Compare(base, graph.TakeForCompare(g, opts), opts), nil
 }
 
 // graphReader reads a graph document into a Document.

@@ -317,9 +317,20 @@ func (j *edgeJoin) both(o, n *Edge) {
 // it rather than g lets a by-host graph's millions of dependencies on
 // external addresses (a few percent of that once collapsed) be freed
 // before the other graph is read. The result shares g's nodes and name
-// lists (its edges are copies): do not modify them; compare it, do not
-// render or write it.
-func ForCompare(g *Graph, opts DiffOptions) *Graph {
+// lists, and its edges when collapsing drops less than an eighth of them
+// (else its edges are copies): do not modify them; compare it, do not
+// render or write it. See TakeForCompare to free g's edges as they are
+// copied.
+func ForCompare(g *Graph, opts DiffOptions) *Graph { return forCompare(g, opts, false) }
+
+// TakeForCompare is ForCompare for a g that is not used after: where the
+// edges are copied, g's are dropped as they are, so that the two sets are
+// never held whole at once (a by-host graph read in blocks frees each
+// block once its edges are copied). g's edges are nil after, unless the
+// result is g itself.
+func TakeForCompare(g *Graph, opts DiffOptions) *Graph { return forCompare(g, opts, true) }
+
+func forCompare(g *Graph, opts DiffOptions, take bool) *Graph {
 	if opts.ExternalChanges {
 		return g
 	}
@@ -327,9 +338,31 @@ func ForCompare(g *Graph, opts DiffOptions) *Graph {
 	if c == g {
 		return g
 	}
+	// ReadForCompare's base looks its nodes up by ID. Only the map: the
+	// nodes are g's, and their gonum indices stay g's.
+	c.byID = make(map[string]*Node, len(c.Nodes))
+	for _, n := range c.Nodes {
+		c.byID[n.ID] = n
+	}
+	merged := 0 // c's edges that are copies: the collapsed ones
+	for _, e := range c.Edges {
+		if e.From == ExternalNode || e.To == ExternalNode {
+			merged++
+		}
+	}
+	if dropped := len(g.Edges) - (len(c.Edges) - merged); dropped*8 < len(g.Edges) {
+		// Few edges go: copying the others to free them costs more
+		// than it saves. g's blocks of edges stay, the dropped ones
+		// with them (counted in a diff's budget, see MaxDiffHeld).
+		c.extraHeld = int64(dropped) * (edgeCost + edgeBytesCost)
+		return c
+	}
 	// The edges c keeps of g's are copied into one array of their own,
 	// and so are their byte counts: Read allocates both in blocks, and
 	// one edge kept would keep its block, and so all of g's, alive.
+	if take {
+		g.Edges = nil
+	}
 	edges, ptrs := make([]Edge, len(c.Edges)), make([]*Edge, len(c.Edges))
 	var counts []EdgeBytes
 	for i, e := range c.Edges {
@@ -342,14 +375,11 @@ func ForCompare(g *Graph, opts DiffOptions) *Graph {
 			edges[i].EdgeBytes = &counts[len(counts)-1]
 		}
 		ptrs[i] = &edges[i]
+		if take {
+			c.Edges[i] = nil // its block goes once all its edges are copied
+		}
 	}
 	c.Edges = ptrs
-	// ReadForCompare's base looks its nodes up by ID. Only the map: the
-	// nodes are g's, and their gonum indices stay g's.
-	c.byID = make(map[string]*Node, len(c.Nodes))
-	for _, n := range c.Nodes {
-		c.byID[n.ID] = n
-	}
 	return c
 }
 
@@ -555,7 +585,7 @@ func collapseExternal(g *Graph) *Graph {
 	slices.SortFunc(out.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 	// Only the edges of external nodes change: the others are g's own,
 	// shared (Compare reads them only).
-	merged := map[EdgeKey]*Edge{}
+	merged := map[EdgeKey]*collapsed{}
 	out.Edges = make([]*Edge, 0, len(g.Edges))
 	for _, e := range g.Edges {
 		if !ids[e.From] && !ids[e.To] {
@@ -567,11 +597,14 @@ func collapseExternal(g *Graph) *Graph {
 		if m == nil {
 			c := *e
 			c.From, c.To = k.From, k.To
-			merged[k] = &c
+			merged[k] = &collapsed{Edge: &c}
 			out.Edges = append(out.Edges, &c)
 			continue
 		}
 		mergeExternal(m, e)
+	}
+	for _, m := range merged {
+		m.done()
 	}
 	slices.SortFunc(out.Edges, compareEdges)
 	traffic := map[[2]string]*Traffic{}
@@ -590,14 +623,38 @@ func collapseExternal(g *Graph) *Graph {
 	return out
 }
 
+// collapsed is a dependency of a collapsed key (see collapseExternal) and
+// the process names of the dependencies merged into it, gathered as they
+// come and sorted once at the end (done): merging them one by one into a
+// sorted list took time quadratic in the dependencies of one key.
+type collapsed struct {
+	*Edge
+	procs [2][]string // client, server
+}
+
 // mergeExternal folds e into m, another dependency of the same collapsed
-// key (see collapseExternal).
-func mergeExternal(m, e *Edge) {
-	// m's lists may be shared with other edges: a new set.
+// key; m's names are right once done.
+func mergeExternal(m *collapsed, e *Edge) {
+	m.procs[0] = append(m.procs[0], e.Names().ClientProcesses...)
+	m.procs[1] = append(m.procs[1], e.Names().ServerProcesses...)
+	mergeCounts(m.Edge, e)
+}
+
+// done sets m's process names: its own and those merged into it, sorted,
+// each once (m's lists may be shared with other edges: a new set).
+func (m *collapsed) done() {
+	if len(m.procs[0])+len(m.procs[1]) == 0 {
+		return
+	}
 	names := m.Names()
-	names.ClientProcesses = union(names.ClientProcesses, e.Names().ClientProcesses)
-	names.ServerProcesses = union(names.ServerProcesses, e.Names().ServerProcesses)
+	names.ClientProcesses = union(names.ClientProcesses, m.procs[0])
+	names.ServerProcesses = union(names.ServerProcesses, m.procs[1])
 	m.EdgeNames = edgeNames(names)
+	m.procs = [2][]string{}
+}
+
+// mergeCounts folds e's counts into m's (see collapseExternal).
+func mergeCounts(m, e *Edge) {
 	m.ClientHosts, m.ServerHosts, m.Sockets = max(m.ClientHosts, e.ClientHosts), max(m.ServerHosts, e.ServerHosts), max(m.Sockets, e.Sockets)
 	if m.SeenFrom != e.SeenFrom {
 		m.SeenFrom = SeenBoth

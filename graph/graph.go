@@ -226,6 +226,10 @@ type Graph struct {
 
 	gonum *lazyGonum // built on first use: most renders never need it
 	byID  map[string]*Node
+	// extraHeld is memory the graph keeps alive beyond its own parts, in
+	// the weigher's bytes (ForCompare's result sharing blocks of edges with
+	// the edges it dropped).
+	extraHeld int64
 }
 
 // lazyGonum is the gonum graph of a Graph, built when a query first needs

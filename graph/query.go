@@ -140,15 +140,13 @@ func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 		sub.Nodes = append(sub.Nodes, &c)
 		for _, k := range a.outEdges[a.outStart[i]:a.outStart[i+1]] {
 			if keep[a.to[k]] {
-				c := *g.Edges[k]
-				sub.Edges = append(sub.Edges, &c)
+				sub.Edges = append(sub.Edges, g.Edges[k]) // shared: never modified
 			}
 		}
 	}
 	for _, t := range g.Traffic {
 		if f, to := g.byID[t.From], g.byID[t.To]; f != nil && to != nil && keep[f.index] && keep[to.index] {
-			c := *t
-			sub.Traffic = append(sub.Traffic, &c)
+			sub.Traffic = append(sub.Traffic, t)
 		}
 	}
 	if err := sub.index(); err != nil {

@@ -68,7 +68,7 @@ type streamCompare struct {
 	// IDs, its dependencies on them merged per collapsed key (few), and
 	// the old graph's dependencies on ExternalNode, joined at the end.
 	extIDs   map[string]bool
-	merged   map[EdgeKey]*Edge
+	merged   map[EdgeKey]*collapsed
 	extEdges []*Edge
 	oldExt   []*Edge
 	reserved bool // see reserve
@@ -113,7 +113,7 @@ func (s *streamCompare) start(g *Graph, nodesSeen bool) bool {
 	// The document's dependencies on external nodes are compared once
 	// merged, at the end, with the old graph's on ExternalNode; the
 	// others as they come, with the old graph's others.
-	s.merged = map[EdgeKey]*Edge{}
+	s.merged = map[EdgeKey]*collapsed{}
 	s.rest = make([]*Edge, 0, len(old))
 	for _, e := range old {
 		if e.From == ExternalNode || e.To == ExternalNode {
@@ -150,12 +150,13 @@ func (s *streamCompare) edge(g *Graph, e *Edge, size int64) (int64, error) {
 			k.To = ExternalNode
 		}
 		if m := s.merged[k]; m != nil {
+			n := len(m.procs[0]) + len(m.procs[1])
 			mergeExternal(m, e)
-			return 0, nil
+			return int64(len(m.procs[0])+len(m.procs[1])-n) * listItemCost, nil
 		}
 		c := *e
 		c.From, c.To = k.From, k.To
-		s.merged[k] = &c
+		s.merged[k] = &collapsed{Edge: &c}
 		s.extEdges = append(s.extEdges, &c)
 		return size, nil
 	}
@@ -213,6 +214,9 @@ func (s *streamCompare) finish(g *Graph) *Diff {
 	if s.extIDs != nil {
 		// The dependencies on external peers, joined apart: their keys
 		// are none of the others', so the two lists of each kind merge.
+		for _, m := range s.merged {
+			m.done()
+		}
 		slices.SortFunc(s.extEdges, compareEdges)
 		ext := newDiff(s.opts)
 		j := &edgeJoin{d: ext, opts: s.join.opts, sides: s.join.sides}

@@ -107,7 +107,7 @@ func newHeldBudget(base *Graph) *heldBudget {
 			nodes[n.ID] = n
 		}
 	}
-	return &heldBudget{base: w.size, tables: w, nodes: nodes}
+	return &heldBudget{base: w.size + base.extraHeld, tables: w, nodes: nodes}
 }
 
 // hold adds size to what the diff being read holds (nothing when d is not

@@ -127,7 +127,7 @@ func (a *app) runDiff(ctx context.Context, o diffOptions) error {
 	if err != nil {
 		return err
 	}
-	old = graph.ForCompare(old, o.compare)
+	old = graph.TakeForCompare(old, o.compare)
 	d, err := document.CompareFile(ctx, o.newPath, a.stdin, old, o.compare)
 	if err != nil {
 		return err

@@ -130,7 +130,7 @@ SERVE
   # their timestamp) no staleness markers.
   touch "$out/served"
   echo "scrape: $(( $(date +%s) - t0 ))s; head series $(curl -sf "http://127.0.0.1:$port/api/v1/status/tsdb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["headStats"]["numSeries"])'), of {job=\"node\"} $(promql 'count({job="node"})');" \
-    "Prometheus RSS $(grep VmRSS /proc/$prom/status | awk '{print $2, $3}'); $(free -m | awk '/Mem:/ {print $7 " MiB available"}')"
+    "Prometheus $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$prom/stat") s CPU, RSS $(grep VmRSS /proc/$prom/status | awk '{print $2, $3}'); $(free -m | awk '/Mem:/ {print $7 " MiB available"}')"
   qtime=$(( $(date +%s) + 1 ))
   ;;
 *)

@@ -84,22 +84,18 @@ func run() error {
 	return nil
 }
 
-// writePart writes the series of hosts to the file name, each family's
+// writePart writes the series of hosts to the file at path, each family's
 // samples together (both formats want that): one temp file per metric
 // name, concatenated at the end. text selects the exposition format
 // (HELP and TYPE lines kept, timestamps in milliseconds) over OpenMetrics
 // (no metadata, timestamps in seconds, "# EOF" at the end).
-func writePart(name string, hosts []*snapshot.Snapshot, at int64, text bool) error {
-	type part struct {
-		f    *os.File
-		meta string // HELP and TYPE lines (text only)
-	}
-	parts := map[string]*part{}
+func writePart(path string, hosts []*snapshot.Snapshot, at int64, text bool) error {
+	parts := map[string]*os.File{}
 	var order []string
 	defer func() {
-		for _, p := range parts {
-			p.f.Close()
-			os.Remove(p.f.Name())
+		for _, f := range parts {
+			f.Close()
+			os.Remove(f.Name())
 		}
 	}()
 	ts := " " + strconv.FormatInt(at, 10) + "\n"
@@ -107,7 +103,7 @@ func writePart(name string, hosts []*snapshot.Snapshot, at int64, text bool) err
 		ts = " " + strconv.FormatInt(at*1000, 10) + "\n"
 	}
 	var buf bytes.Buffer
-	meta := map[string]string{}
+	meta := map[string]string{} // metric name -> its HELP and TYPE lines (text only)
 	for _, s := range hosts {
 		buf.Reset()
 		if err := metrics.Textfile(&buf, s); err != nil {
@@ -132,35 +128,34 @@ func writePart(name string, hosts []*snapshot.Snapshot, at int64, text bool) err
 			} else {
 				rest = "}" + rest
 			}
-			p := parts[name]
-			if p == nil {
-				f, err := os.CreateTemp("", "fleetmetrics-*")
-				if err != nil {
+			f := parts[name]
+			if f == nil {
+				var err error
+				if f, err = os.CreateTemp("", "fleetmetrics-*"); err != nil {
 					return err
 				}
-				p = &part{f: f}
-				parts[name] = p
+				parts[name] = f
 				order = append(order, name)
 			}
-			if _, err := io.WriteString(p.f, name+inst+rest+ts); err != nil {
+			if _, err := io.WriteString(f, name+inst+rest+ts); err != nil {
 				return err
 			}
 		}
 	}
-	o, err := os.Create(name)
+	o, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(o)
 	for _, n := range order {
-		p := parts[n]
+		f := parts[n]
 		if _, err := w.WriteString(meta[n]); err != nil {
 			return err
 		}
-		if _, err := p.f.Seek(0, 0); err != nil {
+		if _, err := f.Seek(0, 0); err != nil {
 			return err
 		}
-		if _, err := io.Copy(w, p.f); err != nil {
+		if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
 	}

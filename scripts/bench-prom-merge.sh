@@ -23,10 +23,12 @@
 #     format, a target per 250 hosts, from a python3 HTTP server on
 #     loopback) and scraped (honor_labels keeps the bodies' instance and
 #     job labels): the series sit in Prometheus' in-memory head block, as
-#     on a real Prometheus scraping every host's node_exporter. The bodies
-#     carry the samples' timestamp, so once every target has been scraped
-#     the server answers empty bodies and Prometheus writes no staleness
-#     markers: each series holds one sample, as in the backfill.
+#     on a real Prometheus scraping every host's node_exporter. Each
+#     target's body is served PLANET_BENCH_SCRAPES times (default 1, 15s
+#     apart), the samples' timestamp set to the time of the request, so
+#     each series holds that many samples; then the server answers empty
+#     bodies and (the samples carrying their timestamp) Prometheus writes
+#     no staleness markers.
 # Prometheus is on a loopback port either way. The graphs are compared on
 # the fields both carry.
 set -euo pipefail
@@ -85,10 +87,14 @@ scrape)
   "$out/fleetmetrics" -n "$hosts" -at "$at" -format text -parts "$parts" -o "$out/bodies/fleet.prom"
   series=$(cat "$out"/bodies/fleet.prom.* | grep -vc '^#')
   echo "series: $series in $parts targets, $(du -sh "$out/bodies" | cut -f1) of exposition text"
-  # Each target's body until the flag file exists, then an empty body.
+  scrapes=${PLANET_BENCH_SCRAPES:-1}
+  # Each target's body the first $scrapes times it is asked, its samples'
+  # timestamp replaced by the time of the request, then an empty body.
   cat > "$out/serve.py" <<'SERVE'
-import http.server, os, shutil, sys
-port, bodies, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+import http.server, os, sys, threading, time
+port, bodies, at, scrapes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+stamp = (" " + at + "\n").encode()
+served, lock = {}, threading.Lock()
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         part = self.path.strip("/")
@@ -96,23 +102,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not part.isdigit() or not os.path.exists(path):
             self.send_error(404)
             return
-        size = 0 if os.path.exists(flag) else os.path.getsize(path)
+        with lock:
+            n = served.get(part, 0)
+            served[part] = n + 1
+        body = b""
+        if n < scrapes:
+            with open(path, "rb") as f:
+                body = f.read().replace(stamp, b" %d\n" % int(time.time() * 1000))
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if size:
-            with open(path, "rb") as f:
-                shutil.copyfileobj(f, self.wfile, 1 << 20)
+        self.wfile.write(body)
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 SERVE
   bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 "$out/serve.py" "$bport" "$out/bodies" "$out/served" &
+  python3 "$out/serve.py" "$bport" "$out/bodies" "$((at * 1000))" "$scrapes" &
   serve=$!
   {
-    printf 'global:\n  scrape_interval: 30s\n  scrape_timeout: 30s\n'
+    printf 'global:\n  scrape_interval: 15s\n  scrape_timeout: 15s\n'
     printf 'scrape_configs:\n  - job_name: fleet\n    honor_labels: true\n    static_configs:\n'
     for p in $(seq 0 $((parts - 1))); do
       printf '      - targets: ["127.0.0.1:%s"]\n        labels: {__metrics_path__: "/%s"}\n' "$bport" "$p"
@@ -122,14 +132,19 @@ SERVE
   } > "$out/prometheus.yml"
   t0=$(date +%s)
   start_prometheus
-  until [ "$(promql 'sum(max_over_time(scrape_samples_scraped{job="fleet"}[1h]))')" = "$series" ]; do
+  until [ "$(promql 'sum(sum_over_time(scrape_samples_scraped{job="fleet"}[1h]))')" = "$((series * scrapes))" ]; do
     kill -0 "$prom" || { cat "$out/prometheus.log"; exit 1; }
+    # A failed scrape took one of a target's bodies: the load cannot finish.
+    if [ -n "$(promql 'count(min_over_time(up{job="fleet"}[1h]) == 0)')" ]; then
+      echo "a scrape failed:" >&2
+      curl -sf "http://127.0.0.1:$port/api/v1/targets" | python3 -c 'import json,sys; [print(t["scrapeUrl"], t["lastError"], file=sys.stderr) for t in json.load(sys.stdin)["data"]["activeTargets"] if t["lastError"]]'
+      exit 1
+    fi
     sleep 2
   done
   # An empty body each since: no new samples, and (the samples carrying
   # their timestamp) no staleness markers.
-  touch "$out/served"
-  echo "scrape: $(( $(date +%s) - t0 ))s; head series $(curl -sf "http://127.0.0.1:$port/api/v1/status/tsdb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["headStats"]["numSeries"])'), of {job=\"node\"} $(promql 'count({job="node"})');" \
+  echo "scrape: $scrapes of each target in $(( $(date +%s) - t0 ))s; head series $(curl -sf "http://127.0.0.1:$port/api/v1/status/tsdb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["headStats"]["numSeries"])'), of {job=\"node\"} $(promql 'count({job="node"})');" \
     "Prometheus $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$prom/stat") s CPU, RSS $(grep VmRSS /proc/$prom/status | awk '{print $2, $3}'); $(free -m | awk '/Mem:/ {print $7 " MiB available"}')"
   qtime=$(( $(date +%s) + 1 ))
   ;;

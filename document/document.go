@@ -65,11 +65,20 @@ func ReadFileForCompare(ctx context.Context, path string, stdin io.Reader, base 
 // opts), read as ReadFile reads it (a snapshot is merged alone). A graph
 // is compared while it is read (graph.ReadCompare), never held; one whose
 // edges are not in order (a graph planet did not write) is read again
-// from its start with graph.ReadForCompare and then compared, as is one
-// on a standard input that cannot seek back (a pipe). base is compared as
-// graph.ForCompare(base, opts) gives it, and is best given so (then its
-// external dependencies, merged, are all it holds of them).
+// from its start with graph.ReadForCompare and then compared. A standard
+// input that cannot seek back (a pipe) is read the same way: what the
+// first reading takes of it is copied to an unnamed private temp file in
+// os.TempDir() (at most graph.MaxSize bytes, on disk, not in memory) and
+// read from there again; the copy is not made for a file. base is
+// compared as graph.ForCompare(base, opts) gives it, and is best given so
+// (then its external dependencies, merged, are all it holds of them).
 func CompareFile(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions) (*graph.Diff, error) {
+	return compareFile(ctx, path, stdin, base, opts, forCompare(base, opts))
+}
+
+// compareFile is CompareFile, reading a graph whose edges are out of order
+// again with again.
+func compareFile(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions, again graphReader) (*graph.Diff, error) {
 	streamed := func(r io.Reader, name string) (*Document, error) {
 		d, err := graph.ReadCompare(r, name, base, opts)
 		if err != nil {
@@ -77,7 +86,7 @@ func CompareFile(ctx context.Context, path string, stdin io.Reader, base *graph.
 		}
 		return &Document{Name: name, diff: d}, nil
 	}
-	doc, err := readFile(ctx, path, stdin, streamed, forCompare(base, opts))
+	doc, err := readFile(ctx, path, stdin, streamed, again)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +123,8 @@ func forCompare(base *graph.Graph, opts graph.DiffOptions) graphReader {
 
 // readFile is ReadFile, reading a graph with readGraph; with again, a
 // graph readGraph refuses with graph.ErrUnordered is read again from its
-// start with again, and from a standard input that cannot seek back only
-// with again.
+// start with again: a file from the same descriptor, a standard input
+// that cannot seek back from a spool of what readGraph took of it.
 func readFile(ctx context.Context, path string, stdin io.Reader, readGraph, again graphReader) (*Document, error) {
 	name, src := "-", stdin
 	if path != "" && path != "-" {
@@ -143,7 +152,7 @@ func readFile(ctx context.Context, path string, stdin io.Reader, readGraph, agai
 		}
 	}
 	if start < 0 {
-		return read(fetch.Reader(ctx, src), name, again)
+		return readSpooled(ctx, fetch.Reader(ctx, src), name, readGraph, again)
 	}
 	doc, err := read(fetch.Reader(ctx, src), name, readGraph)
 	if !errors.Is(err, graph.ErrUnordered) {
@@ -153,6 +162,90 @@ func readFile(ctx context.Context, path string, stdin io.Reader, readGraph, agai
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("reading again from the start: %w", err)}
 	}
 	return read(fetch.Reader(ctx, src), name, again)
+}
+
+// readSpooled is readFile's reading of in, a source that cannot seek
+// back: read with readGraph, every byte it takes copied to a spool; one
+// refused with graph.ErrUnordered is read again with again from the spool
+// and then the rest of in.
+func readSpooled(ctx context.Context, in io.Reader, name string, readGraph, again graphReader) (*Document, error) {
+	sp := &spool{limit: spoolLimit}
+	defer sp.close()
+	doc, err := read(io.TeeReader(in, sp), name, readGraph)
+	if !errors.Is(err, graph.ErrUnordered) {
+		return doc, err
+	}
+	if sp.err == nil && sp.f != nil {
+		_, sp.err = sp.f.Seek(0, io.SeekStart)
+	}
+	switch {
+	case errors.Is(sp.err, graph.ErrTooLarge):
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("reading again from the start: %w", sp.err)}
+	case sp.err != nil:
+		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("keeping what was read in %s to read it again from its start: %w", os.TempDir(), sp.err)}
+	}
+	var head io.Reader = strings.NewReader("")
+	if sp.f != nil {
+		// A regular file: fetch.Reader stops at ctx's end between reads.
+		head = fetch.Reader(ctx, sp.f)
+	}
+	return read(io.MultiReader(head, in), name, again)
+}
+
+// spoolLimit bounds a spool: graph.MaxSize, the most a graph file may
+// hold; lowered by tests.
+var spoolLimit int64 = graph.MaxSize
+
+// spool keeps the bytes written to it, up to limit, in an unnamed temp
+// file made at the first write. A failed write is kept in err, not
+// returned: the reading it copies goes on, and needs the copy only when
+// it must start again.
+type spool struct {
+	f     *os.File
+	n     int64 // bytes in f
+	limit int64
+	err   error // the first failure; nothing is written after it
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.err != nil || len(p) == 0 {
+		return len(p), nil
+	}
+	if s.n+int64(len(p)) > s.limit {
+		s.err = fmt.Errorf("%w: larger than %d bytes", graph.ErrTooLarge, s.limit)
+		return len(p), nil
+	}
+	if s.f == nil {
+		// CreateTemp opens a new random name with O_CREATE|O_EXCL, mode
+		// 0600: a symbolic link or a file another user planted in a
+		// shared temp dir is never followed or reused, so a run as root
+		// writes nowhere else. Unnamed from now on: nobody else can open
+		// it, and it is gone when planet ends, however it ends.
+		f, err := os.CreateTemp("", "planet-diff-*.spool")
+		if err != nil {
+			s.err = err
+			return len(p), nil
+		}
+		if err := os.Remove(f.Name()); err != nil {
+			f.Close()
+			s.err = err
+			return len(p), nil
+		}
+		s.f = f
+	}
+	if _, err := s.f.WriteAt(p, s.n); err != nil {
+		s.err = err
+		return len(p), nil
+	}
+	s.n += int64(len(p))
+	return len(p), nil
+}
+
+// close closes the spool's file, if it made one.
+func (s *spool) close() {
+	if s.f != nil {
+		s.f.Close()
+	}
 }
 
 // sniffSize is how much of a document is read to find its schema: planet

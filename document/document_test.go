@@ -3,6 +3,7 @@ package document
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/planetdeps/planet/graph"
+	"github.com/planetdeps/planet/internal/testenv"
 )
 
 // TestParse: a document is told apart by its schema and decoded strictly.
@@ -131,4 +135,270 @@ func diffText(t *testing.T, d *graph.Diff) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// pipeOf is the read end of a real pipe (os.Pipe) that a goroutine writes
+// doc into and then closes; the test's end closes the read end first, so
+// a writer the reader left behind ends (EPIPE).
+func pipeOf(t *testing.T, doc string) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.WriteString(w, doc) // a reader that stops early makes it fail
+		w.Close()
+	}()
+	t.Cleanup(func() {
+		r.Close()
+		<-done
+	})
+	return r
+}
+
+// spoolsIn lists the descriptors this process holds open on unnamed
+// spool files made in dir (a link "dir/planet-diff-N.spool (deleted)").
+func spoolsIn(t *testing.T, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, filepath.Join(dir, "planet-diff-")) {
+			found = append(found, target)
+		}
+	}
+	return found
+}
+
+// bigGraph is a graph document of n edges a -> b tcp, ports 1..n, in key
+// order, with client_hosts hosts; order, when given, lists the ports in
+// the order they are written instead. Past the 64 KiB a pipe holds, it is
+// read as it is written.
+func bigGraph(n, hosts int, order []int) string {
+	var b strings.Builder
+	b.WriteString(`{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":2,` +
+		`"nodes":[{"id":"a","kind":"host","host_count":1},{"id":"b","kind":"host","host_count":1}],"edges":[`)
+	if order == nil {
+		for p := 1; p <= n; p++ {
+			order = append(order, p)
+		}
+	}
+	for i, p := range order {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"from":"a","to":"b","protocol":"tcp","port":%d,"seen_from":"both","client_hosts":%d,"server_hosts":1,"sockets":1}`, p, hosts)
+	}
+	b.WriteString("]}\n")
+	return b.String()
+}
+
+// TestCompareFilePipe: the new graph on a real pipe gives the diff, or the
+// error (its name "-" for the path, the same offset), that the same bytes
+// give from a file. Edges in order are compared as they come, never read
+// again (the whole graph is not held); out of order, they are read again
+// from their start, from an unnamed spool in $TMPDIR, for the pipe as for
+// the file. No spool is left behind, named or open.
+func TestCompareFilePipe(t *testing.T) {
+	const n = 3000 // about 390 KB, six pipe buffers
+	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := func(swap ...int) []int {
+		o := make([]int, n)
+		for i := range o {
+			o[i] = i + 1
+		}
+		for i := 0; i+1 < len(swap); i += 2 {
+			o[swap[i]], o[swap[i+1]] = o[swap[i+1]], o[swap[i]]
+		}
+		return o
+	}
+	inOrder := bigGraph(n, 2, nil)
+	tests := []struct {
+		name, doc string
+		again     bool // read again with the reader that holds the graph
+	}{
+		{"in order", inOrder, false},
+		{"in order, unchanged", bigGraph(n, 1, nil), false},
+		{"out of order early", bigGraph(n, 2, ports(1, 2)), true},
+		{"out of order late", bigGraph(n, 2, ports(n-2, n-1)), true},
+		{"a key twice", bigGraph(n, 2, append(ports(), n)), true},
+		{"out of order, then truncated", strings.TrimSuffix(bigGraph(n, 2, ports(5, 6)), "]}\n"), true},
+		{"out of order, then invalid", strings.Replace(bigGraph(n, 2, ports(5, 6)), `"port":2000,`, `"port":2000,,`, 1), true},
+		{"truncated in an edge", inOrder[:len(inOrder)/2], false},
+		{"truncated in the header", inOrder[:40], false},
+		{"invalid edge", strings.Replace(inOrder, `"port":2000,`, `"port":-2000,`, 1), false},
+		{"trailing data", inOrder + "{}", false},
+		{"empty", "", false},
+		{"a snapshot", `{"schema":"planet.snapshot/v1","scanned_at":"2025-03-01T00:00:00Z","host":{"hostname":"a"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			path := filepath.Join(t.TempDir(), "new.json")
+			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts := graph.DiffOptions{}
+			base := graph.ForCompare(old, opts)
+			var want string
+			in, wantErr := ReadFile(context.Background(), path, nil)
+			if wantErr == nil {
+				g, err := in.AsGraph()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = diffText(t, graph.Compare(old, g, opts))
+			}
+			for _, pipe := range []bool{false, true} {
+				src, p := "file", path
+				var stdin io.Reader
+				if pipe {
+					src, p, stdin = "pipe", "-", pipeOf(t, tt.doc)
+				}
+				agains := 0
+				again := func(r io.Reader, name string) (*Document, error) {
+					agains++
+					if pipe {
+						// Read again from the spool: it is open, and unnamed.
+						if got := spoolsIn(t, tmp); len(got) != 1 || !strings.HasSuffix(got[0], " (deleted)") {
+							t.Errorf("%s: spools open while read again: %q, want one unnamed", src, got)
+						}
+					}
+					return forCompare(base, opts)(r, name)
+				}
+				d, err := compareFile(context.Background(), p, stdin, base, opts, again)
+				switch {
+				case wantErr != nil:
+					if err == nil || strings.ReplaceAll(err.Error(), "-:", path+":") != wantErr.Error() {
+						t.Errorf("%s: error\n%v\nwant ReadFile's\n%v", src, err, wantErr)
+					}
+				case err != nil:
+					t.Errorf("%s: %v", src, err)
+				default:
+					if got := diffText(t, d); got != want {
+						t.Errorf("%s: diff\n%.300s\nwant\n%.300s", src, got, want)
+					}
+				}
+				if (agains > 0) != tt.again || agains > 1 {
+					t.Errorf("%s: read again %d times, want again=%v", src, agains, tt.again)
+				}
+				if got := spoolsIn(t, tmp); len(got) > 0 {
+					t.Errorf("%s: spools still open: %q", src, got)
+				}
+				if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+					t.Errorf("%s: TMPDIR holds %v (%v), want nothing", src, left, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCompareFilePipeSpoolFails: a pipe whose graph must be read again but
+// cannot be kept (no temp dir; more than the spool's limit) is an error
+// naming "-" and the temp dir or the limit; one in order needs no spool
+// and is compared all the same.
+func TestCompareFilePipeSpoolFails(t *testing.T) {
+	const n = 200
+	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unordered := make([]int, n)
+	for i := range unordered {
+		unordered[i] = n - i
+	}
+	noDir := filepath.Join(t.TempDir(), "gone")
+	tests := []struct {
+		name, doc, tmp string
+		limit          int64
+		errSubstr      string // "" for a diff
+		tooLarge       bool
+	}{
+		{"no temp dir, in order", bigGraph(n, 2, nil), noDir, spoolLimit, "", false},
+		{"no temp dir, out of order", bigGraph(n, 2, unordered), noDir, spoolLimit, "-: keeping what was read in " + noDir + " to read it again from its start: open " + noDir + "/planet-diff-", false},
+		{"over the limit, in order", bigGraph(n, 2, nil), "", 1000, "", false},
+		{"over the limit, out of order", bigGraph(n, 2, unordered), "", 1000, "-: reading again from the start: graph too large: larger than 1000 bytes", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := tt.tmp
+			if tmp == "" {
+				tmp = t.TempDir()
+			}
+			t.Setenv("TMPDIR", tmp)
+			defer func(l int64) { spoolLimit = l }(spoolLimit)
+			spoolLimit = tt.limit
+			base := graph.ForCompare(old, graph.DiffOptions{})
+			d, err := CompareFile(context.Background(), "-", pipeOf(t, tt.doc), base, graph.DiffOptions{})
+			if tt.errSubstr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(d.ChangedEdges) != n {
+					t.Fatalf("%d edges changed, want %d", len(d.ChangedEdges), n)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errSubstr) {
+				t.Fatalf("error %v, want %q", err, tt.errSubstr)
+			}
+			if errors.Is(err, graph.ErrTooLarge) != tt.tooLarge {
+				t.Fatalf("error %v: ErrTooLarge %v, want %v", err, errors.Is(err, graph.ErrTooLarge), tt.tooLarge)
+			}
+		})
+	}
+}
+
+// TestCompareFilePipeDiskFull: a spool on a full disk (a 64 KiB tmpfs as
+// $TMPDIR) fails a pipe whose edges must be read again, with an error
+// naming "-", the temp dir and ENOSPC; a pipe in order needs no spool and
+// is compared all the same.
+func TestCompareFilePipeDiskFull(t *testing.T) {
+	testenv.NeedRoot(t)
+	tmp := t.TempDir()
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0700"); err != nil {
+		t.Fatalf("mount a 64 KiB tmpfs on %s: %v", tmp, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(tmp, 0); err != nil {
+			t.Errorf("unmount %s: %v", tmp, err)
+		}
+	})
+	t.Setenv("TMPDIR", tmp)
+	const n = 3000 // about 390 KB
+	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := make([]int, n)
+	for i := range late {
+		late[i] = i + 1
+	}
+	late[n-2], late[n-1] = late[n-1], late[n-2]
+	base := graph.ForCompare(old, graph.DiffOptions{})
+	d, err := CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, nil)), base, graph.DiffOptions{})
+	if err != nil {
+		t.Fatalf("in order: %v", err)
+	}
+	if len(d.ChangedEdges) != n {
+		t.Fatalf("in order: %d edges changed, want %d", len(d.ChangedEdges), n)
+	}
+	_, err = CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, late)), base, graph.DiffOptions{})
+	if want := "-: keeping what was read in " + tmp + " to read it again from its start: write "; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("out of order: error %v, want %q... wrapping ENOSPC", err, want)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("TMPDIR holds %v (%v), want nothing", left, err)
+	}
 }

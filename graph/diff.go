@@ -112,6 +112,8 @@ func newChange(old, new *Edge, opts *DiffOptions, sides *sideTable) EdgeChange {
 type sideTable struct {
 	m             map[changedSide]*changedSide
 	lookups, hits int
+	// made counts the sides made (not found in m).
+	made int
 }
 
 // sideTrial is how many look-ups sideTable judges its hit rate on.
@@ -122,6 +124,9 @@ func newSideTable() *sideTable { return &sideTable{m: map[changedSide]*changedSi
 // intern returns the shared copy of s (a nil table shares nothing).
 func (t *sideTable) intern(s changedSide) *changedSide {
 	if t == nil || t.m == nil {
+		if t != nil {
+			t.made++
+		}
 		return &s
 	}
 	t.lookups++
@@ -129,6 +134,7 @@ func (t *sideTable) intern(s changedSide) *changedSide {
 		t.hits++
 		return p
 	}
+	t.made++
 	if t.lookups >= sideTrial && t.hits < t.lookups/2 {
 		t.m = nil
 		return &s

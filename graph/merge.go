@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -335,6 +336,12 @@ func (e *edgeAgg) wls() (client, server []string) {
 type hostPairKey struct {
 	edge           edgeKey
 	client, server uint32
+}
+
+// compareHostPairs orders host pair keys by edge, then client, then server.
+func compareHostPairs(a, b hostPairKey) int {
+	return cmp.Or(cmp.Compare(a.edge.from, b.edge.from), cmp.Compare(a.edge.to, b.edge.to), cmp.Compare(a.edge.proto, b.edge.proto),
+		cmp.Compare(a.edge.port, b.edge.port), cmp.Compare(a.client, b.client), cmp.Compare(a.server, b.server))
 }
 
 // endView is what one end's records said about a host pair.
@@ -1400,7 +1407,8 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 	// are folded into copies of their edges, after the forwards have moved
 	// some of them, so that more snapshots can still be added and Graph
 	// called again with the same result. Folding sums, and moving sums or
-	// takes the larger, so map order does not matter.
+	// takes the larger; the pairs moved to are folded in key order, as
+	// floats (bytes per second) sum differently in another order.
 	edges := &edgeOverlay{base: m.edges, changed: map[edgeKey]*edgeAgg{}}
 	sum := checkedSum{overflow: -1}
 	moved, to := m.forwarded(&sum, edges)
@@ -1411,7 +1419,9 @@ func (m *Merger) build() (*Graph, []string, *edgeOverlay, error) {
 			m.foldInto(&sum, edges.get(k.edge), k, p)
 		}
 	})
-	for k, p := range to {
+	// In key order: a sum of bytes per second depends on its order.
+	for _, k := range slices.SortedFunc(maps.Keys(to), compareHostPairs) {
+		p := to[k]
 		m.foldInto(&sum, edges.get(k.edge), k, &p)
 	}
 	if sum.overflow >= 0 {

@@ -166,14 +166,13 @@ func (s *streamCompare) edge(g *Graph, e *Edge, size int64) (int64, error) {
 			break
 		}
 		if c == 0 {
+			// What the change holds: the list's growth (reserved or
+			// appended) and the new side when one is made.
+			room, made := cap(s.d.ChangedEdges), s.join.sides.made
 			s.reserve()
-			n := len(s.d.ChangedEdges)
 			s.join.both(o, e)
 			s.next++
-			if len(s.d.ChangedEdges) > n {
-				return changeCost, nil
-			}
-			return 0, nil
+			return int64(cap(s.d.ChangedEdges)-room)*changeSize + int64(s.join.sides.made-made)*sideSize, nil
 		}
 		s.join.removed(o)
 	}

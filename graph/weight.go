@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unsafe"
 )
 
 // MaxDecoded bounds what one graph document takes in memory once read, in
@@ -52,17 +53,21 @@ const (
 // the weigher's bytes: the old graph (as compared: external peers
 // collapsed unless DiffOptions.ExternalChanges), the new graph's distinct
 // strings and name sets, its nodes and traffic, and the dependencies it
-// adds or changes (a change, 80 bytes beside the old edge). Two merges of
-// the 10,000-host fleet by host whose every dependency changed take about
-// 400 MiB. Past it the diff is refused, wrapping ErrTooLarge.
+// adds or changes (a change, 32 to 80 bytes beside the old edge). Two
+// merges of the 10,000-host fleet by host whose every dependency changed
+// take about 400 MiB. Past it the diff is refused, wrapping ErrTooLarge.
 const MaxDiffHeld = 416 << 20
 
 // maxDiffHeld is MaxDiffHeld, lowered by tests.
 var maxDiffHeld = int64(MaxDiffHeld)
 
-// changeCost is what a changed dependency holds beside the old edge: its
-// EdgeChange (32 bytes) and a new side of its own (48 bytes).
-const changeCost = 80
+// What a changed dependency holds beside the old edge: its EdgeChange in
+// the diff's list, and a new side (changedSide, 40 bytes taking 48) unless
+// it shares one (see sideTable).
+const (
+	changeSize = 32
+	sideSize   = 48
+)
 
 // heldBudget counts, while a diff reads the new graph, what it holds
 // (see MaxDiffHeld): base, the weight of the graph compared with, whose
@@ -159,6 +164,19 @@ type weigher struct {
 	// new graph), holds that graph's strings and name sets: one found
 	// there is that graph's copy, and costs nothing more.
 	parent *weigher
+	// weighed, for the writer, holds the sets of lists already weighed by
+	// their arrays: a merge's edges share a few sets' lists, and finding
+	// one this way is cheaper than spelling its key (the lists of a graph
+	// being written do not change while it is written).
+	weighed map[[5]listRef]bool
+	// last holds the interned From and Protocol of the last edge.
+	last struct{ From, Protocol string }
+}
+
+// listRef names a list by its array and length.
+type listRef struct {
+	p *string
+	n int
 }
 
 func newWeigher() *weigher {
@@ -222,7 +240,21 @@ func (w *weigher) node(n *Node) (int64, error) {
 // cost. With keep false (the
 // writer, whose edge is reused), e's names are weighed, never kept.
 func (w *weigher) edge(e *Edge, keep bool) (int64, error) {
-	e.From, e.To, e.Protocol = w.str(e.From), w.str(e.To), w.str(e.Protocol)
+	// Edges come sorted by From, most of one protocol: the last edge's
+	// are tried first.
+	if e.From == w.last.From {
+		e.From = w.last.From
+	} else {
+		e.From = w.str(e.From)
+		w.last.From = e.From
+	}
+	if e.Protocol == w.last.Protocol {
+		e.Protocol = w.last.Protocol
+	} else {
+		e.Protocol = w.str(e.Protocol)
+		w.last.Protocol = e.Protocol
+	}
+	e.To = w.str(e.To)
 	e.EdgeNames = w.names(e.EdgeNames, keep)
 	size := int64(edgeCost)
 	if e.Bytes() != (EdgeBytes{}) {
@@ -246,6 +278,19 @@ func (w *weigher) names(n *EdgeNames, keep bool) *EdgeNames {
 		return nil
 	}
 	n.sort()
+	var ref [5]listRef
+	if !keep {
+		for i, l := range [][]string{n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled} {
+			ref[i] = listRef{unsafe.SliceData(l), len(l)}
+		}
+		if w.weighed[ref] {
+			return n
+		}
+		if w.weighed == nil {
+			w.weighed = map[[5]listRef]bool{}
+		}
+		w.weighed[ref] = true
+	}
 	lists := []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled}
 	// The key spells each list's length and each name's length and text.
 	w.key = w.key[:0]

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -271,5 +272,29 @@ func TestDiffHeld(t *testing.T) {
 	}
 	if _, err := ReadForCompare(bytes.NewReader(doc.Bytes()), "same.json", changed, DiffOptions{}); err != nil {
 		t.Errorf("distinct names, with itself, read whole: %v", err)
+	}
+}
+
+// TestWeightCosts: the weigher's costs are at least the sizes of what they
+// stand for (a pointer to each beside it), so that a change to a struct
+// cannot make the limits promise less memory than they take.
+func TestWeightCosts(t *testing.T) {
+	const ptr = int64(unsafe.Sizeof(uintptr(0)))
+	for _, c := range []struct {
+		what       string
+		size, cost int64
+	}{
+		{"Node", int64(unsafe.Sizeof(Node{})) + ptr, nodeCost},
+		{"Edge", int64(unsafe.Sizeof(Edge{})) + ptr, edgeCost},
+		{"EdgeBytes", int64(unsafe.Sizeof(EdgeBytes{})), edgeBytesCost},
+		{"Traffic", int64(unsafe.Sizeof(Traffic{})) + ptr, trafficCost},
+		{"EdgeNames", int64(unsafe.Sizeof(EdgeNames{})), nameSetCost},
+		{"EdgeChange", int64(unsafe.Sizeof(EdgeChange{})), changeSize},
+		{"changedSide", int64(unsafe.Sizeof(changedSide{})), sideSize},
+		{"a string in a list", int64(unsafe.Sizeof("")), listItemCost},
+	} {
+		if c.size > c.cost {
+			t.Errorf("%s takes %d bytes, its cost is %d", c.what, c.size, c.cost)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/planetdeps/planet/snapshot"
@@ -166,5 +167,36 @@ func TestMergeWindowBytesUnknown(t *testing.T) {
 	}
 	if e := edgeBetween(t, g, "app", "db", 5432); e.Bytes().Windowed {
 		t.Errorf("app->db: %+v, want no window figures from a record with unknown bytes", e.Bytes())
+	}
+}
+
+// TestWindowSumsDeterministic: bytes per second summed over the host pairs
+// a DNAT router moves onto one edge come out the same on every Graph (the
+// moved pairs were folded in map order, and a float sum depends on its
+// order: 1e16 + 1 + 1 is not 1 + 1 + 1e16).
+func TestWindowSumsDeterministic(t *testing.T) {
+	rates := []float64{1e16, 1, 1, 3, 1e16 / 3}
+	var snaps []*snapshot.Snapshot
+	var flows []snapshot.Connection
+	for i, r := range rates {
+		addr := fmt.Sprintf("10.0.1.%d", i+1)
+		snaps = append(snaps, windowedHost(host(fmt.Sprint("c", i), "app", addr, t0, withRate(up(8081, "curl", "10.0.0.5", "", 1), r, 0)), 60))
+		flows = append(flows, forwarded(8081, addr, "10.0.9.2", 80, 1))
+	}
+	snaps = append(snaps, host("router", "router", "10.0.0.5", t0, flows...),
+		host("backend", "backend", "10.0.9.2", t0))
+	var first float64
+	for i := range 30 {
+		g, err := Merge(snaps, MergeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := edgeBetween(t, g, "app", "backend", 80)
+		got := e.Bytes().BytesPerSecondToServer
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("merge %d: %v bytes per second, merge 0: %v", i, got, first)
+		}
 	}
 }

@@ -233,6 +233,30 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	return err
 }
 
+// CheckPicture refuses, with the *LimitError RenderTo would give, a
+// graph already beyond the limits of a picture format (DOT, SVG, Mermaid;
+// other formats have none) unless force: render --diff draws a graph and
+// its base together, which is no smaller, so a graph refused alone is
+// refused before its base is read.
+func CheckPicture(g *graph.Graph, format Format, force bool) error {
+	if force {
+		return nil
+	}
+	switch format {
+	case FormatDOT:
+		if len(g.Edges) > DOTMaxEdges {
+			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
+		}
+	case FormatSVG:
+		return checkDrawingSize(g, diffMarks{})
+	case FormatMermaid:
+		if links := len(newDrawing(g, diffMarks{}).links); links > MermaidMaxLinks {
+			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
+		}
+	}
+	return nil
+}
+
 // CheckSVGSize refuses a graph whose drawing (external peers and
 // infrastructure folded as DOT folds them) would take minutes to lay out.
 func CheckSVGSize(g *graph.Graph) error { return checkDrawingSize(g, diffMarks{}) }

@@ -68,6 +68,7 @@ sed -E 's/"sockets": ([0-9]+)/"sockets": 1\1/; s/"port_bytes_to_server": ([0-9]+
   "$out/byhost.json" >"$out/byhost2.json"
 run "diff ($hosts hosts by host, counts moved)" @P diff "$out/byhost.json" "$out/byhost2.json"
 run "diff --bytes-change 5 (the same)" @P diff --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
+run "diff --bytes-change 5 (the same, the new graph on a pipe)" sh -c 'cat "$2" | "$0" diff --bytes-change 5 "$1" -' @P "$out/byhost.json" "$out/byhost2.json"
 run "diff -f json --bytes-change 5 (the same)" @P diff -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
 run "diff -f markdown --bytes-change 5 (the same)" @P diff -f markdown --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
 run "diff --external-changes -f json --bytes-change 5 (the same)" @P diff --external-changes -f json --bytes-change 5 "$out/byhost.json" "$out/byhost2.json"
@@ -167,3 +168,79 @@ json.dump({"schema": "planet.snapshot/v1", "planet_version": "x", "scanned_at": 
 PY
 for i in 2 3 4 5 6 7 8; do cp "$out/over/h1.json" "$out/over/h$i.json"; done
 run "merge DIR (8 snapshots, 4M addresses each)" @P merge "$out/over" -o /dev/null
+rm -rf "$out/over"
+
+# Graphs of 1 GiB (graph.MaxSize) shaped to cost the most once read
+# (graph.MaxDecoded): short distinct names in long lists (in nodes' host
+# lists, in edges' process lists, one set per edge), millions of small
+# edges, millions of nodes with long IDs. Each is refused where it passes
+# the decoded limit; the same document cut just before that element is
+# the largest of its shape the limits accept, and is rendered and diffed
+# (with itself, and with a copy whose every name changed).
+mkdir "$out/shapes"
+python3 - "$out/shapes" <<'PY'
+import os, sys
+d = sys.argv[1]
+LIM = 1 << 30
+HDR = '{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":1,'
+def lists(f, n0):
+    i = n0[0]; names = []; size = 0
+    while size < (7 << 20):
+        s = '"%x"' % i; i += 1; names.append(s); size += len(s) + 1
+    n0[0] = i
+    return ','.join(names)
+with open(os.path.join(d, 'hosts.json'), 'w') as f:
+    f.write(HDR + '"nodes":['); n = 0; k = [0]
+    while f.tell() < LIM - (9 << 20):
+        f.write(('' if n == 0 else ',') + '{"id":"n%d","kind":"hostgroup","host_count":1,"hosts":[%s]}' % (n, lists(f, k))); n += 1
+    f.write('],"edges":[]}')
+with open(os.path.join(d, 'procs.json'), 'w') as f:
+    f.write(HDR + '"nodes":[' + ','.join('{"id":"n%d","kind":"host","host_count":1}' % i for i in range(200)) + '],"edges":['); e = 0; k = [0]
+    while f.tell() < LIM - (9 << 20):
+        f.write(('' if e == 0 else ',') + '{"from":"n%d","to":"n%d","protocol":"tcp","port":1,"seen_from":"both","client_processes":[%s],"client_hosts":1,"server_hosts":1,"sockets":1}' % (e // 200, e % 200, lists(f, k))); e += 1
+    f.write(']}')
+N = 2000
+with open(os.path.join(d, 'sets.json'), 'w') as f:
+    f.write(HDR + '"nodes":[' + ','.join('{"id":"%d","kind":"host","host_count":1}' % i for i in range(N)) + '],"edges":[')
+    for e in range(4000000 - N):
+        f.write(('' if e == 0 else ',') + '{"from":"%d","to":"%d","protocol":"tcp","port":%d,"seen_from":"both","client_processes":["%x","a%x"],"server_processes":["b%x"],"client_hosts":1,"server_hosts":1,"sockets":1,"port_bytes_to_server":%d}' % (e // N % N, e % N, 1 + e // (N * N), e, e, e, e + 1))
+    f.write(']}')
+with open(os.path.join(d, 'edges.json'), 'w') as f:
+    f.write(HDR + '"nodes":[' + ','.join('{"id":"%d","kind":"host","host_count":1}' % i for i in range(N)) + '],"edges":[')
+    for e in range(4000000 - N):
+        f.write(('' if e == 0 else ',') + '{"from":"%d","to":"%d","protocol":"tcp","port":%d,"seen_from":"both","client_hosts":1,"server_hosts":1,"sockets":1}' % (e // N % N, e % N, 1 + e // (N * N)))
+    f.write(']}')
+with open(os.path.join(d, 'nodes.json'), 'w') as f:
+    f.write(HDR + '"nodes":[')
+    for i in range(4000000):
+        f.write(('' if i == 0 else ',') + '{"id":"%0170d","kind":"external","host_count":0,"domains":["%040d"]}' % (i, i))
+    f.write('],"edges":[]}')
+PY
+for shape in hosts procs sets edges nodes; do
+  doc=$out/shapes/$shape.json
+  run "render -f table ($shape: $(stat -c %s "$doc") bytes, over graph.MaxDecoded)" @P render -f table "$doc" -o /dev/null
+  # Cut before the element that passed the limit: the largest such
+  # graph the limits accept.
+  at=$("$P" render -f table "$doc" -o /dev/null 2>&1 | sed -n 's/.*(byte \([0-9]*\)): \([a-z]*\)\[.*/\1 \2/p')
+  python3 - "$doc" $at <<'PY'
+import sys
+path, off, member = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(path, 'rb') as f:
+    data = f.read(off).rstrip(b', \n')
+with open(path, 'wb') as f:
+    f.write(data + (b'],"edges":[]}' if member == 'nodes' else b']}'))
+PY
+  # The same graph with every name changed.
+  python3 - "$doc" "$out/shapes/changed.json" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+lists = re.compile(r'\[("[^"\]]*"(?:,"[^"\]]*")*)\]')
+open(sys.argv[2], 'w').write(lists.sub(lambda m: '[' + ','.join('"z' + s[1:] for s in m.group(1).split(',')) + ']', text))
+PY
+  run "render -f table ($shape, cut at the limit: $(stat -c %s "$doc") bytes)" @P render -f table "$doc" -o /dev/null
+  run "render -f json (the same)" @P render -f json "$doc" -o /dev/null
+  run "diff (the same, with itself)" @P diff "$doc" "$doc"
+  run "diff --external-changes (the same, with itself)" @P diff --external-changes "$doc" "$doc"
+  run "diff (the same, every name changed)" @P diff "$doc" "$out/shapes/changed.json"
+  rm -f "$doc" "$out/shapes/changed.json"
+done

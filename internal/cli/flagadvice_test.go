@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,5 +39,33 @@ func TestGraphTooLargeAdvice(t *testing.T) {
 			!strings.Contains(stderr, "key nodes by hostgroup") || !strings.Contains(stderr, flags) {
 			t.Errorf("planet %s: exit %d, stderr %q; want 1, the library's hint and %s", args[0], code, stderr, flags)
 		}
+	}
+}
+
+// TestRenderDiffPictureFirst: render --diff refuses an input already too
+// large for the picture before it reads the base (a base that does not
+// exist is never opened), with the advice the picture's limit gets.
+func TestRenderDiffPictureFirst(t *testing.T) {
+	g := &graph.Graph{Schema: graph.Schema, By: graph.ByHost, External: "ip", Snapshots: 1}
+	for i := range 40 {
+		g.Nodes = append(g.Nodes, &graph.Node{ID: fmt.Sprintf("h%02d", i), Kind: graph.KindHost, HostCount: 1})
+	}
+	for i := range 600 {
+		g.Edges = append(g.Edges, &graph.Edge{From: fmt.Sprintf("h%02d", i%40), To: fmt.Sprintf("h%02d", (i/40+i%40+1)%40), Protocol: "tcp",
+			Port: uint16(1 + i/40), SeenFrom: graph.SeenBoth, ClientHosts: 1, ServerHosts: 1, Sockets: 1})
+	}
+	var doc bytes.Buffer
+	if err := graph.Write(&doc, g); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.json")
+	if err := os.WriteFile(in, doc.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "render", "-f", "mermaid", "--diff", filepath.Join(dir, "missing.json"), in)
+	if code != 1 || !strings.Contains(stderr, "mermaid: 600 links, more than Mermaid draws") || !strings.Contains(stderr, "--force") ||
+		strings.Contains(stderr, "missing.json") {
+		t.Errorf("exit %d, stderr %q; want the picture's limit, before the base is read", code, stderr)
 	}
 }

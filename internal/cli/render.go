@@ -132,10 +132,14 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 				return renderAdvice(err)
 			}
 		}
-		// Read beside the input, sharing what the two have in common.
+		// Read beside the input, sharing what the two have in common,
+		// unless the input alone is already too large to draw.
 		g, err := in.AsGraph()
 		if err != nil {
 			return err
+		}
+		if err := render.CheckPicture(g, o.render.Format, o.render.Force); err != nil {
+			return renderAdvice(err)
 		}
 		if o.render.DiffBase, err = document.ReadFileBeside(ctx, o.diffBase, a.stdin, g); err != nil {
 			return renderAdvice(err)

@@ -11,20 +11,35 @@
 # PLANET_BENCH_BASE names another planet binary (say, one built from main)
 # whose --prometheus merge runs in the same rounds, after this tree's, as
 # "base": a before/after on one fleet and server; its graph is compared too.
-# Needs prometheus and promtool (apt-get install prometheus) and GNU time.
+# Needs prometheus and promtool (apt-get install prometheus), python3 and
+# GNU time.
 #
-# The fleet's textfiles are loaded the fast honest way: rendered as the
-# series Prometheus would hold after scraping each host (instance and job
-# labels, one sample each), backfilled with promtool tsdb
-# create-blocks-from openmetrics, and served by a real Prometheus on a
-# loopback port. The two graphs are compared on the fields both carry.
+# PLANET_BENCH_LOAD says how the fleet's series get into Prometheus:
+#   backfill (the default): rendered as the series Prometheus would hold
+#     after scraping each host (instance and job labels, one sample each,
+#     10 minutes old), backfilled with promtool tsdb
+#     create-blocks-from openmetrics: every query reads persisted blocks.
+#   scrape: the same series served as scrape targets' bodies (exposition
+#     format, a target per 250 hosts, from a python3 HTTP server on
+#     loopback) and scraped (honor_labels keeps the bodies' instance and
+#     job labels): the series sit in Prometheus' in-memory head block, as
+#     on a real Prometheus scraping every host's node_exporter. Each
+#     target's body is served PLANET_BENCH_SCRAPES times (default 1, 15s
+#     apart), the samples' timestamp set to the time of the request, so
+#     each series holds that many samples; then the server answers empty
+#     bodies and (the samples carrying their timestamp) Prometheus writes
+#     no staleness markers.
+# Prometheus is on a loopback port either way. The graphs are compared on
+# the fields both carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-10000}
 out=$(mktemp -d)
 prom=
+serve=
 cleanup() {
   if [ -n "$prom" ]; then kill "$prom" 2>/dev/null || true; wait "$prom" 2>/dev/null || true; fi
+  if [ -n "$serve" ]; then kill "$serve" 2>/dev/null || true; wait "$serve" 2>/dev/null || true; fi
   rm -rf "$out"
 }
 trap cleanup EXIT
@@ -32,27 +47,112 @@ trap cleanup EXIT
 go build -o "$out/planet" ./cmd/planet
 go build -o "$out/fleetgen" ./internal/cmd/fleetgen
 go build -o "$out/fleetmetrics" ./promsrc/internal/fleetmetrics
-at=$(( $(date +%s) - 600 ))
-
-echo "== $hosts hosts: generating snapshots and series"
-"$out/fleetgen" gen -n "$hosts" -dir "$out/fleet" >/dev/null 2>&1
-"$out/fleetmetrics" -n "$hosts" -at "$at" -o "$out/fleet.om"
-echo "series: $(grep -vc '^#' "$out/fleet.om"), OpenMetrics $(du -h "$out/fleet.om" | cut -f1)"
-t0=$(date +%s)
-promtool tsdb create-blocks-from openmetrics "$out/fleet.om" "$out/tsdb" >/dev/null
-echo "backfill: $(( $(date +%s) - t0 ))s, TSDB $(du -sh "$out/tsdb" | cut -f1)"
-rm "$out/fleet.om"
-
+load=${PLANET_BENCH_LOAD:-backfill}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' > "$out/prometheus.yml"
-prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
-  --storage.tsdb.retention.time=10y --web.listen-address="127.0.0.1:$port" \
-  >"$out/prometheus.log" 2>&1 &
-prom=$!
-until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do
-  kill -0 "$prom" || { cat "$out/prometheus.log"; exit 1; }
-  sleep 0.5
-done
+start_prometheus() {
+  prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
+    --storage.tsdb.retention.time=10y --web.listen-address="127.0.0.1:$port" \
+    >"$out/prometheus.log" 2>&1 &
+  prom=$!
+  until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do
+    kill -0 "$prom" || { cat "$out/prometheus.log"; exit 1; }
+    sleep 0.5
+  done
+}
+# promql EXPR: the first value of an instant query's answer, or nothing.
+promql() {
+  curl -sf "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$1" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
+}
+
+echo "== $hosts hosts: generating snapshots and series ($load)"
+"$out/fleetgen" gen -n "$hosts" -dir "$out/fleet" >/dev/null 2>&1
+case $load in
+backfill)
+  at=$(( $(date +%s) - 600 ))
+  "$out/fleetmetrics" -n "$hosts" -at "$at" -o "$out/fleet.om"
+  echo "series: $(grep -vc '^#' "$out/fleet.om"), OpenMetrics $(du -h "$out/fleet.om" | cut -f1)"
+  t0=$(date +%s)
+  promtool tsdb create-blocks-from openmetrics "$out/fleet.om" "$out/tsdb" >/dev/null
+  echo "backfill: $(( $(date +%s) - t0 ))s, TSDB $(du -sh "$out/tsdb" | cut -f1)"
+  rm "$out/fleet.om"
+  printf 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' > "$out/prometheus.yml"
+  start_prometheus
+  qtime=$((at + 60))
+  ;;
+scrape)
+  at=$(date +%s)
+  parts=$(( (hosts + 249) / 250 ))
+  mkdir "$out/bodies"
+  "$out/fleetmetrics" -n "$hosts" -at "$at" -format text -parts "$parts" -o "$out/bodies/fleet.prom"
+  series=$(cat "$out"/bodies/fleet.prom.* | grep -vc '^#')
+  echo "series: $series in $parts targets, $(du -sh "$out/bodies" | cut -f1) of exposition text"
+  scrapes=${PLANET_BENCH_SCRAPES:-1}
+  # Each target's body the first $scrapes times it is asked, its samples'
+  # timestamp replaced by the time of the request, then an empty body.
+  cat > "$out/serve.py" <<'SERVE'
+import http.server, os, sys, threading, time
+port, bodies, at, scrapes = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+stamp = (" " + at + "\n").encode()
+served, lock = {}, threading.Lock()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        part = self.path.strip("/")
+        path = os.path.join(bodies, "fleet.prom." + part)
+        if not part.isdigit() or not os.path.exists(path):
+            self.send_error(404)
+            return
+        with lock:
+            n = served.get(part, 0)
+            served[part] = n + 1
+        body = b""
+        if n < scrapes:
+            with open(path, "rb") as f:
+                body = f.read().replace(stamp, b" %d\n" % int(time.time() * 1000))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+SERVE
+  bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 "$out/serve.py" "$bport" "$out/bodies" "$((at * 1000))" "$scrapes" &
+  serve=$!
+  {
+    printf 'global:\n  scrape_interval: 15s\n  scrape_timeout: 15s\n'
+    printf 'scrape_configs:\n  - job_name: fleet\n    honor_labels: true\n    static_configs:\n'
+    for p in $(seq 0 $((parts - 1))); do
+      printf '      - targets: ["127.0.0.1:%s"]\n        labels: {__metrics_path__: "/%s"}\n' "$bport" "$p"
+    done
+    # Each target's own series (up, scrape_*) apart: the instance is the part.
+    printf '    relabel_configs:\n      - source_labels: [__metrics_path__]\n        regex: "/(.*)"\n        target_label: instance\n        replacement: "part-$1"\n'
+  } > "$out/prometheus.yml"
+  t0=$(date +%s)
+  start_prometheus
+  until [ "$(promql 'sum(sum_over_time(scrape_samples_scraped{job="fleet"}[1h]))')" = "$((series * scrapes))" ]; do
+    kill -0 "$prom" || { cat "$out/prometheus.log"; exit 1; }
+    # A failed scrape took one of a target's bodies: the load cannot finish.
+    if [ -n "$(promql 'count(min_over_time(up{job="fleet"}[1h]) == 0)')" ]; then
+      echo "a scrape failed:" >&2
+      curl -sf "http://127.0.0.1:$port/api/v1/targets" | python3 -c 'import json,sys; [print(t["scrapeUrl"], t["lastError"], file=sys.stderr) for t in json.load(sys.stdin)["data"]["activeTargets"] if t["lastError"]]'
+      exit 1
+    fi
+    sleep 2
+  done
+  # An empty body each since: no new samples, and (the samples carrying
+  # their timestamp) no staleness markers.
+  echo "scrape: $scrapes of each target in $(( $(date +%s) - t0 ))s; head series $(curl -sf "http://127.0.0.1:$port/api/v1/status/tsdb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["headStats"]["numSeries"])'), of {job=\"node\"} $(promql 'count({job="node"})');" \
+    "Prometheus $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$prom/stat") s CPU, RSS $(grep VmRSS /proc/$prom/status | awk '{print $2, $3}'); $(free -m | awk '/Mem:/ {print $7 " MiB available"}')"
+  qtime=$(( $(date +%s) + 1 ))
+  ;;
+*)
+  echo "PLANET_BENCH_LOAD=$load: want backfill or scrape" >&2
+  exit 2
+  ;;
+esac
 
 # Prometheus' CPU seconds so far (user + system, from /proc).
 promcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$prom/stat"; }
@@ -67,7 +167,7 @@ measure() { # name, command...
 prommerge() { # name, output, extra flags...
   local name=$1 graph=$2; shift 2
   measure "$name" "${bin:-$out/planet}" merge --prometheus "http://127.0.0.1:$port" \
-    --selector '{job="node"}' --time "$((at + 60))" --lookback 1h \
+    --selector '{job="node"}' --time "$qtime" --lookback 1h \
     --prometheus-timeout "${PLANET_BENCH_TIMEOUT:-5m}" "$@" -o "$out/$graph"
   grep -o 'hosts from [0-9]* queries' "$out/$name.log" || true
 }

@@ -598,9 +598,9 @@ func (d *docReader) value(buf []byte, limit int, what string) ([]byte, error) {
 }
 
 // maxSpaced bounds the white space in a value: its text in all is at most
-// this many times its limit (planet's indentation of a list of one-letter
-// names, the worst case, takes 2.75 times).
-const maxSpaced = 4
+// this many times its limit (planet's indentation of a list of empty
+// names, the worst case, takes 4 times: 12 bytes a name, 3 counted).
+const maxSpaced = 5
 
 // space says whether c is JSON white space.
 func space(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

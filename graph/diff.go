@@ -121,6 +121,16 @@ const sideTrial = 4096
 
 func newSideTable() *sideTable { return &sideTable{m: map[changedSide]*changedSide{}} }
 
+// sideCost is what a side made now holds: its own 48 bytes, and its
+// entry in the map while the table interns (a map entry of a 40-byte key
+// and a pointer, with the map's spare room).
+func (t *sideTable) sideCost() int64 {
+	if t != nil && t.m != nil {
+		return sideSize + sideMapCost
+	}
+	return sideSize
+}
+
 // intern returns the shared copy of s (a nil table shares nothing).
 func (t *sideTable) intern(s changedSide) *changedSide {
 	if t == nil || t.m == nil {

@@ -173,7 +173,7 @@ func (s *streamCompare) edge(g *Graph, e *Edge, size int64) (int64, error) {
 			s.reserve()
 			s.join.both(o, e)
 			s.next++
-			return int64(cap(s.d.ChangedEdges)-room)*changeSize + int64(s.join.sides.made-made)*sideSize, nil
+			return int64(cap(s.d.ChangedEdges)-room)*changeSize + int64(s.join.sides.made-made)*s.join.sides.sideCost(), nil
 		}
 		s.join.removed(o)
 	}

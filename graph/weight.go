@@ -65,8 +65,9 @@ var maxDiffHeld = int64(MaxDiffHeld)
 // the diff's list, and a new side (changedSide, 40 bytes taking 48) unless
 // it shares one (see sideTable).
 const (
-	changeSize = 32
-	sideSize   = 48
+	changeSize  = 32
+	sideSize    = 48
+	sideMapCost = 120
 )
 
 // heldBudget counts, while a diff reads the new graph, what it holds
@@ -271,13 +272,20 @@ func (w *weigher) traffic(t *Traffic) (int64, error) {
 
 // names returns the one copy of n's lists, sorted (nil when all are
 // empty), counting a set the first time it is seen: the edges of a fleet
-// repeat a few sets of processes and workloads. With keep false, n itself
-// is returned, unchanged, and only its key is kept.
+// repeat a few sets of processes and workloads. With keep false (the
+// writer's graph, which must not change), n is not changed: its lists are
+// weighed sorted, as the reader will sort them, and only its key is kept.
 func (w *weigher) names(n *EdgeNames, keep bool) *EdgeNames {
 	if n.empty() {
 		return nil
 	}
-	n.sort()
+	if keep {
+		n.sort()
+	} else if !n.sorted() {
+		c := EdgeNames{slices.Sorted(slices.Values(n.ClientProcesses)), slices.Sorted(slices.Values(n.ServerProcesses)),
+			slices.Sorted(slices.Values(n.ClientWorkloads)), slices.Sorted(slices.Values(n.ServerWorkloads)), slices.Sorted(slices.Values(n.Dialled))}
+		n = &c
+	}
 	var ref [5]listRef
 	if !keep {
 		for i, l := range [][]string{n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled} {

@@ -298,3 +298,25 @@ func TestWeightCosts(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteLeavesNames: Write weighs an edge's unsorted lists as the
+// reader will sort them, without sorting the caller's lists.
+func TestWriteLeavesNames(t *testing.T) {
+	g := weightGraphs(t)["lists"]
+	procs := []string{"zsh", "bash"}
+	g.Edges[0].EdgeNames = &EdgeNames{ClientProcesses: procs}
+	var doc bytes.Buffer
+	if err := Write(&doc, g); err != nil {
+		t.Fatal(err)
+	}
+	if procs[0] != "zsh" {
+		t.Errorf("Write sorted the graph's list: %v", procs)
+	}
+	written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read := readWeight(t, doc.Bytes()); read != written {
+		t.Errorf("read %d bytes, written %d", read, written)
+	}
+}

@@ -260,6 +260,12 @@ func (m *Merger) settleDeferred() error {
 
 // sort orders the lists in place, emptied ones nil.
 // like process lists.
+// sorted says whether every list of n is sorted.
+func (n *EdgeNames) sorted() bool {
+	return slices.IsSorted(n.ClientProcesses) && slices.IsSorted(n.ServerProcesses) && slices.IsSorted(n.ClientWorkloads) &&
+		slices.IsSorted(n.ServerWorkloads) && slices.IsSorted(n.Dialled)
+}
+
 func (n *EdgeNames) sort() {
 	if n == nil {
 		return

@@ -141,6 +141,7 @@ func (a *app) runRender(ctx context.Context, o renderOptions) error {
 		if err := render.CheckPicture(g, o.render.Format, o.render.Force); err != nil {
 			return renderAdvice(err)
 		}
+		in = &document.Document{Name: in.Name, Graph: g} // a snapshot merged once
 		if o.render.DiffBase, err = document.ReadFileBeside(ctx, o.diffBase, a.stdin, g); err != nil {
 			return renderAdvice(err)
 		}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/planetdeps/planet/snapshot"
 )
@@ -690,9 +692,13 @@ func (d *docReader) array(member string, fn func(frag []byte, what string, off i
 // Write encodes g as indented JSON followed by a newline, in the documented
 // order, one element at a time (the bytes are those encoding/json gives
 // the whole Graph with two-space indentation and no HTML escaping). Nodes
-// and Edges are never null in the output. A graph over MaxEntries, which
-// render and diff would refuse, is an error wrapping ErrTooLarge, and
-// nothing is written; so is one whose text passes MaxSize, once it does.
+// and Edges are never null in the output. A graph render and diff would
+// refuse is an error wrapping ErrTooLarge, and nothing is written: over
+// MaxEntries, over MaxDecoded once read, or with an entry whose text
+// passes MaxEntrySize (the last two name the element, "edges[12]"). So is
+// one whose text passes MaxSize, once it does. An edge whose bytes per
+// second are not a finite number that is not negative is an error naming
+// it, and nothing is written.
 func Write(w io.Writer, g *Graph) error {
 	return writeGraph(w, g, len(g.Edges), func(i int) *Edge { return g.Edges[i] })
 }
@@ -723,34 +729,22 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 		return err
 	}
 	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n}\n")))
-	enc.SetIndent("    ", "  ")
+	x := newEntryEncoder()
 	var werr error
-	var text []byte
 	list := func(member string, n int, elem func(i int) any, omitEmpty bool) {
 		if werr != nil || n == 0 && omitEmpty {
 			return
 		}
 		bw.WriteString(",\n  \"" + member + "\": [")
 		for i := range n {
-			v := elem(i)
-			var ok bool
-			if e, isEdge := v.(*Edge); isEdge {
-				text, ok = appendEdge(text[:0], e)
-			}
-			if !ok {
-				buf.Reset()
-				if err := enc.Encode(v); err != nil {
-					werr = err
-					return
-				}
-				text = append(text[:0], bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+			// weigh checked each entry's text against MaxEntrySize.
+			text, err := x.encode(elem(i))
+			if err != nil {
+				werr = fmt.Errorf("%s[%d]: %w", member, i, err)
+				return
 			}
 			if i > 0 {
 				bw.WriteByte(',')
-			}
-			if textSize(text) > MaxEntrySize {
-				werr = fmt.Errorf("%w: %s[%d]: larger than %d bytes: %s", ErrTooLarge, member, i, MaxEntrySize, tooLargeHint)
-				return
 			}
 			bw.WriteString("\n    ")
 			bw.Write(text)
@@ -777,26 +771,187 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	return cw.err
 }
 
-// weigh weighs with w the graph writeGraph would write, as the reader
-// will, and returns its weight: a graph render and diff would refuse (MaxDecoded)
-// is not written.
+// weigh checks the graph writeGraph would write before it writes a byte,
+// and returns its weight: with w, it weighs the graph as the reader will
+// (a graph render and diff would refuse, over MaxDecoded, is not
+// written), and it checks each entry's text against MaxEntrySize (see
+// entryCheck) and each edge's bytes per second. Its errors name the
+// element at fault, as the reader's do ("edges[12]: ...").
 func weigh(g *Graph, nEdges int, edge func(i int) *Edge, w *weigher) (int64, error) {
-	for _, n := range g.Nodes {
-		if err := w.weighNode(n); err != nil {
+	w.raw = true
+	var x entryCheck
+	// Each element is weighed first (its memory is then at hand), but
+	// its text's size is reported first, as the reader reports it.
+	for i, n := range g.Nodes {
+		werr := w.weighNode(n)
+		if err := x.check(n, "nodes", i); err != nil {
 			return w.size, err
+		}
+		if werr != nil {
+			return w.size, fmt.Errorf("nodes[%d]: %w", i, werr)
 		}
 	}
 	for i := range nEdges {
-		if err := w.weighEdge(edge(i)); err != nil {
+		e := edge(i)
+		werr := w.weighEdge(e)
+		if err := x.check(e, "edges", i); err != nil {
 			return w.size, err
 		}
+		if b := e.EdgeBytes; b != nil && !(b.BytesPerSecondToServer >= 0 && b.BytesPerSecondToClient >= 0 &&
+			b.BytesPerSecondToServer <= math.MaxFloat64 && b.BytesPerSecondToClient <= math.MaxFloat64) {
+			return w.size, fmt.Errorf("edges[%d]: %s: bytes per second to server %v, to client %v: negative, infinite or NaN (JSON has no infinite or NaN numbers; render and diff refuse negative ones)",
+				i, e, b.BytesPerSecondToServer, b.BytesPerSecondToClient)
+		}
+		if werr != nil {
+			return w.size, fmt.Errorf("edges[%d]: %w", i, werr)
+		}
 	}
-	for _, t := range g.Traffic {
-		if err := w.weighTraffic(t); err != nil {
+	for i, t := range g.Traffic {
+		werr := w.weighTraffic(t)
+		if err := x.check(t, "traffic", i); err != nil {
 			return w.size, err
+		}
+		if werr != nil {
+			return w.size, fmt.Errorf("traffic[%d]: %w", i, werr)
 		}
 	}
 	return w.size, nil
+}
+
+// entryCheck refuses an entry (node, edge or traffic pair) whose text, as
+// Write writes it and the reader measures it (textSize), passes
+// MaxEntrySize, without writing the text of most: an entry's text is at
+// most entryBound of it, counted from its strings' lengths; only an entry
+// whose bound passes MaxEntrySize, one with megabytes of names, is
+// encoded to be measured (and encoded again when written).
+type entryCheck struct {
+	enc *entryEncoder
+}
+
+// check refuses v, the entry member[i], wrapping ErrTooLarge, when its
+// text passes MaxEntrySize.
+func (x *entryCheck) check(v any, member string, i int) error {
+	if entryBound(v, false) <= MaxEntrySize || entryBound(v, true) <= MaxEntrySize {
+		return nil
+	}
+	if x.enc == nil {
+		x.enc = newEntryEncoder()
+	}
+	text, err := x.enc.encode(v)
+	if err != nil {
+		return fmt.Errorf("%s[%d]: %w", member, i, err)
+	}
+	if textSize(text) > MaxEntrySize {
+		return fmt.Errorf("%w: %s[%d]: larger than %d bytes: %s", ErrTooLarge, member, i, MaxEntrySize, tooLargeHint)
+	}
+	return nil
+}
+
+// entryOverhead bounds the text of an entry, as textSize counts it,
+// beside its strings (each quoted and followed by a comma, see
+// stringsText): its member names, punctuation, numbers and seen_from.
+// An edge with every member, each number at its longest, takes 477 bytes
+// (TestEntryBound checks under 500): the rest is margin.
+const entryOverhead = 1024
+
+// entryBound returns a bound of the text of v, a *Node, *Edge or *Traffic,
+// as textSize counts it: entryOverhead beside its strings' stringsText.
+func entryBound(v any, exact bool) int {
+	switch v := v.(type) {
+	case *Node:
+		return entryOverhead + stringsText(exact, []string{v.ID, string(v.Kind)}, v.Hosts, v.Domains, v.IncompleteHosts)
+	case *Edge:
+		n := v.Names()
+		return entryOverhead + stringsText(exact, []string{v.From, v.To, v.Protocol},
+			n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled)
+	case *Traffic:
+		return entryOverhead + stringsText(exact, []string{v.From, v.To})
+	}
+	panic(fmt.Sprintf("graph: entryBound of a %T", v))
+}
+
+// stringsText bounds the text of the strings of lists, each quoted and
+// followed by a comma: with exact false, from their lengths alone, at 6
+// bytes a byte (the longest escape: "\u0001", or "\ufffd" for a byte of
+// invalid UTF-8); with exact true, as encoding/json escapes them (see
+// quotedLen).
+func stringsText(exact bool, lists ...[]string) int {
+	n := 0
+	for _, l := range lists {
+		for _, s := range l {
+			if exact {
+				n += quotedLen(s) + 1
+			} else {
+				n += 6*len(s) + 3
+			}
+		}
+	}
+	return n
+}
+
+// quotedLen bounds the length of s as encoding/json writes it, quotes
+// included, without HTML escaping: '"' and '\\' take 2 bytes; other
+// control characters, U+2028, U+2029 and each byte of invalid UTF-8 (as
+// \ufffd) 6, taken as 6 for those written in 2 (\n, \t...); the rest
+// as they are.
+func quotedLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				n += 2
+			case c < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			n += 6
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// entryEncoder writes the text of an entry (node, edge or traffic pair)
+// as Write writes it: encoding/json's, two-space indentation from a
+// four-space margin, no HTML escaping; an edge's by appendEdge where it
+// can.
+type entryEncoder struct {
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	text []byte
+}
+
+func newEntryEncoder() *entryEncoder {
+	x := &entryEncoder{}
+	x.enc = json.NewEncoder(&x.buf)
+	x.enc.SetEscapeHTML(false)
+	x.enc.SetIndent("    ", "  ")
+	return x
+}
+
+// encode returns v's text, valid until the next call.
+func (x *entryEncoder) encode(v any) ([]byte, error) {
+	if e, isEdge := v.(*Edge); isEdge {
+		var ok bool
+		if x.text, ok = appendEdge(x.text[:0], e); ok {
+			return x.text, nil
+		}
+	}
+	x.buf.Reset()
+	if err := x.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(x.buf.Bytes(), []byte("\n")), nil
 }
 
 // countingWriter counts the bytes written through it and keeps the first

@@ -2,11 +2,13 @@ package graph
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,231 @@ func TestTextSize(t *testing.T) {
 		if got := textSize([]byte(tt.text)); got != tt.want {
 			t.Errorf("textSize(%s) = %d, want %d", tt.text, got, tt.want)
 		}
+	}
+}
+
+// TestWriteRefusesFirst: Write refuses a graph render and diff would
+// refuse (its weight passes MaxDecoded, or one entry's text passes
+// MaxEntrySize) before it writes a byte, naming the element at fault;
+// the reader of the same document names the same element.
+func TestWriteRefusesFirst(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	// 1,000 nodes, 2 edges from each, 5 traffic pairs, in order: more
+	// text before the last nodes than Write buffers.
+	valid := func() *Graph {
+		g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 1000}
+		for i := range 1000 {
+			g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprintf("n%03d", i), Kind: KindHost, HostCount: 1, Hosts: []string{fmt.Sprintf("host-%d", i)}})
+		}
+		for i := range 1000 {
+			for port := range 2 {
+				g.Edges = append(g.Edges, &Edge{From: g.Nodes[i].ID, To: g.Nodes[(i+1)%1000].ID, Protocol: "tcp", Port: uint16(1 + port),
+					SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1, Sockets: 1,
+					EdgeNames: &EdgeNames{ClientProcesses: []string{fmt.Sprintf("p%d", i%7)}}})
+			}
+		}
+		for i := range 5 {
+			g.Traffic = append(g.Traffic, &Traffic{From: g.Nodes[i].ID, To: g.Nodes[i+1].ID, Bytes: 1, SeenFrom: SeenBoth})
+		}
+		return g
+	}
+	// limitAt is the weight limit that the element at is the first to
+	// pass: the weight of the elements before it.
+	limitAt := func(g *Graph, at string) int64 {
+		w := newWeigher()
+		w.limit = math.MaxInt64
+		for i, n := range g.Nodes {
+			if fmt.Sprintf("nodes[%d]", i) == at {
+				return w.size
+			}
+			_ = w.weighNode(n)
+		}
+		for i, e := range g.Edges {
+			if fmt.Sprintf("edges[%d]", i) == at {
+				return w.size
+			}
+			_ = w.weighEdge(e)
+		}
+		for i, tr := range g.Traffic {
+			if fmt.Sprintf("traffic[%d]", i) == at {
+				return w.size
+			}
+			_ = w.weighTraffic(tr)
+		}
+		t.Fatalf("no element %s", at)
+		return 0
+	}
+	// names returns n names of 6 bytes (9 bytes of text each, quoted
+	// and separated): more than MaxEntrySize in all past MaxEntrySize/9.
+	names := func(n int) []string {
+		l := make([]string, n)
+		for i := range l {
+			l[i] = fmt.Sprintf("h%05x", i)
+		}
+		return l
+	}
+	for _, tt := range []struct {
+		name string
+		// at, for a weight limit: the first element past it
+		at    string
+		graph func() *Graph
+		want  string
+		// other: an error not wrapping ErrTooLarge
+		other bool
+	}{
+		{name: "weight at a node", at: "nodes[915]", graph: valid, want: "nodes[915]: graph too large: more than"},
+		{name: "weight at an edge", at: "edges[1234]", graph: valid, want: "edges[1234]: graph too large: more than"},
+		{name: "weight at a traffic pair", at: "traffic[3]", graph: valid, want: "traffic[3]: graph too large: more than"},
+		{name: "node text", graph: func() *Graph {
+			g := valid()
+			g.Nodes[901].Hosts = names(MaxEntrySize/9 + 1)
+			return g
+		}, want: fmt.Sprintf("nodes[901]: larger than %d bytes", MaxEntrySize)},
+		{name: "edge text", graph: func() *Graph {
+			g := valid()
+			g.Edges[1057].Dialled = names(MaxEntrySize/9 + 1)
+			return g
+		}, want: fmt.Sprintf("edges[1057]: larger than %d bytes", MaxEntrySize)},
+		{name: "edge text escaped", graph: func() *Graph {
+			// Each control character is written as 6 bytes (\u0001).
+			g := valid()
+			g.Edges[1999].ClientProcesses = []string{strings.Repeat("\x01", MaxEntrySize/6)}
+			return g
+		}, want: fmt.Sprintf("edges[1999]: larger than %d bytes", MaxEntrySize)},
+		{name: "traffic text", graph: func() *Graph {
+			g := valid()
+			g.Traffic[4].To = strings.Repeat("x", MaxEntrySize)
+			return g
+		}, want: fmt.Sprintf("traffic[4]: larger than %d bytes", MaxEntrySize)},
+		// JSON has no NaN, and the reader refuses a negative rate.
+		{name: "rate NaN", graph: func() *Graph {
+			g := valid()
+			g.Edges[1500].EdgeBytes = &EdgeBytes{Windowed: true, BytesPerSecondToClient: math.NaN()}
+			return g
+		}, want: "edges[1500]: n750 -> n751 tcp/1: bytes per second to server 0, to client NaN: negative, infinite or NaN", other: true},
+		{name: "rate negative", graph: func() *Graph {
+			g := valid()
+			g.Edges[1501].EdgeBytes = &EdgeBytes{Windowed: true, BytesPerSecondToServer: -1}
+			return g
+		}, want: "edges[1501]: n750 -> n751 tcp/2: bytes per second to server -1, to client 0: negative", other: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := tt.graph()
+			maxDecoded = 1 << 40
+			var doc bytes.Buffer
+			if tt.at != "" {
+				if err := Write(&doc, g); err != nil {
+					t.Fatal(err)
+				}
+				maxDecoded = limitAt(g, tt.at)
+			}
+			var out bytes.Buffer
+			err := Write(&out, g)
+			if err == nil || errors.Is(err, ErrTooLarge) == tt.other || !strings.Contains(err.Error(), tt.want) || out.Len() != 0 {
+				t.Errorf("Write: %v, %d bytes written; want an error naming %q and nothing written", err, out.Len(), tt.want)
+			}
+			if tt.at != "" {
+				if _, err := Parse(doc.Bytes(), "doc.json"); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("Parse: %v, want an error naming %q", err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestEntryBound: entryBound bounds what an entry's text is, as Write
+// writes it and the reader counts it (textSize), at its longest: every
+// member, numbers at their longest, strings escaped at their longest.
+func TestEntryBound(t *testing.T) {
+	odd := "\"\\\x01\n\t\u2028\u2029\xff\xe2\x80<>&é日本\u007f"
+	for _, s := range []string{"", "plain", odd, "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // as Write
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		text := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := quotedLen(s); got < len(text) || got > 6*len(s)+2 {
+			t.Errorf("quotedLen(%q) = %d, written %d (%s)", s, got, len(text), text)
+		}
+	}
+	long := []string{"", odd}
+	for _, v := range []any{
+		&Node{Kind: KindExternal, HostCount: math.MinInt, Hosts: []string{""}, Domains: []string{""}, IncompleteHosts: []string{""}, UnownedSockets: math.MinInt},
+		&Node{ID: odd, Kind: NodeKind(odd), HostCount: 1, Hosts: long, Domains: long, IncompleteHosts: long},
+		&Edge{Port: math.MaxUint16, SeenFrom: SeenFrom(math.MaxUint8), ClientHosts: math.MinInt, ServerHosts: math.MinInt, Sockets: math.MinInt,
+			EdgeNames: &EdgeNames{[]string{""}, []string{""}, []string{""}, []string{""}, []string{""}},
+			EdgeBytes: &EdgeBytes{math.MaxUint64, math.MaxUint64, true, -1.2345678901234567e-300, -1.2345678901234567e-300}},
+		&Edge{From: odd, To: odd, Protocol: odd, Port: 1, SeenFrom: SeenBoth, EdgeNames: &EdgeNames{long, long, long, long, long}},
+		&Edge{From: "a", To: "b", Protocol: "tcp", Port: 1, SeenFrom: SeenBoth, EdgeNames: &EdgeNames{Dialled: []string{"10.0.0.1:80"}}}, // appendEdge's
+		&Traffic{Bytes: math.MaxUint64, SeenFrom: SeenFrom(math.MaxUint8)},
+		&Traffic{From: odd, To: odd},
+	} {
+		text, err := newEntryEncoder().encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, exact, bound := textSize(text), entryBound(v, true), entryBound(v, false)
+		if size > exact || exact > bound {
+			t.Errorf("%T %s: text %d bytes, exact bound %d, bound %d", v, text, size, exact, bound)
+		}
+		if over := size - (exact - entryOverhead); over > 500 {
+			t.Errorf("%T %s: %d bytes beside its strings, more than the 500 entryOverhead's comment says", v, text, over)
+		}
+	}
+}
+
+// TestWriteEntryAtLimit: an entry whose text is MaxEntrySize bytes is
+// written and read back; a byte more, Write refuses it and writes
+// nothing. The escaped names ("\t" is written in 2 bytes, weighed at 6
+// by the quick bounds) are measured in full.
+func TestWriteEntryAtLimit(t *testing.T) {
+	defer func(n int64) { maxDecoded = n }(maxDecoded)
+	maxDecoded = 1 << 40
+	hosts := make([]string, 500_000)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%05x", i)
+	}
+	for _, tt := range []struct {
+		name string
+		// graph has the entry at fault with a name of tabs and plain
+		// bytes, at entry
+		graph func(tabs, plain int) *Graph
+		entry func(g *Graph) any
+	}{
+		{"node", func(tabs, plain int) *Graph {
+			return &Graph{Schema: Schema, By: ByHostgroup, External: "ip", Snapshots: 1, Nodes: []*Node{{ID: "web", Kind: KindHostgroup,
+				HostCount: 1, Hosts: append(slices.Clone(hosts), strings.Repeat("\t", tabs)+strings.Repeat("x", plain))}}}
+		}, func(g *Graph) any { return g.Nodes[0] }},
+		{"edge", func(tabs, plain int) *Graph {
+			return &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 1,
+				Nodes: []*Node{{ID: "a", Kind: KindHost, HostCount: 1}, {ID: "b", Kind: KindHost, HostCount: 1}},
+				Edges: []*Edge{{From: "a", To: "b", Protocol: "tcp", Port: 1, SeenFrom: SeenClient, ClientHosts: 1, Sockets: 1,
+					EdgeNames: &EdgeNames{ClientProcesses: []string{strings.Repeat("\t", tabs) + strings.Repeat("x", plain)}}}}}
+		}, func(g *Graph) any { return g.Edges[0] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text, err := newEntryEncoder().encode(tt.entry(tt.graph(0, 0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			room := MaxEntrySize - textSize(text)
+			g := tt.graph(room/2, room%2)
+			if text, _ := newEntryEncoder().encode(tt.entry(g)); textSize(text) != MaxEntrySize {
+				t.Fatalf("the entry's text is %d bytes, want %d", textSize(text), MaxEntrySize)
+			}
+			var doc bytes.Buffer
+			if err := Write(&doc, g); err != nil {
+				t.Fatalf("Write at the limit: %v", err)
+			}
+			if _, err := Parse(doc.Bytes(), "doc.json"); err != nil {
+				t.Errorf("Parse at the limit: %v", err)
+			}
+			var out bytes.Buffer
+			if err := Write(&out, tt.graph(room/2, room%2+1)); !errors.Is(err, ErrTooLarge) || out.Len() != 0 {
+				t.Errorf("Write a byte over the limit: %v, %d bytes written", err, out.Len())
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -172,6 +173,9 @@ type weigher struct {
 	weighed map[[5]listRef]bool
 	// last holds the interned From and Protocol of the last edge.
 	last struct{ From, Protocol string }
+	// raw, for the writer: strings are as the graph holds them, and are
+	// weighed as the reader will decode them (see asRead).
+	raw bool
 }
 
 // listRef names a list by its array and length.
@@ -205,6 +209,14 @@ func (w *weigher) str(s string) string {
 			return v
 		}
 	}
+	if w.raw {
+		if r := asRead(s); r != s {
+			// Kept under s too: found at once the next time.
+			v := w.str(r)
+			w.strs[s] = v
+			return v
+		}
+	}
 	w.strs[s] = s
 	n := internCost + roundUp8(len(s))
 	w.size += n
@@ -231,6 +243,9 @@ func (w *weigher) node(n *Node) (int64, error) {
 	size := int64(nodeCost)
 	for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
 		for _, s := range l {
+			if w.raw {
+				s = asRead(s)
+			}
 			size += listItemCost + roundUp8(len(s))
 		}
 	}
@@ -298,6 +313,13 @@ func (w *weigher) names(n *EdgeNames, keep bool) *EdgeNames {
 			w.weighed = map[[5]listRef]bool{}
 		}
 		w.weighed[ref] = true
+		if w.raw && !n.validUTF8() {
+			// Sorted as read: "\xff" sorts after "\uFFFE", its U+FFFD
+			// before.
+			c := EdgeNames{sortedAsRead(n.ClientProcesses), sortedAsRead(n.ServerProcesses),
+				sortedAsRead(n.ClientWorkloads), sortedAsRead(n.ServerWorkloads), sortedAsRead(n.Dialled)}
+			n = &c
+		}
 	}
 	lists := []*[]string{&n.ClientProcesses, &n.ServerProcesses, &n.ClientWorkloads, &n.ServerWorkloads, &n.Dialled}
 	// The key spells each list's length and each name's length and text.
@@ -340,4 +362,43 @@ func (w *weigher) names(n *EdgeNames, keep bool) *EdgeNames {
 	w.size += size
 	w.shared += size
 	return n
+}
+
+// asRead returns s as the reader will decode it from what Write writes:
+// encoding/json writes each byte of invalid UTF-8 as \ufffd, read back as
+// U+FFFD (3 bytes). A valid s is returned as it is.
+func asRead(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for _, r := range s { // a byte of invalid UTF-8 is utf8.RuneError
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
+}
+
+// sortedAsRead returns l's names as read (asRead), sorted.
+func sortedAsRead(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	c := make([]string, len(l))
+	for i, s := range l {
+		c[i] = asRead(s)
+	}
+	slices.Sort(c)
+	return c
+}
+
+// validUTF8 says whether every name of n is valid UTF-8.
+func (n *EdgeNames) validUTF8() bool {
+	for _, l := range [][]string{n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled} {
+		for _, s := range l {
+			if !utf8.ValidString(s) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -53,6 +53,25 @@ func weightGraphs(t *testing.T) map[string]*Graph {
 	}
 	lists.Traffic = []*Traffic{{From: "web", To: "db", Bytes: 9, SeenFrom: SeenBoth}}
 	graphs["lists"] = lists
+	// Names of invalid UTF-8, each byte of it read as U+FFFD (3 bytes):
+	// "a\xfe" and "a\xff" are one name once read, and so are the name
+	// sets of the first two edges; "\xff" sorts after "\uFFFE", its
+	// U+FFFD before.
+	invalid := &Graph{Schema: Schema, By: ByHostgroup, External: "ip", Snapshots: 3}
+	invalid.Nodes = []*Node{
+		{ID: "db\xff", Kind: KindHostgroup, HostCount: 2, Hosts: []string{"db-\xfe1", "db-\xfe2"}, Domains: []string{"\xff\xff"}},
+		{ID: "web", Kind: KindHostgroup, HostCount: 1, Hosts: []string{"w\xe2\x80"}},
+	}
+	invalid.Edges = []*Edge{
+		{From: "db\xff", To: "web", Protocol: "tcp", Port: 80, SeenFrom: SeenBoth, ClientHosts: 2, ServerHosts: 1,
+			EdgeNames: &EdgeNames{ClientProcesses: []string{"\uFFFE", "\xff"}, ServerProcesses: []string{"n\xff"}}},
+		{From: "web", To: "db\xff", Protocol: "tcp", Port: 5432, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 2,
+			EdgeNames: &EdgeNames{ClientProcesses: []string{"\uFFFD", "\uFFFE"}, ServerProcesses: []string{"n\uFFFD"}}},
+		{From: "web", To: "db\xff", Protocol: "udp", Port: 53, SeenFrom: SeenClient, ClientHosts: 1,
+			EdgeNames: &EdgeNames{ClientProcesses: []string{"a\xfe", "a\xff"}, ClientWorkloads: []string{"a\uFFFD"}}},
+	}
+	invalid.Traffic = []*Traffic{{From: "web", To: "db\xff", Bytes: 9, SeenFrom: SeenBoth}}
+	graphs["invalid-utf8"] = invalid
 	return graphs
 }
 

@@ -849,44 +849,58 @@ func (x *entryCheck) check(v any, member string, i int) error {
 
 // entryOverhead bounds the text of an entry, as textSize counts it,
 // beside its strings (each quoted and followed by a comma, see
-// stringsText): its member names, punctuation, numbers and seen_from.
+// entryBound): its member names, punctuation, numbers and seen_from.
 // An edge with every member, each number at its longest, takes 477 bytes
 // (TestEntryBound checks under 500): the rest is margin.
 const entryOverhead = 1024
 
 // entryBound returns a bound of the text of v, a *Node, *Edge or *Traffic,
-// as textSize counts it: entryOverhead beside its strings' stringsText.
-func entryBound(v any, exact bool) int {
-	switch v := v.(type) {
-	case *Node:
-		return entryOverhead + stringsText(exact, []string{v.ID, string(v.Kind)}, v.Hosts, v.Domains, v.IncompleteHosts)
-	case *Edge:
-		n := v.Names()
-		return entryOverhead + stringsText(exact, []string{v.From, v.To, v.Protocol},
-			n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled)
-	case *Traffic:
-		return entryOverhead + stringsText(exact, []string{v.From, v.To})
-	}
-	panic(fmt.Sprintf("graph: entryBound of a %T", v))
-}
-
-// stringsText bounds the text of the strings of lists, each quoted and
-// followed by a comma: with exact false, from their lengths alone, at 6
+// as textSize counts it: entryOverhead beside its strings, each quoted and
+// followed by a comma; with exact false, from their lengths alone, at 6
 // bytes a byte (the longest escape: "\u0001", or "\ufffd" for a byte of
 // invalid UTF-8); with exact true, as encoding/json escapes them (see
 // quotedLen).
-func stringsText(exact bool, lists ...[]string) int {
-	n := 0
-	for _, l := range lists {
+func entryBound(v any, exact bool) int {
+	n, count := 0, 0 // bytes and number of strings
+	list := func(l []string) {
+		count += len(l)
 		for _, s := range l {
 			if exact {
-				n += quotedLen(s) + 1
+				n += quotedLen(s)
 			} else {
-				n += 6*len(s) + 3
+				n += len(s)
 			}
 		}
 	}
-	return n
+	str := func(s string) { list([]string{s}) }
+	switch v := v.(type) {
+	case *Node:
+		str(v.ID)
+		str(string(v.Kind))
+		list(v.Hosts)
+		list(v.Domains)
+		list(v.IncompleteHosts)
+	case *Edge:
+		str(v.From)
+		str(v.To)
+		str(v.Protocol)
+		if l := v.EdgeNames; l != nil {
+			list(l.ClientProcesses)
+			list(l.ServerProcesses)
+			list(l.ClientWorkloads)
+			list(l.ServerWorkloads)
+			list(l.Dialled)
+		}
+	case *Traffic:
+		str(v.From)
+		str(v.To)
+	default:
+		panic(fmt.Sprintf("graph: entryBound of a %T", v))
+	}
+	if exact {
+		return entryOverhead + n + count
+	}
+	return entryOverhead + 6*n + 3*count
 }
 
 // quotedLen bounds the length of s as encoding/json writes it, quotes

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/planetdeps/planet/graph"
@@ -67,9 +68,10 @@ func ReadFileForCompare(ctx context.Context, path string, stdin io.Reader, base 
 // edges are not in order (a graph planet did not write) is read again
 // from its start with graph.ReadForCompare and then compared. A standard
 // input that cannot seek back (a pipe) is read the same way: what the
-// first reading takes of it is copied to an unnamed private temp file in
-// os.TempDir() (at most graph.MaxSize bytes, on disk, not in memory) and
-// read from there again; the copy is not made for a file. base is
+// first reading takes of it is kept, its first 4 MiB (SpoolMemory) in
+// memory and, past that, all of it in an unnamed private temp file in
+// os.TempDir() (at most graph.MaxSize bytes, on disk), and read from
+// there again; no copy is made of a file. base is
 // compared as graph.ForCompare(base, opts) gives it, and is best given so
 // (then its external dependencies, merged, are all it holds of them).
 func CompareFile(ctx context.Context, path string, stdin io.Reader, base *graph.Graph, opts graph.DiffOptions) (*graph.Diff, error) {
@@ -176,7 +178,7 @@ func readSpooled(ctx context.Context, in io.Reader, name string, readGraph, agai
 		return doc, err
 	}
 	if sp.err == nil && sp.f != nil {
-		_, sp.err = sp.f.Seek(0, io.SeekStart)
+		_, sp.err = sp.f.Seek(0, io.SeekStart) // written with WriteAt: there already
 	}
 	switch {
 	case errors.Is(sp.err, graph.ErrTooLarge):
@@ -184,7 +186,7 @@ func readSpooled(ctx context.Context, in io.Reader, name string, readGraph, agai
 	case sp.err != nil:
 		return nil, &snapshot.Error{Name: name, Offset: -1, Err: fmt.Errorf("keeping what was read in %s to read it again from its start: %w", os.TempDir(), sp.err)}
 	}
-	var head io.Reader = strings.NewReader("")
+	var head io.Reader = bytes.NewReader(sp.mem)
 	if sp.f != nil {
 		// A regular file: fetch.Reader stops at ctx's end between reads.
 		head = fetch.Reader(ctx, sp.f)
@@ -196,13 +198,25 @@ func readSpooled(ctx context.Context, in io.Reader, name string, readGraph, agai
 // hold; lowered by tests.
 var spoolLimit int64 = graph.MaxSize
 
-// spool keeps the bytes written to it, up to limit, in an unnamed temp
-// file made at the first write. A failed write is kept in err, not
-// returned: the reading it copies goes on, and needs the copy only when
-// it must start again.
+// SpoolMemory is how much of a graph on a pipe a spool keeps in memory
+// before it moves it to a temp file (see CompareFile), in bytes: a graph
+// planet writes of up to about 15,000 edges (some 280 bytes an edge,
+// indented) is read again without touching $TMPDIR. A diff holds at most
+// graph.MaxDiffHeld (416 MiB) beside it, under planet's 448 MiB soft
+// memory limit.
+const SpoolMemory = 4 << 20
+
+// spoolMemory is SpoolMemory, lowered by tests.
+var spoolMemory = SpoolMemory
+
+// spool keeps the bytes written to it, up to limit: the first spoolMemory
+// in memory, and once there are more, all of them in an unnamed temp file
+// made then. A failed write is kept in err, not returned: the reading it
+// copies goes on, and needs the copy only when it must start again.
 type spool struct {
-	f     *os.File
-	n     int64 // bytes in f
+	mem   []byte   // the bytes while there is no file
+	f     *os.File // nil until the bytes pass spoolMemory
+	n     int64    // bytes kept, in mem or f
 	limit int64
 	err   error // the first failure; nothing is written after it
 }
@@ -213,6 +227,15 @@ func (s *spool) Write(p []byte) (int, error) {
 	}
 	if s.n+int64(len(p)) > s.limit {
 		s.err = fmt.Errorf("%w: larger than %d bytes", graph.ErrTooLarge, s.limit)
+		return len(p), nil
+	}
+	if s.f == nil && len(s.mem)+len(p) <= spoolMemory {
+		if len(s.mem)+len(p) > cap(s.mem) {
+			// Doubled up to spoolMemory, never past it.
+			s.mem = slices.Grow(s.mem, min(max(2*cap(s.mem), len(s.mem)+len(p), 64<<10), spoolMemory)-len(s.mem))
+		}
+		s.mem = append(s.mem, p...)
+		s.n += int64(len(p))
 		return len(p), nil
 	}
 	if s.f == nil {
@@ -232,6 +255,11 @@ func (s *spool) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		s.f = f
+		if _, err := s.f.WriteAt(s.mem, 0); err != nil {
+			s.err = err
+			return len(p), nil
+		}
+		s.mem = nil
 	}
 	if _, err := s.f.WriteAt(p, s.n); err != nil {
 		s.err = err

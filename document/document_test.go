@@ -204,8 +204,9 @@ func bigGraph(n, hosts int, order []int) string {
 // error (its name "-" for the path, the same offset), that the same bytes
 // give from a file. Edges in order are compared as they come, never read
 // again (the whole graph is not held); out of order, they are read again
-// from their start, from an unnamed spool in $TMPDIR, for the pipe as for
-// the file. No spool is left behind, named or open.
+// from their start: the file from its descriptor, the pipe from a spool,
+// in memory (no $TMPDIR needed: it is not there) or, past spoolMemory, in
+// an unnamed file in $TMPDIR. No spool is left behind, named or open.
 func TestCompareFilePipe(t *testing.T) {
 	const n = 3000 // about 390 KB, six pipe buffers
 	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
@@ -241,10 +242,9 @@ func TestCompareFilePipe(t *testing.T) {
 		{"empty", "", false},
 		{"a snapshot", `{"schema":"planet.snapshot/v1","scanned_at":"2025-03-01T00:00:00Z","host":{"hostname":"a"}}`, false},
 	}
+	defer func(n int) { spoolMemory = n }(spoolMemory)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tmp := t.TempDir()
-			t.Setenv("TMPDIR", tmp)
 			path := filepath.Join(t.TempDir(), "new.json")
 			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
 				t.Fatal(err)
@@ -260,20 +260,29 @@ func TestCompareFilePipe(t *testing.T) {
 				}
 				want = diffText(t, graph.Compare(old, g, opts))
 			}
-			for _, pipe := range []bool{false, true} {
-				src, p := "file", path
-				var stdin io.Reader
-				if pipe {
-					src, p, stdin = "pipe", "-", pipeOf(t, tt.doc)
+			for _, src := range []string{"file", "pipe", "pipe, spooled to a file"} {
+				// A file and a pipe kept in memory (all of it, at
+				// SpoolMemory) never touch $TMPDIR: it is not there.
+				tmp, spooled := filepath.Join(t.TempDir(), "gone"), false
+				spoolMemory = SpoolMemory
+				if src == "pipe, spooled to a file" {
+					tmp, spooled = t.TempDir(), true
+					// Passed by the first 64 KiB, read at once to find
+					// the schema (sniffSize).
+					spoolMemory = sniffSize / 2
+				}
+				t.Setenv("TMPDIR", tmp)
+				p, stdin := "-", io.Reader(pipeOf(t, tt.doc))
+				if src == "file" {
+					p, stdin = path, nil
 				}
 				agains := 0
 				again := func(r io.Reader, name string) (*Document, error) {
 					agains++
-					if pipe {
-						// Read again from the spool: it is open, and unnamed.
-						if got := spoolsIn(t, tmp); len(got) != 1 || !strings.HasSuffix(got[0], " (deleted)") {
-							t.Errorf("%s: spools open while read again: %q, want one unnamed", src, got)
-						}
+					// Read again from the spool: in memory, or
+					// from a file that is open and unnamed.
+					if got := spoolsIn(t, tmp); spooled && (len(got) != 1 || !strings.HasSuffix(got[0], " (deleted)")) || !spooled && len(got) > 0 {
+						t.Errorf("%s: spools open while read again: %q, want one unnamed: %v", src, got, spooled)
 					}
 					return forCompare(base, opts)(r, name)
 				}
@@ -296,7 +305,7 @@ func TestCompareFilePipe(t *testing.T) {
 				if got := spoolsIn(t, tmp); len(got) > 0 {
 					t.Errorf("%s: spools still open: %q", src, got)
 				}
-				if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+				if left, err := os.ReadDir(tmp); spooled && (err != nil || len(left) > 0) {
 					t.Errorf("%s: TMPDIR holds %v (%v), want nothing", src, left, err)
 				}
 			}
@@ -305,9 +314,10 @@ func TestCompareFilePipe(t *testing.T) {
 }
 
 // TestCompareFilePipeSpoolFails: a pipe whose graph must be read again but
-// cannot be kept (no temp dir; more than the spool's limit) is an error
-// naming "-" and the temp dir or the limit; one in order needs no spool
-// and is compared all the same.
+// cannot be kept (no temp dir past SpoolMemory; more than the spool's
+// limit) is an error naming "-" and the temp dir or the limit; one in
+// order needs no spool, and one within SpoolMemory no temp dir, and each
+// is compared all the same.
 func TestCompareFilePipeSpoolFails(t *testing.T) {
 	const n = 200
 	old, err := graph.Parse([]byte(bigGraph(n, 1, nil)), "old.json")
@@ -318,6 +328,18 @@ func TestCompareFilePipeSpoolFails(t *testing.T) {
 	for i := range unordered {
 		unordered[i] = n - i
 	}
+	// Past SpoolMemory: the first n edges as in the small one, then more;
+	// out of order at its end (what the first reading took is kept, and
+	// it stops at the first edge out of order).
+	const large = 40_000
+	largeUnordered := make([]int, large)
+	for i := range largeUnordered {
+		largeUnordered[i] = i + 1
+	}
+	largeUnordered[large-2], largeUnordered[large-1] = large, large-1
+	if doc := bigGraph(large, 2, nil); len(doc) <= SpoolMemory {
+		t.Fatalf("the large graph is %d bytes, not more than SpoolMemory", len(doc))
+	}
 	noDir := filepath.Join(t.TempDir(), "gone")
 	tests := []struct {
 		name, doc, tmp string
@@ -326,7 +348,9 @@ func TestCompareFilePipeSpoolFails(t *testing.T) {
 		tooLarge       bool
 	}{
 		{"no temp dir, in order", bigGraph(n, 2, nil), noDir, spoolLimit, "", false},
-		{"no temp dir, out of order", bigGraph(n, 2, unordered), noDir, spoolLimit, "-: keeping what was read in " + noDir + " to read it again from its start: open " + noDir + "/planet-diff-", false},
+		{"no temp dir, in order, past SpoolMemory", bigGraph(large, 2, nil), noDir, spoolLimit, "", false},
+		{"no temp dir, out of order, in memory", bigGraph(n, 2, unordered), noDir, spoolLimit, "", false},
+		{"no temp dir, out of order, past SpoolMemory", bigGraph(large, 2, largeUnordered), noDir, spoolLimit, "-: keeping what was read in " + noDir + " to read it again from its start: open " + noDir + "/planet-diff-", false},
 		{"over the limit, in order", bigGraph(n, 2, nil), "", 1000, "", false},
 		{"over the limit, out of order", bigGraph(n, 2, unordered), "", 1000, "-: reading again from the start: graph too large: larger than 1000 bytes", true},
 	}
@@ -381,11 +405,13 @@ func TestCompareFilePipeDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	late := make([]int, n)
+	// Past SpoolMemory (some 4.6 MB), in memory up to it.
+	const large = 40_000
+	late := make([]int, large)
 	for i := range late {
 		late[i] = i + 1
 	}
-	late[n-2], late[n-1] = late[n-1], late[n-2]
+	late[large-2], late[large-1] = late[large-1], late[large-2]
 	base := graph.ForCompare(old, graph.DiffOptions{})
 	d, err := CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, nil)), base, graph.DiffOptions{})
 	if err != nil {
@@ -394,11 +420,62 @@ func TestCompareFilePipeDiskFull(t *testing.T) {
 	if len(d.ChangedEdges) != n {
 		t.Fatalf("in order: %d edges changed, want %d", len(d.ChangedEdges), n)
 	}
-	_, err = CompareFile(context.Background(), "-", pipeOf(t, bigGraph(n, 2, late)), base, graph.DiffOptions{})
+	_, err = CompareFile(context.Background(), "-", pipeOf(t, bigGraph(large, 2, late)), base, graph.DiffOptions{})
 	if want := "-: keeping what was read in " + tmp + " to read it again from its start: write "; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("out of order: error %v, want %q... wrapping ENOSPC", err, want)
 	}
 	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
 		t.Errorf("TMPDIR holds %v (%v), want nothing", left, err)
+	}
+}
+
+// TestSpool: a spool keeps what is written to it in memory up to
+// spoolMemory, and past it all of it in an unnamed file; read back, it is
+// what was written, in order.
+func TestSpool(t *testing.T) {
+	defer func(n int) { spoolMemory = n }(spoolMemory)
+	spoolMemory = 10
+	for _, tt := range []struct {
+		name   string
+		writes []string
+		inFile bool
+	}{
+		{"empty", nil, false},
+		{"in memory", []string{"abc", "", "defg", "hij"}, false},
+		{"passed at a write", []string{"abc", "defg", "hij", "k", "lmnop"}, true},
+		{"passed at the first write", []string{"abcdefghijk", "l"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			sp := &spool{limit: spoolLimit}
+			defer sp.close()
+			for _, w := range tt.writes {
+				if n, err := sp.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if sp.err != nil {
+				t.Fatal(sp.err)
+			}
+			if (sp.f != nil) != tt.inFile || sp.f != nil && sp.mem != nil || len(sp.mem) > spoolMemory {
+				t.Fatalf("file %v, %d bytes in memory; want a file: %v, the memory given back", sp.f != nil, len(sp.mem), tt.inFile)
+			}
+			if got := spoolsIn(t, tmp); tt.inFile != (len(got) == 1 && strings.HasSuffix(got[0], " (deleted)")) {
+				t.Errorf("spools open: %q", got)
+			}
+			var got []byte
+			if sp.f != nil {
+				var err error
+				if got, err = io.ReadAll(sp.f); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				got = sp.mem
+			}
+			if want := strings.Join(tt.writes, ""); string(got) != want || sp.n != int64(len(want)) {
+				t.Errorf("kept %q (%d bytes), want %q", got, sp.n, want)
+			}
+		})
 	}
 }

@@ -697,8 +697,9 @@ func (d *docReader) array(member string, fn func(frag []byte, what string, off i
 // MaxEntries, over MaxDecoded once read, or with an entry whose text
 // passes MaxEntrySize (the last two name the element, "edges[12]"). So is
 // one whose text passes MaxSize, once it does. An edge whose bytes per
-// second are not a finite number that is not negative is an error naming
-// it, and nothing is written.
+// second are negative, infinite or NaN (JSON has no infinite or NaN
+// number; render and diff refuse a negative one) is an error naming it,
+// and nothing is written.
 func Write(w io.Writer, g *Graph) error {
 	return writeGraph(w, g, len(g.Edges), func(i int) *Edge { return g.Edges[i] })
 }

@@ -339,3 +339,49 @@ func TestWriteLeavesNames(t *testing.T) {
 		t.Errorf("read %d bytes, written %d", read, written)
 	}
 }
+
+// FuzzWeightAgrees: with names of any bytes (invalid UTF-8, characters
+// written escaped), the writer weighs a graph as the reader of its
+// document does, and each entry's text is within entryBound.
+func FuzzWeightAgrees(f *testing.F) {
+	f.Add("web", "db", "curl", "nginx", "web-1")
+	f.Add("db\xff", "web", "\uFFFE", "\xff", "a\xfe")
+	f.Add("a\x01\"", "\u2028b", "\xe2\x80", "\xed\xa0\x80", "\\")
+	f.Fuzz(func(t *testing.T, a, b, p1, p2, host string) {
+		if a == "" || b == "" || asRead(a) == asRead(b) {
+			t.Skip("the two nodes must have two IDs once read")
+		}
+		g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 2}
+		g.Nodes = []*Node{
+			{ID: a, Kind: KindHost, HostCount: 1, Hosts: []string{host, p1}},
+			{ID: b, Kind: KindExternal, HostCount: 1, Domains: []string{p2}},
+		}
+		g.Edges = []*Edge{
+			{From: a, To: b, Protocol: "tcp", Port: 1, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1,
+				EdgeNames: &EdgeNames{ClientProcesses: []string{p1, p2}, ServerProcesses: []string{p2}}},
+			{From: b, To: a, Protocol: p1, Port: 2, SeenFrom: SeenClient, ClientHosts: 1,
+				EdgeNames: &EdgeNames{ClientProcesses: []string{p2, p1}, Dialled: []string{host}}},
+		}
+		g.Traffic = []*Traffic{{From: a, To: b, Bytes: 1, SeenFrom: SeenBoth}}
+		var doc bytes.Buffer
+		if err := Write(&doc, g); err != nil {
+			t.Fatal(err)
+		}
+		written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read := readWeight(t, doc.Bytes()); read != written {
+			t.Errorf("read %d bytes, written %d", read, written)
+		}
+		for _, v := range []any{g.Nodes[0], g.Nodes[1], g.Edges[0], g.Edges[1], g.Traffic[0]} {
+			text, err := newEntryEncoder().encode(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size, exact, bound := textSize(text), entryBound(v, true), entryBound(v, false); size > exact || exact > bound {
+				t.Errorf("%s: %d bytes, exact bound %d, bound %d", text, size, exact, bound)
+			}
+		}
+	})
+}

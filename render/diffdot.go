@@ -1,6 +1,10 @@
 package render
 
 import (
+	"cmp"
+	"slices"
+	"strings"
+
 	"gonum.org/v1/gonum/graph/encoding"
 
 	"github.com/planetdeps/planet/graph"
@@ -13,14 +17,61 @@ const (
 )
 
 // diffMarks says which edges and nodes of a drawn graph were added or
-// removed since an older graph. The zero value marks nothing.
+// removed since an older graph: graph.Compare's lists, each sorted (edges
+// by from, to, protocol and port; nodes by ID), looked up by binary search
+// so a diff of millions of edges costs no index of its own. The zero value
+// marks nothing.
 type diffMarks struct {
-	edges map[graph.EdgeKey]string
-	nodes map[string]string
+	addedEdges, removedEdges []*graph.Edge
+	addedNodes, removedNodes []*graph.Node
+}
+
+// any says whether something is marked.
+func (m diffMarks) any() bool {
+	return len(m.addedEdges)+len(m.removedEdges)+len(m.addedNodes)+len(m.removedNodes) > 0
+}
+
+// edge is e's mark: "added", "removed" or "".
+func (m diffMarks) edge(e *graph.Edge) string {
+	switch {
+	case hasEdge(m.addedEdges, e):
+		return "added"
+	case hasEdge(m.removedEdges, e):
+		return "removed"
+	}
+	return ""
+}
+
+// nodeMark is the mark of the node id: "added", "removed" or "".
+func (m diffMarks) nodeMark(id string) string {
+	switch {
+	case hasNode(m.addedNodes, id):
+		return "added"
+	case hasNode(m.removedNodes, id):
+		return "removed"
+	}
+	return ""
+}
+
+func hasEdge(sorted []*graph.Edge, e *graph.Edge) bool {
+	_, ok := slices.BinarySearchFunc(sorted, e, compareEdgeKeys)
+	return ok
+}
+
+func hasNode(sorted []*graph.Node, id string) bool {
+	_, ok := slices.BinarySearchFunc(sorted, id, func(n *graph.Node, id string) int { return strings.Compare(n.ID, id) })
+	return ok
+}
+
+// compareEdgeKeys orders edges as a graph lists them: by from, to,
+// protocol, then port.
+func compareEdgeKeys(a, b *graph.Edge) int {
+	return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.To, b.To),
+		strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
 func (m diffMarks) node(id string, attrs attrList) attrList {
-	switch m.nodes[id] {
+	switch m.nodeMark(id) {
 	case "added":
 		return restyle(attrs, diffAdded, "", "")
 	case "removed":
@@ -51,8 +102,12 @@ func restyle(attrs attrList, color, style, class string) attrList {
 
 // withDiff returns g with the edges and nodes that were in base but are gone
 // from g added back, and the marks that tell added from removed. base goes
-// through the same filter as g.
-func withDiff(g *graph.Graph, base *Input, filter Filter) (*graph.Graph, diffMarks, error) {
+// through the same filter as g. Unless force, a union too large for format
+// (the limits of CheckPicture) is refused before it is built: a base of
+// millions of edges against an input of none would otherwise be drawn
+// edge by edge. The union shares the edges and traffic of g and base and
+// has its own copies of their nodes.
+func withDiff(g *graph.Graph, base *Input, filter Filter, format Format, force bool) (*graph.Graph, diffMarks, error) {
 	old, err := base.AsGraph()
 	if err != nil {
 		return nil, diffMarks{}, err
@@ -63,24 +118,53 @@ func withDiff(g *graph.Graph, base *Input, filter Filter) (*graph.Graph, diffMar
 		}
 	}
 	d := graph.Compare(old, g, graph.DiffOptions{ExternalChanges: true})
-	marks := diffMarks{edges: map[graph.EdgeKey]string{}, nodes: map[string]string{}}
-	for _, e := range d.AddedEdges {
-		marks.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] = "added"
+	marks := diffMarks{addedEdges: d.AddedEdges, removedEdges: d.RemovedEdges, addedNodes: d.AddedNodes, removedNodes: d.RemovedNodes}
+	for _, l := range [][]*graph.Edge{marks.addedEdges, marks.removedEdges} {
+		if !slices.IsSortedFunc(l, compareEdgeKeys) {
+			slices.SortFunc(l, compareEdgeKeys)
+		}
 	}
-	for _, n := range d.AddedNodes {
-		marks.nodes[n.ID] = "added"
+	for _, l := range [][]*graph.Node{marks.addedNodes, marks.removedNodes} {
+		slices.SortFunc(l, func(a, b *graph.Node) int { return strings.Compare(a.ID, b.ID) })
 	}
 	if len(d.RemovedEdges) == 0 && len(d.RemovedNodes) == 0 {
 		return g, marks, nil
 	}
-	nodes := append(append([]*graph.Node{}, g.Nodes...), d.RemovedNodes...)
-	edges := append(append([]*graph.Edge{}, g.Edges...), d.RemovedEdges...)
-	for _, e := range d.RemovedEdges {
-		marks.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}] = "removed"
+	if !force {
+		kind := func(id string) graph.NodeKind {
+			if n := g.Node(id); n != nil {
+				return n.Kind
+			}
+			return old.Node(id).Kind
+		}
+		p := drawParts{external: g.External, nodes: [][]*graph.Node{g.Nodes, d.RemovedNodes},
+			edges: [][]*graph.Edge{g.Edges, d.RemovedEdges}, kind: kind, marks: marks}
+		if err := p.check(format); err != nil {
+			return nil, diffMarks{}, err
+		}
 	}
-	for _, n := range d.RemovedNodes {
-		marks.nodes[n.ID] = "removed"
+	union := g.Header()
+	union.Nodes = copyNodes(g.Nodes, d.RemovedNodes)
+	union.Edges = slices.Concat(g.Edges, d.RemovedEdges)
+	union.Traffic = g.Traffic
+	u, err := graph.Assemble(union, "render --diff")
+	return u, marks, err
+}
+
+// copyNodes copies the nodes of the lists given into one block: a graph
+// indexes its own nodes.
+func copyNodes(lists ...[]*graph.Node) []*graph.Node {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
 	}
-	union, err := rebuild(g, nodes, edges, g.Traffic)
-	return union, marks, err
+	block := make([]graph.Node, 0, n)
+	out := make([]*graph.Node, 0, n)
+	for _, l := range lists {
+		for _, node := range l {
+			block = append(block, *node)
+			out = append(out, &block[len(block)-1])
+		}
+	}
+	return out
 }

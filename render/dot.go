@@ -447,7 +447,7 @@ func (d *drawing) legend(marks diffMarks) string {
 	if infra {
 		rows = append(rows, "dotted grey: infrastructure (DNS, NTP, monitoring, service discovery)")
 	}
-	if len(marks.edges) > 0 || len(marks.nodes) > 0 {
+	if marks.any() {
 		rows = append(rows, `<FONT COLOR="`+diffAdded+`">green: added</FONT>, <FONT COLOR="`+diffRemoved+`">red, dashed: removed</FONT> since the older graph`)
 	}
 	if len(d.notes) > 0 {

@@ -120,7 +120,7 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 	byKey := map[key]*drawLink{}
 	for _, e := range g.Edges {
 		from, to := d.byID[e.From], d.byID[e.To]
-		k := key{from.ID, to.ID, marks.edges[graph.EdgeKey{From: e.From, To: e.To, Protocol: e.Protocol, Port: e.Port}]}
+		k := key{from.ID, to.ID, marks.edge(e)}
 		l := byKey[k]
 		if l == nil {
 			l = &drawLink{from: from, to: to, mark: k.mark, oneSided: true, infra: true,
@@ -148,6 +148,120 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 	}
 	d.cluster()
 	return d
+}
+
+// drawParts are the parts of a graph to be drawn, as lists to be joined:
+// render --diff checks the union of a graph and what its base lost before
+// building it.
+type drawParts struct {
+	external string // the graph's External
+	nodes    [][]*graph.Node
+	edges    [][]*graph.Edge
+	kind     func(id string) graph.NodeKind
+	marks    diffMarks
+}
+
+// partsOf is all of g.
+func partsOf(g *graph.Graph, marks diffMarks) drawParts {
+	return drawParts{external: g.External, nodes: [][]*graph.Node{g.Nodes}, edges: [][]*graph.Edge{g.Edges},
+		kind: func(id string) graph.NodeKind { return g.Node(id).Kind }, marks: marks}
+}
+
+// size counts what newDrawing would draw of p without drawing it: the
+// nodes, and the links when there are at most limit of them (over says
+// there are more). It holds at most limit+maxDrawnLinks+2 links' keys, so a
+// graph of millions of edges is refused in a few megabytes.
+func (p drawParts) size(limit int) (nodes, links int, over bool) {
+	externals := 0
+	for _, l := range p.nodes {
+		for _, n := range l {
+			if n.Kind == graph.KindExternal {
+				externals++
+			}
+		}
+	}
+	foldExternal := p.external == "ip" && externals > maxExternalNodes
+	nodes = 0
+	for _, l := range p.nodes {
+		nodes += len(l)
+	}
+	if foldExternal {
+		nodes -= externals - 1
+	}
+	drawn := func(id string) string {
+		if foldExternal && p.kind(id) == graph.KindExternal {
+			return foldedExternalID
+		}
+		return id
+	}
+	// A link is folded away when the drawing has more than maxDrawnLinks
+	// and each of its edges is unmarked infrastructure; the others stay.
+	type key struct{ from, to, mark string }
+	infraOnly := map[key]bool{}
+	kept := 0 // links with an edge that is not unmarked infrastructure
+	for _, l := range p.edges {
+		for _, e := range l {
+			k := key{drawn(e.From), drawn(e.To), p.marks.edge(e)}
+			infra := k.mark == "" && isInfra(e)
+			only, seen := infraOnly[k]
+			switch {
+			case !seen && infra && len(infraOnly) > maxDrawnLinks:
+				// The infrastructure is folded whatever else comes:
+				// its links need not be told apart.
+			case !seen:
+				infraOnly[k] = infra
+				if !infra {
+					kept++
+				}
+			case only && !infra:
+				infraOnly[k] = false
+				kept++
+			}
+			if kept > limit {
+				return nodes, kept, true
+			}
+		}
+	}
+	if len(infraOnly) > maxDrawnLinks {
+		return nodes, kept, false
+	}
+	return nodes, len(infraOnly), false
+}
+
+// check refuses, with a *LimitError, parts too large to draw in format:
+// more edges than DOTMaxEdges for DOT; more nodes or links drawn than
+// SVGMaxNodes, SVGMaxEdges for SVG; more links than MermaidMaxLinks for
+// Mermaid. Other formats draw nothing.
+func (p drawParts) check(format Format) error {
+	switch format {
+	case FormatDOT:
+		edges := 0
+		for _, l := range p.edges {
+			edges += len(l)
+		}
+		if edges > DOTMaxEdges {
+			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", edges, DOTMaxEdges)}
+		}
+	case FormatSVG:
+		nodes, links, over := p.size(SVGMaxEdges)
+		if over || nodes > SVGMaxNodes {
+			return &LimitError{fmt.Sprintf("svg: %d nodes and %s links drawn; layouts beyond %d nodes or %d edges take minutes",
+				nodes, moreThan(links, over), SVGMaxNodes, SVGMaxEdges)}
+		}
+	case FormatMermaid:
+		if _, links, over := p.size(MermaidMaxLinks); over {
+			return &LimitError{fmt.Sprintf("mermaid: %s links, more than Mermaid draws (%d by default)", moreThan(links, over), MermaidMaxLinks)}
+		}
+	}
+	return nil
+}
+
+// moreThan is n, or "more than" n-1 when over says counting stopped at n.
+func moreThan(n int, over bool) string {
+	if over {
+		return "more than " + strconv.Itoa(n-1)
+	}
+	return strconv.Itoa(n)
 }
 
 // foldInfra takes the infrastructure links (not those render --diff marks)

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
@@ -86,54 +85,55 @@ func (f Filter) Apply(g *graph.Graph) (*graph.Graph, error) {
 // prune drops the ports and external nodes f leaves out. The result shares
 // g's edges and traffic (a pruned graph keeps most of them: copying the
 // edges of a fleet graph by host, millions, would double its memory) and
-// has its own copies of the nodes, which it indexes.
+// has its own copies of the nodes, in one block, which it indexes (or g's
+// own when it keeps them all, at the same indexes). What it notes of each
+// node is a few bools by the node's index in g.
 func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
-	hidden := func(id string) bool { return f.HideExternal && g.Node(id).Kind == graph.KindExternal }
-	had := map[string]bool{}
-	has := map[string]bool{}
+	// hidden: an external node --hide-external drops; had, has: the node
+	// has an edge in g, in the result; keep: the node is in the result.
+	hidden, had, has, keep := make([]bool, len(g.Nodes)), make([]bool, len(g.Nodes)), make([]bool, len(g.Nodes)), make([]bool, len(g.Nodes))
+	for i, n := range g.Nodes {
+		hidden[i] = f.HideExternal && n.Kind == graph.KindExternal
+	}
+	index := func(id string) int64 { return g.Node(id).GonumID() }
 	var edges []*graph.Edge
 	for _, e := range g.Edges {
-		had[e.From], had[e.To] = true, true
-		if hidden(e.From) || hidden(e.To) || slices.Contains(f.ExcludePorts, e.Port) {
+		from, to := index(e.From), index(e.To)
+		had[from], had[to] = true, true
+		if hidden[from] || hidden[to] || slices.Contains(f.ExcludePorts, e.Port) {
 			continue
 		}
-		has[e.From], has[e.To] = true, true
+		has[from], has[to] = true, true
 		edges = append(edges, e)
 	}
-	keep := map[string]bool{}
-	var nodes []*graph.Node
-	for _, n := range g.Nodes {
-		orphaned := had[n.ID] && !has[n.ID] && len(n.Hosts) == 0
-		if hidden(n.ID) || orphaned {
+	var kept []*graph.Node
+	for i, n := range g.Nodes {
+		orphaned := had[i] && !has[i] && len(n.Hosts) == 0
+		if hidden[i] || orphaned {
 			continue
 		}
-		keep[n.ID] = true
-		c := *n
-		nodes = append(nodes, &c)
+		keep[i] = true
+		kept = append(kept, n)
 	}
 	var traffic []*graph.Traffic
 	for _, t := range g.Traffic {
-		if keep[t.From] && keep[t.To] {
+		if keep[index(t.From)] && keep[index(t.To)] {
 			traffic = append(traffic, t)
 		}
 	}
-	out := g.Header()
-	out.Nodes, out.Edges, out.Traffic = nodes, edges, traffic
-	return graph.Assemble(out, "filtered graph")
-}
-
-// rebuild makes a graph of the given parts with g's header. The graph
-// package indexes a graph only when it builds or parses one, so the parts go
-// through its codec: the result is checked and ordered like any graph read
-// from a file.
-func rebuild(g *graph.Graph, nodes []*graph.Node, edges []*graph.Edge, traffic []*graph.Traffic) (*graph.Graph, error) {
-	out := g.Header()
-	out.Nodes, out.Edges, out.Traffic = nodes, edges, traffic
-	var buf bytes.Buffer
-	if err := graph.Write(&buf, out); err != nil {
-		return nil, err
+	if len(kept) == len(g.Nodes) && len(edges) == len(g.Edges) {
+		return g, nil // nothing to drop
 	}
-	return graph.Parse(buf.Bytes(), "filtered graph")
+	out := g.Header()
+	out.Edges, out.Traffic = edges, traffic
+	if len(kept) == len(g.Nodes) {
+		// Every node stays, at the index it has in g: sharing them
+		// leaves g as it is (the indexing sets the same indexes).
+		out.Nodes = slices.Clone(g.Nodes)
+	} else {
+		out.Nodes = copyNodes(kept)
+	}
+	return graph.Assemble(out, "filtered graph")
 }
 
 // focusNode resolves name in g (already pruned from orig) to one node ID.

@@ -231,11 +231,64 @@ func TestFilterKeepsHeader(t *testing.T) {
 			t.Errorf("%+v: header %+v, want %+v", f, got, want)
 		}
 	}
-	out, err := rebuild(g, g.Nodes, g.Edges, g.Traffic)
+	old := partOf(t, g, g.Nodes, g.Edges[1:])
+	out, _, err := withDiff(old, &Input{Name: "base", Graph: g}, Filter{}, FormatDOT, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := out.Header(), g.Header(); !reflect.DeepEqual(got, want) {
-		t.Errorf("rebuild: header %+v, want %+v", got, want)
+	if got, want := out.Header(), old.Header(); !reflect.DeepEqual(got, want) {
+		t.Errorf("render --diff: header %+v, want %+v", got, want)
+	}
+}
+
+// partOf is the graph of the given nodes and edges of g, with g's header
+// and traffic.
+func partOf(t *testing.T, g *graph.Graph, nodes []*graph.Node, edges []*graph.Edge) *graph.Graph {
+	t.Helper()
+	out := g.Header()
+	out.Nodes, out.Edges, out.Traffic = copyNodes(nodes), slices.Clone(edges), g.Traffic
+	out, err := graph.Assemble(out, "part")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPruneLeavesGraph: a filtered graph, whether it keeps every node
+// (sharing them) or drops some (copying the rest), leaves the graph it was
+// taken from as it was: same document, each node at its own index.
+func TestPruneLeavesGraph(t *testing.T) {
+	g := mustMerge(t, fleet()...)
+	var before bytes.Buffer
+	if err := graph.Write(&before, g); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Filter{
+		{ExcludePorts: []uint16{g.Edges[0].Port}},
+		{ExcludePorts: []uint16{65535}},
+		{HideExternal: true},
+		{HideExternal: true, ExcludePorts: []uint16{g.Edges[len(g.Edges)-1].Port}},
+	} {
+		out, err := f.Apply(g)
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		for i, n := range out.Nodes {
+			if n.GonumID() != int64(i) || out.Node(n.ID) != n {
+				t.Errorf("%+v: node %q at %d has index %d", f, n.ID, i, n.GonumID())
+			}
+		}
+		var after bytes.Buffer
+		if err := graph.Write(&after, g); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before.Bytes(), after.Bytes()) {
+			t.Errorf("%+v: the graph changed under the filter", f)
+		}
+		for i, n := range g.Nodes {
+			if n.GonumID() != int64(i) {
+				t.Errorf("%+v: the graph's node %q at %d now has index %d", f, n.ID, i, n.GonumID())
+			}
+		}
 	}
 }

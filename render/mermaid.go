@@ -53,11 +53,13 @@ func Mermaid(w io.Writer, g *graph.Graph, force bool) error {
 // and green, removed ones dotted and red, added and removed nodes outlined
 // in the same colours.
 func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
-	b, links := mermaidBytes(g, marks)
 	if !force {
-		if links > MermaidMaxLinks {
-			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
+		if err := partsOf(g, marks).check(FormatMermaid); err != nil {
+			return err
 		}
+	}
+	b := mermaidBytes(g, marks)
+	if !force {
 		if len(b) > MermaidMaxText {
 			return &LimitError{fmt.Sprintf("mermaid: %d characters, more than Mermaid draws (%d by default)", len(b), MermaidMaxText)}
 		}
@@ -66,7 +68,7 @@ func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
 	return err
 }
 
-func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
+func mermaidBytes(g *graph.Graph, marks diffMarks) []byte {
 	d := newDrawing(g, marks)
 	var b bytes.Buffer
 	b.WriteString("flowchart LR\n")
@@ -136,7 +138,7 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
 	for _, m := range []struct{ mark, color string }{{"added", diffAdded}, {"removed", diffRemoved}} {
 		var ids []string
 		for _, n := range d.nodes {
-			if marks.nodes[n.ID] == m.mark {
+			if marks.nodeMark(n.ID) == m.mark {
 				ids = append(ids, n.id)
 			}
 		}
@@ -144,7 +146,7 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) ([]byte, int) {
 			fmt.Fprintf(&b, "  classDef %s stroke:%s,stroke-width:2px\n  class %s %s\n", m.mark, m.color, strings.Join(ids, ","), m.mark)
 		}
 	}
-	return b.Bytes(), len(d.links)
+	return b.Bytes()
 }
 
 // mermaidLabel is the text of a quoted Mermaid label showing lines, each

@@ -355,11 +355,8 @@ func TestMermaidRealDrawing(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := mustMerge(t, fleet()...)
-	old, err := rebuild(g, g.Nodes, g.Edges[1:], g.Traffic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffed, marks, err := withDiff(old, &Input{Name: "old", Graph: g}, Filter{})
+	old := partOf(t, g, g.Nodes, g.Edges[1:])
+	diffed, marks, err := withDiff(old, &Input{Name: "old", Graph: g}, Filter{}, FormatMermaid, false)
 	if err != nil {
 		t.Fatal(err)
 	}

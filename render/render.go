@@ -188,14 +188,16 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	}
 	var marks diffMarks
 	if opts.DiffBase != nil {
-		if g, marks, err = withDiff(g, opts.DiffBase, opts.Filter); err != nil {
+		if g, marks, err = withDiff(g, opts.DiffBase, opts.Filter, opts.Format, opts.Force); err != nil {
 			return err
 		}
 	}
 	switch opts.Format {
 	case FormatDOT:
-		if !opts.Force && len(g.Edges) > DOTMaxEdges {
-			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
+		if !opts.Force {
+			if err := partsOf(g, marks).check(FormatDOT); err != nil {
+				return err
+			}
 		}
 		var b []byte
 		if b, err = dotBytes(g, marks); err == nil {
@@ -209,7 +211,7 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 		return GraphTableWidth(w, g, opts.Width)
 	case FormatSVG:
 		if !opts.Force {
-			if err := checkDrawingSize(g, marks); err != nil {
+			if err := partsOf(g, marks).check(FormatSVG); err != nil {
 				return err
 			}
 		}
@@ -242,32 +244,9 @@ func CheckPicture(g *graph.Graph, format Format, force bool) error {
 	if force {
 		return nil
 	}
-	switch format {
-	case FormatDOT:
-		if len(g.Edges) > DOTMaxEdges {
-			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", len(g.Edges), DOTMaxEdges)}
-		}
-	case FormatSVG:
-		return checkDrawingSize(g, diffMarks{})
-	case FormatMermaid:
-		if links := len(newDrawing(g, diffMarks{}).links); links > MermaidMaxLinks {
-			return &LimitError{fmt.Sprintf("mermaid: %d links, more than Mermaid draws (%d by default)", links, MermaidMaxLinks)}
-		}
-	}
-	return nil
+	return partsOf(g, diffMarks{}).check(format)
 }
 
 // CheckSVGSize refuses a graph whose drawing (external peers and
 // infrastructure folded as DOT folds them) would take minutes to lay out.
-func CheckSVGSize(g *graph.Graph) error { return checkDrawingSize(g, diffMarks{}) }
-
-// checkDrawingSize is CheckSVGSize on what the diagram draws (external
-// peers and infrastructure folded as newDrawing does).
-func checkDrawingSize(g *graph.Graph, marks diffMarks) error {
-	d := newDrawing(g, marks)
-	if len(d.links) > SVGMaxEdges || len(d.nodes) > SVGMaxNodes {
-		return &LimitError{fmt.Sprintf("svg: %d nodes and %d links drawn; layouts beyond %d nodes or %d edges take minutes",
-			len(d.nodes), len(d.links), SVGMaxNodes, SVGMaxEdges)}
-	}
-	return nil
-}
+func CheckSVGSize(g *graph.Graph) error { return partsOf(g, diffMarks{}).check(FormatSVG) }

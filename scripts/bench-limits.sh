@@ -216,6 +216,9 @@ with open(os.path.join(d, 'nodes.json'), 'w') as f:
         f.write(('' if i == 0 else ',') + '{"id":"%0170d","kind":"external","host_count":0,"domains":["%040d"]}' % (i, i))
     f.write('],"edges":[]}')
 PY
+# An input of one node, drawn against each shape as its base: everything
+# the base has is removed, and the picture of both is refused for its size.
+echo '{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[{"id":"n0","kind":"host","host_count":1}],"edges":[]}' >"$out/shapes/one.json"
 for shape in hosts procs sets edges nodes; do
   doc=$out/shapes/$shape.json
   run "render -f table ($shape: $(stat -c %s "$doc") bytes, over graph.MaxDecoded)" @P render -f table "$doc" -o /dev/null
@@ -239,6 +242,9 @@ open(sys.argv[2], 'w').write(lists.sub(lambda m: '[' + ','.join('"z' + s[1:] for
 PY
   run "render -f table ($shape, cut at the limit: $(stat -c %s "$doc") bytes)" @P render -f table "$doc" -o /dev/null
   run "render -f json (the same)" @P render -f json "$doc" -o /dev/null
+  run "render -f table --exclude-port 1 --hide-external (the same)" @P render -f table --exclude-port 1 --hide-external "$doc" -o /dev/null
+  run "render -f mermaid (the same)" @P render -f mermaid "$doc" -o /dev/null
+  run "render -f dot --diff (the same as base, an input of one node)" @P render -f dot --diff "$doc" "$out/shapes/one.json" -o /dev/null
   run "diff (the same, with itself)" @P diff "$doc" "$doc"
   run "diff --external-changes (the same, with itself)" @P diff --external-changes "$doc" "$doc"
   run "diff (the same, every name changed)" @P diff "$doc" "$out/shapes/changed.json"

@@ -333,6 +333,10 @@ func (d *docReader) graph() (*Graph, error) {
 	} else if err != io.EOF {
 		return nil, d.fail(err)
 	}
+	if d.off > maxSize {
+		// Past the last element, in its closing brackets and white space.
+		return nil, &snapshot.Error{Name: d.name, Offset: d.off, Line: d.line, Err: fmt.Errorf("%w: larger than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)}
+	}
 	if !schemaSeen {
 		return nil, &snapshot.Error{Name: d.name, Offset: -1, Err: fmt.Errorf("%w: no \"schema\" member", snapshot.ErrSchema)}
 	}
@@ -481,12 +485,16 @@ func (d *docReader) nonSpace() (byte, error) {
 			return 0, err
 		}
 		switch c {
-		case ' ', '\t', '\r':
+		case ' ', '\t', '\r', '\n':
 			d.off++
-			continue
-		case '\n':
-			d.off++
-			d.line++
+			if c == '\n' {
+				d.line++
+			}
+			if d.off > maxSize {
+				// White space without end from a pipe is refused
+				// like any other text past the limit.
+				return 0, &snapshot.Error{Name: d.name, Offset: d.off, Line: d.line, Err: fmt.Errorf("%w: larger than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)}
+			}
 			continue
 		}
 		_ = d.br.UnreadByte()
@@ -504,6 +512,10 @@ func (d *docReader) next() {
 func (d *docReader) fail(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return snapshot.Truncated(d.name, d.off, d.line)
+	}
+	var placed *snapshot.Error
+	if errors.As(err, &placed) {
+		return err // says where already
 	}
 	return &snapshot.Error{Name: d.name, Offset: -1, Err: err}
 }
@@ -695,8 +707,10 @@ func (d *docReader) array(member string, fn func(frag []byte, what string, off i
 // and Edges are never null in the output. A graph render and diff would
 // refuse is an error wrapping ErrTooLarge, and nothing is written: over
 // MaxEntries, over MaxDecoded once read, or with an entry whose text
-// passes MaxEntrySize (the last two name the element, "edges[12]"). So is
-// one whose text passes MaxSize, once it does. An edge whose bytes per
+// passes MaxEntrySize (the last two name the element, "edges[12]"), or
+// whose text passes MaxSize (a graph whose text may, by a bound from its
+// strings' lengths, is written to nothing first to be measured: about
+// twice the time of writing it). An edge whose bytes per
 // second are negative, infinite or NaN (JSON has no infinite or NaN
 // number; render and diff refuse a negative one) is an error naming it,
 // and nothing is written.
@@ -712,6 +726,43 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	if _, err := weigh(g, nEdges, edge, newWeigher()); err != nil {
 		return err
 	}
+	if sizeBound(g, nEdges, edge) > maxSize {
+		// It may pass MaxSize: written once to nothing first, so that
+		// nothing is written when it does.
+		if err := emit(io.Discard, g, nEdges, edge); err != nil {
+			return err
+		}
+	}
+	return emit(w, g, nEdges, edge)
+}
+
+// sizeBound bounds the text Write writes of g: the bound of each entry's
+// text without white space (entryBound), plus the line breaks and
+// indentation of each string (a name on a line of its own) and of the
+// entry's members.
+func sizeBound(g *Graph, nEdges int, edge func(i int) *Edge) int64 {
+	const head, perString, perEntry = 1024, 10, 512
+	n := int64(head)
+	add := func(v any) {
+		b, count := entryBound(v, false)
+		n += int64(b + perString*count + perEntry)
+	}
+	for _, v := range g.Nodes {
+		add(v)
+	}
+	for i := range nEdges {
+		add(edge(i))
+	}
+	for _, v := range g.Traffic {
+		add(v)
+	}
+	return n
+}
+
+// emit writes the text of g, checked (weigh) before: the bytes Write
+// writes. It stops with an error wrapping ErrTooLarge as the text passes
+// MaxSize.
+func emit(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	head := struct {
@@ -732,6 +783,14 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n}\n")))
 	x := newEntryEncoder()
 	var werr error
+	// tooLong refuses the text once it passes MaxSize: what went through
+	// to w and what waits in bw.
+	tooLong := func() error {
+		if cw.n+int64(bw.Buffered()) > maxSize {
+			return fmt.Errorf("%w: more than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)
+		}
+		return nil
+	}
 	list := func(member string, n int, elem func(i int) any, omitEmpty bool) {
 		if werr != nil || n == 0 && omitEmpty {
 			return
@@ -749,8 +808,7 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 			}
 			bw.WriteString("\n    ")
 			bw.Write(text)
-			if cw.n > maxSize {
-				werr = fmt.Errorf("%w: more than %d bytes: %s", ErrTooLarge, maxSize, tooLargeHint)
+			if werr = tooLong(); werr != nil {
 				return
 			}
 		}
@@ -766,6 +824,9 @@ func writeGraph(w io.Writer, g *Graph, nEdges int, edge func(i int) *Edge) error
 		return werr
 	}
 	bw.WriteString("\n}\n")
+	if err := tooLong(); err != nil {
+		return err
+	}
 	if err := bw.Flush(); err != nil {
 		return err
 	}
@@ -832,7 +893,10 @@ type entryCheck struct {
 // check refuses v, the entry member[i], wrapping ErrTooLarge, when its
 // text passes MaxEntrySize.
 func (x *entryCheck) check(v any, member string, i int) error {
-	if entryBound(v, false) <= MaxEntrySize || entryBound(v, true) <= MaxEntrySize {
+	if b, _ := entryBound(v, false); b <= MaxEntrySize {
+		return nil
+	}
+	if b, _ := entryBound(v, true); b <= MaxEntrySize {
 		return nil
 	}
 	if x.enc == nil {
@@ -856,13 +920,13 @@ func (x *entryCheck) check(v any, member string, i int) error {
 const entryOverhead = 1024
 
 // entryBound returns a bound of the text of v, a *Node, *Edge or *Traffic,
-// as textSize counts it: entryOverhead beside its strings, each quoted and
+// as textSize counts it, and the number of its strings: entryOverhead beside its strings, each quoted and
 // followed by a comma; with exact false, from their lengths alone, at 6
 // bytes a byte (the longest escape: "\u0001", or "\ufffd" for a byte of
 // invalid UTF-8); with exact true, as encoding/json escapes them (see
 // quotedLen).
-func entryBound(v any, exact bool) int {
-	n, count := 0, 0 // bytes and number of strings
+func entryBound(v any, exact bool) (bound, count int) {
+	n := 0 // bytes of the strings
 	list := func(l []string) {
 		count += len(l)
 		for _, s := range l {
@@ -899,9 +963,9 @@ func entryBound(v any, exact bool) int {
 		panic(fmt.Sprintf("graph: entryBound of a %T", v))
 	}
 	if exact {
-		return entryOverhead + n + count
+		return entryOverhead + n + count, count
 	}
-	return entryOverhead + 6*n + 3*count
+	return entryOverhead + 6*n + 3*count, count
 }
 
 // quotedLen bounds the length of s as encoding/json writes it, quotes

@@ -255,6 +255,8 @@ func TestWriteRefusesFirst(t *testing.T) {
 			g.Traffic[4].To = strings.Repeat("x", MaxEntrySize)
 			return g
 		}, want: fmt.Sprintf("traffic[4]: larger than %d bytes", MaxEntrySize)},
+		// maxSize lowered below the graph's text (set in the run).
+		{name: "text size", graph: valid, want: "more than 100000 bytes"},
 		// JSON has no NaN, and the reader refuses a negative rate.
 		{name: "rate NaN", graph: func() *Graph {
 			g := valid()
@@ -270,6 +272,10 @@ func TestWriteRefusesFirst(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := tt.graph()
 			maxDecoded = 1 << 40
+			if tt.name == "text size" {
+				defer func(n int64) { maxSize = n }(maxSize)
+				maxSize = 100000
+			}
 			var doc bytes.Buffer
 			if tt.at != "" {
 				if err := Write(&doc, g); err != nil {
@@ -324,7 +330,7 @@ func TestEntryBound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		size, exact, bound := textSize(text), entryBound(v, true), entryBound(v, false)
+		size, exact, bound := textSize(text), entryBound1(v, true), entryBound1(v, false)
 		if size > exact || exact > bound {
 			t.Errorf("%T %s: text %d bytes, exact bound %d, bound %d", v, text, size, exact, bound)
 		}
@@ -385,5 +391,67 @@ func TestWriteEntryAtLimit(t *testing.T) {
 				t.Errorf("Write a byte over the limit: %v, %d bytes written", err, out.Len())
 			}
 		})
+	}
+}
+
+// entryBound1 is entryBound's bound alone.
+func entryBound1(v any, exact bool) int { b, _ := entryBound(v, exact); return b }
+
+// TestSizeBound: sizeBound, which says whether Write writes a graph to
+// nothing first to check its size, is never under what Write writes; and
+// a graph whose text is exactly MaxSize is written, one byte more is
+// refused with nothing written.
+func TestSizeBound(t *testing.T) {
+	defer func(n int64) { maxSize = n }(maxSize)
+	for i, g := range weightGraphs(t) {
+		var buf bytes.Buffer
+		if err := Write(&buf, g); err != nil {
+			t.Fatal(err)
+		}
+		if b := sizeBound(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }); b < int64(buf.Len()) {
+			t.Errorf("graph %s: bound %d under its %d bytes of text", i, b, buf.Len())
+		}
+		for _, limit := range []int64{int64(buf.Len()), int64(buf.Len()) - 1} {
+			maxSize = limit
+			var out bytes.Buffer
+			err := Write(&out, g)
+			if fits := limit == int64(buf.Len()); fits != (err == nil) || !fits && (!errors.Is(err, ErrTooLarge) || out.Len() != 0) {
+				t.Errorf("graph %s, %d bytes, limit %d: %v, %d bytes written", i, buf.Len(), limit, err, out.Len())
+			}
+			if _, err := Parse(buf.Bytes(), "doc.json"); (limit == int64(buf.Len())) != (err == nil) {
+				t.Errorf("graph %s, %d bytes, limit %d: Parse: %v", i, buf.Len(), limit, err)
+			}
+		}
+		maxSize = MaxSize
+	}
+}
+
+// spaces is an endless stream of white space.
+type spaces struct{}
+
+func (spaces) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = " \n\t"[i%3]
+	}
+	return len(p), nil
+}
+
+// TestReadEndlessSpace: white space without end, from a pipe, between
+// the document's members, between elements or after the document, is
+// refused once the text passes MaxSize: the reader does not wait for it
+// to end.
+func TestReadEndlessSpace(t *testing.T) {
+	defer func(n int64) { maxSize = n }(maxSize)
+	maxSize = 1 << 20
+	head := `{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[{"id":"a","kind":"host","host_count":1}`
+	for _, tt := range []struct{ name, before string }{
+		{"between members", `{"schema":"planet.graph/v1",`},
+		{"between elements", head + ","},
+		{"after the document", head + `],"edges":[]}`},
+	} {
+		_, err := Read(io.MultiReader(strings.NewReader(tt.before), spaces{}), "pipe")
+		if !errors.Is(err, ErrTooLarge) || strings.Count(err.Error(), "pipe") != 1 || !strings.Contains(err.Error(), "larger than 1048576 bytes") {
+			t.Errorf("%s: %v, want the text refused past 1048576 bytes, naming pipe once", tt.name, err)
+		}
 	}
 }

@@ -379,7 +379,7 @@ func FuzzWeightAgrees(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if size, exact, bound := textSize(text), entryBound(v, true), entryBound(v, false); size > exact || exact > bound {
+			if size, exact, bound := textSize(text), entryBound1(v, true), entryBound1(v, false); size > exact || exact > bound {
 				t.Errorf("%s: %d bytes, exact bound %d, bound %d", text, size, exact, bound)
 			}
 		}

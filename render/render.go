@@ -153,10 +153,10 @@ func Render(ctx context.Context, in *Input, opts Options) ([]byte, error) {
 // A graph's table and JSON, the formats without a size limit, are written
 // as they are made, so their text (hundreds of megabytes for millions of
 // edges) is never held whole; every check that can refuse the input comes
-// first, so an error after the first byte is w's — but for one: JSON of a
-// graph read compact just under graph.MaxSize can pass it once indented,
-// and is refused (graph.ErrTooLarge) as it crosses it. The other formats are
-// made in memory and written at the end, nothing when a step fails.
+// first, so an error after the first byte is w's (JSON of a graph read
+// compact just under graph.MaxSize can pass it once indented: graph.Write
+// then refuses it before its first byte). The other formats are made in
+// memory and written at the end, nothing when a step fails.
 func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err

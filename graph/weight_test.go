@@ -351,6 +351,10 @@ func FuzzWeightAgrees(f *testing.F) {
 		if a == "" || b == "" || asRead(a) == asRead(b) {
 			t.Skip("the two nodes must have two IDs once read")
 		}
+		proto := p1
+		if proto == "" {
+			proto = "udp" // a protocol is never empty
+		}
 		g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: 2}
 		g.Nodes = []*Node{
 			{ID: a, Kind: KindHost, HostCount: 1, Hosts: []string{host, p1}},
@@ -359,7 +363,7 @@ func FuzzWeightAgrees(f *testing.F) {
 		g.Edges = []*Edge{
 			{From: a, To: b, Protocol: "tcp", Port: 1, SeenFrom: SeenBoth, ClientHosts: 1, ServerHosts: 1,
 				EdgeNames: &EdgeNames{ClientProcesses: []string{p1, p2}, ServerProcesses: []string{p2}}},
-			{From: b, To: a, Protocol: p1, Port: 2, SeenFrom: SeenClient, ClientHosts: 1,
+			{From: b, To: a, Protocol: proto, Port: 2, SeenFrom: SeenClient, ClientHosts: 1,
 				EdgeNames: &EdgeNames{ClientProcesses: []string{p2, p1}, Dialled: []string{host}}},
 		}
 		g.Traffic = []*Traffic{{From: a, To: b, Bytes: 1, SeenFrom: SeenBoth}}

@@ -458,7 +458,7 @@ func (d *docReader) unchanged(b, e *Edge) bool {
 // document.
 func (d *docReader) sameKind(id string) bool {
 	i, ok := slices.BinarySearchFunc(d.nodes, id, func(n *Node, id string) int { return strings.Compare(n.ID, id) })
-	b := d.baseGraph.byID[id]
+	b := d.baseGraph.Node(id)
 	return ok && b != nil && b.Kind == d.nodes[i].Kind
 }
 

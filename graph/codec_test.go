@@ -100,8 +100,7 @@ func TestReadRebuildsGonumGraph(t *testing.T) {
 	if n := gg.Nodes().Len(); n != len(g.Nodes) {
 		t.Errorf("gonum has %d nodes, graph %d", n, len(g.Nodes))
 	}
-	web, db := g.Node("web"), g.Node("db")
-	lines := gg.WeightedLines(web.GonumID(), db.GonumID())
+	lines := gg.WeightedLines(g.GonumID("web"), g.GonumID("db"))
 	if lines.Len() != 1 {
 		t.Fatalf("web -> db: %d lines", lines.Len())
 	}
@@ -113,7 +112,7 @@ func TestReadRebuildsGonumGraph(t *testing.T) {
 	if got := len(g.EdgesBetween("db", "db")); got != 1 {
 		t.Errorf("db self-loop: %d edges", got)
 	}
-	if g.NodeOf(web.GonumID()) != web || g.NodeOf(-1) != nil {
+	if g.NodeOf(g.GonumID("web")) != g.Node("web") || g.NodeOf(-1) != nil || g.GonumID("nowhere") != -1 {
 		t.Error("NodeOf")
 	}
 }

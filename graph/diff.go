@@ -348,11 +348,11 @@ func forCompare(g *Graph, opts DiffOptions, take bool) *Graph {
 	if c == g {
 		return g
 	}
-	// ReadForCompare's base looks its nodes up by ID. Only the map: the
-	// nodes are g's, and their gonum indices stay g's.
-	c.byID = make(map[string]*Node, len(c.Nodes))
-	for _, n := range c.Nodes {
-		c.byID[n.ID] = n
+	// ReadForCompare's base looks its nodes up by ID. Only the map (of
+	// positions in c.Nodes): the nodes are g's.
+	c.byID = make(map[string]int32, len(c.Nodes))
+	for i, n := range c.Nodes {
+		c.byID[n.ID] = int32(i)
 	}
 	merged := 0 // c's edges that are copies: the collapsed ones
 	for _, e := range c.Edges {

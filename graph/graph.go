@@ -225,7 +225,10 @@ type Graph struct {
 	Traffic []*Traffic `json:"traffic,omitempty"`
 
 	gonum *lazyGonum // built on first use: most renders never need it
-	byID  map[string]*Node
+	// byID is each node's position in Nodes, by ID. Positions are the
+	// graph's, not the nodes': a node may be in several graphs (a
+	// filter's result or render --diff's union shares them).
+	byID map[string]int32
 	// extraHeld is memory the graph keeps alive beyond its own parts, in
 	// the weigher's bytes (ForCompare's result sharing blocks of edges with
 	// the edges it dropped).
@@ -251,7 +254,7 @@ func (g *Graph) gonumGraph() *multi.WeightedDirectedGraph {
 		// (ReadShared) shares edges with it.
 		for i, e := range g.Edges {
 			gg.SetWeightedLine(multi.WeightedLine{
-				F: gonumNode(g.byID[e.From].index), T: gonumNode(g.byID[e.To].index),
+				F: gonumNode(g.byID[e.From]), T: gonumNode(g.byID[e.To]),
 				W: float64(e.Sockets), UID: int64(i),
 			})
 		}
@@ -277,8 +280,6 @@ type Node struct {
 	// than absent. UnownedSockets is those scans' unowned_sockets summed.
 	IncompleteHosts []string `json:"incomplete_hosts,omitempty"`
 	UnownedSockets  int      `json:"unowned_sockets,omitempty"`
-
-	index int64 // gonum node ID: position in Graph.Nodes
 }
 
 // Header returns a graph with g's members other than its nodes, edges and
@@ -297,8 +298,20 @@ var _ gonum.Node = gonumNode(0)
 
 func (n gonumNode) ID() int64 { return int64(n) }
 
-// GonumID is the node's ID in the gonum graph (Graph.Gonum).
-func (n *Node) GonumID() int64 { return n.index }
+// GonumID is the ID in the gonum graph (Graph.Gonum) of the node id: its
+// position in g.Nodes, or -1 when g has no such node.
+func (g *Graph) GonumID(id string) int64 {
+	if i, ok := g.byID[id]; ok {
+		return int64(i)
+	}
+	return -1
+}
+
+// has says whether g has a node id.
+func (g *Graph) has(id string) bool {
+	_, ok := g.byID[id]
+	return ok
+}
 
 // Edge is one dependency: hosts of From connect, as clients, to hosts of To
 // on (Protocol, Port).
@@ -426,7 +439,7 @@ func (g *Graph) indexChecked(edgesErr error) error {
 	slices.SortFunc(g.Nodes, func(a, b *Node) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(g.Edges, compareEdges)
 	slices.SortFunc(g.Traffic, compareTraffic)
-	g.byID = make(map[string]*Node, len(g.Nodes))
+	g.byID = make(map[string]int32, len(g.Nodes))
 	g.gonum = &lazyGonum{}
 	for i, n := range g.Nodes {
 		if err := n.check(); err != nil {
@@ -435,8 +448,7 @@ func (g *Graph) indexChecked(edgesErr error) error {
 		if _, dup := g.byID[n.ID]; dup {
 			return errorf("nodes: duplicate id %q", n.ID)
 		}
-		n.index = int64(i)
-		g.byID[n.ID] = n
+		g.byID[n.ID] = int32(i)
 	}
 	if edgesErr != nil {
 		return edgesErr
@@ -450,7 +462,7 @@ func (g *Graph) indexChecked(edgesErr error) error {
 		}
 	}
 	for i, t := range g.Traffic {
-		if g.byID[t.From] == nil || g.byID[t.To] == nil {
+		if !g.has(t.From) || !g.has(t.To) {
 			return errorf("traffic: %s -> %s: unknown node", t.From, t.To)
 		}
 		if t.SeenFrom != SeenBoth && t.SeenFrom != SeenSender && t.SeenFrom != SeenReceiver {
@@ -482,7 +494,7 @@ func (n *Node) check() error {
 }
 
 func (e *Edge) check(g *Graph) error {
-	if g.byID[e.From] == nil || g.byID[e.To] == nil {
+	if !g.has(e.From) || !g.has(e.To) {
 		return errorf("edge %s: unknown node", e)
 	}
 	if e.Protocol == "" {
@@ -517,22 +529,27 @@ func (e *Edge) String() string {
 	return e.From + " -> " + e.To + " " + e.Protocol + "/" + itoa(int(e.Port))
 }
 
-// Gonum returns the gonum graph: node IDs are Node.GonumID, line IDs index
+// Gonum returns the gonum graph: node IDs are Graph.GonumID, line IDs index
 // Graph.Edges, weights are socket counts. Callers must not modify it.
 func (g *Graph) Gonum() *multi.WeightedDirectedGraph { return g.gonumGraph() }
 
 // Node returns the node with the given ID, or nil.
-func (g *Graph) Node(id string) *Node { return g.byID[id] }
+func (g *Graph) Node(id string) *Node {
+	if i, ok := g.byID[id]; ok {
+		return g.Nodes[i]
+	}
+	return nil
+}
 
 // Lookup finds nodes by name: the node whose ID is name, or, where kinds
 // share a name and IDs carry the kind ("hostgroup:db"), each of those.
 func (g *Graph) Lookup(name string) []*Node {
-	if n := g.byID[name]; n != nil {
+	if n := g.Node(name); n != nil {
 		return []*Node{n}
 	}
 	var out []*Node
 	for _, kind := range nodeKinds {
-		if n := g.byID[string(kind)+":"+name]; n != nil {
+		if n := g.Node(string(kind) + ":" + name); n != nil {
 			out = append(out, n)
 		}
 	}
@@ -558,12 +575,12 @@ func (g *Graph) EdgeOf(l gonum.Line) *Edge {
 
 // EdgesBetween returns the edges from -> to, in the documented order.
 func (g *Graph) EdgesBetween(from, to string) []*Edge {
-	f, t := g.byID[from], g.byID[to]
-	if f == nil || t == nil {
+	f, t := g.GonumID(from), g.GonumID(to)
+	if f < 0 || t < 0 {
 		return nil
 	}
 	var out []*Edge
-	lines := g.gonumGraph().Lines(f.index, t.index)
+	lines := g.gonumGraph().Lines(f, t)
 	for lines.Next() {
 		out = append(out, g.Edges[lines.Line().ID()])
 	}

@@ -51,7 +51,7 @@ func (g *Graph) adjacency() *adjacency {
 		outStart: make([]int32, n+1), inStart: make([]int32, n+1),
 		outEdges: make([]int32, m), inEdges: make([]int32, m)}
 	for k, e := range g.Edges {
-		f, t := int32(g.byID[e.From].index), int32(g.byID[e.To].index)
+		f, t := g.byID[e.From], g.byID[e.To]
 		a.from[k], a.to[k] = f, t
 		a.outStart[f+1]++
 		a.inStart[t+1]++
@@ -80,8 +80,8 @@ func (g *Graph) walk(id string, depth int, forward bool) ([]Reached, error) {
 }
 
 func (g *Graph) walkAdjacency(a *adjacency, id string, depth int, forward bool) ([]Reached, error) {
-	start := g.byID[id]
-	if start == nil {
+	start, ok := g.byID[id]
+	if !ok {
 		return nil, &UnknownNodeError{id}
 	}
 	starts, edges, ends := a.outStart, a.outEdges, a.to
@@ -89,8 +89,8 @@ func (g *Graph) walkAdjacency(a *adjacency, id string, depth int, forward bool) 
 		starts, edges, ends = a.inStart, a.inEdges, a.from
 	}
 	seen := make([]bool, len(g.Nodes))
-	seen[start.index] = true
-	frontier := []int32{int32(start.index)}
+	seen[start] = true
+	frontier := []int32{start}
 	var out []Reached
 	for d := 1; len(frontier) > 0 && (depth <= 0 || d <= depth); d++ {
 		var next []int32
@@ -118,7 +118,8 @@ func (g *Graph) walkAdjacency(a *adjacency, id string, depth int, forward bool) 
 // edge and traffic entry among those nodes. The result is a Graph like any
 // other (same schema, order and header), so it can be written or rendered.
 // The walk goes by the graph's edge lists (16 bytes an edge, dropped on
-// return), not its gonum graph, and only the kept part is copied.
+// return), not its gonum graph; the result shares g's nodes, edges and
+// traffic, and has its own lists and index.
 func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 	a := g.adjacency()
 	deps, err := g.walkAdjacency(a, id, depth, true)
@@ -127,17 +128,16 @@ func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 	}
 	users, _ := g.walkAdjacency(a, id, depth, false)
 	keep := make([]bool, len(g.Nodes))
-	keep[g.byID[id].index] = true
+	keep[g.byID[id]] = true
 	for _, r := range append(deps, users...) {
-		keep[r.Node.index] = true
+		keep[g.byID[r.Node.ID]] = true
 	}
 	sub := g.Header()
 	for i, n := range g.Nodes {
 		if !keep[i] {
 			continue
 		}
-		c := *n
-		sub.Nodes = append(sub.Nodes, &c)
+		sub.Nodes = append(sub.Nodes, n) // shared: never modified
 		for _, k := range a.outEdges[a.outStart[i]:a.outStart[i+1]] {
 			if keep[a.to[k]] {
 				sub.Edges = append(sub.Edges, g.Edges[k]) // shared: never modified
@@ -145,7 +145,9 @@ func (g *Graph) Subgraph(id string, depth int) (*Graph, error) {
 		}
 	}
 	for _, t := range g.Traffic {
-		if f, to := g.byID[t.From], g.byID[t.To]; f != nil && to != nil && keep[f.index] && keep[to.index] {
+		f, okf := g.byID[t.From]
+		to, okt := g.byID[t.To]
+		if okf && okt && keep[f] && keep[to] {
 			sub.Traffic = append(sub.Traffic, t)
 		}
 	}
@@ -193,7 +195,8 @@ func (g *Graph) SelfLoops() []string {
 // document named name, puts it in the documented order and indexes it, so
 // that it renders, writes and answers queries like a graph read from a
 // file, without the copy and re-parse of a round trip through Write. g's
-// nodes must belong to no other Graph (Assemble records their positions in
-// them); its edges and traffic may be shared with the graph they came from,
-// which they were checked in. Errors are *snapshot.Error naming name.
+// nodes, edges and traffic may be shared with the graphs they came from,
+// which they were checked in (positions are kept in g's index, not in the
+// nodes); g's lists are its own, and Assemble sorts them. Errors are
+// *snapshot.Error naming name.
 func Assemble(g *Graph, name string) (*Graph, error) { return g.check(name) }

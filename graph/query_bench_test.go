@@ -11,12 +11,12 @@ import (
 func subgraphByGonum(g *Graph, id string, depth int) (*Graph, error) {
 	keep := map[string]bool{id: true}
 	for _, forward := range []bool{true, false} {
-		start := g.byID[id]
-		if start == nil {
+		start := g.GonumID(id)
+		if start < 0 {
 			return nil, &UnknownNodeError{id}
 		}
-		dist := map[int64]int{start.index: 0}
-		frontier := []int64{start.index}
+		dist := map[int64]int{start: 0}
+		frontier := []int64{start}
 		for d := 1; len(frontier) > 0 && (depth <= 0 || d <= depth); d++ {
 			var next []int64
 			for _, n := range frontier {

@@ -99,9 +99,9 @@ func (s *streamCompare) start(g *Graph, nodesSeen bool) bool {
 	}
 	s.on = true
 	// Edge.check looks nodes up by ID; index builds the map again.
-	g.byID = make(map[string]*Node, len(g.Nodes))
-	for _, n := range g.Nodes {
-		g.byID[n.ID] = n
+	g.byID = make(map[string]int32, len(g.Nodes))
+	for i, n := range g.Nodes {
+		g.byID[n.ID] = int32(i)
 	}
 	s.d = newDiff(s.opts)
 	s.join = newEdgeJoin(s.d, s.opts)

@@ -46,7 +46,7 @@ func (m *Merger) FinishMerged() (*Merged, error) {
 	// the sorted protocols.
 	rank := make([]int, len(ids))
 	for i, id := range ids {
-		rank[i] = int(g.byID[id].index)
+		rank[i] = int(g.byID[id])
 	}
 	protos := slices.Clone(m.protos)
 	slices.Sort(protos)

@@ -78,7 +78,7 @@ const (
 type heldBudget struct {
 	base, kept int64
 	tables     *weigher
-	nodes      map[string]*Node // the base graph's, by ID
+	node       func(id string) *Node // the base graph's node id, or nil
 }
 
 // newHeldBudget starts counting beside base, the graph compared with,
@@ -102,14 +102,15 @@ func newHeldBudget(base *Graph) *heldBudget {
 		c := *t
 		_, _ = w.traffic(&c)
 	}
-	nodes := base.byID
-	if nodes == nil {
-		nodes = make(map[string]*Node, len(base.Nodes))
+	node := base.Node
+	if base.byID == nil {
+		nodes := make(map[string]*Node, len(base.Nodes))
 		for _, n := range base.Nodes {
 			nodes[n.ID] = n
 		}
+		node = func(id string) *Node { return nodes[id] }
 	}
-	return &heldBudget{base: w.size + base.extraHeld, tables: w, nodes: nodes}
+	return &heldBudget{base: w.size + base.extraHeld, tables: w, node: node}
 }
 
 // hold adds size to what the diff being read holds (nothing when d is not
@@ -133,7 +134,7 @@ func (d *docReader) nodeHeld(n *Node, size int64) int64 {
 	if d.held == nil {
 		return size
 	}
-	b := d.held.nodes[n.ID]
+	b := d.held.node(n.ID)
 	if b == nil || b.Kind != n.Kind || b.HostCount != n.HostCount || b.UnownedSockets != n.UnownedSockets {
 		return size
 	}

@@ -144,27 +144,9 @@ func withDiff(g *graph.Graph, base *Input, filter Filter, format Format, force b
 		}
 	}
 	union := g.Header()
-	union.Nodes = copyNodes(g.Nodes, d.RemovedNodes)
+	union.Nodes = slices.Concat(g.Nodes, d.RemovedNodes) // shared, as the edges are
 	union.Edges = slices.Concat(g.Edges, d.RemovedEdges)
 	union.Traffic = g.Traffic
 	u, err := graph.Assemble(union, "render --diff")
 	return u, marks, err
-}
-
-// copyNodes copies the nodes of the lists given into one block: a graph
-// indexes its own nodes.
-func copyNodes(lists ...[]*graph.Node) []*graph.Node {
-	n := 0
-	for _, l := range lists {
-		n += len(l)
-	}
-	block := make([]graph.Node, 0, n)
-	out := make([]*graph.Node, 0, n)
-	for _, l := range lists {
-		for _, node := range l {
-			block = append(block, *node)
-			out = append(out, &block[len(block)-1])
-		}
-	}
-	return out
 }

@@ -83,11 +83,10 @@ func (f Filter) Apply(g *graph.Graph) (*graph.Graph, error) {
 }
 
 // prune drops the ports and external nodes f leaves out. The result shares
-// g's edges and traffic (a pruned graph keeps most of them: copying the
-// edges of a fleet graph by host, millions, would double its memory) and
-// has its own copies of the nodes, in one block, which it indexes (or g's
-// own when it keeps them all, at the same indexes). What it notes of each
-// node is a few bools by the node's index in g.
+// g's nodes, edges and traffic (a pruned graph keeps most of them: copying
+// those of a fleet graph by host, millions of edges, would double its
+// memory); it has its own lists of them and its own index. What it notes
+// of each node is a few bools by the node's position in g.
 func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 	// hidden: an external node --hide-external drops; had, has: the node
 	// has an edge in g, in the result; keep: the node is in the result.
@@ -95,7 +94,7 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 	for i, n := range g.Nodes {
 		hidden[i] = f.HideExternal && n.Kind == graph.KindExternal
 	}
-	index := func(id string) int64 { return g.Node(id).GonumID() }
+	index := g.GonumID
 	var edges []*graph.Edge
 	for _, e := range g.Edges {
 		from, to := index(e.From), index(e.To)
@@ -125,14 +124,7 @@ func (f Filter) prune(g *graph.Graph) (*graph.Graph, error) {
 		return g, nil // nothing to drop
 	}
 	out := g.Header()
-	out.Edges, out.Traffic = edges, traffic
-	if len(kept) == len(g.Nodes) {
-		// Every node stays, at the index it has in g: sharing them
-		// leaves g as it is (the indexing sets the same indexes).
-		out.Nodes = slices.Clone(g.Nodes)
-	} else {
-		out.Nodes = copyNodes(kept)
-	}
+	out.Nodes, out.Edges, out.Traffic = kept, edges, traffic
 	return graph.Assemble(out, "filtered graph")
 }
 

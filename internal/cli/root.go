@@ -19,10 +19,12 @@ import (
 	"github.com/spf13/viper"
 )
 
-const (
-	envPrefix    = "PLANET"
-	systemConfig = "/etc/planet/planet.yaml"
-)
+const envPrefix = "PLANET"
+
+// systemConfig is the config file planet looks for first. A variable only
+// so that tests of the lookup run away from the machine's own (an
+// installed package's, which another test may put there meanwhile).
+var systemConfig = "/etc/planet/planet.yaml"
 
 // BuildInfo is stamped into the binary at release time.
 type BuildInfo struct {

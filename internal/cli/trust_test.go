@@ -18,9 +18,7 @@ import (
 // file cannot point -o at /etc/passwd.
 func TestRootRefusesOthersConfig(t *testing.T) {
 	testenv.NeedRoot(t)
-	if _, err := os.Stat(systemConfig); err == nil {
-		t.Skipf("%s exists and would be read first", systemConfig)
-	}
+	noSystemConfig(t)
 	nobody, _ := testenv.User(t, "nobody")
 	xdg := t.TempDir()
 	victim := filepath.Join(t.TempDir(), "victim")
@@ -80,9 +78,7 @@ func chown(t *testing.T, path string, uid int) {
 // following such links, and the file read is the one checked.
 func TestRootRefusesConfigThroughOthersLink(t *testing.T) {
 	testenv.NeedRoot(t)
-	if _, err := os.Stat(systemConfig); err == nil {
-		t.Skipf("%s exists and would be read first", systemConfig)
-	}
+	noSystemConfig(t)
 	nobody, _ := testenv.User(t, "nobody")
 	base := t.TempDir()
 	good := filepath.Join(base, "good")
@@ -119,4 +115,15 @@ func TestRootRefusesConfigThroughOthersLink(t *testing.T) {
 	if code, stderr := run(); code != ExitError || !strings.Contains(stderr, "symbolic link owned by uid") {
 		t.Errorf("through nobody's link: exit %d, %q; want a refusal", code, stderr)
 	}
+}
+
+// noSystemConfig points the lookup's first candidate, /etc/planet/planet.yaml,
+// at a path that does not exist for the rest of the test: the machine's
+// own config (or the one the packaging test installs meanwhile) would be
+// read first, and its textfile-dir written to.
+func noSystemConfig(t *testing.T) {
+	t.Helper()
+	saved := systemConfig
+	systemConfig = filepath.Join(t.TempDir(), "absent", "planet.yaml")
+	t.Cleanup(func() { systemConfig = saved })
 }

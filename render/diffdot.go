@@ -105,8 +105,8 @@ func restyle(attrs attrList, color, style, class string) attrList {
 // through the same filter as g. Unless force, a union too large for format
 // (the limits of CheckPicture) is refused before it is built: a base of
 // millions of edges against an input of none would otherwise be drawn
-// edge by edge. The union shares the edges and traffic of g and base and
-// has its own copies of their nodes.
+// edge by edge. The union shares the nodes and edges of g and base, and
+// g's traffic.
 func withDiff(g *graph.Graph, base *Input, filter Filter, format Format, force bool) (*graph.Graph, diffMarks, error) {
 	old, err := base.AsGraph()
 	if err != nil {

@@ -169,25 +169,12 @@ func partsOf(g *graph.Graph, marks diffMarks) drawParts {
 
 // size counts what newDrawing would draw of p without drawing it: the
 // nodes, and the links when there are at most limit of them (over says
-// there are more). It holds at most limit+maxDrawnLinks+2 links' keys, so a
+// there are more; limit is at least maxDrawnLinks, below which the folding
+// of infrastructure links is not counted). It holds at most limit+maxDrawnLinks+2 links' keys, so a
 // graph of millions of edges is refused in a few megabytes.
 func (p drawParts) size(limit int) (nodes, links int, over bool) {
-	externals := 0
-	for _, l := range p.nodes {
-		for _, n := range l {
-			if n.Kind == graph.KindExternal {
-				externals++
-			}
-		}
-	}
+	nodes, externals := p.drawnNodes()
 	foldExternal := p.external == "ip" && externals > maxExternalNodes
-	nodes = 0
-	for _, l := range p.nodes {
-		nodes += len(l)
-	}
-	if foldExternal {
-		nodes -= externals - 1
-	}
 	drawn := func(id string) string {
 		if foldExternal && p.kind(id) == graph.KindExternal {
 			return foldedExternalID
@@ -228,10 +215,34 @@ func (p drawParts) size(limit int) (nodes, links int, over bool) {
 	return nodes, len(infraOnly), false
 }
 
+// drawnNodes counts the nodes newDrawing would draw of p (external peers
+// folded into one as it folds them) and the external peers among p's.
+func (p drawParts) drawnNodes() (nodes, externals int) {
+	for _, l := range p.nodes {
+		nodes += len(l)
+		for _, n := range l {
+			if n.Kind == graph.KindExternal {
+				externals++
+			}
+		}
+	}
+	if p.external == "ip" && externals > maxExternalNodes {
+		nodes -= externals - 1
+	}
+	return nodes, externals
+}
+
+// mermaidMinNodeText is the fewest characters a node of a Mermaid
+// flowchart takes (`  n0["x"]` and a newline): more nodes than
+// MermaidMaxText / mermaidMinNodeText cannot fit, and are refused before
+// the text is made.
+const mermaidMinNodeText = 10
+
 // check refuses, with a *LimitError, parts too large to draw in format:
-// more edges than DOTMaxEdges for DOT; more nodes or links drawn than
-// SVGMaxNodes, SVGMaxEdges for SVG; more links than MermaidMaxLinks for
-// Mermaid. Other formats draw nothing.
+// more edges than DOTMaxEdges or nodes drawn than DOTMaxNodes for DOT;
+// more nodes or links drawn than SVGMaxNodes, SVGMaxEdges for SVG; more
+// links than MermaidMaxLinks, or nodes than could fit in MermaidMaxText
+// characters, for Mermaid. Other formats draw nothing.
 func (p drawParts) check(format Format) error {
 	switch format {
 	case FormatDOT:
@@ -242,6 +253,9 @@ func (p drawParts) check(format Format) error {
 		if edges > DOTMaxEdges {
 			return &LimitError{fmt.Sprintf("dot: %d edges, more than %d; nothing lays out a graph this large", edges, DOTMaxEdges)}
 		}
+		if nodes, _ := p.drawnNodes(); nodes > DOTMaxNodes {
+			return &LimitError{fmt.Sprintf("dot: %d nodes drawn, more than %d; nothing lays out a graph this large", nodes, DOTMaxNodes)}
+		}
 	case FormatSVG:
 		nodes, links, over := p.size(SVGMaxEdges)
 		if over || nodes > SVGMaxNodes {
@@ -249,8 +263,12 @@ func (p drawParts) check(format Format) error {
 				nodes, moreThan(links, over), SVGMaxNodes, SVGMaxEdges)}
 		}
 	case FormatMermaid:
+		if nodes, _ := p.drawnNodes(); nodes > MermaidMaxText/mermaidMinNodeText {
+			return &LimitError{fmt.Sprintf("mermaid: %d nodes, at least %d characters, beyond what Mermaid draws (%d by default)",
+				nodes, nodes*mermaidMinNodeText, MermaidMaxText)}
+		}
 		if _, links, over := p.size(MermaidMaxLinks); over {
-			return &LimitError{fmt.Sprintf("mermaid: %s links, more than Mermaid draws (%d by default)", moreThan(links, over), MermaidMaxLinks)}
+			return &LimitError{fmt.Sprintf("mermaid: %s links, beyond what Mermaid draws (%d by default)", moreThan(links, over), MermaidMaxLinks)}
 		}
 	}
 	return nil

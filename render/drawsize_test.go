@@ -126,14 +126,14 @@ func TestDrawingSizeAgrees(t *testing.T) {
 // picture's limit, not the base. With --force the union is drawn.
 func TestRenderDiffUnionBounded(t *testing.T) {
 	base := bigGraph(t, DOTMaxEdges+1)
-	in := partOf(t, base, base.Nodes[:1], nil) // the server, no edges
+	in := partOf(t, base, base.Nodes[:1], nil) // one client, no edges
 	for _, tt := range []struct {
 		format  Format
 		refused string
 	}{
 		{FormatDOT, fmt.Sprintf("dot: %d edges, more than %d", DOTMaxEdges+1, DOTMaxEdges)},
 		{FormatSVG, fmt.Sprintf("svg: %d nodes and more than %d links drawn", DOTMaxEdges+2, SVGMaxEdges)},
-		{FormatMermaid, fmt.Sprintf("mermaid: more than %d links", MermaidMaxLinks)},
+		{FormatMermaid, fmt.Sprintf("mermaid: %d nodes, at least", DOTMaxEdges+2)},
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -214,5 +214,142 @@ func TestRenderDiffUnionSharesNodes(t *testing.T) {
 	}
 	if in.Node("web-1") != in.Nodes[0] || in.GonumID("web-1") != 0 || in.Node("10.0.0.7") != nil {
 		t.Error("the input's index changed")
+	}
+}
+
+// nodesGraph has n nodes of kind and no edges: only the node limits can
+// refuse its picture.
+func nodesGraph(t *testing.T, n int, kind graph.NodeKind) *graph.Graph {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"10.%d.%d.%d","kind":%q,"host_count":1}`, i>>16, i>>8&255, i&255, kind)
+	}
+	b.WriteString(`],"edges":[]}`)
+	g, err := graph.Parse([]byte(b.String()), "nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestPictureNodeLimits: pictures are bounded by the nodes they draw, not
+// only their links. A graph of 798,000 hosts and no edges was drawn as DOT
+// in 1.4 GiB (and as the base of render --diff in 1.6 GiB); its Mermaid
+// text, 155 MB, was made before its size was checked. External peers fold
+// into one node, so a graph of as many of them is drawn.
+func TestPictureNodeLimits(t *testing.T) {
+	mermaidMost := MermaidMaxText / mermaidMinNodeText
+	for _, tt := range []struct {
+		nodes   int
+		kind    graph.NodeKind
+		format  Format
+		refused string // "": drawn
+		most    uint64 // bytes allocated at most when refused
+	}{
+		{DOTMaxNodes, graph.KindHost, FormatDOT, "", 0},
+		{DOTMaxNodes + 1, graph.KindHost, FormatDOT, fmt.Sprintf("dot: %d nodes drawn, more than %d", DOTMaxNodes+1, DOTMaxNodes), 64 << 10},
+		{DOTMaxNodes + 1, graph.KindExternal, FormatDOT, "", 0},
+		{mermaidMost + 1, graph.KindHost, FormatMermaid, fmt.Sprintf("mermaid: %d nodes, at least %d characters", mermaidMost+1, (mermaidMost+1)*mermaidMinNodeText), 64 << 10},
+		{mermaidMost, graph.KindHost, FormatMermaid, "characters, beyond what Mermaid draws", 0},
+		{mermaidMost + 1, graph.KindExternal, FormatMermaid, "", 0},
+		{SVGMaxNodes + 1, graph.KindHost, FormatSVG, fmt.Sprintf("svg: %d nodes", SVGMaxNodes+1), 64 << 10},
+	} {
+		name := fmt.Sprintf("%s/%d-%s", tt.format, tt.nodes, tt.kind)
+		g := nodesGraph(t, tt.nodes, tt.kind)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := RenderTo(context.Background(), io.Discard, &Input{Name: "nodes", Graph: g}, Options{Format: tt.format})
+		runtime.ReadMemStats(&after)
+		var limit *LimitError
+		switch {
+		case tt.refused == "" && err != nil:
+			t.Errorf("%s: %v, want it drawn", name, err)
+		case tt.refused != "" && (!errors.As(err, &limit) || !strings.Contains(err.Error(), tt.refused)):
+			t.Errorf("%s: %v, want a *LimitError %q", name, err, tt.refused)
+		case tt.most > 0 && after.TotalAlloc-before.TotalAlloc > tt.most:
+			t.Errorf("%s: refusing allocated %d bytes, more than %d: drawn first", name, after.TotalAlloc-before.TotalAlloc, tt.most)
+		}
+		if tt.refused == "" || tt.most == 0 {
+			continue
+		}
+		// As the base of render --diff, against an input of one node,
+		// everything the base has removed: refused too, before the
+		// union is built.
+		in := nodesGraph(t, 1, graph.KindHostgroup)
+		runtime.ReadMemStats(&before)
+		err = RenderTo(context.Background(), io.Discard, &Input{Name: "in", Graph: in}, Options{Format: tt.format, DiffBase: &Input{Name: "base", Graph: g}})
+		runtime.ReadMemStats(&after)
+		if !errors.As(err, &limit) {
+			t.Errorf("%s as a base: %v, want a *LimitError", name, err)
+		}
+		// The comparison's lists of removed nodes: about 90 bytes a node.
+		if got := after.TotalAlloc - before.TotalAlloc; got > uint64(128*tt.nodes) {
+			t.Errorf("%s as a base: refusing allocated %d bytes (%d a node)", name, got, got/uint64(tt.nodes))
+		}
+	}
+}
+
+// TestCheckPictureFolding: a graph over a picture's limits is refused
+// before its render --diff base is read, unless the base can fold its
+// external peers into one node (-external ip, one to a dozen peers), which
+// would draw less than the graph alone: 42 hostgroups each linked to 12
+// external peers are 504 links, past Mermaid's 500; with a base holding a
+// 13th peer the union folds them and draws 42.
+func TestCheckPictureFolding(t *testing.T) {
+	build := func(peers int, external string) *graph.Graph {
+		t.Helper()
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"hostgroup","external":%q,"snapshots":42,"nodes":[`, external)
+		for i := range 42 {
+			fmt.Fprintf(&b, `{"id":"group-%02d","kind":"hostgroup","host_count":1},`, i)
+		}
+		for p := range peers {
+			if p > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"198.51.100.%d","kind":"external","host_count":1}`, p)
+		}
+		b.WriteString(`],"edges":[`)
+		first := true
+		for i := range 42 {
+			for p := range min(peers, 12) {
+				if !first {
+					b.WriteByte(',')
+				}
+				first = false
+				fmt.Fprintf(&b, `{"from":"group-%02d","to":"198.51.100.%d","protocol":"tcp","port":443,"seen_from":"client","client_hosts":1,"server_hosts":0,"sockets":1}`, i, p)
+			}
+		}
+		b.WriteString(`]}`)
+		g, err := graph.Parse([]byte(b.String()), "folding")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	in, base := build(12, "ip"), build(13, "ip")
+	if err := CheckPicture(in, FormatMermaid, false); err != nil {
+		t.Errorf("12 peers, -external ip: %v; a base may fold them", err)
+	}
+	var out strings.Builder
+	if err := RenderTo(context.Background(), &out, &Input{Name: "in", Graph: in},
+		Options{Format: FormatMermaid, DiffBase: &Input{Name: "base", Graph: base}}); err != nil {
+		t.Errorf("render --diff with a 13th peer in the base: %v", err)
+	}
+	if err := RenderTo(context.Background(), io.Discard, &Input{Name: "in", Graph: in}, Options{Format: FormatMermaid}); err == nil {
+		t.Error("12 peers drawn one by one: 504 links drawn, want them refused")
+	}
+	// No peer to fold, or peers not folded (-external collapse): the
+	// union draws at least what the graph does.
+	for _, g := range []*graph.Graph{bigGraph(t, MermaidMaxLinks+1), build(12, "collapse")} {
+		var limit *LimitError
+		if err := CheckPicture(g, FormatMermaid, false); !errors.As(err, &limit) {
+			t.Errorf("%d nodes, external %s: %v, want a *LimitError before the base is read", len(g.Nodes), g.External, err)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
 	b := mermaidBytes(g, marks)
 	if !force {
 		if len(b) > MermaidMaxText {
-			return &LimitError{fmt.Sprintf("mermaid: %d characters, more than Mermaid draws (%d by default)", len(b), MermaidMaxText)}
+			return &LimitError{fmt.Sprintf("mermaid: %d characters, beyond what Mermaid draws (%d by default)", len(b), MermaidMaxText)}
 		}
 	}
 	_, err := w.Write(b)

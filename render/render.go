@@ -69,11 +69,16 @@ const (
 	SVGMaxNodes = 500
 )
 
-// DOTMaxEdges bounds -f dot (unless Options.Force): no layout engine
-// finishes a graph this large, and its DOT text takes about 3 KB of memory
-// per edge while it is built, so beyond it render would outgrow the memory
-// a graph at graph.MaxEntries otherwise needs.
-const DOTMaxEdges = 100_000
+// DOTMaxEdges and DOTMaxNodes bound -f dot (unless Options.Force): no
+// layout engine finishes a graph this large, and its DOT text takes about
+// 3 KB of memory per edge and 1 KB per node drawn while it is built, so
+// beyond them render would outgrow the memory a graph at graph.MaxEntries
+// otherwise needs. Nodes are counted as drawn: external peers folded into
+// one when there are more than a dozen.
+const (
+	DOTMaxEdges = 100_000
+	DOTMaxNodes = 100_000
+)
 
 // Options says what Render produces.
 type Options struct {
@@ -199,10 +204,12 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 				return err
 			}
 		}
-		var b []byte
-		if b, err = dotBytes(g, marks); err == nil {
-			_, err = buf.Write(b)
+		b, err := dotBytes(g, marks)
+		if err != nil {
+			return err
 		}
+		_, err = w.Write(b) // not through buf: the text is held once
+		return err
 	case FormatMermaid:
 		err = mermaid(&buf, g, marks, opts.Force)
 	case FormatJSON:
@@ -237,14 +244,21 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 
 // CheckPicture refuses, with the *LimitError RenderTo would give, a
 // graph already beyond the limits of a picture format (DOT, SVG, Mermaid;
-// other formats have none) unless force: render --diff draws a graph and
-// its base together, which is no smaller, so a graph refused alone is
-// refused before its base is read.
+// other formats have none) unless force, when drawing it with any base
+// (render --diff) is refused too: the union of the two has every node and
+// edge of g, so it is refused before its base is read. Not when g has
+// between 1 and a dozen external peers, drawn one by one, with -external
+// ip: the base's peers may make them more than a dozen, folded into one
+// node, and the union then draws less than g alone.
 func CheckPicture(g *graph.Graph, format Format, force bool) error {
 	if force {
 		return nil
 	}
-	return partsOf(g, diffMarks{}).check(format)
+	p := partsOf(g, diffMarks{})
+	if _, externals := p.drawnNodes(); p.external == "ip" && externals > 0 && externals <= maxExternalNodes {
+		return nil
+	}
+	return p.check(format)
 }
 
 // CheckSVGSize refuses a graph whose drawing (external peers and

@@ -64,7 +64,7 @@ func TestRenderDiffPictureFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := run(t, "render", "-f", "mermaid", "--diff", filepath.Join(dir, "missing.json"), in)
-	if code != 1 || !strings.Contains(stderr, "mermaid: more than 500 links, more than Mermaid draws") || !strings.Contains(stderr, "--force") ||
+	if code != 1 || !strings.Contains(stderr, "mermaid: more than 500 links, beyond what Mermaid draws") || !strings.Contains(stderr, "--force") ||
 		strings.Contains(stderr, "missing.json") {
 		t.Errorf("exit %d, stderr %q; want the picture's limit, before the base is read", code, stderr)
 	}

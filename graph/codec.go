@@ -189,7 +189,9 @@ func (d *docReader) graph() (*Graph, error) {
 				}
 				size, err := d.w.node(n)
 				if err == nil {
-					err = d.hold(d.nodeHeld(n, size))
+					var held int64
+					n, held = d.nodeHeld(n, size)
+					err = d.hold(held)
 				}
 				if err != nil {
 					return &snapshot.Error{Name: d.name, Offset: off, Line: line, Err: fmt.Errorf("%s: %w", what, err)}

@@ -32,6 +32,10 @@ const (
 	// A node: the Node (128 bytes), its pointer, its entry in the ID
 	// index and its place in the adjacency lists.
 	nodeCost = 200
+	// A node of a graph read beside another (a diff's) equal to that
+	// graph's node of its ID, which it shares: its pointer, its entry in
+	// the ID index and its place in the adjacency lists.
+	sharedNodeCost = nodeCost - 128
 	// An edge: the Edge (96 bytes, allocated in blocks), its pointer and
 	// its share of the adjacency lists and the edge index.
 	edgeCost = 128
@@ -127,16 +131,17 @@ func (d *docReader) hold(size int64) error {
 	return nil
 }
 
-// nodeHeld returns what the diff being read holds of node n, which weighs
-// size: a node equal to the base graph's node of its ID shares that
-// node's lists, and holds only itself.
-func (d *docReader) nodeHeld(n *Node, size int64) int64 {
+// nodeHeld returns the node to keep for n, which weighs size, and what the
+// diff being read holds of it: a node equal to the base graph's node of its
+// ID in every field is that node (graphs share nodes: a graph keeps the
+// positions in its own index), and holds only its place in this graph.
+func (d *docReader) nodeHeld(n *Node, size int64) (*Node, int64) {
 	if d.held == nil {
-		return size
+		return n, size
 	}
 	b := d.held.node(n.ID)
 	if b == nil || b.Kind != n.Kind || b.HostCount != n.HostCount || b.UnownedSockets != n.UnownedSockets {
-		return size
+		return n, size
 	}
 	// The document's lists may be in any order; base's are sorted.
 	for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
@@ -144,10 +149,9 @@ func (d *docReader) nodeHeld(n *Node, size int64) int64 {
 	}
 	if !slices.Equal(b.Hosts, nilIfEmpty(n.Hosts)) || !slices.Equal(b.Domains, nilIfEmpty(n.Domains)) ||
 		!slices.Equal(b.IncompleteHosts, nilIfEmpty(n.IncompleteHosts)) {
-		return size
+		return n, size
 	}
-	n.Hosts, n.Domains, n.IncompleteHosts = b.Hosts, b.Domains, b.IncompleteHosts
-	return nodeCost
+	return b, sharedNodeCost
 }
 
 // weigher interns a graph's repeated strings and name sets, as the reader

@@ -389,3 +389,53 @@ func FuzzWeightAgrees(f *testing.F) {
 		}
 	})
 }
+
+// TestDiffSharesNodes: the new graph of a diff shares each node equal to
+// the old graph's (graphs keep node positions in their own index), and
+// holds only its place in the new graph: two graphs of 800,000 hosts and
+// no edges, the same, were refused as too large for a diff. A node that
+// differs is held whole.
+func TestDiffSharesNodes(t *testing.T) {
+	defer func(n int64) { maxDiffHeld = n }(maxDiffHeld)
+	const n = 5000
+	nodes := func(hostCount int) *Graph {
+		g := &Graph{Schema: Schema, By: ByHost, External: "ip", Snapshots: n}
+		for i := range n {
+			g.Nodes = append(g.Nodes, &Node{ID: fmt.Sprintf("host-%05d.example.org", i), Kind: KindHost, HostCount: hostCount,
+				Hosts: []string{fmt.Sprintf("host-%05d", i)}})
+		}
+		if err := g.index(); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	old := nodes(1)
+	var same, changed bytes.Buffer
+	if err := Write(&same, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(&changed, nodes(2)); err != nil {
+		t.Fatal(err)
+	}
+	maxDiffHeld = newHeldBudget(old).base + n*sharedNodeCost + 4096
+	g, err := ReadShared(bytes.NewReader(same.Bytes()), "same.json", old)
+	if err != nil {
+		t.Fatalf("the same nodes: %v", err)
+	}
+	for i, node := range g.Nodes {
+		if node != old.Nodes[i] || g.Node(node.ID) != node || g.GonumID(node.ID) != int64(i) {
+			t.Fatalf("node %q not shared, or not indexed in the new graph", node.ID)
+		}
+	}
+	if d, err := ReadCompare(bytes.NewReader(same.Bytes()), "same.json", old, DiffOptions{}); err != nil || !d.Empty() {
+		t.Errorf("the same nodes, compared: %v", err)
+	}
+	if _, err := ReadCompare(bytes.NewReader(changed.Bytes()), "changed.json", old, DiffOptions{}); !errors.Is(err, ErrTooLarge) ||
+		!strings.Contains(err.Error(), "changed.json: line ") || !strings.Contains(err.Error(), ": nodes[") {
+		t.Errorf("every node changed: %v, want ErrTooLarge at a node", err)
+	}
+	maxDiffHeld = MaxDiffHeld
+	if d, err := ReadCompare(bytes.NewReader(changed.Bytes()), "changed.json", old, DiffOptions{}); err != nil || len(d.ChangedNodes) != n {
+		t.Errorf("every node changed, under MaxDiffHeld: %v", err)
+	}
+}

@@ -173,7 +173,7 @@ rm -rf "$out/over"
 # Graphs of 1 GiB (graph.MaxSize) shaped to cost the most once read
 # (graph.MaxDecoded): short distinct names in long lists (in nodes' host
 # lists, in edges' process lists, one set per edge), millions of small
-# edges, millions of nodes with long IDs. Each is refused where it passes
+# edges, millions of nodes with long IDs (external peers, hosts). Each is refused where it passes
 # the decoded limit; the same document cut just before that element is
 # the largest of its shape the limits accept, and is rendered and diffed
 # (with itself, and with a copy whose every name changed).
@@ -215,13 +215,20 @@ with open(os.path.join(d, 'nodes.json'), 'w') as f:
     for i in range(4000000):
         f.write(('' if i == 0 else ',') + '{"id":"%0170d","kind":"external","host_count":0,"domains":["%040d"]}' % (i, i))
     f.write('],"edges":[]}')
+# The same as scanned hosts, which no picture folds into one node.
+with open(os.path.join(d, 'hostnodes.json'), 'w') as f:
+    f.write(HDR + '"nodes":[')
+    for i in range(4000000):
+        f.write(('' if i == 0 else ',') + '{"id":"%0170d","kind":"host","host_count":1,"hosts":["%040d"]}' % (i, i))
+    f.write('],"edges":[]}')
 PY
 # An input of one node, drawn against each shape as its base: everything
 # the base has is removed; the picture of both is refused for its size
-# where the shape has edges, and drawn where it has only nodes (nodes and
-# hosts: the external peers fold into one node, and the 15 hostgroups fit).
+# where the shape has edges or too many nodes drawn (hostnodes), and drawn
+# where it has few (nodes: the external peers fold into one; hosts: 15
+# hostgroups).
 echo '{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":1,"nodes":[{"id":"n0","kind":"host","host_count":1}],"edges":[]}' >"$out/shapes/one.json"
-for shape in hosts procs sets edges nodes; do
+for shape in hosts procs sets edges nodes hostnodes; do
   doc=$out/shapes/$shape.json
   run "render -f table ($shape: $(stat -c %s "$doc") bytes, over graph.MaxDecoded)" @P render -f table "$doc" -o /dev/null
   # Cut before the element that passed the limit: the largest such

@@ -85,6 +85,39 @@ type heldBudget struct {
 	node       func(id string) *Node // the base graph's node id, or nil
 }
 
+// WeightBound is at least what g takes in memory as planet weighs a graph
+// (see MaxDecoded), in bytes, and needs none of the weighing's tables: each
+// string is counted wherever it appears (a graph read shares repeated
+// ones), as a distinct one. What a command builds from g beside it (a
+// picture's text) can be bounded by what it leaves under a budget.
+func WeightBound(g *Graph) int64 {
+	str := func(s string) int64 { return internCost + roundUp8(len(s)) }
+	size := int64(0)
+	for _, n := range g.Nodes {
+		size += nodeCost + str(n.ID) + str(string(n.Kind))
+		for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
+			for _, s := range l {
+				size += listItemCost + roundUp8(len(s))
+			}
+		}
+	}
+	for _, e := range g.Edges {
+		size += edgeCost + str(e.From) + str(e.To) + str(e.Protocol)
+		if e.EdgeBytes != nil {
+			size += edgeBytesCost
+		}
+		if e.EdgeNames != nil {
+			size += nameSetCost
+			for _, l := range [][]string{e.ClientProcesses, e.ServerProcesses, e.ClientWorkloads, e.ServerWorkloads, e.Dialled} {
+				for _, s := range l {
+					size += listItemCost + str(s)
+				}
+			}
+		}
+	}
+	return size + int64(len(g.Traffic))*(trafficCost+2*internCost)
+}
+
 // newHeldBudget starts counting beside base, the graph compared with,
 // indexing its strings and name sets: the document's that base has are
 // base's, not copies (the tables take what base's weight counts for

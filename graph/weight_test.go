@@ -439,3 +439,20 @@ func TestDiffSharesNodes(t *testing.T) {
 		t.Errorf("every node changed, under MaxDiffHeld: %v", err)
 	}
 }
+
+// TestWeightBound: the bound needs no tables and is at least the weight a
+// graph read is given, for every graph of the weight tests.
+func TestWeightBound(t *testing.T) {
+	graphs := weightGraphs(t)
+	graphs["shared names"] = heldGraph(func(int) string { return "java" })
+	graphs["distinct names"] = heldGraph(func(i int) string { return fmt.Sprint("p", i) })
+	for name, g := range graphs {
+		var doc bytes.Buffer
+		if err := Write(&doc, g); err != nil {
+			t.Fatal(err)
+		}
+		if bound, read := WeightBound(g), readWeight(t, doc.Bytes()); bound < read {
+			t.Errorf("%s: bound %d, less than the weight read, %d", name, bound, read)
+		}
+	}
+}

@@ -39,7 +39,7 @@ import (
 // characters, invisible formatting or invalid UTF-8 are shown Go-quoted (as
 // the table does), so Graphviz lays out any file planet writes.
 func DOT(w io.Writer, g *graph.Graph) error {
-	b, err := dotBytes(g, diffMarks{})
+	b, err := dotBytes(g, diffMarks{}, 0)
 	if err != nil {
 		return err
 	}
@@ -115,13 +115,28 @@ func svgLabelsOnTop(svg []byte) []byte {
 	return out.Bytes()
 }
 
-func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
+func dotBytes(g *graph.Graph, marks diffMarks, limit int) ([]byte, error) {
 	d := newDrawing(g, marks)
 	dg := dotGraph{DirectedGraph: multi.NewDirectedGraph()}
 	nodes := make(map[*drawNode]dotNode, len(d.nodes))
 	clusters := map[string]*dotCluster{}
+	// text is the attributes' text so far, which the DOT has at least:
+	// past limit (when not 0) the drawing stops before the DOT is made.
+	text := 0
+	tooLong := func(attrs attrList) error {
+		for _, a := range attrs {
+			text += len(a.Key) + len(a.Value)
+		}
+		if limit > 0 && text > limit {
+			return &LimitError{fmt.Sprintf("dot: more than %d bytes of text (long names, repeated on every link)", limit)}
+		}
+		return nil
+	}
 	for i, n := range d.nodes {
 		dn := dotNode{id: int64(i), name: n.id, attrs: marks.node(n.ID, nodeAttrs(n))}
+		if err := tooLong(dn.attrs); err != nil {
+			return nil, err
+		}
 		nodes[n] = dn
 		dg.AddNode(dn)
 		if n.cluster != "" {
@@ -135,7 +150,11 @@ func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
 		}
 	}
 	for i, l := range d.links {
-		dg.SetLine(dotLine{from: nodes[l.from], to: nodes[l.to], uid: int64(i), attrs: linkAttrs(l)})
+		attrs := linkAttrs(l)
+		if err := tooLong(attrs); err != nil {
+			return nil, err
+		}
+		dg.SetLine(dotLine{from: nodes[l.from], to: nodes[l.to], uid: int64(i), attrs: attrs})
 	}
 	if legend := d.legend(marks); legend != "" {
 		dg.AddNode(dotNode{id: int64(len(d.nodes)), name: "legend", attrs: attrList{
@@ -146,6 +165,9 @@ func dotBytes(g *graph.Graph, marks diffMarks) ([]byte, error) {
 	b, err := dot.MarshalMulti(dg, "", "", "  ")
 	if err != nil {
 		return nil, err
+	}
+	if limit > 0 && len(b) >= limit {
+		return nil, &LimitError{fmt.Sprintf("dot: %d bytes of text, more than %d", len(b)+1, limit)}
 	}
 	return append(b, '\n'), nil
 }

@@ -159,6 +159,9 @@ type drawParts struct {
 	edges    [][]*graph.Edge
 	kind     func(id string) graph.NodeKind
 	marks    diffMarks
+	// fold counts the external peers folded into one node however few
+	// they are (a lower bound of the parts drawn beside a base with more).
+	fold bool
 }
 
 // partsOf is all of g.
@@ -174,7 +177,7 @@ func partsOf(g *graph.Graph, marks diffMarks) drawParts {
 // graph of millions of edges is refused in a few megabytes.
 func (p drawParts) size(limit int) (nodes, links int, over bool) {
 	nodes, externals := p.drawnNodes()
-	foldExternal := p.external == "ip" && externals > maxExternalNodes
+	foldExternal := p.folds(externals)
 	drawn := func(id string) string {
 		if foldExternal && p.kind(id) == graph.KindExternal {
 			return foldedExternalID
@@ -226,10 +229,15 @@ func (p drawParts) drawnNodes() (nodes, externals int) {
 			}
 		}
 	}
-	if p.external == "ip" && externals > maxExternalNodes {
+	if externals > 0 && p.folds(externals) {
 		nodes -= externals - 1
 	}
 	return nodes, externals
+}
+
+// folds says whether the drawing folds p's externals into one node.
+func (p drawParts) folds(externals int) bool {
+	return p.fold || p.external == "ip" && externals > maxExternalNodes
 }
 
 // mermaidMinNodeText is the fewest characters a node of a Mermaid

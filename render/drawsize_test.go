@@ -344,12 +344,77 @@ func TestCheckPictureFolding(t *testing.T) {
 	if err := RenderTo(context.Background(), io.Discard, &Input{Name: "in", Graph: in}, Options{Format: FormatMermaid}); err == nil {
 		t.Error("12 peers drawn one by one: 504 links drawn, want them refused")
 	}
-	// No peer to fold, or peers not folded (-external collapse): the
-	// union draws at least what the graph does.
-	for _, g := range []*graph.Graph{bigGraph(t, MermaidMaxLinks+1), build(12, "collapse")} {
+	// No peer to fold, peers not folded (-external collapse), or more
+	// links than the limit even with the peers folded: the union draws
+	// at least that.
+	onePeer := bigGraph(t, MermaidMaxLinks+1)
+	onePeer.Nodes = append(onePeer.Nodes, &graph.Node{ID: "198.51.100.1", Kind: graph.KindExternal})
+	onePeer.Edges = append(onePeer.Edges, &graph.Edge{From: "server", To: "198.51.100.1", Protocol: "tcp", Port: 443,
+		SeenFrom: graph.SeenClient, ClientHosts: 1, Sockets: 1})
+	onePeer.External = "ip"
+	onePeer, err := graph.Assemble(onePeer, "one peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*graph.Graph{bigGraph(t, MermaidMaxLinks+1), build(12, "collapse"), onePeer} {
 		var limit *LimitError
 		if err := CheckPicture(g, FormatMermaid, false); !errors.As(err, &limit) {
 			t.Errorf("%d nodes, external %s: %v, want a *LimitError before the base is read", len(g.Nodes), g.External, err)
+		}
+	}
+}
+
+// TestDOTBudget: drawing DOT takes memory beside the graph (about 2 KB a
+// node and a dependency, and four times the text), which with the graph
+// must fit graph.MaxDiffHeld: 100,000 hosts and 100,000 dependencies,
+// within the node and edge limits, were drawn at 467-561 MiB of RSS. Long
+// names make a few nodes hundreds of megabytes of DOT, and of Mermaid.
+func TestDOTBudget(t *testing.T) {
+	hosts := func(n int, name func(i int) string) *graph.Graph {
+		t.Helper()
+		g := &graph.Graph{Schema: graph.Schema, By: graph.ByHost, External: "ip", Snapshots: n}
+		for i := range n {
+			g.Nodes = append(g.Nodes, &graph.Node{ID: name(i), Kind: graph.KindHost, HostCount: 1})
+		}
+		for i := range n {
+			g.Edges = append(g.Edges, &graph.Edge{From: name(i), To: name((i + 1) % n), Protocol: "tcp", Port: 5432,
+				SeenFrom: graph.SeenBoth, ClientHosts: 1, ServerHosts: 1, Sockets: 1,
+				EdgeNames: &graph.EdgeNames{ClientProcesses: []string{"java"}, ServerProcesses: []string{"postgres"}}})
+		}
+		g, err := graph.Assemble(g, "hosts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	short := func(i int) string { return fmt.Sprintf("host-%06d.dc1.example.com", i) }
+	long := func(i int) string { return fmt.Sprint(i) + strings.Repeat("\u0085", 4<<20) }
+	for _, tt := range []struct {
+		name    string
+		g       *graph.Graph
+		format  Format
+		refused string
+	}{
+		{"25,000 hosts", hosts(25_000, short), FormatDOT, ""},
+		{"100,000 hosts", hosts(100_000, short), FormatDOT, "take more than 416 MiB to draw"},
+		{"8 long names", hosts(8, long), FormatDOT, "bytes of text"},
+		{"8 long names", hosts(8, long), FormatSVG, "bytes of text"},
+		{"8 long names", hosts(8, long), FormatMermaid, "more than 50000 characters"},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := RenderTo(context.Background(), io.Discard, &Input{Name: "in", Graph: tt.g}, Options{Format: tt.format,
+			SVG: SVGOptions{Helper: "/nonexistent/planet-svg"}})
+		runtime.ReadMemStats(&after)
+		var limit *LimitError
+		switch {
+		case tt.refused == "" && err != nil:
+			t.Errorf("%s, %s: %v", tt.name, tt.format, err)
+		case tt.refused != "" && (!errors.As(err, &limit) || !strings.Contains(err.Error(), tt.refused)):
+			t.Errorf("%s, %s: %v, want a *LimitError %q", tt.name, tt.format, err, tt.refused)
+		case tt.refused != "" && tt.format == FormatMermaid && after.TotalAlloc-before.TotalAlloc > 1<<20:
+			// Refused before a long name is escaped.
+			t.Errorf("%s, %s: refusing allocated %d bytes", tt.name, tt.format, after.TotalAlloc-before.TotalAlloc)
 		}
 	}
 }

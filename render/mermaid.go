@@ -58,19 +58,33 @@ func mermaid(w io.Writer, g *graph.Graph, marks diffMarks, force bool) error {
 			return err
 		}
 	}
-	b := mermaidBytes(g, marks)
+	limit := 0
 	if !force {
-		if len(b) > MermaidMaxText {
-			return &LimitError{fmt.Sprintf("mermaid: %d characters, beyond what Mermaid draws (%d by default)", len(b), MermaidMaxText)}
-		}
+		limit = MermaidMaxText
+	}
+	b, over := mermaidBytes(g, marks, limit)
+	if over {
+		return &LimitError{fmt.Sprintf("mermaid: more than %d characters, beyond what Mermaid draws (%d by default)", MermaidMaxText, MermaidMaxText)}
 	}
 	_, err := w.Write(b)
 	return err
 }
 
-func mermaidBytes(g *graph.Graph, marks diffMarks) []byte {
+// mermaidBytes makes the text of Mermaid, or when limit is not 0 stops
+// making it as soon as it would pass limit characters (a label's names
+// alone can: one long name, escaped, is several times its length), saying
+// so with over.
+func mermaidBytes(g *graph.Graph, marks diffMarks, limit int) (text []byte, over bool) {
 	d := newDrawing(g, marks)
 	var b bytes.Buffer
+	// past says whether b and the names given would pass limit.
+	past := func(names ...string) bool {
+		n := b.Len()
+		for _, s := range names {
+			n += len(s)
+		}
+		return limit > 0 && n > limit
+	}
 	b.WriteString("flowchart LR\n")
 	var external []string
 	for _, n := range d.nodes {
@@ -79,7 +93,14 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) []byte {
 			open, closing = "([", "])"
 			external = append(external, n.id)
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, n.lines()...), closing)
+		if past(n.ID) { // its label has at least the name
+			return nil, true
+		}
+		lines := n.lines()
+		if past(lines...) {
+			return nil, true
+		}
+		fmt.Fprintf(&b, "  %s%s\"%s\"%s\n", n.id, open, mermaidLabel(true, lines...), closing)
 	}
 	// Clusters as subgraphs, in order of their first node.
 	var clusters []string
@@ -116,7 +137,14 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) []byte {
 		case l.infra:
 			infra = append(infra, strconv.Itoa(i))
 		}
-		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from.id, arrow, mermaidLabel(false, l.label()...), l.to.id)
+		label := l.label()
+		if past(label...) {
+			return nil, true
+		}
+		fmt.Fprintf(&b, "  %s %s|\"%s\"| %s\n", l.from.id, arrow, mermaidLabel(false, label...), l.to.id)
+	}
+	if past(d.notes...) {
+		return nil, true
 	}
 	if len(d.notes) > 0 {
 		fmt.Fprintf(&b, "  notes[\"%s\"]\n", mermaidLabel(true, append([]string{"infrastructure, not drawn:"}, d.notes...)...))
@@ -146,7 +174,10 @@ func mermaidBytes(g *graph.Graph, marks diffMarks) []byte {
 			fmt.Fprintf(&b, "  classDef %s stroke:%s,stroke-width:2px\n  class %s %s\n", m.mark, m.color, strings.Join(ids, ","), m.mark)
 		}
 	}
-	return b.Bytes()
+	if past() {
+		return nil, true
+	}
+	return b.Bytes(), false
 }
 
 // mermaidLabel is the text of a quoted Mermaid label showing lines, each

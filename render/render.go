@@ -80,6 +80,39 @@ const (
 	DOTMaxNodes = 100_000
 )
 
+// DOTMaxText bounds the text of -f dot (unless Options.Force). Names are
+// repeated in the picture (a node's in its tooltip, a process on every
+// link it serves), so a graph within the node and edge limits can still
+// be hundreds of megabytes of DOT.
+const DOTMaxText = 64 << 20
+
+// Drawing a graph as DOT takes memory beside the graph: about 2 KB a node
+// drawn and a dependency (the drawing, the gonum graph handed to the
+// marshaller, the attributes; measured: 100,000 hosts and 100,000
+// dependencies took 382 MB more than their table), and four times the
+// text (the attributes, the text and its growth). With the graph (its
+// graph.WeightBound) it must fit graph.MaxDiffHeld, the budget of the two
+// graphs of a diff, which keeps render under 512 MiB.
+const dotPartCost = 2 << 10
+
+// dotTextLimit is the most text -f dot and the DOT of -f svg may have for
+// g, drawn as p: DOTMaxText, or what the budget leaves for a graph large
+// in memory. A graph whose parts alone pass the budget is refused.
+func dotTextLimit(g *graph.Graph, p drawParts, format Format) (int, error) {
+	nodes, _ := p.drawnNodes()
+	edges := 0
+	for _, l := range p.edges {
+		edges += len(l)
+	}
+	weight := graph.WeightBound(g)
+	left := graph.MaxDiffHeld - weight - int64(dotPartCost)*int64(nodes+edges)
+	if left < 4<<20 {
+		return 0, &LimitError{fmt.Sprintf("%s: %d nodes and %d dependencies of a graph of %d MiB take more than %d MiB to draw",
+			format, nodes, edges, weight>>20, graph.MaxDiffHeld>>20)}
+	}
+	return int(min(left/4, DOTMaxText)), nil
+}
+
 // Options says what Render produces.
 type Options struct {
 	Format Format
@@ -199,12 +232,17 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	}
 	switch opts.Format {
 	case FormatDOT:
+		limit := 0
 		if !opts.Force {
-			if err := partsOf(g, marks).check(FormatDOT); err != nil {
+			p := partsOf(g, marks)
+			if err := p.check(FormatDOT); err != nil {
+				return err
+			}
+			if limit, err = dotTextLimit(g, p, FormatDOT); err != nil {
 				return err
 			}
 		}
-		b, err := dotBytes(g, marks)
+		b, err := dotBytes(g, marks, limit)
 		if err != nil {
 			return err
 		}
@@ -222,7 +260,13 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 				return err
 			}
 		}
-		dot, err := dotBytes(g, marks)
+		limit := 0
+		if !opts.Force {
+			if limit, err = dotTextLimit(g, partsOf(g, marks), FormatSVG); err != nil {
+				return err
+			}
+		}
+		dot, err := dotBytes(g, marks, limit)
 		if err != nil {
 			return err
 		}
@@ -246,17 +290,20 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 // graph already beyond the limits of a picture format (DOT, SVG, Mermaid;
 // other formats have none) unless force, when drawing it with any base
 // (render --diff) is refused too: the union of the two has every node and
-// edge of g, so it is refused before its base is read. Not when g has
-// between 1 and a dozen external peers, drawn one by one, with -external
-// ip: the base's peers may make them more than a dozen, folded into one
-// node, and the union then draws less than g alone.
+// edge of g, so it is refused before its base is read. When g has
+// between 1 and a dozen external peers, drawn one by one, with external
+// ip, the base's peers may make them more than a dozen, folded into one
+// node: g is then counted with its peers folded, the least the union can
+// draw.
 func CheckPicture(g *graph.Graph, format Format, force bool) error {
 	if force {
 		return nil
 	}
 	p := partsOf(g, diffMarks{})
 	if _, externals := p.drawnNodes(); p.external == "ip" && externals > 0 && externals <= maxExternalNodes {
-		return nil
+		// Drawn with a base whose peers fold them: no fewer nodes
+		// and links than g with its peers folded.
+		p.fold = true
 	}
 	return p.check(format)
 }

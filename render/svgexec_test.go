@@ -61,7 +61,7 @@ func TestSVGThroughHelper(t *testing.T) {
 	for _, fx := range graphFixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			g := fx.graph(t)
-			dot, err := dotBytes(g, diffMarks{})
+			dot, err := dotBytes(g, diffMarks{}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -126,6 +126,25 @@ run "render -f table (D3: 200k nodes, 2M edges, 250 MiB)" @P render -f table "$o
 run "diff (D3's graph, itself)" @P diff "$out/d3.json" "$out/d3.json"
 rm -f "$out/d3.json"
 
+# Pictures drawn at their limits: N hosts and N dependencies as DOT (the
+# drawing takes about 2 KB a part beside the graph: 50,000 of each are
+# drawn, 100,000 refused for the memory drawing them would take).
+for n in 50000 100000; do
+  python3 - "$out/dot$n.json" "$n" <<'PY'
+import sys
+path, N = sys.argv[1], int(sys.argv[2])
+name = lambda i: 'host-%06d.dc1.example.com' % i
+with open(path, 'w') as f:
+    f.write('{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"host","external":"ip","snapshots":%d,"nodes":[' % N)
+    f.write(','.join('{"id":"%s","kind":"host","host_count":1,"hosts":["host-%06d"]}' % (name(i), i) for i in range(N)))
+    f.write('],"edges":[')
+    f.write(','.join('{"from":"%s","to":"%s","protocol":"tcp","port":5432,"seen_from":"both","client_processes":["java"],"server_processes":["postgres"],"client_hosts":1,"server_hosts":1,"sockets":3}' % (name(i), name((i + 1) % N)) for i in range(N)))
+    f.write(']}')
+PY
+  run "render -f dot ($n hosts, $n dependencies)" @P render -f dot "$out/dot$n.json" -o /dev/null
+  rm -f "$out/dot$n.json"
+done
+
 # The largest snapshots the limits accept, four of one host: 65,536
 # addresses, then connections up to 32 MiB, each with 31 one-socket TCP
 # states of made-up names (a decoded map costs five times its text).

@@ -485,11 +485,16 @@ func (n *Node) check() error {
 	if n.HostCount < 0 || n.UnownedSockets < 0 {
 		return errorf("node %q: negative count", n.ID)
 	}
-	slices.Sort(n.Hosts)
-	slices.Sort(n.Domains)
-	slices.Sort(n.IncompleteHosts)
-	n.Hosts, n.Domains = nilIfEmpty(n.Hosts), nilIfEmpty(n.Domains)
-	n.IncompleteHosts = nilIfEmpty(n.IncompleteHosts)
+	// A node checked already (one shared with the graph it came from)
+	// is left as it is: nothing is written to it.
+	for _, l := range []*[]string{&n.Hosts, &n.Domains, &n.IncompleteHosts} {
+		switch {
+		case *l != nil && len(*l) == 0:
+			*l = nil
+		case !slices.IsSorted(*l):
+			slices.Sort(*l)
+		}
+	}
 	return nil
 }
 
@@ -508,10 +513,15 @@ func (e *Edge) check(g *Graph) error {
 	if e.ClientHosts < 0 || e.ServerHosts < 0 || e.Sockets < 0 {
 		return errorf("edge %s: negative count", e)
 	}
-	if e.EdgeNames.empty() {
+	// An edge checked already (one shared with the graph it came from,
+	// its names shared with other edges) is left as it is: nothing is
+	// written to it, so graphs sharing it may be checked at once.
+	if e.EdgeNames != nil && e.EdgeNames.empty() {
 		e.EdgeNames = nil
 	}
-	e.EdgeNames.sort()
+	if e.EdgeNames != nil && !e.EdgeNames.normal() {
+		e.EdgeNames.sort()
+	}
 	if e.EdgeBytes != nil && *e.EdgeBytes == (EdgeBytes{}) {
 		e.EdgeBytes = nil
 	}

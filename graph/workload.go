@@ -266,6 +266,17 @@ func (n *EdgeNames) sorted() bool {
 		slices.IsSorted(n.ServerWorkloads) && slices.IsSorted(n.Dialled)
 }
 
+// normal says whether sort would leave n as it is: every list sorted,
+// none empty but not nil.
+func (n *EdgeNames) normal() bool {
+	for _, l := range [][]string{n.ClientProcesses, n.ServerProcesses, n.ClientWorkloads, n.ServerWorkloads, n.Dialled} {
+		if l != nil && len(l) == 0 || !slices.IsSorted(l) {
+			return false
+		}
+	}
+	return true
+}
+
 func (n *EdgeNames) sort() {
 	if n == nil {
 		return

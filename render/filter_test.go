@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/planetdeps/planet/graph"
@@ -291,4 +292,23 @@ func TestPruneLeavesGraph(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConcurrentFilters: graphs made from one graph share its nodes and
+// edges, and checking them writes nothing to what they share, so filters
+// of one graph may run at once (scripts/test.sh runs this under -race:
+// the check sorted shared lists again and rewrote their fields).
+func TestConcurrentFilters(t *testing.T) {
+	g := mustMerge(t, fleet()...)
+	var wg sync.WaitGroup
+	for _, f := range []Filter{{HideExternal: true}, {ExcludePorts: []uint16{g.Edges[0].Port}}, {HideExternal: true}, {Focus: g.Nodes[0].ID, Depth: 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.Apply(g); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -75,6 +75,9 @@ go test -tags e2e -count=1 -timeout 30m ./e2e/packaging 2>&1 | tee -a "$results"
 set -e
 [ "$rc" = 0 ] || { echo "packages: $(grep -c '^ok' "$results") passed, $(grep -c $'^FAIL\t' "$results") failed"; exit 1; }
 
+echo "== race (the tests of graphs sharing parts, under -race)"
+go test -race -count=1 -run 'Concurrent' ./graph ./render
+
 echo "== fuzz (${FUZZTIME} per target)"
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")

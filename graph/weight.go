@@ -86,10 +86,13 @@ type heldBudget struct {
 }
 
 // WeightBound is at least what g takes in memory as planet weighs a graph
-// (see MaxDecoded), in bytes, and needs none of the weighing's tables: each
-// string is counted wherever it appears (a graph read shares repeated
-// ones), as a distinct one. What a command builds from g beside it (a
-// picture's text) can be bounded by what it leaves under a budget.
+// (see MaxDecoded), in bytes, without the weighing's tables of strings:
+// each string of a node is counted as a distinct one (a graph read shares
+// repeated ones), an edge's ends as its nodes' IDs, and each distinct set
+// of an edge's names (by pointer: a graph read shares equal sets) once,
+// its strings as distinct ones. It holds a set of g's distinct name sets
+// and protocols while it counts. What a command builds from g beside it (a
+// picture) can be bounded by what it leaves under a budget.
 func WeightBound(g *Graph) int64 {
 	str := func(s string) int64 { return internCost + roundUp8(len(s)) }
 	size := int64(0)
@@ -101,21 +104,35 @@ func WeightBound(g *Graph) int64 {
 			}
 		}
 	}
+	sets := map[*EdgeNames]bool{}
+	protocols := map[string]bool{}
 	for _, e := range g.Edges {
-		size += edgeCost + str(e.From) + str(e.To) + str(e.Protocol)
+		size += edgeCost
+		if !protocols[e.Protocol] {
+			protocols[e.Protocol] = true
+			size += str(e.Protocol)
+		}
 		if e.EdgeBytes != nil {
 			size += edgeBytesCost
 		}
-		if e.EdgeNames != nil {
+		if e.EdgeNames != nil && !sets[e.EdgeNames] {
+			sets[e.EdgeNames] = true
+			// The set, its names, and its key in the table of sets:
+			// per list its length and a separator, per name its
+			// length, two separators and the name.
+			key := 0
 			size += nameSetCost
 			for _, l := range [][]string{e.ClientProcesses, e.ServerProcesses, e.ClientWorkloads, e.ServerWorkloads, e.Dialled} {
+				key += 21
 				for _, s := range l {
 					size += listItemCost + str(s)
+					key += len(s) + 22
 				}
 			}
+			size += roundUp8(key)
 		}
 	}
-	return size + int64(len(g.Traffic))*(trafficCost+2*internCost)
+	return size + int64(len(g.Traffic))*trafficCost
 }
 
 // newHeldBudget starts counting beside base, the graph compared with,

@@ -87,31 +87,37 @@ const (
 const DOTMaxText = 64 << 20
 
 // Drawing a graph as DOT takes memory beside the graph: about 2 KB a node
-// drawn and a dependency (the drawing, the gonum graph handed to the
-// marshaller, the attributes; measured: 100,000 hosts and 100,000
-// dependencies took 382 MB more than their table), and four times the
-// text (the attributes, the text and its growth). With the graph (its
-// graph.WeightBound) it must fit graph.MaxDiffHeld, the budget of the two
-// graphs of a diff, which keeps render under 512 MiB.
+// and a link drawn (the drawing, the gonum graph handed to the marshaller,
+// the attributes; measured: 100,000 hosts and 100,000 links took 382 MB
+// more than their table), 16 bytes a dependency in the links, and four
+// times the text (the attributes, the text and its growth). With the graph
+// (its graph.WeightBound) it must fit graph.MaxDiffHeld, the budget of the
+// two graphs of a diff, which keeps render under 512 MiB.
 const dotPartCost = 2 << 10
 
-// dotTextLimit is the most text -f dot and the DOT of -f svg may have for
-// g, drawn as p: DOTMaxText, or what the budget leaves for a graph large
-// in memory. A graph whose parts alone pass the budget is refused.
-func dotTextLimit(g *graph.Graph, p drawParts, format Format) (int, error) {
-	nodes, _ := p.drawnNodes()
+// dotTextLimit is the most text -f dot may have for g, drawn as p (whose
+// counts check has accepted): DOTMaxText, or what the budget leaves for a
+// graph large in memory. A graph whose parts alone pass the budget is
+// refused.
+func dotTextLimit(g *graph.Graph, p drawParts) (int, error) {
+	nodes, links, _ := p.size(DOTMaxEdges)
 	edges := 0
 	for _, l := range p.edges {
 		edges += len(l)
 	}
 	weight := graph.WeightBound(g)
-	left := graph.MaxDiffHeld - weight - int64(dotPartCost)*int64(nodes+edges)
+	left := graph.MaxDiffHeld - weight - int64(dotPartCost)*int64(nodes+links) - 16*int64(edges)
 	if left < 4<<20 {
-		return 0, &LimitError{fmt.Sprintf("%s: %d nodes and %d dependencies of a graph of %d MiB take more than %d MiB to draw",
-			format, nodes, edges, weight>>20, graph.MaxDiffHeld>>20)}
+		return 0, &LimitError{fmt.Sprintf("dot: %d nodes and %d links of a graph of %d MiB take more than %d MiB to draw",
+			nodes, links, weight>>20, graph.MaxDiffHeld>>20)}
 	}
 	return int(min(left/4, DOTMaxText)), nil
 }
+
+// SVGMaxText bounds the DOT text -f svg lays out (unless Options.Force):
+// a picture within SVGMaxNodes and SVGMaxEdges is a few hundred kilobytes
+// of it unless its names are very long.
+const SVGMaxText = 8 << 20
 
 // Options says what Render produces.
 type Options struct {
@@ -238,7 +244,7 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 			if err := p.check(FormatDOT); err != nil {
 				return err
 			}
-			if limit, err = dotTextLimit(g, p, FormatDOT); err != nil {
+			if limit, err = dotTextLimit(g, p); err != nil {
 				return err
 			}
 		}
@@ -262,9 +268,7 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 		}
 		limit := 0
 		if !opts.Force {
-			if limit, err = dotTextLimit(g, partsOf(g, marks), FormatSVG); err != nil {
-				return err
-			}
+			limit = SVGMaxText
 		}
 		dot, err := dotBytes(g, marks, limit)
 		if err != nil {

@@ -95,17 +95,18 @@ const DOTMaxText = 64 << 20
 // two graphs of a diff, which keeps render under 512 MiB.
 const dotPartCost = 2 << 10
 
-// dotTextLimit is the most text -f dot may have for g, drawn as p (whose
-// counts check has accepted): DOTMaxText, or what the budget leaves for a
-// graph large in memory. A graph whose parts alone pass the budget is
-// refused.
-func dotTextLimit(g *graph.Graph, p drawParts) (int, error) {
+// dotTextLimit is the most text -f dot may have for parts p (whose counts
+// check has accepted) drawn beside graphs of weight live (what render
+// holds: the input as read, and the --diff base; the picture's graph
+// shares their parts): DOTMaxText, or what the budget leaves. Parts that
+// alone pass the budget are refused.
+func dotTextLimit(live int64, p drawParts) (int, error) {
 	nodes, links, _ := p.size(DOTMaxEdges)
 	edges := 0
 	for _, l := range p.edges {
 		edges += len(l)
 	}
-	weight := graph.WeightBound(g)
+	weight := live
 	left := graph.MaxDiffHeld - weight - int64(dotPartCost)*int64(nodes+links) - 16*int64(edges)
 	if left < 4<<20 {
 		return 0, &LimitError{fmt.Sprintf("dot: %d nodes and %d links of a graph of %d MiB take more than %d MiB to draw",
@@ -227,6 +228,7 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 	if err != nil {
 		return err
 	}
+	read := g // held by in while a part of it is drawn
 	if g, err = opts.Filter.Apply(g); err != nil {
 		return err
 	}
@@ -244,7 +246,11 @@ func RenderTo(ctx context.Context, w io.Writer, in *Input, opts Options) error {
 			if err := p.check(FormatDOT); err != nil {
 				return err
 			}
-			if limit, err = dotTextLimit(g, p); err != nil {
+			live := graph.WeightBound(read)
+			if opts.DiffBase != nil && opts.DiffBase.Graph != nil {
+				live += graph.WeightBound(opts.DiffBase.Graph)
+			}
+			if limit, err = dotTextLimit(live, p); err != nil {
 				return err
 			}
 		}

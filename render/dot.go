@@ -128,7 +128,7 @@ func dotBytes(g *graph.Graph, marks diffMarks, limit int) ([]byte, error) {
 			text += len(a.Key) + len(a.Value)
 		}
 		if limit > 0 && text > limit {
-			return &LimitError{fmt.Sprintf("dot: more than %d bytes of text (long names, repeated on every link)", limit)}
+			return &LimitError{fmt.Sprintf("dot: more than %d bytes of text (long names or lists of names, repeated in labels and tooltips)", limit)}
 		}
 		return nil
 	}

@@ -418,3 +418,33 @@ func TestDOTBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestDOTTextLimit: the DOT budget is what the graphs render holds leave
+// of graph.MaxDiffHeld, but never less than dotMinRoom: a picture of two
+// nodes beside a --diff base at the limits (weighing more than the budget
+// by graph.WeightBound) was refused.
+func TestDOTTextLimit(t *testing.T) {
+	small := partsOf(nodesGraph(t, 2, graph.KindHost), diffMarks{})
+	big := partsOf(nodesGraph(t, 20_000, graph.KindHost), diffMarks{})
+	for _, tt := range []struct {
+		name    string
+		live    int64
+		p       drawParts
+		refused bool
+		atLeast int
+	}{
+		{"small picture, nothing held", 0, small, false, DOTMaxText},
+		{"small picture beside graphs over the budget", graph.MaxDiffHeld + 100<<20, small, false, 3 << 20},
+		{"20,000 nodes beside graphs over the budget", graph.MaxDiffHeld + 100<<20, big, true, 0},
+		{"20,000 nodes beside 300 MiB", 300 << 20, big, false, 1 << 20},
+	} {
+		limit, err := dotTextLimit(tt.live, tt.p)
+		var lim *LimitError
+		switch {
+		case tt.refused && !errors.As(err, &lim):
+			t.Errorf("%s: limit %d, %v; want a *LimitError", tt.name, limit, err)
+		case !tt.refused && (err != nil || limit < tt.atLeast):
+			t.Errorf("%s: limit %d, %v; want at least %d", tt.name, limit, err, tt.atLeast)
+		}
+	}
+}

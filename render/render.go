@@ -106,14 +106,21 @@ func dotTextLimit(live int64, p drawParts) (int, error) {
 	for _, l := range p.edges {
 		edges += len(l)
 	}
-	weight := live
-	left := graph.MaxDiffHeld - weight - int64(dotPartCost)*int64(nodes+links) - 16*int64(edges)
-	if left < 4<<20 {
-		return 0, &LimitError{fmt.Sprintf("dot: %d nodes and %d links of a graph of %d MiB take more than %d MiB to draw",
-			nodes, links, weight>>20, graph.MaxDiffHeld>>20)}
+	// Graphs read within the limits may weigh the whole budget (a
+	// --diff base at graph.MaxDecoded): a small picture of them still
+	// has dotMinRoom.
+	room := max(graph.MaxDiffHeld-live, dotMinRoom)
+	left := room - int64(dotPartCost)*int64(nodes+links) - 16*int64(edges)
+	if left < 1<<20 {
+		return 0, &LimitError{fmt.Sprintf("dot: %d nodes and %d links beside graphs of %d MiB take more than %d MiB to draw",
+			nodes, links, live>>20, max(graph.MaxDiffHeld, live+dotMinRoom)>>20)}
 	}
 	return int(min(left/4, DOTMaxText)), nil
 }
+
+// dotMinRoom is what a DOT picture may take however much render holds
+// beside it: the graphs the limits accept leave that much under 512 MiB.
+const dotMinRoom = 16 << 20
 
 // SVGMaxText bounds the DOT text -f svg lays out (unless Options.Force):
 // a picture within SVGMaxNodes and SVGMaxEdges is a few hundred kilobytes

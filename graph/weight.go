@@ -94,13 +94,21 @@ type heldBudget struct {
 // and protocols while it counts. What a command builds from g beside it (a
 // picture) can be bounded by what it leaves under a budget.
 func WeightBound(g *Graph) int64 {
-	str := func(s string) int64 { return internCost + roundUp8(len(s)) }
+	// A name of invalid UTF-8 is read back with each bad byte as U+FFFD
+	// (three bytes): counted three times its length.
+	held := func(s string) int64 {
+		if !utf8.ValidString(s) {
+			return roundUp8(3 * len(s))
+		}
+		return roundUp8(len(s))
+	}
+	str := func(s string) int64 { return internCost + held(s) }
 	size := int64(0)
 	for _, n := range g.Nodes {
 		size += nodeCost + str(n.ID) + str(string(n.Kind))
 		for _, l := range [][]string{n.Hosts, n.Domains, n.IncompleteHosts} {
 			for _, s := range l {
-				size += listItemCost + roundUp8(len(s))
+				size += listItemCost + held(s)
 			}
 		}
 	}
@@ -126,7 +134,7 @@ func WeightBound(g *Graph) int64 {
 				key += 21
 				for _, s := range l {
 					size += listItemCost + str(s)
-					key += len(s) + 22
+					key += 3*len(s) + 22
 				}
 			}
 			size += roundUp8(key)

@@ -438,6 +438,30 @@ func TestDiffSharesNodes(t *testing.T) {
 	if d, err := ReadCompare(bytes.NewReader(changed.Bytes()), "changed.json", old, DiffOptions{}); err != nil || len(d.ChangedNodes) != n {
 		t.Errorf("every node changed, under MaxDiffHeld: %v", err)
 	}
+	// A node that differs in any one field is its own, not the old one.
+	for name, change := range map[string]func(*Node){
+		"kind":             func(n *Node) { n.Kind = KindHostgroup },
+		"host_count":       func(n *Node) { n.HostCount = 2 },
+		"hosts":            func(n *Node) { n.Hosts = []string{"other"} },
+		"domains":          func(n *Node) { n.Domains = []string{"example.org"} },
+		"incomplete_hosts": func(n *Node) { n.IncompleteHosts = []string{n.Hosts[0]} },
+		"unowned_sockets":  func(n *Node) { n.UnownedSockets = 1 },
+	} {
+		g := nodes(1)
+		change(g.Nodes[7])
+		var doc bytes.Buffer
+		if err := Write(&doc, g); err != nil {
+			t.Fatal(err)
+		}
+		read, err := ReadShared(bytes.NewReader(doc.Bytes()), name+".json", old)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		id := g.Nodes[7].ID
+		if read.Node(id) == old.Node(id) || read.Nodes[0] != old.Nodes[0] {
+			t.Errorf("%s changed: node %q shared %v, an unchanged node shared %v", name, id, read.Node(id) == old.Node(id), read.Nodes[0] == old.Nodes[0])
+		}
+	}
 }
 
 // TestWeightBound: the bound needs no tables and is at least the weight a
@@ -446,6 +470,10 @@ func TestWeightBound(t *testing.T) {
 	graphs := weightGraphs(t)
 	graphs["shared names"] = heldGraph(func(int) string { return "java" })
 	graphs["distinct names"] = heldGraph(func(i int) string { return fmt.Sprint("p", i) })
+	// Read back with each bad byte as U+FFFD: three times as long.
+	bad := heldGraph(func(i int) string { return fmt.Sprint("p", i, strings.Repeat("\xff", 64)) })
+	bad.Nodes[0].Hosts = []string{strings.Repeat("\xfe", 64)}
+	graphs["invalid UTF-8"] = bad
 	for name, g := range graphs {
 		var doc bytes.Buffer
 		if err := Write(&doc, g); err != nil {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -128,7 +129,7 @@ func dotBytes(g *graph.Graph, marks diffMarks, limit int) ([]byte, error) {
 			text += len(a.Key) + len(a.Value)
 		}
 		if limit > 0 && text > limit {
-			return &LimitError{fmt.Sprintf("dot: more than %d bytes of text (long names or lists of names, repeated in labels and tooltips)", limit)}
+			return &LimitError{fmt.Sprintf("dot: more than %d bytes of text, what the memory left beside the graphs render holds allows (long names and lists of names are repeated in labels and tooltips)", limit)}
 		}
 		return nil
 	}
@@ -167,30 +168,41 @@ func dotBytes(g *graph.Graph, marks diffMarks, limit int) ([]byte, error) {
 		return nil, err
 	}
 	if limit > 0 && len(b) >= limit {
-		return nil, &LimitError{fmt.Sprintf("dot: %d bytes of text, more than %d", len(b)+1, limit)}
+		return nil, &LimitError{fmt.Sprintf("dot: %d bytes of text, more than the %d the memory left beside the graphs render holds allows", len(b)+1, limit)}
 	}
 	return append(b, '\n'), nil
 }
 
-// pair is an unordered pair of node IDs (a before b).
-type pair struct{ a, b string }
-
-func newPair(x, y string) pair {
-	if y < x {
-		x, y = y, x
+// pairBandwidth returns darkstat's traffic between two nodes, both ways:
+// the pen width of edges whose own per-port counters are unknown (UDP, or
+// no netlink byte counters). It looks the two directions up in g's
+// traffic, sorted by from and to (a graph's order), holding nothing of
+// the pairs no edge asks for: a graph may have millions.
+func pairBandwidth(g *graph.Graph) func(x, y string) uint64 {
+	traffic := g.Traffic
+	if !slices.IsSortedFunc(traffic, compareTrafficPair) {
+		traffic = slices.SortedFunc(slices.Values(traffic), compareTrafficPair)
 	}
-	return pair{x, y}
+	one := func(from, to string) uint64 {
+		sum := uint64(0)
+		i, _ := slices.BinarySearchFunc(traffic, [2]string{from, to}, func(t *graph.Traffic, k [2]string) int {
+			return cmp.Or(strings.Compare(t.From, k[0]), strings.Compare(t.To, k[1]))
+		})
+		for ; i < len(traffic) && traffic[i].From == from && traffic[i].To == to; i++ {
+			sum += traffic[i].Bytes
+		}
+		return sum
+	}
+	return func(x, y string) uint64 {
+		if x == y {
+			return one(x, y)
+		}
+		return one(x, y) + one(y, x)
+	}
 }
 
-// pairBandwidth is darkstat's traffic between two nodes, both ways: the pen
-// width of edges whose own per-port counters are unknown (UDP, or no
-// netlink byte counters).
-func pairBandwidth(g *graph.Graph) map[pair]uint64 {
-	bw := map[pair]uint64{}
-	for _, t := range g.Traffic {
-		bw[newPair(t.From, t.To)] += t.Bytes
-	}
-	return bw
+func compareTrafficPair(a, b *graph.Traffic) int {
+	return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.To, b.To))
 }
 
 // dotGraph is the gonum graph handed to the marshaller.

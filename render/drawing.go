@@ -139,7 +139,7 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 			l.toServer += e.Bytes().PortBytesToServer
 			l.toClient += e.Bytes().PortBytesToClient
 		}
-		l.pair = max(l.pair, bw[newPair(e.From, e.To)])
+		l.pair = max(l.pair, bw(e.From, e.To))
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
 		l.infra = l.infra && isInfra(e)
 	}

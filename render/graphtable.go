@@ -119,8 +119,6 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 
 	if len(g.Traffic) > 0 {
 		buf.WriteString("\nTRAFFIC (darkstat, all ports; bytes since darkstat started)\n")
-		tw = newColumns(buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8})
-		fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
 		traffic := g.Traffic
 		if order.addrs {
 			traffic = slices.Clone(g.Traffic)
@@ -128,10 +126,14 @@ func GraphTableWidth(w io.Writer, g *graph.Graph, width int) error {
 				return cmp.Or(order.compare(a.From, b.From), order.compare(a.To, b.To))
 			})
 		}
-		for _, t := range traffic {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)
-		}
-		tw.Flush()
+		// Rows made once per alignment pass, as the dependencies' are:
+		// millions of pairs are never held as text.
+		newColumns(buf).fit(width, narrowing{0, 20}, narrowing{1, 20}, narrowing{3, 0}, narrowing{0, 8}, narrowing{1, 8}).rows(func(tw io.Writer) {
+			fmt.Fprintln(tw, "FROM\tTO\tBYTES\tSEEN_FROM")
+			for _, t := range traffic {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(t.From), cell(t.To), bytesIEC(t.Bytes), t.SeenFrom)
+			}
+		}).Flush()
 	}
 	return buf.Flush()
 }

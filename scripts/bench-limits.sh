@@ -145,6 +145,30 @@ PY
   rm -f "$out/dot$n.json"
 done
 
+# Darkstat traffic: 3,990,000 pairs among 2,850 external peers (folded into
+# one node when drawn), no edges: what the limits accept of traffic.
+python3 - "$out/traffic.json" <<'PY'
+import sys
+n, npairs = 2850, 3990000
+ids = sorted("10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255) for i in range(1, n + 1))
+with open(sys.argv[1], 'w') as f:
+    f.write('{"schema":"planet.graph/v1","generated_at":"2026-11-30T09:00:00Z","by":"hostgroup","external":"ip","snapshots":1,"nodes":[')
+    f.write(','.join('{"id":"%s","kind":"external","host_count":1}' % i for i in ids))
+    f.write('],"edges":[],"traffic":[')
+    c = 0
+    for a in range(n):
+        for b in range(a + 1, n):
+            if c == npairs:
+                break
+            f.write(('' if c == 0 else ',') + '{"from":"%s","to":"%s","bytes":%d,"seen_from":"both"}' % (ids[a], ids[b], c + 1))
+            c += 1
+    f.write(']}')
+PY
+for f in table dot mermaid json; do
+  run "render -f $f (3,990,000 traffic pairs)" @P render -f "$f" "$out/traffic.json" -o /dev/null
+done
+rm -f "$out/traffic.json"
+
 # The largest snapshots the limits accept, four of one host: 65,536
 # addresses, then connections up to 32 MiB, each with 31 one-socket TCP
 # states of made-up names (a decoded map costs five times its text).

@@ -583,6 +583,18 @@ func (g *Graph) EdgeOf(l gonum.Line) *Edge {
 	return g.Edges[id]
 }
 
+// TrafficBytes returns darkstat's bytes from -> to (Traffic.Bytes), 0 when
+// g has no such pair: a binary search of g.Traffic, which an indexed graph
+// keeps sorted by from and to, so that asking for a few pairs holds
+// nothing of millions.
+func (g *Graph) TrafficBytes(from, to string) uint64 {
+	i, ok := slices.BinarySearchFunc(g.Traffic, &Traffic{From: from, To: to}, compareTraffic)
+	if !ok {
+		return 0
+	}
+	return g.Traffic[i].Bytes
+}
+
 // EdgesBetween returns the edges from -> to, in the documented order.
 func (g *Graph) EdgesBetween(from, to string) []*Edge {
 	f, t := g.GonumID(from), g.GonumID(to)

@@ -123,3 +123,22 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup by full id: %v", got)
 	}
 }
+
+// TestTrafficBytes: a pair's bytes are found in the graph's sorted traffic,
+// each direction on its own; a pair without traffic has none.
+func TestTrafficBytes(t *testing.T) {
+	g, err := Parse([]byte(`{"schema":"planet.graph/v1","generated_at":"2025-03-01T00:00:00Z","by":"host","external":"ip","snapshots":1,
+		"nodes":[{"id":"a","kind":"host","host_count":1},{"id":"b","kind":"host","host_count":1},{"id":"c","kind":"host","host_count":1}],
+		"edges":[],"traffic":[{"from":"b","to":"a","bytes":7,"seen_from":"both"},{"from":"a","to":"b","bytes":5,"seen_from":"both"},{"from":"c","to":"c","bytes":3,"seen_from":"both"}]}`), "traffic.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		from, to string
+		want     uint64
+	}{{"a", "b", 5}, {"b", "a", 7}, {"c", "c", 3}, {"a", "c", 0}, {"x", "a", 0}} {
+		if got := g.TrafficBytes(tt.from, tt.to); got != tt.want {
+			t.Errorf("%s -> %s: %d bytes, want %d", tt.from, tt.to, got, tt.want)
+		}
+	}
+}

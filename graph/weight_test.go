@@ -25,6 +25,21 @@ func readWeight(t *testing.T, doc []byte) int64 {
 	return d.w.size
 }
 
+// writeWeights writes g and returns its document, the weight the writer
+// gives it and the weight the reader gives the document.
+func writeWeights(t *testing.T, g *Graph) (doc []byte, written, read int64) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes(), written, readWeight(t, b.Bytes())
+}
+
 // weightGraphs are graphs of every shape the weigher counts: shared and
 // distinct names, node lists, byte counts (zero ones too), traffic.
 func weightGraphs(t *testing.T) map[string]*Graph {
@@ -83,26 +98,19 @@ func TestWeightAgrees(t *testing.T) {
 	for name, g := range weightGraphs(t) {
 		t.Run(name, func(t *testing.T) {
 			maxDecoded = MaxDecoded
-			var doc bytes.Buffer
-			if err := Write(&doc, g); err != nil {
-				t.Fatal(err)
-			}
-			written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if read := readWeight(t, doc.Bytes()); read != written {
+			doc, written, read := writeWeights(t, g)
+			if read != written {
 				t.Fatalf("read %d bytes, written %d", read, written)
 			}
 			maxDecoded = written
-			if _, err := Parse(doc.Bytes(), "doc.json"); err != nil {
+			if _, err := Parse(doc, "doc.json"); err != nil {
 				t.Errorf("at its weight, Parse: %v", err)
 			}
 			if err := Write(&bytes.Buffer{}, g); err != nil {
 				t.Errorf("at its weight, Write: %v", err)
 			}
 			maxDecoded = written - 1
-			if _, err := Parse(doc.Bytes(), "doc.json"); !errors.Is(err, ErrTooLarge) {
+			if _, err := Parse(doc, "doc.json"); !errors.Is(err, ErrTooLarge) {
 				t.Errorf("a byte under its weight, Parse: %v", err)
 			}
 			var out bytes.Buffer
@@ -324,18 +332,11 @@ func TestWriteLeavesNames(t *testing.T) {
 	g := weightGraphs(t)["lists"]
 	procs := []string{"zsh", "bash"}
 	g.Edges[0].EdgeNames = &EdgeNames{ClientProcesses: procs}
-	var doc bytes.Buffer
-	if err := Write(&doc, g); err != nil {
-		t.Fatal(err)
-	}
+	_, written, read := writeWeights(t, g)
 	if procs[0] != "zsh" {
 		t.Errorf("Write sorted the graph's list: %v", procs)
 	}
-	written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if read := readWeight(t, doc.Bytes()); read != written {
+	if read != written {
 		t.Errorf("read %d bytes, written %d", read, written)
 	}
 }
@@ -367,15 +368,7 @@ func FuzzWeightAgrees(f *testing.F) {
 				EdgeNames: &EdgeNames{ClientProcesses: []string{p2, p1}, Dialled: []string{host}}},
 		}
 		g.Traffic = []*Traffic{{From: a, To: b, Bytes: 1, SeenFrom: SeenBoth}}
-		var doc bytes.Buffer
-		if err := Write(&doc, g); err != nil {
-			t.Fatal(err)
-		}
-		written, err := weigh(g, len(g.Edges), func(i int) *Edge { return g.Edges[i] }, newWeigher())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if read := readWeight(t, doc.Bytes()); read != written {
+		if _, written, read := writeWeights(t, g); read != written {
 			t.Errorf("read %d bytes, written %d", read, written)
 		}
 		for _, v := range []any{g.Nodes[0], g.Nodes[1], g.Edges[0], g.Edges[1], g.Traffic[0]} {
@@ -475,11 +468,8 @@ func TestWeightBound(t *testing.T) {
 	bad.Nodes[0].Hosts = []string{strings.Repeat("\xfe", 64)}
 	graphs["invalid UTF-8"] = bad
 	for name, g := range graphs {
-		var doc bytes.Buffer
-		if err := Write(&doc, g); err != nil {
-			t.Fatal(err)
-		}
-		if bound, read := WeightBound(g), readWeight(t, doc.Bytes()); bound < read {
+		if _, _, read := writeWeights(t, g); WeightBound(g) < read {
+			bound := WeightBound(g)
 			t.Errorf("%s: bound %d, less than the weight read, %d", name, bound, read)
 		}
 	}

@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -173,36 +172,14 @@ func dotBytes(g *graph.Graph, marks diffMarks, limit int) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// pairBandwidth returns darkstat's traffic between two nodes, both ways:
-// the pen width of edges whose own per-port counters are unknown (UDP, or
-// no netlink byte counters). It looks the two directions up in g's
-// traffic, sorted by from and to (a graph's order), holding nothing of
-// the pairs no edge asks for: a graph may have millions.
-func pairBandwidth(g *graph.Graph) func(x, y string) uint64 {
-	traffic := g.Traffic
-	if !slices.IsSortedFunc(traffic, compareTrafficPair) {
-		traffic = slices.SortedFunc(slices.Values(traffic), compareTrafficPair)
+// pairBandwidth is darkstat's traffic between two nodes, both ways: the
+// pen width of edges whose own per-port counters are unknown (UDP, or no
+// netlink byte counters). Only the pairs a drawing links are looked up.
+func pairBandwidth(g *graph.Graph, x, y string) uint64 {
+	if x == y {
+		return g.TrafficBytes(x, y)
 	}
-	one := func(from, to string) uint64 {
-		sum := uint64(0)
-		i, _ := slices.BinarySearchFunc(traffic, [2]string{from, to}, func(t *graph.Traffic, k [2]string) int {
-			return cmp.Or(strings.Compare(t.From, k[0]), strings.Compare(t.To, k[1]))
-		})
-		for ; i < len(traffic) && traffic[i].From == from && traffic[i].To == to; i++ {
-			sum += traffic[i].Bytes
-		}
-		return sum
-	}
-	return func(x, y string) uint64 {
-		if x == y {
-			return one(x, y)
-		}
-		return one(x, y) + one(y, x)
-	}
-}
-
-func compareTrafficPair(a, b *graph.Traffic) int {
-	return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.To, b.To))
+	return g.TrafficBytes(x, y) + g.TrafficBytes(y, x)
 }
 
 // dotGraph is the gonum graph handed to the marshaller.

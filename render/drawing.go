@@ -115,7 +115,6 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 	if folded != nil {
 		d.nodes = append(d.nodes, folded)
 	}
-	bw := pairBandwidth(g)
 	type key struct{ from, to, mark string }
 	byKey := map[key]*drawLink{}
 	for _, e := range g.Edges {
@@ -139,7 +138,7 @@ func newDrawing(g *graph.Graph, marks diffMarks) *drawing {
 			l.toServer += e.Bytes().PortBytesToServer
 			l.toClient += e.Bytes().PortBytesToClient
 		}
-		l.pair = max(l.pair, bw(e.From, e.To))
+		l.pair = max(l.pair, pairBandwidth(g, e.From, e.To))
 		l.oneSided = l.oneSided && e.SeenFrom != graph.SeenBoth
 		l.infra = l.infra && isInfra(e)
 	}
